@@ -1,0 +1,51 @@
+# The two set-up commands are `make run` and `make test`; both bootstrap .venv themselves.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration check fmt lint typecheck bench clean deps
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+deps:
+	@bash scripts/ensure-tools.sh
+
+run: $(STAMP)
+	$(BIN)/plextuner demo
+
+test: $(STAMP) deps
+	$(BIN)/python -m pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration"
+
+test-integration: $(STAMP) deps
+	$(BIN)/python -m pytest -q -m integration
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: $(STAMP) deps
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

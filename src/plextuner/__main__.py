@@ -1,0 +1,3 @@
+from plextuner.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Stable GuideNumbers: a channel keeps its number across refreshes, reorders and restarts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from plextuner.ingest.models import Channel
+from plextuner.state.store import read_json, write_json
+
+FORGET_AFTER = 30 * 86400.0  # a number unused this long may be reused
+
+
+class NumberMap:
+    """`{bucket: {channel_key: [number, last_seen]}}`, persisted in the data dir."""
+
+    def __init__(self, data: dict[str, dict[str, list[float]]] | None = None) -> None:
+        self._map: dict[str, dict[str, list[float]]] = data or {}
+
+    @classmethod
+    def load(cls, path: Path) -> NumberMap:
+        raw = read_json(path)
+        data: dict[str, dict[str, list[float]]] = {}
+        if isinstance(raw, dict):
+            for bucket, entries in raw.get("buckets", {}).items():
+                if isinstance(entries, dict):
+                    data[bucket] = {
+                        k: [float(v[0]), float(v[1])]
+                        for k, v in entries.items()
+                        if isinstance(v, list) and len(v) == 2
+                    }
+        return cls(data)
+
+    def save(self, path: Path) -> None:
+        write_json(path, {"version": 1, "buckets": self._map})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "buckets": self._map}
+
+    def assign(
+        self,
+        bucket_channels: dict[str, list[Channel]],
+        first_numbers: dict[str, int],
+        now: float | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """Numbers per bucket per channel key; new channels take the lowest free number."""
+        now = time.time() if now is None else now
+        self._forget(now)
+        used = {int(v[0]) for entries in self._map.values() for v in entries.values()}
+        result: dict[str, dict[str, int]] = {}
+        for bucket, channels in bucket_channels.items():
+            known = self._map.setdefault(bucket, {})
+            numbers: dict[str, int] = {}
+            for ch in channels:
+                if ch.key in known:
+                    known[ch.key][1] = now
+                    numbers[ch.key] = int(known[ch.key][0])
+            candidate = first_numbers[bucket]
+            for ch in channels:
+                if ch.key in numbers:
+                    continue
+                while candidate in used:
+                    candidate += 1
+                used.add(candidate)
+                known[ch.key] = [float(candidate), now]
+                numbers[ch.key] = candidate
+            result[bucket] = numbers
+        return result
+
+    def _forget(self, now: float) -> None:
+        for entries in self._map.values():
+            for key in [k for k, v in entries.items() if now - v[1] > FORGET_AFTER]:
+                del entries[key]

@@ -1,0 +1,163 @@
+"""The `plextuner` command. Only this module exits; everything below raises."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from plextuner import __version__
+from plextuner.config import Settings, load_settings, redacted_dump
+from plextuner.errors import ConfigError, NothingPublishedError, PlexTunerError
+from plextuner.logging import configure_logging
+from plextuner.redact import SECRETS
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_HELD = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plextuner",
+        description="IPTV providers presented to Plex as HDHomeRun network tuners.",
+    )
+    parser.add_argument("--version", action="version", version=f"plextuner {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", type=Path, help="YAML or TOML file [$PLEX_TUNER_CONFIG]")
+        return p
+
+    cmd("serve", "run the daemon: HTTP devices, UDP discovery, refresh loop")
+    demo = sub.add_parser(
+        "demo",
+        help="run the daemon on the built-in demo provider",
+        description="run the daemon on the built-in demo provider",
+    )
+    demo.add_argument("--port", type=int, default=None, help="first device port [5004]")
+    demo.add_argument("--data-dir", type=Path, default=None, help="state dir [temporary]")
+    cmd("refresh", "one pipeline pass: ingest, buckets, guide, probes, publish")
+    lineup = cmd("lineup", "print the published lineups")
+    lineup.add_argument("--bucket", help="only this bucket (or shard)")
+    lineup.add_argument("--json", action="store_true", help="one JSON object")
+    cmd("check-config", "validate the config and print it with secrets redacted")
+    cmd("doctor", "check config, data dir, binaries, providers, guides, ports and Plex")
+    plex = sub.add_parser("plex", help="Plex Media Server actions", description="Plex actions")
+    plex_sub = plex.add_subparsers(dest="plex_command", required=True, metavar="ACTION")
+    for name, help_ in (
+        ("register", "register every device as a Plex DVR"),
+        ("reload-guides", "reload our DVRs' guides in batches"),
+    ):
+        p = plex_sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", type=Path, help="YAML or TOML file [$PLEX_TUNER_CONFIG]")
+    return parser
+
+
+def _load(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def _err(message: str) -> None:
+    print(f"plextuner: error: {SECRETS.scrub(message)}", file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    print(yaml.safe_dump(redacted_dump(settings), sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from plextuner.pipeline import run_refresh
+    from plextuner.refresh import default_stages
+    from plextuner.summary import refresh_summary
+
+    settings = _load(args)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        outcome = asyncio.run(run_refresh(settings, stages=default_stages(settings)))
+    except NothingPublishedError as err:
+        _err(f"nothing published, previous lineups kept: {err}")
+        return EXIT_FAIL
+    print(refresh_summary(outcome))
+    return outcome.exit_code
+
+
+def cmd_lineup(args: argparse.Namespace) -> int:
+    from plextuner.state.published import load_state
+    from plextuner.summary import lineup_json, lineup_text
+
+    settings = _load(args)
+    state = load_state(settings.data_dir)
+    if state is None or not state.devices:
+        _err(f"nothing published in {settings.data_dir}; run `plextuner refresh` first")
+        return EXIT_FAIL
+    if args.bucket and not any(args.bucket in (d.name, d.bucket) for d in state.devices):
+        _err(f"no published bucket named {args.bucket!r}")
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(lineup_json(state, args.bucket), ensure_ascii=False, indent=2))
+    else:
+        print(lineup_text(state, args.bucket))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from plextuner.service import serve
+
+    settings = _load(args)
+    configure_logging(settings.log_format, settings.log_level)
+    return asyncio.run(serve(settings))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from plextuner.demo.run import run_demo
+
+    return run_demo(port=args.port, data_dir=args.data_dir)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from plextuner.doctor import run_doctor
+
+    return run_doctor(getattr(args, "config", None))
+
+
+def cmd_plex(args: argparse.Namespace) -> int:
+    from plextuner.plex.commands import run_plex_command
+
+    settings = _load(args)
+    configure_logging(settings.log_format, settings.log_level)
+    return asyncio.run(run_plex_command(args.plex_command, settings))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check-config": cmd_check_config,
+    "refresh": cmd_refresh,
+    "lineup": cmd_lineup,
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+    "doctor": cmd_doctor,
+    "plex": cmd_plex,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as err:
+        print("plextuner: invalid configuration:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {SECRETS.scrub(problem)}", file=sys.stderr)
+        return EXIT_CONFIG
+    except PlexTunerError as err:
+        _err(str(err))
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""The built-in demo provider: channels without an IPTV account."""

@@ -1,0 +1,1 @@
+"""Guide data: XMLTV ingest, matching, pruning, per-device guide.xml."""

@@ -1,0 +1,56 @@
+"""One error root, one base per domain. Messages never carry credentials (see redact)."""
+
+from __future__ import annotations
+
+
+class PlexTunerError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(PlexTunerError):
+    """The configuration is invalid; `problems` lists `key.path: reason` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class IngestError(PlexTunerError):
+    """A playlist or provider API could not be fetched or parsed."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class FetchError(IngestError):
+    """A download failed; `transient` says whether a retry could help."""
+
+    def __init__(self, source: str, reason: str, *, transient: bool = False) -> None:
+        super().__init__(source, reason)
+        self.transient = transient
+
+
+class FetchTimeoutError(FetchError, TimeoutError):
+    """A download timed out."""
+
+
+class ProviderAuthError(IngestError):
+    """An Xtream account is wrong, disabled or expired."""
+
+
+class StateError(PlexTunerError):
+    """The data dir could not be read or written."""
+
+
+class NothingPublishedError(PlexTunerError):
+    """Every source failed or was rejected; the previous state was kept."""
+
+
+class EpgError(PlexTunerError):
+    """A guide source could not be fetched or parsed."""
+
+
+class StreamError(PlexTunerError):
+    """A tune could not be served."""

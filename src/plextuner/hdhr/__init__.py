@@ -1,0 +1,1 @@
+"""HDHomeRun emulation: HTTP device endpoints and UDP discovery."""

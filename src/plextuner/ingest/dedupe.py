@@ -1,0 +1,75 @@
+"""Merging entries from several providers and entries into channels with ordered backups."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from plextuner.ingest.models import Channel, Entry, Source, stream_kind
+
+# Quality and availability markers that differ between copies of the same channel.
+_MARKERS = re.compile(
+    r"\((?:\d{3,4}[pi]|4k|uhd|fhd|hd|sd)\)|\[(?:[^\]]*)\]|\b(?:fhd|uhd|4k|hevc|h265|backup)\b",
+    re.IGNORECASE,
+)
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_name(name: str) -> str:
+    """A comparison key: case, accents, quality markers and punctuation removed."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _MARKERS.sub(" ", text.casefold())
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def channel_key(entry: Entry) -> str:
+    if entry.tvg_id:
+        return "id:" + entry.tvg_id.casefold()
+    return "name:" + (normalise_name(entry.name) or entry.name.casefold())
+
+
+def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
+    """One channel per identity (tvg-id, else normalised name), in first-seen order.
+
+    `entries` arrive in provider priority order, so the first entry names the channel and its
+    sources are ordered as the providers are.
+    """
+    channels: dict[str, Channel] = {}
+    for entry in entries:
+        key = channel_key(entry)
+        source = Source(
+            provider=entry.provider,
+            url=entry.url,
+            headers=tuple(sorted(entry.headers.items())),
+            kind=stream_kind(entry.url),
+        )
+        channel = channels.get(key)
+        if channel is None:
+            channels[key] = Channel(
+                key=key,
+                name=_clean_name(entry.name),
+                tvg_id=entry.tvg_id,
+                group=entry.group,
+                provider=entry.provider,
+                logo=entry.logo,
+                tvg_name=entry.tvg_name,
+                chno=entry.chno,
+                tvg_shift=entry.tvg_shift,
+                sources=[source],
+            )
+        elif all(s.url != source.url for s in channel.sources):
+            channel.sources.append(source)
+            if not channel.logo and entry.logo:
+                channel.logo = entry.logo
+    return list(channels.values())
+
+
+_TRAILING_MARKERS = re.compile(r"(\s*(\[[^\]]*\]|\(\d{3,4}[pi]\)))+\s*$", re.IGNORECASE)
+
+
+def _clean_name(name: str) -> str:
+    """`BBC News HD (720p) [Geo-blocked]` → `BBC News HD`; the name Plex shows."""
+    cleaned = _TRAILING_MARKERS.sub("", name).strip()
+    return cleaned or name.strip()

@@ -1,0 +1,250 @@
+"""Extended M3U parsing that survives real playlists: parse what can be parsed, report the rest."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+from plextuner.errors import IngestError
+from plextuner.ingest.models import Entry, ParseReport, StreamKind, stream_kind
+
+MAX_LINE = 64 * 1024  # longer lines are garbage (or an attack), not an entry
+_ATTR = re.compile(r"""([A-Za-z][\w.:-]*)\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
+_URL_SCHEMES = ("http://", "https://")
+_HEADER_NAMES = {
+    "http-user-agent": "User-Agent",
+    "user-agent": "User-Agent",
+    "http-referrer": "Referer",
+    "http-referer": "Referer",
+    "referrer": "Referer",
+    "referer": "Referer",
+    "http-origin": "Origin",
+    "origin": "Origin",
+    "http-cookie": "Cookie",
+    "cookie": "Cookie",
+}
+
+
+def decode_playlist(data: bytes) -> str:
+    """UTF-8 (with or without BOM); lines that are not UTF-8 are read as Latin-1."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        lines = data.split(b"\n")
+        return "\n".join(_decode_line(line) for line in lines)
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
+def sniff_rejection(text: str) -> str | None:
+    """A reason when the body is plainly not a channel list."""
+    head = text[:2048].lstrip().lower()
+    if not head:
+        return "empty playlist"
+    if head.startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
+        return "got an HTML/XML page instead of an M3U playlist"
+    if head.startswith(("{", "[")):
+        return "got JSON instead of an M3U playlist"
+    if "#ext-x-targetduration" in head or "#ext-x-media-sequence" in head:
+        return "this is an HLS media playlist, not a channel list"
+    if "\x00" in head:
+        return "binary data, not an M3U playlist"
+    return None
+
+
+def parse_attrs(text: str) -> dict[str, str]:
+    """Attributes of an #EXTINF or #EXTM3U line; the first non-empty value of a key wins."""
+    attrs: dict[str, str] = {}
+    for match in _ATTR.finditer(text):
+        key = match.group(1).lower()
+        value = (match.group(2) or match.group(3) or match.group(4) or "").strip()
+        if not attrs.get(key):
+            attrs[key] = value
+    return attrs
+
+
+def split_extinf(body: str) -> tuple[str, str]:
+    """(attribute part, display name): the name starts at the first comma outside quotes."""
+    in_quote = False
+    for i, ch in enumerate(body):
+        if ch == '"':
+            in_quote = not in_quote
+        elif ch == "," and not in_quote:
+            return body[:i], body[i + 1 :].strip()
+    if in_quote:  # an unbalanced quote: fall back to the last comma
+        head, sep, tail = body.rpartition(",")
+        if sep:
+            return head, tail.strip()
+    return body, ""
+
+
+def _float(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value.replace(",", "."))
+    except ValueError:
+        return None
+
+
+def split_kodi_url(url: str) -> tuple[str, dict[str, str]]:
+    """`http://x/s.ts|User-Agent=a&Referer=b` → URL and headers."""
+    if "|" not in url:
+        return url, {}
+    base, _, suffix = url.partition("|")
+    headers = {}
+    for key, value in parse_qsl(suffix, keep_blank_values=False):
+        name = _HEADER_NAMES.get(key.lower(), key)
+        headers[name] = value
+    return base.strip(), headers
+
+
+class _Pending:
+    """Directive lines collected between an #EXTINF and its URL."""
+
+    __slots__ = ("entry", "headers", "kodiprops")
+
+    def __init__(self) -> None:
+        self.entry: Entry | None = None
+        self.headers: dict[str, str] = {}
+        self.kodiprops: dict[str, str] = {}
+
+
+def parse_m3u(
+    data: bytes | str, source: str, provider: str = ""
+) -> tuple[list[Entry], ParseReport]:
+    """Parse an extended M3U playlist; raise IngestError when nothing in it is a channel."""
+    text = decode_playlist(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
+    report = ParseReport(source=source)
+    reason = sniff_rejection(text)
+    if reason:
+        raise IngestError(source, reason)
+    entries: list[Entry] = []
+    pending = _Pending()
+    sticky_group = ""
+    saw_header = False
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if len(line) > MAX_LINE:
+            report.skip("line too long")
+            continue
+        if line[0] == "#":
+            upper = line[:12].upper()
+            if upper.startswith("#EXTINF"):
+                if pending.entry is not None:
+                    report.skip("entry without URL")
+                pending.entry = _entry_from_extinf(line, lineno, provider, report)
+                if pending.entry is not None and not pending.entry.group and sticky_group:
+                    pending.entry.group = sticky_group
+            elif upper.startswith("#EXTM3U"):
+                saw_header = True
+                _read_header(line, report)
+            elif upper.startswith("#EXTGRP:"):
+                sticky_group = line[8:].strip()
+                if pending.entry is not None and not pending.entry.group:
+                    pending.entry.group = sticky_group
+            elif upper.startswith("#EXTVLCOPT:"):
+                _vlcopt(line[11:], pending)
+            elif upper.startswith("#KODIPROP:"):
+                _kodiprop(line[10:], pending)
+            continue
+        if pending.entry is None:
+            if line.startswith(_URL_SCHEMES):
+                report.skip("URL without #EXTINF")
+            else:
+                report.skip("unparsable line")
+            continue
+        entry = _finish(pending, line, report)
+        pending = _Pending()
+        if entry is not None:
+            entries.append(entry)
+    if pending.entry is not None:
+        report.skip("entry without URL")
+    if not saw_header and entries:
+        report.skip("missing #EXTM3U header (parsed anyway)", 0)
+    if not entries:
+        why = "no channel entries" if saw_header else "not an M3U playlist (no #EXTM3U, no entries)"
+        if report.skipped:
+            why += " (skipped: " + ", ".join(f"{k}={v}" for k, v in report.skipped.items()) + ")"
+        raise IngestError(source, why)
+    report.entries = len(entries)
+    return entries, report
+
+
+def _read_header(line: str, report: ParseReport) -> None:
+    attrs = parse_attrs(line[7:])
+    for key in ("url-tvg", "x-tvg-url"):
+        for url in attrs.get(key, "").split(","):
+            if url.strip() and url.strip() not in report.guide_urls:
+                report.guide_urls.append(url.strip())
+    report.tvg_shift = _float(attrs.get("tvg-shift"))
+
+
+def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport) -> Entry | None:
+    body = line[8:] if len(line) > 8 else ""
+    attr_part, name = split_extinf(body)
+    attrs = parse_attrs(attr_part)
+    name = name or attrs.get("tvg-name", "")
+    if not name:
+        report.skip("entry without name")
+        return None
+    headers = {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
+    return Entry(
+        name=name,
+        url="",
+        provider=provider,
+        tvg_id=attrs.get("tvg-id", "").strip(),
+        tvg_name=attrs.get("tvg-name", ""),
+        logo=attrs.get("tvg-logo", ""),
+        group=attrs.get("group-title", "").split(";")[0].strip(),
+        chno=attrs.get("tvg-chno") or attrs.get("ch-number", ""),
+        tvg_shift=_float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
+        catchup={k: v for k, v in attrs.items() if k.startswith("catchup") or k == "timeshift"},
+        headers=headers,
+        attrs=attrs,
+        line=lineno,
+    )
+
+
+def _vlcopt(option: str, pending: _Pending) -> None:
+    key, sep, value = option.partition("=")
+    name = _HEADER_NAMES.get(key.strip().lower())
+    if sep and name and value.strip():
+        pending.headers[name] = value.strip()
+
+
+def _kodiprop(prop: str, pending: _Pending) -> None:
+    key, sep, value = prop.partition("=")
+    if not sep:
+        return
+    key = key.strip().lower()
+    pending.kodiprops[key] = value.strip()
+    if key.endswith(("stream_headers", "manifest_headers")):
+        for hkey, hval in parse_qsl(value.strip()):
+            pending.headers[_HEADER_NAMES.get(hkey.lower(), hkey)] = hval
+
+
+def _finish(pending: _Pending, line: str, report: ParseReport) -> Entry | None:
+    entry = pending.entry
+    assert entry is not None
+    url, url_headers = split_kodi_url(line)
+    if not url.lower().startswith(_URL_SCHEMES):
+        report.skip("unsupported URL scheme")
+        return None
+    if stream_kind(url) is StreamKind.DASH:
+        report.skip("DASH (.mpd) stream, cannot be served as MPEG-TS")
+        return None
+    entry.url = url
+    entry.headers = {**entry.headers, **pending.headers, **url_headers}
+    for key, value in pending.kodiprops.items():
+        entry.attrs[f"kodiprop:{key}"] = value
+    return entry

@@ -1,0 +1,110 @@
+"""Plain models the indexer hands to the rest of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class StreamKind(StrEnum):
+    TS = "ts"
+    HLS = "hls"
+    DASH = "dash"  # cannot be delivered as MPEG-TS by remuxing a URL; reported, not published
+    OTHER = "other"
+
+
+def stream_kind(url: str) -> StreamKind:
+    path = url.split("?", 1)[0].split("|", 1)[0].lower()
+    if path.endswith((".m3u8", ".m3u")):
+        return StreamKind.HLS
+    if path.endswith(".mpd"):
+        return StreamKind.DASH
+    if path.endswith(".ts") or "/live/" in path:
+        return StreamKind.TS
+    return StreamKind.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One way to fetch a channel. `url` carries credentials: it never leaves the daemon."""
+
+    provider: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    kind: StreamKind = StreamKind.OTHER
+
+
+@dataclass(slots=True)
+class Entry:
+    """One playlist entry (or one Xtream stream) as the provider listed it."""
+
+    name: str
+    url: str
+    provider: str = ""
+    tvg_id: str = ""
+    tvg_name: str = ""
+    logo: str = ""
+    group: str = ""
+    chno: str = ""
+    tvg_shift: float | None = None
+    catchup: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass(slots=True)
+class Channel:
+    """A channel after de-duplication: one identity, its sources in priority order."""
+
+    key: str
+    name: str
+    tvg_id: str
+    group: str
+    provider: str
+    logo: str = ""
+    tvg_name: str = ""
+    chno: str = ""
+    tvg_shift: float | None = None
+    sources: list[Source] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ParseReport:
+    """What a source yielded and what it skipped, by reason."""
+
+    source: str
+    entries: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    guide_urls: list[str] = field(default_factory=list)
+    tvg_shift: float | None = None
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+@dataclass(slots=True)
+class AccountInfo:
+    """Xtream user_info, loosely typed values normalised."""
+
+    status: str
+    exp_date: int | None
+    max_connections: int | None
+    active_connections: int | None
+    is_trial: bool = False
+
+
+@dataclass(slots=True)
+class ProviderResult:
+    """One provider's outcome in a refresh: its entries, or the error that stopped it."""
+
+    provider: str
+    entries: list[Entry] = field(default_factory=list)
+    report: ParseReport | None = None
+    account: AccountInfo | None = None
+    error: str | None = None
+    guide_urls: list[str] = field(default_factory=list)

@@ -1,0 +1,54 @@
+"""structlog set-up: JSON off a TTY, console on one; every event scrubbed of credentials."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+from plextuner.redact import SECRETS
+
+
+def scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Redact URL credentials and every registered secret from each value of the event."""
+    for key, value in list(event.items()):
+        if isinstance(value, str):
+            event[key] = SECRETS.scrub(value)
+        elif isinstance(value, BaseException):
+            event[key] = SECRETS.scrub(f"{type(value).__name__}: {value}")
+        elif isinstance(value, list | tuple | dict):
+            event[key] = SECRETS.scrub(str(value))
+    return event
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog once per process (the CLI calls this)."""
+    out = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            scrub_event,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

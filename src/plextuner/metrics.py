@@ -1,0 +1,72 @@
+"""Prometheus metrics on a registry of our own. Names are the contract (interface.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CHANNELS = Gauge(
+    "plextuner_channels", "Channels published per bucket", ["bucket"], registry=REGISTRY
+)
+REFRESH_DURATION = Histogram(
+    "plextuner_refresh_duration_seconds",
+    "Wall time of one refresh pipeline pass",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+REFRESH_LAST_SUCCESS = Gauge(
+    "plextuner_refresh_last_success_timestamp_seconds",
+    "Unix time of the last refresh that published",
+    registry=REGISTRY,
+)
+PROBES = Counter(
+    "plextuner_postvalidate_probes_total",
+    "Stream probes by bucket and result (ok, dead, transient)",
+    ["bucket", "result"],
+    registry=REGISTRY,
+)
+HOST_BACKOFF = Gauge(
+    "plextuner_postvalidate_host_backoff",
+    "Current probe backoff level per stream host (0 = none)",
+    ["host"],
+    registry=REGISTRY,
+)
+GUARD_HELD = Counter(
+    "plextuner_guard_held_total",
+    "Refreshes in which the run guard kept a bucket's last good lineup",
+    ["bucket"],
+    registry=REGISTRY,
+)
+STREAMS_ACTIVE = Gauge(
+    "plextuner_streams_active",
+    "Streams being served",
+    ["bucket", "provider"],
+    registry=REGISTRY,
+)
+STREAM_BYTES = Counter(
+    "plextuner_stream_bytes_total", "Bytes sent to clients", ["bucket"], registry=REGISTRY
+)
+STREAM_REJECTED = Counter(
+    "plextuner_stream_rejected_total",
+    "Tunes refused, by reason",
+    ["bucket", "reason"],
+    registry=REGISTRY,
+)
+STREAM_FAILOVERS = Counter(
+    "plextuner_stream_failovers_total",
+    "Switches to another source or reconnects within a session",
+    ["bucket"],
+    registry=REGISTRY,
+)
+UPSTREAM_ERRORS = Counter(
+    "plextuner_upstream_errors_total",
+    "Errors talking to providers, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of our registry."""
+    return generate_latest(REGISTRY)

@@ -1,0 +1,231 @@
+"""One refresh pass: ingest → buckets → (EPG, post-validation stages) → publish.
+
+Later stages plug in as `Stage` coroutines that read and amend the RefreshContext; publishing is
+last and atomic, so a failure anywhere before it leaves the previous state served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from plextuner.buckets import Device, NumberMap, build_devices
+from plextuner.config import ProviderConfig, Settings
+from plextuner.errors import IngestError, NothingPublishedError
+from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u
+from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
+from plextuner.ingest.models import Channel
+from plextuner.ingest.xtream import fetch_xtream
+from plextuner.logging import get_logger
+from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
+from plextuner.redact import redact_url
+from plextuner.state.published import (
+    NUMBERS_FILE,
+    ProviderState,
+    PublishedState,
+    load_state,
+    save_state,
+)
+
+log = get_logger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class RefreshContext:
+    settings: Settings
+    fetcher: Fetcher
+    previous: PublishedState | None
+    results: list[ProviderResult] = field(default_factory=list)
+    channels: list[Channel] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
+    guide_urls: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    dropped_unmatched: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    # Per-stage facts for the summary table, keyed by stage then device name.
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+Stage = Callable[[RefreshContext], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RefreshOutcome:
+    state: PublishedState
+    context: RefreshContext
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.state.held else 0
+
+
+async def ingest_provider(fetcher: Fetcher, cfg: ProviderConfig) -> ProviderResult:
+    """One provider's entries, or its error as a one-line reason (credentials redacted)."""
+    result = ProviderResult(provider=cfg.name)
+    headers = {"User-Agent": cfg.user_agent} if cfg.user_agent else None
+    try:
+        if cfg.xtream is not None:
+            entries, report, account, guide = await fetch_xtream(fetcher, cfg.xtream, cfg.name)
+            result.account = account
+            result.guide_urls = [guide]
+        else:
+            assert cfg.m3u_url is not None
+            location = cfg.m3u_url.get_secret_value()
+            data = await fetcher.fetch(location, headers)
+            label = redact_url(location)
+            entries, report = await asyncio.to_thread(parse_m3u, data, label, cfg.name)
+            result.guide_urls = list(report.guide_urls)
+    except IngestError as err:
+        result.error = str(err)
+        log.warning("provider_failed", provider=cfg.name, error=result.error)
+        return result
+    if cfg.user_agent:
+        for entry in entries:
+            entry.headers.setdefault("User-Agent", cfg.user_agent)
+    result.entries, result.report = entries, report
+    log.info(
+        "provider_indexed",
+        provider=cfg.name,
+        entries=len(entries),
+        skipped=report.skipped_total,
+        skipped_reasons=report.skipped,
+    )
+    return result
+
+
+def carried_over(previous: PublishedState | None, provider: str) -> list[Entry]:
+    """A failed provider's channels as last published, so its outage removes nothing."""
+    if previous is None:
+        return []
+    out: list[Entry] = []
+    for device in previous.devices:
+        for e in device.entries:
+            ch = e.channel
+            out.extend(
+                Entry(
+                    name=ch.name,
+                    url=s.url,
+                    provider=provider,
+                    tvg_id=ch.tvg_id,
+                    tvg_name=ch.tvg_name,
+                    logo=ch.logo,
+                    group=ch.group,
+                    chno=ch.chno,
+                    tvg_shift=ch.tvg_shift,
+                    headers=dict(s.headers),
+                )
+                for s in ch.sources
+                if s.provider == provider
+            )
+    return out
+
+
+async def ingest_all(ctx: RefreshContext) -> None:
+    providers = ctx.settings.providers
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(ingest_provider(ctx.fetcher, p)) for p in providers]
+    ctx.results = [t.result() for t in tasks]
+    if not any(r.error is None for r in ctx.results):
+        reasons = "; ".join(r.error or "" for r in ctx.results) or "no providers configured"
+        raise NothingPublishedError(f"every provider failed: {reasons}")
+    entries: list[Entry] = []
+    for result in ctx.results:
+        entries.extend(
+            result.entries if result.error is None else carried_over(ctx.previous, result.provider)
+        )
+        for url in result.guide_urls:
+            if url not in ctx.guide_urls:
+                ctx.guide_urls.append(url)
+    ctx.channels = merge_entries(entries)
+
+
+def bucket_channels(ctx: RefreshContext, numbers: NumberMap) -> None:
+    result = build_devices(ctx.channels, ctx.settings, numbers)
+    ctx.devices = result.devices
+    ctx.dropped_unmatched = result.dropped_unmatched
+
+
+def provider_states(ctx: RefreshContext) -> list[ProviderState]:
+    states = []
+    for cfg, result in zip(ctx.settings.providers, ctx.results, strict=True):
+        account = result.account
+        states.append(
+            ProviderState(
+                name=cfg.name,
+                max_connections=cfg.max_connections
+                or (account.max_connections if account else None),
+                active_connections=account.active_connections if account else None,
+                exp_date=account.exp_date if account else None,
+                ok=result.error is None,
+                error=result.error,
+            )
+        )
+    return states
+
+
+async def publish(ctx: RefreshContext, numbers: NumberMap) -> PublishedState:
+    data_dir = ctx.settings.data_dir
+    state = PublishedState(devices=ctx.devices, providers=provider_states(ctx), held=ctx.held)
+    await asyncio.to_thread(numbers.save, data_dir / NUMBERS_FILE)
+    await asyncio.to_thread(save_state, data_dir, state)
+    for device in ctx.devices:
+        CHANNELS.labels(bucket=device.name).set(len(device.entries))
+    REFRESH_LAST_SUCCESS.set(state.published_at)
+    return state
+
+
+async def run_refresh(
+    settings: Settings,
+    *,
+    stages: Sequence[Stage] = (),
+    client: httpx.AsyncClient | None = None,
+) -> RefreshOutcome:
+    """One full pass; raises NothingPublishedError (previous state untouched) when it cannot."""
+    started = time.monotonic()
+    own_client = client is None
+    http = client or make_client(settings.fetch.timeout, settings.fetch.user_agent)
+    opts = FetchOptions(
+        timeout=settings.fetch.timeout,
+        retries=settings.fetch.retries,
+        max_bytes=settings.fetch.max_bytes,
+        user_agent=settings.fetch.user_agent,
+        cache_dir=settings.data_dir / "cache" / "fetch",
+    )
+    try:
+        previous = await asyncio.to_thread(load_state, settings.data_dir)
+        ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=previous)
+        numbers = await asyncio.to_thread(NumberMap.load, settings.data_dir / NUMBERS_FILE)
+        await _timed(ctx, "ingest", ingest_all(ctx))
+        bucket_channels(ctx, numbers)
+        for stage in stages:
+            await _timed(ctx, getattr(stage, "__name__", "stage"), stage(ctx))
+        state = await _timed(ctx, "publish", publish(ctx, numbers))
+    finally:
+        if own_client:
+            await http.aclose()
+    duration = time.monotonic() - started
+    REFRESH_DURATION.observe(duration)
+    log.info(
+        "refresh_done",
+        duration_s=round(duration, 3),
+        timings=ctx.timings,
+        channels=len(ctx.channels),
+        devices={d.name: len(d.entries) for d in ctx.devices},
+        held=ctx.held,
+        failed_providers=[r.provider for r in ctx.results if r.error],
+    )
+    return RefreshOutcome(state=state, context=ctx)
+
+
+async def _timed(ctx: RefreshContext, name: str, coro: Awaitable[_T]) -> _T:
+    start = time.monotonic()
+    try:
+        return await coro
+    finally:
+        ctx.timings[name] = round(time.monotonic() - start, 3)

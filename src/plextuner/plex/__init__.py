@@ -1,0 +1,1 @@
+"""Plex Media Server API client."""

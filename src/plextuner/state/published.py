@@ -1,0 +1,164 @@
+"""The published state: every device's lineup, serialised once, written atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from plextuner.buckets.models import ChannelState, Device, LineupEntry
+from plextuner.errors import StateError
+from plextuner.ingest.models import Channel, Source, StreamKind
+from plextuner.state.store import read_json, write_json
+
+LINEUPS_FILE = "lineups.json"
+NUMBERS_FILE = "numbers.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class ProviderState:
+    name: str
+    max_connections: int | None = None
+    active_connections: int | None = None
+    exp_date: int | None = None
+    ok: bool = True
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PublishedState:
+    devices: list[Device]
+    providers: list[ProviderState] = field(default_factory=list)
+    published_at: float = field(default_factory=time.time)
+    held: list[str] = field(default_factory=list)  # buckets kept at their last good lineup
+
+    def device(self, name: str) -> Device | None:
+        return next((d for d in self.devices if d.name == name), None)
+
+
+def _source_json(s: Source) -> dict[str, Any]:
+    return {"provider": s.provider, "url": s.url, "headers": dict(s.headers), "kind": s.kind.value}
+
+
+def _entry_json(e: LineupEntry) -> dict[str, Any]:
+    ch = e.channel
+    return {
+        "number": e.number,
+        "key": ch.key,
+        "name": ch.name,
+        "tvg_id": ch.tvg_id,
+        "tvg_name": ch.tvg_name,
+        "group": ch.group,
+        "provider": ch.provider,
+        "logo": ch.logo,
+        "chno": ch.chno,
+        "tvg_shift": ch.tvg_shift,
+        "state": e.state.value,
+        "hd": e.hd,
+        "has_guide": e.has_guide,
+        "sources": [_source_json(s) for s in ch.sources],
+    }
+
+
+def device_json(d: Device) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "bucket": d.bucket,
+        "friendly_name": d.friendly_name,
+        "device_id": d.device_id,
+        "port": d.port,
+        "tuners": d.tuners,
+        "postvalidate": d.postvalidate,
+        "channels": [_entry_json(e) for e in d.entries],
+    }
+
+
+def state_json(state: PublishedState) -> dict[str, Any]:
+    return {
+        "version": FORMAT_VERSION,
+        "published_at": state.published_at,
+        "held": state.held,
+        "providers": [vars_of(p) for p in state.providers],
+        "devices": [device_json(d) for d in state.devices],
+    }
+
+
+def vars_of(p: ProviderState) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "max_connections": p.max_connections,
+        "active_connections": p.active_connections,
+        "exp_date": p.exp_date,
+        "ok": p.ok,
+        "error": p.error,
+    }
+
+
+def _entry_from(raw: dict[str, Any]) -> LineupEntry:
+    sources = [
+        Source(
+            provider=s["provider"],
+            url=s["url"],
+            headers=tuple(sorted(s.get("headers", {}).items())),
+            kind=StreamKind(s.get("kind", "other")),
+        )
+        for s in raw.get("sources", [])
+    ]
+    channel = Channel(
+        key=raw["key"],
+        name=raw["name"],
+        tvg_id=raw.get("tvg_id", ""),
+        group=raw.get("group", ""),
+        provider=raw.get("provider", ""),
+        logo=raw.get("logo", ""),
+        tvg_name=raw.get("tvg_name", ""),
+        chno=raw.get("chno", ""),
+        tvg_shift=raw.get("tvg_shift"),
+        sources=sources,
+    )
+    return LineupEntry(
+        number=str(raw["number"]),
+        channel=channel,
+        state=ChannelState(raw.get("state", "unchecked")),
+        hd=raw.get("hd"),
+        has_guide=raw.get("has_guide"),
+    )
+
+
+def device_from(raw: dict[str, Any]) -> Device:
+    return Device(
+        name=raw["name"],
+        bucket=raw.get("bucket", raw["name"]),
+        friendly_name=raw.get("friendly_name", raw["name"]),
+        device_id=raw["device_id"],
+        port=int(raw["port"]),
+        tuners=int(raw.get("tuners", 2)),
+        postvalidate=bool(raw.get("postvalidate", True)),
+        entries=[_entry_from(c) for c in raw.get("channels", [])],
+    )
+
+
+def state_from(raw: Any) -> PublishedState:
+    if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
+        raise StateError("published state has an unknown format")
+    try:
+        return PublishedState(
+            devices=[device_from(d) for d in raw["devices"]],
+            providers=[ProviderState(**p) for p in raw.get("providers", [])],
+            published_at=float(raw.get("published_at", 0)),
+            held=list(raw.get("held", [])),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise StateError(f"published state is malformed: {err}") from err
+
+
+def save_state(data_dir: Path, state: PublishedState) -> None:
+    write_json(data_dir / LINEUPS_FILE, state_json(state))
+
+
+def load_state(data_dir: Path) -> PublishedState | None:
+    """The last published state, None when nothing was ever published."""
+    raw = read_json(data_dir / LINEUPS_FILE)
+    return None if raw is None else state_from(raw)

@@ -1,0 +1,57 @@
+"""Atomic writes and reads in the data dir: a crash at any moment leaves the old file readable."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from plextuner.errors import StateError
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write to a temp file in the same dir, fsync it, rename over `path`, fsync the dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise StateError(f"cannot write {path}: {err.strerror or err}") from err
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_atomic(path, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def read_json(path: Path) -> Any | None:
+    """The parsed file, None when absent; StateError when present but unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StateError(f"cannot read {path}: {err.strerror or err}") from err
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise StateError(f"{path} is corrupt: {err}") from err

@@ -1,0 +1,1 @@
+"""Stream engine: tuner and connection budgets, proxy, failover."""

@@ -1,0 +1,1 @@
+"""Post-validation: rate-limited probes, per-host limits, run guard."""
