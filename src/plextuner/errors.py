@@ -54,3 +54,26 @@ class EpgError(PlexTunerError):
 
 class StreamError(PlexTunerError):
     """A tune could not be served."""
+
+
+class BusyError(StreamError):
+    """No tuner or provider connection free; maps to 503 with an HDHomeRun error header."""
+
+    def __init__(self, reason: str, hdhr_error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason  # metric label: tuners_busy | connections_exhausted
+        self.hdhr_error = hdhr_error  # e.g. "805 All Tuners In Use"
+
+
+class TunersBusyError(BusyError):
+    def __init__(self, device: str) -> None:
+        super().__init__("tuners_busy", "805 All Tuners In Use", f"all tuners of {device} are busy")
+
+
+class ConnectionsExhaustedError(BusyError):
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            "connections_exhausted",
+            "803 System Busy",
+            f"provider {provider} has no free connection",
+        )

@@ -1,0 +1,217 @@
+"""Tuner pools per device and one connection budget per provider account.
+
+Viewers and post-validation probes share a provider's budget. Viewers come first: a viewer that
+finds the budget full cancels a probe and waits (bounded) for its connection to be released, so the
+provider never sees more than `limit` connections. Probes never take the last connection a viewer
+could need (when the account allows more than one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from enum import StrEnum
+from types import TracebackType
+
+from plextuner.errors import ConnectionsExhaustedError, TunersBusyError
+
+VIEWER_WAIT = 3.0  # a channel change: the closing session frees its connection within this
+
+
+class LeaseKind(StrEnum):
+    VIEWER = "viewer"
+    PROBE = "probe"
+
+
+class Lease:
+    """One provider connection. Release exactly once, in a `finally` (or `async with`)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self, budget: ProviderBudget, kind: LeaseKind, on_preempt: Callable[[], None] | None
+    ) -> None:
+        self.id = next(self._ids)
+        self.kind = kind
+        self.budget = budget
+        self.preempted = asyncio.Event()
+        self._on_preempt = on_preempt
+        self._released = False
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.budget._release(self)
+
+    def preempt(self) -> None:
+        """A viewer needs this probe's connection: ask its owner to stop."""
+        if not self.preempted.is_set():
+            self.preempted.set()
+            if self._on_preempt is not None:
+                self._on_preempt()
+
+    async def __aenter__(self) -> Lease:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class ProviderBudget:
+    """At most `limit` concurrent upstream connections to one provider account."""
+
+    def __init__(self, name: str, limit: int, viewer_wait: float = VIEWER_WAIT) -> None:
+        self.name = name
+        self._limit = max(1, limit)
+        self.viewer_wait = viewer_wait
+        self._leases: dict[int, Lease] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._viewers_waiting = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        self._limit = max(1, value)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._leases)
+
+    @property
+    def free(self) -> int:
+        return max(0, self._limit - len(self._leases))
+
+    def count(self, kind: LeaseKind) -> int:
+        return sum(1 for lease in self._leases.values() if lease.kind is kind)
+
+    def _grant(self, kind: LeaseKind, on_preempt: Callable[[], None] | None = None) -> Lease:
+        lease = Lease(self, kind, on_preempt)
+        self._leases[lease.id] = lease
+        return lease
+
+    def _release(self, lease: Lease) -> None:
+        self._leases.pop(lease.id, None)
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _changed(self) -> None:
+        """Return after the next release (callers re-check their condition)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        finally:
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+
+    async def acquire_viewer(self, wait: float | None = None) -> Lease:
+        """A connection for a viewer, preempting probes; ConnectionsExhaustedError after `wait`."""
+        if self.free > 0:
+            return self._grant(LeaseKind.VIEWER)
+        self._preempt_one_probe()
+        self._viewers_waiting += 1
+        try:
+            async with asyncio.timeout(self.viewer_wait if wait is None else wait):
+                while self.free <= 0:
+                    await self._changed()
+                return self._grant(LeaseKind.VIEWER)
+        except TimeoutError:
+            raise ConnectionsExhaustedError(self.name) from None
+        finally:
+            self._viewers_waiting -= 1
+
+    def _preempt_one_probe(self) -> None:
+        probes = [lease for lease in self._leases.values() if lease.kind is LeaseKind.PROBE]
+        pending = [p for p in probes if not p.preempted.is_set()]
+        if pending:
+            pending[0].preempt()
+
+    def try_acquire_probe(self, on_preempt: Callable[[], None] | None = None) -> Lease | None:
+        """A connection for a probe, or None: never the last one, never ahead of a viewer."""
+        if self._viewers_waiting:
+            return None
+        reserve = 1 if self._limit > 1 else 0
+        if self.count(LeaseKind.VIEWER) and self._limit == 1:
+            return None
+        if self.free - reserve <= 0:
+            return None
+        return self._grant(LeaseKind.PROBE, on_preempt)
+
+    async def acquire_probe(
+        self, on_preempt: Callable[[], None] | None = None, wait: float = 30.0
+    ) -> Lease | None:
+        """Wait (bounded) until a probe may take a connection; None on timeout."""
+        lease = self.try_acquire_probe(on_preempt)
+        if lease is not None:
+            return lease
+        try:
+            async with asyncio.timeout(wait):
+                while True:
+                    await self._changed()
+                    lease = self.try_acquire_probe(on_preempt)
+                    if lease is not None:
+                        return lease
+        except TimeoutError:
+            return None
+
+
+class BudgetRegistry:
+    """The budgets of every provider; limits refreshed from config and Xtream user_info."""
+
+    def __init__(self, default_limit: int = 1, viewer_wait: float = VIEWER_WAIT) -> None:
+        self._default = default_limit
+        self._viewer_wait = viewer_wait
+        self._budgets: dict[str, ProviderBudget] = {}
+
+    def get(self, provider: str) -> ProviderBudget:
+        budget = self._budgets.get(provider)
+        if budget is None:
+            budget = ProviderBudget(provider, self._default, self._viewer_wait)
+            self._budgets[provider] = budget
+        return budget
+
+    def set_limit(self, provider: str, limit: int | None) -> None:
+        self.get(provider).limit = limit or self._default
+
+    def all(self) -> list[ProviderBudget]:
+        return list(self._budgets.values())
+
+
+class TunerPool:
+    """A device's tuners: `auto` takes the lowest free one; `tunerN` asks for one."""
+
+    def __init__(self, device: str, count: int) -> None:
+        self.device = device
+        self.count = count
+        self._busy: set[int] = set()
+
+    @property
+    def busy(self) -> int:
+        return len(self._busy)
+
+    def acquire(self, tuner: int | None = None) -> int:
+        if tuner is not None:
+            if tuner >= self.count or tuner in self._busy:
+                raise TunersBusyError(self.device)
+            self._busy.add(tuner)
+            return tuner
+        for index in range(self.count):
+            if index not in self._busy:
+                self._busy.add(index)
+                return index
+        raise TunersBusyError(self.device)
+
+    def release(self, tuner: int) -> None:
+        self._busy.discard(tuner)

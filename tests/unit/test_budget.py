@@ -1,0 +1,87 @@
+"""The shared connection budget and the tuner pools."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from plextuner.errors import ConnectionsExhaustedError, TunersBusyError
+from plextuner.stream.budget import LeaseKind, ProviderBudget, TunerPool
+
+
+class TestProviderBudget:
+    async def test_viewers_never_exceed_limit(self) -> None:
+        """A third viewer on a two-connection account is refused after the bounded wait."""
+        budget = ProviderBudget("p", 2, viewer_wait=0.05)
+        a, b = await budget.acquire_viewer(), await budget.acquire_viewer()
+        with pytest.raises(ConnectionsExhaustedError):
+            await budget.acquire_viewer()
+        a.release()
+        b.release()
+        assert budget.in_use == 0
+
+    async def test_channel_change_waits_for_closing_session(self) -> None:
+        """A tune that finds the budget full gets the connection a closing session frees."""
+        budget = ProviderBudget("p", 1, viewer_wait=1.0)
+        old = await budget.acquire_viewer()
+        asyncio.get_running_loop().call_later(0.05, old.release)
+        new = await budget.acquire_viewer()
+        assert new.kind is LeaseKind.VIEWER and budget.in_use == 1
+        new.release()
+
+    async def test_probe_keeps_last_connection_for_viewers(self) -> None:
+        """Probes may use limit-1 connections when the account allows more than one."""
+        budget = ProviderBudget("p", 3)
+        probes = [budget.try_acquire_probe() for _ in range(3)]
+        assert [p is not None for p in probes] == [True, True, False]
+        viewer = await budget.acquire_viewer()
+        assert budget.in_use == 3
+        for lease in (*probes[:2], viewer):
+            assert lease is not None
+            lease.release()
+
+    async def test_viewer_preempts_probe(self) -> None:
+        """A viewer facing a full budget cancels a probe and takes its connection."""
+        budget = ProviderBudget("p", 1, viewer_wait=1.0)
+        probe_task: asyncio.Task[None] | None = None
+
+        async def probe() -> None:
+            lease = budget.try_acquire_probe(on_preempt=lambda: probe_task and probe_task.cancel())
+            assert lease is not None
+            try:
+                await asyncio.sleep(10)
+            finally:
+                lease.release()
+
+        probe_task = asyncio.create_task(probe())
+        await asyncio.sleep(0)
+        assert budget.count(LeaseKind.PROBE) == 1
+        viewer = await budget.acquire_viewer()
+        assert probe_task.cancelled() or probe_task.done()
+        assert budget.in_use == 1 and budget.count(LeaseKind.VIEWER) == 1
+        viewer.release()
+
+    async def test_release_is_idempotent(self) -> None:
+        """Releasing twice frees one connection only once."""
+        budget = ProviderBudget("p", 2)
+        lease = await budget.acquire_viewer()
+        other = await budget.acquire_viewer()
+        lease.release()
+        lease.release()
+        assert budget.in_use == 1
+        other.release()
+
+
+class TestTunerPool:
+    def test_auto_and_forced(self) -> None:
+        """`auto` takes the lowest free tuner; a busy forced tuner is refused."""
+        pool = TunerPool("d", 2)
+        assert pool.acquire() == 0
+        with pytest.raises(TunersBusyError):
+            pool.acquire(0)
+        assert pool.acquire(1) == 1
+        with pytest.raises(TunersBusyError):
+            pool.acquire()
+        pool.release(0)
+        assert pool.acquire() == 0
