@@ -28,7 +28,9 @@ def require_tool(name: str) -> str:
     if path:
         return path
     package = TOOL_PACKAGES.get(name, name)
-    message = f"MISSING TOOL {name!r}: install Debian package {package!r} (apt-get install {package})"
+    message = (
+        f"MISSING TOOL {name!r}: install Debian package {package!r} (apt-get install {package})"
+    )
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message)
     pytest.skip(message)

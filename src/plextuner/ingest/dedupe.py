@@ -10,7 +10,7 @@ from plextuner.ingest.models import Channel, Entry, Source, stream_kind
 
 # Quality and availability markers that differ between copies of the same channel.
 _MARKERS = re.compile(
-    r"\((?:\d{3,4}[pi]|4k|uhd|fhd|hd|sd)\)|\[(?:[^\]]*)\]|\b(?:fhd|uhd|4k|hevc|h265|backup)\b",
+    r"\((?:\d{3,4}[pi]|4k|uhd|fhd|hd|sd)\)|\[(?:[^\]]*)\]|\b(?:fhd|uhd|hd|sd|4k|hevc|h265|backup)\b",
     re.IGNORECASE,
 )
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)

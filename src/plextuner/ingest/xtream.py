@@ -39,7 +39,8 @@ class XtreamAccount:
         return f"{self.base}/live/{user}/{pw}/{stream_id}.{self.output}"
 
     def xmltv_url(self) -> str:
-        return f"{self.base}/xmltv.php?{urlencode({'username': self._user, 'password': self._password})}"
+        query = urlencode({"username": self._user, "password": self._password})
+        return f"{self.base}/xmltv.php?{query}"
 
 
 def _int(value: Any) -> int | None:

@@ -1,0 +1,168 @@
+"""`plextuner refresh` and `lineup` against a fake provider on loopback."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plextuner.cli import main
+from tests.fakes.provider import PASSWORD, USER, FakeChannel, FakeProvider, make_world
+
+pytestmark = pytest.mark.integration
+GROUPS = ["Sports", "News", "Movies", "Kids", "Ünïcode Wörld", "Music"]
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    fake = FakeProvider(make_world()).start()
+    yield fake
+    fake.stop()
+
+
+def write_config(tmp_path: Path, providers: str) -> Path:
+    cfg = tmp_path / "config.yaml"
+    buckets = "".join(
+        f"  - {{name: b{i}, friendly_name: '{g}', match: {{group: '^{g}$'}}}}\n"
+        for i, g in enumerate(GROUPS)
+    )
+    cfg.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        "postvalidate: {enabled: false}\n"
+        "fetch: {retries: 0, timeout: 5}\n"
+        f"providers:\n{providers}buckets:\n{buckets}",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def m3u_provider(fake: FakeProvider) -> str:
+    return f"  - name: main\n    m3u_url: '{fake.m3u_url}'\n"
+
+
+def xtream_provider(fake: FakeProvider, password: str = PASSWORD) -> str:
+    return (
+        f"  - name: xt\n    xtream: {{url: '{fake.base}', username: '{USER}', "
+        f"password: '{password}'}}\n"
+    )
+
+
+def lineup(cfg: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    assert main(["lineup", "--config", str(cfg), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def numbers_by_tvg(data: dict) -> dict[str, str]:
+    return {c["tvg_id"] or c["name"]: c["number"] for d in data["devices"] for c in d["channels"]}
+
+
+@pytest.mark.parametrize("kind", ["m3u", "xtream"])
+def test_every_channel_in_its_bucket_and_numbers_stable(
+    kind: str, provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """~900 channels land in the bucket of their group; numbers survive reorder and additions."""
+    spec = m3u_provider(provider) if kind == "m3u" else xtream_provider(provider)
+    cfg = write_config(tmp_path, spec)
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    out = capsys.readouterr()
+    assert PASSWORD not in out.out + out.err
+    first = lineup(cfg, capsys)
+    assert len(first["devices"]) == 6
+    for i, device in enumerate(first["devices"]):
+        assert device["name"] == f"b{i}"
+        assert {c["group"] for c in device["channels"]} == {GROUPS[i]}
+    total = sum(len(d["channels"]) for d in first["devices"])
+    assert total == 900  # 911 entries, 11 duplicates merged as backup sources
+    assert any(c["sources"] == 2 for d in first["devices"] for c in d["channels"])
+    before = numbers_by_tvg(first)
+
+    random.Random(7).shuffle(provider.world.channels)
+    provider.world.channels.extend(
+        FakeChannel(
+            stream_id=20000 + i, name=f"New Channel {i}", group=GROUPS[i % 6], tvg_id=f"new{i}"
+        )
+        for i in range(12)
+    )
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    after = numbers_by_tvg(lineup(cfg, capsys))
+    assert all(after[name] == number for name, number in before.items())
+    new_numbers = {after[f"new{i}"] for i in range(12)}
+    assert not new_numbers & set(before.values())
+
+
+@pytest.mark.parametrize(
+    "mode", ["html", "empty", "garbage", "truncated", "huge_line", "http500", "bomb", "hls"]
+)
+def test_hostile_playlist_keeps_last_lineup(
+    mode: str, provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each hostile playlist exits 1 with one clear line; the published lineups are untouched."""
+    cfg = write_config(tmp_path, m3u_provider(provider))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "fetch: {retries: 0, timeout: 5}",
+            "fetch: {retries: 0, timeout: 5, max_bytes: 50000000}",
+        )
+    )
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    published = (tmp_path / "data" / "lineups.json").read_bytes()
+    capsys.readouterr()
+    provider.world.mode = mode
+    assert main(["refresh", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if x.startswith("plextuner: error:")]
+    assert len(line) == 1 and "127.0.0.1" in line[0], err
+    assert "Traceback" not in err and PASSWORD not in err and USER not in err
+    assert (tmp_path / "data" / "lineups.json").read_bytes() == published
+
+
+def test_wrong_credentials(
+    provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong Xtream password is a clear error naming the panel, password redacted."""
+    cfg = write_config(tmp_path, xtream_provider(provider, password="wrong-pass-123"))
+    assert main(["refresh", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "authentication failed" in err and "wrong-pass-123" not in err
+
+
+def test_one_provider_down_keeps_its_channels(
+    provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider that fails while another works: publish, say what failed, lose nothing."""
+    second = FakeProvider(make_world(count=60)).start()
+    try:
+        spec = m3u_provider(provider) + f"  - name: other\n    m3u_url: '{second.m3u_url}'\n"
+        spec = spec.replace("  - name: other", "  - name: other")
+        cfg = write_config(tmp_path, spec)
+        assert main(["refresh", "--config", str(cfg)]) == 0
+        before = lineup(cfg, capsys)
+        provider.world.mode = "html"
+        assert main(["refresh", "--config", str(cfg)]) == 0
+        out = capsys.readouterr().out
+        assert "provider main: FAILED" in out
+        after = lineup(cfg, capsys)
+        assert numbers_by_tvg(after) == numbers_by_tvg(before)
+    finally:
+        second.stop()
+
+
+def test_lineup_without_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lineup` with nothing published exits 1 with a hint."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\n")
+    assert main(["lineup", "--config", str(cfg)]) == 1
+    assert "refresh" in capsys.readouterr().err
+
+
+def test_bad_config_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad config prints each problem with its key path and exits 2."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("port: nope\nbuckets: [{name: x, tuners: 0}]\n")
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "port:" in err and "buckets.0.tuners:" in err

@@ -1,0 +1,44 @@
+"""Merging entries into channels with ordered backup sources."""
+
+from __future__ import annotations
+
+from plextuner.ingest.dedupe import merge_entries, normalise_name
+from plextuner.ingest.models import Entry, StreamKind
+
+
+class TestNormalise:
+    def test_markers_and_accents(self) -> None:
+        """Quality markers, brackets, accents and punctuation do not split a channel."""
+        assert normalise_name("BBC News HD (720p) [Geo-blocked]") == normalise_name("bbc news")
+        assert normalise_name("Café-TV") == normalise_name("cafe tv")
+
+    def test_cyrillic_kept(self) -> None:
+        """Non-Latin names stay distinct and non-empty."""
+        assert normalise_name("Первый канал") == normalise_name("ПЕРВЫЙ  КАНАЛ")
+        assert normalise_name("Первый канал") != normalise_name("Второй канал")
+
+
+class TestMerge:
+    def test_same_tvg_id_across_providers(self) -> None:
+        """The same tvg-id from two providers is one channel, sources in provider order."""
+        entries = [
+            Entry(name="One", url="http://a/1.ts", provider="a", tvg_id="One.uk"),
+            Entry(name="One HD", url="http://b/1.m3u8", provider="b", tvg_id="one.UK"),
+            Entry(name="Two", url="http://a/2.ts", provider="a"),
+        ]
+        channels = merge_entries(entries)
+        assert [c.name for c in channels] == ["One", "Two"]
+        assert [s.provider for s in channels[0].sources] == ["a", "b"]
+        assert channels[0].sources[1].kind is StreamKind.HLS
+
+    def test_name_match_without_tvg_id(self) -> None:
+        """Without tvg-id, normalised names identify the channel; duplicate URLs collapse."""
+        entries = [
+            Entry(name="Sky News (1080p)", url="http://a/1", provider="a"),
+            Entry(name="sky news [Not 24/7]", url="http://b/1", provider="b"),
+            Entry(name="Sky News", url="http://a/1", provider="a"),
+        ]
+        channels = merge_entries(entries)
+        assert len(channels) == 1
+        assert channels[0].name == "Sky News"
+        assert len(channels[0].sources) == 2

@@ -1,0 +1,136 @@
+"""Downloads: size caps, gzip bombs, revalidation, bounded retries."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from plextuner.errors import FetchError
+from plextuner.ingest.fetch import Fetcher, FetchOptions, gunzip_capped
+
+
+class TestGunzip:
+    def test_bomb_capped(self) -> None:
+        """A gzip bomb stops at the cap with a clear error, never inflating it all."""
+        bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
+        with pytest.raises(FetchError, match="cap"):
+            gunzip_capped(bomb, 1024 * 1024, "bomb.gz")
+
+    def test_truncated(self) -> None:
+        """Truncated gzip is an error, not a partial playlist."""
+        with pytest.raises(FetchError, match=r"truncated|corrupt"):
+            gunzip_capped(gzip.compress(b"x" * 10000)[:-20], 10**6, "t.gz")
+
+    def test_multi_member(self) -> None:
+        """Concatenated gzip members decompress to the concatenation."""
+        assert gunzip_capped(gzip.compress(b"ab") + gzip.compress(b"cd"), 100, "m") == b"abcd"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
+    hits = {"flaky": 0, "etag": 0}
+
+    async def flaky(_: web.Request) -> web.Response:
+        hits["flaky"] += 1
+        return web.Response(status=503) if hits["flaky"] < 3 else web.Response(text="ok")
+
+    async def etag(request: web.Request) -> web.Response:
+        hits["etag"] += 1
+        if request.headers.get("If-None-Match") == '"v1"':
+            return web.Response(status=304)
+        return web.Response(text="body-v1", headers={"ETag": '"v1"'})
+
+    async def big(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"x" * 200_000)
+
+    async def gone(_: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    async def encoded_bomb(_: web.Request) -> web.Response:
+        body = gzip.compress(b"\0" * (50 * 1024 * 1024))
+        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    for path, handler in (
+        ("/flaky", flaky),
+        ("/etag", etag),
+        ("/big", big),
+        ("/gone", gone),
+        ("/encbomb", encoded_bomb),
+    ):
+        app.router.add_get(path, handler)
+    srv = TestServer(app, host="127.0.0.1")
+    await srv.start_server()
+    yield srv, hits
+    await srv.close()
+
+
+def fetcher(tmp_path: Path, **kw: object) -> Fetcher:
+    opts = FetchOptions(
+        timeout=5,
+        retries=int(kw.get("retries", 2)),
+        max_bytes=int(kw.get("max_bytes", 10**6)),
+        cache_dir=tmp_path,
+    )
+    return Fetcher(httpx.AsyncClient(), opts)
+
+
+class TestFetcher:
+    async def test_retries_transient_then_succeeds(
+        self, server: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """5xx is retried a bounded number of times."""
+        srv, hits = server
+        monkeypatch.setattr("plextuner.ingest.fetch.asyncio.sleep", _no_sleep)
+        f = fetcher(tmp_path)
+        assert await f.fetch(str(srv.make_url("/flaky"))) == b"ok"
+        assert hits["flaky"] == 3
+        await f.client.aclose()
+
+    async def test_definitive_not_retried(self, server: tuple, tmp_path: Path) -> None:
+        """404 fails at once with the status in the reason."""
+        srv, _ = server
+        f = fetcher(tmp_path)
+        with pytest.raises(FetchError, match="HTTP 404"):
+            await f.fetch(str(srv.make_url("/gone")))
+        await f.client.aclose()
+
+    async def test_revalidation_reuses_cache(self, server: tuple, tmp_path: Path) -> None:
+        """A 304 answer reuses the cached body."""
+        srv, hits = server
+        f = fetcher(tmp_path)
+        url = str(srv.make_url("/etag"))
+        assert await f.fetch(url) == b"body-v1"
+        assert await f.fetch(url) == b"body-v1"
+        assert hits["etag"] == 2
+        await f.client.aclose()
+
+    async def test_size_cap(self, server: tuple, tmp_path: Path) -> None:
+        """A body over the cap is refused."""
+        srv, _ = server
+        f = fetcher(tmp_path, max_bytes=100_000)
+        with pytest.raises(FetchError, match="cap"):
+            await f.fetch(str(srv.make_url("/big")))
+        with pytest.raises(FetchError, match="cap"):
+            await f.fetch(str(srv.make_url("/encbomb")))
+        await f.client.aclose()
+
+    async def test_local_file_gzip(self, tmp_path: Path) -> None:
+        """A .gz file path is read and decompressed."""
+        p = tmp_path / "list.m3u.gz"
+        p.write_bytes(gzip.compress(b"#EXTM3U\n"))
+        f = fetcher(tmp_path)
+        assert await f.fetch(str(p)) == b"#EXTM3U\n"
+        with pytest.raises(FetchError, match="cannot read"):
+            await f.fetch(str(tmp_path / "missing.m3u"))
+        await f.client.aclose()
+
+
+async def _no_sleep(_: float) -> None:
+    return None

@@ -1,0 +1,154 @@
+"""The extended M3U parser over real-world quirks and hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plextuner.errors import IngestError
+from plextuner.ingest.m3u import parse_attrs, parse_m3u, split_extinf, split_kodi_url
+
+DATA = Path(__file__).parent.parent / "data"
+REALWORLD = next(
+    (
+        p / "shared" / "realworld"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "realworld").is_dir()
+    ),
+    Path("/nonexistent"),
+)
+
+
+@pytest.fixture(scope="module")
+def messy() -> tuple[list, object]:
+    return parse_m3u((DATA / "messy.m3u").read_bytes(), "messy.m3u", "p")
+
+
+class TestMessyPlaylist:
+    def test_counts(self, messy: tuple) -> None:
+        """Every parsable entry is kept and every skip is counted by reason."""
+        entries, report = messy
+        assert [e.tvg_id for e in entries] == [
+            "news.one",
+            "sport.two",
+            "dup",
+            "café",
+            "",
+            "radio.one",
+            "shift",
+        ]
+        assert report.skipped == {
+            "entry without URL": 1,
+            "DASH (.mpd) stream, cannot be served as MPEG-TS": 1,
+            "unsupported URL scheme": 1,
+            "entry without name": 1,
+            "URL without #EXTINF": 2,
+        }
+
+    def test_header_guides_and_shift(self, messy: tuple) -> None:
+        """url-tvg lists several guides; the header tvg-shift is the default."""
+        entries, report = messy
+        assert report.guide_urls == ["http://guide.invalid/a.xml", "http://guide.invalid/b.xml"]
+        assert entries[0].tvg_shift == 1.0
+        assert entries[-1].tvg_shift == -4.5
+
+    def test_name_with_commas_and_quotes(self, messy: tuple) -> None:
+        """The display name starts at the first comma outside quotes."""
+        entries, _ = messy
+        assert entries[0].name == 'News One, the "best" news'
+        assert entries[4].name == "Kids, Fun & Games"
+
+    def test_unquoted_and_duplicated_attributes(self, messy: tuple) -> None:
+        """Unquoted values parse; of duplicated attributes the first wins; Kodi ; groups split."""
+        entries, _ = messy
+        assert entries[1].tvg_id == "sport.two" and entries[1].chno == "7"
+        assert entries[1].group == "Sports"
+        assert entries[2].tvg_id == "dup" and entries[2].group == "A"
+
+    def test_latin1_line(self, messy: tuple) -> None:
+        """A Latin-1 line inside a UTF-8 file is read as Latin-1."""
+        entries, _ = messy
+        assert entries[3].name == "Café TV" and entries[3].group == "Français"
+
+    def test_headers_from_directives(self, messy: tuple) -> None:
+        """EXTVLCOPT, KODIPROP and the Kodi pipe suffix become request headers."""
+        entries, _ = messy
+        assert entries[1].headers == {
+            "User-Agent": "Mozilla/5.0 Fake",
+            "Referer": "http://ref.invalid/",
+        }
+        assert entries[4].headers["User-Agent"] == "KodiUA"
+        assert entries[4].headers["X-Forwarded-For"] == "1.2.3.4"
+        assert entries[4].url == "http://cdn.invalid/live/5.ts"
+        assert entries[6].headers == {"User-Agent": "PipeUA", "Referer": "http://pipe.invalid/"}
+
+    def test_extgrp_and_catchup(self, messy: tuple) -> None:
+        """#EXTGRP sets the group of following entries; catchup attributes are kept."""
+        entries, _ = messy
+        assert entries[5].group == "Radio"
+        assert entries[6].catchup == {"catchup": "xc", "catchup-days": "3"}
+
+
+class TestHelpers:
+    def test_split_extinf_unbalanced_quote(self) -> None:
+        """An unbalanced quote falls back to the last comma."""
+        assert split_extinf('-1 tvg-name="Bad,Name') == ('-1 tvg-name="Bad', "Name")
+
+    def test_parse_attrs_weird(self) -> None:
+        """Single quotes, spaces around = and unknown attributes parse."""
+        assert parse_attrs("-1 a='x y' b = \"z\" status=online") == {
+            "a": "x y",
+            "b": "z",
+            "status": "online",
+        }
+
+    def test_kodi_url(self) -> None:
+        """A URL without a pipe has no headers."""
+        assert split_kodi_url("http://x/y.ts") == ("http://x/y.ts", {})
+
+
+class TestRejections:
+    @pytest.mark.parametrize(
+        ("body", "reason"),
+        [
+            (b"", "empty playlist"),
+            (b"   \n\n", "empty playlist"),
+            (b"<!DOCTYPE html><html>error</html>", "HTML"),
+            (b'{"error": "nope"}', "JSON"),
+            (b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\nseg.ts\n", "HLS media playlist"),
+            (bytes(range(256)) * 100, "binary"),
+            (b"#EXTM3U\n", "no channel entries"),
+            (b"just some text\nmore text\n", "not an M3U playlist"),
+            (b"#EXTM3U\n#EXTINF:-1," + b"A" * (5 * 1024 * 1024) + b"\n", "line too long"),
+            (b'#EXTM3U\n#EXTINF:-1 tvg-id="a",A\nhttp://x/a.ts'[:30], "no channel entries"),
+        ],
+    )
+    def test_hostile_bodies(self, body: bytes, reason: str) -> None:
+        """Hostile or empty bodies raise IngestError naming the source and the reason."""
+        with pytest.raises(IngestError) as info:
+            parse_m3u(body, "src-label")
+        assert info.value.source == "src-label"
+        assert reason in info.value.reason
+
+    def test_missing_header_still_parses(self) -> None:
+        """Entries without an #EXTM3U header are parsed."""
+        entries, _ = parse_m3u(b"#EXTINF:-1,A\nhttp://x/a.ts\n", "s")
+        assert [e.name for e in entries] == ["A"]
+
+
+class TestRealWorld:
+    def test_iptv_org_excerpt(self) -> None:
+        """The iptv-org UK excerpt parses; DASH entries are reported, not published."""
+        path = REALWORLD / "iptv-org-uk-excerpt.m3u"
+        if not path.exists():
+            pytest.skip("shared/realworld not present beside the checkout")
+        entries, report = parse_m3u(path.read_bytes(), "uk", "org")
+        raw_entries = path.read_text().count("#EXTINF")
+        assert len(entries) + report.skipped_total == raw_entries
+        assert report.skipped.get("DASH (.mpd) stream, cannot be served as MPEG-TS", 0) >= 1
+        assert all(e.url.startswith(("http://", "https://")) for e in entries)
+        assert all(not e.url.endswith(".mpd") for e in entries)
+        ua = [e for e in entries if "User-Agent" in e.headers]
+        assert ua, "EXTVLCOPT / user-agent attributes become headers"
+        assert any("[" in e.name for e in entries)  # markers kept on entries, cleaned on channels
