@@ -126,7 +126,8 @@ class TestRedaction:
             "providers:\n"
             "  - name: a\n"
             "    m3u_url: http://bob:pw1234@p.invalid/get.php?username=bob&password=pw1234\n"
-            "  - name: b\n    xtream: {url: 'http://x.invalid', username: alice, password: pw5678}\n"
+            "  - name: b\n"
+            "    xtream: {url: 'http://x.invalid', username: alice, password: pw5678}\n"
             "epg: {sources: ['http://x.invalid/xmltv.php?username=alice&password=pw5678']}\n"
             "admin_token: admintok123\nplex: {token: plextok123}\n"
         )

@@ -30,6 +30,7 @@ class FetchOptions:
     max_bytes: int = 256 * 1024**2
     user_agent: str = "plextuner/0.1"
     cache_dir: Path | None = None
+    backoff: float = 0.5  # first retry delay; doubles per attempt, capped at 8 s, jittered
 
 
 def is_url(location: str) -> bool:
@@ -109,7 +110,7 @@ class Fetcher:
                 if not err.transient or attempt >= self._opts.retries:
                     raise
                 attempt += 1
-                delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())  # noqa: S311
+                delay = min(8.0, self._opts.backoff * 2**attempt) * (0.5 + random.random())  # noqa: S311
                 log.info("fetch_retry", source=label, attempt=attempt, reason=err.reason)
                 await asyncio.sleep(delay)
 
