@@ -28,14 +28,11 @@ class Rule:
         return cls(cfg.name, comp(m.group), comp(m.name), comp(m.tvg_id), comp(m.provider))
 
     def matches(self, ch: Channel) -> bool:
-        return all(
-            pattern is None or pattern.search(value) is not None
-            for pattern, value in (
-                (self.group, ch.group),
-                (self.name, ch.name),
-                (self.tvg_id, ch.tvg_id),
-                (self.provider, ch.provider),
-            )
+        return (
+            (self.group is None or self.group.search(ch.group) is not None)
+            and (self.name is None or self.name.search(ch.name) is not None)
+            and (self.tvg_id is None or self.tvg_id.search(ch.tvg_id) is not None)
+            and (self.provider is None or self.provider.search(ch.provider) is not None)
         )
 
 

@@ -42,7 +42,7 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
         source = Source(
             provider=entry.provider,
             url=entry.url,
-            headers=tuple(sorted(entry.headers.items())),
+            headers=tuple(sorted(entry.headers.items())) if entry.headers else (),
             kind=stream_kind(entry.url),
         )
         channel = channels.get(key)
@@ -71,5 +71,7 @@ _TRAILING_MARKERS = re.compile(r"(\s*(\[[^\]]*\]|\(\d{3,4}[pi]\)))+\s*$", re.IGN
 
 def _clean_name(name: str) -> str:
     """`BBC News HD (720p) [Geo-blocked]` → `BBC News HD`; the name Plex shows."""
+    if not name.endswith(("]", ")")):
+        return name.strip()
     cleaned = _TRAILING_MARKERS.sub("", name).strip()
     return cleaned or name.strip()

@@ -6,10 +6,12 @@ import re
 from urllib.parse import parse_qsl
 
 from plextuner.errors import IngestError
-from plextuner.ingest.models import Entry, ParseReport, StreamKind, stream_kind
+from plextuner.ingest.models import Entry, ParseReport
 
 MAX_LINE = 64 * 1024  # longer lines are garbage (or an attack), not an entry
 _ATTR = re.compile(r"""([A-Za-z][\w.:-]*)\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
+# `#EXTINF:<dur> <attrs>,<name>`: the name starts at the first comma outside double quotes.
+_EXTINF = re.compile(r'#EXTINF:?((?:[^",]+|"[^"]*")*),(.*)$', re.IGNORECASE)
 _URL_SCHEMES = ("http://", "https://")
 _HEADER_NAMES = {
     "http-user-agent": "User-Agent",
@@ -62,11 +64,10 @@ def sniff_rejection(text: str) -> str | None:
 def parse_attrs(text: str) -> dict[str, str]:
     """Attributes of an #EXTINF or #EXTM3U line; the first non-empty value of a key wins."""
     attrs: dict[str, str] = {}
-    for match in _ATTR.finditer(text):
-        key = match.group(1).lower()
-        value = (match.group(2) or match.group(3) or match.group(4) or "").strip()
+    for key, dq, sq, bare in _ATTR.findall(text):
+        key = key.lower()
         if not attrs.get(key):
-            attrs[key] = value
+            attrs[key] = (dq or sq or bare).strip()
     return attrs
 
 
@@ -190,8 +191,11 @@ def _read_header(line: str, report: ParseReport) -> None:
 
 
 def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport) -> Entry | None:
-    body = line[8:] if len(line) > 8 else ""
-    attr_part, name = split_extinf(body)
+    match = _EXTINF.match(line)
+    if match is not None:
+        attr_part, name = match.group(1), match.group(2).strip()
+    else:  # no comma outside quotes: unbalanced quote or no name at all
+        attr_part, name = split_extinf(line[8:] if len(line) > 8 else "")
     attrs = parse_attrs(attr_part)
     name = name or attrs.get("tvg-name", "")
     if not name:
@@ -208,11 +212,17 @@ def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseRepor
         group=attrs.get("group-title", "").split(";")[0].strip(),
         chno=attrs.get("tvg-chno") or attrs.get("ch-number", ""),
         tvg_shift=_float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
-        catchup={k: v for k, v in attrs.items() if k.startswith("catchup") or k == "timeshift"},
+        catchup=_catchup(attrs),
         headers=headers,
         attrs=attrs,
         line=lineno,
     )
+
+
+def _catchup(attrs: dict[str, str]) -> dict[str, str]:
+    if "catchup" not in attrs and "timeshift" not in attrs and "catchup-source" not in attrs:
+        return {}
+    return {k: v for k, v in attrs.items() if k.startswith("catchup") or k == "timeshift"}
 
 
 def _vlcopt(option: str, pending: _Pending) -> None:
@@ -240,11 +250,12 @@ def _finish(pending: _Pending, line: str, report: ParseReport) -> Entry | None:
     if not url.lower().startswith(_URL_SCHEMES):
         report.skip("unsupported URL scheme")
         return None
-    if stream_kind(url) is StreamKind.DASH:
+    if url.endswith(".mpd") or ".mpd?" in url:
         report.skip("DASH (.mpd) stream, cannot be served as MPEG-TS")
         return None
     entry.url = url
-    entry.headers = {**entry.headers, **pending.headers, **url_headers}
+    if pending.headers or url_headers:
+        entry.headers = {**entry.headers, **pending.headers, **url_headers}
     for key, value in pending.kodiprops.items():
         entry.attrs[f"kodiprop:{key}"] = value
     return entry
