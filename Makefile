@@ -30,17 +30,17 @@ test-integration: $(STAMP) deps
 	$(BIN)/python -m pytest -q -m integration
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff format src tests bench scripts
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: $(STAMP) deps
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

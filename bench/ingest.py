@@ -1,6 +1,6 @@
 """Ingest + bucket + publish of a 50,000-stream playlist vs a one-regex-per-#EXTINF baseline.
 
-Targets (issue 2): ≤ 4× the baseline, ≤ 1 s wall, RSS growth ≤ 150 MB.
+Targets (issue 2): at most 4x the baseline, ≤ 1 s wall, RSS growth ≤ 150 MB.
 Each side runs in a fresh child process so peak RSS is its own.
 """
 
@@ -27,7 +27,8 @@ def generate(path: Path, count: int = STREAMS) -> None:
         group = GROUPS[i % len(GROUPS)]
         tvg = f"ch{i // 2}.tv" if rnd.random() < 0.8 else ""
         lines.append(
-            f'#EXTINF:-1 tvg-id="{tvg}" tvg-name="{group} {i}" tvg-logo="http://logo.invalid/{i}.png" '
+            f'#EXTINF:-1 tvg-id="{tvg}" tvg-name="{group} {i}" '
+            f'tvg-logo="http://logo.invalid/{i}.png" '
             f'group-title="{group}",{group} Channel {i} (1080p)'
         )
         lines.append(f"http://cdn{i % 7}.invalid:8080/live/user/pass/{i}.ts")
@@ -75,10 +76,7 @@ def child(kind: str, path: str, data_dir: str) -> None:
         import plextuner.state.published  # noqa: F401
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    if kind == "baseline":
-        n = run_baseline(Path(path))
-    else:
-        n = run_ours(Path(path), Path(data_dir))
+    n = run_baseline(Path(path)) if kind == "baseline" else run_ours(Path(path), Path(data_dir))
     wall = time.perf_counter() - start
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(

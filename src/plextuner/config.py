@@ -222,16 +222,18 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="Where state is published")
     refresh_interval: Duration = Field(6 * 3600.0, description="Seconds between refreshes")
     providers: list[ProviderConfig] = Field(default_factory=list, description="Priority order")
-    epg: EpgConfig = Field(default_factory=EpgConfig)
+    epg: EpgConfig = Field(default_factory=EpgConfig, description="Guide sources and output")
     buckets: list[BucketConfig] = Field(default_factory=list, description="Virtual devices")
     unmatched: Literal["drop", "default"] = Field("drop", description="Channels no rule matches")
-    postvalidate: PostvalidateConfig = Field(default_factory=PostvalidateConfig)
-    plex: PlexConfig = Field(default_factory=PlexConfig)
-    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    postvalidate: PostvalidateConfig = Field(
+        default_factory=PostvalidateConfig, description="Stream probing after each refresh"
+    )
+    plex: PlexConfig = Field(default_factory=PlexConfig, description="Plex Media Server API")
+    fetch: FetchConfig = Field(default_factory=FetchConfig, description="Provider downloads")
     admin_token: SecretStr | None = Field(None, description="Bearer token for admin POSTs")
     admin_token_file: str | None = Field(None, description="File holding admin_token")
     log_format: Literal["json", "console", "auto"] = Field("json", description="Log renderer")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     ffmpeg: str = Field("ffmpeg", description="ffmpeg binary (PLEX_TUNER_FFMPEG)")
     ffprobe: str = Field("ffprobe", description="ffprobe binary (PLEX_TUNER_FFPROBE)")
 
