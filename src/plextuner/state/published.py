@@ -10,7 +10,7 @@ from typing import Any
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
 from plextuner.errors import StateError
 from plextuner.ingest.models import Channel, Source, StreamKind
-from plextuner.state.store import read_json, write_json
+from plextuner.state.store import read_json, remove_stale_temp, write_json
 
 LINEUPS_FILE = "lineups.json"
 NUMBERS_FILE = "numbers.json"
@@ -160,5 +160,6 @@ def save_state(data_dir: Path, state: PublishedState) -> None:
 
 def load_state(data_dir: Path) -> PublishedState | None:
     """The last published state, None when nothing was ever published."""
+    remove_stale_temp(data_dir)
     raw = read_json(data_dir / LINEUPS_FILE)
     return None if raw is None else state_from(raw)

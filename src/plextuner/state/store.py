@@ -39,6 +39,17 @@ def fsync_dir(directory: Path) -> None:
             os.close(dfd)
 
 
+def remove_stale_temp(directory: Path) -> int:
+    """Delete temp files a crash left behind mid-write; returns how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for path in directory.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
