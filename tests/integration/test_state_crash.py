@@ -48,7 +48,9 @@ def test_kill_9_during_publish_never_corrupts(tmp_path: Path) -> None:
     for _ in range(12):
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(tmp_path)],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         assert proc.stdout is not None
         proc.stdout.readline()  # at least one full publish happened
