@@ -12,15 +12,24 @@ import structlog
 from plextuner.redact import SECRETS
 
 
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return SECRETS.scrub(value)
+    if isinstance(value, BaseException):
+        return SECRETS.scrub(f"{type(value).__name__}: {value}")
+    if isinstance(value, dict):
+        return {SECRETS.scrub(str(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v) for v in value]
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    return SECRETS.scrub(str(value))
+
+
 def scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Redact URL credentials and every registered secret from each value of the event."""
     for key, value in list(event.items()):
-        if isinstance(value, str):
-            event[key] = SECRETS.scrub(value)
-        elif isinstance(value, BaseException):
-            event[key] = SECRETS.scrub(f"{type(value).__name__}: {value}")
-        elif isinstance(value, list | tuple | dict):
-            event[key] = SECRETS.scrub(str(value))
+        event[key] = _scrub(value)
     return event
 
 
