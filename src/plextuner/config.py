@@ -198,6 +198,18 @@ class PlexConfig(_Model):
         return self
 
 
+class StreamConfig(_Model):
+    connect_timeout: Duration = Field(10.0, description="Seconds for an upstream to answer")
+    stall_timeout: Duration = Field(6.0, description="No bytes this long mid-stream: reconnect")
+    max_failovers: int = Field(4, ge=0, le=20, description="Reconnects/switches per session")
+    viewer_wait: Duration = Field(
+        3.0, description="A tune facing a full connection budget waits this long for a release"
+    )
+    default_max_connections: int = Field(
+        1, ge=1, description="Connection budget of a provider that states none"
+    )
+
+
 class FetchConfig(_Model):
     timeout: Duration = Field(30.0, description="Seconds per provider request (connect and read)")
     retries: int = Field(2, ge=0, le=10, description="Retries on transient errors")
@@ -230,6 +242,7 @@ class Settings(BaseSettings):
     )
     plex: PlexConfig = Field(default_factory=PlexConfig, description="Plex Media Server API")
     fetch: FetchConfig = Field(default_factory=FetchConfig, description="Provider downloads")
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Stream engine")
     admin_token: SecretStr | None = Field(None, description="Bearer token for admin POSTs")
     admin_token_file: str | None = Field(None, description="File holding admin_token")
     log_format: Literal["json", "console", "auto"] = Field("json", description="Log renderer")

@@ -77,3 +77,8 @@ class ConnectionsExhaustedError(BusyError):
             "803 System Busy",
             f"provider {provider} has no free connection",
         )
+
+
+class TuneFailedError(BusyError):
+    def __init__(self, detail: str) -> None:
+        super().__init__("tune_failed", "806 Tune Failed", detail)

@@ -1,0 +1,266 @@
+"""The aiohttp application: device endpoints per port and under /devices/<name>/, daemon routes."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from plextuner.buckets.models import Device
+from plextuner.errors import BusyError, PlexTunerError
+from plextuner.hdhr.device import base_url
+from plextuner.hdhr.runtime import Runtime
+from plextuner.hdhr.status import status_doc, status_page
+from plextuner.logging import get_logger
+from plextuner.metrics import STREAM_REJECTED, render
+from plextuner.redact import SECRETS
+
+log = get_logger(__name__)
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+JSON_HEADERS = {
+    "Content-Type": 'application/json; charset="utf-8"',
+    "Cache-Control": "no-cache",
+    "Access-Control-Allow-Origin": "*",
+}
+_HOSTNAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+CHANNEL = r"{number:[0-9]{1,6}(?:\.[0-9]{1,3})?}"
+
+
+def _rt(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def _local_port(request: web.Request) -> int | None:
+    sockname = request.get_extra_info("sockname")
+    return int(sockname[1]) if sockname else None
+
+
+def _device(request: web.Request) -> Device:
+    rt = _rt(request)
+    name = request.match_info.get("device")
+    device = (
+        rt.by_name.get(name) if name is not None else rt.by_port.get(_local_port(request) or -1)
+    )
+    if device is None:
+        raise web.HTTPNotFound(text="no such device\n")
+    return device
+
+
+def advertised_host(request: web.Request) -> str:
+    """advertise_host, else the Host the client used (validated), else our socket address."""
+    configured = _rt(request).settings.advertise_host
+    if configured:
+        return configured
+    host = request.host or ""
+    if host.startswith("["):
+        literal = host[1:].split("]", 1)[0]
+        if _is_ip(literal):
+            return f"[{literal}]"
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        if _HOSTNAME.match(name):
+            return name
+    sockname = request.get_extra_info("sockname")
+    return str(sockname[0]) if sockname else "127.0.0.1"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _base(request: web.Request, device: Device) -> str:
+    return base_url(advertised_host(request), device.port)
+
+
+def _bytes(body: bytes, content_type: str, headers: dict[str, str] | None = None) -> web.Response:
+    resp = web.Response(body=body, headers=headers or {"Cache-Control": "no-cache"})
+    if headers is None:
+        resp.content_type = content_type
+    return resp
+
+
+async def discover_json(request: web.Request) -> web.Response:
+    device = _device(request)
+    return _bytes(_rt(request).cache.get(device, _base(request, device)).discover, "", JSON_HEADERS)
+
+
+async def lineup_json(request: web.Request) -> web.Response:
+    device = _device(request)
+    body = _rt(request).cache.get(device, _base(request, device)).lineup_json
+    return _bytes(body, "", JSON_HEADERS)
+
+
+async def lineup_xml(request: web.Request) -> web.Response:
+    device = _device(request)
+    return _bytes(
+        _rt(request).cache.get(device, _base(request, device)).lineup_xml, "application/xml"
+    )
+
+
+async def lineup_m3u(request: web.Request) -> web.Response:
+    device = _device(request)
+    body = _rt(request).cache.get(device, _base(request, device)).lineup_m3u
+    return _bytes(body, "audio/x-mpegurl")
+
+
+async def device_xml(request: web.Request) -> web.Response:
+    device = _device(request)
+    return _bytes(
+        _rt(request).cache.get(device, _base(request, device)).device_xml, "application/xml"
+    )
+
+
+async def lineup_status(request: web.Request) -> web.Response:
+    _device(request)
+    rt = _rt(request)
+    doc: dict[str, object]
+    if rt.scan_in_progress:
+        doc = {"ScanInProgress": 1, "Progress": 50, "Found": 0}
+    else:
+        doc = {"ScanInProgress": 0, "ScanPossible": 1, "Source": "Cable", "SourceList": ["Cable"]}
+    return _bytes(json.dumps(doc).encode(), "", JSON_HEADERS)
+
+
+async def lineup_post(request: web.Request) -> web.Response:
+    # Plex sends scan=start during setup; anything but 200 makes it say it cannot talk to us.
+    _device(request)
+    scan = request.query.get("scan")
+    if scan is None and not request.query:
+        raise web.HTTPBadRequest(text="missing scan parameter\n")
+    return web.Response(status=200, headers={"Cache-Control": "no-cache"})
+
+
+async def guide_xml(request: web.Request) -> web.StreamResponse:
+    device = _device(request)
+    path = guide_file(_rt(request).settings.data_dir, device.name)
+    if not path.is_file():
+        raise web.HTTPNotFound(text="no guide published for this device yet\n")
+    return web.FileResponse(path, headers={"Content-Type": "application/xml; charset=utf-8"})
+
+
+def guide_file(data_dir: Path, device: str) -> Path:
+    return data_dir / "guides" / f"{device}.xml"
+
+
+async def tune(request: web.Request) -> web.StreamResponse:
+    device = _device(request)
+    rt = _rt(request)
+    entry = rt.entry(device, request.match_info["number"])
+    if entry is None:
+        return web.Response(
+            status=404,
+            text="unknown channel\n",
+            headers={"X-HDHomeRun-Error": "801 Unknown Channel"},
+        )
+    tuner_raw = request.match_info.get("tuner")
+    tuner = int(tuner_raw) if tuner_raw is not None else None
+    if tuner is not None and tuner >= device.tuners:
+        raise web.HTTPNotFound(text="no such tuner\n")
+    return await rt.tuner.handle(request, device, entry, tuner)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = _rt(request)
+    if not rt.ready:
+        return web.json_response({"status": "not ready: nothing published yet"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(_: web.Request) -> web.Response:
+    resp = web.Response(body=render())
+    resp.content_type = "text/plain"
+    resp.charset = "utf-8"
+    return resp
+
+
+async def api_status(request: web.Request) -> web.Response:
+    rt = _rt(request)
+    return web.json_response(status_doc(rt, advertised_host(request)))
+
+
+async def index(request: web.Request) -> web.Response:
+    rt = _rt(request)
+    return web.Response(text=status_page(rt, advertised_host(request)), content_type="text/html")
+
+
+async def api_refresh(request: web.Request) -> web.Response:
+    rt = _rt(request)
+    token = rt.settings.admin_token
+    if token is None or rt.request_refresh is None:
+        raise web.HTTPForbidden(text="admin API disabled: set admin_token\n")
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise web.HTTPUnauthorized(
+            text="bad or missing bearer token\n", headers={"WWW-Authenticate": "Bearer"}
+        )
+    started = await rt.request_refresh()
+    status = 202 if started else 409
+    return web.json_response({"started": started, "at": time.time()}, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors to HTTP; nothing unexpected leaks a traceback or a secret."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except BusyError as err:
+        device = request.match_info.get("device") or "port"
+        STREAM_REJECTED.labels(bucket=device, reason=err.reason).inc()
+        return web.Response(
+            status=503,
+            text=SECRETS.scrub(str(err)) + "\n",
+            headers={"X-HDHomeRun-Error": err.hdhr_error},
+        )
+    except PlexTunerError as err:
+        log.warning("request_failed", path=request.path, error=err)
+        return web.Response(status=500, text=SECRETS.scrub(str(err)) + "\n")
+    except (ConnectionResetError, TimeoutError):
+        raise
+    except Exception as err:
+        log.error("request_crashed", path=request.path, error=err, exc_info=True)
+        return web.Response(status=500, text="internal error\n")
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+    app[RUNTIME] = runtime
+    r = app.router
+    for prefix in ("", "/devices/{device:[a-z0-9][a-z0-9_-]{0,40}}"):
+        r.add_get(prefix + "/discover.json", discover_json)
+        r.add_get(prefix + "/lineup.json", lineup_json)
+        r.add_get(prefix + "/lineup.xml", lineup_xml)
+        r.add_get(prefix + "/lineup.m3u", lineup_m3u)
+        r.add_get(prefix + "/lineup_status.json", lineup_status)
+        r.add_route("POST", prefix + "/lineup.post", lineup_post)
+        r.add_get(prefix + "/lineup.post", lineup_post)
+        r.add_get(prefix + "/device.xml", device_xml)
+        r.add_get(prefix + "/guide.xml", guide_xml)
+        r.add_get(prefix + "/auto/v" + CHANNEL, tune)
+        r.add_get(prefix + "/tuner{tuner:[0-9]{1,2}}/v" + CHANNEL, tune)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/api/v1/status", api_status)
+    r.add_post("/api/v1/refresh", api_refresh)
+    r.add_get("/", index)
+    return app

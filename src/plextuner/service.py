@@ -1,0 +1,209 @@
+"""The daemon's lifecycle: startup → serve (HTTP per device, UDP discovery, refresh loop) → stop.
+
+One root TaskGroup. SIGTERM/SIGINT only set the stop event; shutdown closes the listeners, ends
+open streams and waits a bounded time. A second signal forces the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from plextuner.config import Settings
+from plextuner.errors import NothingPublishedError, PlexTunerError
+from plextuner.hdhr.app import build_app
+from plextuner.hdhr.device import device_auth
+from plextuner.hdhr.discovery import Announcement, start_discovery
+from plextuner.hdhr.runtime import Runtime
+from plextuner.logging import get_logger
+from plextuner.pipeline import Stage, run_refresh
+from plextuner.redact import SECRETS
+from plextuner.refresh import default_stages
+from plextuner.state.published import PublishedState, load_state
+from plextuner.stream.proxy import StreamEngine
+
+log = get_logger(__name__)
+SHUTDOWN_GRACE = 5.0
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        stages: Callable[[Settings, StreamEngine], list[Stage]] | None = None,
+        *,
+        refresh_on_start: bool = False,
+    ) -> None:
+        self._refresh_on_start = refresh_on_start
+        self.settings = settings
+        self.engine = StreamEngine(settings)
+        self.runtime = Runtime(settings=settings, tuner=self.engine)
+        self.runtime.on_state.append(self.engine.update_state)
+        self.runtime.request_refresh = self.trigger_refresh
+        self._stages = stages or (lambda s, e: default_stages(s))
+        self._stop = asyncio.Event()
+        self._refresh_now = asyncio.Event()
+        self._refresh_lock = asyncio.Lock()
+        self._runner: web.AppRunner | None = None
+        self._ports: set[int] = set()
+        self._discovery: asyncio.DatagramTransport | None = None
+        self.started = asyncio.Event()
+        self.published = asyncio.Event()  # set once something is served
+        self.runtime.on_state.append(lambda _: self.published.set())
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        try:
+            await self._startup()
+            self.started.set()
+            async with asyncio.TaskGroup() as tg:
+                refresher = tg.create_task(self._refresh_loop())
+                await self._stop.wait()
+                refresher.cancel()
+        finally:
+            await self._shutdown()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        def on_signal() -> None:
+            if self._stop.is_set():
+                log.warning("forced_exit")
+                raise SystemExit(1)
+            log.info("stopping")
+            self._stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, on_signal)
+
+    async def _startup(self) -> None:
+        await self.engine.start()
+        try:
+            state = await asyncio.to_thread(load_state, self.settings.data_dir)
+        except PlexTunerError as err:
+            log.warning("state_unreadable", error=err)
+            state = None
+        if state is not None:
+            self.runtime.swap(state)
+            log.info(
+                "state_loaded",
+                devices=len(state.devices),
+                age_s=round(time.time() - state.published_at),
+            )
+        self._runner = web.AppRunner(
+            build_app(self.runtime),
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=1.0,
+        )
+        await self._runner.setup()
+        await self._open_ports(state)
+        if self.settings.discovery_port:
+            try:
+                self._discovery, _ = await start_discovery(
+                    self.settings.host, self.settings.discovery_port, self.announce
+                )
+            except OSError as err:
+                log.warning(
+                    "discovery_unavailable", port=self.settings.discovery_port, error=err.strerror
+                )
+
+    async def _open_ports(self, state: PublishedState | None) -> None:
+        assert self._runner is not None
+        wanted = {self.settings.port} | {d.port for d in (state.devices if state else [])}
+        for port in sorted(wanted - self._ports):
+            site = web.TCPSite(self._runner, self.settings.host, port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as err:
+                if port == self.settings.port:
+                    raise PlexTunerError(f"cannot listen on port {port}: {err.strerror}") from None
+                log.error("port_unavailable", port=port, error=err.strerror)  # noqa: TRY400
+                continue
+            self._ports.add(port)
+            log.info("listening", host=self.settings.host, port=port)
+
+    async def _shutdown(self) -> None:
+        if self._discovery is not None:
+            self._discovery.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE):
+                await self.engine.aclose()
+                if self._runner is not None:
+                    await self._runner.cleanup()
+        log.info("stopped")
+
+    # --- discovery -----------------------------------------------------------------------------
+    def announce(self, local_ip: str) -> list[Announcement]:
+        host = self.settings.advertise_host or local_ip
+        state = self.runtime.state
+        out = []
+        for d in state.devices if state else []:
+            base = f"http://{host}:{d.port}"
+            out.append(
+                Announcement(
+                    int(d.device_id, 16), d.tuners, base, f"{base}/lineup.json", device_auth(d)
+                )
+            )
+        return out
+
+    # --- refresh -------------------------------------------------------------------------------
+    async def trigger_refresh(self) -> bool:
+        """Ask for a refresh now; False when one is already running."""
+        if self._refresh_lock.locked():
+            return False
+        self._refresh_now.set()
+        return True
+
+    async def _refresh_loop(self) -> None:
+        interval = max(self.settings.refresh_interval, 1.0)
+        state = self.runtime.state
+        stale = state is None or time.time() - state.published_at >= interval
+        if stale or self._refresh_on_start:
+            await self.refresh_once()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._refresh_now.wait()
+            self._refresh_now.clear()
+            await self.refresh_once()
+
+    async def refresh_once(self) -> bool:
+        async with self._refresh_lock:
+            info = self.runtime.refresh
+            info.started_at, info.finished_at = time.time(), None
+            self.runtime.scan_in_progress = self.runtime.state is None
+            try:
+                outcome = await run_refresh(
+                    self.settings, stages=self._stages(self.settings, self.engine)
+                )
+            except NothingPublishedError as err:
+                info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
+                log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
+                return False
+            except PlexTunerError as err:
+                info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
+                log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
+                return False
+            finally:
+                self.runtime.scan_in_progress = False
+                info.finished_at = time.time()
+            self.runtime.swap(outcome.state)
+            await self._open_ports(outcome.state)
+            info.ok, info.exit_code = True, outcome.exit_code
+            info.message = "held: " + ", ".join(outcome.state.held) if outcome.state.held else "ok"
+            return True
+
+
+async def serve(settings: Settings) -> int:
+    return await Service(settings).run()
