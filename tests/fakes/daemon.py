@@ -1,0 +1,72 @@
+"""The real daemon (plextuner.service.Service) run in-process on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from plextuner.config import Settings, load_settings
+from plextuner.service import Service
+from tests.conftest import free_port
+
+
+def daemon_settings(
+    data_dir: Path,
+    providers: list[dict[str, Any]],
+    buckets: list[dict[str, Any]],
+    devices: int,
+    **extra: Any,
+) -> Settings:
+    """Settings with `devices` consecutive free ports and a free UDP discovery port."""
+    for _ in range(50):  # find a run of free consecutive ports
+        base = free_port()
+        if all(_port_free(base + i) for i in range(devices + 1)):
+            break
+    overrides: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": base,
+        "discovery_port": free_port(kind=2),  # SOCK_DGRAM
+        "data_dir": str(data_dir),
+        "providers": providers,
+        "buckets": buckets,
+        "postvalidate": {"enabled": False},
+        "log_format": "json",
+    }
+    overrides.update(extra)
+    return load_settings(None, overrides, env={})
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    wait_published: bool = True,
+    configure: Callable[[Service], None] | None = None,
+) -> AsyncIterator[Service]:
+    service = Service(settings)
+    if configure:
+        configure(service)
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(30):
+            await service.started.wait()
+            if wait_published:
+                await service.published.wait()
+        yield service
+    finally:
+        service.stop()
+        async with asyncio.timeout(15):
+            await task

@@ -1,0 +1,166 @@
+"""A fake stream CDN on loopback: paced MPEG-TS channels, HLS, and failures on demand.
+
+Counts open upstream connections so tests can assert nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+_CLIP_LOCK = threading.Lock()
+
+
+def make_clip(directory: Path, seconds: int = 4) -> Path:
+    """A small real H.264/AAC TS made by ffmpeg once per directory."""
+    out = directory / "clip.ts"
+    with _CLIP_LOCK:
+        if out.exists():
+            return out
+        ffmpeg = shutil.which("ffmpeg")
+        assert ffmpeg, "ffmpeg required"
+        subprocess.run(
+            [
+                ffmpeg,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x180:rate=25",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+                "-t",
+                str(seconds),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "25",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-f",
+                "mpegts",
+                str(out),
+            ],
+            check=True,
+            timeout=120,
+        )
+        hls = directory / "hls"
+        hls.mkdir(exist_ok=True)
+        subprocess.run(
+            [
+                ffmpeg,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(out),
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_list_size",
+                "0",
+                "-hls_segment_filename",
+                str(hls / "seg%03d.ts"),
+                str(hls / "index.m3u8"),
+            ],
+            check=True,
+            timeout=120,
+        )
+    return out
+
+
+@dataclass
+class CdnState:
+    open_connections: int = 0
+    peak_connections: int = 0
+    requests: int = 0
+    max_connections: int = 100  # past it: 403, as Xtream providers answer
+    die_after: dict[str, int] = field(default_factory=dict)  # channel -> bytes then drop
+    stall_after: dict[str, int] = field(default_factory=dict)  # channel -> bytes then hang
+    dead: set[str] = field(default_factory=set)  # channel -> 404
+
+
+class FakeCdn:
+    def __init__(self, clip_dir: Path) -> None:
+        self.clip = make_clip(clip_dir)
+        self.hls_dir = clip_dir / "hls"
+        self.body = self.clip.read_bytes()
+        self.state = CdnState()
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    def url(self, channel: str, kind: str = "ts") -> str:
+        if kind == "hls":
+            return f"http://127.0.0.1:{self.port}/hls/index.m3u8"
+        return f"http://127.0.0.1:{self.port}/live/user/pass/{channel}.ts"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/live/{u}/{p}/{channel}.ts", self._stream)
+        app.router.add_static("/hls", self.hls_dir)
+        return app
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        channel = request.match_info["channel"]
+        st = self.state
+        st.requests += 1
+        if channel in st.dead:
+            return web.Response(status=404)
+        if st.open_connections >= st.max_connections:
+            return web.Response(status=403, text="max connections reached")
+        st.open_connections += 1
+        st.peak_connections = max(st.peak_connections, st.open_connections)
+        try:
+            resp = web.StreamResponse(headers={"Content-Type": "video/mp2t"})
+            await resp.prepare(request)
+            sent = 0
+            rate = float(len(self.body))  # the 4 s clip per second: 4x real time, still paced
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while True:
+                for off in range(0, len(self.body), 188 * 50):
+                    chunk = self.body[off : off + 188 * 50]
+                    if channel in st.die_after and sent >= st.die_after[channel]:
+                        assert request.transport is not None
+                        request.transport.close()
+                        return resp
+                    if channel in st.stall_after and sent >= st.stall_after[channel]:
+                        await asyncio.sleep(3600)
+                    await resp.write(chunk)
+                    sent += len(chunk)
+                    ahead = sent / rate - (loop.time() - started)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+        finally:
+            st.open_connections -= 1
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
