@@ -176,6 +176,13 @@ class PostvalidateConfig(_Model):
     timeout: Duration = Field(15.0, description="Seconds per probe")
     max_drop_ratio: float = Field(0.2, ge=0, le=1, description="Run guard threshold per bucket")
     cache_ttl: Duration = Field(86400.0, description="A channel proven ok within this is skipped")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a transient result, with backoff")
+    park_after: int = Field(
+        6, ge=1, description="Consecutive transient failures before a host is parked for the run"
+    )
+    max_run_time: Duration = Field(
+        3600.0, description="Probes still pending after this are kept as unverified"
+    )
 
 
 class PlexConfig(_Model):
@@ -416,7 +423,8 @@ def redacted_dump(settings: Settings) -> dict[str, Any]:
     for raw, provider in zip(data["providers"], settings.providers, strict=True):
         if provider.m3u_url is not None:
             raw["m3u_url"] = redact_url(provider.m3u_url.get_secret_value())
-    return _redact_tree(json.loads(json.dumps(data, default=str)))
+    redacted: dict[str, Any] = _redact_tree(json.loads(json.dumps(data, default=str)))
+    return redacted
 
 
 def _redact_tree(value: Any, key: str = "") -> Any:

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from plextuner.config import Settings
 from plextuner.pipeline import Stage
+from plextuner.stream.budget import BudgetRegistry
 
 
-def default_stages(settings: Settings) -> list[Stage]:
+def default_stages(settings: Settings, budgets: BudgetRegistry | None = None) -> list[Stage]:
+    """Post-validation, then the guide (so the guide covers exactly what is published)."""
+    from plextuner.validate.stage import make_validate_stage
+
     stages: list[Stage] = []
+    if settings.postvalidate.enabled:
+        stages.append(make_validate_stage(settings, budgets))
     return stages

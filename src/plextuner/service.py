@@ -45,7 +45,7 @@ class Service:
         self.runtime = Runtime(settings=settings, tuner=self.engine)
         self.runtime.on_state.append(self.engine.update_state)
         self.runtime.request_refresh = self.trigger_refresh
-        self._stages = stages or (lambda s, e: default_stages(s))
+        self._stages = stages or (lambda s, e: default_stages(s, e.budgets))
         self._stop = asyncio.Event()
         self._refresh_now = asyncio.Event()
         self._refresh_lock = asyncio.Lock()

@@ -1,0 +1,54 @@
+"""Probe results that survive restarts: a channel proven ok within cache_ttl is not probed again."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from plextuner.state.store import read_json, write_json
+from plextuner.validate.result import ProbeResult, Verdict
+
+CACHE_FILE = "probe_cache.json"
+
+
+class ProbeCache:
+    def __init__(self, entries: dict[str, dict[str, object]] | None = None) -> None:
+        self._entries = entries or {}
+
+    @classmethod
+    def load(cls, data_dir: Path) -> ProbeCache:
+        raw = read_json(data_dir / CACHE_FILE)
+        entries = raw.get("entries") if isinstance(raw, dict) else None
+        return cls(entries if isinstance(entries, dict) else {})
+
+    def save(self, data_dir: Path) -> None:
+        write_json(data_dir / CACHE_FILE, {"version": 1, "entries": self._entries})
+
+    def fresh_ok(self, key: str, ttl: float, now: float | None = None) -> ProbeResult | None:
+        entry = self._entries.get(key)
+        if not entry or entry.get("verdict") != "ok":
+            return None
+        at = entry.get("at")
+        if not isinstance(at, int | float) or (now or time.time()) - at > ttl:
+            return None
+        height = entry.get("height")
+        return ProbeResult(
+            Verdict.OK,
+            "cached",
+            str(entry.get("codec") or "") or None,
+            None,
+            height if isinstance(height, int) else None,
+        )
+
+    def record(self, key: str, result: ProbeResult, now: float | None = None) -> None:
+        if result.verdict is Verdict.TRANSIENT:
+            return  # a transient answer says nothing about the channel
+        self._entries[key] = {
+            "verdict": result.verdict.value,
+            "at": now or time.time(),
+            "codec": result.video_codec,
+            "height": result.height,
+        }
+
+    def prune(self, keep: set[str]) -> None:
+        self._entries = {k: v for k, v in self._entries.items() if k in keep}

@@ -1,0 +1,243 @@
+"""The probe scheduler: a global worker cap, per-host limiters, interleaving, bounded retries.
+
+Probes are interleaved across hosts and buckets, so no host gets a burst because a playlist is
+sorted by host and no bucket waits for another. Each probe takes a connection from its provider's
+budget (never the last one a viewer could need) and yields it when a viewer needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from plextuner.buckets.models import LineupEntry
+from plextuner.config import PostvalidateConfig
+from plextuner.ingest.models import Source
+from plextuner.redact import host_of
+from plextuner.stream.budget import BudgetRegistry, Lease
+from plextuner.validate.hosts import HostLimiter, HostMode
+from plextuner.validate.probe import Engine
+from plextuner.validate.result import ProbeResult, Verdict
+
+IDLE_WAIT = 0.25
+
+
+@dataclass(slots=True)
+class Job:
+    key: str
+    bucket: str
+    entry: LineupEntry
+    source_index: int = 0
+    attempts: int = 0
+    not_before: float = 0.0
+
+    @property
+    def source(self) -> Source:
+        return self.entry.channel.sources[self.source_index]
+
+
+@dataclass(slots=True)
+class PoolStats:
+    probes: int = 0
+    retries: int = 0
+    preempted: int = 0
+    parked_hosts: list[str] = field(default_factory=list)
+
+
+def interleave(per_bucket: dict[str, list[Job]]) -> list[Job]:
+    """Round-robin across buckets, so every bucket advances at the same pace."""
+    lists = [deque(jobs) for jobs in per_bucket.values()]
+    out: list[Job] = []
+    while any(lists):
+        for jobs in lists:
+            if jobs:
+                out.append(jobs.popleft())
+    return out
+
+
+class ProbePool:
+    def __init__(
+        self,
+        cfg: PostvalidateConfig,
+        engine: Engine,
+        budgets: BudgetRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.budgets = budgets
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.hosts: dict[str, HostLimiter] = {}
+        self.queues: dict[str, deque[Job]] = {}
+        self.results: dict[str, ProbeResult] = {}
+        self.stats = PoolStats()
+        self._running = 0
+        self._wake = asyncio.Event()
+
+    def _host(self, name: str) -> HostLimiter:
+        if name not in self.hosts:
+            self.hosts[name] = HostLimiter(
+                name,
+                self.cfg.per_host,
+                self.cfg.min_interval,
+                self.cfg.jitter,
+                self.cfg.park_after,
+                rng=self.rng,
+            )
+            self.queues[name] = deque()
+        return self.hosts[name]
+
+    def _enqueue(self, job: Job) -> None:
+        host = host_of(job.source.url)
+        self._host(host)
+        self.queues[host].append(job)
+
+    async def run(self, jobs: Iterable[Job]) -> dict[str, ProbeResult]:
+        for job in jobs:
+            self._enqueue(job)
+        deadline = self.clock() + self.cfg.max_run_time
+        async with asyncio.TaskGroup() as tg:
+            while self._pending() or self._running:
+                if self.clock() > deadline:
+                    break
+                started = self._dispatch(tg)
+                if not started:
+                    await self._idle()
+        self._finish_unprobed("probe run time exceeded")
+        return self.results
+
+    def _pending(self) -> bool:
+        return any(self.queues.values())
+
+    def _dispatch(self, tg: asyncio.TaskGroup) -> bool:
+        started = False
+        now = self.clock()
+        hosts = list(self.queues)
+        self.rng.shuffle(hosts)  # no host is always first in line
+        for host in hosts:
+            if self._running >= self.cfg.workers:
+                break
+            queue, limiter = self.queues[host], self.hosts[host]
+            if limiter.mode is HostMode.PARKED:
+                self._drain_parked(host)
+                continue
+            if not queue or not limiter.ready(now) or queue[0].not_before > now:
+                continue
+            job = queue[0]
+            granted, lease, task_box = self._lease(job)
+            if not granted:
+                continue  # no connection free for probes on this provider right now
+            queue.popleft()
+            limiter.started(now)
+            self._running += 1
+            task = tg.create_task(self._probe(job, limiter, lease))
+            task_box.append(task)
+            started = True
+        return started
+
+    def _lease(self, job: Job) -> tuple[bool, Lease | None, list[asyncio.Task[None]]]:
+        """(may start, the lease if budgets apply, a box the probe task goes into)."""
+        box: list[asyncio.Task[None]] = []
+        if self.budgets is None:
+            return True, None, box
+
+        def preempt() -> None:
+            if box:
+                box[0].cancel()
+
+        lease = self.budgets.get(job.source.provider).try_acquire_probe(on_preempt=preempt)
+        return lease is not None, lease, box
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        now = self.clock()
+        waits = [IDLE_WAIT]
+        for host, queue in self.queues.items():
+            if queue and self.hosts[host].mode is not HostMode.PARKED:
+                at = max(self.hosts[host].next_start, queue[0].not_before)
+                waits.append(max(0.0, at - now))
+        try:
+            async with asyncio.timeout(max(0.01, min(waits))):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _probe(self, job: Job, limiter: HostLimiter, lease: Lease | None) -> None:
+        try:
+            self.stats.probes += 1
+            try:
+                result = await self.engine.probe(job.source, self.cfg.timeout)
+            except asyncio.CancelledError:
+                if lease is None or not lease.preempted.is_set():
+                    raise
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                self.stats.preempted += 1
+                result = ProbeResult(Verdict.TRANSIENT, "yielded its connection to a viewer")
+            finally:
+                if lease is not None:
+                    lease.release()
+            self._settle(job, limiter, result)
+        finally:
+            self._running -= 1
+            self._wake.set()
+
+    def _settle(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
+        now = self.clock()
+        if result.verdict is Verdict.OK:
+            limiter.finished_ok()
+            self.results[job.key] = result
+        elif result.verdict is Verdict.DEAD:
+            limiter.finished_neutral()
+            self._next_source_or(job, result)
+        else:
+            if result.reason != "yielded its connection to a viewer":
+                limiter.finished_transient(now, result.reason)
+            else:
+                limiter.finished_neutral()
+            if job.attempts < self.cfg.retries:
+                job.attempts += 1
+                self.stats.retries += 1
+                backoff = min(60.0, 1.0 * 2**job.attempts) * (0.5 + self.rng.random())
+                job.not_before = now + backoff
+                self.queues[host_of(job.source.url)].append(job)
+            else:
+                self._next_source_or(job, result)
+
+    def _next_source_or(self, job: Job, result: ProbeResult) -> None:
+        """A backup source gets its own chance; the channel's verdict is the last one's."""
+        if job.source_index + 1 < len(job.entry.channel.sources):
+            previous = self.results.get(job.key)
+            if previous is None or previous.verdict is not Verdict.TRANSIENT:
+                self.results[job.key] = result
+            job.source_index += 1
+            job.attempts = 0
+            job.not_before = 0.0
+            self._enqueue(job)
+            return
+        earlier = self.results.get(job.key)
+        # Any transient answer along the way means we do not know: never dead.
+        if earlier is not None and earlier.verdict is Verdict.TRANSIENT:
+            result = earlier
+        self.results[job.key] = result
+
+    def _drain_parked(self, host: str) -> None:
+        if host not in self.stats.parked_hosts:
+            self.stats.parked_hosts.append(host)
+        queue = self.queues[host]
+        while queue:
+            job = queue.popleft()
+            self._next_source_or(job, ProbeResult(Verdict.TRANSIENT, f"host {host} parked"))
+
+    def _finish_unprobed(self, reason: str) -> None:
+        for queue in self.queues.values():
+            while queue:
+                job = queue.popleft()
+                self.results.setdefault(job.key, ProbeResult(Verdict.TRANSIENT, reason))

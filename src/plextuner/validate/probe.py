@@ -1,0 +1,219 @@
+"""Probe engines: ffprobe (a managed subprocess) and native (async HTTP + TS/HLS inspection)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from typing import Protocol
+from urllib.parse import urljoin
+
+import httpx
+
+from plextuner.ingest.models import Source
+from plextuner.validate.result import (
+    ProbeResult,
+    Verdict,
+    classify_ffprobe_error,
+    classify_status,
+)
+
+VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xD1, 0xEA})
+SNIFF_BYTES = 188 * 400
+HLS_TYPES = ("mpegurl",)
+
+
+class Engine(Protocol):
+    async def probe(self, source: Source, timeout: float) -> ProbeResult: ...
+
+
+class FfprobeEngine:
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    def argv(self, source: Source, timeout: float) -> list[str]:
+        argv = [
+            self.binary,
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-rw_timeout",
+            str(int(timeout * 1_000_000)),
+            "-probesize",
+            "1000000",
+            "-analyzeduration",
+            "2000000",
+        ]
+        headers = dict(source.headers)
+        if "User-Agent" in headers:
+            argv += ["-user_agent", headers.pop("User-Agent")]
+        if headers:
+            argv += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in headers.items())]
+        return [*argv, source.url]
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv(source, timeout),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as err:
+            return ProbeResult(Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}")
+        try:
+            async with asyncio.timeout(timeout):
+                out, err_bytes = await proc.communicate()
+        except TimeoutError:
+            return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out")
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        stderr = err_bytes[-4000:].decode(errors="replace")
+        if proc.returncode != 0:
+            return classify_ffprobe_error(stderr)
+        return parse_ffprobe(out)
+
+
+def parse_ffprobe(out: bytes) -> ProbeResult:
+    try:
+        streams = json.loads(out or b"{}").get("streams", [])
+    except ValueError:
+        return ProbeResult(Verdict.TRANSIENT, "ffprobe printed invalid JSON")
+    video = [s for s in streams if s.get("codec_type") == "video"]
+    if not video:
+        return ProbeResult(Verdict.DEAD, "no video stream")
+    v = video[0]
+    return ProbeResult(
+        Verdict.OK, "ok", v.get("codec_name"), _int(v.get("width")), _int(v.get("height"))
+    )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+class NativeEngine:
+    """Status, content type and the first bytes: TS sync + PAT/PMT, or an HLS playlist's segment."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._probe(source.url, dict(source.headers), depth=0)
+        except TimeoutError:
+            return ProbeResult(Verdict.TRANSIENT, "timed out")
+        except httpx.TransportError as err:
+            return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
+
+    async def _probe(self, url: str, headers: dict[str, str], depth: int) -> ProbeResult:
+        async with self.client.stream("GET", url, headers=headers) as resp:
+            verdict = classify_status(resp.status_code)
+            if verdict is not None:
+                return verdict
+            ctype = resp.headers.get("content-type", "").lower()
+            head = await _read_head(resp, SNIFF_BYTES)
+        if not head:
+            return ProbeResult(Verdict.TRANSIENT, "empty body")
+        if head.lstrip().startswith(b"#EXTM3U") or any(t in ctype for t in HLS_TYPES):
+            if depth >= 2:
+                return ProbeResult(Verdict.DEAD, "HLS playlist nests too deep")
+            target = _first_uri(head)
+            if target is None:
+                return ProbeResult(Verdict.DEAD, "HLS playlist lists nothing")
+            return await self._probe(urljoin(url, target), headers, depth + 1)
+        if "text/html" in ctype or head.lstrip()[:1] == b"<":
+            return ProbeResult(Verdict.DEAD, "HTML page served as 200")
+        return inspect_ts(head)
+
+
+async def _read_head(resp: httpx.Response, limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in resp.aiter_raw():
+        buf += chunk
+        if len(buf) >= limit:
+            break
+    return bytes(buf[:limit])
+
+
+def _first_uri(playlist: bytes) -> str | None:
+    for line in playlist.decode(errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line
+    return None
+
+
+def inspect_ts(data: bytes) -> ProbeResult:
+    """MPEG-TS sync, then PAT → PMT → a video stream type."""
+    start = next((i for i in range(min(188, len(data))) if _synced(data, i)), None)
+    if start is None:
+        return ProbeResult(Verdict.DEAD, "not MPEG-TS (no sync bytes)")
+    pmt_pids: set[int] = set()
+    stream_types: deque[int] = deque()
+    saw_pmt = False
+    for off in range(start, len(data) - 187, 188):
+        pkt = data[off : off + 188]
+        pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
+        if not pkt[1] & 0x40:  # payload_unit_start: sections begin here
+            continue
+        payload = _payload(pkt)
+        if payload is None:
+            continue
+        if pid == 0:
+            pmt_pids |= _pat_pids(payload)
+        elif pid in pmt_pids:
+            saw_pmt = True
+            stream_types.extend(_pmt_types(payload))
+            if any(t in VIDEO_STREAM_TYPES for t in stream_types):
+                return ProbeResult(Verdict.OK, "ok")
+    if saw_pmt:
+        return ProbeResult(Verdict.DEAD, "no video stream")
+    return ProbeResult(Verdict.TRANSIENT, "no PAT/PMT in the first bytes")
+
+
+def _synced(data: bytes, i: int) -> bool:
+    return all(data[j] == 0x47 for j in range(i, min(len(data), i + 188 * 3), 188))
+
+
+def _payload(pkt: bytes) -> bytes | None:
+    afc = (pkt[3] >> 4) & 0x3
+    pos = 4
+    if afc in (2, 3):
+        pos += 1 + pkt[4]
+    if afc == 2 or pos >= 188:
+        return None
+    pointer = pkt[pos]
+    return pkt[pos + 1 + pointer :]
+
+
+def _pat_pids(section: bytes) -> set[int]:
+    if len(section) < 8 or section[0] != 0x00:
+        return set()
+    length = ((section[1] & 0x0F) << 8) | section[2]
+    body = section[8 : 3 + length - 4]
+    return {
+        ((body[i + 2] & 0x1F) << 8) | body[i + 3]
+        for i in range(0, len(body) - 3, 4)
+        if (body[i] << 8 | body[i + 1]) != 0
+    }
+
+
+def _pmt_types(section: bytes) -> list[int]:
+    if len(section) < 12 or section[0] != 0x02:
+        return []
+    length = ((section[1] & 0x0F) << 8) | section[2]
+    info_len = ((section[10] & 0x0F) << 8) | section[11]
+    pos, end, types = 12 + info_len, min(len(section), 3 + length - 4), []
+    while pos + 5 <= end:
+        types.append(section[pos])
+        es_len = ((section[pos + 3] & 0x0F) << 8) | section[pos + 4]
+        pos += 5 + es_len
+    return types

@@ -1,0 +1,82 @@
+"""Probe results and the rules that classify them (docs/validation.md).
+
+Only a definitive answer makes a channel `dead`. Anything our own load, the network or a CDN
+protecting itself can cause is `transient`, and a transient channel is never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    OK = "ok"
+    DEAD = "dead"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    verdict: Verdict
+    reason: str
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def hd(self) -> bool | None:
+        return None if self.height is None else self.height >= 720
+
+
+DEAD_STATUS = frozenset({404, 410})
+# 401/403 from a CDN that served a moment ago, 429, 5xx and the "account full" codes some panels
+# use (458, 509, 513) all say "not now", never "never".
+
+
+def classify_status(status: int) -> ProbeResult | None:
+    """A verdict from an HTTP status alone, or None when the body decides."""
+    if status in DEAD_STATUS:
+        return ProbeResult(Verdict.DEAD, f"HTTP {status}")
+    if status >= 400:
+        return ProbeResult(Verdict.TRANSIENT, f"HTTP {status}")
+    return None
+
+
+# ffprobe stderr fragments, checked in order.
+_FFPROBE_DEAD = (
+    "404 not found",
+    "410 gone",
+    "invalid data found when processing input",
+    "no such file or directory",
+    "unsupported protocol",
+)
+_FFPROBE_TRANSIENT = (
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "timed out",
+    "403 forbidden",
+    "429",
+    "5xx",
+    "server returned 5",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "i/o error",
+    "end of file",
+    "broken pipe",
+    "network is unreachable",
+    "401 unauthorized",
+)
+
+
+def classify_ffprobe_error(stderr: str) -> ProbeResult:
+    text = stderr.lower()
+    for fragment in _FFPROBE_TRANSIENT:
+        if fragment in text:
+            return ProbeResult(Verdict.TRANSIENT, f"ffprobe: {fragment}")
+    for fragment in _FFPROBE_DEAD:
+        if fragment in text:
+            return ProbeResult(Verdict.DEAD, f"ffprobe: {fragment}")
+    # An unknown failure is not proof of death.
+    return ProbeResult(Verdict.TRANSIENT, "ffprobe failed: " + (text.strip()[-120:] or "no output"))

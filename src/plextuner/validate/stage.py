@@ -1,0 +1,118 @@
+"""The post-validation refresh stage: probe, classify, guard, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+
+from plextuner.buckets.models import ChannelState, Device, LineupEntry
+from plextuner.config import Settings
+from plextuner.metrics import PROBES
+from plextuner.pipeline import RefreshContext, Stage
+from plextuner.stream.budget import BudgetRegistry
+from plextuner.validate.cache import ProbeCache
+from plextuner.validate.guard import hold, should_hold
+from plextuner.validate.pool import Job, ProbePool, interleave
+from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
+from plextuner.validate.result import ProbeResult, Verdict
+
+
+def cache_key(entry: LineupEntry) -> str:
+    first = entry.channel.sources[0].url if entry.channel.sources else entry.channel.key
+    return hashlib.sha256(first.encode()).hexdigest()[:24]
+
+
+def _budgets(ctx: RefreshContext, given: BudgetRegistry | None) -> BudgetRegistry:
+    settings = ctx.settings
+    budgets = given or BudgetRegistry(settings.stream.default_max_connections)
+    for cfg, result in zip(settings.providers, ctx.results, strict=False):
+        account = result.account.max_connections if result.account else None
+        limit = cfg.max_connections or account
+        if limit:
+            budgets.set_limit(cfg.name, limit)
+    return budgets
+
+
+def make_validate_stage(
+    settings: Settings, budgets: BudgetRegistry | None = None, engine: Engine | None = None
+) -> Stage:
+    async def postvalidate(ctx: RefreshContext) -> None:
+        cfg = settings.postvalidate
+        cache = await asyncio.to_thread(ProbeCache.load, settings.data_dir)
+        per_bucket: dict[str, list[Job]] = {}
+        cached: dict[str, ProbeResult] = {}
+        for device in ctx.devices:
+            if not device.postvalidate:
+                continue
+            jobs = per_bucket.setdefault(device.name, [])
+            for entry in device.entries:
+                key = f"{device.name}:{entry.number}"
+                hit = cache.fresh_ok(cache_key(entry), cfg.cache_ttl)
+                if hit is not None:
+                    cached[key] = hit
+                elif entry.channel.sources:
+                    jobs.append(Job(key, device.name, entry))
+        probe_engine = engine or (
+            FfprobeEngine(settings.ffprobe)
+            if cfg.engine == "ffprobe"
+            else NativeEngine(ctx.fetcher.client)
+        )
+        pool = ProbePool(cfg, probe_engine, _budgets(ctx, budgets))
+        results = await pool.run(interleave(per_bucket))
+        for device in ctx.devices:
+            for entry in device.entries:
+                key = f"{device.name}:{entry.number}"
+                if key in results:
+                    cache.record(cache_key(entry), results[key])
+        cache.prune({cache_key(e) for d in ctx.devices for e in d.entries})
+        await asyncio.to_thread(cache.save, settings.data_dir)
+        apply_results(ctx, {**results, **cached}, cfg.max_drop_ratio)
+
+    return postvalidate
+
+
+def apply_results(ctx: RefreshContext, results: dict[str, ProbeResult], ratio: float) -> None:
+    previous = {d.name: d for d in ctx.previous.devices} if ctx.previous else {}
+    notes = ctx.notes.setdefault("probe", {})
+    for index, device in enumerate(ctx.devices):
+        if not device.postvalidate:
+            notes[device.name] = "skipped"
+            continue
+        counts: Counter[str] = Counter()
+        kept: list[LineupEntry] = []
+        for entry in device.entries:
+            result = results.get(f"{device.name}:{entry.number}")
+            verdict = result.verdict if result else None
+            counts[verdict.value if verdict else "unchecked"] += 1
+            if result is not None and result.reason != "cached":
+                PROBES.labels(bucket=device.name, result=result.verdict.value).inc()
+            if verdict is Verdict.DEAD:
+                continue
+            entry.state = _state(verdict)
+            if result is not None and result.hd is not None:
+                entry.hd = result.hd
+            kept.append(entry)
+        dead, total = counts["dead"], len(device.entries)
+        if should_hold(total, dead, ratio):
+            for entry in device.entries:
+                if entry not in kept:
+                    entry.state = ChannelState.DEAD
+            ctx.devices[index] = hold(device, previous.get(device.name), dead, total)
+            ctx.held.append(device.name)
+        else:
+            device.entries = kept
+        notes[device.name] = f"ok {counts['ok']} dead {dead} unv {counts['transient']}" + (
+            " HELD" if device.name in ctx.held else ""
+        )
+
+
+def _state(verdict: Verdict | None) -> ChannelState:
+    if verdict is Verdict.OK:
+        return ChannelState.OK
+    if verdict is Verdict.TRANSIENT:
+        return ChannelState.UNVERIFIED
+    return ChannelState.UNCHECKED
+
+
+__all__ = ["Device", "make_validate_stage"]

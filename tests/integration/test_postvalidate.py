@@ -1,0 +1,255 @@
+"""Post-validation against a hostile CDN: no healthy channel dropped, dead ones found."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from plextuner.buckets.models import Device, LineupEntry
+from plextuner.config import PostvalidateConfig
+from plextuner.ingest.models import Channel, Source, StreamKind
+from plextuner.stream.budget import BudgetRegistry
+from plextuner.validate.pool import Job, ProbePool, interleave
+from plextuner.validate.probe import NativeEngine
+from plextuner.validate.result import Verdict
+from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules
+
+pytestmark = pytest.mark.integration
+FAST = {"min_interval": 0.05, "jitter": 0.05, "timeout": 2, "retries": 3, "max_run_time": 60}
+
+
+@pytest.fixture
+async def hosts() -> AsyncIterator[list[CdnHost]]:
+    created = [CdnHost(HostRules(max_concurrency=2, max_rate=8, ban_seconds=0.6)) for _ in range(3)]
+    for host in created:
+        await host.start()
+    yield created
+    for host in created:
+        await host.stop()
+
+
+def world(hosts: list[CdnHost], per_host: int, dead_every: int = 10) -> dict[str, list[Job]]:
+    """Channels spread over hosts and two buckets, sorted by host (the worst order)."""
+    counter = itertools.count()
+    per_bucket: dict[str, list[Job]] = {"a": [], "b": []}
+    for host in hosts:
+        for _ in range(per_host):
+            n = next(counter)
+            name = f"c{n}"
+            kind = DEAD_KINDS[n % len(DEAD_KINDS)] if n % dead_every == 0 else "ok"
+            host.channels[name] = kind
+            bucket = "a" if n % 2 else "b"
+            entry = LineupEntry(
+                str(n),
+                Channel(
+                    key=name,
+                    name=name,
+                    tvg_id="",
+                    group="",
+                    provider="p",
+                    sources=[Source("p", host.url(name), (), StreamKind.TS)],
+                ),
+            )
+            per_bucket[bucket].append(Job(f"{bucket}:{n}", bucket, entry))
+    return per_bucket
+
+
+def verdicts(results: dict, hosts: list[CdnHost]) -> tuple[int, int, int]:
+    kinds = {name: kind for h in hosts for name, kind in h.channels.items()}
+    healthy_dropped = dead_found = dead_total = 0
+    for key, result in results.items():
+        kind = kinds[f"c{key.split(':')[1]}"]
+        if kind == "ok" and result.verdict is Verdict.DEAD:
+            healthy_dropped += 1
+        if kind != "ok":
+            dead_total += 1
+            dead_found += result.verdict is Verdict.DEAD
+    return healthy_dropped, dead_found, dead_total
+
+
+async def test_no_healthy_channel_dropped_under_bans(hosts: list[CdnHost]) -> None:
+    """With bans and rate limits, every dead channel is found and no healthy one dropped."""
+    cfg = PostvalidateConfig(workers=12, per_host=2, **FAST)
+    async with httpx.AsyncClient() as client:
+        pool = ProbePool(cfg, NativeEngine(client))
+        results = await pool.run(interleave(world(hosts, 40)))
+    dropped, found, total = verdicts(results, hosts)
+    assert len(results) == 120
+    assert dropped == 0
+    assert found == total
+
+
+async def test_seed_configuration_drops_healthy_channels(hosts: list[CdnHost]) -> None:
+    """The seed's 12 workers without per-host limits, one transient = dead, drop healthy channels.
+
+    This is the bug the project exists to fix, reproduced on the fake CDN for contrast.
+    """
+    per_bucket = world(hosts, 40)
+    healthy = {n for h in hosts for n, k in h.channels.items() if k == "ok"}
+    sem = asyncio.Semaphore(12)
+    dropped = 0
+    async with httpx.AsyncClient() as client:
+        engine = NativeEngine(client)
+
+        async def naive(job: Job) -> bool:
+            async with sem:
+                result = await engine.probe(job.source, 2)
+            return job.entry.channel.key in healthy and result.verdict is not Verdict.OK
+
+        for jobs in per_bucket.values():  # buckets in sequence, as the seed ran them
+            dropped += sum(await asyncio.gather(*(naive(j) for j in jobs)))
+    assert dropped > 0
+    assert sum(h.stats.bans for h in hosts) > 0
+
+
+async def test_dark_host_keeps_channels_unverified(hosts: list[CdnHost]) -> None:
+    """A host that refuses everything is parked; its channels stay (transient, never dead)."""
+    await hosts[0].go_dark()
+    cfg = PostvalidateConfig(workers=6, per_host=2, park_after=3, **FAST)
+    async with httpx.AsyncClient() as client:
+        pool = ProbePool(cfg, NativeEngine(client))
+        results = await pool.run(interleave(world(hosts, 10, dead_every=1000)))
+    dark = [r for k, r in results.items() if int(k.split(":")[1]) < 10]
+    assert dark and all(r.verdict is Verdict.TRANSIENT for r in dark)
+    assert pool.stats.parked_hosts == [f"127.0.0.1:{hosts[0].port}"]
+    assert all(r.verdict is Verdict.OK for k, r in results.items() if int(k.split(":")[1]) >= 10)
+
+
+async def test_backup_source_saves_channel(hosts: list[CdnHost]) -> None:
+    """A dead first source with a healthy backup keeps the channel ok."""
+    hosts[0].channels["x"] = "404"
+    hosts[1].channels["y"] = "ok"
+    entry = LineupEntry(
+        "1",
+        Channel(
+            key="k",
+            name="n",
+            tvg_id="",
+            group="",
+            provider="p",
+            sources=[Source("p", hosts[0].url("x")), Source("p", hosts[1].url("y"))],
+        ),
+    )
+    cfg = PostvalidateConfig(**FAST)
+    async with httpx.AsyncClient() as client:
+        results = await ProbePool(cfg, NativeEngine(client)).run([Job("d:1", "d", entry)])
+    assert results["d:1"].verdict is Verdict.OK
+
+
+async def test_probe_yields_to_viewer(hosts: list[CdnHost]) -> None:
+    """A viewer's tune cancels a probe holding the connection it needs; probe is transient."""
+    hosts[0].channels["h"] = "hang"
+    budgets = BudgetRegistry(default_limit=2, viewer_wait=2.0)
+    entry = LineupEntry(
+        "1",
+        Channel(
+            key="k",
+            name="n",
+            tvg_id="",
+            group="",
+            provider="p",
+            sources=[Source("p", hosts[0].url("h"))],
+        ),
+    )
+    cfg = PostvalidateConfig(workers=2, per_host=2, min_interval=0, jitter=0, timeout=30, retries=0)
+    async with httpx.AsyncClient() as client:
+        pool = ProbePool(cfg, NativeEngine(client), budgets)
+        run = asyncio.create_task(pool.run([Job("d:1", "d", entry)]))
+        budget = budgets.get("p")
+        for _ in range(100):
+            if budget.in_use:
+                break
+            await asyncio.sleep(0.01)
+        viewer1 = await budget.acquire_viewer()  # the one connection probes never take
+        viewer2 = await budget.acquire_viewer()  # needs the probe's connection
+        results = await asyncio.wait_for(run, 5)
+        assert budget.in_use == 2
+        viewer1.release()
+        viewer2.release()
+    assert results["d:1"].verdict is Verdict.TRANSIENT
+    assert pool.stats.preempted == 1
+
+
+def device(name: str, n: int) -> Device:
+    entries = [
+        LineupEntry(
+            str(i),
+            Channel(
+                key=f"k{i}",
+                name=f"n{i}",
+                tvg_id="",
+                group="",
+                provider="p",
+                sources=[Source("p", f"http://h/{i}")],
+            ),
+        )
+        for i in range(n)
+    ]
+    return Device(name, name, name, "1500000C", 5004, 2, True, entries)
+
+
+def refresh_settings(tmp_path, hosts: list[CdnHost], cache_ttl: float = 0):  # type: ignore[no-untyped-def]
+    from plextuner.config import load_settings
+
+    lines = ["#EXTM3U"]
+    for h_index, host in enumerate(hosts[:2]):
+        for i in range(10):
+            name = f"h{h_index}c{i}"
+            host.channels[name] = "ok"
+            lines += [f'#EXTINF:-1 tvg-id="{name}" group-title="G{h_index}",{name}', host.url(name)]
+    (tmp_path / "list.m3u").write_text("\n".join(lines) + "\n")
+    return load_settings(
+        None,
+        {
+            "data_dir": str(tmp_path / "data"),
+            "providers": [
+                {"name": "p", "m3u_url": str(tmp_path / "list.m3u"), "max_connections": 8}
+            ],
+            "buckets": [
+                {"name": "g0", "match": {"group": "G0"}},
+                {"name": "g1", "match": {"group": "G1"}},
+            ],
+            "postvalidate": {
+                "engine": "native",
+                "cache_ttl": cache_ttl,
+                "max_drop_ratio": 0.2,
+                **FAST,
+            },
+        },
+        env={},
+    )
+
+
+async def test_guard_holds_bucket_whose_host_turns_bad(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A host answering 404 for everything leaves its bucket on its last good lineup (exit 3)."""
+    from plextuner.pipeline import run_refresh
+    from plextuner.refresh import default_stages
+
+    settings = refresh_settings(tmp_path, hosts)
+    first = await run_refresh(settings, stages=default_stages(settings))
+    assert first.exit_code == 0
+    assert [len(d.entries) for d in first.state.devices] == [10, 10]
+    assert all(e.state.value == "ok" for d in first.state.devices for e in d.entries)
+    for name in list(hosts[0].channels):
+        hosts[0].channels[name] = "404"
+    second = await run_refresh(settings, stages=default_stages(settings))
+    assert second.exit_code == 3 and second.state.held == ["g0"]
+    assert [len(d.entries) for d in second.state.devices] == [10, 10]
+    assert "HELD" in second.context.notes["probe"]["g0"]
+
+
+async def test_cache_skips_recently_ok(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Channels proven ok within cache_ttl are not probed again, even after a restart."""
+    from plextuner.pipeline import run_refresh
+    from plextuner.refresh import default_stages
+
+    settings = refresh_settings(tmp_path, hosts, cache_ttl=3600)
+    await run_refresh(settings, stages=default_stages(settings))
+    before = sum(h.stats.requests for h in hosts)
+    again = await run_refresh(settings, stages=default_stages(settings))
+    assert sum(h.stats.requests for h in hosts) == before
+    assert all(e.state.value == "ok" for d in again.state.devices for e in d.entries)

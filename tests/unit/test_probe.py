@@ -1,0 +1,95 @@
+"""Probe classification: TS inspection, ffprobe output and errors, host limiter AIMD."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from plextuner.demo.clips import minimal_ts
+from plextuner.validate.hosts import HostLimiter, HostMode
+from plextuner.validate.probe import inspect_ts, parse_ffprobe
+from plextuner.validate.result import Verdict, classify_ffprobe_error, classify_status
+from tests.fakes.cdn import audio_only_ts
+
+
+class TestInspectTs:
+    def test_video_ts_ok(self) -> None:
+        """PAT → PMT with an H.264 stream is ok."""
+        assert inspect_ts(minimal_ts(10)).verdict is Verdict.OK
+
+    def test_offset_sync(self) -> None:
+        """Leading junk before the first sync byte is tolerated."""
+        assert inspect_ts(b"\x00\x01" + minimal_ts(10)).verdict is Verdict.OK
+
+    def test_audio_only_dead(self) -> None:
+        """A PMT without a video stream is dead."""
+        assert inspect_ts(audio_only_ts()).verdict is Verdict.DEAD
+
+    def test_not_ts(self) -> None:
+        """Bytes without TS sync are dead."""
+        assert inspect_ts(b"hello world" * 100).verdict is Verdict.DEAD
+
+
+class TestClassify:
+    @pytest.mark.parametrize(
+        ("status", "verdict"),
+        [
+            (404, Verdict.DEAD),
+            (410, Verdict.DEAD),
+            (403, Verdict.TRANSIENT),
+            (429, Verdict.TRANSIENT),
+            (503, Verdict.TRANSIENT),
+            (401, Verdict.TRANSIENT),
+        ],
+    )
+    def test_status(self, status: int, verdict: Verdict) -> None:
+        """Only 404/410 are definitive among HTTP errors."""
+        result = classify_status(status)
+        assert result is not None and result.verdict is verdict
+
+    @pytest.mark.parametrize(
+        ("stderr", "verdict"),
+        [
+            ("Connection refused", Verdict.TRANSIENT),
+            ("Server returned 403 Forbidden", Verdict.TRANSIENT),
+            ("Server returned 404 Not Found", Verdict.DEAD),
+            ("Invalid data found when processing input", Verdict.DEAD),
+            ("something odd", Verdict.TRANSIENT),
+        ],
+    )
+    def test_ffprobe_errors(self, stderr: str, verdict: Verdict) -> None:
+        """ffprobe failures are dead only on definitive messages."""
+        assert classify_ffprobe_error(stderr).verdict is verdict
+
+    def test_ffprobe_json(self) -> None:
+        """Video codec and size become an ok result with an HD flag; no video is dead."""
+        ok = parse_ffprobe(
+            b'{"streams":[{"codec_type":"video","codec_name":"h264","width":1280,"height":720}]}'
+        )
+        assert ok.verdict is Verdict.OK and ok.hd is True and ok.video_codec == "h264"
+        assert parse_ffprobe(b'{"streams":[{"codec_type":"audio"}]}').verdict is Verdict.DEAD
+
+
+class TestHostLimiter:
+    def test_aimd_and_parking(self) -> None:
+        """Transient results halve concurrency and double the interval; repeated ones park."""
+        lim = HostLimiter("h", 4, 0.5, 0.0, park_after=3, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_transient(0, "refused")
+        assert (lim.concurrency, lim.interval, lim.mode) == (2, 1.0, HostMode.BACKOFF)
+        assert not lim.ready(0.1)
+        for _ in range(2):
+            lim.started(100)
+            lim.finished_transient(100, "refused")
+        assert lim.mode is HostMode.PARKED and not lim.ready(10_000)
+
+    def test_slow_recovery(self) -> None:
+        """Successes recover one step per few probes, back to normal."""
+        lim = HostLimiter("h", 4, 0.5, 0.0, park_after=10)
+        lim.started(0)
+        lim.finished_transient(0, "x")
+        for _ in range(4):
+            lim.started(0)
+            lim.finished_ok()
+        assert lim.concurrency == 3 and lim.mode is HostMode.NORMAL
