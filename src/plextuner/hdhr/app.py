@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from plextuner.buckets.models import Device
+from plextuner.epg.writer import guide_path
 from plextuner.errors import BusyError, PlexTunerError
 from plextuner.hdhr.device import base_url
 from plextuner.hdhr.runtime import Runtime
@@ -149,7 +150,7 @@ async def guide_xml(request: web.Request) -> web.StreamResponse:
 
 
 def guide_file(data_dir: Path, device: str) -> Path:
-    return data_dir / "guides" / f"{device}.xml"
+    return guide_path(data_dir, device)
 
 
 async def tune(request: web.Request) -> web.StreamResponse:

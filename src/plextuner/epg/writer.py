@@ -1,0 +1,114 @@
+"""guide.xml per device, written incrementally (lxml xmlfile) and atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lxml import etree
+
+from plextuner.buckets.models import Device
+from plextuner.epg.xmltv import Programme
+from plextuner.state.store import fsync_dir
+
+
+def fmt_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S +0000")
+
+
+def guide_path(data_dir: Path, device: str) -> Path:
+    return data_dir / "guides" / f"{device}.xml"
+
+
+def placeholders(name: str, start: float, end: float, block: float) -> list[Programme]:
+    first = start - start % block
+    return [
+        Programme(channel="", start=t, stop=t + block, title=name)
+        for t in _steps(first, end, block)
+    ]
+
+
+def _steps(first: float, end: float, step: float) -> Iterable[float]:
+    t = first
+    while t < end:
+        yield t
+        t += step
+
+
+def _programme(xf: etree._IncrementalFileWriter, number: str, p: Programme, stop: float) -> None:
+    attrs = {"start": fmt_time(p.start), "stop": fmt_time(stop), "channel": number}
+    el = etree.Element("programme", attrs)
+    etree.SubElement(el, "title").text = p.title or "Untitled"
+    if p.sub_title:
+        etree.SubElement(el, "sub-title").text = p.sub_title
+    if p.desc:
+        etree.SubElement(el, "desc").text = p.desc
+    if p.date:
+        etree.SubElement(el, "date").text = p.date
+    for cat in p.categories:
+        etree.SubElement(el, "category").text = cat
+    if p.icon:
+        etree.SubElement(el, "icon", {"src": p.icon})
+    for system, value in p.episode_nums:
+        etree.SubElement(el, "episode-num", {"system": system}).text = value
+    if p.previously_shown:
+        etree.SubElement(el, "previously-shown")
+    if p.new:
+        etree.SubElement(el, "new")
+    xf.write(el)
+
+
+def write_guide(
+    path: Path,
+    device: Device,
+    programmes: dict[str, list[Programme]],
+    icons: dict[str, str],
+    generated: float | None = None,
+) -> int:
+    """Write `path` atomically; returns the programme count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with etree.xmlfile(fh, encoding="utf-8") as xf:
+                xf.write_declaration()
+                with xf.element(
+                    "tv",
+                    {
+                        "generator-info-name": "plextuner",
+                        "date": fmt_time(generated or time.time()),
+                    },
+                ):
+                    for e in device.entries:
+                        ch = etree.Element("channel", {"id": e.number})
+                        for name in dict.fromkeys(
+                            n for n in (e.channel.name, e.number, e.channel.tvg_id) if n
+                        ):
+                            etree.SubElement(ch, "display-name").text = name
+                        icon = e.channel.logo or icons.get(e.number, "")
+                        if icon:
+                            etree.SubElement(ch, "icon", {"src": icon})
+                        xf.write(ch)
+                    for e in device.entries:
+                        items = programmes.get(e.number, [])
+                        for i, p in enumerate(items):
+                            stop = p.stop or (
+                                items[i + 1].start if i + 1 < len(items) else p.start + 3600
+                            )
+                            if stop <= p.start:
+                                continue
+                            _programme(xf, e.number, p, stop)
+                            count += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return count

@@ -1,0 +1,79 @@
+"""The guide stage inside a refresh: per-device guide.xml, coverage, failures keep the old guide."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from plextuner.config import load_settings
+from plextuner.epg.writer import guide_path
+from plextuner.pipeline import run_refresh
+from plextuner.refresh import default_stages
+
+pytestmark = pytest.mark.integration
+
+
+def world(tmp_path: Path, require: bool = False) -> object:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    fmt = "%Y%m%d%H%M%S +0000"
+    progs = "".join(
+        f'<programme start="{(now + timedelta(hours=h)).strftime(fmt)}" '
+        f'stop="{(now + timedelta(hours=h + 1)).strftime(fmt)}" channel="a.tv"><title>Show {h}</title></programme>'
+        for h in range(-5, 100)
+    )
+    (tmp_path / "guide.xml").write_text(
+        '<?xml version="1.0"?><tv><channel id="a.tv"><display-name>Alpha</display-name></channel>'
+        + progs
+        + "</tv>"
+    )
+    (tmp_path / "list.m3u").write_text(
+        f'#EXTM3U url-tvg="{tmp_path / "guide.xml"}"\n'
+        '#EXTINF:-1 tvg-id="A.TV" group-title="G",Alpha\nhttp://h.invalid/a.ts\n'
+        '#EXTINF:-1 group-title="G",Beta\nhttp://h.invalid/b.ts\n'
+    )
+    return load_settings(
+        None,
+        {
+            "data_dir": str(tmp_path / "data"),
+            "providers": [{"name": "p", "m3u_url": str(tmp_path / "list.m3u")}],
+            "buckets": [{"name": "g", "match": {"group": "G"}}],
+            "postvalidate": {"enabled": False},
+            "epg": {"days": 2, "require": require},
+        },
+        env={},
+    )
+
+
+async def test_guide_written_and_pruned(tmp_path: Path) -> None:
+    """guide.xml carries the matched channel's programmes in the window and placeholders."""
+    settings = world(tmp_path)
+    outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    device = outcome.state.devices[0]
+    assert [e.has_guide for e in device.entries] == [True, False]
+    text = guide_path(tmp_path / "data", "g").read_text()
+    shows = text.count("<title>Show")
+    assert 45 <= shows <= 53  # now-2h .. now+48h of hourly shows
+    assert text.count("<title>Beta</title>") >= 48
+    assert outcome.context.notes["guide"]["g"] == "1/2"
+
+
+async def test_failed_sources_keep_old_guide(tmp_path: Path) -> None:
+    """When every guide source fails, the previous guide.xml stays as it was."""
+    settings = world(tmp_path)
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    before = guide_path(tmp_path / "data", "g").read_bytes()
+    (tmp_path / "guide.xml").write_bytes(b"\x00garbage")
+    time.sleep(0.01)
+    outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert guide_path(tmp_path / "data", "g").read_bytes() == before
+    assert outcome.context.notes["guide"]["g"].startswith("kept")
+
+
+async def test_require_drops_unguided(tmp_path: Path) -> None:
+    """epg.require drops channels without guide data from the lineup."""
+    settings = world(tmp_path, require=True)
+    outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert [e.channel.name for e in outcome.state.devices[0].entries] == ["Alpha"]

@@ -1,0 +1,182 @@
+"""XMLTV: times, safe parsing of hostile files, matching, pruning, output valid against the DTD."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from plextuner.buckets.models import Device, LineupEntry
+from plextuner.epg.fetch import fetch_guide
+from plextuner.epg.stage import GuideData, parse_source, programmes_for
+from plextuner.epg.writer import placeholders, write_guide
+from plextuner.epg.xmltv import ParseOutcome, iter_guide, parse_time
+from plextuner.errors import EpgError
+from plextuner.ingest.models import Channel
+from tests.conftest import require_tool
+
+DATA = Path(__file__).parent.parent / "data"
+WINDOW = (
+    datetime(2030, 1, 1, tzinfo=UTC).timestamp(),
+    datetime(2030, 1, 2, tzinfo=UTC).timestamp(),
+)
+
+
+def entry(number: str, name: str, tvg_id: str = "", shift: float | None = None) -> LineupEntry:
+    return LineupEntry(
+        number,
+        Channel(key=number, name=name, tvg_id=tvg_id, group="", provider="p", tvg_shift=shift),
+    )
+
+
+class TestTimes:
+    @pytest.mark.parametrize(
+        ("text", "iso"),
+        [
+            ("20300101100000 +0100", "2030-01-01T09:00:00"),
+            ("20300101100000", "2030-01-01T10:00:00"),
+            ("203001011000 -0230", "2030-01-01T12:30:00"),
+            ("20300101", "2030-01-01T00:00:00"),
+            ("20300101100000 BST", "2030-01-01T09:00:00"),
+        ],
+    )
+    def test_forms(self, text: str, iso: str) -> None:
+        """Offsets, zone names, prefixes and no zone (UTC) all parse."""
+        got = parse_time(text)
+        assert got is not None
+        assert datetime.fromtimestamp(got, UTC).strftime("%Y-%m-%dT%H:%M:%S") == iso
+
+    def test_garbage(self) -> None:
+        """Unparsable times are None."""
+        assert parse_time("tomorrow") is None and parse_time("20301340000000") is None
+
+
+class TestQuirks:
+    def test_match_prune_shift(self) -> None:
+        """tvg-id then names match; unknown channels pruned; tvg-shift applied; CDATA and &amp;."""
+        entries = [
+            entry("1", "News One", "news.one"),
+            entry("2", "Sport Two", shift=1.0),
+            entry("3", "Nothing"),
+        ]
+        data = GuideData()
+        outcome = parse_source(DATA / "epg" / "quirks.xml", "q", data, entries, WINDOW)
+        assert outcome.truncated is None
+        news = programmes_for(entries[0], data.matcher.match(entries[0]), data, WINDOW)
+        assert [p.title for p in news] == ["Morning & News", "No stop time", "UTC, no zone"]
+        assert news[0].sub_title == "Part <1>" and news[0].previously_shown
+        assert news[0].episode_nums == (("xmltv_ns", "0.4."), ("onscreen", "S01E05"))
+        sport = programmes_for(entries[1], data.matcher.match(entries[1]), data, WINDOW)
+        assert len(sport) == 1
+        assert sport[0].start == WINDOW[0] + 11 * 3600  # 10:00 UTC shifted by +1 h
+        assert data.matcher.match(entries[2]) is None
+        assert "unknown" not in data.programmes
+
+
+class TestHostile:
+    def parse(self, body: bytes) -> ParseOutcome:
+        outcome = ParseOutcome("t")
+        list(iter_guide(io.BytesIO(body), "t", outcome))
+        return outcome
+
+    def test_xxe_refused(self) -> None:
+        """An external entity is refused before parsing; no local file is read."""
+        body = (
+            b'<?xml version="1.0"?><!DOCTYPE tv [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<tv><channel id="a"><display-name>&x;</display-name></channel></tv>'
+        )
+        with pytest.raises(EpgError, match="refused"):
+            self.parse(body)
+
+    def test_billion_laughs_refused(self) -> None:
+        """Entity expansion bombs are refused."""
+        lol = b"".join(
+            b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;">' % (i, i - 1, i - 1, i - 1, i - 1)
+            for i in range(1, 10)
+        )
+        body = b'<?xml version="1.0"?><!DOCTYPE tv [<!ENTITY l0 "lol">' + lol + b"]><tv>&l9;</tv>"
+        with pytest.raises(EpgError, match="refused"):
+            self.parse(body)
+
+    def test_entity_reference_without_declaration(self) -> None:
+        """An undeclared entity reference does not resolve anything."""
+        body = b'<tv><channel id="a"><display-name>x&unknown;y</display-name></channel></tv>'
+        with pytest.raises(EpgError):
+            self.parse(body)
+
+    def test_truncated_keeps_what_parsed(self) -> None:
+        """A guide cut mid-way keeps complete elements and reports the truncation."""
+        body = (DATA / "epg" / "quirks.xml").read_bytes()
+        outcome = self.parse(body[: body.index(b'channel="sport2"')])
+        assert outcome.channels == 4 and outcome.programmes == 3 and outcome.truncated
+
+    @pytest.mark.parametrize("body", [b"", b"\x00\x01\x02" * 100, b"{json}", b"<html><body>x"])
+    def test_garbage(self, body: bytes) -> None:
+        """Binary, empty and non-XMLTV bodies are clear errors."""
+        with pytest.raises(EpgError):
+            self.parse(body)
+
+    async def test_gzip_bomb_capped(self, tmp_path: Path) -> None:
+        """A compressed guide that inflates past the cap is refused."""
+        bomb = tmp_path / "bomb.xml.gz"
+        bomb.write_bytes(gzip.compress(b"<tv>" + b" " * (30 * 1024 * 1024) + b"</tv>"))
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(EpgError, match="cap"):
+                await fetch_guide(client, str(bomb), tmp_path / "out", 1024 * 1024, 5)
+            ok = await fetch_guide(client, str(bomb), tmp_path / "out", 64 * 1024 * 1024, 5)
+        assert ok.read_bytes().startswith(b"<tv>")
+
+
+def golden_device() -> tuple[Device, dict]:
+    from plextuner.epg.xmltv import Programme
+
+    e1, e2 = entry("1000", "News One", "news.one"), entry("1001", "Kids & Co")
+    e1.channel.logo = "http://i.invalid/n1.png"
+    device = Device("news", "news", "News", "1500000C", 5004, 2, True, [e1, e2])
+    t = WINDOW[0]
+    programmes = {
+        "1000": [
+            Programme(
+                "x",
+                t,
+                t + 1800,
+                "Morning & News",
+                "Part <1>",
+                "Headlines.",
+                ("News",),
+                (("xmltv_ns", "0.4."),),
+                "",
+                "2030",
+                True,
+                False,
+            ),
+            Programme("x", t + 1800, None, "Next", previously_shown=True),
+        ],
+        "1001": placeholders("Kids & Co", t, t + 7200, 3600),
+    }
+    return device, programmes
+
+
+def test_golden_guide_and_dtd(tmp_path: Path) -> None:
+    """guide.xml matches the golden file and validates against the XMLTV DTD."""
+    device, programmes = golden_device()
+    out = tmp_path / "guide.xml"
+    count = write_guide(out, device, programmes, {}, generated=WINDOW[0])
+    assert count == 4
+    golden = DATA / "epg" / "golden-guide.xml"
+    if not golden.exists():  # first run writes it; review it, then it pins the output
+        golden.write_bytes(out.read_bytes())
+    assert out.read_bytes() == golden.read_bytes()
+    xmllint = require_tool("xmllint")
+    result = subprocess.run(
+        [xmllint, "--noout", "--dtdvalid", str(DATA / "xmltv.dtd"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
