@@ -18,13 +18,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plextuner.buckets.models import LineupEntry  # noqa: E402
-from plextuner.config import PostvalidateConfig  # noqa: E402
-from plextuner.ingest.models import Channel, Source  # noqa: E402
-from plextuner.validate.pool import Job, ProbePool, interleave  # noqa: E402
-from plextuner.validate.probe import NativeEngine  # noqa: E402
-from plextuner.validate.result import Verdict  # noqa: E402
-from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules  # noqa: E402
+from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules
+
+from plextuner.buckets.models import LineupEntry
+from plextuner.config import PostvalidateConfig
+from plextuner.ingest.models import Channel, Source
+from plextuner.validate.pool import Job, ProbePool, interleave
+from plextuner.validate.probe import NativeEngine
+from plextuner.validate.result import Verdict
 
 HOSTS, PER_HOST, BUCKETS = 8, 105, 6
 RULES = HostRules(max_concurrency=2, max_rate=1.5, ban_seconds=5.0, service_time=0.05)
@@ -42,8 +43,11 @@ async def build() -> tuple[list[CdnHost], dict[str, list[Job]]]:
             kind = DEAD_KINDS[n % len(DEAD_KINDS)] if n % 12 == 0 else "ok"
             h.channels[f"c{n}"] = kind
             bucket = f"b{n * BUCKETS // (HOSTS * PER_HOST)}"
-            entry = LineupEntry(str(n), Channel(key=f"c{n}", name=f"c{n}", tvg_id="", group="",
-                                                provider="p", sources=[Source("p", h.url(f"c{n}"))]))
+            source = Source("p", h.url(f"c{n}"))
+            channel = Channel(
+                key=f"c{n}", name=f"c{n}", tvg_id="", group="", provider="p", sources=[source]
+            )
+            entry = LineupEntry(str(n), channel)
             per_bucket[bucket].append(Job(f"{bucket}:{n}", bucket, entry))
     return hosts, per_bucket
 
@@ -96,14 +100,18 @@ def report(name: str, wall: float, verdicts: dict[str, Verdict], hosts: list[Cdn
     dropped, found, dead = score(hosts, verdicts)
     bound = PER_HOST / RULES.max_rate
     bans = sum(h.stats.bans for h in hosts)
-    print(f"{name:<6} wall {wall:6.1f} s  bound {bound:5.1f} s  ratio {wall / bound:4.2f}x  "
-          f"healthy dropped {dropped:3d}  dead found {found}/{dead} ({100 * found / dead:.0f}%)  "
-          f"bans {bans}")
+    print(
+        f"{name:<6} wall {wall:6.1f} s  bound {bound:5.1f} s  ratio {wall / bound:4.2f}x  "
+        f"healthy dropped {dropped:3d}  dead found {found}/{dead} ({100 * found / dead:.0f}%)  "
+        f"bans {bans}"
+    )
 
 
 def main() -> int:
-    print(f"{HOSTS * PER_HOST} channels on {HOSTS} hosts; each host allows "
-          f"{RULES.max_concurrency} concurrent, {RULES.max_rate}/s, bans {RULES.ban_seconds}s")
+    print(
+        f"{HOSTS * PER_HOST} channels on {HOSTS} hosts; each host allows "
+        f"{RULES.max_concurrency} concurrent, {RULES.max_rate}/s, bans {RULES.ban_seconds}s"
+    )
     report("seed", *asyncio.run(seed()))
     report("ours", *asyncio.run(ours()))
     return 0
