@@ -417,6 +417,20 @@ def _restore_environ(saved: dict[str, str] | None) -> None:
         os.environ.update(saved)
 
 
+def layout_digest(settings: Settings) -> str:
+    """What the published layout depends on (ports, buckets, providers): changes force a rebuild."""
+    import hashlib
+
+    layout = {
+        "port": settings.port,
+        "buckets": [b.model_dump(mode="json") for b in settings.buckets],
+        "unmatched": settings.unmatched,
+        "providers": [p.name for p in settings.providers],
+        "epg_require": settings.epg.require,
+    }
+    return hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def redacted_dump(settings: Settings) -> dict[str, Any]:
     """The effective config as plain data with every secret and URL credential masked."""
     data = settings.model_dump(mode="json", by_alias=True)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from plextuner.buckets import Device, NumberMap, build_devices
-from plextuner.config import ProviderConfig, Settings
+from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
 from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u
 from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
@@ -171,7 +171,12 @@ def provider_states(ctx: RefreshContext) -> list[ProviderState]:
 
 async def publish(ctx: RefreshContext, numbers: NumberMap) -> PublishedState:
     data_dir = ctx.settings.data_dir
-    state = PublishedState(devices=ctx.devices, providers=provider_states(ctx), held=ctx.held)
+    state = PublishedState(
+        devices=ctx.devices,
+        providers=provider_states(ctx),
+        held=ctx.held,
+        config_digest=layout_digest(ctx.settings),
+    )
     await asyncio.to_thread(numbers.save, data_dir / NUMBERS_FILE)
     await asyncio.to_thread(save_state, data_dir, state)
     for device in ctx.devices:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from plextuner.config import Settings
+from plextuner.config import Settings, layout_digest
 from plextuner.errors import NothingPublishedError, PlexTunerError
 from plextuner.hdhr.app import build_app
 from plextuner.hdhr.device import device_auth
@@ -168,7 +168,11 @@ class Service:
     async def _refresh_loop(self) -> None:
         interval = max(self.settings.refresh_interval, 1.0)
         state = self.runtime.state
-        stale = state is None or time.time() - state.published_at >= interval
+        stale = (
+            state is None
+            or time.time() - state.published_at >= interval
+            or state.config_digest != layout_digest(self.settings)
+        )
         if stale or self._refresh_on_start:
             await self.refresh_once()
         while True:

@@ -195,8 +195,8 @@ class TestTuning:
             async with client.stream("GET", url(daemon, f"/auto/v{entries[0].number}")) as first:
                 assert first.status_code == 200
                 assert first.headers["Content-Type"] == "video/mpeg"
-                chunk = await anext(first.aiter_bytes())
-                assert chunk[0] == 0x47
+                chunks = first.aiter_bytes()  # held: a dropped iterator closes the response
+                assert (await anext(chunks))[0] == 0x47
                 second = await client.get(url(daemon, f"/auto/v{entries[1].number}"))
                 assert second.status_code == 503
                 assert second.headers["X-HDHomeRun-Error"] == "805 All Tuners In Use"

@@ -33,6 +33,7 @@ class PublishedState:
     providers: list[ProviderState] = field(default_factory=list)
     published_at: float = field(default_factory=time.time)
     held: list[str] = field(default_factory=list)  # buckets kept at their last good lineup
+    config_digest: str = ""  # the settings it was built from: a changed config means rebuild
 
     def device(self, name: str) -> Device | None:
         return next((d for d in self.devices if d.name == name), None)
@@ -80,6 +81,7 @@ def state_json(state: PublishedState) -> dict[str, Any]:
         "version": FORMAT_VERSION,
         "published_at": state.published_at,
         "held": state.held,
+        "config_digest": state.config_digest,
         "providers": [vars_of(p) for p in state.providers],
         "devices": [device_json(d) for d in state.devices],
     }
@@ -149,6 +151,7 @@ def state_from(raw: Any) -> PublishedState:
             providers=[ProviderState(**p) for p in raw.get("providers", [])],
             published_at=float(raw.get("published_at", 0)),
             held=list(raw.get("held", [])),
+            config_digest=str(raw.get("config_digest", "")),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"published state is malformed: {err}") from err
