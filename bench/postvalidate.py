@@ -28,7 +28,7 @@ from plextuner.validate.probe import NativeEngine
 from plextuner.validate.result import Verdict
 
 HOSTS, PER_HOST, BUCKETS = 8, 105, 6
-RULES = HostRules(max_concurrency=2, max_rate=1.5, ban_seconds=5.0, service_time=0.05)
+RULES = HostRules(max_concurrency=2, max_rate=2, ban_seconds=5.0, service_time=0.05)
 
 
 async def build() -> tuple[list[CdnHost], dict[str, list[Job]]]:

@@ -59,10 +59,13 @@ class HostLimiter:
         self.running -= 1
         self.strikes = 0
         self.successes += 1
-        if self.successes % RECOVER_EVERY == 0 and self.level:
-            self.concurrency = min(self.max_concurrency, self.concurrency + 1)
-            self.interval = max(self.min_interval, self.interval * 0.75)
-            self.level = max(0, self.level - 1)
+        if self.successes % RECOVER_EVERY:
+            return
+        # Additive increase: one step back towards the configured limits per few successes.
+        self.concurrency = min(self.max_concurrency, self.concurrency + 1)
+        self.interval = max(self.min_interval, self.interval * 0.75)
+        if self.level:
+            self.level -= 1
             if self.level == 0:
                 self._set_mode(HostMode.NORMAL, "recovered")
             HOST_BACKOFF.labels(host=self.host).set(self.level)
