@@ -12,6 +12,7 @@ declare -A PKG=(
   [shellcheck]=shellcheck
   [promtool]=prometheus
   [chromium]=chromium
+  [kubectl]=kubernetes-client
 )
 
 missing=()
