@@ -12,7 +12,6 @@ declare -A PKG=(
   [shellcheck]=shellcheck
   [promtool]=prometheus
   [chromium]=chromium
-  [kubectl]=kubernetes-client
 )
 
 missing=()

@@ -19,6 +19,7 @@ TOOL_PACKAGES = {
     "shellcheck": "shellcheck",
     "promtool": "prometheus",
     "chromium": "chromium",
+    "kubectl": "kubectl >= 1.21 (its built-in kustomize must support components)",
 }
 
 
