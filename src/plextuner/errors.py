@@ -82,3 +82,15 @@ class ConnectionsExhaustedError(BusyError):
 class TuneFailedError(BusyError):
     def __init__(self, detail: str) -> None:
         super().__init__("tune_failed", "806 Tune Failed", detail)
+
+
+class PlexError(PlexTunerError):
+    """Plex Media Server refused or failed a call."""
+
+
+class PlexAuthError(PlexError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Plex rejected the token (401): set plex.token or plex.token_file "
+            "(PLEX_TUNER_PLEX__TOKEN_FILE) to a valid X-Plex-Token"
+        )
