@@ -80,7 +80,7 @@ def settings_for(server: TestServer, tmp_path: Path, **plex: object):  # type: i
 
 
 async def test_register_creates_one_dvr_per_device_idempotently(plex, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """One DVR per device with its guide.xml, channels enabled in one call; a rerun changes nothing."""
+    """One DVR per device with its guide.xml, all channels enabled in one call; reruns add none."""
     server, world = plex
     settings = settings_for(server, tmp_path)
     client = PlexClient(settings.plex.url, TOKEN)
