@@ -206,7 +206,30 @@ class Service:
             await self._open_ports(outcome.state)
             info.ok, info.exit_code = True, outcome.exit_code
             info.message = "held: " + ", ".join(outcome.state.held) if outcome.state.held else "ok"
-            return True
+        await self._tell_plex(outcome.state)
+        return True
+
+    async def _tell_plex(self, state: PublishedState) -> None:
+        """Register DVRs and/or reload guides now that the new guide.xml is being served."""
+        plex_cfg = self.settings.plex
+        if not (plex_cfg.register_dvrs or plex_cfg.reload_after_refresh):
+            return
+        from plextuner.plex.commands import client_for, register, reload_guides
+
+        try:
+            client = client_for(self.settings)
+        except PlexTunerError as err:
+            log.warning("plex_skipped", error=err)
+            return
+        try:
+            if plex_cfg.register_dvrs:
+                await register(self.settings, state, client)
+            elif plex_cfg.reload_after_refresh:
+                await reload_guides(self.settings, state, client)
+        except PlexTunerError as err:
+            log.warning("plex_update_failed", error=err)
+        finally:
+            await client.aclose()
 
 
 async def serve(settings: Settings) -> int:

@@ -1,0 +1,281 @@
+"""The daemon's lifecycle and operations: admin API, restarts on a dead provider, metrics,
+secrets nowhere, SIGTERM, the status page in a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from plextuner.service import Service
+from tests.conftest import free_port, require_tool
+from tests.fakes.daemon import daemon_settings, running
+from tests.fakes.provider import PASSWORD, USER, FakeProvider, make_world
+
+pytestmark = pytest.mark.integration
+ADMIN = "admin-token-5150-qq"
+
+
+def base(service: Service) -> str:
+    return f"http://127.0.0.1:{service.settings.port}"
+
+
+def provider_spec(fake: FakeProvider) -> list[dict[str, object]]:
+    return [{"name": "xt", "xtream": {"url": fake.base, "username": USER, "password": PASSWORD}}]
+
+
+BUCKETS = [
+    {"name": "sports", "match": {"group": "Sports"}},
+    {"name": "news", "match": {"group": "News"}},
+]
+
+
+async def test_admin_refresh_auth(tmp_path: Path) -> None:
+    """POST /api/v1/refresh: 401 without or with a wrong token, 202 with the right one."""
+    fake = FakeProvider(make_world(count=60)).start()
+    try:
+        settings = daemon_settings(
+            tmp_path, provider_spec(fake), BUCKETS, devices=2, admin_token=ADMIN
+        )
+        async with running(settings) as service:
+            async with httpx.AsyncClient() as client:
+                url = base(service) + "/api/v1/refresh"
+                assert (await client.post(url)).status_code == 401
+                bad = await client.post(url, headers={"Authorization": "Bearer nope"})
+                assert bad.status_code == 401
+                before = service.runtime.refresh.finished_at
+                ok = await client.post(url, headers={"Authorization": f"Bearer {ADMIN}"})
+                assert ok.status_code == 202
+                for _ in range(100):
+                    if service.runtime.refresh.finished_at != before:
+                        break
+                    await asyncio.sleep(0.05)
+                assert service.runtime.refresh.ok is True
+    finally:
+        fake.stop()
+
+
+async def test_admin_off_without_token(tmp_path: Path) -> None:
+    """Without an admin_token the admin routes are off."""
+    fake = FakeProvider(make_world(count=10)).start()
+    try:
+        settings = daemon_settings(tmp_path, provider_spec(fake), BUCKETS, devices=2)
+        async with running(settings) as service, httpx.AsyncClient() as client:
+            r = await client.post(
+                base(service) + "/api/v1/refresh", headers={"Authorization": "Bearer x"}
+            )
+            assert r.status_code == 403
+    finally:
+        fake.stop()
+
+
+async def test_restart_with_provider_down_serves_same_lineups(tmp_path: Path) -> None:
+    """After a restart with the provider down, the same lineups are served and /readyz is 200."""
+    fake = FakeProvider(make_world(count=60)).start()
+    settings = daemon_settings(
+        tmp_path, provider_spec(fake), BUCKETS, devices=2, fetch={"retries": 0, "timeout": 2}
+    )
+    async with running(settings) as service, httpx.AsyncClient() as client:
+        before = (await client.get(base(service) + "/lineup.json")).json()
+    fake.stop()
+    settings = settings.model_copy(update={"refresh_interval": 1.0})
+    async with running(settings) as service, httpx.AsyncClient() as client:
+        await asyncio.sleep(1.5)  # at least one failed refresh happened meanwhile
+        assert (await client.get(base(service) + "/readyz")).status_code == 200
+        assert (await client.get(base(service) + "/lineup.json")).json() == before
+        assert service.runtime.refresh.ok is False
+
+
+async def test_metrics_promtool_and_names(tmp_path: Path) -> None:
+    """/metrics passes promtool and carries the contract's names, no credential anywhere."""
+    promtool = require_tool("promtool")
+    fake = FakeProvider(make_world(count=30)).start()
+    try:
+        settings = daemon_settings(tmp_path, provider_spec(fake), BUCKETS, devices=2)
+        async with running(settings) as service, httpx.AsyncClient() as client:
+            text = (await client.get(base(service) + "/metrics")).text
+    finally:
+        fake.stop()
+    for name in (
+        "plextuner_channels",
+        "plextuner_refresh_duration_seconds",
+        "plextuner_refresh_last_success_timestamp_seconds",
+    ):
+        assert name in text
+    assert 'plextuner_channels{bucket="sports"}' in text
+    assert PASSWORD not in text and USER not in text
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_prometheus_scrapes(tmp_path: Path) -> None:
+    """A real Prometheus server scrapes /metrics and sees plextuner_channels."""
+    prometheus = require_tool("prometheus")
+    fake = FakeProvider(make_world(count=30)).start()
+    prom_port = free_port()
+    try:
+        settings = daemon_settings(tmp_path / "d", provider_spec(fake), BUCKETS, devices=2)
+        async with running(settings) as service:
+            cfg = tmp_path / "prometheus.yml"
+            cfg.write_text(
+                "global: {scrape_interval: 1s}\n"
+                "scrape_configs:\n  - job_name: plextuner\n"
+                f"    static_configs: [{{targets: ['127.0.0.1:{service.settings.port}']}}]\n"
+            )
+            proc = await asyncio.create_subprocess_exec(
+                prometheus,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                found = False
+                async with httpx.AsyncClient() as client:
+                    for _ in range(60):
+                        await asyncio.sleep(0.5)
+                        try:
+                            r = await client.get(
+                                f"http://127.0.0.1:{prom_port}/api/v1/query",
+                                params={"query": "plextuner_channels"},
+                            )
+                        except httpx.HTTPError:
+                            continue
+                        if r.status_code == 200 and r.json()["data"]["result"]:
+                            found = True
+                            break
+                assert found
+            finally:
+                proc.terminate()
+                await proc.wait()
+    finally:
+        fake.stop()
+
+
+def test_sigterm_graceful_exit_and_no_secret_in_output(tmp_path: Path) -> None:
+    """`plextuner serve` exits 0 on SIGTERM; no output line, body or metric carries a secret."""
+    fake = FakeProvider(make_world(count=40)).start()
+    port = free_port()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"host: 127.0.0.1\nport: {port}\ndiscovery_port: 0\ndata_dir: {tmp_path / 'data'}\n"
+        f"admin_token: {ADMIN}\npostvalidate: {{enabled: false}}\n"
+        f"providers:\n  - name: xt\n    xtream: {{url: '{fake.base}', username: '{USER}', "
+        f"password: '{PASSWORD}'}}\n"
+        "buckets:\n  - {name: sports, match: {group: Sports}}\n"
+        f"epg: {{sources: ['{fake.base}/missing.xml?username={USER}&password={PASSWORD}']}}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plextuner", "serve", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    bodies = []
+    try:
+        deadline = time.monotonic() + 20
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            for path in (
+                "/",
+                "/api/v1/status",
+                "/metrics",
+                "/lineup.json",
+                "/discover.json",
+                "/guide.xml",
+                "/auto/v1000",
+                "/nope",
+            ):
+                bodies.append(client.get(f"http://127.0.0.1:{port}{path}").text)
+            bodies.append(
+                client.post(
+                    f"http://127.0.0.1:{port}/api/v1/refresh",
+                    headers={"Authorization": "Bearer wrong"},
+                ).text
+            )
+            fake.world.mode = "html"
+            bodies.append(
+                client.post(
+                    f"http://127.0.0.1:{port}/api/v1/refresh",
+                    headers={"Authorization": f"Bearer {ADMIN}"},
+                ).text
+            )
+            time.sleep(1.0)
+            bodies.append(client.get(f"http://127.0.0.1:{port}/api/v1/status").text)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        fake.stop()
+    output = proc.stdout.read() if proc.stdout else ""
+    everything = output + "\n".join(bodies)
+    for secret in (PASSWORD, ADMIN):
+        assert secret not in everything, secret
+    assert "stopped" in output
+
+
+async def test_status_page_in_chromium(tmp_path: Path) -> None:
+    """The status page renders in headless Chromium with every device listed (screenshot kept)."""
+    chromium = require_tool("chromium")
+    fake = FakeProvider(make_world(count=30)).start()
+    try:
+        settings = daemon_settings(tmp_path / "d", provider_spec(fake), BUCKETS, devices=2)
+        async with running(settings) as service:
+            shot = tmp_path / "status.png"
+            args = [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=420,900",
+            ]
+            dom = await asyncio.create_subprocess_exec(
+                *args,
+                "--dump-dom",
+                base(service) + "/",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            html, _ = await asyncio.wait_for(dom.communicate(), 60)
+            png = await asyncio.create_subprocess_exec(
+                *args,
+                f"--screenshot={shot}",
+                base(service) + "/",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.wait_for(png.wait(), 60)
+    finally:
+        fake.stop()
+    text = html.decode()
+    for device in service.runtime.state.devices:  # type: ignore[union-attr]
+        assert device.device_id in text
+        assert f"http://127.0.0.1:{device.port}" in text
+    assert shot.exists() and shot.stat().st_size > 1000
+    artifacts = Path(os.environ.get("PLEXTUNER_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "status-page.png").write_bytes(shot.read_bytes())
