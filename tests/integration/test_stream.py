@@ -202,7 +202,7 @@ async def test_client_disconnect_closes_upstream_fast(daemon: Service, cdn: Fake
             assert cdn.state.open_connections == 1
     loop = asyncio.get_running_loop()
     start = loop.time()
-    while cdn.state.open_connections and loop.time() - start < 2:  # noqa: ASYNC110 - polls a fake
+    while cdn.state.open_connections and loop.time() - start < 2:
         await asyncio.sleep(0.02)
     assert cdn.state.open_connections == 0
     assert loop.time() - start < 1.0
