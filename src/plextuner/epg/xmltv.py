@@ -7,6 +7,7 @@ parsed cleanly and says so.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ _DANGEROUS = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 HEAD_SCAN = 64 * 1024
 
 
+@functools.lru_cache(maxsize=8192)  # guides repeat the same slot times across channels
 def parse_time(text: str | None) -> float | None:
     """Epoch seconds of an XMLTV time: `YYYYMMDDhhmmss +zzzz` or a prefix; no zone means UTC."""
     if not text:
@@ -113,8 +115,10 @@ def _text(elem: etree._Element, tag: str) -> str:
     return (child.text or "").strip() if child is not None and child.text else ""
 
 
-def _programme(elem: etree._Element) -> Programme | None:
-    start = parse_time(elem.get("start"))
+def _programme(
+    elem: etree._Element, start: float | None = None, stop: float | None = None
+) -> Programme | None:
+    start = start if start is not None else parse_time(elem.get("start"))
     channel = elem.get("channel")
     if start is None or not channel:
         return None
@@ -122,7 +126,7 @@ def _programme(elem: etree._Element) -> Programme | None:
     return Programme(
         channel=channel,
         start=start,
-        stop=parse_time(elem.get("stop")),
+        stop=stop if stop is not None else parse_time(elem.get("stop")),
         title=_text(elem, "title"),
         sub_title=_text(elem, "sub-title"),
         desc=_text(elem, "desc"),
@@ -172,15 +176,10 @@ def iter_guide(
     )
     try:
         for _, elem in context:
+            item: GuideChannel | Programme | None
             if elem.tag == "programme":
-                channel, start = elem.get("channel") or "", parse_time(elem.get("start"))
-                if want_programme is None or (
-                    start is not None
-                    and want_programme(channel, start, parse_time(elem.get("stop")))
-                ):
-                    item: GuideChannel | Programme | None = _programme(elem)
-                else:
-                    item = None
+                item = _wanted_programme(elem, want_programme)
+                if item is None:
                     outcome.skipped += 1
             else:
                 item = _channel(elem)
@@ -199,6 +198,20 @@ def iter_guide(
         raise EpgError(f"{source}: not a valid XMLTV file ({str(err)[:160]})") from None
     finally:
         del context
+
+
+def _wanted_programme(
+    elem: etree._Element, want: Callable[[str, float, float | None], bool] | None
+) -> Programme | None:
+    if want is None:
+        return _programme(elem)
+    channel = elem.get("channel") or ""
+    if not want(channel, 0.0, None):  # cheap channel test first: most programmes are pruned here
+        return None
+    start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
+    if start is None or not want(channel, start, stop):
+        return None
+    return _programme(elem, start, stop)
 
 
 def _release(elem: etree._Element) -> None:
