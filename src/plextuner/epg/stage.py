@@ -42,9 +42,9 @@ def parse_source(
         nonlocal wanted
         if wanted is None:  # the DTD puts every channel before the first programme
             wanted = {gid for e in entries if (gid := data.matcher.match(e))} - data.filled
-        if channel not in wanted:
-            return False
-        return start == 0.0 or (start < hi and (stop or start + 3600) > lo)
+        if start == 0.0:
+            return channel in wanted
+        return start < hi and (stop or start + 3600) > lo
 
     with path.open("rb") as fh:
         for item in iter_guide(fh, label, outcome, want):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -16,6 +17,7 @@ from plextuner.epg.xmltv import Programme
 from plextuner.state.store import fsync_dir
 
 
+@functools.lru_cache(maxsize=8192)  # programmes share slot times across channels
 def fmt_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S +0000")
 

@@ -122,25 +122,32 @@ def _programme(
     channel = elem.get("channel")
     if start is None or not channel:
         return None
-    icon = elem.find("icon")
-    return Programme(
-        channel=channel,
-        start=start,
-        stop=stop if stop is not None else parse_time(elem.get("stop")),
-        title=_text(elem, "title"),
-        sub_title=_text(elem, "sub-title"),
-        desc=_text(elem, "desc"),
-        categories=tuple((c.text or "").strip() for c in elem.iterfind("category") if c.text),
-        episode_nums=tuple(
-            (e.get("system") or "onscreen", (e.text or "").strip())
-            for e in elem.iterfind("episode-num")
-            if e.text
-        ),
-        icon=(icon.get("src") or "") if icon is not None else "",
-        date=_text(elem, "date"),
-        new=elem.find("new") is not None,
-        previously_shown=elem.find("previously-shown") is not None,
-    )
+    p = Programme(channel=channel, start=start,
+                  stop=stop if stop is not None else parse_time(elem.get("stop")), title="")
+    categories: list[str] = []
+    episodes: list[tuple[str, str]] = []
+    for child in elem:  # one pass over the children: first title/sub-title/desc/date win
+        tag, text = child.tag, (child.text or "").strip()
+        if tag == "title":
+            p.title = p.title or text
+        elif tag == "sub-title":
+            p.sub_title = p.sub_title or text
+        elif tag == "desc":
+            p.desc = p.desc or text
+        elif tag == "category" and text:
+            categories.append(text)
+        elif tag == "episode-num" and text:
+            episodes.append((child.get("system") or "onscreen", text))
+        elif tag == "icon" and not p.icon:
+            p.icon = child.get("src") or ""
+        elif tag == "date":
+            p.date = p.date or text
+        elif tag == "new":
+            p.new = True
+        elif tag == "previously-shown":
+            p.previously_shown = True
+    p.categories, p.episode_nums = tuple(categories), tuple(episodes)
+    return p
 
 
 def _channel(elem: etree._Element) -> GuideChannel | None:
@@ -205,7 +212,7 @@ def _wanted_programme(
 ) -> Programme | None:
     if want is None:
         return _programme(elem)
-    channel = elem.get("channel") or ""
+    channel = elem.get("channel", "")
     if not want(channel, 0.0, None):  # cheap channel test first: most programmes are pruned here
         return None
     start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
