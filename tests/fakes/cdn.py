@@ -4,43 +4,19 @@ listening socket (a real ECONNREFUSED), plus dead channels of each kind, hangs a
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections import deque
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from plextuner.demo.clips import _crc32_mpeg, _psi_packet, minimal_ts
+from plextuner.demo.clips import minimal_ts
 
 DEAD_KINDS = ("404", "410", "html", "garbage", "audio_only")
 
 
 def audio_only_ts() -> bytes:
-    pat = bytes([0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00])
-    pmt = bytes(
-        [
-            0x02,
-            0xB0,
-            0x12,
-            0x00,
-            0x01,
-            0xC1,
-            0x00,
-            0x00,
-            0xE1,
-            0x01,
-            0xF0,
-            0x00,
-            0x0F,
-            0xE1,
-            0x01,
-            0xF0,
-            0x00,
-        ]
-    )
-    assert _crc32_mpeg(b"") == 0xFFFFFFFF
-    null = b"\x47\x1f\xff\x10" + b"\xff" * 184
-    return _psi_packet(0, pat) + _psi_packet(0x1000, pmt) + null * 500
+    """A valid TS whose only stream is AAC audio: no video, so a dead channel for Plex."""
+    return minimal_ts(500, stream_type=0x0F)
 
 
 HEALTHY = minimal_ts(600)
@@ -154,4 +130,4 @@ class CdnHost:
         return web.Response(body=body, content_type="video/mp2t")
 
 
-__all__ = ["DEAD_KINDS", "CdnHost", "HostRules", "struct"]
+__all__ = ["DEAD_KINDS", "CdnHost", "HostRules"]

@@ -38,15 +38,6 @@ def write_playlist(path: Path, cdn: FakeCdn) -> None:
 
 
 @pytest.fixture
-async def cdn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FakeCdn]:
-    require_tool("ffmpeg")
-    fake = FakeCdn(tmp_path_factory.getbasetemp())
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def daemon(cdn: FakeCdn, tmp_path: Path) -> AsyncIterator[Service]:
     playlist = tmp_path / "list.m3u"
     write_playlist(playlist, cdn)

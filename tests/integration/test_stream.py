@@ -19,15 +19,6 @@ from tests.fakes.streams import FakeCdn
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def cdn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FakeCdn]:
-    require_tool("ffmpeg")
-    fake = FakeCdn(tmp_path_factory.getbasetemp())
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def playlist(path: Path, cdn: FakeCdn) -> Path:
     lines = ["#EXTM3U"]
     for i in range(4):

@@ -30,29 +30,11 @@ def _psi_packet(pid: int, table: bytes) -> bytes:
     return header + payload + b"\xff" * (184 - len(payload))
 
 
-def minimal_ts(packets: int = 2000) -> bytes:
-    """PAT + PMT (one H.264 stream at PID 0x100) then null packets: valid, if empty, TS."""
-    pat = bytes([0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00])
-    pmt = bytes(
-        [
-            0x02,
-            0xB0,
-            0x12,
-            0x00,
-            0x01,
-            0xC1,
-            0x00,
-            0x00,
-            0xE1,
-            0x00,
-            0xF0,
-            0x00,
-            0x1B,
-            0xE1,
-            0x00,
-            0xF0,
-            0x00,
-        ]
+def minimal_ts(packets: int = 2000, stream_type: int = 0x1B) -> bytes:
+    """PAT + PMT (one stream at PID 0x100, H.264 by default) then null packets: valid, empty TS."""
+    pat = bytes.fromhex("00b00d0001c100000001f000")
+    pmt = (
+        bytes.fromhex("02b0120001c10000e100f000") + bytes([stream_type]) + bytes.fromhex("e100f000")
     )
     null = b"\x47\x1f\xff\x10" + b"\xff" * 184
     head = _psi_packet(0x0000, pat) + _psi_packet(0x1000, pmt)

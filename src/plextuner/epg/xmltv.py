@@ -122,8 +122,12 @@ def _programme(
     channel = elem.get("channel")
     if start is None or not channel:
         return None
-    p = Programme(channel=channel, start=start,
-                  stop=stop if stop is not None else parse_time(elem.get("stop")), title="")
+    p = Programme(
+        channel=channel,
+        start=start,
+        stop=stop if stop is not None else parse_time(elem.get("stop")),
+        title="",
+    )
     categories: list[str] = []
     episodes: list[tuple[str, str]] = []
     for child in elem:  # one pass over the children: first title/sub-title/desc/date win
