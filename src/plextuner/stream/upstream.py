@@ -154,6 +154,11 @@ class FfmpegUpstream:
             self._drain.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._drain
+            # The stdout pipe may still hold unread bytes; close the transport now rather than
+            # leaving it to the garbage collector (possibly after the loop is gone).
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
 
 
 async def open_upstream(
