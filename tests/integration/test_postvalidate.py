@@ -253,3 +253,31 @@ async def test_cache_skips_recently_ok(hosts: list[CdnHost], tmp_path) -> None: 
     again = await run_refresh(settings, stages=default_stages(settings))
     assert sum(h.stats.requests for h in hosts) == before
     assert all(e.state.value == "ok" for d in again.state.devices for e in d.entries)
+
+
+@pytest.mark.parametrize(
+    ("kind", "verdict"),
+    [
+        ("404", Verdict.DEAD),
+        ("410", Verdict.DEAD),
+        ("html", Verdict.DEAD),
+        ("garbage", Verdict.DEAD),
+        ("audio_only", Verdict.DEAD),
+        ("ok", Verdict.OK),
+        ("hang", Verdict.TRANSIENT),
+    ],
+)
+async def test_ffprobe_engine_classifies(hosts: list[CdnHost], kind: str, verdict: Verdict) -> None:
+    """The ffprobe engine (the default) gets each kind of channel right; no URL in its reason."""
+    from plextuner.validate.probe import FfprobeEngine
+    from tests.conftest import require_tool
+
+    engine_bin = require_tool("ffprobe")
+    hosts[0].rules.max_rate = 100
+    hosts[0].channels[f"k{kind}"] = kind
+    async with httpx.AsyncClient() as client:
+        result = await FfprobeEngine(engine_bin, client).probe(
+            Source("p", hosts[0].url(f"k{kind}")), 3
+        )
+    assert result.verdict is verdict, result.reason
+    assert "127.0.0.1" not in result.reason

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Source
+from plextuner.logging import get_logger
 from plextuner.redact import host_of
 from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.validate.hosts import HostLimiter, HostMode
@@ -24,6 +25,8 @@ from plextuner.validate.probe import Engine
 from plextuner.validate.result import ProbeResult, Verdict
 
 IDLE_WAIT = 0.25
+PROGRESS_EVERY = 15.0
+log = get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -99,9 +102,12 @@ class ProbePool:
         self.queues[host].append(job)
 
     async def run(self, jobs: Iterable[Job]) -> dict[str, ProbeResult]:
+        total = 0
         for job in jobs:
             self._enqueue(job)
+            total += 1
         deadline = self.clock() + self.cfg.max_run_time
+        next_report = self.clock() + PROGRESS_EVERY
         async with asyncio.TaskGroup() as tg:
             while self._pending() or self._running:
                 if self.clock() > deadline:
@@ -109,6 +115,10 @@ class ProbePool:
                 started = self._dispatch(tg)
                 if not started:
                     await self._idle()
+                if self.clock() >= next_report:
+                    next_report = self.clock() + PROGRESS_EVERY
+                    log.info("probe_progress", done=len(self.results), total=total,
+                             running=self._running, parked_hosts=len(self.stats.parked_hosts))
         self._finish_unprobed("probe run time exceeded")
         return self.results
 

@@ -29,8 +29,11 @@ class Engine(Protocol):
 
 
 class FfprobeEngine:
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, client: httpx.AsyncClient | None = None) -> None:
         self.binary = binary
+        # ffprobe reports most 4xx codes as one "4XX Client Error": a 410 (dead) and a 429
+        # (transient) look alike, so the status is asked once more over HTTP in that case.
+        self.client = client
 
     def argv(self, source: Source, timeout: float) -> list[str]:
         argv = [
@@ -74,10 +77,23 @@ class FfprobeEngine:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-        stderr = err_bytes[-4000:].decode(errors="replace")
+        # ffprobe names the URL in its errors: never let it into a reason that may be logged.
+        stderr = err_bytes[-4000:].decode(errors="replace").replace(source.url, "<stream>")
         if proc.returncode != 0:
+            if "4xx client error" in stderr.lower() and self.client is not None:
+                return await self._status(source, timeout)
             return classify_ffprobe_error(stderr)
         return parse_ffprobe(out)
+
+    async def _status(self, source: Source, timeout: float) -> ProbeResult:
+        assert self.client is not None
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.client.stream("GET", source.url, headers=dict(source.headers)) as r:
+                    status = r.status_code
+        except (TimeoutError, httpx.HTTPError):
+            return ProbeResult(Verdict.TRANSIENT, "HTTP 4xx, then no answer")
+        return classify_status(status) or ProbeResult(Verdict.TRANSIENT, f"HTTP {status} on retry")
 
 
 def parse_ffprobe(out: bytes) -> ProbeResult:
