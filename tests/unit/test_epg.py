@@ -180,3 +180,32 @@ def test_golden_guide_and_dtd(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_guide_revalidation(tmp_path: Path) -> None:
+    """A second download sends the ETag; a 304 reuses the cached guide file."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    hits: list[str | None] = []
+
+    async def guide(request: web.Request) -> web.Response:
+        hits.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"g1"':
+            return web.Response(status=304)
+        return web.Response(body=b"<tv></tv>", headers={"ETag": '"g1"'})
+
+    app = web.Application()
+    app.router.add_get("/g.xml", guide)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with httpx.AsyncClient() as client:
+            url = str(server.make_url("/g.xml"))
+            first = await fetch_guide(client, url, tmp_path, 10**6, 5)
+            second = await fetch_guide(client, url, tmp_path, 10**6, 5)
+    finally:
+        await server.close()
+    assert hits == [None, '"g1"']
+    assert first == second and second.read_bytes() == b"<tv></tv>"
+    assert not list(tmp_path.glob("*.part"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import zlib
 from pathlib import Path
 
@@ -50,32 +51,77 @@ class _Sink:
 async def fetch_guide(
     client: httpx.AsyncClient, location: str, dest_dir: Path, cap: int, timeout: float
 ) -> Path:
-    """The guide as a plain XML file on disk; EpgError naming the (redacted) source."""
+    """The guide as a plain XML file on disk (kept for ETag/Last-Modified revalidation)."""
     label = redact_url(location) if is_url(location) else location
-    dest = dest_dir / (hashlib.sha256(location.encode()).hexdigest()[:24] + ".xml")
-    sink = await asyncio.to_thread(_open_sink, dest, cap, label)
+    key = hashlib.sha256(location.encode()).hexdigest()[:24]
+    dest, meta, part = (dest_dir / f"{key}{ext}" for ext in (".xml", ".json", ".part"))
+    sink = await asyncio.to_thread(_open_sink, part, cap, label)
+    validators: dict[str, str] = {}
     try:
         if is_url(location):
-            await _download(client, location, sink, label, timeout)
+            cached = await asyncio.to_thread(_read_meta, meta, dest)
+            validators = await _download(client, location, sink, label, timeout, cached)
         else:
             await asyncio.to_thread(_copy_local, Path(location), sink, label)
-    except zlib.error as err:
-        raise EpgError(f"{label}: corrupt gzip data ({err})") from None
-    finally:
+    except BaseException as err:
         sink.close()
+        await asyncio.to_thread(remove_quietly, part)
+        if isinstance(err, zlib.error):
+            raise EpgError(f"{label}: corrupt gzip data ({err})") from None
+        raise
+    sink.close()
+    if validators.get("not_modified"):
+        await asyncio.to_thread(remove_quietly, part)
+        return dest
+    await asyncio.to_thread(_commit, part, dest, meta, validators)
     return dest
 
 
+def _read_meta(meta: Path, dest: Path) -> dict[str, str]:
+    if not dest.exists():
+        return {}
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _commit(part: Path, dest: Path, meta: Path, validators: dict[str, str]) -> None:
+    part.replace(dest)
+    if validators:
+        meta.write_text(json.dumps(validators))
+    else:
+        meta.unlink(missing_ok=True)
+
+
 async def _download(
-    client: httpx.AsyncClient, url: str, sink: _Sink, label: str, timeout: float
-) -> None:
+    client: httpx.AsyncClient,
+    url: str,
+    sink: _Sink,
+    label: str,
+    timeout: float,
+    cached: dict[str, str],
+) -> dict[str, str]:
+    headers = {}
+    if cached.get("etag"):
+        headers["If-None-Match"] = cached["etag"]
+    if cached.get("last_modified"):
+        headers["If-Modified-Since"] = cached["last_modified"]
     try:
         async with asyncio.timeout(timeout * 20):
-            async with client.stream("GET", url) as resp:
+            async with client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 304 and cached:
+                    return {"not_modified": "1"}
                 if resp.status_code != 200:
                     raise EpgError(f"{label}: HTTP {resp.status_code}")
                 async for chunk in resp.aiter_bytes(CHUNK):
                     await asyncio.to_thread(sink.write, chunk)
+                found = {
+                    "etag": resp.headers.get("etag", ""),
+                    "last_modified": resp.headers.get("last-modified", ""),
+                }
+                return {k: v for k, v in found.items() if v}
     except TimeoutError:
         raise EpgError(f"{label}: timed out") from None
     except httpx.HTTPError as err:

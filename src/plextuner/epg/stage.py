@@ -9,7 +9,7 @@ from pathlib import Path
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import Settings
-from plextuner.epg.fetch import fetch_guide, remove_quietly
+from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import Matcher
 from plextuner.epg.writer import guide_path, placeholders, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
@@ -109,8 +109,6 @@ def make_epg_stage(settings: Settings) -> Stage:
             except EpgError as err:
                 log.warning("guide_source_failed", error=err)
                 continue
-            finally:
-                await asyncio.to_thread(remove_quietly, path)
             parsed_any = True
             log.info(
                 "guide_source_parsed",

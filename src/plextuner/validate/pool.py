@@ -117,8 +117,13 @@ class ProbePool:
                     await self._idle()
                 if self.clock() >= next_report:
                     next_report = self.clock() + PROGRESS_EVERY
-                    log.info("probe_progress", done=len(self.results), total=total,
-                             running=self._running, parked_hosts=len(self.stats.parked_hosts))
+                    log.info(
+                        "probe_progress",
+                        done=len(self.results),
+                        total=total,
+                        running=self._running,
+                        parked_hosts=len(self.stats.parked_hosts),
+                    )
         self._finish_unprobed("probe run time exceeded")
         return self.results
 
