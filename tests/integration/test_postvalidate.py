@@ -281,3 +281,17 @@ async def test_ffprobe_engine_classifies(hosts: list[CdnHost], kind: str, verdic
         )
     assert result.verdict is verdict, result.reason
     assert "127.0.0.1" not in result.reason
+
+
+async def test_whole_dead_bucket_trips_early(hosts: list[CdnHost]) -> None:
+    """A bucket answering 404 everywhere stops being probed once the guard's verdict is certain."""
+    per_bucket = world(hosts[:1], 60, dead_every=1000)
+    for name in hosts[0].channels:
+        hosts[0].channels[name] = "404"
+    cfg = PostvalidateConfig(workers=4, per_host=2, **FAST)
+    async with httpx.AsyncClient() as client:
+        pool = ProbePool(cfg, NativeEngine(client))
+        results = await pool.run(interleave(per_bucket))
+    assert sorted(pool.stats.tripped_buckets) == ["a", "b"]
+    assert hosts[0].stats.requests < 60
+    assert all(r.verdict is not Verdict.OK for r in results.values())

@@ -25,6 +25,10 @@ from plextuner.validate.probe import Engine
 from plextuner.validate.result import ProbeResult, Verdict
 
 IDLE_WAIT = 0.25
+# Early guard trip: once this many channels of a bucket are definitively dead and they are more
+# than twice the allowed drop share of its decided channels, the guard will hold the bucket
+# anyway; probing the rest would only load the CDN.
+EARLY_TRIP_MIN_DEAD = 20
 PROGRESS_EVERY = 15.0
 log = get_logger(__name__)
 
@@ -49,6 +53,7 @@ class PoolStats:
     retries: int = 0
     preempted: int = 0
     parked_hosts: list[str] = field(default_factory=list)
+    tripped_buckets: list[str] = field(default_factory=list)
 
 
 def interleave(per_bucket: dict[str, list[Job]]) -> list[Job]:
@@ -82,6 +87,7 @@ class ProbePool:
         self.stats = PoolStats()
         self._running = 0
         self._wake = asyncio.Event()
+        self._decided: dict[str, list[int]] = {}  # bucket -> [decided, dead]
 
     def _host(self, name: str) -> HostLimiter:
         if name not in self.hosts:
@@ -97,6 +103,11 @@ class ProbePool:
         return self.hosts[name]
 
     def _enqueue(self, job: Job) -> None:
+        if job.bucket in self.stats.tripped_buckets:
+            self.results.setdefault(
+                job.key, ProbeResult(Verdict.TRANSIENT, "not probed: bucket held")
+            )
+            return
         host = host_of(job.source.url)
         self._host(host)
         self.queues[host].append(job)
@@ -209,6 +220,7 @@ class ProbePool:
         if result.verdict is Verdict.OK:
             limiter.finished_ok()
             self.results[job.key] = result
+            self._decide(job, result)
         elif result.verdict is Verdict.DEAD:
             limiter.finished_neutral()
             self._next_source_or(job, result)
@@ -222,7 +234,7 @@ class ProbePool:
                 self.stats.retries += 1
                 backoff = min(60.0, 1.0 * 2**job.attempts) * (0.5 + self.rng.random())
                 job.not_before = now + backoff
-                self.queues[host_of(job.source.url)].append(job)
+                self._enqueue(job)
             else:
                 self._next_source_or(job, result)
 
@@ -242,6 +254,26 @@ class ProbePool:
         if earlier is not None and earlier.verdict is Verdict.TRANSIENT:
             result = earlier
         self.results[job.key] = result
+        self._decide(job, result)
+
+    def _decide(self, job: Job, result: ProbeResult) -> None:
+        counts = self._decided.setdefault(job.bucket, [0, 0])
+        counts[0] += 1
+        counts[1] += result.verdict is Verdict.DEAD
+        decided, dead = counts
+        if (
+            job.bucket not in self.stats.tripped_buckets
+            and dead >= EARLY_TRIP_MIN_DEAD
+            and dead / decided > min(0.95, 2 * self.cfg.max_drop_ratio)
+        ):
+            self.stats.tripped_buckets.append(job.bucket)
+            log.warning("probe_bucket_tripped", bucket=job.bucket, dead=dead, decided=decided)
+            for queue in self.queues.values():
+                for queued in [j for j in queue if j.bucket == job.bucket]:
+                    queue.remove(queued)
+                    self.results.setdefault(
+                        queued.key, ProbeResult(Verdict.TRANSIENT, "not probed: bucket held")
+                    )
 
     def _drain_parked(self, host: str) -> None:
         if host not in self.stats.parked_hosts:

@@ -67,12 +67,19 @@ def make_validate_stage(
                     cache.record(cache_key(entry), results[key])
         cache.prune({cache_key(e) for d in ctx.devices for e in d.entries})
         await asyncio.to_thread(cache.save, settings.data_dir)
-        apply_results(ctx, {**results, **cached}, cfg.max_drop_ratio)
+        apply_results(
+            ctx, {**results, **cached}, cfg.max_drop_ratio, set(pool.stats.tripped_buckets)
+        )
 
     return postvalidate
 
 
-def apply_results(ctx: RefreshContext, results: dict[str, ProbeResult], ratio: float) -> None:
+def apply_results(
+    ctx: RefreshContext,
+    results: dict[str, ProbeResult],
+    ratio: float,
+    tripped: set[str] | None = None,
+) -> None:
     previous = {d.name: d for d in ctx.previous.devices} if ctx.previous else {}
     notes = ctx.notes.setdefault("probe", {})
     for index, device in enumerate(ctx.devices):
@@ -94,7 +101,7 @@ def apply_results(ctx: RefreshContext, results: dict[str, ProbeResult], ratio: f
                 entry.hd = result.hd
             kept.append(entry)
         dead, total = counts["dead"], len(device.entries)
-        if should_hold(total, dead, ratio):
+        if should_hold(total, dead, ratio) or device.name in (tripped or set()):
             for entry in device.entries:
                 if entry not in kept:
                     entry.state = ChannelState.DEAD
