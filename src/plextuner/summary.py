@@ -74,7 +74,10 @@ def refresh_summary(outcome: RefreshOutcome) -> str:
             )
     out.append(f"channels: {len(ctx.channels)} unique, {ctx.dropped_unmatched} matched no bucket")
     if outcome.state.held:
-        out.append("run guard held at last good lineup: " + ", ".join(outcome.state.held))
+        out.append(
+            "run guard held (last good lineup kept; published unfiltered where none existed): "
+            + ", ".join(outcome.state.held)
+        )
     return "\n".join(out)
 
 

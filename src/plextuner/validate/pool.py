@@ -270,10 +270,7 @@ class ProbePool:
             log.warning("probe_bucket_tripped", bucket=job.bucket, dead=dead, decided=decided)
             for queue in self.queues.values():
                 for queued in [j for j in queue if j.bucket == job.bucket]:
-                    queue.remove(queued)
-                    self.results.setdefault(
-                        queued.key, ProbeResult(Verdict.TRANSIENT, "not probed: bucket held")
-                    )
+                    queue.remove(queued)  # not probed: the channel stays `unchecked`
 
     def _drain_parked(self, host: str) -> None:
         if host not in self.stats.parked_hosts:
