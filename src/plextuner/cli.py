@@ -18,7 +18,7 @@ from plextuner.errors import ConfigError, NothingPublishedError, PlexTunerError
 from plextuner.logging import configure_logging
 from plextuner.redact import SECRETS
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_HELD = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2  # 3 (published, guard held) comes from RefreshOutcome
 
 
 def _parser() -> argparse.ArgumentParser:

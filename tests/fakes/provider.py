@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,7 +240,3 @@ class FakeProvider:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from plextuner.ingest.models import Channel
 from plextuner.state.store import read_json, write_json
@@ -34,9 +33,6 @@ class NumberMap:
 
     def save(self, path: Path) -> None:
         write_json(path, {"version": 1, "buckets": self._map})
-
-    def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "buckets": self._map}
 
     def assign(
         self,

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import IO
 
 from lxml import etree
@@ -108,11 +107,6 @@ def check_head(head: bytes, source: str) -> None:
         raise EpgError(f"{source}: not XML")
     if _DANGEROUS.search(head):
         raise EpgError(f"{source}: refused: the guide declares entities or an internal DTD subset")
-
-
-def _text(elem: etree._Element, tag: str) -> str:
-    child = elem.find(tag)
-    return (child.text or "").strip() if child is not None and child.text else ""
 
 
 def _programme(
@@ -232,7 +226,3 @@ def _release(elem: etree._Element) -> None:
     if parent is not None:
         while elem.getprevious() is not None:
             del parent[0]
-
-
-def open_guide(path: Path) -> IO[bytes]:
-    return path.open("rb")

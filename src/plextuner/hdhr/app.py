@@ -8,7 +8,6 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from aiohttp import web
 
@@ -143,14 +142,10 @@ async def lineup_post(request: web.Request) -> web.Response:
 
 async def guide_xml(request: web.Request) -> web.StreamResponse:
     device = _device(request)
-    path = guide_file(_rt(request).settings.data_dir, device.name)
+    path = guide_path(_rt(request).settings.data_dir, device.name)
     if not path.is_file():
         raise web.HTTPNotFound(text="no guide published for this device yet\n")
     return web.FileResponse(path, headers={"Content-Type": "application/xml; charset=utf-8"})
-
-
-def guide_file(data_dir: Path, device: str) -> Path:
-    return guide_path(data_dir, device)
 
 
 async def tune(request: web.Request) -> web.StreamResponse:

@@ -91,10 +91,6 @@ class Fetcher:
     def client(self) -> httpx.AsyncClient:
         return self._client
 
-    @property
-    def options(self) -> FetchOptions:
-        return self._opts
-
     async def fetch(self, location: str, headers: dict[str, str] | None = None) -> bytes:
         """Body of a URL or file; gzip undone; raises FetchError naming the redacted source."""
         if not is_url(location):

@@ -82,12 +82,12 @@ def state_json(state: PublishedState) -> dict[str, Any]:
         "published_at": state.published_at,
         "held": state.held,
         "config_digest": state.config_digest,
-        "providers": [vars_of(p) for p in state.providers],
+        "providers": [provider_json(p) for p in state.providers],
         "devices": [device_json(d) for d in state.devices],
     }
 
 
-def vars_of(p: ProviderState) -> dict[str, Any]:
+def provider_json(p: ProviderState) -> dict[str, Any]:
     return {
         "name": p.name,
         "max_connections": p.max_connections,
