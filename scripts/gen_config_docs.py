@@ -27,7 +27,7 @@ the value from a file, as Kubernetes mounts Secrets. Durations accept seconds or
 `30s`/`30m`/`6h`/`1d`.
 Unknown keys and invalid values are reported with their key path; the process exits 2.
 
-Single-provider shortcuts (kept from the tool this replaces): `PLEX_TUNER_M3U_URL`,
+Single-provider shortcuts (kept from the tool this replaces): `PLEX_TUNER_M3U_URL` (or `…_FILE`),
 `PLEX_TUNER_PROVIDER_URL` / `PLEX_TUNER_PROVIDER_USER` / `PLEX_TUNER_PROVIDER_PASS` (each also as
 `…_FILE`), `PLEX_TUNER_XMLTV_URL`, `PLEX_TUNER_POSTVALIDATE_WORKERS`. `PLEX_TUNER_CONFIG` names the
 config file when `--config` is not given.

@@ -331,6 +331,8 @@ def shortcut_layer(env: Mapping[str, str]) -> dict[str, Any]:
     m3u = env.get(ENV_PREFIX + "M3U_URL")
     if m3u:
         providers.append({"name": "m3u", "m3u_url": m3u})
+    elif env.get(ENV_PREFIX + "M3U_URL_FILE"):
+        providers.append({"name": "m3u", "m3u_url_file": env[ENV_PREFIX + "M3U_URL_FILE"]})
     xt_url = env.get(ENV_PREFIX + "PROVIDER_URL")
     if xt_url:
         xtream: dict[str, Any] = {"url": xt_url}

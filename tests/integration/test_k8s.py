@@ -78,7 +78,11 @@ def test_deployment_shape() -> None:
     projected = [v["projected"] for v in pod["volumes"] if "projected" in v]
     assert projected[0]["sources"][0]["secret"]["name"] == "plextuner-secrets"
     for env in container.get("env", []):
-        assert "value" not in env or not re.search(r"(?i)pass|token|secret", env["name"])
+        if re.search(r"(?i)pass|token|secret|url", env["name"]):
+            assert env["name"].endswith("_FILE") or "valueFrom" in env, env
+            assert env.get("value", "/run/secrets/").startswith("/run/secrets/plextuner/")
+    names = {e["name"] for e in container["env"]}
+    assert {"PLEX_TUNER_PLEX__TOKEN_FILE", "PLEX_TUNER_ADMIN_TOKEN_FILE"} <= names
     ports = {(p["containerPort"], p["protocol"]) for p in container["ports"]}
     assert {(5004 + i, "TCP") for i in range(6)} | {(65001, "UDP")} <= ports
     annotations = spec["template"]["metadata"]["annotations"]
@@ -107,8 +111,14 @@ def test_configmap_is_a_valid_config(tmp_path: Path) -> None:
         (tmp_path / name).write_text("placeholder-value")
     cfg = tmp_path / "config.yaml"
     cfg.write_text(text)
-    settings = load_settings(cfg, env={})
+    dep = by_kind(render("base"), "Deployment")
+    env = {
+        e["name"]: e["value"].replace("/run/secrets/plextuner", str(tmp_path))
+        for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    settings = load_settings(cfg, env=env)
     assert len(settings.buckets) == 6 and settings.providers[0].m3u_url is not None
+    assert settings.plex.token is not None and settings.admin_token is not None
 
 
 def test_deploy_script_never_prints_secrets(tmp_path: Path) -> None:
