@@ -87,7 +87,10 @@ async def test_restart_with_provider_down_serves_same_lineups(tmp_path: Path) ->
     fake.stop()
     settings = settings.model_copy(update={"refresh_interval": 1.0})
     async with running(settings) as service, httpx.AsyncClient() as client:
-        await asyncio.sleep(1.5)  # at least one failed refresh happened meanwhile
+        for _ in range(100):  # wait for at least one failed refresh
+            if service.runtime.refresh.ok is False:
+                break
+            await asyncio.sleep(0.1)
         assert (await client.get(base(service) + "/readyz")).status_code == 200
         assert (await client.get(base(service) + "/lineup.json")).json() == before
         assert service.runtime.refresh.ok is False
