@@ -115,7 +115,7 @@ def _json(data: bytes) -> object:
 
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -65,3 +65,13 @@ def test_stream_urls_and_entries() -> None:
     )
     assert [(e.name, e.group, e.tvg_id) for e in entries] == [("S1", "Sports", "s1.tv")]
     assert report.skipped_total == 2
+
+
+def test_hostile_json_bodies() -> None:
+    """Deeply nested, truncated or HTML replies are clear errors, not tracebacks."""
+    from plextuner.ingest.xtream import _json
+
+    for body, match in ((b"[" * 200_000, "nested"), (b'{"user_info": {', "invalid JSON"),
+                        (b"<html>blocked</html>", "HTML")):
+        with pytest.raises(IngestError, match=match):
+            _json(body, "panel")

@@ -56,6 +56,8 @@ def _int(value: Any) -> int | None:
 def _json(data: bytes, label: str) -> Any:
     try:
         return json.loads(data)
+    except RecursionError:
+        raise IngestError(label, "player_api.php returned JSON nested too deeply") from None
     except ValueError:
         head = data[:64].lstrip().lower()
         kind = "an HTML page" if head.startswith((b"<", b"<!")) else "invalid JSON"
