@@ -34,20 +34,14 @@ def parse_source(
 ) -> ParseOutcome:
     """Read one guide into `data`, keeping only programmes of matched channels near the window."""
     outcome = ParseOutcome(source=label)
-    wanted: set[str] | None = None
-    lo, hi = window[0] - SHIFT_SLACK, window[1] + SHIFT_SLACK
     new_ids: set[str] = set()
 
-    def want(channel: str, start: float, stop: float | None) -> bool:
-        nonlocal wanted
-        if wanted is None:  # the DTD puts every channel before the first programme
-            wanted = {gid for e in entries if (gid := data.matcher.match(e))} - data.filled
-        if start == 0.0:
-            return channel in wanted
-        return start < hi and (stop or start + 3600) > lo
+    def wanted() -> set[str]:
+        return {gid for e in entries if (gid := data.matcher.match(e))} - data.filled
 
     with path.open("rb") as fh:
-        for item in iter_guide(fh, label, outcome, want):
+        slack = (window[0] - SHIFT_SLACK, window[1] + SHIFT_SLACK)
+        for item in iter_guide(fh, label, outcome, wanted, slack):
             if isinstance(item, GuideChannel):
                 data.matcher.add(item)
             else:

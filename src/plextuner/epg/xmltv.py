@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO
@@ -39,6 +39,7 @@ _ZONES = {
 }
 _DANGEROUS = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 HEAD_SCAN = 64 * 1024
+SWEEP_EVERY = 512
 
 
 @functools.lru_cache(maxsize=8192)  # guides repeat the same slot times across channels
@@ -161,9 +162,14 @@ def iter_guide(
     fh: IO[bytes],
     source: str,
     outcome: ParseOutcome,
-    want_programme: Callable[[str, float, float | None], bool] | None = None,
+    channels: Callable[[], Container[str]] | None = None,
+    window: tuple[float, float] | None = None,
 ) -> Iterator[GuideChannel | Programme]:
-    """Channels and programmes in file order; memory stays flat whatever the file size."""
+    """Channels and programmes in file order; memory stays flat whatever the file size.
+
+    `channels()` (asked once, at the first programme: the DTD puts every channel first) and
+    `window` prune programmes before any Python object is made for them.
+    """
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
     fh.seek(0)
@@ -179,21 +185,32 @@ def iter_guide(
         remove_comments=True,
         remove_pis=True,
     )
+    lo, hi = window or (float("-inf"), float("inf"))
+    wanted: Container[str] | None = None
+    seen = 0
     try:
         for _, elem in context:
-            item: GuideChannel | Programme | None
+            seen += 1
+            if seen % SWEEP_EVERY == 0:
+                _sweep(elem)
+            item: GuideChannel | Programme | None = None
             if elem.tag == "programme":
-                item = _wanted_programme(elem, want_programme)
+                if channels is not None and wanted is None:
+                    wanted = channels()
+                if wanted is None or elem.get("channel") in wanted:
+                    start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
+                    if start is not None and start < hi and (stop or start + 3600) > lo:
+                        item = _programme(elem, start, stop)
+                elem.clear()
                 if item is None:
                     outcome.skipped += 1
-            else:
-                item = _channel(elem)
-            _release(elem)
-            if item is None:
-                continue
-            if isinstance(item, Programme):
+                    continue
                 outcome.programmes += 1
             else:
+                item = _channel(elem)
+                elem.clear()
+                if item is None:
+                    continue
                 outcome.channels += 1
             yield item
     except etree.XMLSyntaxError as err:
@@ -205,24 +222,8 @@ def iter_guide(
         del context
 
 
-def _wanted_programme(
-    elem: etree._Element, want: Callable[[str, float, float | None], bool] | None
-) -> Programme | None:
-    if want is None:
-        return _programme(elem)
-    channel = elem.get("channel", "")
-    if not want(channel, 0.0, None):  # cheap channel test first: most programmes are pruned here
-        return None
-    start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
-    if start is None or not want(channel, start, stop):
-        return None
-    return _programme(elem, start, stop)
-
-
-def _release(elem: etree._Element) -> None:
-    """Clear the element and drop finished siblings so the tree never grows."""
-    elem.clear()
+def _sweep(elem: etree._Element) -> None:
+    """Drop the cleared siblings before `elem` so the tree never grows (done in batches)."""
     parent = elem.getparent()
     if parent is not None:
-        while elem.getprevious() is not None:
-            del parent[0]
+        del parent[: parent.index(elem)]
