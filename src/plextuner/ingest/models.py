@@ -24,7 +24,7 @@ def stream_kind(url: str) -> StreamKind:
     return StreamKind.OTHER
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Source:
     """One way to fetch a channel. `url` carries credentials: it never leaves the daemon."""
 

@@ -40,27 +40,30 @@ class PublishedState:
 
 
 def _source_json(s: Source) -> dict[str, Any]:
-    return {"provider": s.provider, "url": s.url, "headers": dict(s.headers), "kind": s.kind.value}
+    out: dict[str, Any] = {"provider": s.provider, "url": s.url, "kind": s.kind.value}
+    if s.headers:
+        out["headers"] = dict(s.headers)
+    return out
 
 
 def _entry_json(e: LineupEntry) -> dict[str, Any]:
     ch = e.channel
-    return {
+    out: dict[str, Any] = {
         "number": e.number,
         "key": ch.key,
         "name": ch.name,
-        "tvg_id": ch.tvg_id,
-        "tvg_name": ch.tvg_name,
         "group": ch.group,
         "provider": ch.provider,
-        "logo": ch.logo,
-        "chno": ch.chno,
-        "tvg_shift": ch.tvg_shift,
         "state": e.state.value,
-        "hd": e.hd,
-        "has_guide": e.has_guide,
         "sources": [_source_json(s) for s in ch.sources],
     }
+    # Empty optional fields are left out: the file is rewritten on every publish.
+    for name, value in (("tvg_id", ch.tvg_id), ("tvg_name", ch.tvg_name), ("logo", ch.logo),
+                        ("chno", ch.chno), ("tvg_shift", ch.tvg_shift), ("hd", e.hd),
+                        ("has_guide", e.has_guide)):
+        if value is not None and value != "":
+            out[name] = value
+    return out
 
 
 def device_json(d: Device) -> dict[str, Any]:
