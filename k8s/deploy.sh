@@ -4,7 +4,8 @@
 #
 #   PLEXTUNER_M3U_URL=...  PLEXTUNER_PLEX_TOKEN=...  k8s/deploy.sh [overlay]   (default: service)
 #
-# Variables: PLEXTUNER_M3U_URL (required), PLEXTUNER_PLEX_TOKEN (optional),
+# Variables: PLEXTUNER_M3U_URL, or PLEXTUNER_XTREAM_USER + PLEXTUNER_XTREAM_PASS for an Xtream
+# account (see docs/kubernetes.md for the matching config), PLEXTUNER_PLEX_TOKEN (optional),
 # PLEXTUNER_ADMIN_TOKEN (optional; generated when empty), PLEXTUNER_NAMESPACE (default plextuner),
 # KUBECTL (default kubectl).
 set -euo pipefail
@@ -29,11 +30,16 @@ ask_secret() {
   printf -v "$var" '%s' "$value"
 }
 
-ask_secret PLEXTUNER_M3U_URL "Provider playlist URL (with credentials)"
+if [[ -z "${PLEXTUNER_XTREAM_USER:-}" ]]; then
+  ask_secret PLEXTUNER_M3U_URL "Provider playlist URL (with credentials)"
+fi
 ask_secret PLEXTUNER_PLEX_TOKEN "Plex token (empty to skip)"
-if [[ -z "${PLEXTUNER_M3U_URL:-}" ]]; then
-  echo "deploy.sh: PLEXTUNER_M3U_URL is required (export it or run in a terminal)" >&2
+if [[ -z "${PLEXTUNER_M3U_URL:-}" && -z "${PLEXTUNER_XTREAM_USER:-}" ]]; then
+  echo "deploy.sh: set PLEXTUNER_M3U_URL or PLEXTUNER_XTREAM_USER/PASS (or run in a terminal)" >&2
   exit 2
+fi
+if [[ -n "${PLEXTUNER_XTREAM_USER:-}" ]]; then
+  ask_secret PLEXTUNER_XTREAM_PASS "Xtream password"
 fi
 if [[ -z "${PLEXTUNER_ADMIN_TOKEN:-}" ]]; then
   PLEXTUNER_ADMIN_TOKEN="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -46,12 +52,16 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 umask 077
-printf '%s' "$PLEXTUNER_M3U_URL" >"$tmp/m3u-url"
+printf '%s' "${PLEXTUNER_M3U_URL:-}" >"$tmp/m3u-url"
+printf '%s' "${PLEXTUNER_XTREAM_USER:-}" >"$tmp/xt-user"
+printf '%s' "${PLEXTUNER_XTREAM_PASS:-}" >"$tmp/xt-pass"
 printf '%s' "${PLEXTUNER_PLEX_TOKEN:-}" >"$tmp/plex-token"
 printf '%s' "$PLEXTUNER_ADMIN_TOKEN" >"$tmp/admin-token"
 
 "$kubectl" -n "$namespace" create secret generic plextuner-secrets \
   --from-file=m3u-url="$tmp/m3u-url" \
+  --from-file=xt-user="$tmp/xt-user" \
+  --from-file=xt-pass="$tmp/xt-pass" \
   --from-file=plex-token="$tmp/plex-token" \
   --from-file=admin-token="$tmp/admin-token" \
   --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
