@@ -164,6 +164,7 @@ async def ffmpeg_children() -> int:
 async def test_rapid_tune_cancel_leaves_nothing(daemon: Service, cdn: FakeCdn) -> None:
     """200 tune/disconnect cycles leave no upstream connection, session or ffmpeg behind."""
     nums = numbers(daemon)
+    cdn.state.requests = 0
     async with httpx.AsyncClient(timeout=10) as client:
         for i in range(200):
             async with client.stream("GET", tune_url(daemon, nums[i % 4])) as resp:
@@ -174,6 +175,7 @@ async def test_rapid_tune_cancel_leaves_nothing(daemon: Service, cdn: FakeCdn) -
             await anext(resp.aiter_bytes())
     await settle(cdn, daemon)
     assert cdn.state.open_connections == 0
+    assert cdn.state.requests <= 201  # a disconnect never triggers an upstream reconnect
     assert daemon.engine.active_sessions() == []
     assert gauge_total("plextuner_streams_active") == 0
     assert all(b.in_use == 0 for b in daemon.engine.budgets.all())

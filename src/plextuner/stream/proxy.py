@@ -46,6 +46,14 @@ STREAM_HEADERS = {
 }
 
 
+class ClientGoneError(Exception):
+    """The client disconnected while we wrote to it."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("client disconnected")
+        self.response = response
+
+
 @dataclass(slots=True)
 class Session:
     id: int
@@ -142,6 +150,9 @@ class StreamEngine:
         try:
             response, outcome = await self._run(request, device, entry, session)
             return response
+        except ClientGoneError as gone:
+            outcome = "client_gone"  # not an upstream failure: no failover, no reconnect
+            return gone.response
         except asyncio.CancelledError:
             outcome = "client_gone"
             raise
@@ -278,7 +289,10 @@ class StreamEngine:
             carry = data[cut:]
             if cut:
                 # write() waits for the client to drain: a slow client slows the upstream read.
-                await response.write(data[:cut])
+                try:
+                    await response.write(data[:cut])
+                except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                    raise ClientGoneError(response) from None
                 session.bytes += cut
                 counter.inc(cut)
             if deadline is not None and time.monotonic() >= deadline:
