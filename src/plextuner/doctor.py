@@ -189,7 +189,15 @@ def check_advertise(settings: Settings) -> Check:
         socket.getaddrinfo(host, settings.port)
     except OSError:
         return Check("advertise host", False, f"{host} does not resolve", "fix advertise_host")
-    return Check("advertise host", True, host)
+    if _daemon_answers(settings.port):
+        # The daemon runs here: the address we advertise must reach it too.
+        try:
+            ok = httpx.get(f"http://{host}:{settings.port}/healthz", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return Check("advertise host reachable", ok, f"http://{host}:{settings.port}",
+                     "advertise_host must be an address of this machine that Plex can reach")
+    return Check("advertise host", True, f"{host} resolves")
 
 
 async def check_plex(settings: Settings) -> Check:
