@@ -195,8 +195,12 @@ def check_advertise(settings: Settings) -> Check:
             ok = httpx.get(f"http://{host}:{settings.port}/healthz", timeout=3).status_code == 200
         except httpx.HTTPError:
             ok = False
-        return Check("advertise host reachable", ok, f"http://{host}:{settings.port}",
-                     "advertise_host must be an address of this machine that Plex can reach")
+        return Check(
+            "advertise host reachable",
+            ok,
+            f"http://{host}:{settings.port}",
+            "advertise_host must be an address of this machine that Plex can reach",
+        )
     return Check("advertise host", True, f"{host} resolves")
 
 

@@ -136,8 +136,14 @@ async def test_backup_source_saves_channel(hosts: list[CdnHost]) -> None:
     )
     cfg = PostvalidateConfig(**FAST)
     async with httpx.AsyncClient() as client:
-        results = await ProbePool(cfg, NativeEngine(client)).run([Job("d:1", "d", entry)])
+        pool = ProbePool(cfg, NativeEngine(client))
+        results = await pool.run([Job("d:1", "d", entry)])
     assert results["d:1"].verdict is Verdict.OK
+    from plextuner.validate.stage import promote_working_sources
+
+    ctx = type("Ctx", (), {"devices": [Device("d", "d", "d", "1500000C", 5004, 2, True, [entry])]})
+    promote_working_sources(ctx, pool.ok_source)  # type: ignore[arg-type]
+    assert entry.channel.sources[0].url == hosts[1].url("y")  # the proven source goes first
 
 
 async def test_probe_yields_to_viewer(hosts: list[CdnHost]) -> None:

@@ -71,7 +71,10 @@ def test_hostile_json_bodies() -> None:
     """Deeply nested, truncated or HTML replies are clear errors, not tracebacks."""
     from plextuner.ingest.xtream import _json
 
-    for body, match in ((b"[" * 200_000, "nested"), (b'{"user_info": {', "invalid JSON"),
-                        (b"<html>blocked</html>", "HTML")):
+    for body, match in (
+        (b"[" * 200_000, "nested"),
+        (b'{"user_info": {', "invalid JSON"),
+        (b"<html>blocked</html>", "HTML"),
+    ):
         with pytest.raises(IngestError, match=match):
             _json(body, "panel")

@@ -58,9 +58,15 @@ def _entry_json(e: LineupEntry) -> dict[str, Any]:
         "sources": [_source_json(s) for s in ch.sources],
     }
     # Empty optional fields are left out: the file is rewritten on every publish.
-    for name, value in (("tvg_id", ch.tvg_id), ("tvg_name", ch.tvg_name), ("logo", ch.logo),
-                        ("chno", ch.chno), ("tvg_shift", ch.tvg_shift), ("hd", e.hd),
-                        ("has_guide", e.has_guide)):
+    for name, value in (
+        ("tvg_id", ch.tvg_id),
+        ("tvg_name", ch.tvg_name),
+        ("logo", ch.logo),
+        ("chno", ch.chno),
+        ("tvg_shift", ch.tvg_shift),
+        ("hd", e.hd),
+        ("has_guide", e.has_guide),
+    ):
         if value is not None and value != "":
             out[name] = value
     return out

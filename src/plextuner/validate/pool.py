@@ -88,6 +88,7 @@ class ProbePool:
         self._running = 0
         self._wake = asyncio.Event()
         self._decided: dict[str, list[int]] = {}  # bucket -> [decided, dead]
+        self.ok_source: dict[str, int] = {}  # job key -> index of the source that proved ok
 
     def _host(self, name: str) -> HostLimiter:
         if name not in self.hosts:
@@ -220,6 +221,7 @@ class ProbePool:
         if result.verdict is Verdict.OK:
             limiter.finished_ok()
             self.results[job.key] = result
+            self.ok_source[job.key] = job.source_index
             self._decide(job, result)
         elif result.verdict is Verdict.DEAD:
             limiter.finished_neutral()

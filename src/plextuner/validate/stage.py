@@ -65,6 +65,7 @@ def make_validate_stage(
                 key = f"{device.name}:{entry.number}"
                 if key in results:
                     cache.record(cache_key(entry), results[key])
+        promote_working_sources(ctx, pool.ok_source)
         cache.prune({cache_key(e) for d in ctx.devices for e in d.entries})
         await asyncio.to_thread(cache.save, settings.data_dir)
         apply_results(
@@ -72,6 +73,16 @@ def make_validate_stage(
         )
 
     return postvalidate
+
+
+def promote_working_sources(ctx: RefreshContext, ok_source: dict[str, int]) -> None:
+    """A backup that proved ok while the first source did not becomes the first source."""
+    for device in ctx.devices:
+        for entry in device.entries:
+            index = ok_source.get(f"{device.name}:{entry.number}", 0)
+            if index:
+                sources = entry.channel.sources
+                sources.insert(0, sources.pop(index))
 
 
 def apply_results(
