@@ -199,3 +199,56 @@ async def test_client_disconnect_closes_upstream_fast(daemon: Service, cdn: Fake
         await asyncio.sleep(0.02)
     assert cdn.state.open_connections == 0
     assert loop.time() - start < 1.0
+
+
+async def test_probes_share_the_budget_with_a_viewer(cdn: FakeCdn, tmp_path: Path) -> None:
+    """While a viewer streams, a refresh's probes never push the provider past max_connections."""
+    settings = daemon_settings(
+        tmp_path / "data",
+        providers=[
+            {"name": "p", "m3u_url": str(playlist(tmp_path / "l.m3u", cdn)), "max_connections": 2}
+        ],
+        buckets=[{"name": "a", "match": {"group": "A"}, "tuners": 4}],
+        devices=1,
+        admin_token="tok-123456",
+        postvalidate={
+            "enabled": True,
+            "engine": "native",
+            "min_interval": 0,
+            "jitter": 0,
+            "per_host": 4,
+            "workers": 8,
+            "timeout": 3,
+            "cache_ttl": 0,
+        },
+    )
+    async with running(settings) as service:
+        cdn.state.peak_connections = 0
+        nums = numbers(service)
+        async with httpx.AsyncClient(timeout=10) as client:
+            async with client.stream("GET", tune_url(service, nums[0])) as viewer:
+                chunks = viewer.aiter_bytes()
+                await anext(chunks)
+                before = service.runtime.refresh.finished_at
+                async with httpx.AsyncClient(timeout=10) as admin:  # its own connection pool
+                    r = await admin.post(
+                        f"http://127.0.0.1:{service.settings.port}/api/v1/refresh",
+                        headers={"Authorization": "Bearer tok-123456"},
+                    )
+                assert r.status_code == 202
+                received = 0
+                info = service.runtime.refresh
+                for _ in range(50_000):  # bounded: the refresh gives up on probes within ~6 s
+                    received += len(await anext(chunks))
+                    if info.finished_at is not None and info.finished_at != before:
+                        break
+                assert info.finished_at is not None and info.finished_at != before
+                assert service.engine.active_sessions()  # the viewer is still watching
+                assert service.runtime.refresh.ok is True
+                assert received > 0
+        await settle(cdn, service)
+    assert cdn.state.peak_connections <= 2
+    probed = service.runtime.state.devices[0].entries  # type: ignore[union-attr]
+    # Two connections, one viewer: the last connection is the viewer's to need, so no probe ran
+    # during the viewing; the channels are kept, unverified.
+    assert {e.state.value for e in probed} == {"unverified"}

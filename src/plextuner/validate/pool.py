@@ -89,6 +89,7 @@ class ProbePool:
         self._wake = asyncio.Event()
         self._decided: dict[str, list[int]] = {}  # bucket -> [decided, dead]
         self.ok_source: dict[str, int] = {}  # job key -> index of the source that proved ok
+        self._blocked_since: dict[str, float] = {}  # provider -> when probes last found no slot
 
     def _host(self, name: str) -> HostLimiter:
         if name not in self.hosts:
@@ -127,6 +128,7 @@ class ProbePool:
                 started = self._dispatch(tg)
                 if not started:
                     await self._idle()
+                self._give_up_on_busy_providers()
                 if self.clock() >= next_report:
                     next_report = self.clock() + PROGRESS_EVERY
                     log.info(
@@ -158,8 +160,10 @@ class ProbePool:
                 continue
             job = queue[0]
             granted, lease, task_box = self._lease(job)
-            if not granted:
-                continue  # no connection free for probes on this provider right now
+            if not granted:  # no connection free for probes on this provider right now
+                self._blocked_since.setdefault(job.source.provider, now)
+                continue
+            self._blocked_since.pop(job.source.provider, None)
             queue.popleft()
             limiter.started(now)
             self._running += 1
@@ -273,6 +277,23 @@ class ProbePool:
             for queue in self.queues.values():
                 for queued in [j for j in queue if j.bucket == job.bucket]:
                     queue.remove(queued)  # not probed: the channel stays `unchecked`
+
+    def _give_up_on_busy_providers(self) -> None:
+        """Viewers have kept every probe slot of a provider busy too long: its channels stay
+        unverified this run rather than holding the refresh (and the next publish) back."""
+        patience = min(60.0, max(5.0, 2 * self.cfg.timeout))
+        now = self.clock()
+        for provider, since in list(self._blocked_since.items()):
+            if now - since < patience:
+                continue
+            del self._blocked_since[provider]
+            log.info("probes_yield_to_viewers", provider=provider, waited_s=round(now - since, 1))
+            for queue in self.queues.values():
+                for job in [j for j in queue if j.source.provider == provider]:
+                    queue.remove(job)
+                    self.results.setdefault(
+                        job.key, ProbeResult(Verdict.TRANSIENT, "no connection free: viewers first")
+                    )
 
     def _drain_parked(self, host: str) -> None:
         if host not in self.stats.parked_hosts:
