@@ -252,7 +252,9 @@ class Settings(BaseSettings):
     stream: StreamConfig = Field(default_factory=StreamConfig, description="Stream engine")
     admin_token: SecretStr | None = Field(None, description="Bearer token for admin POSTs")
     admin_token_file: str | None = Field(None, description="File holding admin_token")
-    log_format: Literal["json", "console", "auto"] = Field("json", description="Log renderer")
+    log_format: Literal["json", "console", "auto"] = Field(
+        "auto", description="Log renderer; auto = console on a TTY, else JSON"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     ffmpeg: str = Field("ffmpeg", description="ffmpeg binary (PLEX_TUNER_FFMPEG)")
     ffprobe: str = Field("ffprobe", description="ffprobe binary (PLEX_TUNER_FFPROBE)")
