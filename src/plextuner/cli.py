@@ -74,12 +74,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    from plextuner.binaries import resolve_binaries
     from plextuner.pipeline import run_refresh
     from plextuner.refresh import default_stages
     from plextuner.summary import refresh_summary
 
     settings = _load(args)
     configure_logging(settings.log_format, settings.log_level)
+    settings = resolve_binaries(settings)
     try:
         outcome = asyncio.run(run_refresh(settings, stages=default_stages(settings)))
     except NothingPublishedError as err:
@@ -109,11 +111,12 @@ def cmd_lineup(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from plextuner.binaries import resolve_binaries
     from plextuner.service import serve
 
     settings = _load(args)
     configure_logging(settings.log_format, settings.log_level)
-    return asyncio.run(serve(settings))
+    return asyncio.run(serve(resolve_binaries(settings)))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

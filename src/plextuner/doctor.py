@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import tempfile
 import time
@@ -53,7 +52,9 @@ def check_data_dir(settings: Settings) -> Check:
 
 
 def check_binary(name: str, binary: str) -> Check:
-    path = shutil.which(binary)
+    from plextuner.binaries import resolve
+
+    path = resolve(name, binary)
     if path is None:
         return Check(
             f"{name} found",
