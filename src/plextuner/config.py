@@ -222,6 +222,13 @@ class FetchConfig(_Model):
     retries: int = Field(2, ge=0, le=10, description="Retries on transient errors")
     max_bytes: int = Field(256 * 1024**2, ge=1024, description="Cap on a (decompressed) playlist")
     user_agent: str = Field("plextuner/0.1", description="Default User-Agent to providers")
+    max_shrink: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A provider list that lost more than this share of its entries since the last "
+        "publish is treated as a failed (truncated) download; 1 accepts any change",
+    )
 
 
 class Settings(BaseSettings):

@@ -126,11 +126,29 @@ def carried_over(previous: PublishedState | None, provider: str) -> list[Entry]:
     return out
 
 
+def check_shrink(result: ProviderResult, previous: PublishedState | None, limit: float) -> None:
+    """A list that suddenly lost most of its entries is a truncated download, not the provider's
+    new line-up: treat it as failed so the last published channels stay."""
+    if result.error is not None or previous is None or limit >= 1:
+        return
+    before = next((p.entries for p in previous.providers if p.name == result.provider), None)
+    now = len(result.entries)
+    if before and now < before * (1 - limit):
+        result.error = (
+            f"provider {result.provider}: list shrank from {before} to {now} entries (more than "
+            f"fetch.max_shrink {limit:.0%}); kept the last published channels; set "
+            "fetch.max_shrink: 1 to accept it"
+        )
+        log.warning("provider_list_shrank", provider=result.provider, before=before, now=now)
+
+
 async def ingest_all(ctx: RefreshContext) -> None:
     providers = ctx.settings.providers
     async with asyncio.TaskGroup() as tg:
         tasks = [tg.create_task(ingest_provider(ctx.fetcher, p)) for p in providers]
     ctx.results = [t.result() for t in tasks]
+    for result in ctx.results:
+        check_shrink(result, ctx.previous, ctx.settings.fetch.max_shrink)
     if not any(r.error is None for r in ctx.results):
         reasons = "; ".join(r.error or "" for r in ctx.results) or "no providers configured"
         raise NothingPublishedError(f"every provider failed: {reasons}")
@@ -164,9 +182,18 @@ def provider_states(ctx: RefreshContext) -> list[ProviderState]:
                 exp_date=account.exp_date if account else None,
                 ok=result.error is None,
                 error=result.error,
+                entries=len(result.entries)
+                if result.error is None
+                else _previous_entries(ctx.previous, cfg.name),
             )
         )
     return states
+
+
+def _previous_entries(previous: PublishedState | None, provider: str) -> int | None:
+    if previous is None:
+        return None
+    return next((p.entries for p in previous.providers if p.name == provider), None)
 
 
 async def publish(ctx: RefreshContext, numbers: NumberMap) -> PublishedState:

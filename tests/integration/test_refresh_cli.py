@@ -166,3 +166,26 @@ def test_bad_config_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["check-config", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "port:" in err and "buckets.0.tuners:" in err
+
+
+def test_well_formed_but_truncated_list_is_refused(
+    provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list cut at an entry boundary (valid, but most channels gone) keeps the last lineup."""
+    cfg = write_config(tmp_path, m3u_provider(provider))
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    published = (tmp_path / "data" / "lineups.json").read_bytes()
+    full = provider.world.channels
+    provider.world.channels = full[:200]
+    capsys.readouterr()
+    assert main(["refresh", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "shrank from 911 to 200 entries" in err and "fetch.max_shrink" in err
+    assert (tmp_path / "data" / "lineups.json").read_bytes() == published
+    cfg.write_text(
+        cfg.read_text().replace(
+            "fetch: {retries: 0, timeout: 5}", "fetch: {retries: 0, timeout: 5, max_shrink: 1}"
+        )
+    )
+    assert main(["refresh", "--config", str(cfg)]) == 0  # the operator accepts the new line-up
+    assert sum(len(d["channels"]) for d in lineup(cfg, capsys)["devices"]) == 200

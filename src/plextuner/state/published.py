@@ -25,6 +25,7 @@ class ProviderState:
     exp_date: int | None = None
     ok: bool = True
     error: str | None = None
+    entries: int | None = None  # entries accepted last time: the baseline for the shrink check
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ def provider_json(p: ProviderState) -> dict[str, Any]:
         "exp_date": p.exp_date,
         "ok": p.ok,
         "error": p.error,
+        "entries": p.entries,
     }
 
 
