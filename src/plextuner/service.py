@@ -158,6 +158,10 @@ class Service:
         return out
 
     # --- refresh -------------------------------------------------------------------------------
+    @property
+    def refreshing(self) -> bool:
+        return self._refresh_lock.locked()
+
     async def trigger_refresh(self) -> bool:
         """Ask for a refresh now; False when one is already running."""
         if self._refresh_lock.locked():
@@ -173,6 +177,10 @@ class Service:
             or time.time() - state.published_at >= interval
             or state.config_digest != layout_digest(self.settings)
         )
+        new_layout = state is None or state.config_digest != layout_digest(self.settings)
+        if new_layout and self.settings.postvalidate.enabled:
+            # Probing a big list takes minutes: serve the new lineups first, then validate them.
+            await self.refresh_once(quick=True)
         if stale or self._refresh_on_start:
             await self.refresh_once()
         while True:
@@ -182,15 +190,17 @@ class Service:
             self._refresh_now.clear()
             await self.refresh_once()
 
-    async def refresh_once(self) -> bool:
+    async def refresh_once(self, *, quick: bool = False) -> bool:
+        """One pipeline pass; `quick` skips post-validation (channels stay `unchecked`)."""
+        stages = self._stages(self.settings, self.engine)
+        if quick:
+            stages = [s for s in stages if getattr(s, "__name__", "") != "postvalidate"]
         async with self._refresh_lock:
             info = self.runtime.refresh
             info.started_at, info.finished_at = time.time(), None
             self.runtime.scan_in_progress = self.runtime.state is None
             try:
-                outcome = await run_refresh(
-                    self.settings, stages=self._stages(self.settings, self.engine)
-                )
+                outcome = await run_refresh(self.settings, stages=stages)
             except NothingPublishedError as err:
                 info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
                 log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
@@ -206,7 +216,8 @@ class Service:
             await self._open_ports(outcome.state)
             info.ok, info.exit_code = True, outcome.exit_code
             info.message = "held: " + ", ".join(outcome.state.held) if outcome.state.held else "ok"
-        await self._tell_plex(outcome.state)
+        if not quick:
+            await self._tell_plex(outcome.state)
         return True
 
     async def _tell_plex(self, state: PublishedState) -> None:

@@ -302,3 +302,39 @@ async def test_whole_dead_bucket_trips_early(hosts: list[CdnHost]) -> None:
     assert hosts[0].stats.requests < 60
     assert all(r.verdict is Verdict.DEAD for r in results.values())
     assert len(results) < 120  # the rest were never probed: they stay unchecked
+
+
+async def test_daemon_serves_before_probing_finishes(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A fresh daemon publishes its lineups at once and validates them afterwards."""
+    from tests.fakes.daemon import daemon_settings, running
+
+    lines = ["#EXTM3U"]
+    for i in range(4):
+        hosts[0].channels[f"s{i}"] = "slow"
+        lines += [f'#EXTINF:-1 tvg-id="s{i}" group-title="G",S{i}', hosts[0].url(f"s{i}")]
+    (tmp_path / "l.m3u").write_text("\n".join(lines) + "\n")
+    settings = daemon_settings(
+        tmp_path / "data",
+        [{"name": "p", "m3u_url": str(tmp_path / "l.m3u"), "max_connections": 4}],
+        [{"name": "g", "match": {"group": "G"}}],
+        devices=1,
+        postvalidate={
+            "enabled": True,
+            "engine": "native",
+            "per_host": 1,
+            "min_interval": 0.2,
+            "jitter": 0,
+            "timeout": 5,
+        },
+    )
+    async with running(settings) as service:
+        state = service.runtime.state
+        assert state is not None and len(state.devices[0].entries) == 4
+        assert {e.state.value for e in state.devices[0].entries} == {"unchecked"}
+        for _ in range(200):
+            if service.runtime.state is not state:
+                break
+            await asyncio.sleep(0.1)
+        validated = service.runtime.state
+        assert validated is not state
+        assert {e.state.value for e in validated.devices[0].entries} == {"ok"}  # type: ignore[union-attr]

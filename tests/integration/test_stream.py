@@ -223,6 +223,10 @@ async def test_probes_share_the_budget_with_a_viewer(cdn: FakeCdn, tmp_path: Pat
         },
     )
     async with running(settings) as service:
+        for _ in range(200):  # the start-up refresh (quick publish, then probes) must be done
+            if not service.refreshing and service.runtime.refresh.finished_at:
+                break
+            await asyncio.sleep(0.05)
         cdn.state.peak_connections = 0
         nums = numbers(service)
         async with httpx.AsyncClient(timeout=10) as client:
