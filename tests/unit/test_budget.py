@@ -62,6 +62,17 @@ class TestProviderBudget:
         assert budget.in_use == 1 and budget.count(LeaseKind.VIEWER) == 1
         viewer.release()
 
+    async def test_probes_wait_while_viewers_zap(self) -> None:
+        """Right after a tune, probes stay off the account even with connections free."""
+        budget = ProviderBudget("p", 4)
+        viewer = await budget.acquire_viewer()
+        viewer.release()
+        assert budget.try_acquire_probe() is None
+        budget._last_tune -= 60  # noqa: SLF001 - as if the tune was a minute ago
+        lease = budget.try_acquire_probe()
+        assert lease is not None
+        lease.release()
+
     async def test_release_is_idempotent(self) -> None:
         """Releasing twice frees one connection only once."""
         budget = ProviderBudget("p", 2)

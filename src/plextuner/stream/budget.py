@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from types import TracebackType
@@ -17,6 +18,7 @@ from types import TracebackType
 from plextuner.errors import ConnectionsExhaustedError, TunersBusyError
 
 VIEWER_WAIT = 3.0  # a channel change: the closing session frees its connection within this
+VIEWER_QUIET = 10.0  # probes stay off an account for this long after a viewer tuned (zapping)
 
 
 class LeaseKind(StrEnum):
@@ -74,6 +76,7 @@ class ProviderBudget:
         self._leases: dict[int, Lease] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._viewers_waiting = 0
+        self._last_tune = float("-inf")
 
     @property
     def limit(self) -> int:
@@ -118,6 +121,7 @@ class ProviderBudget:
 
     async def acquire_viewer(self, wait: float | None = None) -> Lease:
         """A connection for a viewer, preempting probes; ConnectionsExhaustedError after `wait`."""
+        self._last_tune = time.monotonic()
         if self.free > 0:
             return self._grant(LeaseKind.VIEWER)
         self._preempt_one_probe()
@@ -140,8 +144,8 @@ class ProviderBudget:
 
     def try_acquire_probe(self, on_preempt: Callable[[], None] | None = None) -> Lease | None:
         """A connection for a probe, or None: never the last one, never ahead of a viewer."""
-        if self._viewers_waiting:
-            return None
+        if self._viewers_waiting or time.monotonic() - self._last_tune < VIEWER_QUIET:
+            return None  # someone is zapping: probes wait until the viewers settle
         reserve = 1 if self._limit > 1 else 0
         if self.count(LeaseKind.VIEWER) and self._limit == 1:
             return None
