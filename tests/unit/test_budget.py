@@ -68,7 +68,7 @@ class TestProviderBudget:
         viewer = await budget.acquire_viewer()
         viewer.release()
         assert budget.try_acquire_probe() is None
-        budget._last_tune -= 60  # noqa: SLF001 - as if the tune was a minute ago
+        budget._last_tune -= 60
         lease = budget.try_acquire_probe()
         assert lease is not None
         lease.release()
