@@ -28,6 +28,8 @@ class PlexWorld:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # uuid -> device
     dvrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> dvr
     next_key: int = 1
+    xml: bool = False  # answer XML whatever Accept says (Plex's default format)
+    quiet_posts: bool = False  # POSTs answer an empty container, as some servers do
 
     def calls_to(self, method: str, prefix: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path.startswith(prefix)]
@@ -44,7 +46,12 @@ def fake_plex_app(world: PlexWorld) -> web.Application:
         return await handler(request)
 
     def container(**items: Any) -> web.Response:
+        if world.xml:
+            return web.Response(body=_to_xml("MediaContainer", items), content_type="text/xml")
         return web.json_response({"MediaContainer": items})
+
+    def posted(**items: Any) -> web.Response:
+        return container() if world.quiet_posts else container(**items)
 
     async def identity(_: web.Request) -> web.Response:
         return container(machineIdentifier="fake")
@@ -61,7 +68,7 @@ def fake_plex_app(world: PlexWorld) -> web.Application:
         uuid = f"device://tv.plex.grabbers.hdhomerun/{device_id}"
         dev = world.devices.setdefault(uuid, {"key": str(world.next_key), "uuid": uuid, "uri": uri})
         world.next_key += 1
-        return container(Device=[dev])
+        return posted(Device=[dev])
 
     async def dvrs(_: web.Request) -> web.Response:
         return container(Dvr=list(world.dvrs.values()))
@@ -75,7 +82,7 @@ def fake_plex_app(world: PlexWorld) -> web.Application:
             "lineup": request.query["lineup"],
             "Device": [{"uuid": uuid}],
         }
-        return container(Dvr=[world.dvrs[key]])
+        return posted(Dvr=[world.dvrs[key]])
 
     async def set_lineup(request: web.Request) -> web.Response:
         world.dvrs[request.match_info["key"]]["lineup"] = request.query["lineup"]
@@ -117,3 +124,17 @@ def fake_plex_app(world: PlexWorld) -> web.Application:
     app.router.add_get("/livetv/epg/channelmap", channelmap)
     app.router.add_put("/media/grabbers/devices/{key}/channelmap", put_channelmap)
     return app
+
+
+def _to_xml(tag: str, value: dict[str, Any]) -> bytes:
+    from lxml import etree
+
+    def build(name: str, data: dict[str, Any]) -> Any:
+        elem = etree.Element(name, {k: str(v) for k, v in data.items() if not isinstance(v, list)})
+        for key, items in data.items():
+            if isinstance(items, list):
+                for item in items:
+                    elem.append(build(key, item))
+        return elem
+
+    return bytes(etree.tostring(build(tag, value)))

@@ -141,3 +141,16 @@ async def test_bad_token_is_a_clear_error(
     assert await run_plex_command("register", settings) == 1
     out = capsys.readouterr().out
     assert "Plex rejected the token" in out and "wrong-token-value" not in out
+
+
+async def test_register_against_an_xml_server(plex, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A server that answers XML and empty POST replies still gets every DVR, once."""
+    server, world = plex
+    world.xml, world.quiet_posts = True, True
+    settings = settings_for(server, tmp_path)
+    client = PlexClient(settings.plex.url, TOKEN)
+    await register(settings, state(), client)
+    await register(settings, state(), client)
+    await client.aclose()
+    assert len(world.dvrs) == 5 and len(world.devices) == 5
+    assert len(world.calls_to("PUT", "/media/grabbers/devices/")) == 10

@@ -29,6 +29,26 @@ class PlexDvr:
     lineup: str
 
 
+def _element(elem: Any) -> dict[str, Any]:
+    out: dict[str, Any] = dict(elem.attrib)
+    for child in elem:
+        if isinstance(child.tag, str):
+            out.setdefault(child.tag, []).append(_element(child))
+    return out
+
+
+def xml_container(body: bytes) -> dict[str, Any]:
+    """A Plex XML MediaContainer in the shape of its JSON form (attributes, child lists)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return {}
+    return _element(root) if root.tag == "MediaContainer" else {}
+
+
 class PlexClient:
     def __init__(self, base_url: str, token: str, timeout: float = 15.0) -> None:
         self._http = httpx.AsyncClient(
@@ -60,9 +80,10 @@ class PlexClient:
         if not resp.content:
             return {}
         try:
-            return resp.json().get("MediaContainer", {})
+            data = resp.json()
         except ValueError:
-            return {}
+            return xml_container(resp.content)  # Plex answers XML when it ignores Accept
+        return data.get("MediaContainer", {}) if isinstance(data, dict) else {}
 
     async def identity(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("GET", "/identity")
@@ -71,10 +92,13 @@ class PlexClient:
     async def devices(self) -> list[dict[str, Any]]:
         return list((await self._call("GET", "/media/grabbers/devices")).get("Device", []))
 
-    async def add_device(self, uri: str) -> dict[str, Any]:
-        found = (await self._call("POST", "/media/grabbers/devices", {"uri": uri})).get(
-            "Device", []
-        )
+    async def add_device(self, uri: str, uuid: str) -> dict[str, Any]:
+        reply = await self._call("POST", "/media/grabbers/devices", {"uri": uri})
+        found = reply.get("Device", [])
+        if not found:  # some servers answer with an empty container: look the device up
+            found = [
+                d for d in await self.devices() if d.get("uuid") == uuid or d.get("uri") == uri
+            ]
         if not found:
             raise PlexError(f"Plex did not add the device at {uri}")
         return dict(found[0])
@@ -89,9 +113,12 @@ class PlexClient:
     async def create_dvr(self, lineup: str, uuid: str) -> PlexDvr:
         params = {"lineup": lineup, "device[]": uuid, "language": "eng"}
         dvrs = (await self._call("POST", "/livetv/dvrs", params)).get("Dvr", [])
-        if not dvrs:
+        if dvrs:
+            return PlexDvr(str(dvrs[0].get("key")), (uuid,), lineup)
+        found = [d for d in await self.dvrs() if uuid in d.device_uuids]
+        if not found:
             raise PlexError("Plex did not create the DVR")
-        return PlexDvr(str(dvrs[0].get("key")), (uuid,), lineup)
+        return found[0]
 
     async def set_lineup(self, dvr_key: str, lineup: str) -> None:
         await self._call("PUT", f"/livetv/dvrs/{dvr_key}/lineups", {"lineup": lineup})

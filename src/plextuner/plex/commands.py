@@ -43,7 +43,7 @@ async def register(settings: Settings, state: PublishedState, plex: PlexClient) 
         base = device_base(settings, device)
         uuid = device_uuid(device.device_id)
         lineup = xmltv_lineup(f"{base}/guide.xml", device.friendly_name)
-        plex_device = known.get(uuid) or await plex.add_device(base)
+        plex_device = known.get(uuid) or await plex.add_device(base, uuid)
         dvr = next((d for d in dvrs if uuid in d.device_uuids), None)
         if dvr is None:
             dvr = await plex.create_dvr(lineup, uuid)
