@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 from pathlib import Path
 
@@ -14,17 +13,8 @@ from plextuner.demo.clips import make_clips
 from plextuner.demo.provider import CHANNELS, DemoProvider
 from plextuner.errors import PlexTunerError
 from plextuner.logging import configure_logging
+from plextuner.plex.commands import advertised_host
 from plextuner.service import Service
-
-
-def _lan_address() -> str:
-    """The address other machines reach us on (no packet is sent)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET: routing lookup only
-            return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
 
 
 async def _demo(port: int, data_dir: Path, discovery_port: int) -> int:
@@ -70,7 +60,7 @@ async def _serve_and_announce(service: Service, port: int) -> None:
     async with asyncio.TaskGroup() as tg:
         task = tg.create_task(service.run())
         await service.published.wait()
-        host = _lan_address()
+        host = advertised_host(service.settings)
         print(
             "\nplextuner demo is running. Add these devices in Plex "
             "(Live TV & DVR → Set up → enter the address):",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -17,13 +18,22 @@ from plextuner.state.published import PublishedState, load_state
 log = get_logger(__name__)
 
 
+def advertised_host(settings: Settings) -> str:
+    """advertise_host, else a specific listen address, else this machine's LAN address."""
+    if settings.advertise_host:
+        return settings.advertise_host
+    if settings.host not in ("0.0.0.0", "::", ""):  # noqa: S104
+        return settings.host
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET: a routing lookup, nothing is sent
+            return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
 def device_base(settings: Settings, device: Device) -> str:
-    host = settings.advertise_host
-    if not host:
-        raise PlexTunerError(
-            "plex actions need advertise_host (the address Plex reaches this daemon at)"
-        )
-    return f"http://{host}:{device.port}"
+    return f"http://{advertised_host(settings)}:{device.port}"
 
 
 def client_for(settings: Settings) -> PlexClient:
