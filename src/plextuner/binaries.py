@@ -24,6 +24,15 @@ class MissingBinaryError(PlexTunerError):
         )
 
 
+def header_args(headers: tuple[tuple[str, str], ...]) -> list[str]:
+    """ffmpeg/ffprobe options carrying a stream's own request headers."""
+    rest = dict(headers)
+    args = ["-user_agent", rest.pop("User-Agent")] if "User-Agent" in rest else []
+    if rest:
+        args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in rest.items())]
+    return args
+
+
 def _packaged(name: str) -> str | None:
     try:
         spec = importlib.util.find_spec("ffmpeg")

@@ -47,3 +47,16 @@ def test_cli_refresh_exits_1_without_ffprobe(
     assert main(["refresh", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert "ffprobe not found" in err and "Traceback" not in err
+
+
+def test_header_args() -> None:
+    """User-Agent gets its own option; other headers go in one CRLF-joined -headers value."""
+    from plextuner.binaries import header_args
+
+    assert header_args(()) == []
+    assert header_args((("Referer", "http://r/"), ("User-Agent", "UA"))) == [
+        "-user_agent",
+        "UA",
+        "-headers",
+        "Referer: http://r/\r\n",
+    ]

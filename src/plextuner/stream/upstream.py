@@ -10,6 +10,7 @@ from typing import Protocol
 
 import aiohttp
 
+from plextuner.binaries import header_args
 from plextuner.errors import StreamError
 from plextuner.ingest.models import Source, StreamKind
 
@@ -94,11 +95,7 @@ class FfmpegUpstream:
     @classmethod
     async def open(cls, ffmpeg: str, source: Source) -> FfmpegUpstream:
         argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
-        headers = dict(source.headers)
-        if "User-Agent" in headers:
-            argv += ["-user_agent", headers.pop("User-Agent")]
-        if headers:
-            argv += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in headers.items())]
+        argv += header_args(source.headers)
         argv += [
             "-rw_timeout",
             "10000000",

@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from plextuner.binaries import header_args
 from plextuner.ingest.models import Source
 from plextuner.validate.result import (
     ProbeResult,
@@ -50,11 +51,7 @@ class FfprobeEngine:
             "-analyzeduration",
             "2000000",
         ]
-        headers = dict(source.headers)
-        if "User-Agent" in headers:
-            argv += ["-user_agent", headers.pop("User-Agent")]
-        if headers:
-            argv += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in headers.items())]
+        argv += header_args(source.headers)
         return [*argv, source.url]
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
