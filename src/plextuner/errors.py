@@ -15,6 +15,10 @@ class ConfigError(PlexTunerError):
         self.problems = problems
 
 
+class InflateError(PlexTunerError):
+    """Compressed data is corrupt, truncated, or inflates past its cap."""
+
+
 class IngestError(PlexTunerError):
     """A playlist or provider API could not be fetched or parsed."""
 
@@ -27,9 +31,12 @@ class IngestError(PlexTunerError):
 class FetchError(IngestError):
     """A download failed; `transient` says whether a retry could help."""
 
-    def __init__(self, source: str, reason: str, *, transient: bool = False) -> None:
+    def __init__(
+        self, source: str, reason: str, *, transient: bool = False, status: int | None = None
+    ) -> None:
         super().__init__(source, reason)
         self.transient = transient
+        self.status = status  # the HTTP status when the server answered with an error
 
 
 class FetchTimeoutError(FetchError, TimeoutError):

@@ -59,6 +59,54 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         ),
         cache_logger_on_first_use=False,
     )
+    bridge_library_logs(max(logging.getLevelNamesMapping()[level.upper()], logging.INFO))
+
+
+# Libraries that log through the standard library (aiohttp's server logs a traceback for every
+# malformed request, asyncio for lost tasks): their records become one structured line each.
+BRIDGED_LOGGERS = ("aiohttp", "asyncio")
+_MAX_FIELD = 300
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_FIELD else text[:_MAX_FIELD] + "…"
+
+
+class _LibraryBridge(logging.Handler):
+    """stdlib records → structlog events; a client's malformed request never prints a
+    traceback (the client controls how many it sends), a library's own failure keeps it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            exc = record.exc_info[1] if record.exc_info else None
+            fields: dict[str, Any] = {"logger": record.name}
+            if _is_bad_request(exc):
+                event, level = "http_bad_request", logging.INFO
+                fields["error"] = _one_line(f"{type(exc).__name__}: {exc}")
+            else:
+                event, level = "library_log", record.levelno
+                fields["message"] = _one_line(record.getMessage())
+                if exc is not None:
+                    fields["exc_info"] = record.exc_info
+            structlog.get_logger(record.name).log(level, event, **fields)
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
+def _is_bad_request(exc: BaseException | None) -> bool:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return isinstance(exc, HttpProcessingError)
+
+
+def bridge_library_logs(level: int = logging.INFO) -> None:
+    handler = _LibraryBridge()
+    for name in BRIDGED_LOGGERS:
+        lib = logging.getLogger(name)
+        lib.handlers = [handler]
+        lib.propagate = False
+        lib.setLevel(level)
 
 
 class _StderrLogger:

@@ -67,6 +67,23 @@ UPSTREAM_ERRORS = Counter(
 )
 
 
+REFRESH_CRASHES = Counter(
+    "plextuner_refresh_crashes_total",
+    "Refreshes or long-lived tasks that ended in an unexpected exception (a bug: see the log)",
+    ["task"],
+    registry=REGISTRY,
+)
+
+
 def render() -> bytes:
     """The Prometheus text exposition of our registry."""
     return generate_latest(REGISTRY)
+
+
+def reset() -> None:
+    """Every metric back to its initial value (tests: no test sees another test's counts)."""
+    for collector in list(REGISTRY._collector_to_names):
+        if getattr(collector, "_labelnames", ()):
+            collector.clear()  # type: ignore[attr-defined]
+        elif hasattr(collector, "_metric_init"):
+            collector._metric_init()

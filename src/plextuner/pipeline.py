@@ -17,7 +17,7 @@ import httpx
 from plextuner.buckets import Device, NumberMap, build_devices
 from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
-from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u
+from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u_file
 from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
 from plextuner.ingest.models import Channel
 from plextuner.ingest.xtream import fetch_xtream
@@ -77,9 +77,9 @@ async def ingest_provider(fetcher: Fetcher, cfg: ProviderConfig) -> ProviderResu
         else:
             assert cfg.m3u_url is not None
             location = cfg.m3u_url.get_secret_value()
-            data = await fetcher.fetch(location, headers)
+            path = await fetcher.fetch_file(location, headers)
             label = redact_url(location)
-            entries, report = await asyncio.to_thread(parse_m3u, data, label, cfg.name)
+            entries, report = await asyncio.to_thread(parse_m3u_file, path, label, cfg.name)
             result.guide_urls = list(report.guide_urls)
     except IngestError as err:
         result.error = str(err)

@@ -63,10 +63,11 @@ def host_of(url: str) -> str:
     """The host[:port] of a URL, safe to use as a metric label."""
     try:
         parts = urlsplit(url)
+        host = parts.hostname or "local"
+        port = parts.port  # raises ValueError for a port that is not a number in range
     except ValueError:
         return "invalid"
-    host = parts.hostname or "local"
-    return f"{host}:{parts.port}" if parts.port else host
+    return f"{host}:{port}" if port else host
 
 
 class SecretRegistry:

@@ -26,6 +26,7 @@ from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
 from plextuner.state.published import PublishedState, load_state
 from plextuner.stream.proxy import StreamEngine
+from plextuner.supervise import record_crash, supervised
 
 log = get_logger(__name__)
 SHUTDOWN_GRACE = 5.0
@@ -64,7 +65,7 @@ class Service:
             await self._startup()
             self.started.set()
             async with asyncio.TaskGroup() as tg:
-                refresher = tg.create_task(self._refresh_loop())
+                refresher = tg.create_task(supervised("refresh_loop", self._refresh_loop))
                 await self._stop.wait()
                 refresher.cancel()
         finally:
@@ -209,6 +210,13 @@ class Service:
                 info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
                 log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
                 return False
+            except Exception as err:  # noqa: BLE001 - the refresh's supervision boundary
+                # A bug, or a foreign error nobody mapped: the last good state stays served.
+                record_crash("refresh", err)
+                info.crashes += 1
+                info.ok, info.exit_code = False, 1
+                info.message = SECRETS.scrub(f"internal error ({type(err).__name__}); see the log")
+                return False
             finally:
                 self.runtime.scan_in_progress = False
                 info.finished_at = time.time()
@@ -217,7 +225,10 @@ class Service:
             info.ok, info.exit_code = True, outcome.exit_code
             info.message = "held: " + ", ".join(outcome.state.held) if outcome.state.held else "ok"
         if not quick:
-            await self._tell_plex(outcome.state)
+            try:
+                await self._tell_plex(outcome.state)
+            except Exception as err:  # noqa: BLE001 - Plex actions never end the daemon
+                record_crash("plex", err)
         return True
 
     async def _tell_plex(self, state: PublishedState) -> None:

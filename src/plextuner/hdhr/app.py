@@ -209,6 +209,14 @@ async def api_refresh(request: web.Request) -> web.Response:
     return web.json_response({"started": started, "at": time.time()}, status=status)
 
 
+def _bucket_label(request: web.Request) -> str:
+    """The bucket of the device a request reached, by prefix or by port."""
+    rt = _rt(request)
+    name = request.match_info.get("device")
+    device = rt.by_name.get(name) if name else rt.by_port.get(_local_port(request) or -1)
+    return device.bucket if device is not None else "unknown"
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -220,8 +228,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException:
         raise
     except BusyError as err:
-        device = request.match_info.get("device") or "port"
-        STREAM_REJECTED.labels(bucket=device, reason=err.reason).inc()
+        STREAM_REJECTED.labels(bucket=_bucket_label(request), reason=err.reason).inc()
         return web.Response(
             status=503,
             text=SECRETS.scrub(str(err)) + "\n",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from plextuner.logging import get_logger
+from plextuner.supervise import record_crash
 
 log = get_logger(__name__)
 
@@ -139,17 +140,20 @@ class DiscoveryProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes | int, ...]) -> None:
         try:
-            request = parse_request(data)
+            self._answer(data, addr)
         except PacketError:
             self.dropped += 1
-            return
+        except OSError as err:  # the peer's address is unroutable, or the socket is closing
+            self.dropped += 1
+            log.debug("discovery_send_failed", error=err)
+        except Exception as err:  # noqa: BLE001 - the responder's supervision boundary
+            self.dropped += 1
+            record_crash("discovery", err)
+
+    def _answer(self, data: bytes, addr: tuple[str | bytes | int, ...]) -> None:
+        request = parse_request(data)
         local = self._local_address(addr)
-        try:
-            announcements = self._announce(local)
-        except Exception as err:  # noqa: BLE001 - a broken state must not kill the responder
-            log.warning("discovery_announce_failed", error=err)
-            return
-        for a in announcements:
+        for a in self._announce(local):
             if request.wants(a.device_id) and self._transport is not None:
                 self._transport.sendto(build_reply(a), addr)
                 self.answered += 1

@@ -32,6 +32,11 @@ class RefreshInfo:
     ok: bool | None = None
     message: str = ""
     exit_code: int | None = None
+    crashes: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and self.finished_at is None
 
 
 @dataclass(slots=True)

@@ -42,7 +42,8 @@ def status_doc(rt: Runtime, host: str) -> dict[str, Any]:
         "published_at": state.published_at if state else None,
         "uptime_s": round(time.time() - rt.started_at, 1),
         "refresh": {
-            "running": rt.scan_in_progress,
+            "running": r.running,
+            "crashes": r.crashes,
             "started_at": r.started_at,
             "finished_at": r.finished_at,
             "ok": r.ok,

@@ -1,7 +1,7 @@
 """The indexer: provider playlists and APIs into de-duplicated channels."""
 
 from plextuner.ingest.dedupe import merge_entries, normalise_name
-from plextuner.ingest.m3u import parse_m3u
+from plextuner.ingest.m3u import parse_m3u, parse_m3u_file
 from plextuner.ingest.models import (
     AccountInfo,
     Channel,
@@ -23,4 +23,5 @@ __all__ = [
     "merge_entries",
     "normalise_name",
     "parse_m3u",
+    "parse_m3u_file",
 ]

@@ -1,26 +1,38 @@
-"""Downloading playlists and guides: timeouts, bounded retries, revalidation, size caps."""
+"""Downloading playlists and guides: timeouts, bounded retries, revalidation, size caps.
+
+Every byte from a provider goes through one `_Decoder` in bounded steps: Content-Encoding undone
+by us (httpx's own decoder inflates a whole network chunk at once, so a bomb would cost its full
+size), a gzip file undone after it, and the total capped. Big bodies go to a file on disk
+(`fetch_file`) and are parsed from there a line at a time; small ones (API replies) to memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import random
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 import httpx
 
-from plextuner.errors import FetchError, FetchTimeoutError
+from plextuner.errors import FetchError, FetchTimeoutError, InflateError
+from plextuner.inflate import GZIP_MAGIC, BoundedInflater
 from plextuner.logging import get_logger
 from plextuner.metrics import UPSTREAM_ERRORS
 from plextuner.redact import redact_url
 from plextuner.state.store import write_atomic
 
 log = get_logger(__name__)
-GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 256 * 1024
+# What we can undo in bounded steps; asking for nothing else keeps br/zstd bombs out.
+ACCEPT_ENCODING = "gzip, deflate"
+_CONTENT_CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,53 +43,108 @@ class FetchOptions:
     user_agent: str = "plextuner/0.1"
     cache_dir: Path | None = None
     backoff: float = 0.5  # first retry delay; doubles per attempt, capped at 8 s, jittered
+    total_timeout: float | None = None  # whole download; default 4 x timeout
 
 
 def is_url(location: str) -> bool:
     return location.lower().startswith(("http://", "https://"))
 
 
+class _Sink(Protocol):
+    def write(self, piece: bytes, /) -> object: ...
+
+
+class _Decoder:
+    """Raw bytes in; decoded bytes out to a sink, within the cap, in bounded steps."""
+
+    def __init__(self, sink: _Sink, cap: int, label: str, content_encoding: str = "") -> None:
+        self.sink, self.cap, self.label = sink, cap, label
+        self.raw = 0
+        self.size = 0
+        coding = content_encoding.strip().lower()
+        if coding in ("", "identity"):
+            self._transfer: BoundedInflater | None = None
+        elif coding in _CONTENT_CODINGS:
+            self._transfer = BoundedInflater(cap, kind=_CONTENT_CODINGS[coding])
+        else:
+            raise FetchError(label, f"unsupported Content-Encoding {coding[:32]!r}")
+        self._file: BoundedInflater | None = None
+        self._sniffed = False
+
+    def push(self, raw: bytes) -> None:
+        self.raw += len(raw)
+        if self.raw > self.cap:
+            raise FetchError(self.label, f"body exceeds the cap of {self.cap} bytes")
+        try:
+            for piece in self._transfer.feed(raw) if self._transfer else (raw,):
+                self._emit(piece)
+        except InflateError as err:
+            raise FetchError(self.label, str(err)) from None
+
+    def _emit(self, piece: bytes) -> None:
+        if not self._sniffed and piece:
+            self._sniffed = True
+            if piece.startswith(GZIP_MAGIC):
+                self._file = BoundedInflater(self.cap)
+        for out in self._file.feed(piece) if self._file else (piece,):
+            self.size += len(out)
+            if self.size > self.cap:
+                raise FetchError(self.label, f"body exceeds the cap of {self.cap} bytes")
+            self.sink.write(out)
+
+    def finish(self) -> None:
+        try:
+            if self._transfer is not None:
+                self._transfer.finish()
+            if self._file is not None:
+                self._file.finish()
+        except InflateError as err:
+            raise FetchError(self.label, str(err)) from None
+
+
+class _MemorySink:
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def write(self, piece: bytes) -> None:
+        self.buf += piece
+
+
 def gunzip_capped(data: bytes, max_bytes: int, source: str) -> bytes:
     """Decompress gzip (possibly multi-member) without ever holding more than `max_bytes`."""
-    out = bytearray()
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(data, max_bytes + 1 - len(out))
-        except zlib.error as err:
-            raise FetchError(source, f"corrupt gzip data: {err}") from None
-        if len(out) > max_bytes:
-            raise FetchError(source, f"decompressed size exceeds the cap of {max_bytes} bytes")
-        if not inflater.eof:
-            if inflater.unconsumed_tail:
-                raise FetchError(source, f"decompressed size exceeds the cap of {max_bytes} bytes")
-            raise FetchError(source, "truncated gzip data")
-        data = inflater.unused_data
-        if data and not data.startswith(GZIP_MAGIC):
-            break
-    return bytes(out)
+    sink = _MemorySink()
+    decoder = _Decoder(sink, max_bytes, source)
+    decoder.push(data)
+    decoder.finish()
+    return bytes(sink.buf)
 
 
-def _maybe_gunzip(data: bytes, max_bytes: int, source: str) -> bytes:
-    return gunzip_capped(data, max_bytes, source) if data.startswith(GZIP_MAGIC) else data
+def _decode_local(path: Path, sink: _Sink, cap: int, label: str) -> None:
+    decoder = _Decoder(sink, cap, label)
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            decoder.push(chunk)
+    decoder.finish()
 
 
-async def read_local(path: str, opts: FetchOptions) -> bytes:
-    """A playlist or guide from a file path, read off the event loop."""
-    label = path
+def _is_gzip_file(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
 
-    def _read() -> bytes:
-        p = Path(path)
-        size = p.stat().st_size
-        if size > opts.max_bytes:
-            raise FetchError(label, f"file is {size} bytes, over the cap of {opts.max_bytes}")
-        return p.read_bytes()
 
-    try:
-        data = await asyncio.to_thread(_read)
-    except OSError as err:
-        raise FetchError(label, f"cannot read file: {err.strerror or err}") from None
-    return await asyncio.to_thread(_maybe_gunzip, data, opts.max_bytes, label)
+def _local_path(location: str, label: str) -> Path:
+    path = Path(location.removeprefix("file://"))
+    if "\x00" in location:
+        raise FetchError(label, "file path contains a NUL byte")
+    return path
+
+
+@dataclass(slots=True)
+class _Download:
+    """One HTTP attempt's facts."""
+
+    not_modified: bool = False
+    validators: dict[str, str] | None = None
 
 
 class Fetcher:
@@ -91,16 +158,115 @@ class Fetcher:
     def client(self) -> httpx.AsyncClient:
         return self._client
 
-    async def fetch(self, location: str, headers: dict[str, str] | None = None) -> bytes:
-        """Body of a URL or file; gzip undone; raises FetchError naming the redacted source."""
+    @property
+    def options(self) -> FetchOptions:
+        return self._opts
+
+    async def fetch(
+        self,
+        location: str,
+        headers: dict[str, str] | None = None,
+        *,
+        max_bytes: int | None = None,
+    ) -> bytes:
+        """Body of a URL or file in memory; gzip undone; FetchError names the redacted source."""
+        cap = min(max_bytes or self._opts.max_bytes, self._opts.max_bytes)
         if not is_url(location):
-            return await read_local(location, self._opts)
+            return await asyncio.to_thread(self._read_local_bytes, location, cap)
         label = redact_url(location)
+        meta_path, body_path = self._cache_paths(location)
+        sink = _MemorySink()
+        result = await self._with_retries(location, label, headers, lambda: _reset(sink), sink, cap)
+        if result.not_modified and body_path is not None:
+            return await asyncio.to_thread(_read_capped_file, body_path, cap, label)
+        data = bytes(sink.buf)
+        if body_path is not None and meta_path is not None and result.validators:
+            await asyncio.to_thread(_store_cache, meta_path, body_path, result.validators, data)
+        return data
+
+    async def fetch_file(self, location: str, headers: dict[str, str] | None = None) -> Path:
+        """A URL or file as a decoded file on disk (kept for revalidation); memory stays flat."""
+        cap = self._opts.max_bytes
+        if not is_url(location):
+            return await asyncio.to_thread(self._local_file, location, cap)
+        label = redact_url(location)
+        meta_path, body_path = self._cache_paths(location)
+        assert meta_path is not None and body_path is not None, "fetch_file needs a cache_dir"
+        part = body_path.with_suffix(f".part{os.getpid()}")
+        holder: list[IO[bytes]] = []
+
+        def reopen() -> None:
+            for fh in holder:
+                fh.close()
+            holder[:] = [_open_part(part)]
+
+        sink = _FileSinkProxy(holder)
+        try:
+            await asyncio.to_thread(reopen)
+            result = await self._with_retries(location, label, headers, reopen, sink, cap)
+            for fh in holder:
+                await asyncio.to_thread(_close_synced, fh)
+            holder.clear()
+            if result.not_modified:
+                return body_path
+            await asyncio.to_thread(_commit, part, body_path, meta_path, result.validators or {})
+        except OSError as err:
+            raise FetchError(label, f"cannot write the download: {err.strerror or err}") from None
+        finally:
+            for fh in holder:
+                fh.close()
+            with contextlib.suppress(OSError):
+                part.unlink()
+        return body_path
+
+    # --- local files ---------------------------------------------------------------------------
+    def _read_local_bytes(self, location: str, cap: int) -> bytes:
+        sink = _MemorySink()
+        path = _local_path(location, location)
+        try:
+            _decode_local(path, sink, cap, location)
+        except OSError as err:
+            raise FetchError(location, f"cannot read file: {err.strerror or err}") from None
+        return bytes(sink.buf)
+
+    def _local_file(self, location: str, cap: int) -> Path:
+        """A plain file is read where it lies; a gzip one is inflated into the cache dir."""
+        path = _local_path(location, location)
+        try:
+            if not _is_gzip_file(path):
+                size = path.stat().st_size
+                if size > cap:
+                    raise FetchError(location, f"file is {size} bytes, over the cap of {cap}")
+                return path
+            _, body = self._cache_paths(f"file:{path.resolve()}")
+            assert body is not None, "a gzip file needs a cache_dir to inflate into"
+            body.parent.mkdir(parents=True, exist_ok=True)
+            part = body.with_suffix(f".part{os.getpid()}")
+            try:
+                with part.open("wb") as fh:
+                    _decode_local(path, fh, cap, location)
+                part.replace(body)
+            finally:
+                with contextlib.suppress(OSError):
+                    part.unlink()
+            return body
+        except OSError as err:
+            raise FetchError(location, f"cannot read file: {err.strerror or err}") from None
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    async def _with_retries(
+        self,
+        url: str,
+        label: str,
+        headers: dict[str, str] | None,
+        reset: _Reset,
+        sink: _Sink,
+        cap: int,
+    ) -> _Download:
         attempt = 0
         while True:
             try:
-                data = await self._fetch_once(location, label, headers or {})
-                return await asyncio.to_thread(_maybe_gunzip, data, self._opts.max_bytes, label)
+                return await self._fetch_once(url, label, headers or {}, sink, cap)
             except FetchError as err:
                 UPSTREAM_ERRORS.labels(kind="fetch").inc()
                 if not err.transient or attempt >= self._opts.retries:
@@ -108,48 +274,59 @@ class Fetcher:
                 attempt += 1
                 delay = min(8.0, self._opts.backoff * 2**attempt) * (0.5 + random.random())  # noqa: S311
                 log.info("fetch_retry", source=label, attempt=attempt, reason=err.reason)
+                await asyncio.to_thread(reset)
                 await asyncio.sleep(delay)
 
-    async def _fetch_once(self, url: str, label: str, headers: dict[str, str]) -> bytes:
+    async def _fetch_once(
+        self, url: str, label: str, headers: dict[str, str], sink: _Sink, cap: int
+    ) -> _Download:
         meta_path, body_path = self._cache_paths(url)
-        req_headers = {"User-Agent": self._opts.user_agent, **headers}
-        cached = _read_meta(meta_path) if body_path and body_path.exists() else {}
+        req_headers = {
+            "User-Agent": self._opts.user_agent,
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **headers,
+        }
+        cached = await asyncio.to_thread(_read_meta, meta_path, body_path)
         if cached.get("etag"):
             req_headers["If-None-Match"] = cached["etag"]
         if cached.get("last_modified"):
             req_headers["If-Modified-Since"] = cached["last_modified"]
+        total = self._opts.total_timeout or self._opts.timeout * 4
         try:
-            async with asyncio.timeout(self._opts.timeout * 4):
+            async with asyncio.timeout(total):
                 async with self._client.stream("GET", url, headers=req_headers) as resp:
-                    if resp.status_code == 304 and body_path is not None:
-                        return await asyncio.to_thread(body_path.read_bytes)
-                    _check_status(resp.status_code, label)
-                    data = await self._read_capped(resp, label)
+                    if resp.status_code == 304 and cached:
+                        return _Download(not_modified=True)
+                    check_status(resp.status_code, label)
+                    await self._read_body(resp, sink, cap, label)
                     validators = {
-                        "etag": resp.headers.get("etag"),
-                        "last_modified": resp.headers.get("last-modified"),
+                        "etag": resp.headers.get("etag", ""),
+                        "last_modified": resp.headers.get("last-modified", ""),
                     }
+                    return _Download(validators={k: v for k, v in validators.items() if v})
         except TimeoutError:
             raise FetchTimeoutError(label, "timed out", transient=True) from None
         except httpx.TimeoutException:
             raise FetchTimeoutError(label, "timed out", transient=True) from None
-        except httpx.TransportError as err:
-            reason = type(err).__name__
-            raise FetchError(label, f"connection failed ({reason})", transient=True) from None
-        if body_path is not None and meta_path is not None and any(validators.values()):
-            await asyncio.to_thread(_store_cache, meta_path, body_path, validators, data)
-        return data
+        except httpx.TooManyRedirects:
+            raise FetchError(label, "too many redirects (a redirect loop?)") from None
+        except httpx.TransportError as err:  # connect, read, protocol, proxy, unsupported scheme
+            raise FetchError(
+                label, f"connection failed ({type(err).__name__})", transient=True
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict) as err:
+            raise FetchError(label, f"request failed ({type(err).__name__})") from None
+        except (ValueError, UnicodeError) as err:  # a URL or header httpx cannot even encode
+            raise FetchError(label, f"invalid request ({type(err).__name__})") from None
 
-    async def _read_capped(self, resp: httpx.Response, label: str) -> bytes:
-        declared = resp.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._opts.max_bytes:
-            raise FetchError(label, f"body of {declared} bytes is over the cap")
-        buf = bytearray()
-        async for chunk in resp.aiter_bytes(_CHUNK):
-            buf += chunk
-            if len(buf) > self._opts.max_bytes:
-                raise FetchError(label, f"body exceeds the cap of {self._opts.max_bytes} bytes")
-        return bytes(buf)
+    async def _read_body(self, resp: httpx.Response, sink: _Sink, cap: int, label: str) -> None:
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise FetchError(label, f"body of {declared} bytes is over the cap of {cap}")
+        decoder = _Decoder(sink, cap, label, resp.headers.get("content-encoding", ""))
+        async for chunk in resp.aiter_raw(_CHUNK):
+            await asyncio.to_thread(decoder.push, chunk)
+        await asyncio.to_thread(decoder.finish)
 
     def _cache_paths(self, url: str) -> tuple[Path | None, Path | None]:
         if self._opts.cache_dir is None:
@@ -158,26 +335,86 @@ class Fetcher:
         return self._opts.cache_dir / f"{digest}.json", self._opts.cache_dir / f"{digest}.body"
 
 
-def _check_status(status: int, label: str) -> None:
+class _Reset(Protocol):
+    def __call__(self) -> None: ...
+
+
+def _reset(sink: _MemorySink) -> None:
+    sink.buf.clear()
+
+
+class _FileSinkProxy:
+    """Writes to whichever part file is open now (a retry starts a new one)."""
+
+    def __init__(self, holder: list[IO[bytes]]) -> None:
+        self._holder = holder
+
+    def write(self, piece: bytes) -> None:
+        self._holder[0].write(piece)
+
+
+def _open_part(part: Path) -> IO[bytes]:
+    part.parent.mkdir(parents=True, exist_ok=True)
+    return part.open("wb")
+
+
+def _close_synced(fh: IO[bytes]) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+
+
+def _commit(part: Path, body: Path, meta: Path, validators: dict[str, str]) -> None:
+    part.replace(body)
+    if validators:
+        write_atomic(meta, json.dumps(validators).encode())
+    else:
+        meta.unlink(missing_ok=True)
+
+
+def _read_capped_file(path: Path, cap: int, label: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > cap:
+            raise FetchError(label, f"cached body of {size} bytes is over the cap of {cap}")
+        return path.read_bytes()
+    except OSError as err:
+        raise FetchError(label, f"cannot read the cached body: {err.strerror or err}") from None
+
+
+# One status policy for provider downloads: which answers a retry may cure.
+TRANSIENT_STATUS = frozenset({408, 425, 429})
+
+
+def check_status(status: int, label: str) -> None:
     if status < 300:
         return
-    transient = status in (408, 425, 429) or status >= 500
-    raise FetchError(label, f"HTTP {status}", transient=transient)
+    transient = status in TRANSIENT_STATUS or status >= 500
+    raise FetchError(label, f"HTTP {status}", transient=transient, status=status)
 
 
-def _read_meta(path: Path | None) -> dict[str, str]:
-    if path is None:
+def _read_meta(meta: Path | None, body: Path | None) -> dict[str, str]:
+    if meta is None or body is None or not body.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(meta.read_text())
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
-def _store_cache(meta: Path, body: Path, validators: dict[str, str | None], data: bytes) -> None:
-    write_atomic(body, data)
-    write_atomic(meta, json.dumps({k: v for k, v in validators.items() if v}).encode())
+def _store_cache(meta: Path, body: Path, validators: dict[str, str], data: bytes) -> None:
+    try:
+        write_atomic(body, data)
+        write_atomic(meta, json.dumps(validators).encode())
+    except OSError as err:  # a full disk costs revalidation, never the refresh
+        log.warning("fetch_cache_unwritable", error=err.strerror or str(err))
+
+
+def iter_chunks(path: Path, size: int = _CHUNK) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
 
 
 def make_client(timeout: float, user_agent: str) -> httpx.AsyncClient:

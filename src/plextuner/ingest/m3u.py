@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
 from urllib.parse import parse_qsl
 
 from plextuner.errors import IngestError
 from plextuner.ingest.models import Entry, ParseReport
+from plextuner.ingest.urls import url_problem
 
 MAX_LINE = 64 * 1024  # longer lines are garbage (or an attack), not an entry
+SNIFF_BYTES = 2048
 _ATTR = re.compile(r"""([A-Za-z][\w.:-]*)\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
 # `#EXTINF:<dur> <attrs>,<name>`: the name starts at the first comma outside double quotes.
 _EXTINF = re.compile(r'#EXTINF:?((?:[^",]+|"[^"]*")*),(.*)$', re.IGNORECASE)
@@ -123,20 +128,80 @@ def parse_m3u(
 ) -> tuple[list[Entry], ParseReport]:
     """Parse an extended M3U playlist; raise IngestError when nothing in it is a channel."""
     text = decode_playlist(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
-    report = ParseReport(source=source)
     reason = sniff_rejection(text)
     if reason:
         raise IngestError(source, reason)
+    return _parse_lines(text.split("\n"), source, provider)
+
+
+def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[Entry], ParseReport]:
+    """The same from a file, a line at a time: memory follows the entries, not the file size."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+            reason = sniff_rejection(_decode_line(head.removeprefix(b"\xef\xbb\xbf")))
+            if reason:
+                raise IngestError(source, reason)
+            fh.seek(0)
+            return _parse_lines(_file_lines(fh), source, provider)
+    except OSError as err:
+        raise IngestError(source, f"cannot read the playlist: {err.strerror or err}") from None
+
+
+def _file_lines(fh: IO[bytes]) -> Iterator[str | None]:
+    """Decoded lines of at most MAX_LINE bytes; None stands for a longer line (never held)."""
+    first = True
+    for raw in bounded_lines(fh, MAX_LINE):
+        if raw is None:
+            yield None
+            continue
+        if first:
+            raw, first = raw.removeprefix(b"\xef\xbb\xbf"), False
+        yield _decode_line(raw)
+
+
+def bounded_lines(fh: IO[bytes], limit: int, chunk: int = 256 * 1024) -> Iterator[bytes | None]:
+    """Lines of a binary file without their newline; a line over `limit` bytes is yielded as None
+    and skipped as it streams past, so a 100 MB single-line file costs one chunk of memory."""
+    pending = b""
+    too_long = False
+    while block := fh.read(chunk):
+        start = 0
+        while (nl := block.find(b"\n", start)) >= 0:
+            if too_long:
+                yield None
+                too_long = False
+            else:
+                line = pending + block[start:nl]
+                yield line if len(line) <= limit else None
+            pending, start = b"", nl + 1
+        if not too_long:
+            pending += block[start:]
+            if len(pending) > limit:
+                pending, too_long = b"", True
+    if too_long:
+        yield None
+    elif pending:
+        yield pending
+
+
+def _parse_lines(
+    lines: Iterable[str | None], source: str, provider: str
+) -> tuple[list[Entry], ParseReport]:
+    report = ParseReport(source=source)
     entries: list[Entry] = []
     pending = _Pending()
     sticky_group = ""
     saw_header = False
-    for lineno, raw in enumerate(text.split("\n"), 1):
+    for lineno, raw in enumerate(lines, 1):
+        if raw is None or len(raw) > MAX_LINE:
+            report.skip("line too long")
+            continue
         line = raw.strip()
         if not line:
             continue
-        if len(line) > MAX_LINE:
-            report.skip("line too long")
+        if "\x00" in line:
+            report.skip("line with NUL bytes")
             continue
         if line[0] == "#":
             upper = line[:12].upper()
@@ -247,8 +312,9 @@ def _finish(pending: _Pending, line: str, report: ParseReport) -> Entry | None:
     entry = pending.entry
     assert entry is not None
     url, url_headers = split_kodi_url(line)
-    if not url.lower().startswith(_URL_SCHEMES):
-        report.skip("unsupported URL scheme")
+    problem = url_problem(url)
+    if problem is not None:
+        report.skip(problem)
         return None
     if url.endswith(".mpd") or ".mpd?" in url:
         report.skip("DASH (.mpd) stream, cannot be served as MPEG-TS")

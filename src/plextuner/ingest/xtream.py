@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -11,7 +12,11 @@ from plextuner.config import XtreamConfig
 from plextuner.errors import FetchError, IngestError, ProviderAuthError
 from plextuner.ingest.fetch import Fetcher
 from plextuner.ingest.models import AccountInfo, Entry, ParseReport
+from plextuner.ingest.urls import url_problem
 from plextuner.redact import redact_url
+
+# A JSON reply is decoded whole: 64 MiB holds ~200k streams and decodes within ~300 MB.
+API_MAX_BYTES = 64 * 1024**2
 
 
 class XtreamAccount:
@@ -49,7 +54,7 @@ def _int(value: Any) -> int | None:
         return None
     try:
         return int(float(str(value).strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan"; "1e999" and "inf" overflow int()
         return None
 
 
@@ -115,10 +120,15 @@ def streams_to_entries(
         if str(item.get("stream_type") or "live") not in ("live", "created_live", "radio_streams"):
             report.skip("not a live stream")
             continue
+        url = account.stream_url(stream_id)
+        problem = url_problem(url)
+        if problem is not None:
+            report.skip(problem)
+            continue
         entries.append(
             Entry(
                 name=name,
-                url=account.stream_url(stream_id),
+                url=url,
                 provider=provider,
                 tvg_id=str(item.get("epg_channel_id") or "").strip(),
                 logo=str(item.get("stream_icon") or ""),
@@ -131,6 +141,12 @@ def streams_to_entries(
     return entries
 
 
+async def _api(fetcher: Fetcher, url: str, label: str) -> Any:
+    """A player_api.php reply decoded off the event loop (big panels send tens of MB)."""
+    data = await fetcher.fetch(url, max_bytes=API_MAX_BYTES)
+    return await asyncio.to_thread(_json, data, label)
+
+
 async def fetch_xtream(
     fetcher: Fetcher, cfg: XtreamConfig, provider: str
 ) -> tuple[list[Entry], ParseReport, AccountInfo, str]:
@@ -138,17 +154,19 @@ async def fetch_xtream(
     account = XtreamAccount(cfg)
     label = account.label
     try:
-        info = parse_account(_json(await fetcher.fetch(account.api_url()), label), label)
-        cats_raw = _json(await fetcher.fetch(account.api_url("get_live_categories")), label)
-        streams_raw = _json(await fetcher.fetch(account.api_url("get_live_streams")), label)
+        info = parse_account(await _api(fetcher, account.api_url(), label), label)
+        cats_raw = await _api(fetcher, account.api_url("get_live_categories"), label)
+        streams_raw = await _api(fetcher, account.api_url("get_live_streams"), label)
     except FetchError as err:
-        if "HTTP 401" in err.reason or "HTTP 403" in err.reason:
+        if err.status in (401, 403):
             raise ProviderAuthError(label, f"{err.reason}: credentials refused") from None
         raise
     report = ParseReport(source=label)
     categories = _list_reply(cats_raw, label, "get_live_categories")
     streams = _list_reply(streams_raw, label, "get_live_streams")
-    entries = streams_to_entries(account, categories, streams, provider, report)
+    entries = await asyncio.to_thread(
+        streams_to_entries, account, categories, streams, provider, report
+    )
     if not entries:
         raise IngestError(label, "get_live_streams listed no live channels")
     return entries, report, info, account.xmltv_url()

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from structlog.contextvars import bound_contextvars
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings
@@ -146,6 +147,20 @@ class StreamEngine:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        # Every line logged inside the session (failover, upstream) carries its id.
+        with bound_contextvars(session=session.id, device=device.name, channel=entry.number):
+            return await self._serve(request, device, entry, session, pool, index, task)
+
+    async def _serve(
+        self,
+        request: web.Request,
+        device: Device,
+        entry: LineupEntry,
+        session: Session,
+        pool: TunerPool,
+        index: int,
+        task: asyncio.Task[Any] | None,
+    ) -> web.StreamResponse:
         outcome = "error"
         try:
             response, outcome = await self._run(request, device, entry, session)

@@ -60,7 +60,7 @@ class HttpUpstream:
                 response = await session.get(source.url, headers=dict(source.headers))
         except TimeoutError:
             raise UpstreamError("timeout", "upstream did not answer in time") from None
-        except aiohttp.ClientError as err:
+        except (aiohttp.ClientError, ValueError) as err:  # ValueError: a URL yarl refuses
             raise UpstreamError("connect", f"connection failed ({type(err).__name__})") from None
         if response.status != 200:
             response.release()

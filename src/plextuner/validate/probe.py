@@ -13,6 +13,7 @@ import httpx
 
 from plextuner.binaries import header_args
 from plextuner.ingest.models import Source
+from plextuner.ingest.urls import url_problem
 from plextuner.validate.result import (
     ProbeResult,
     Verdict,
@@ -88,17 +89,20 @@ class FfprobeEngine:
             async with asyncio.timeout(timeout):
                 async with self.client.stream("GET", source.url, headers=dict(source.headers)) as r:
                     status = r.status_code
-        except (TimeoutError, httpx.HTTPError):
+        except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, ValueError):
             return ProbeResult(Verdict.TRANSIENT, "HTTP 4xx, then no answer")
         return classify_status(status) or ProbeResult(Verdict.TRANSIENT, f"HTTP {status} on retry")
 
 
 def parse_ffprobe(out: bytes) -> ProbeResult:
     try:
-        streams = json.loads(out or b"{}").get("streams", [])
+        doc = json.loads(out or b"{}")
     except ValueError:
         return ProbeResult(Verdict.TRANSIENT, "ffprobe printed invalid JSON")
-    video = [s for s in streams if s.get("codec_type") == "video"]
+    streams = doc.get("streams") if isinstance(doc, dict) else None
+    if not isinstance(streams, list):
+        streams = []
+    video = [s for s in streams if isinstance(s, dict) and s.get("codec_type") == "video"]
     if not video:
         return ProbeResult(Verdict.DEAD, "no video stream")
     v = video[0]
@@ -125,6 +129,10 @@ class NativeEngine:
             return ProbeResult(Verdict.TRANSIENT, "timed out")
         except httpx.TransportError as err:
             return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
+            # Redirect loops, bad encodings, a URL httpx cannot send: not proof the channel is
+            # dead (the URL was checked when it was parsed), so it stays unverified.
+            return ProbeResult(Verdict.TRANSIENT, f"request failed ({type(err).__name__})")
 
     async def _probe(self, url: str, headers: dict[str, str], depth: int) -> ProbeResult:
         async with self.client.stream("GET", url, headers=headers) as resp:
@@ -141,7 +149,13 @@ class NativeEngine:
             target = _first_uri(head)
             if target is None:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists nothing")
-            return await self._probe(urljoin(url, target), headers, depth + 1)
+            try:
+                nested = urljoin(url, target)
+            except ValueError:
+                return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
+            if url_problem(nested) is not None:
+                return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
+            return await self._probe(nested, headers, depth + 1)
         if "text/html" in ctype or head.lstrip()[:1] == b"<":
             return ProbeResult(Verdict.DEAD, "HTML page served as 200")
         return inspect_ts(head)

@@ -1,0 +1,43 @@
+"""Stream URLs checked once, at parse time: what is published must be fetchable as written."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+_SCHEMES = frozenset({"http", "https"})
+# Control characters, whitespace and the characters no URL may carry unescaped.
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f<>\"\\^`{}]")
+_LABEL = r"\w(?:[\w-]{0,61}\w)?"  # \w: internationalised host names are real
+_HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+MAX_URL = 8192  # longer stream URLs are garbage, and no CDN accepts them
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a stream URL, or None when it can (scheme, host and port checked)."""
+    if len(url) > MAX_URL:
+        return "URL too long"
+    if _BAD_CHARS.search(url):
+        return "URL with spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "URL with a malformed host or port"
+    if parts.scheme.lower() not in _SCHEMES:
+        return "unsupported URL scheme"
+    if port == 0 or parts.netloc.endswith(":"):
+        return "URL with a malformed host or port"
+    host = parts.hostname or ""
+    if not host or not (_is_ip(host) or _HOST.match(host)):
+        return "URL without a valid host"
+    return None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
