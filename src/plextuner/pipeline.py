@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from plextuner.buckets import Device, NumberMap, build_devices
+from plextuner.buckets import Assignments, Device, NumberMap, build_devices
 from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
 from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u_file
@@ -25,6 +25,7 @@ from plextuner.logging import get_logger
 from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
 from plextuner.redact import redact_url
 from plextuner.state.published import (
+    ASSIGNMENTS_FILE,
     NUMBERS_FILE,
     ProviderState,
     PublishedState,
@@ -115,7 +116,7 @@ def carried_over(previous: PublishedState | None, provider: str) -> list[Entry]:
                     tvg_id=ch.tvg_id,
                     tvg_name=ch.tvg_name,
                     logo=ch.logo,
-                    group=ch.group,
+                    group=s.group or ch.group,
                     chno=ch.chno,
                     tvg_shift=ch.tvg_shift,
                     headers=dict(s.headers),
@@ -163,8 +164,8 @@ async def ingest_all(ctx: RefreshContext) -> None:
     ctx.channels = merge_entries(entries)
 
 
-def bucket_channels(ctx: RefreshContext, numbers: NumberMap) -> None:
-    result = build_devices(ctx.channels, ctx.settings, numbers)
+def bucket_channels(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) -> None:
+    result = build_devices(ctx.channels, ctx.settings, numbers, placed)
     ctx.devices = result.devices
     ctx.dropped_unmatched = result.dropped_unmatched
 
@@ -196,7 +197,7 @@ def _previous_entries(previous: PublishedState | None, provider: str) -> int | N
     return next((p.entries for p in previous.providers if p.name == provider), None)
 
 
-async def publish(ctx: RefreshContext, numbers: NumberMap) -> PublishedState:
+async def publish(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) -> PublishedState:
     data_dir = ctx.settings.data_dir
     state = PublishedState(
         devices=ctx.devices,
@@ -205,6 +206,7 @@ async def publish(ctx: RefreshContext, numbers: NumberMap) -> PublishedState:
         config_digest=layout_digest(ctx.settings),
     )
     await asyncio.to_thread(numbers.save, data_dir / NUMBERS_FILE)
+    await asyncio.to_thread(placed.save, data_dir / ASSIGNMENTS_FILE)
     await asyncio.to_thread(save_state, data_dir, state)
     for device in ctx.devices:
         CHANNELS.labels(bucket=device.name).set(len(device.entries))
@@ -233,11 +235,12 @@ async def run_refresh(
         previous = await asyncio.to_thread(load_state, settings.data_dir)
         ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=previous)
         numbers = await asyncio.to_thread(NumberMap.load, settings.data_dir / NUMBERS_FILE)
+        placed = await asyncio.to_thread(Assignments.load, settings.data_dir / ASSIGNMENTS_FILE)
         await _timed(ctx, "ingest", ingest_all(ctx))
-        bucket_channels(ctx, numbers)
+        bucket_channels(ctx, numbers, placed)
         for stage in stages:
             await _timed(ctx, getattr(stage, "__name__", "stage"), stage(ctx))
-        state = await _timed(ctx, "publish", publish(ctx, numbers))
+        state = await _timed(ctx, "publish", publish(ctx, numbers, placed))
     finally:
         if own_client:
             await http.aclose()

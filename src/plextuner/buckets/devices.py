@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plextuner.buckets.assignment import Assignments, allocate_ports, shard_index
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.buckets.numbering import NumberMap
-from plextuner.buckets.rules import DEFAULT_BUCKET, assign
+from plextuner.buckets.rules import DEFAULT_BUCKET, assign, fingerprint
 from plextuner.config import BucketConfig, Settings
 from plextuner.hdhr.device_id import device_ids_for
 from plextuner.ingest.models import Channel
@@ -35,12 +36,20 @@ def shard_names(bucket: str, count: int) -> list[str]:
 
 
 def build_devices(
-    channels: list[Channel], settings: Settings, numbers: NumberMap
+    channels: list[Channel],
+    settings: Settings,
+    numbers: NumberMap,
+    assignments: Assignments | None = None,
 ) -> BucketingResult:
-    """Devices in config order; a bucket's shards follow it; ports `port + index` unless set."""
+    """Devices in config order, a bucket's shards after it. With `assignments` (updated in place)
+    placement is sticky: channels keep their device and devices their port across refreshes."""
+    placed = assignments if assignments is not None else Assignments()
     buckets = effective_buckets(settings)
     unmatched = "default" if not settings.buckets else settings.unmatched
-    per_bucket, dropped = assign(channels, buckets, unmatched)
+    rules = {b.name: fingerprint(b) for b in buckets}
+    fresh = frozenset(name for name, fp in rules.items() if placed.rules.get(name) != fp)
+    per_bucket, dropped = assign(channels, buckets, unmatched, placed.buckets(), fresh)
+    placed.rules = rules
     assigned = numbers.assign(per_bucket, first_numbers(buckets))
     planned: list[tuple[BucketConfig, str, int, list[LineupEntry]]] = []
     for cfg in buckets:
@@ -51,31 +60,72 @@ def build_devices(
             ),
             key=lambda e: int(e.number),
         )
-        chunks = [
-            entries[i : i + cfg.max_channels] for i in range(0, len(entries), cfg.max_channels)
-        ]
-        chunks = chunks or [[]]
-        for shard_index, (name, chunk) in enumerate(
-            zip(shard_names(cfg.name, len(chunks)), chunks, strict=True)
-        ):
-            planned.append((cfg, name, shard_index, chunk))
+        for index, (name, chunk) in enumerate(_shards(cfg, entries, placed).items()):
+            planned.append((cfg, name, index, chunk))
     ids = device_ids_for([name for _, name, _, _ in planned])
+    ports = allocate_ports(
+        [
+            (name, cfg.port + _index(cfg.name, name) if cfg.port else None)
+            for cfg, name, _, _ in planned
+        ],
+        settings.port,
+        placed.ports,
+    )
     devices = []
-    for index, (cfg, name, shard_index, chunk) in enumerate(planned):
-        port = cfg.port + shard_index if cfg.port else settings.port + index
+    placed.channels = {}
+    for cfg, name, _, chunk in planned:
+        shard = _index(cfg.name, name)
         friendly = cfg.friendly_name or cfg.name
-        if shard_index:
-            friendly = f"{friendly} {shard_index + 1}"
+        if shard:
+            friendly = f"{friendly} {shard + 1}"
         devices.append(
             Device(
                 name=name,
                 bucket=cfg.name,
                 friendly_name=friendly,
                 device_id=ids[name],
-                port=port,
+                port=ports[name],
                 tuners=cfg.tuners,
                 postvalidate=cfg.postvalidate,
                 entries=chunk,
             )
         )
+        for e in chunk:
+            placed.channels[e.channel.key] = (cfg.name, name)
+    placed.ports = {**placed.ports, **ports}
     return BucketingResult(devices=devices, dropped_unmatched=dropped)
+
+
+def _index(bucket: str, device: str) -> int:
+    index = shard_index(bucket, device)
+    assert index is not None
+    return index
+
+
+def _shards(
+    cfg: BucketConfig, entries: list[LineupEntry], placed: Assignments
+) -> dict[str, list[LineupEntry]]:
+    """A bucket's entries split into shards of at most max_channels: a channel stays in the
+    shard it was in (while it has room), new ones fill the first shard with room. Shards are
+    returned in index order; the bucket's own device always exists, empty shards vanish."""
+    cap = cfg.max_channels
+    shards: dict[int, list[LineupEntry]] = {0: []}
+    pending: list[LineupEntry] = []
+    for e in entries:
+        device = placed.device_of(e.channel.key, cfg.name)
+        index = shard_index(cfg.name, device) if device is not None else None
+        if index is not None and len(shards.setdefault(index, [])) < cap:
+            shards[index].append(e)
+        else:
+            pending.append(e)
+    index = 0
+    for e in pending:
+        while len(shards.setdefault(index, [])) >= cap:
+            index += 1
+        shards[index].append(e)
+    out: dict[str, list[LineupEntry]] = {}
+    for i in sorted(shards):
+        if i == 0 or shards[i]:
+            shards[i].sort(key=lambda e: int(e.number))
+            out[shard_names(cfg.name, i + 1)[-1]] = shards[i]
+    return out

@@ -11,6 +11,16 @@ from plextuner.state.store import read_json, write_json
 FORGET_AFTER = 30 * 86400.0  # a number unused this long may be reused
 
 
+def _pair(value: object) -> bool:
+    """[number, last_seen] as written by save(); anything else in a hand-edited file is dropped."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and 0 < value[0] < 10**6
+    )
+
+
 class NumberMap:
     """`{bucket: {channel_key: [number, last_seen]}}`, persisted in the data dir."""
 
@@ -21,14 +31,12 @@ class NumberMap:
     def load(cls, path: Path) -> NumberMap:
         raw = read_json(path)
         data: dict[str, dict[str, list[float]]] = {}
-        if isinstance(raw, dict):
-            for bucket, entries in raw.get("buckets", {}).items():
-                if isinstance(entries, dict):
-                    data[bucket] = {
-                        k: [float(v[0]), float(v[1])]
-                        for k, v in entries.items()
-                        if isinstance(v, list) and len(v) == 2
-                    }
+        buckets = raw.get("buckets") if isinstance(raw, dict) else None
+        for bucket, entries in buckets.items() if isinstance(buckets, dict) else ():
+            if isinstance(entries, dict):
+                data[str(bucket)] = {
+                    str(k): [float(v[0]), float(v[1])] for k, v in entries.items() if _pair(v)
+                }
         return cls(data)
 
     def save(self, path: Path) -> None:

@@ -44,6 +44,7 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
             url=entry.url,
             headers=tuple(sorted(entry.headers.items())) if entry.headers else (),
             kind=stream_kind(entry.url),
+            group=entry.group,
         )
         channel = channels.get(key)
         if channel is None:
@@ -58,8 +59,12 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
                 chno=entry.chno,
                 tvg_shift=entry.tvg_shift,
                 sources=[source],
+                groups=[entry.group] if entry.group else [],
             )
-        elif all(s.url != source.url for s in channel.sources):
+            continue
+        if entry.group and entry.group not in channel.groups:
+            channel.groups.append(entry.group)
+        if all(s.url != source.url for s in channel.sources):
             channel.sources.append(source)
             if not channel.logo and entry.logo:
                 channel.logo = entry.logo

@@ -32,6 +32,7 @@ class Source:
     url: str
     headers: tuple[tuple[str, str], ...] = ()
     kind: StreamKind = StreamKind.OTHER
+    group: str = ""  # the group of the playlist entry this source came from
 
 
 @dataclass(slots=True)
@@ -67,6 +68,9 @@ class Channel:
     chno: str = ""
     tvg_shift: float | None = None
     sources: list[Source] = field(default_factory=list)
+    # Every group its entries were listed under, in order: bucket rules match any of them, so
+    # a channel's device does not depend on which of its entries the provider lists first.
+    groups: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from plextuner.state.store import read_json, remove_stale_temp, write_json
 
 LINEUPS_FILE = "lineups.json"
 NUMBERS_FILE = "numbers.json"
+ASSIGNMENTS_FILE = "assignments.json"
 FORMAT_VERSION = 1
 
 
@@ -44,6 +45,8 @@ def _source_json(s: Source) -> dict[str, Any]:
     out: dict[str, Any] = {"provider": s.provider, "url": s.url, "kind": s.kind.value}
     if s.headers:
         out["headers"] = dict(s.headers)
+    if s.group:
+        out["group"] = s.group
     return out
 
 
@@ -58,6 +61,8 @@ def _entry_json(e: LineupEntry) -> dict[str, Any]:
         "state": e.state.value,
         "sources": [_source_json(s) for s in ch.sources],
     }
+    if ch.groups and ch.groups != [ch.group]:
+        out["groups"] = ch.groups
     # Empty optional fields are left out: the file is rewritten on every publish.
     for name, value in (
         ("tvg_id", ch.tvg_id),
@@ -116,20 +121,24 @@ def _entry_from(raw: dict[str, Any]) -> LineupEntry:
             url=s["url"],
             headers=tuple(sorted(s.get("headers", {}).items())),
             kind=StreamKind(s.get("kind", "other")),
+            group=str(s.get("group", "")),
         )
         for s in raw.get("sources", [])
     ]
+    group = raw.get("group", "")
+    groups = raw.get("groups")
     channel = Channel(
         key=raw["key"],
         name=raw["name"],
         tvg_id=raw.get("tvg_id", ""),
-        group=raw.get("group", ""),
+        group=group,
         provider=raw.get("provider", ""),
         logo=raw.get("logo", ""),
         tvg_name=raw.get("tvg_name", ""),
         chno=raw.get("chno", ""),
         tvg_shift=raw.get("tvg_shift"),
         sources=sources,
+        groups=[str(g) for g in groups] if isinstance(groups, list) else ([group] if group else []),
     )
     return LineupEntry(
         number=str(raw["number"]),
