@@ -189,3 +189,41 @@ def test_well_formed_but_truncated_list_is_refused(
     )
     assert main(["refresh", "--config", str(cfg)]) == 0  # the operator accepts the new line-up
     assert sum(len(d["channels"]) for d in lineup(cfg, capsys)["devices"]) == 200
+
+
+def test_reorder_and_regroup_keep_device_number_and_port(
+    provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shards of 60, then the provider reorders its list and lists 80 channels a second time
+    under another group (the "UK & IE" / "US | News" case): every channel keeps its device,
+    GuideNumber and port, and none appears twice."""
+    cfg = write_config(tmp_path, m3u_provider(provider))
+    cfg.write_text(cfg.read_text().replace("'}}\n", "'}, max_channels: 60}\n"))
+    assert main(["refresh", "--config", str(cfg)]) == 0
+
+    def where(data: dict) -> dict[str, tuple[str, str, int]]:
+        keys = [c["tvg_id"] or c["name"] for d in data["devices"] for c in d["channels"]]
+        assert len(keys) == len(set(keys)), "a channel in two devices"
+        return {
+            c["tvg_id"] or c["name"]: (d["name"], c["number"], d["port"])
+            for d in data["devices"]
+            for c in d["channels"]
+        }
+
+    before = where(lineup(cfg, capsys))
+    assert len({v[0] for v in before.values()}) > 6  # sharded
+    rng = random.Random(11)
+    world = provider.world.channels
+    extra = [
+        FakeChannel(
+            stream_id=30000 + i,
+            name=c.name,
+            group=rng.choice([g for g in GROUPS if g != c.group]),
+            tvg_id=c.tvg_id,
+        )
+        for i, c in enumerate(rng.sample([c for c in world if c.tvg_id], 80))
+    ]
+    world.extend(extra)
+    rng.shuffle(world)
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    assert where(lineup(cfg, capsys)) == before
