@@ -17,9 +17,10 @@ import pytest
 from plextuner.hdhr.device_id import is_valid_device_id
 from plextuner.hdhr.discovery import DISCOVER_RPY, build_reply, frame, iter_tlvs, parse_frame, tlv
 from plextuner.service import Service
-from tests.conftest import require_tool
+from tests.conftest import require_tool, skip_or_fail
 from tests.fakes.daemon import daemon_settings, running
 from tests.fakes.streams import FakeCdn
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 SECRET = "pa55-in-url-zz9"
@@ -191,12 +192,10 @@ class TestTuning:
                 second = await client.get(url(daemon, f"/auto/v{entries[1].number}"))
                 assert second.status_code == 503
                 assert second.headers["X-HDHomeRun-Error"] == "805 All Tuners In Use"
-        for _ in range(50):
-            if cdn.state.open_connections == 0 and not daemon.engine.active_sessions():
-                break
-            await asyncio.sleep(0.05)
-        assert cdn.state.open_connections == 0
-        assert daemon.engine.active_sessions() == []
+        await until(
+            lambda: cdn.state.open_connections == 0 and not daemon.engine.active_sessions(),
+            "the upstream and the session to close",
+        )
 
 
 def discover_packet(
@@ -291,7 +290,7 @@ async def test_hdhomerun_config_finds_every_device(cdn: FakeCdn, tmp_path: Path)
         try:
             probe.bind(("127.0.0.1", 65001))
         except OSError:
-            pytest.skip("UDP 127.0.0.1:65001 is busy here; hdhomerun_config only talks to 65001")
+            skip_or_fail("UDP 127.0.0.1:65001 is busy here; hdhomerun_config only talks to 65001")
     playlist = tmp_path / "list.m3u"
     write_playlist(playlist, cdn)
     buckets = [{"name": f"b{i}", "match": {"name": f"Channel {i}$"}} for i in range(6)]

@@ -17,6 +17,7 @@ from plextuner.validate.pool import Job, ProbePool, interleave
 from plextuner.validate.probe import NativeEngine
 from plextuner.validate.result import Verdict
 from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 FAST = {"min_interval": 0.05, "jitter": 0.05, "timeout": 2, "retries": 3, "max_run_time": 60}
@@ -166,10 +167,7 @@ async def test_probe_yields_to_viewer(hosts: list[CdnHost]) -> None:
         pool = ProbePool(cfg, NativeEngine(client), budgets)
         run = asyncio.create_task(pool.run([Job("d:1", "d", entry)]))
         budget = budgets.get("p")
-        for _ in range(100):
-            if budget.in_use:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: budget.in_use > 0, "the probe to take a connection")
         viewer1 = await budget.acquire_viewer()  # the one connection probes never take
         viewer2 = await budget.acquire_viewer()  # needs the probe's connection
         results = await asyncio.wait_for(run, 5)
@@ -331,10 +329,6 @@ async def test_daemon_serves_before_probing_finishes(hosts: list[CdnHost], tmp_p
         state = service.runtime.state
         assert state is not None and len(state.devices[0].entries) == 4
         assert {e.state.value for e in state.devices[0].entries} == {"unchecked"}
-        for _ in range(200):
-            if service.runtime.state is not state:
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: service.runtime.state is not state, "the validated state", 20)
         validated = service.runtime.state
-        assert validated is not state
         assert {e.state.value for e in validated.devices[0].entries} == {"ok"}  # type: ignore[union-attr]

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from plextuner.service import Service
 from tests.conftest import free_port, require_tool
 from tests.fakes.daemon import daemon_settings, running
 from tests.fakes.provider import PASSWORD, USER, FakeProvider, make_world
+from tests.waiting import until, until_sync
 
 pytestmark = pytest.mark.integration
 ADMIN = "admin-token-5150-qq"
@@ -54,11 +54,11 @@ async def test_admin_refresh_auth(tmp_path: Path) -> None:
                 ok = await client.post(url, headers={"Authorization": f"Bearer {ADMIN}"})
                 assert ok.status_code == 202
                 info = service.runtime.refresh
-                for _ in range(100):
-                    if info.finished_at is not None and info.finished_at != before:
-                        break
-                    await asyncio.sleep(0.05)
-                assert info.finished_at != before and info.ok is True
+                await until(
+                    lambda: info.finished_at is not None and info.finished_at != before,
+                    "the admin-triggered refresh to finish",
+                )
+                assert info.ok is True
     finally:
         fake.stop()
 
@@ -88,10 +88,7 @@ async def test_restart_with_provider_down_serves_same_lineups(tmp_path: Path) ->
     fake.stop()
     settings = settings.model_copy(update={"refresh_interval": 1.0})
     async with running(settings) as service, httpx.AsyncClient() as client:
-        for _ in range(100):  # wait for at least one failed refresh
-            if service.runtime.refresh.ok is False:
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: service.runtime.refresh.ok is False, "a failed refresh")
         assert (await client.get(base(service) + "/readyz")).status_code == 200
         assert (await client.get(base(service) + "/lineup.json")).json() == before
         assert service.runtime.refresh.ok is False
@@ -188,15 +185,15 @@ def test_sigterm_graceful_exit_and_no_secret_in_output(tmp_path: Path) -> None:
     )
     bodies = []
     try:
-        deadline = time.monotonic() + 20
         with httpx.Client(timeout=5) as client:
-            while time.monotonic() < deadline:
+
+            def ready() -> bool:
                 try:
-                    if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        break
+                    return client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
                 except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+                    return False
+
+            until_sync(ready, "the daemon to be ready", 20)
             for path in (
                 "/",
                 "/api/v1/status",
@@ -221,8 +218,14 @@ def test_sigterm_graceful_exit_and_no_secret_in_output(tmp_path: Path) -> None:
                     headers={"Authorization": f"Bearer {ADMIN}"},
                 ).text
             )
-            time.sleep(1.0)
-            bodies.append(client.get(f"http://127.0.0.1:{port}/api/v1/status").text)
+
+            def failed() -> bool:
+                status = client.get(f"http://127.0.0.1:{port}/api/v1/status")
+                bodies.append(status.text)
+                refresh = status.json()["refresh"]
+                return refresh["running"] is False and refresh["ok"] is False
+
+            until_sync(failed, "the refresh against the broken provider to fail")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
     finally:

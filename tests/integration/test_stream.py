@@ -15,6 +15,7 @@ from plextuner.service import Service
 from tests.conftest import require_tool
 from tests.fakes.daemon import daemon_settings, running
 from tests.fakes.streams import FakeCdn
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -57,10 +58,10 @@ def tune_url(service: Service, number: str, device: int = 0) -> str:
 
 
 async def settle(cdn: FakeCdn, service: Service) -> None:
-    for _ in range(100):
-        if cdn.state.open_connections == 0 and not service.engine.active_sessions():
-            return
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: cdn.state.open_connections == 0 and not service.engine.active_sessions(),
+        "every upstream connection and stream session to close",
+    )
 
 
 def gauge_total(name: str) -> float:
@@ -179,11 +180,11 @@ async def test_rapid_tune_cancel_leaves_nothing(daemon: Service, cdn: FakeCdn) -
     assert daemon.engine.active_sessions() == []
     assert gauge_total("plextuner_streams_active") == 0
     assert all(b.in_use == 0 for b in daemon.engine.budgets.all())
-    for _ in range(40):
-        if await ffmpeg_children() == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert await ffmpeg_children() == 0
+    await until(lambda: _no_children(), "every ffmpeg child to exit", 5)
+
+
+async def _no_children() -> bool:
+    return await ffmpeg_children() == 0
 
 
 async def test_client_disconnect_closes_upstream_fast(daemon: Service, cdn: FakeCdn) -> None:
@@ -223,10 +224,10 @@ async def test_probes_share_the_budget_with_a_viewer(cdn: FakeCdn, tmp_path: Pat
         },
     )
     async with running(settings) as service:
-        for _ in range(200):  # the start-up refresh (quick publish, then probes) must be done
-            if not service.refreshing and service.runtime.refresh.finished_at:
-                break
-            await asyncio.sleep(0.05)
+        await until(  # the start-up refresh (quick publish, then probes) must be done
+            lambda: not service.refreshing and bool(service.runtime.refresh.finished_at),
+            "the start-up refresh to finish",
+        )
         cdn.state.peak_connections = 0
         nums = numbers(service)
         async with httpx.AsyncClient(timeout=10) as client:

@@ -34,7 +34,7 @@ class TestGunzip:
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
-    hits = {"flaky": 0, "etag": 0}
+    hits = {"flaky": 0, "etag": 0, "etag_304": 0}
 
     async def flaky(_: web.Request) -> web.Response:
         hits["flaky"] += 1
@@ -43,6 +43,7 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
     async def etag(request: web.Request) -> web.Response:
         hits["etag"] += 1
         if request.headers.get("If-None-Match") == '"v1"':
+            hits["etag_304"] += 1
             return web.Response(status=304)
         return web.Response(text="body-v1", headers={"ETag": '"v1"'})
 
@@ -105,8 +106,12 @@ class TestFetcher:
         f = fetcher(tmp_path)
         url = str(srv.make_url("/etag"))
         assert await f.fetch(url) == b"body-v1"
+        assert hits == {**hits, "etag": 1, "etag_304": 0}
         assert await f.fetch(url) == b"body-v1"
-        assert hits["etag"] == 2
+        # The second fetch sent If-None-Match and the body came from the cache, not the wire.
+        assert hits["etag"] == 2 and hits["etag_304"] == 1
+        path = await f.fetch_file(url)
+        assert path.read_bytes() == b"body-v1" and hits["etag_304"] == 2
         await f.client.aclose()
 
     async def test_size_cap(self, server: tuple, tmp_path: Path) -> None:

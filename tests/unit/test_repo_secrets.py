@@ -8,7 +8,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import pytest
+from tests.conftest import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(
@@ -29,7 +29,7 @@ def tracked_files() -> list[Path]:
             ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout")
+        skip_or_fail("not a git checkout")
     return [
         ROOT / line
         for line in out.splitlines()

@@ -58,13 +58,16 @@ def parse_time(text: str | None) -> float | None:
     except ValueError:
         return None
     zone = m.group(7)
-    if zone:
-        if zone[0] in "+-":
-            minutes = int(zone[1:3]) * 60 + int(zone[3:5])
-            dt -= timedelta(minutes=minutes if zone[0] == "+" else -minutes)
-        else:
-            dt -= timedelta(minutes=_ZONES.get(zone.upper(), 0))
-    return dt.timestamp()
+    try:
+        if zone:
+            if zone[0] in "+-":
+                minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+                dt -= timedelta(minutes=minutes if zone[0] == "+" else -minutes)
+            else:
+                dt -= timedelta(minutes=_ZONES.get(zone.upper(), 0))
+        return dt.timestamp()
+    except (OverflowError, ValueError):  # year 1 minus an offset, year 9999 plus one
+        return None
 
 
 @dataclass(slots=True)
