@@ -9,14 +9,17 @@ from typing import IO
 from urllib.parse import parse_qsl
 
 from plextuner.errors import IngestError
-from plextuner.ingest.models import Entry, ParseReport
+from plextuner.ingest.models import Entry, ParseReport, clean_text
 from plextuner.ingest.urls import url_problem
 
 MAX_LINE = 64 * 1024  # longer lines are garbage (or an attack), not an entry
 SNIFF_BYTES = 2048
-_ATTR = re.compile(r"""([A-Za-z][\w.:-]*)\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
+# Keys are bounded (64 chars) so a long run of word characters costs linear, not quadratic, time.
+_ATTR = re.compile(r"""([A-Za-z][\w.:-]{0,63})\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
 # `#EXTINF:<dur> <attrs>,<name>`: the name starts at the first comma outside double quotes.
-_EXTINF = re.compile(r'#EXTINF:?((?:[^",]+|"[^"]*")*),(.*)$', re.IGNORECASE)
+# Possessive and one character per step: a nested `(?:[^",]+)*` backtracked exponentially on a
+# line with no comma outside quotes (a 30-character line took minutes; found by fuzzing).
+_EXTINF = re.compile(r'#EXTINF:?((?:[^",]|"[^"]*")*+),(.*)$', re.IGNORECASE)
 _URL_SCHEMES = ("http://", "https://")
 _HEADER_NAMES = {
     "http-user-agent": "User-Agent",
@@ -256,6 +259,7 @@ def _read_header(line: str, report: ParseReport) -> None:
 
 
 def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport) -> Entry | None:
+    line = clean_text(line)
     match = _EXTINF.match(line)
     if match is not None:
         attr_part, name = match.group(1), match.group(2).strip()

@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# C0 and C1 control characters (tab becomes a space): XML 1.0 cannot carry them, so a name with
+# one would make every guide and lineup.xml unwritable (found by the whole-pipeline fuzz test).
+_CONTROL = dict.fromkeys([*range(32), 127, *range(128, 160)]) | {0x09: 0x20}
+
+
+def clean_text(value: str) -> str:
+    """Text from a provider made safe for every output format (XML, JSON, M3U)."""
+    return value.translate(_CONTROL) if not value.isprintable() else value
+
 
 class StreamKind(StrEnum):
     TS = "ts"

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 from plextuner.config import XtreamConfig
 from plextuner.errors import FetchError, IngestError, ProviderAuthError
 from plextuner.ingest.fetch import Fetcher
-from plextuner.ingest.models import AccountInfo, Entry, ParseReport
+from plextuner.ingest.models import AccountInfo, Entry, ParseReport, clean_text
 from plextuner.ingest.urls import url_problem
 from plextuner.redact import redact_url
 
@@ -109,11 +109,13 @@ def streams_to_entries(
     provider: str,
     report: ParseReport,
 ) -> list[Entry]:
-    names = {str(c.get("category_id")): str(c.get("category_name") or "") for c in categories}
+    names = {
+        str(c.get("category_id")): clean_text(str(c.get("category_name") or "")) for c in categories
+    }
     entries = []
     for item in streams:
         stream_id = _int(item.get("stream_id"))
-        name = str(item.get("name") or "").strip()
+        name = clean_text(str(item.get("name") or "")).strip()
         if stream_id is None or not name:
             report.skip("stream without id or name")
             continue
@@ -130,8 +132,8 @@ def streams_to_entries(
                 name=name,
                 url=url,
                 provider=provider,
-                tvg_id=str(item.get("epg_channel_id") or "").strip(),
-                logo=str(item.get("stream_icon") or ""),
+                tvg_id=clean_text(str(item.get("epg_channel_id") or "")).strip(),
+                logo=clean_text(str(item.get("stream_icon") or "")),
                 group=names.get(str(item.get("category_id")), ""),
                 chno=str(item.get("num") or ""),
                 attrs={"stream_id": str(stream_id)},
