@@ -56,10 +56,15 @@ class RefreshContext:
 Stage = Callable[[RefreshContext], Awaitable[None]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class RefreshOutcome:
     state: PublishedState
     context: RefreshContext
+
+    def __repr__(self) -> str:
+        # asyncio.run() reprs the main task's result on the way out (Python 3.11, via
+        # signal.getsignal): a full dataclass repr of 100k channels cost 300 MB of peak memory.
+        return f"RefreshOutcome(devices={len(self.state.devices)}, held={self.state.held})"
 
     @property
     def exit_code(self) -> int:
@@ -162,6 +167,9 @@ async def ingest_all(ctx: RefreshContext) -> None:
             if url not in ctx.guide_urls:
                 ctx.guide_urls.append(url)
     ctx.channels = merge_entries(entries)
+    del entries
+    for result in ctx.results:
+        result.release_entries()
 
 
 def bucket_channels(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) -> None:
@@ -183,7 +191,7 @@ def provider_states(ctx: RefreshContext) -> list[ProviderState]:
                 exp_date=account.exp_date if account else None,
                 ok=result.error is None,
                 error=result.error,
-                entries=len(result.entries)
+                entries=result.count
                 if result.error is None
                 else _previous_entries(ctx.previous, cfg.name),
             )

@@ -69,7 +69,7 @@ def refresh_summary(outcome: RefreshOutcome) -> str:
             skipped = r.report.skipped if r.report else {}
             why = ", ".join(f"{k}: {v}" for k, v in skipped.items() if v)
             out.append(
-                f"provider {r.provider}: {len(r.entries)} entries"
+                f"provider {r.provider}: {r.count} entries"
                 + (f", skipped {sum(skipped.values())} ({why})" if why else "")
             )
     out.append(f"channels: {len(ctx.channels)} unique, {ctx.dropped_unmatched} matched no bucket")

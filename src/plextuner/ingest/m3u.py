@@ -283,7 +283,6 @@ def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseRepor
         tvg_shift=_float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
         catchup=_catchup(attrs),
         headers=headers,
-        attrs=attrs,
         line=lineno,
     )
 

@@ -121,3 +121,9 @@ class ProviderResult:
     account: AccountInfo | None = None
     error: str | None = None
     guide_urls: list[str] = field(default_factory=list)
+    count: int = 0  # entries accepted; kept after `entries` is released once merged
+
+    def release_entries(self) -> None:
+        """Drop the per-entry objects once merged into channels: a 100k list holds ~100 MB."""
+        self.count = len(self.entries)
+        self.entries = []

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
 from plextuner.errors import StateError
 from plextuner.ingest.models import Channel, Source, StreamKind
-from plextuner.state.store import read_json, remove_stale_temp, write_json
+from plextuner.state.store import read_json, remove_stale_temp, write_atomic
 
 LINEUPS_FILE = "lineups.json"
 NUMBERS_FILE = "numbers.json"
@@ -29,13 +31,16 @@ class ProviderState:
     entries: int | None = None  # entries accepted last time: the baseline for the shrink check
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class PublishedState:
     devices: list[Device]
     providers: list[ProviderState] = field(default_factory=list)
     published_at: float = field(default_factory=time.time)
     held: list[str] = field(default_factory=list)  # buckets kept at their last good lineup
     config_digest: str = ""  # the settings it was built from: a changed config means rebuild
+
+    def __repr__(self) -> str:  # never the whole tree (it may hold 100k channels)
+        return f"PublishedState(devices={len(self.devices)}, published_at={self.published_at})"
 
     def device(self, name: str) -> Device | None:
         return next((d for d in self.devices if d.name == name), None)
@@ -177,12 +182,54 @@ def state_from(raw: Any) -> PublishedState:
         raise StateError(f"published state is malformed: {err}") from err
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def state_chunks(state: PublishedState) -> Iterator[bytes]:
+    """`state_json` encoded one device a line: a 100k-channel state never exists as one tree
+    and one string (that doubled the peak memory of a big refresh). Still one JSON document."""
+    head = state_json(PublishedState(devices=[], **{f: getattr(state, f) for f in _HEAD_FIELDS}))
+    yield _dumps(head)[: -len(_TAIL)] + b"\n"
+    for i, device in enumerate(state.devices):
+        yield (b"," if i else b"") + _dumps(device_json(device)) + b"\n"
+    yield _TAIL + b"\n"
+
+
+_TAIL = b"]}"
+
+
+_HEAD_FIELDS = ("providers", "published_at", "held", "config_digest")
+
+
 def save_state(data_dir: Path, state: PublishedState) -> None:
-    write_json(data_dir / LINEUPS_FILE, state_json(state))
+    write_atomic(data_dir / LINEUPS_FILE, state_chunks(state))
 
 
 def load_state(data_dir: Path) -> PublishedState | None:
     """The last published state, None when nothing was ever published."""
     remove_stale_temp(data_dir)
-    raw = read_json(data_dir / LINEUPS_FILE)
-    return None if raw is None else state_from(raw)
+    path = data_dir / LINEUPS_FILE
+    try:
+        with path.open("rb") as fh:
+            head = fh.readline()
+            if not head.endswith(b'"devices":[\n'):  # written whole (older versions)
+                return state_from(read_json(path))
+            return _read_lines(head, fh)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StateError(f"cannot read {path}: {err.strerror or err}") from err
+
+
+def _read_lines(head: bytes, fh: IO[bytes]) -> PublishedState:
+    """One device decoded at a time, so the raw tree of a big state is never whole in memory."""
+    try:
+        state = state_from(json.loads(head[:-1] + _TAIL))
+        for line in fh:
+            if line.rstrip() == _TAIL:
+                return state
+            state.devices.append(device_from(json.loads(line.lstrip(b","))))
+    except ValueError as err:
+        raise StateError(f"published state is corrupt: {err}") from err
+    raise StateError("published state is truncated")

@@ -6,19 +6,27 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from plextuner.errors import StateError
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write to a temp file in the same dir, fsync it, rename over `path`, fsync the dir."""
+def write_atomic(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600) -> None:
+    """Write to a temp file in the same dir, fsync it, rename over `path`, fsync the dir.
+
+    `data` may be an iterable of chunks, so a large file is never held whole in memory.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                for chunk in data:
+                    fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
