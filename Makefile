@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration check fmt lint typecheck bench clean deps
+fuzz: $(STAMP) deps
+	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/unit/test_fuzz.py tests/integration/test_fuzz_live.py
+
+.PHONY: fuzz run test test-unit test-integration check fmt lint typecheck bench clean deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)

@@ -147,7 +147,11 @@ def _request(method: str, path: str, query: str, host: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(method=_method, path=_path, query=_query, host=_host)
 def test_http_requests_never_crash(
     daemon: tuple[int, subprocess.Popen[str]], method: str, path: str, query: str, host: str | None
@@ -225,7 +229,11 @@ _list = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=max(25, int(os.environ.get("FUZZ_EXAMPLES", "25")) // 20),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(text=_list)
 def test_refresh_any_playlist(
     text: str, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]

@@ -3,7 +3,7 @@
 
 Each property says the same thing: whatever arrives, the answer is a result or one of our own
 errors with a reason, never a foreign exception. Examples are bounded so `make test` stays fast;
-`HYPOTHESIS_PROFILE=nightly` runs many more (see tests/conftest.py).
+`make fuzz` runs many more.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -42,8 +43,12 @@ from plextuner.ingest.xtream import (
 )
 from plextuner.metrics import REGISTRY
 
+# Bounded for `make test`; `make fuzz` (FUZZ_EXAMPLES=5000) runs the long, nightly-style pass.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 FAST = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 # --- M3U ------------------------------------------------------------------------------------------
