@@ -4,9 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-fuzz: $(STAMP) deps
-	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/unit/test_fuzz.py tests/integration/test_fuzz_live.py
-
 .PHONY: fuzz run test test-unit test-integration check fmt lint typecheck bench clean deps
 
 $(BIN)/python:
@@ -49,6 +46,9 @@ check: $(STAMP) deps
 
 bench: $(STAMP) deps
 	$(BIN)/python -m bench
+
+fuzz: $(STAMP) deps
+	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/unit/test_fuzz.py tests/integration/test_fuzz_live.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
