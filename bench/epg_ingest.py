@@ -71,7 +71,7 @@ def ours(path: Path, data_dir: Path) -> int:
     from plextuner.config import load_settings
     from plextuner.epg.stage import GuideData, _write_all, parse_source
     from plextuner.ingest.models import Channel
-    from plextuner.pipeline import RefreshContext
+    from plextuner.stages import RefreshContext
 
     settings = load_settings(None, {"data_dir": str(data_dir), "epg": {"days": 3}}, env={})
     devices = [

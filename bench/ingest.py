@@ -50,6 +50,7 @@ def run_baseline(path: Path) -> int:
 def run_ours(path: Path, data_dir: Path) -> int:
     from plextuner.buckets import NumberMap, build_devices
     from plextuner.config import load_settings
+    from plextuner.datadir import DataDir
     from plextuner.ingest import merge_entries, parse_m3u
     from plextuner.state.published import PublishedState, save_state
 
@@ -64,7 +65,7 @@ def run_ours(path: Path, data_dir: Path) -> int:
     numbers = NumberMap()
     result = build_devices(channels, settings, numbers)
     numbers.save(data_dir / "numbers.json")
-    save_state(data_dir, PublishedState(devices=result.devices))
+    save_state(DataDir(data_dir), PublishedState(devices=result.devices))
     return sum(len(d.entries) for d in result.devices)
 
 

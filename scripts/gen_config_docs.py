@@ -1,6 +1,6 @@
 """Writes docs/configuration.md from the settings models (every key, type, default, env name).
 
-Run `python scripts/gen_config_docs.py` after changing config.py; a test fails when stale.
+Run `python scripts/gen_config_docs.py` after changing config/models.py; a test fails when stale.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from plextuner.config import ENV_PREFIX, Settings
 
 HEADER = """# Configuration reference
 
-Generated from `src/plextuner/config.py` by `scripts/gen_config_docs.py`; do not edit by hand.
+Generated from `src/plextuner/config/models.py` by `scripts/gen_config_docs.py`; do not edit.
 
 Precedence: CLI flags > environment > config file (YAML or TOML, by extension) > defaults.
 Environment names take the `PLEX_TUNER_` prefix with nested keys joined by `__`

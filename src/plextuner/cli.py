@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from plextuner import __version__
-from plextuner.config import Settings, load_settings, redacted_dump
+from plextuner.config import Settings, load_settings, redacted_dump, secret_values
 from plextuner.errors import ConfigError, NothingPublishedError, PlexTunerError
 from plextuner.logging import configure_logging
 from plextuner.redact import SECRETS
@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
-    return load_settings(getattr(args, "config", None), overrides)
+    """The settings, built once here and passed down; their secrets registered for scrubbing."""
+    settings = load_settings(getattr(args, "config", None), overrides)
+    SECRETS.add(*secret_values(settings))
+    return settings
 
 
 def _err(message: str) -> None:
@@ -96,7 +99,7 @@ def cmd_lineup(args: argparse.Namespace) -> int:
     from plextuner.summary import lineup_json, lineup_text
 
     settings = _load(args)
-    state = load_state(settings.data_dir)
+    state = load_state(settings.paths)
     if state is None or not state.devices:
         _err(f"nothing published in {settings.data_dir}; run `plextuner refresh` first")
         return EXIT_FAIL
@@ -126,9 +129,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from plextuner.doctor import run_doctor
+    from plextuner.doctor import report_invalid_config, run_doctor
 
-    return run_doctor(getattr(args, "config", None))
+    try:
+        settings = _load(args)
+    except ConfigError as err:
+        return report_invalid_config(err)
+    return run_doctor(settings)
 
 
 def cmd_plex(args: argparse.Namespace) -> int:

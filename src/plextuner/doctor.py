@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from plextuner.config import Settings, load_settings
+from plextuner.config import Settings
 from plextuner.errors import ConfigError, PlexTunerError
 from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
 from plextuner.ingest.m3u import parse_m3u
@@ -136,7 +136,7 @@ async def check_guide(client: httpx.AsyncClient, source: str) -> Check:
 
 def check_ports(settings: Settings) -> list[Check]:
     try:
-        state = load_state(settings.data_dir)
+        state = load_state(settings.paths)
     except PlexTunerError:
         state = None
     ports = sorted({settings.port} | {d.port for d in (state.devices if state else [])})
@@ -256,14 +256,15 @@ async def run_checks(settings: Settings, emit: Callable[[Check], None]) -> bool:
     return ok
 
 
-def run_doctor(config_path: Path | None) -> int:
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as err:
-        print("[FAIL] config valid")
-        for problem in err.problems:
-            print(f"       {SECRETS.scrub(problem)}")
-        print("       fix: correct the keys above (plextuner check-config shows the result)")
-        return 1
+def report_invalid_config(err: ConfigError) -> int:
+    """The first check failed: the CLI could not load the settings."""
+    print("[FAIL] config valid")
+    for problem in err.problems:
+        print(f"       {SECRETS.scrub(problem)}")
+    print("       fix: correct the keys above (plextuner check-config shows the result)")
+    return 1
+
+
+def run_doctor(settings: Settings) -> int:
     ok = asyncio.run(run_checks(settings, lambda c: print(c.line(), flush=True)))
     return 0 if ok else 1

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 
-from plextuner.buckets import Assignments, Device, NumberMap, build_devices
+from plextuner.buckets import Assignments, NumberMap, build_devices
 from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
 from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u_file
 from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
-from plextuner.ingest.models import Channel
 from plextuner.ingest.xtream import fetch_xtream
 from plextuner.logging import get_logger
 from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
 from plextuner.redact import redact_url
+from plextuner.stages import RefreshContext, Stage, StageName
 from plextuner.state.published import (
-    ASSIGNMENTS_FILE,
-    NUMBERS_FILE,
     ProviderState,
     PublishedState,
     load_state,
@@ -35,25 +33,6 @@ from plextuner.state.published import (
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
-
-
-@dataclass(slots=True)
-class RefreshContext:
-    settings: Settings
-    fetcher: Fetcher
-    previous: PublishedState | None
-    results: list[ProviderResult] = field(default_factory=list)
-    channels: list[Channel] = field(default_factory=list)
-    devices: list[Device] = field(default_factory=list)
-    guide_urls: list[str] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    dropped_unmatched: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-    # Per-stage facts for the summary table, keyed by stage then device name.
-    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-Stage = Callable[[RefreshContext], Awaitable[None]]
 
 
 @dataclass(slots=True, repr=False)
@@ -206,16 +185,16 @@ def _previous_entries(previous: PublishedState | None, provider: str) -> int | N
 
 
 async def publish(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) -> PublishedState:
-    data_dir = ctx.settings.data_dir
+    paths = ctx.settings.paths
     state = PublishedState(
         devices=ctx.devices,
         providers=provider_states(ctx),
         held=ctx.held,
         config_digest=layout_digest(ctx.settings),
     )
-    await asyncio.to_thread(numbers.save, data_dir / NUMBERS_FILE)
-    await asyncio.to_thread(placed.save, data_dir / ASSIGNMENTS_FILE)
-    await asyncio.to_thread(save_state, data_dir, state)
+    await asyncio.to_thread(numbers.save, paths.numbers)
+    await asyncio.to_thread(placed.save, paths.assignments)
+    await asyncio.to_thread(save_state, paths, state)
     for device in ctx.devices:
         CHANNELS.labels(bucket=device.name).set(len(device.entries))
     REFRESH_LAST_SUCCESS.set(state.published_at)
@@ -237,18 +216,18 @@ async def run_refresh(
         retries=settings.fetch.retries,
         max_bytes=settings.fetch.max_bytes,
         user_agent=settings.fetch.user_agent,
-        cache_dir=settings.data_dir / "cache" / "fetch",
+        cache_dir=settings.paths.fetch_cache,
     )
     try:
-        previous = await asyncio.to_thread(load_state, settings.data_dir)
+        previous = await asyncio.to_thread(load_state, settings.paths)
         ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=previous)
-        numbers = await asyncio.to_thread(NumberMap.load, settings.data_dir / NUMBERS_FILE)
-        placed = await asyncio.to_thread(Assignments.load, settings.data_dir / ASSIGNMENTS_FILE)
-        await _timed(ctx, "ingest", ingest_all(ctx))
+        numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
+        placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
+        await _timed(ctx, StageName.INGEST, ingest_all(ctx))
         bucket_channels(ctx, numbers, placed)
         for stage in stages:
-            await _timed(ctx, getattr(stage, "__name__", "stage"), stage(ctx))
-        state = await _timed(ctx, "publish", publish(ctx, numbers, placed))
+            await _timed(ctx, stage.name, stage(ctx))
+        state = await _timed(ctx, StageName.PUBLISH, publish(ctx, numbers, placed))
     finally:
         if own_client:
             await http.aclose()

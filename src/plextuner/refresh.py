@@ -6,7 +6,7 @@ EPG and post-validation register here; the pipeline itself knows nothing about t
 from __future__ import annotations
 
 from plextuner.config import Settings
-from plextuner.pipeline import Stage
+from plextuner.stages import Stage
 from plextuner.stream.budget import BudgetRegistry
 
 

@@ -14,16 +14,17 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from plextuner.config import Settings, layout_digest
+from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.errors import NothingPublishedError, PlexTunerError
 from plextuner.hdhr.app import build_app
 from plextuner.hdhr.device import device_auth
 from plextuner.hdhr.discovery import Announcement, start_discovery
 from plextuner.hdhr.runtime import Runtime
 from plextuner.logging import get_logger
-from plextuner.pipeline import Stage, run_refresh
+from plextuner.pipeline import run_refresh
 from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
+from plextuner.stages import Stage, StageName
 from plextuner.state.published import PublishedState, load_state
 from plextuner.stream.proxy import StreamEngine
 from plextuner.supervise import record_crash, supervised
@@ -42,6 +43,7 @@ class Service:
     ) -> None:
         self._refresh_on_start = refresh_on_start
         self.settings = settings
+        SECRETS.add(*secret_values(settings))  # idempotent: the CLI registered them already
         self.engine = StreamEngine(settings)
         self.runtime = Runtime(settings=settings, tuner=self.engine)
         self.runtime.on_state.append(self.engine.update_state)
@@ -90,7 +92,7 @@ class Service:
     async def _startup(self) -> None:
         await self.engine.start()
         try:
-            state = await asyncio.to_thread(load_state, self.settings.data_dir)
+            state = await asyncio.to_thread(load_state, self.settings.paths)
         except PlexTunerError as err:
             log.warning("state_unreadable", error=err)
             state = None
@@ -195,7 +197,7 @@ class Service:
         """One pipeline pass; `quick` skips post-validation (channels stay `unchecked`)."""
         stages = self._stages(self.settings, self.engine)
         if quick:
-            stages = [s for s in stages if getattr(s, "__name__", "") != "postvalidate"]
+            stages = [s for s in stages if s.name is not StageName.VALIDATE]
         async with self._refresh_lock:
             info = self.runtime.refresh
             info.started_at, info.finished_at = time.time(), None

@@ -30,9 +30,10 @@ def _states(device: Device) -> dict[str, int]:
 def refresh_summary(outcome: RefreshOutcome) -> str:
     ctx = outcome.context
     rows = []
+    columns = sorted(ctx.reports.values(), key=lambda r: r.column)
     for d in outcome.state.devices:
         states = _states(d)
-        extra = [str(ctx.notes.get(stage, {}).get(d.name, "")) for stage in sorted(ctx.notes)]
+        extra = [r.by_device.get(d.name, "") for r in columns]
         rows.append(
             [
                 d.name,
@@ -57,7 +58,7 @@ def refresh_summary(outcome: RefreshOutcome) -> str:
         "dead",
         "unverified",
         "guard",
-        *sorted(ctx.notes),
+        *(r.column for r in columns),
     ]
     out = [table(headers, rows)]
     for r in ctx.results:

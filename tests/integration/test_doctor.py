@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plextuner.doctor import run_doctor
+from plextuner.cli import main
 from tests.conftest import free_port, require_tool
 from tests.fakes.provider import PASSWORD, USER, FakeProvider, make_world
 
@@ -39,7 +39,7 @@ def test_all_good(
     """A healthy setup passes every check, exit 0."""
     require_tool("ffmpeg")
     cfg = config(tmp_path, provider, PASSWORD, f"{provider.base}/xmltv.php")
-    assert run_doctor(cfg) == 0, capsys.readouterr().out
+    assert main(["doctor", "--config", str(cfg)]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "[FAIL]" not in out and "provider xt connections free" in out
 
@@ -51,7 +51,7 @@ def test_wrong_password_and_dead_guide(
     cfg = config(
         tmp_path, provider, "wrong-pass-9876", "http://127.0.0.1:9/xmltv.php?password=zzsecret"
     )
-    assert run_doctor(cfg) == 1
+    assert main(["doctor", "--config", str(cfg)]) == 1
     out = capsys.readouterr().out
     assert "[FAIL] provider xt account" in out and "authentication failed" in out
     assert "[FAIL] guide http://127.0.0.1:9/xmltv.php" in out
@@ -63,5 +63,5 @@ def test_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An invalid config is the first failed check."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("port: -5\n")
-    assert run_doctor(cfg) == 1
+    assert main(["doctor", "--config", str(cfg)]) == 1
     assert capsys.readouterr().out.startswith("[FAIL] config valid")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from plextuner.config import load_settings
-from plextuner.epg.writer import guide_path
+from plextuner.datadir import DataDir
 from plextuner.pipeline import run_refresh
 from plextuner.refresh import default_stages
+from plextuner.stages import StageName
 
 pytestmark = pytest.mark.integration
 
@@ -53,22 +54,22 @@ async def test_guide_written_and_pruned(tmp_path: Path) -> None:
     outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     device = outcome.state.devices[0]
     assert [e.has_guide for e in device.entries] == [True, False]
-    text = guide_path(tmp_path / "data", "g").read_text()
+    text = DataDir(tmp_path / "data").guide("g").read_text()
     shows = text.count("<title>Show")
     assert 45 <= shows <= 53  # now-2h .. now+48h of hourly shows
     assert text.count("<title>Beta</title>") >= 48
-    assert outcome.context.notes["guide"]["g"] == "1/2"
+    assert outcome.context.reports[StageName.GUIDE].by_device["g"] == "1/2"
 
 
 async def test_failed_sources_keep_old_guide(tmp_path: Path) -> None:
     """When every guide source fails, the previous guide.xml stays as it was."""
     settings = world(tmp_path)
     await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
-    before = guide_path(tmp_path / "data", "g").read_bytes()
+    before = DataDir(tmp_path / "data").guide("g").read_bytes()
     (tmp_path / "guide.xml").write_bytes(b"\x00garbage")
     outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
-    assert guide_path(tmp_path / "data", "g").read_bytes() == before
-    assert outcome.context.notes["guide"]["g"].startswith("kept")
+    assert DataDir(tmp_path / "data").guide("g").read_bytes() == before
+    assert outcome.context.reports[StageName.GUIDE].by_device["g"].startswith("kept")
 
 
 async def test_require_drops_unguided(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plextuner.hdhr.device_id import is_valid_device_id
+from plextuner.buckets.device_id import is_valid_device_id
 from plextuner.hdhr.discovery import DISCOVER_RPY, build_reply, frame, iter_tlvs, parse_frame, tlv
 from plextuner.service import Service
 from tests.conftest import require_tool, skip_or_fail

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import load_settings
+from plextuner.datadir import DataDir
 from plextuner.errors import PlexAuthError
 from plextuner.ingest.models import Channel
 from plextuner.plex.client import PlexClient
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def state(devices: int = 5, channels: int = 3) -> PublishedState:
-    from plextuner.hdhr.device_id import device_id_for
+    from plextuner.buckets.device_id import device_id_for
 
     return PublishedState(
         devices=[
@@ -137,7 +138,7 @@ async def test_bad_token_is_a_clear_error(
         },
         env={},
     )
-    save_state(tmp_path, state())
+    save_state(DataDir(tmp_path), state())
     assert await run_plex_command("register", settings) == 1
     out = capsys.readouterr().out
     assert "Plex rejected the token" in out and "wrong-token-value" not in out

@@ -12,6 +12,7 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Channel, Source, StreamKind
+from plextuner.stages import StageName
 from plextuner.stream.budget import BudgetRegistry
 from plextuner.validate.pool import Job, ProbePool, interleave
 from plextuner.validate.probe import NativeEngine
@@ -243,7 +244,7 @@ async def test_guard_holds_bucket_whose_host_turns_bad(hosts: list[CdnHost], tmp
     second = await run_refresh(settings, stages=default_stages(settings))
     assert second.exit_code == 3 and second.state.held == ["g0"]
     assert [len(d.entries) for d in second.state.devices] == [10, 10]
-    assert "HELD" in second.context.notes["probe"]["g0"]
+    assert "HELD" in second.context.reports[StageName.VALIDATE].by_device["g0"]
 
 
 async def test_cache_skips_recently_ok(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]

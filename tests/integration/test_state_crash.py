@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from plextuner.state.published import LINEUPS_FILE, load_state
+from plextuner.datadir import DataDir
+from plextuner.state.published import load_state
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +23,7 @@ import sys, time
 from pathlib import Path
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.ingest.models import Channel, Source
+from plextuner.datadir import DataDir
 from plextuner.state.published import PublishedState, save_state
 
 data_dir = Path(sys.argv[1])
@@ -34,7 +36,7 @@ while True:
             sources=[Source("p", f"http://x/{gen}/{i}.ts")]))
         for i in range(3000)
     ]
-    save_state(data_dir, PublishedState(devices=[Device(
+    save_state(DataDir(data_dir), PublishedState(devices=[Device(
         name="d", bucket="d", friendly_name="d", device_id="1500000C", port=5004, tuners=2,
         entries=entries)]))
     print(gen, flush=True)
@@ -58,11 +60,12 @@ def test_kill_9_during_publish_never_corrupts(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc.stdout.close()
-        state = load_state(tmp_path)
+        state = load_state(DataDir(tmp_path))
         assert state is not None
         names = {e.channel.name.split()[0] for e in state.devices[0].entries}
         assert len(names) == 1 and len(state.devices[0].entries) == 3000
         seen_generations |= names
-        json.loads((tmp_path / LINEUPS_FILE).read_text())
-    assert [p.name for p in tmp_path.iterdir()] == [LINEUPS_FILE]  # crash leftovers removed
+        json.loads((DataDir(tmp_path).lineups).read_text())
+    # crash leftovers removed
+    assert [p.name for p in tmp_path.iterdir()] == [DataDir(tmp_path).lineups.name]
     assert len(seen_generations) > 1

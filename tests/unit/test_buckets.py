@@ -6,8 +6,8 @@ import random
 from pathlib import Path
 
 from plextuner.buckets import NumberMap, build_devices
+from plextuner.buckets.device_id import device_id_for, is_valid_device_id
 from plextuner.config import load_settings
-from plextuner.hdhr.device_id import device_id_for, is_valid_device_id
 from plextuner.ingest.models import Channel
 
 

@@ -1,4 +1,4 @@
-"""docs/configuration.md lists every setting and is regenerated with config.py."""
+"""docs/configuration.md lists every setting and is regenerated with config/models.py."""
 
 from __future__ import annotations
 

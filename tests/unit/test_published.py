@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
+from plextuner.datadir import DataDir
 from plextuner.ingest.models import Channel, Source, StreamKind
 from plextuner.state.published import (
     ProviderState,
@@ -49,8 +50,8 @@ def test_chunks_equal_whole_tree() -> None:
 def test_round_trip(tmp_path: Path) -> None:
     """What is saved loads back with the same devices, numbers, sources and providers."""
     state = _state(2)
-    save_state(tmp_path, state)
-    loaded = load_state(tmp_path)
+    save_state(DataDir(tmp_path), state)
+    loaded = load_state(DataDir(tmp_path))
     assert loaded is not None
     assert state_json(loaded) == state_json(state)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plextuner.state.store import read_json, write_json
+from plextuner.fileio import read_json, write_json
 
 FORMAT_VERSION = 1
 MAX_PORT = 65535

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plextuner.buckets.assignment import Assignments, allocate_ports, shard_index
+from plextuner.buckets.device_id import device_ids_for
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.buckets.numbering import NumberMap
 from plextuner.buckets.rules import DEFAULT_BUCKET, assign, fingerprint
 from plextuner.config import BucketConfig, Settings
-from plextuner.hdhr.device_id import device_ids_for
 from plextuner.ingest.models import Channel
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from plextuner.fileio import read_json, write_json
 from plextuner.ingest.models import Channel
-from plextuner.state.store import read_json, write_json
 
 FORGET_AFTER = 30 * 86400.0  # a number unused this long may be reused
 

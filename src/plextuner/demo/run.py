@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from plextuner.config import load_settings
+from plextuner.datadir import DataDir
 from plextuner.demo.clips import make_clips
 from plextuner.demo.provider import CHANNELS, DemoProvider
 from plextuner.errors import PlexTunerError
@@ -18,7 +19,9 @@ from plextuner.service import Service
 
 
 async def _demo(port: int, data_dir: Path, discovery_port: int) -> int:
-    clips = await make_clips("ffmpeg", [name for _, name, _ in CHANNELS], data_dir / "demo-clips")
+    clips = await make_clips(
+        "ffmpeg", [name for _, name, _ in CHANNELS], DataDir(data_dir).demo_clips
+    )
     runner = web.AppRunner(DemoProvider(clips).app(), access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

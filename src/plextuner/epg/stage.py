@@ -11,11 +11,11 @@ from plextuner.buckets.models import LineupEntry
 from plextuner.config import Settings
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import Matcher
-from plextuner.epg.writer import guide_path, placeholders, write_guide
+from plextuner.epg.writer import placeholders, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.logging import get_logger
-from plextuner.pipeline import RefreshContext, Stage
+from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 
 log = get_logger(__name__)
 PAST = 2 * 3600.0
@@ -87,7 +87,7 @@ def make_epg_stage(settings: Settings) -> Stage:
         entries = [e for d in ctx.devices for e in d.entries]
         data = GuideData()
         parsed_any = False
-        cache = settings.data_dir / "cache" / "epg"
+        cache = settings.paths.epg_cache
         for source in sources:
             try:
                 path = await fetch_guide(
@@ -114,7 +114,7 @@ def make_epg_stage(settings: Settings) -> Stage:
             )
         await asyncio.to_thread(_write_all, ctx, data, window, parsed_any or not sources)
 
-    return guide
+    return NamedStage(StageName.GUIDE, guide)
 
 
 def _label(source: str) -> str:
@@ -127,7 +127,7 @@ def _write_all(
     ctx: RefreshContext, data: GuideData, window: tuple[float, float], fresh: bool
 ) -> None:
     cfg = ctx.settings.epg
-    notes = ctx.notes.setdefault("guide", {})
+    notes = ctx.report(StageName.GUIDE, "guide").by_device
     for device in ctx.devices:
         programmes: dict[str, list[Programme]] = {}
         icons: dict[str, str] = {}
@@ -143,7 +143,7 @@ def _write_all(
         if cfg.require:
             device.entries = [e for e in device.entries if e.has_guide]
         covered = sum(1 for e in device.entries if e.has_guide)
-        path = guide_path(ctx.settings.data_dir, device.name)
+        path = ctx.settings.paths.guide(device.name)
         if not fresh and path.exists():
             notes[device.name] = "kept (sources failed)"
             continue  # never publish an emptier guide over a good one

@@ -14,16 +14,12 @@ from lxml import etree
 
 from plextuner.buckets.models import Device
 from plextuner.epg.xmltv import Programme
-from plextuner.state.store import fsync_dir
+from plextuner.fileio import fsync_dir
 
 
 @functools.lru_cache(maxsize=8192)  # programmes share slot times across channels
 def fmt_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S +0000")
-
-
-def guide_path(data_dir: Path, device: str) -> Path:
-    return data_dir / "guides" / f"{device}.xml"
 
 
 def placeholders(name: str, start: float, end: float, block: float) -> list[Programme]:

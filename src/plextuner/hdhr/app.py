@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from plextuner.buckets.models import Device
-from plextuner.epg.writer import guide_path
 from plextuner.errors import BusyError, PlexTunerError
 from plextuner.hdhr.device import base_url
 from plextuner.hdhr.runtime import Runtime
@@ -142,7 +141,7 @@ async def lineup_post(request: web.Request) -> web.Response:
 
 async def guide_xml(request: web.Request) -> web.StreamResponse:
     device = _device(request)
-    path = guide_path(_rt(request).settings.data_dir, device.name)
+    path = _rt(request).settings.paths.guide(device.name)
     if not path.is_file():
         raise web.HTTPNotFound(text="no guide published for this device yet\n")
     return web.FileResponse(path, headers={"Content-Type": "application/xml; charset=utf-8"})

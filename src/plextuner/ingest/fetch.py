@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -23,13 +21,21 @@ import httpx
 
 from plextuner.errors import FetchError, FetchTimeoutError, InflateError
 from plextuner.inflate import GZIP_MAGIC, BoundedInflater
+from plextuner.ingest.bodycache import (
+    CHUNK,
+    FileSinkProxy,
+    close_synced,
+    commit,
+    open_part,
+    read_capped_file,
+    read_meta,
+    store_cache,
+)
 from plextuner.logging import get_logger
 from plextuner.metrics import UPSTREAM_ERRORS
 from plextuner.redact import redact_url
-from plextuner.state.store import write_atomic
 
 log = get_logger(__name__)
-_CHUNK = 256 * 1024
 # What we can undo in bounded steps; asking for nothing else keeps br/zstd bombs out.
 ACCEPT_ENCODING = "gzip, deflate"
 _CONTENT_CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
@@ -122,7 +128,7 @@ def gunzip_capped(data: bytes, max_bytes: int, source: str) -> bytes:
 def _decode_local(path: Path, sink: _Sink, cap: int, label: str) -> None:
     decoder = _Decoder(sink, cap, label)
     with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
+        while chunk := fh.read(CHUNK):
             decoder.push(chunk)
     decoder.finish()
 
@@ -176,12 +182,14 @@ class Fetcher:
         label = redact_url(location)
         meta_path, body_path = self._cache_paths(location)
         sink = _MemorySink()
-        result = await self._with_retries(location, label, headers, lambda: _reset(sink), sink, cap)
+        result = await self._with_retries(
+            location, label, headers, lambda: reset_memory(sink), sink, cap
+        )
         if result.not_modified and body_path is not None:
-            return await asyncio.to_thread(_read_capped_file, body_path, cap, label)
+            return await asyncio.to_thread(read_capped_file, body_path, cap, label)
         data = bytes(sink.buf)
         if body_path is not None and meta_path is not None and result.validators:
-            await asyncio.to_thread(_store_cache, meta_path, body_path, result.validators, data)
+            await asyncio.to_thread(store_cache, meta_path, body_path, result.validators, data)
         return data
 
     async def fetch_file(self, location: str, headers: dict[str, str] | None = None) -> Path:
@@ -198,18 +206,18 @@ class Fetcher:
         def reopen() -> None:
             for fh in holder:
                 fh.close()
-            holder[:] = [_open_part(part)]
+            holder[:] = [open_part(part)]
 
-        sink = _FileSinkProxy(holder)
+        sink = FileSinkProxy(holder)
         try:
             await asyncio.to_thread(reopen)
             result = await self._with_retries(location, label, headers, reopen, sink, cap)
             for fh in holder:
-                await asyncio.to_thread(_close_synced, fh)
+                await asyncio.to_thread(close_synced, fh)
             holder.clear()
             if result.not_modified:
                 return body_path
-            await asyncio.to_thread(_commit, part, body_path, meta_path, result.validators or {})
+            await asyncio.to_thread(commit, part, body_path, meta_path, result.validators or {})
         except OSError as err:
             raise FetchError(label, f"cannot write the download: {err.strerror or err}") from None
         finally:
@@ -259,7 +267,7 @@ class Fetcher:
         url: str,
         label: str,
         headers: dict[str, str] | None,
-        reset: _Reset,
+        reset: Reset,
         sink: _Sink,
         cap: int,
     ) -> _Download:
@@ -286,7 +294,7 @@ class Fetcher:
             "Accept-Encoding": ACCEPT_ENCODING,
             **headers,
         }
-        cached = await asyncio.to_thread(_read_meta, meta_path, body_path)
+        cached = await asyncio.to_thread(read_meta, meta_path, body_path)
         if cached.get("etag"):
             req_headers["If-None-Match"] = cached["etag"]
         if cached.get("last_modified"):
@@ -324,7 +332,7 @@ class Fetcher:
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(label, f"body of {declared} bytes is over the cap of {cap}")
         decoder = _Decoder(sink, cap, label, resp.headers.get("content-encoding", ""))
-        async for chunk in resp.aiter_raw(_CHUNK):
+        async for chunk in resp.aiter_raw(CHUNK):
             await asyncio.to_thread(decoder.push, chunk)
         await asyncio.to_thread(decoder.finish)
 
@@ -335,51 +343,12 @@ class Fetcher:
         return self._opts.cache_dir / f"{digest}.json", self._opts.cache_dir / f"{digest}.body"
 
 
-class _Reset(Protocol):
+class Reset(Protocol):
     def __call__(self) -> None: ...
 
 
-def _reset(sink: _MemorySink) -> None:
+def reset_memory(sink: _MemorySink) -> None:
     sink.buf.clear()
-
-
-class _FileSinkProxy:
-    """Writes to whichever part file is open now (a retry starts a new one)."""
-
-    def __init__(self, holder: list[IO[bytes]]) -> None:
-        self._holder = holder
-
-    def write(self, piece: bytes) -> None:
-        self._holder[0].write(piece)
-
-
-def _open_part(part: Path) -> IO[bytes]:
-    part.parent.mkdir(parents=True, exist_ok=True)
-    return part.open("wb")
-
-
-def _close_synced(fh: IO[bytes]) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
-    fh.close()
-
-
-def _commit(part: Path, body: Path, meta: Path, validators: dict[str, str]) -> None:
-    part.replace(body)
-    if validators:
-        write_atomic(meta, json.dumps(validators).encode())
-    else:
-        meta.unlink(missing_ok=True)
-
-
-def _read_capped_file(path: Path, cap: int, label: str) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > cap:
-            raise FetchError(label, f"cached body of {size} bytes is over the cap of {cap}")
-        return path.read_bytes()
-    except OSError as err:
-        raise FetchError(label, f"cannot read the cached body: {err.strerror or err}") from None
 
 
 # One status policy for provider downloads: which answers a retry may cure.
@@ -391,30 +360,6 @@ def check_status(status: int, label: str) -> None:
         return
     transient = status in TRANSIENT_STATUS or status >= 500
     raise FetchError(label, f"HTTP {status}", transient=transient, status=status)
-
-
-def _read_meta(meta: Path | None, body: Path | None) -> dict[str, str]:
-    if meta is None or body is None or not body.exists():
-        return {}
-    try:
-        data = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
-
-
-def _store_cache(meta: Path, body: Path, validators: dict[str, str], data: bytes) -> None:
-    try:
-        write_atomic(body, data)
-        write_atomic(meta, json.dumps(validators).encode())
-    except OSError as err:  # a full disk costs revalidation, never the refresh
-        log.warning("fetch_cache_unwritable", error=err.strerror or str(err))
-
-
-def iter_chunks(path: Path, size: int = _CHUNK) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(size):
-            yield chunk
 
 
 def make_client(timeout: float, user_agent: str) -> httpx.AsyncClient:

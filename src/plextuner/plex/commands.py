@@ -105,7 +105,7 @@ async def reload_guides(
 
 
 async def run_plex_command(action: str, settings: Settings) -> int:
-    state = await asyncio.to_thread(load_state, settings.data_dir)
+    state = await asyncio.to_thread(load_state, settings.paths)
     if state is None or not state.devices:
         print(f"plextuner: error: nothing published in {settings.data_dir}; run refresh first")
         return 1

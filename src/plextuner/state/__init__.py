@@ -1,5 +1,5 @@
-"""Published state in the data dir, written atomically, loaded at start."""
+"""The published state: every device's lineup, written atomically, loaded at start."""
 
-from plextuner.state.store import fsync_dir, read_json, write_atomic, write_json
+from plextuner.state.published import ProviderState, PublishedState, load_state, save_state
 
-__all__ = ["fsync_dir", "read_json", "write_atomic", "write_json"]
+__all__ = ["ProviderState", "PublishedState", "load_state", "save_state"]

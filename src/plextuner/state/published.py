@@ -6,17 +6,14 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
+from plextuner.datadir import DataDir
 from plextuner.errors import StateError
+from plextuner.fileio import read_json, remove_stale_temp, write_atomic
 from plextuner.ingest.models import Channel, Source, StreamKind
-from plextuner.state.store import read_json, remove_stale_temp, write_atomic
 
-LINEUPS_FILE = "lineups.json"
-NUMBERS_FILE = "numbers.json"
-ASSIGNMENTS_FILE = "assignments.json"
 FORMAT_VERSION = 1
 
 
@@ -202,14 +199,14 @@ _TAIL = b"]}"
 _HEAD_FIELDS = ("providers", "published_at", "held", "config_digest")
 
 
-def save_state(data_dir: Path, state: PublishedState) -> None:
-    write_atomic(data_dir / LINEUPS_FILE, state_chunks(state))
+def save_state(paths: DataDir, state: PublishedState) -> None:
+    write_atomic(paths.lineups, state_chunks(state))
 
 
-def load_state(data_dir: Path) -> PublishedState | None:
+def load_state(paths: DataDir) -> PublishedState | None:
     """The last published state, None when nothing was ever published."""
-    remove_stale_temp(data_dir)
-    path = data_dir / LINEUPS_FILE
+    remove_stale_temp(paths.root)
+    path = paths.lineups
     try:
         with path.open("rb") as fh:
             head = fh.readline()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from plextuner.state.store import read_json, write_json
+from plextuner.fileio import read_json, write_json
 from plextuner.validate.result import ProbeResult, Verdict
-
-CACHE_FILE = "probe_cache.json"
 
 
 class ProbeCache:
@@ -16,13 +14,13 @@ class ProbeCache:
         self._entries = entries or {}
 
     @classmethod
-    def load(cls, data_dir: Path) -> ProbeCache:
-        raw = read_json(data_dir / CACHE_FILE)
+    def load(cls, path: Path) -> ProbeCache:
+        raw = read_json(path)
         entries = raw.get("entries") if isinstance(raw, dict) else None
         return cls(entries if isinstance(entries, dict) else {})
 
-    def save(self, data_dir: Path) -> None:
-        write_json(data_dir / CACHE_FILE, {"version": 1, "entries": self._entries})
+    def save(self, path: Path) -> None:
+        write_json(path, {"version": 1, "entries": self._entries})
 
     def fresh_ok(self, key: str, ttl: float, now: float | None = None) -> ProbeResult | None:
         entry = self._entries.get(key)

@@ -9,7 +9,7 @@ from collections import Counter
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
 from plextuner.config import Settings
 from plextuner.metrics import PROBES
-from plextuner.pipeline import RefreshContext, Stage
+from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 from plextuner.stream.budget import BudgetRegistry
 from plextuner.validate.cache import ProbeCache
 from plextuner.validate.guard import hold, should_hold
@@ -39,7 +39,7 @@ def make_validate_stage(
 ) -> Stage:
     async def postvalidate(ctx: RefreshContext) -> None:
         cfg = settings.postvalidate
-        cache = await asyncio.to_thread(ProbeCache.load, settings.data_dir)
+        cache = await asyncio.to_thread(ProbeCache.load, settings.paths.probe_cache)
         per_bucket: dict[str, list[Job]] = {}
         cached: dict[str, ProbeResult] = {}
         for device in ctx.devices:
@@ -67,12 +67,12 @@ def make_validate_stage(
                     cache.record(cache_key(entry), results[key])
         promote_working_sources(ctx, pool.ok_source)
         cache.prune({cache_key(e) for d in ctx.devices for e in d.entries})
-        await asyncio.to_thread(cache.save, settings.data_dir)
+        await asyncio.to_thread(cache.save, settings.paths.probe_cache)
         apply_results(
             ctx, {**results, **cached}, cfg.max_drop_ratio, set(pool.stats.tripped_buckets)
         )
 
-    return postvalidate
+    return NamedStage(StageName.VALIDATE, postvalidate)
 
 
 def promote_working_sources(ctx: RefreshContext, ok_source: dict[str, int]) -> None:
@@ -92,7 +92,7 @@ def apply_results(
     tripped: set[str] | None = None,
 ) -> None:
     previous = {d.name: d for d in ctx.previous.devices} if ctx.previous else {}
-    notes = ctx.notes.setdefault("probe", {})
+    notes = ctx.report(StageName.VALIDATE, "probe").by_device
     for index, device in enumerate(ctx.devices):
         if not device.postvalidate:
             notes[device.name] = "skipped"

@@ -1,4 +1,4 @@
-"""Atomic writes and reads in the data dir: a crash at any moment leaves the old file readable."""
+"""Atomic writes and reads: a crash at any moment leaves the old file readable (a leaf module)."""
 
 from __future__ import annotations
 

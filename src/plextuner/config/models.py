@@ -1,34 +1,24 @@
-"""Configuration: defaults < config file (YAML/TOML) < environment < CLI flags.
-
-Built once by the CLI and passed down; nothing here reads the environment at import time.
-"""
+"""The configuration's shape: every section, its fields, defaults and checks (docs/configuration.md
+is generated from these descriptions). Loading lives in `config.loading`."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plextuner.errors import ConfigError
-from plextuner.redact import SECRETS, redact_url
+from plextuner.datadir import DataDir
 
 ENV_PREFIX = "PLEX_TUNER_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
@@ -70,9 +60,6 @@ def _fill_secret(obj: Any, field: str) -> None:
     path = getattr(obj, f"{field}_file")
     if path and getattr(obj, field) is None:
         setattr(obj, field, SecretStr(_read_secret_file(path, f"{field}_file")))
-    value = getattr(obj, field)
-    if isinstance(value, SecretStr):
-        SECRETS.add(value.get_secret_value())
 
 
 class XtreamConfig(_Model):
@@ -109,24 +96,7 @@ class ProviderConfig(_Model):
         _fill_secret(self, "m3u_url")
         if (self.m3u_url is None) == (self.xtream is None):
             raise ValueError("give exactly one of m3u_url or xtream")
-        if self.m3u_url is not None:
-            SECRETS.add(*_url_secrets(self.m3u_url.get_secret_value()))
         return self
-
-
-def _url_secrets(url: str) -> list[str]:
-    """Credential values embedded in a URL, registered so logs can scrub them anywhere."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    from plextuner.redact import SECRET_QUERY_KEYS
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found = [parts.password or "", parts.username or ""]
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_QUERY_KEYS]
-    return found
 
 
 class MatchConfig(_Model):
@@ -266,6 +236,11 @@ class Settings(BaseSettings):
     ffmpeg: str = Field("ffmpeg", description="ffmpeg binary (PLEX_TUNER_FFMPEG)")
     ffprobe: str = Field("ffprobe", description="ffprobe binary (PLEX_TUNER_FFPROBE)")
 
+    @property
+    def paths(self) -> DataDir:
+        """The data dir's layout (every file the daemon keeps, named in one place)."""
+        return DataDir(self.data_dir)
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         _fill_secret(self, "admin_token")
@@ -275,191 +250,4 @@ class Settings(BaseSettings):
         buckets = [b.name for b in self.buckets]
         if len(buckets) != len(set(buckets)):
             raise ValueError("bucket names must be unique")
-        for source in self.epg.sources:
-            SECRETS.add(*_url_secrets(source))
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        layers = _LAYERS.get(id(settings_cls), ({}, {}))
-        return (
-            init_settings,
-            env_settings,
-            _DictSource(settings_cls, layers[0]),
-            _DictSource(settings_cls, layers[1]),
-        )
-
-
-# Extra layers (shortcut env vars, then file) handed to settings_customise_sources per load.
-_LAYERS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-
-
-class _DictSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], data: Mapping[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._data = dict(data)
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self._data
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a YAML or TOML file (by extension) into a mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([f"config file {path}: {err.strerror or err}"]) from err
-    try:
-        if path.suffix.lower() == ".toml":
-            data: Any = tomllib.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError([f"config file {path}: {err}"]) from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"config file {path}: top level must be a mapping"])
-    return data
-
-
-def shortcut_layer(env: Mapping[str, str]) -> dict[str, Any]:
-    """The single-provider environment shortcuts kept from the tool this replaces."""
-    layer: dict[str, Any] = {}
-    providers: list[dict[str, Any]] = []
-    m3u = env.get(ENV_PREFIX + "M3U_URL")
-    if m3u:
-        providers.append({"name": "m3u", "m3u_url": m3u})
-    elif env.get(ENV_PREFIX + "M3U_URL_FILE"):
-        providers.append({"name": "m3u", "m3u_url_file": env[ENV_PREFIX + "M3U_URL_FILE"]})
-    xt_url = env.get(ENV_PREFIX + "PROVIDER_URL")
-    if xt_url:
-        xtream: dict[str, Any] = {"url": xt_url}
-        for key, var in (("username", "PROVIDER_USER"), ("password", "PROVIDER_PASS")):
-            if env.get(ENV_PREFIX + var):
-                xtream[key] = env[ENV_PREFIX + var]
-            if env.get(ENV_PREFIX + var + "_FILE"):
-                xtream[key + "_file"] = env[ENV_PREFIX + var + "_FILE"]
-        providers.append({"name": "xtream", "xtream": xtream})
-    if providers:
-        layer["providers"] = providers
-    if env.get(ENV_PREFIX + "XMLTV_URL"):
-        layer["epg"] = {"sources": [env[ENV_PREFIX + "XMLTV_URL"]]}
-    if env.get(ENV_PREFIX + "POSTVALIDATE_WORKERS"):
-        layer["postvalidate"] = {"workers": env[ENV_PREFIX + "POSTVALIDATE_WORKERS"]}
-    return layer
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _problems(err: ValidationError) -> list[str]:
-    lines = []
-    for item in err.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "(root)"
-        msg = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {msg}")
-    return lines
-
-
-def load_settings(
-    path: Path | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Settings:
-    """Build the effective settings; raise ConfigError listing every problem with its key path."""
-    env = os.environ if env is None else env
-    if path is None and env.get(ENV_PREFIX + "CONFIG"):
-        path = Path(env[ENV_PREFIX + "CONFIG"])
-    file_layer = read_config_file(path) if path else {}
-    shortcuts = shortcut_layer(env)
-    if "providers" in shortcuts and "providers" in file_layer:
-        # A shortcut provider joins the file's providers rather than hiding them.
-        shortcuts["providers"] = file_layer["providers"] + shortcuts["providers"]
-    if "epg" in shortcuts and "epg" in file_layer and isinstance(file_layer["epg"], dict):
-        sources = list(file_layer["epg"].get("sources", [])) + shortcuts["epg"]["sources"]
-        shortcuts["epg"] = _merge(file_layer["epg"], {"sources": sources})
-    # Each load gets its own subclass so concurrent loads (tests) never share layers.
-    loader = type("_LoadedSettings", (Settings,), {"__module__": __name__})
-    _LAYERS[id(loader)] = (shortcuts, file_layer)
-    saved = _swap_environ(env)
-    try:
-        settings = loader(**dict(overrides or {}))
-    except ValidationError as err:
-        raise ConfigError(_problems(err)) from None
-    except ValueError as err:  # env JSON that does not parse, for one
-        raise ConfigError([str(err)]) from None
-    finally:
-        _LAYERS.pop(id(loader), None)
-        _restore_environ(saved)
-    return Settings.model_construct(**{k: getattr(settings, k) for k in Settings.model_fields})
-
-
-def _swap_environ(env: Mapping[str, str]) -> dict[str, str] | None:
-    if env is os.environ:
-        return None
-    saved = dict(os.environ)
-    for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
-        del os.environ[key]
-    os.environ.update({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
-    return saved
-
-
-def _restore_environ(saved: dict[str, str] | None) -> None:
-    if saved is not None:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def layout_digest(settings: Settings) -> str:
-    """What the published layout depends on (ports, buckets, providers): changes force a rebuild."""
-    import hashlib
-
-    layout = {
-        "port": settings.port,
-        "buckets": [b.model_dump(mode="json") for b in settings.buckets],
-        "unmatched": settings.unmatched,
-        "providers": [p.name for p in settings.providers],
-        "epg_require": settings.epg.require,
-    }
-    return hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def redacted_dump(settings: Settings) -> dict[str, Any]:
-    """The effective config as plain data with every secret and URL credential masked."""
-    data = settings.model_dump(mode="json", by_alias=True)
-    for raw, provider in zip(data["providers"], settings.providers, strict=True):
-        if provider.m3u_url is not None:
-            raw["m3u_url"] = redact_url(provider.m3u_url.get_secret_value())
-    redacted: dict[str, Any] = _redact_tree(json.loads(json.dumps(data, default=str)))
-    return redacted
-
-
-def _redact_tree(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _redact_tree(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_tree(v, key) for v in value]
-    if isinstance(value, str):
-        if value == "**********":
-            return value
-        if "://" in value:
-            return redact_url(value)
-    return value
