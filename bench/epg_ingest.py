@@ -102,8 +102,8 @@ def ours(path: Path, data_dir: Path) -> int:
     outcome = parse_source(path, "bench", data, entries, window)
     ctx = RefreshContext(
         settings=settings,
-        fetcher=None,
-        previous=None,  # type: ignore[arg-type]
+        fetcher=None,  # type: ignore[arg-type]
+        previous=None,
         devices=devices,
     )
     _write_all(ctx, data, window, fresh=True)

@@ -9,19 +9,10 @@ import shutil
 from pathlib import Path
 
 from plextuner.config import Settings
-from plextuner.errors import PlexTunerError
+from plextuner.errors import MissingBinaryError
 from plextuner.logging import get_logger
 
 log = get_logger(__name__)
-
-
-class MissingBinaryError(PlexTunerError):
-    def __init__(self, name: str, configured: str, why: str) -> None:
-        super().__init__(
-            f"{name} not found ({configured!r}): install Debian's ffmpeg (apt-get install ffmpeg), "
-            f"or pip install 'plextuner[ffmpeg]', or set PLEX_TUNER_{name.upper()} to its path"
-            + (f"; {why}" if why else "")
-        )
 
 
 def header_args(headers: tuple[tuple[str, str], ...]) -> list[str]:

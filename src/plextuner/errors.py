@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
 
 class PlexTunerError(Exception):
     """Root of every error this package raises on purpose."""
@@ -63,13 +68,17 @@ class StreamError(PlexTunerError):
     """A tune could not be served."""
 
 
-class BusyError(StreamError):
-    """No tuner or provider connection free; maps to 503 with an HDHomeRun error header."""
+class TuneRefusedError(StreamError):
+    """A tune answered with 503 and an HDHomeRun error header (busy, or the tune failed)."""
 
     def __init__(self, reason: str, hdhr_error: str, detail: str) -> None:
         super().__init__(detail)
-        self.reason = reason  # metric label: tuners_busy | connections_exhausted
+        self.reason = reason  # metric label: tuners_busy | connections_exhausted | tune_failed
         self.hdhr_error = hdhr_error  # e.g. "805 All Tuners In Use"
+
+
+class BusyError(TuneRefusedError):
+    """No tuner or provider connection free: a retry later may succeed."""
 
 
 class TunersBusyError(BusyError):
@@ -86,9 +95,49 @@ class ConnectionsExhaustedError(BusyError):
         )
 
 
-class TuneFailedError(BusyError):
+class TuneFailedError(TuneRefusedError):
+    """Every source of the channel failed: nothing was busy, the channel did not play."""
+
     def __init__(self, detail: str) -> None:
         super().__init__("tune_failed", "806 Tune Failed", detail)
+
+
+class UpstreamError(StreamError):
+    """An upstream failed; `kind` labels plextuner_upstream_errors_total."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class IsHlsError(UpstreamError):
+    """The URL answered with an HLS playlist: remux it instead."""
+
+    def __init__(self) -> None:
+        super().__init__("hls_detected", "upstream is an HLS playlist")
+
+
+class ClientGoneError(StreamError):
+    """The client disconnected while we wrote to it; `response` is the one it left."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("client disconnected")
+        self.response = response
+
+
+class PacketError(PlexTunerError, ValueError):
+    """Not a valid HDHomeRun frame (dropped silently by discovery)."""
+
+
+class MissingBinaryError(PlexTunerError):
+    """ffmpeg or ffprobe is not installed where the settings say."""
+
+    def __init__(self, name: str, configured: str, why: str) -> None:
+        super().__init__(
+            f"{name} not found ({configured!r}): install Debian's ffmpeg (apt-get install ffmpeg), "
+            f"or pip install 'plextuner[ffmpeg]', or set PLEX_TUNER_{name.upper()} to its path"
+            + (f"; {why}" if why else "")
+        )
 
 
 class PlexError(PlexTunerError):

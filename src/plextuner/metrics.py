@@ -82,8 +82,9 @@ def render() -> bytes:
 
 def reset() -> None:
     """Every metric back to its initial value (tests: no test sees another test's counts)."""
-    for collector in list(REGISTRY._collector_to_names):
+    # prometheus_client has no public reset; tests need one (SLF001 accepted here only).
+    for collector in list(REGISTRY._collector_to_names):  # noqa: SLF001
         if getattr(collector, "_labelnames", ()):
             collector.clear()  # type: ignore[attr-defined]
         elif hasattr(collector, "_metric_init"):
-            collector._metric_init()
+            collector._metric_init()  # noqa: SLF001

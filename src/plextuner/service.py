@@ -50,6 +50,7 @@ class Service:
         self.runtime.request_refresh = self.trigger_refresh
         self._stages = stages or (lambda s, e: default_stages(s, e.budgets))
         self._stop = asyncio.Event()
+        self._force = asyncio.Event()  # a second signal: stop waiting for streams to end
         self._refresh_now = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
@@ -72,16 +73,18 @@ class Service:
                 refresher.cancel()
         finally:
             await self._shutdown()
-        return 0
+        return 1 if self._force.is_set() else 0
 
     def stop(self) -> None:
         self._stop.set()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         def on_signal() -> None:
+            # Only flags: the shutdown path reads them (a second signal cuts the grace short).
             if self._stop.is_set():
                 log.warning("forced_exit")
-                raise SystemExit(1)
+                self._force.set()
+                return
             log.info("stopping")
             self._stop.set()
 
@@ -140,11 +143,18 @@ class Service:
         if self._discovery is not None:
             self._discovery.close()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SHUTDOWN_GRACE):
-                await self.engine.aclose()
-                if self._runner is not None:
-                    await self._runner.cleanup()
-        log.info("stopped")
+            async with asyncio.timeout(SHUTDOWN_GRACE), asyncio.TaskGroup() as tg:
+                closing = tg.create_task(self._close_all())
+                forced = tg.create_task(self._force.wait())
+                await asyncio.wait({closing, forced}, return_when=asyncio.FIRST_COMPLETED)
+                closing.cancel()
+                forced.cancel()
+        log.info("stopped", forced=self._force.is_set())
+
+    async def _close_all(self) -> None:
+        await self.engine.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     # --- discovery -----------------------------------------------------------------------------
     def announce(self, local_ip: str) -> list[Announcement]:

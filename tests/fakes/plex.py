@@ -35,7 +35,7 @@ class PlexWorld:
         return [c for c in self.calls if c.method == method and c.path.startswith(prefix)]
 
 
-def fake_plex_app(world: PlexWorld) -> web.Application:
+def fake_plex_app(world: PlexWorld) -> web.Application:  # noqa: C901 - one route table
     @web.middleware
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
         world.calls.append(

@@ -167,7 +167,7 @@ class FakeProvider:
                 ]
             )
         if action == "get_live_streams":
-            groups = {
+            ids = {
                 g: str(i + 1) for i, g in enumerate(sorted({c.group for c in self.world.channels}))
             }
             return web.json_response(
@@ -179,7 +179,7 @@ class FakeProvider:
                         "stream_id": c.stream_id,
                         "stream_icon": c.logo,
                         "epg_channel_id": c.tvg_id or None,
-                        "category_id": groups[c.group],
+                        "category_id": ids[c.group],
                         "tv_archive": 0,
                     }
                     for i, c in enumerate(self.world.channels)

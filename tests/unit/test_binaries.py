@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from plextuner.binaries import MissingBinaryError, resolve, resolve_binaries
+from plextuner.binaries import resolve, resolve_binaries
 from plextuner.config import load_settings
+from plextuner.errors import MissingBinaryError
 
 
 def test_configured_path_and_path_lookup(tmp_path: Path) -> None:

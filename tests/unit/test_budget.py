@@ -47,7 +47,11 @@ class TestProviderBudget:
         probe_task: asyncio.Task[None] | None = None
 
         async def probe() -> None:
-            lease = budget.try_acquire_probe(on_preempt=lambda: probe_task and probe_task.cancel())
+            def preempt() -> None:
+                if probe_task is not None:
+                    probe_task.cancel()
+
+            lease = budget.try_acquire_probe(on_preempt=preempt)
             assert lease is not None
             try:
                 await asyncio.sleep(10)

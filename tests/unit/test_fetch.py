@@ -72,7 +72,7 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
     await srv.close()
 
 
-def fetcher(tmp_path: Path, **kw: object) -> Fetcher:
+def fetcher(tmp_path: Path, **kw: int) -> Fetcher:
     opts = FetchOptions(
         timeout=5,
         retries=int(kw.get("retries", 2)),

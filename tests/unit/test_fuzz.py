@@ -22,12 +22,11 @@ from hypothesis import strategies as st
 
 from plextuner.config import XtreamConfig
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide, parse_time
-from plextuner.errors import EpgError, IngestError, PlexTunerError
+from plextuner.errors import EpgError, IngestError, PacketError, PlexTunerError
 from plextuner.hdhr.discovery import (
     DISCOVER_REQ,
     Announcement,
     DiscoveryProtocol,
-    PacketError,
     parse_request,
     tlv,
 )

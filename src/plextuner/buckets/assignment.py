@@ -107,10 +107,7 @@ def allocate_ports(
     no other device holds it, then the lowest free port from `first` (on a fresh install that is
     `first + index`, the documented layout)."""
     taken = {p for _, p in devices if p is not None}
-    out: dict[str, int] = {}
-    for name, explicit in devices:
-        if explicit is not None:
-            out[name] = explicit
+    out: dict[str, int] = {name: explicit for name, explicit in devices if explicit is not None}
     for name, explicit in devices:
         if explicit is None and (port := known.get(name)) is not None and port not in taken:
             out[name] = port

@@ -26,9 +26,7 @@ async def _demo(port: int, data_dir: Path, discovery_port: int) -> int:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    provider_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    provider_port = runner.addresses[0][1]  # the port the OS chose
     base = f"http://127.0.0.1:{provider_port}"
     settings = load_settings(
         None,

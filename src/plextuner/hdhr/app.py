@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from plextuner.buckets.models import Device
-from plextuner.errors import BusyError, PlexTunerError
+from plextuner.errors import PlexTunerError, TuneRefusedError
 from plextuner.hdhr.device import base_url
 from plextuner.hdhr.runtime import Runtime
 from plextuner.hdhr.status import status_doc, status_page
@@ -226,7 +226,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except web.HTTPException:
         raise
-    except BusyError as err:
+    except TuneRefusedError as err:
         STREAM_REJECTED.labels(bucket=_bucket_label(request), reason=err.reason).inc()
         return web.Response(
             status=503,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
+from plextuner.errors import PacketError
 from plextuner.logging import get_logger
 from plextuner.supervise import record_crash
 
@@ -25,10 +26,6 @@ TAG_LINEUP_URL, TAG_BASE_URL, TAG_DEVICE_AUTH_STR = 0x27, 0x2A, 0x2B
 DEVICE_TYPE_TUNER, WILDCARD = 1, 0xFFFFFFFF
 MAX_PACKET = 1460
 MAX_BASE_URL = 28  # libhdhomerun 2022 silently drops a BaseURL of 29 bytes or more
-
-
-class PacketError(ValueError):
-    """Not a valid HDHomeRun frame."""
 
 
 def _tlv_length(length: int) -> bytes:

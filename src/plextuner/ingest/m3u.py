@@ -72,8 +72,8 @@ def sniff_rejection(text: str) -> str | None:
 def parse_attrs(text: str) -> dict[str, str]:
     """Attributes of an #EXTINF or #EXTM3U line; the first non-empty value of a key wins."""
     attrs: dict[str, str] = {}
-    for key, dq, sq, bare in _ATTR.findall(text):
-        key = key.lower()
+    for raw_key, dq, sq, bare in _ATTR.findall(text):
+        key = raw_key.lower()
         if not attrs.get(key):
             attrs[key] = (dq or sq or bare).strip()
     return attrs
@@ -159,7 +159,9 @@ def _file_lines(fh: IO[bytes]) -> Iterator[str | None]:
             yield None
             continue
         if first:
-            raw, first = raw.removeprefix(b"\xef\xbb\xbf"), False
+            first = False
+            yield _decode_line(raw.removeprefix(b"\xef\xbb\xbf"))
+            continue
         yield _decode_line(raw)
 
 
@@ -188,7 +190,7 @@ def bounded_lines(fh: IO[bytes], limit: int, chunk: int = 256 * 1024) -> Iterato
         yield pending
 
 
-def _parse_lines(
+def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
     lines: Iterable[str | None], source: str, provider: str
 ) -> tuple[list[Entry], ParseReport]:
     report = ParseReport(source=source)

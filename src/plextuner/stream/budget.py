@@ -48,7 +48,7 @@ class Lease:
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self.budget._release(self)
+            self.budget.returned(self)
 
     def preempt(self) -> None:
         """A viewer needs this probe's connection: ask its owner to stop."""
@@ -102,7 +102,8 @@ class ProviderBudget:
         self._leases[lease.id] = lease
         return lease
 
-    def _release(self, lease: Lease) -> None:
+    def returned(self, lease: Lease) -> None:
+        """A lease's connection is free again (called by `Lease.release` only)."""
         self._leases.pop(lease.id, None)
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
@@ -219,3 +220,9 @@ class TunerPool:
 
     def release(self, tuner: int) -> None:
         self._busy.discard(tuner)
+
+    def resized(self, count: int) -> TunerPool:
+        """A pool of `count` tuners for the same device that keeps the busy ones busy."""
+        new = TunerPool(self.device, count)
+        new._busy = {t for t in self._busy if t < count}
+        return new

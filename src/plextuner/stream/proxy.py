@@ -21,7 +21,13 @@ from structlog.contextvars import bound_contextvars
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings
-from plextuner.errors import ConnectionsExhaustedError, StreamError, TuneFailedError
+from plextuner.errors import (
+    ClientGoneError,
+    ConnectionsExhaustedError,
+    StreamError,
+    TuneFailedError,
+    UpstreamError,
+)
 from plextuner.ingest.models import Source
 from plextuner.logging import get_logger
 from plextuner.metrics import (
@@ -34,7 +40,7 @@ from plextuner.redact import host_of
 from plextuner.state.published import PublishedState
 from plextuner.stream.budget import BudgetRegistry, Lease, TunerPool
 from plextuner.stream.sources import SourceHealth
-from plextuner.stream.upstream import Upstream, UpstreamError, open_upstream
+from plextuner.stream.upstream import Upstream, open_upstream
 
 log = get_logger(__name__)
 TS_PACKET = 188
@@ -45,14 +51,6 @@ STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "Connection": "close",
 }
-
-
-class ClientGoneError(Exception):
-    """The client disconnected while we wrote to it."""
-
-    def __init__(self, response: web.StreamResponse) -> None:
-        super().__init__("client disconnected")
-        self.response = response
 
 
 @dataclass(slots=True)
@@ -106,11 +104,10 @@ class StreamEngine:
     def update_state(self, state: PublishedState) -> None:
         for device in state.devices:
             pool = self._pools.get(device.name)
-            if pool is None or pool.count != device.tuners:
-                new = TunerPool(device.name, device.tuners)
-                if pool is not None:  # keep busy tuners busy across a swap
-                    new._busy = {t for t in pool._busy if t < device.tuners}
-                self._pools[device.name] = new
+            if pool is None:
+                self._pools[device.name] = TunerPool(device.name, device.tuners)
+            elif pool.count != device.tuners:  # keep busy tuners busy across a swap
+                self._pools[device.name] = pool.resized(device.tuners)
         configured = {p.name: p.max_connections for p in self.settings.providers}
         for provider in state.providers:
             limit = configured.get(provider.name) or provider.max_connections

@@ -11,7 +11,7 @@ from typing import Protocol
 import aiohttp
 
 from plextuner.binaries import header_args
-from plextuner.errors import StreamError
+from plextuner.errors import IsHlsError, UpstreamError
 from plextuner.ingest.models import Source, StreamKind
 
 HLS_TYPES = (
@@ -22,21 +22,6 @@ HLS_TYPES = (
 )
 DEAD_TYPES = ("text/html",)
 READ_SIZE = 64 * 1024
-
-
-class UpstreamError(StreamError):
-    """An upstream failed; `kind` labels plextuner_upstream_errors_total."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-class IsHlsError(UpstreamError):
-    """The URL answered with an HLS playlist: remux it instead."""
-
-    def __init__(self) -> None:
-        super().__init__("hls_detected", "upstream is an HLS playlist")
 
 
 class Upstream(Protocol):

@@ -61,9 +61,7 @@ def interleave(per_bucket: dict[str, list[Job]]) -> list[Job]:
     lists = [deque(jobs) for jobs in per_bucket.values()]
     out: list[Job] = []
     while any(lists):
-        for jobs in lists:
-            if jobs:
-                out.append(jobs.popleft())
+        out.extend(jobs.popleft() for jobs in lists if jobs)
     return out
 
 

@@ -171,8 +171,8 @@ async def _read_head(resp: httpx.Response, limit: int) -> bytes:
 
 
 def _first_uri(playlist: bytes) -> str | None:
-    for line in playlist.decode(errors="replace").splitlines():
-        line = line.strip()
+    for raw in playlist.decode(errors="replace").splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             return line
     return None
