@@ -23,7 +23,7 @@ from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Channel, Source
-from plextuner.validate.pool import Job, ProbePool, interleave
+from plextuner.validate.pool import Job, JobKey, ProbePool, interleave
 from plextuner.validate.probe import NativeEngine
 from plextuner.validate.result import Verdict
 
@@ -48,22 +48,22 @@ async def build() -> tuple[list[CdnHost], dict[str, list[Job]]]:
                 key=f"c{n}", name=f"c{n}", tvg_id="", group="", provider="p", sources=[source]
             )
             entry = LineupEntry(str(n), channel)
-            per_bucket[bucket].append(Job(f"{bucket}:{n}", bucket, entry))
+            per_bucket[bucket].append(Job(JobKey(bucket, str(n)), bucket, entry))
     return hosts, per_bucket
 
 
-def score(hosts: list[CdnHost], verdicts: dict[str, Verdict]) -> tuple[int, int, int]:
+def score(hosts: list[CdnHost], verdicts: dict[JobKey, Verdict]) -> tuple[int, int, int]:
     kinds = {name: kind for h in hosts for name, kind in h.channels.items()}
     dropped = found = dead = 0
     for key, verdict in verdicts.items():
-        kind = kinds["c" + key.split(":")[1]]
+        kind = kinds["c" + key.number]
         dropped += kind == "ok" and verdict is Verdict.DEAD
         dead += kind != "ok"
         found += kind != "ok" and verdict is Verdict.DEAD
     return dropped, found, dead
 
 
-async def ours() -> tuple[float, dict[str, Verdict], list[CdnHost]]:
+async def ours() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
     hosts, per_bucket = await build()
     start = time.monotonic()
     async with httpx.AsyncClient(timeout=15) as client:
@@ -75,10 +75,10 @@ async def ours() -> tuple[float, dict[str, Verdict], list[CdnHost]]:
     return wall, {k: r.verdict for k, r in results.items()}, hosts
 
 
-async def seed() -> tuple[float, dict[str, Verdict], list[CdnHost]]:
+async def seed() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
     hosts, per_bucket = await build()
     start = time.monotonic()
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[JobKey, Verdict] = {}
     sem = asyncio.Semaphore(12)
     async with httpx.AsyncClient(timeout=15) as client:
         engine = NativeEngine(client)
@@ -96,7 +96,7 @@ async def seed() -> tuple[float, dict[str, Verdict], list[CdnHost]]:
     return wall, verdicts, hosts
 
 
-def report(name: str, wall: float, verdicts: dict[str, Verdict], hosts: list[CdnHost]) -> None:
+def report(name: str, wall: float, verdicts: dict[JobKey, Verdict], hosts: list[CdnHost]) -> None:
     dropped, found, dead = score(hosts, verdicts)
     bound = PER_HOST / RULES.max_rate
     bans = sum(h.stats.bans for h in hosts)

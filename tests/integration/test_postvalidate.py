@@ -14,9 +14,9 @@ from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Channel, Source, StreamKind
 from plextuner.stages import StageName
 from plextuner.stream.budget import BudgetRegistry
-from plextuner.validate.pool import Job, ProbePool, interleave
+from plextuner.validate.pool import Job, JobKey, ProbePool, interleave
 from plextuner.validate.probe import NativeEngine
-from plextuner.validate.result import Verdict
+from plextuner.validate.result import ProbeResult, Verdict
 from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules
 from tests.waiting import until
 
@@ -56,15 +56,15 @@ def world(hosts: list[CdnHost], per_host: int, dead_every: int = 10) -> dict[str
                     sources=[Source("p", host.url(name), (), StreamKind.TS)],
                 ),
             )
-            per_bucket[bucket].append(Job(f"{bucket}:{n}", bucket, entry))
+            per_bucket[bucket].append(Job(JobKey(bucket, str(n)), bucket, entry))
     return per_bucket
 
 
-def verdicts(results: dict, hosts: list[CdnHost]) -> tuple[int, int, int]:
+def verdicts(results: dict[JobKey, ProbeResult], hosts: list[CdnHost]) -> tuple[int, int, int]:
     kinds = {name: kind for h in hosts for name, kind in h.channels.items()}
     healthy_dropped = dead_found = dead_total = 0
     for key, result in results.items():
-        kind = kinds[f"c{key.split(':')[1]}"]
+        kind = kinds[f"c{key.number}"]
         if kind == "ok" and result.verdict is Verdict.DEAD:
             healthy_dropped += 1
         if kind != "ok":
@@ -115,10 +115,10 @@ async def test_dark_host_keeps_channels_unverified(hosts: list[CdnHost]) -> None
     async with httpx.AsyncClient() as client:
         pool = ProbePool(cfg, NativeEngine(client))
         results = await pool.run(interleave(world(hosts, 10, dead_every=1000)))
-    dark = [r for k, r in results.items() if int(k.split(":")[1]) < 10]
+    dark = [r for k, r in results.items() if int(k.number) < 10]
     assert dark and all(r.verdict is Verdict.TRANSIENT for r in dark)
     assert pool.stats.parked_hosts == [f"127.0.0.1:{hosts[0].port}"]
-    assert all(r.verdict is Verdict.OK for k, r in results.items() if int(k.split(":")[1]) >= 10)
+    assert all(r.verdict is Verdict.OK for k, r in results.items() if int(k.number) >= 10)
 
 
 async def test_backup_source_saves_channel(hosts: list[CdnHost]) -> None:
@@ -139,8 +139,8 @@ async def test_backup_source_saves_channel(hosts: list[CdnHost]) -> None:
     cfg = PostvalidateConfig(**FAST)
     async with httpx.AsyncClient() as client:
         pool = ProbePool(cfg, NativeEngine(client))
-        results = await pool.run([Job("d:1", "d", entry)])
-    assert results["d:1"].verdict is Verdict.OK
+        results = await pool.run([Job(JobKey("d", "1"), "d", entry)])
+    assert results[JobKey("d", "1")].verdict is Verdict.OK
     from plextuner.validate.stage import promote_working_sources
 
     ctx = type("Ctx", (), {"devices": [Device("d", "d", "d", "1500000C", 5004, 2, True, [entry])]})
@@ -166,7 +166,7 @@ async def test_probe_yields_to_viewer(hosts: list[CdnHost]) -> None:
     cfg = PostvalidateConfig(workers=2, per_host=2, min_interval=0, jitter=0, timeout=30, retries=0)
     async with httpx.AsyncClient() as client:
         pool = ProbePool(cfg, NativeEngine(client), budgets)
-        run = asyncio.create_task(pool.run([Job("d:1", "d", entry)]))
+        run = asyncio.create_task(pool.run([Job(JobKey("d", "1"), "d", entry)]))
         budget = budgets.get("p")
         await until(lambda: budget.in_use > 0, "the probe to take a connection")
         viewer1 = await budget.acquire_viewer()  # the one connection probes never take
@@ -175,7 +175,7 @@ async def test_probe_yields_to_viewer(hosts: list[CdnHost]) -> None:
         assert budget.in_use == 2
         viewer1.release()
         viewer2.release()
-    assert results["d:1"].verdict is Verdict.TRANSIENT
+    assert results[JobKey("d", "1")].verdict is Verdict.TRANSIENT
     assert pool.stats.preempted == 1
 
 

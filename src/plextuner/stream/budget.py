@@ -77,6 +77,7 @@ class ProviderBudget:
         self._waiters: list[asyncio.Future[None]] = []
         self._viewers_waiting = 0
         self._last_tune = float("-inf")
+        self.listeners: list[Callable[[], None]] = []  # told whenever a connection is returned
 
     @property
     def limit(self) -> int:
@@ -109,6 +110,14 @@ class ProviderBudget:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+        for listener in list(self.listeners):
+            listener()
+
+    def probes_blocked_until(self, clock: Callable[[], float] = time.monotonic) -> float:
+        """When (on `clock`) the quiet period after a viewer's tune ends; inf when not in one.
+        Releases are announced to `listeners`; this is the one time-based condition."""
+        remaining = self._last_tune + VIEWER_QUIET - time.monotonic()
+        return clock() + remaining if remaining > 0 else float("inf")
 
     async def _changed(self) -> None:
         """Return after the next release (callers re-check their condition)."""
@@ -179,13 +188,28 @@ class BudgetRegistry:
         self._default = default_limit
         self._viewer_wait = viewer_wait
         self._budgets: dict[str, ProviderBudget] = {}
+        self._listeners: list[Callable[[], None]] = []
 
     def get(self, provider: str) -> ProviderBudget:
         budget = self._budgets.get(provider)
         if budget is None:
             budget = ProviderBudget(provider, self._default, self._viewer_wait)
+            budget.listeners.extend(self._listeners)
             self._budgets[provider] = budget
         return budget
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` whenever any provider's connection is returned; returns the undo."""
+        self._listeners.append(listener)
+        for budget in self._budgets.values():
+            budget.listeners.append(listener)
+
+        def unsubscribe() -> None:
+            for holder in (self._listeners, *(b.listeners for b in self._budgets.values())):
+                while listener in holder:
+                    holder.remove(listener)
+
+        return unsubscribe
 
     def set_limit(self, provider: str, limit: int | None) -> None:
         self.get(provider).limit = limit or self._default

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from plextuner.fileio import read_json, write_json
-from plextuner.validate.result import ProbeResult, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Verdict
 
 
 class ProbeCache:
@@ -36,6 +36,7 @@ class ProbeCache:
             str(entry.get("codec") or "") or None,
             None,
             height if isinstance(height, int) else None,
+            origin=Origin.CACHE,
         )
 
     def record(self, key: str, result: ProbeResult, now: float | None = None) -> None:

@@ -1,8 +1,14 @@
 """The probe scheduler: a global worker cap, per-host limiters, interleaving, bounded retries.
 
+Event-driven: it sleeps until the earliest moment something can start (a host's next start, a
+retry's not-before, a provider's quiet period ending, a give-up deadline) or until a probe
+finishes or a provider connection is returned; it never polls. What a result means is decided by
+the pure reducer in `settle.py`; the early guard trip lives in `tripwire.py`.
+
 Probes are interleaved across hosts and buckets, so no host gets a burst because a playlist is
 sorted by host and no bucket waits for another. Each probe takes a connection from its provider's
-budget (never the last one a viewer could need) and yields it when a viewer needs it.
+budget (never the last one a viewer could need) and yields it when a viewer needs it: the probe
+races the lease's `preempted` event and is cancelled by us, never `uncancel()`ed.
 """
 
 from __future__ import annotations
@@ -14,37 +20,29 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
-from plextuner.ingest.models import Source
 from plextuner.logging import get_logger
 from plextuner.redact import host_of
 from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.validate.hosts import HostLimiter, HostMode
+from plextuner.validate.jobs import Job, JobKey, interleave
 from plextuner.validate.probe import Engine
-from plextuner.validate.result import ProbeResult, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Verdict
+from plextuner.validate.settle import (
+    Decided,
+    HostSignal,
+    NextSource,
+    Retry,
+    give_up_source,
+    host_signal,
+    interim_kept,
+    settle,
+)
+from plextuner.validate.tripwire import BucketTripwire
 
-IDLE_WAIT = 0.25
-# Early guard trip: once this many channels of a bucket are definitively dead and they are more
-# than twice the allowed drop share of its decided channels, the guard will hold the bucket
-# anyway; probing the rest would only load the CDN.
-EARLY_TRIP_MIN_DEAD = 20
+__all__ = ["Job", "JobKey", "PoolStats", "ProbePool", "interleave"]
 PROGRESS_EVERY = 15.0
 log = get_logger(__name__)
-
-
-@dataclass(slots=True)
-class Job:
-    key: str
-    bucket: str
-    entry: LineupEntry
-    source_index: int = 0
-    attempts: int = 0
-    not_before: float = 0.0
-
-    @property
-    def source(self) -> Source:
-        return self.entry.channel.sources[self.source_index]
 
 
 @dataclass(slots=True)
@@ -52,17 +50,13 @@ class PoolStats:
     probes: int = 0
     retries: int = 0
     preempted: int = 0
+    wakeups: int = 0  # times the scheduler woke (a measure of its own overhead)
     parked_hosts: list[str] = field(default_factory=list)
     tripped_buckets: list[str] = field(default_factory=list)
 
 
-def interleave(per_bucket: dict[str, list[Job]]) -> list[Job]:
-    """Round-robin across buckets, so every bucket advances at the same pace."""
-    lists = [deque(jobs) for jobs in per_bucket.values()]
-    out: list[Job] = []
-    while any(lists):
-        out.extend(jobs.popleft() for jobs in lists if jobs)
-    return out
+def _unprobed(reason: str) -> ProbeResult:
+    return ProbeResult(Verdict.TRANSIENT, reason, origin=Origin.SCHEDULER)
 
 
 class ProbePool:
@@ -81,14 +75,15 @@ class ProbePool:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.hosts: dict[str, HostLimiter] = {}
         self.queues: dict[str, deque[Job]] = {}
-        self.results: dict[str, ProbeResult] = {}
+        self.results: dict[JobKey, ProbeResult] = {}
+        self.ok_source: dict[JobKey, int] = {}  # index of the source that proved ok
         self.stats = PoolStats()
+        self._tripwire = BucketTripwire(cfg.max_drop_ratio, self.stats.tripped_buckets)
         self._running = 0
         self._wake = asyncio.Event()
-        self._decided: dict[str, list[int]] = {}  # bucket -> [decided, dead]
-        self.ok_source: dict[str, int] = {}  # job key -> index of the source that proved ok
         self._blocked_since: dict[str, float] = {}  # provider -> when probes last found no slot
 
+    # --- queues --------------------------------------------------------------------------------
     def _host(self, name: str) -> HostLimiter:
         if name not in self.hosts:
             self.hosts[name] = HostLimiter(
@@ -104,46 +99,83 @@ class ProbePool:
 
     def _enqueue(self, job: Job) -> None:
         if job.bucket in self.stats.tripped_buckets:
-            self.results.setdefault(
-                job.key, ProbeResult(Verdict.TRANSIENT, "not probed: bucket held")
-            )
+            self.results.setdefault(job.key, _unprobed("not probed: bucket held"))
             return
         host = host_of(job.source.url)
         self._host(host)
         self.queues[host].append(job)
 
-    async def run(self, jobs: Iterable[Job]) -> dict[str, ProbeResult]:
+    def _pending(self) -> bool:
+        return any(self.queues.values())
+
+    # --- the loop ------------------------------------------------------------------------------
+    async def run(self, jobs: Iterable[Job]) -> dict[JobKey, ProbeResult]:
         total = 0
         for job in jobs:
             self._enqueue(job)
             total += 1
         deadline = self.clock() + self.cfg.max_run_time
         next_report = self.clock() + PROGRESS_EVERY
-        async with asyncio.TaskGroup() as tg:
-            while self._pending() or self._running:
-                if self.clock() > deadline:
-                    break
-                started = self._dispatch(tg)
-                if not started:
-                    await self._idle()
-                self._give_up_on_busy_providers()
-                if self.clock() >= next_report:
-                    next_report = self.clock() + PROGRESS_EVERY
-                    log.info(
-                        "probe_progress",
-                        done=len(self.results),
-                        total=total,
-                        running=self._running,
-                        parked_hosts=len(self.stats.parked_hosts),
-                    )
+        unsubscribe = self._subscribe_budgets()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while (self._pending() or self._running) and self.clock() <= deadline:
+                    self._dispatch(tg)
+                    self._give_up_on_busy_providers()
+                    if self.clock() >= next_report:
+                        next_report = self.clock() + PROGRESS_EVERY
+                        self._progress(total)
+                    if self._pending() or self._running:
+                        await self._sleep_until(min(self._next_event(), deadline, next_report))
+        finally:
+            unsubscribe()
         self._finish_unprobed("probe run time exceeded")
         return self.results
 
-    def _pending(self) -> bool:
-        return any(self.queues.values())
+    def _progress(self, total: int) -> None:
+        log.info(
+            "probe_progress",
+            done=len(self.results),
+            total=total,
+            running=self._running,
+            parked_hosts=len(self.stats.parked_hosts),
+        )
 
-    def _dispatch(self, tg: asyncio.TaskGroup) -> bool:
-        started = False
+    def _subscribe_budgets(self) -> Callable[[], None]:
+        """Wake when any provider connection is returned (a probe may start now)."""
+        if self.budgets is None:
+            return lambda: None
+        return self.budgets.subscribe(self._wake.set)
+
+    def _next_event(self) -> float:
+        """The earliest clock time at which something may become startable without an event."""
+        at = float("inf")
+        for host, queue in self.queues.items():
+            if queue and self.hosts[host].mode is not HostMode.PARKED:
+                at = min(at, max(self.hosts[host].next_start, queue[0].not_before))
+        patience = self._patience()
+        for provider, since in self._blocked_since.items():
+            at = min(at, since + patience)
+            if self.budgets is not None:
+                at = min(at, self.budgets.get(provider).probes_blocked_until(self.clock))
+        return at
+
+    async def _sleep_until(self, when: float) -> None:
+        """Sleep until `when` (scheduler clock) or the next wake event, whichever is first."""
+        delay = when - self.clock()
+        self.stats.wakeups += 1
+        if self._wake.is_set():
+            self._wake.clear()
+            return
+        handle = asyncio.get_running_loop().call_later(max(delay, 0.0), self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            handle.cancel()
+            self._wake.clear()
+
+    # --- starting probes -----------------------------------------------------------------------
+    def _dispatch(self, tg: asyncio.TaskGroup) -> None:
         now = self.clock()
         hosts = list(self.queues)
         self.rng.shuffle(hosts)  # no host is always first in line
@@ -157,7 +189,7 @@ class ProbePool:
             if not queue or not limiter.ready(now) or queue[0].not_before > now:
                 continue
             job = queue[0]
-            granted, lease, task_box = self._lease(job)
+            granted, lease = self._lease(job)
             if not granted:  # no connection free for probes on this provider right now
                 self._blocked_since.setdefault(job.source.provider, now)
                 continue
@@ -165,121 +197,94 @@ class ProbePool:
             queue.popleft()
             limiter.started(now)
             self._running += 1
-            task = tg.create_task(self._probe(job, limiter, lease))
-            task_box.append(task)
-            started = True
-        return started
+            tg.create_task(self._probe(job, limiter, lease))
 
-    def _lease(self, job: Job) -> tuple[bool, Lease | None, list[asyncio.Task[None]]]:
-        """(may start, the lease if budgets apply, a box the probe task goes into)."""
-        box: list[asyncio.Task[None]] = []
+    def _lease(self, job: Job) -> tuple[bool, Lease | None]:
+        """(may start, the lease when budgets apply)."""
         if self.budgets is None:
-            return True, None, box
-
-        def preempt() -> None:
-            if box:
-                box[0].cancel()
-
-        lease = self.budgets.get(job.source.provider).try_acquire_probe(on_preempt=preempt)
-        return lease is not None, lease, box
-
-    async def _idle(self) -> None:
-        self._wake.clear()
-        now = self.clock()
-        waits = [IDLE_WAIT]
-        for host, queue in self.queues.items():
-            if queue and self.hosts[host].mode is not HostMode.PARKED:
-                at = max(self.hosts[host].next_start, queue[0].not_before)
-                waits.append(max(0.0, at - now))
-        try:
-            async with asyncio.timeout(max(0.01, min(waits))):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
+            return True, None
+        lease = self.budgets.get(job.source.provider).try_acquire_probe()
+        return lease is not None, lease
 
     async def _probe(self, job: Job, limiter: HostLimiter, lease: Lease | None) -> None:
         try:
             self.stats.probes += 1
             try:
-                result = await self.engine.probe(job.source, self.cfg.timeout)
-            except asyncio.CancelledError:
-                if lease is None or not lease.preempted.is_set():
-                    raise
-                current = asyncio.current_task()
-                if current is not None:
-                    current.uncancel()
-                self.stats.preempted += 1
-                result = ProbeResult(Verdict.TRANSIENT, "yielded its connection to a viewer")
+                result = await self._probe_or_yield(job, lease)
             finally:
                 if lease is not None:
                     lease.release()
-            self._settle(job, limiter, result)
+            self._apply(job, limiter, result)
         finally:
             self._running -= 1
             self._wake.set()
 
-    def _settle(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
-        now = self.clock()
-        if result.verdict is Verdict.OK:
+    async def _probe_or_yield(self, job: Job, lease: Lease | None) -> ProbeResult:
+        """The engine's result, or a preempted result the moment a viewer claims the lease."""
+        if lease is None:
+            return await self.engine.probe(job.source, self.cfg.timeout)
+        probing = asyncio.ensure_future(self.engine.probe(job.source, self.cfg.timeout))
+        yielded = asyncio.ensure_future(lease.preempted.wait())
+        try:
+            done, _ = await asyncio.wait({probing, yielded}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            yielded.cancel()
+            if not probing.done():
+                probing.cancel()
+                await asyncio.wait({probing})  # the engine cleans up (kills ffprobe) first
+        if probing in done and not probing.cancelled():
+            return probing.result()
+        self.stats.preempted += 1
+        return ProbeResult(
+            Verdict.TRANSIENT, "yielded its connection to a viewer", origin=Origin.PREEMPTED
+        )
+
+    # --- results -------------------------------------------------------------------------------
+    def _apply(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
+        signal = host_signal(result)
+        if signal is HostSignal.OK:
             limiter.finished_ok()
-            self.results[job.key] = result
-            self.ok_source[job.key] = job.source_index
-            self._decide(job, result)
-        elif result.verdict is Verdict.DEAD:
+        elif signal is HostSignal.NEUTRAL:
             limiter.finished_neutral()
-            self._next_source_or(job, result)
         else:
-            if result.reason != "yielded its connection to a viewer":
-                limiter.finished_transient(now, result.reason)
-            else:
-                limiter.finished_neutral()
-            if job.attempts < self.cfg.retries:
+            limiter.finished_transient(self.clock(), result.reason)
+        self._follow(
+            job, settle(job, result, self.results.get(job.key), self.cfg.retries, self.rng)
+        )
+
+    def _follow(self, job: Job, outcome: Retry | NextSource | Decided) -> None:
+        match outcome:
+            case Retry(delay):
                 job.attempts += 1
                 self.stats.retries += 1
-                backoff = min(60.0, 1.0 * 2**job.attempts) * (0.5 + self.rng.random())
-                job.not_before = now + backoff
+                job.not_before = self.clock() + delay
                 self._enqueue(job)
-            else:
-                self._next_source_or(job, result)
-
-    def _next_source_or(self, job: Job, result: ProbeResult) -> None:
-        """A backup source gets its own chance; the channel's verdict is the last one's."""
-        if job.source_index + 1 < len(job.entry.channel.sources):
-            previous = self.results.get(job.key)
-            if previous is None or previous.verdict is not Verdict.TRANSIENT:
+            case NextSource(interim):
+                if interim_kept(interim, self.results.get(job.key)):
+                    self.results[job.key] = interim
+                job.source_index += 1
+                job.attempts = 0
+                job.not_before = 0.0
+                self._enqueue(job)
+            case Decided(result):
                 self.results[job.key] = result
-            job.source_index += 1
-            job.attempts = 0
-            job.not_before = 0.0
-            self._enqueue(job)
-            return
-        earlier = self.results.get(job.key)
-        # Any transient answer along the way means we do not know: never dead.
-        if earlier is not None and earlier.verdict is Verdict.TRANSIENT:
-            result = earlier
-        self.results[job.key] = result
-        self._decide(job, result)
+                if result.verdict is Verdict.OK:
+                    self.ok_source[job.key] = job.source_index
+                self._decide(job, result)
 
     def _decide(self, job: Job, result: ProbeResult) -> None:
-        counts = self._decided.setdefault(job.bucket, [0, 0])
-        counts[0] += 1
-        counts[1] += result.verdict is Verdict.DEAD
-        decided, dead = counts
-        if (
-            job.bucket not in self.stats.tripped_buckets
-            and dead >= EARLY_TRIP_MIN_DEAD
-            and dead / decided > min(0.95, 2 * self.cfg.max_drop_ratio)
-        ):
-            self.stats.tripped_buckets.append(job.bucket)
-            log.warning("probe_bucket_tripped", bucket=job.bucket, dead=dead, decided=decided)
+        if self._tripwire.decided(job.bucket, result.verdict is Verdict.DEAD):
             for queue in self.queues.values():
                 for queued in [j for j in queue if j.bucket == job.bucket]:
                     queue.remove(queued)  # not probed: the channel stays `unchecked`
 
+    def _patience(self) -> float:
+        return min(60.0, max(5.0, 2 * self.cfg.timeout))
+
     def _give_up_on_busy_providers(self) -> None:
         """Viewers have kept every probe slot of a provider busy too long: its channels stay
         unverified this run rather than holding the refresh (and the next publish) back."""
-        patience = min(60.0, max(5.0, 2 * self.cfg.timeout))
+        patience = self._patience()
         now = self.clock()
         for provider, since in list(self._blocked_since.items()):
             if now - since < patience:
@@ -289,9 +294,7 @@ class ProbePool:
             for queue in self.queues.values():
                 for job in [j for j in queue if j.source.provider == provider]:
                     queue.remove(job)
-                    self.results.setdefault(
-                        job.key, ProbeResult(Verdict.TRANSIENT, "no connection free: viewers first")
-                    )
+                    self.results.setdefault(job.key, _unprobed("no connection free: viewers first"))
 
     def _drain_parked(self, host: str) -> None:
         if host not in self.stats.parked_hosts:
@@ -299,10 +302,13 @@ class ProbePool:
         queue = self.queues[host]
         while queue:
             job = queue.popleft()
-            self._next_source_or(job, ProbeResult(Verdict.TRANSIENT, f"host {host} parked"))
+            outcome = give_up_source(
+                job, _unprobed(f"host {host} parked"), self.results.get(job.key)
+            )
+            self._follow(job, outcome)
 
     def _finish_unprobed(self, reason: str) -> None:
         for queue in self.queues.values():
             while queue:
                 job = queue.popleft()
-                self.results.setdefault(job.key, ProbeResult(Verdict.TRANSIENT, reason))
+                self.results.setdefault(job.key, _unprobed(reason))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import deque
 from typing import Protocol
@@ -14,6 +13,7 @@ import httpx
 from plextuner.binaries import header_args
 from plextuner.ingest.models import Source
 from plextuner.ingest.urls import url_problem
+from plextuner.subproc import run_to_end
 from plextuner.validate.result import (
     ProbeResult,
     Verdict,
@@ -57,27 +57,15 @@ class FfprobeEngine:
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv(source, timeout),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            async with asyncio.timeout(timeout):
+                code, out, stderr = await run_to_end(self.argv(source, timeout))
         except OSError as err:
             return ProbeResult(Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}")
-        try:
-            async with asyncio.timeout(timeout):
-                out, err_bytes = await proc.communicate()
         except TimeoutError:
             return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out")
-        finally:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
         # ffprobe names the URL in its errors: never let it into a reason that may be logged.
-        stderr = err_bytes[-4000:].decode(errors="replace").replace(source.url, "<stream>")
-        if proc.returncode != 0:
+        stderr = stderr[-4000:].replace(source.url, "<stream>")
+        if code != 0:
             if "4xx client error" in stderr.lower() and self.client is not None:
                 return await self._status(source, timeout)
             return classify_ffprobe_error(stderr)

@@ -16,6 +16,15 @@ class Verdict(StrEnum):
     TRANSIENT = "transient"
 
 
+class Origin(StrEnum):
+    """Where a result came from: steers the scheduler and the metrics, never the reason text."""
+
+    PROBE = "probe"  # a probe ran to its end
+    CACHE = "cache"  # a fresh ok from the probe cache: nothing was probed
+    PREEMPTED = "preempted"  # the probe gave its connection to a viewer before it finished
+    SCHEDULER = "scheduler"  # not probed: host parked, bucket tripped, run time over, no slot
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     verdict: Verdict
@@ -23,6 +32,7 @@ class ProbeResult:
     video_codec: str | None = None
     width: int | None = None
     height: int | None = None
+    origin: Origin = Origin.PROBE
 
     @property
     def hd(self) -> bool | None:

@@ -13,9 +13,10 @@ from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 from plextuner.stream.budget import BudgetRegistry
 from plextuner.validate.cache import ProbeCache
 from plextuner.validate.guard import hold, should_hold
-from plextuner.validate.pool import Job, ProbePool, interleave
+from plextuner.validate.jobs import Job, JobKey, interleave
+from plextuner.validate.pool import ProbePool
 from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
-from plextuner.validate.result import ProbeResult, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Verdict
 
 
 def cache_key(entry: LineupEntry) -> str:
@@ -41,13 +42,13 @@ def make_validate_stage(
         cfg = settings.postvalidate
         cache = await asyncio.to_thread(ProbeCache.load, settings.paths.probe_cache)
         per_bucket: dict[str, list[Job]] = {}
-        cached: dict[str, ProbeResult] = {}
+        cached: dict[JobKey, ProbeResult] = {}
         for device in ctx.devices:
             if not device.postvalidate:
                 continue
             jobs = per_bucket.setdefault(device.name, [])
             for entry in device.entries:
-                key = f"{device.name}:{entry.number}"
+                key = JobKey(device.name, entry.number)
                 hit = cache.fresh_ok(cache_key(entry), cfg.cache_ttl)
                 if hit is not None:
                     cached[key] = hit
@@ -62,7 +63,7 @@ def make_validate_stage(
         results = await pool.run(interleave(per_bucket))
         for device in ctx.devices:
             for entry in device.entries:
-                key = f"{device.name}:{entry.number}"
+                key = JobKey(device.name, entry.number)
                 if key in results:
                     cache.record(cache_key(entry), results[key])
         promote_working_sources(ctx, pool.ok_source)
@@ -75,11 +76,11 @@ def make_validate_stage(
     return NamedStage(StageName.VALIDATE, postvalidate)
 
 
-def promote_working_sources(ctx: RefreshContext, ok_source: dict[str, int]) -> None:
+def promote_working_sources(ctx: RefreshContext, ok_source: dict[JobKey, int]) -> None:
     """A backup that proved ok while the first source did not becomes the first source."""
     for device in ctx.devices:
         for entry in device.entries:
-            index = ok_source.get(f"{device.name}:{entry.number}", 0)
+            index = ok_source.get(JobKey(device.name, entry.number), 0)
             if index:
                 sources = entry.channel.sources
                 sources.insert(0, sources.pop(index))
@@ -87,7 +88,7 @@ def promote_working_sources(ctx: RefreshContext, ok_source: dict[str, int]) -> N
 
 def apply_results(
     ctx: RefreshContext,
-    results: dict[str, ProbeResult],
+    results: dict[JobKey, ProbeResult],
     ratio: float,
     tripped: set[str] | None = None,
 ) -> None:
@@ -100,10 +101,10 @@ def apply_results(
         counts: Counter[str] = Counter()
         kept: list[LineupEntry] = []
         for entry in device.entries:
-            result = results.get(f"{device.name}:{entry.number}")
+            result = results.get(JobKey(device.name, entry.number))
             verdict = result.verdict if result else None
             counts[verdict.value if verdict else "unchecked"] += 1
-            if result is not None and result.reason != "cached":
+            if result is not None and result.origin is not Origin.CACHE:
                 PROBES.labels(bucket=device.name, result=result.verdict.value).inc()
             if verdict is Verdict.DEAD:
                 continue

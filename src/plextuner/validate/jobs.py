@@ -1,0 +1,47 @@
+"""What the probe scheduler works on: one job per published channel, keyed by device and number."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from plextuner.buckets.models import LineupEntry
+from plextuner.ingest.models import Source
+
+
+class JobKey(NamedTuple):
+    """A channel as published: its device and its GuideNumber (unique together)."""
+
+    device: str
+    number: str
+
+    def __str__(self) -> str:
+        return f"{self.device}:{self.number}"
+
+
+@dataclass(slots=True)
+class Job:
+    key: JobKey
+    bucket: str
+    entry: LineupEntry
+    source_index: int = 0
+    attempts: int = 0
+    not_before: float = 0.0
+
+    @property
+    def source(self) -> Source:
+        return self.entry.channel.sources[self.source_index]
+
+    @property
+    def has_next_source(self) -> bool:
+        return self.source_index + 1 < len(self.entry.channel.sources)
+
+
+def interleave(per_bucket: dict[str, list[Job]]) -> list[Job]:
+    """Round-robin across buckets, so every bucket advances at the same pace."""
+    lists = [deque(jobs) for jobs in per_bucket.values()]
+    out: list[Job] = []
+    while any(lists):
+        out.extend(jobs.popleft() for jobs in lists if jobs)
+    return out

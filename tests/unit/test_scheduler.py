@@ -1,0 +1,135 @@
+"""The probe scheduler's parts: the pure outcome reducer, the tripwire, and event-driven waits."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from plextuner.buckets.models import LineupEntry
+from plextuner.config import PostvalidateConfig
+from plextuner.ingest.models import Channel, Source, StreamKind
+from plextuner.stream.budget import BudgetRegistry
+from plextuner.validate.jobs import Job, JobKey
+from plextuner.validate.pool import ProbePool
+from plextuner.validate.result import Origin, ProbeResult, Verdict
+from plextuner.validate.settle import (
+    Decided,
+    HostSignal,
+    NextSource,
+    Retry,
+    host_signal,
+    interim_kept,
+    settle,
+)
+from plextuner.validate.tripwire import EARLY_TRIP_MIN_DEAD, BucketTripwire
+
+OK = ProbeResult(Verdict.OK, "ok")
+DEAD = ProbeResult(Verdict.DEAD, "HTTP 404")
+FLAKY = ProbeResult(Verdict.TRANSIENT, "timeout")
+YIELDED = ProbeResult(Verdict.TRANSIENT, "yielded", origin=Origin.PREEMPTED)
+
+
+def job(sources: int = 1, attempts: int = 0, index: int = 0) -> Job:
+    channel = Channel(
+        key="k",
+        name="n",
+        tvg_id="",
+        group="",
+        provider="p",
+        sources=[
+            Source("p", f"http://h{i}.example/s.ts", kind=StreamKind.TS) for i in range(sources)
+        ],
+    )
+    return Job(JobKey("d", "1000"), "d", LineupEntry("1000", channel), index, attempts)
+
+
+class TestSettle:
+    rng = random.Random(1)
+
+    def test_ok_decides(self) -> None:
+        """An ok result decides the channel at once."""
+        assert settle(job(), OK, None, 2, self.rng) == Decided(OK)
+
+    def test_transient_retries_then_gives_up(self) -> None:
+        """A transient result retries the same source while retries are left, with a backoff."""
+        outcome = settle(job(attempts=0), FLAKY, None, 2, self.rng)
+        assert isinstance(outcome, Retry) and 1.0 <= outcome.delay <= 3.0
+        assert settle(job(attempts=2), FLAKY, None, 2, self.rng) == Decided(FLAKY)
+
+    def test_dead_moves_to_backup_source(self) -> None:
+        """A dead source hands over to the next one; the last one's verdict decides."""
+        assert settle(job(sources=2), DEAD, None, 2, self.rng) == NextSource(DEAD)
+        assert settle(job(sources=2, index=1), DEAD, None, 2, self.rng) == Decided(DEAD)
+
+    def test_transient_along_the_way_is_never_dead(self) -> None:
+        """A source that was only unreachable means we do not know: the channel is not dead."""
+        assert settle(job(sources=2, index=1), DEAD, FLAKY, 0, self.rng) == Decided(FLAKY)
+        assert not interim_kept(DEAD, FLAKY)
+        assert interim_kept(DEAD, None)
+
+    def test_host_signals(self) -> None:
+        """Only a host's own trouble slows it; a dead channel or a yielded probe says nothing."""
+        assert host_signal(OK) is HostSignal.OK
+        assert host_signal(DEAD) is HostSignal.NEUTRAL
+        assert host_signal(YIELDED) is HostSignal.NEUTRAL
+        assert host_signal(FLAKY) is HostSignal.TROUBLE
+
+
+class TestTripwire:
+    def test_trips_once_past_twice_the_drop_ratio(self) -> None:
+        """A bucket with many dead channels trips once; a healthy one never does."""
+        wire = BucketTripwire(0.1)
+        trips = [wire.decided("a", dead=True) for _ in range(EARLY_TRIP_MIN_DEAD + 5)]
+        assert trips.count(True) == 1 and wire.tripped == ["a"]
+        assert not any(wire.decided("b", dead=i % 10 == 0) for i in range(200))
+
+
+class _SlowEngine:
+    """An engine whose probes finish only when the test says so."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        self.started += 1
+        await self.release.wait()
+        return OK
+
+
+async def test_scheduler_sleeps_until_an_event() -> None:
+    """While a probe runs, the scheduler does not poll: it wakes for the result, not a timer."""
+    engine = _SlowEngine()
+    cfg = PostvalidateConfig(workers=1, per_host=1, min_interval=0, jitter=0, retries=0)
+    pool = ProbePool(cfg, engine)
+    run = asyncio.create_task(pool.run([job()]))
+    # The run must not finish within this window (the probe is held); a scheduler polling at
+    # 0.25 s would wake about three times in it.
+    done, _ = await asyncio.wait({run}, timeout=0.75)
+    assert not done and engine.started == 1
+    wakeups_while_running = pool.stats.wakeups
+    engine.release.set()
+    results = await run
+    assert results[JobKey("d", "1000")] == OK
+    assert wakeups_while_running <= 2
+
+
+async def test_preempted_probe_yields_without_uncancel() -> None:
+    """A viewer's claim ends the probe at once; the result is PREEMPTED, the host not blamed."""
+    engine = _SlowEngine()
+    budgets = BudgetRegistry(2)
+    cfg = PostvalidateConfig(workers=1, per_host=1, min_interval=0, jitter=0, retries=0)
+    pool = ProbePool(cfg, engine, budgets)
+    run = asyncio.create_task(pool.run([job()]))
+    budget = budgets.get("p")
+    while budget.in_use == 0:
+        await asyncio.sleep(0)
+    viewer1 = await budget.acquire_viewer()
+    viewer2 = await budget.acquire_viewer()  # needs the probe's connection
+    results = await asyncio.wait_for(run, 5)
+    viewer1.release()
+    viewer2.release()
+    result = results[JobKey("d", "1000")]
+    assert result.origin is Origin.PREEMPTED and result.verdict is Verdict.TRANSIENT
+    assert pool.stats.preempted == 1
+    assert pool.hosts["h0.example"].strikes == 0
