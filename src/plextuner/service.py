@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.errors import NothingPublishedError, PlexTunerError
 from plextuner.hdhr.app import build_app
@@ -158,7 +159,7 @@ class Service:
 
     # --- discovery -----------------------------------------------------------------------------
     def announce(self, local_ip: str) -> list[Announcement]:
-        host = self.settings.advertise_host or local_ip
+        host = advertised_host(self.settings, local=local_ip)
         state = self.runtime.state
         out = []
         for d in state.devices if state else []:

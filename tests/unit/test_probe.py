@@ -93,3 +93,31 @@ class TestHostLimiter:
             lim.started(0)
             lim.finished_ok()
         assert lim.concurrency == 3 and lim.mode is HostMode.NORMAL
+
+
+def test_one_status_policy() -> None:
+    """One table: only 404/410 are gone; limits and 5xx are worth a retry; 401/403 and panel
+    "account full" codes are the account's limit, never a dead channel."""
+    from plextuner.httpstatus import StatusClass, classify, is_account_limit, retry_may_help
+
+    assert [classify(s) for s in (200, 302, 404, 410)] == [
+        StatusClass.OK,
+        StatusClass.REDIRECT,
+        StatusClass.GONE,
+        StatusClass.GONE,
+    ]
+    assert all(retry_may_help(s) for s in (408, 425, 429, 458, 500, 503, 509, 513))
+    assert not any(retry_may_help(s) for s in (400, 401, 403, 404, 410))
+    assert all(is_account_limit(s) for s in (401, 403, 429, 458, 509))
+    assert not is_account_limit(404)
+
+
+def test_hls_and_html_detection() -> None:
+    """One detector: every mpegurl spelling, or a body that starts like a playlist or a page."""
+    from plextuner.ingest.models import is_hls_reply, is_html_reply
+
+    for ctype in ("application/vnd.apple.mpegurl", "audio/x-mpegurl", "Application/X-MPEGURL"):
+        assert is_hls_reply(ctype)
+    assert is_hls_reply("video/mp2t", b"  #EXTM3U\n#EXT-X-VERSION:3")
+    assert not is_hls_reply("video/mp2t", b"G\x40\x00")
+    assert is_html_reply("text/html; charset=utf-8") and is_html_reply("", b"\n<html>")

@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 from plextuner.logging import get_logger
+from plextuner.subproc import run_to_end
 
 log = get_logger(__name__)
 CLIP_SECONDS = 10
@@ -82,23 +83,14 @@ async def _ffmpeg_clip(ffmpeg: str, name: str, out: Path, hue: int) -> bool:
     ]
     label = f"drawtext=text='{text}':fontsize=40:fontcolor=white:box=1:boxcolor=black@0.6:x=20:y=20"
     for extra in (["-vf", label], []):  # drawtext needs a font; fall back without the label
-        proc = await asyncio.create_subprocess_exec(
-            *base,
-            *extra,
-            *tail,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
         try:
             async with asyncio.timeout(120):
-                _, err = await proc.communicate()
+                code, _, err = await run_to_end([*base, *extra, *tail], stdout=False)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
             return False
-        if proc.returncode == 0 and out.exists() and out.stat().st_size > 0:  # noqa: ASYNC240 - start-up only
+        if code == 0 and out.exists() and out.stat().st_size > 0:  # noqa: ASYNC240 - start-up only
             return True
-        log.info("demo_clip_retry", channel=name, error=err[-200:].decode(errors="replace"))
+        log.info("demo_clip_retry", channel=name, error=err[-200:])
     return False
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from plextuner.addresses import advertised_host
 from plextuner.config import load_settings
 from plextuner.datadir import DataDir
 from plextuner.demo.clips import make_clips
 from plextuner.demo.provider import CHANNELS, DemoProvider
 from plextuner.errors import PlexTunerError
 from plextuner.logging import configure_logging
-from plextuner.plex.commands import advertised_host
 from plextuner.service import Service
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,20 +62,7 @@ def programmes_for(
     for p in data.programmes.get(gid, ()):
         start, stop = p.start + shift, (p.stop + shift) if p.stop else None
         if start < window[1] and (stop or start + 3600) > window[0] and start not in out:
-            out[start] = Programme(
-                p.channel,
-                start,
-                stop,
-                p.title,
-                p.sub_title,
-                p.desc,
-                p.categories,
-                p.episode_nums,
-                p.icon,
-                p.date,
-                p.new,
-                p.previously_shown,
-            )
+            out[start] = dataclasses.replace(p, start=start, stop=stop)
     return [out[k] for k in sorted(out)]
 
 

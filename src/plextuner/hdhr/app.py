@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from plextuner.addresses import advertised_host
 from plextuner.buckets.models import Device
 from plextuner.errors import PlexTunerError, TuneRefusedError
 from plextuner.hdhr.device import base_url
@@ -27,7 +26,6 @@ JSON_HEADERS = {
     "Cache-Control": "no-cache",
     "Access-Control-Allow-Origin": "*",
 }
-_HOSTNAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 CHANNEL = r"{number:[0-9]{1,6}(?:\.[0-9]{1,3})?}"
 
 
@@ -51,34 +49,15 @@ def _device(request: web.Request) -> Device:
     return device
 
 
-def advertised_host(request: web.Request) -> str:
-    """advertise_host, else the Host the client used (validated), else our socket address."""
-    configured = _rt(request).settings.advertise_host
-    if configured:
-        return configured
-    host = request.host or ""
-    if host.startswith("["):
-        literal = host[1:].split("]", 1)[0]
-        if _is_ip(literal):
-            return f"[{literal}]"
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        if _HOSTNAME.match(name):
-            return name
+def request_host(request: web.Request) -> str:
+    """The host for URLs in this answer (the one policy in `addresses.py`)."""
     sockname = request.get_extra_info("sockname")
-    return str(sockname[0]) if sockname else "127.0.0.1"
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    local = str(sockname[0]) if sockname else "127.0.0.1"
+    return advertised_host(_rt(request).settings, request_host=request.host, local=local)
 
 
 def _base(request: web.Request, device: Device) -> str:
-    return base_url(advertised_host(request), device.port)
+    return base_url(request_host(request), device.port)
 
 
 def _bytes(body: bytes, content_type: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -184,12 +163,12 @@ async def metrics(_: web.Request) -> web.Response:
 
 async def api_status(request: web.Request) -> web.Response:
     rt = _rt(request)
-    return web.json_response(status_doc(rt, advertised_host(request)))
+    return web.json_response(status_doc(rt, request_host(request)))
 
 
 async def index(request: web.Request) -> web.Response:
     rt = _rt(request)
-    return web.Response(text=status_page(rt, advertised_host(request)), content_type="text/html")
+    return web.Response(text=status_page(rt, request_host(request)), content_type="text/html")
 
 
 async def api_refresh(request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
+from plextuner.addresses import source_address_towards
 from plextuner.errors import PacketError
 from plextuner.logging import get_logger
 from plextuner.supervise import record_crash
@@ -163,12 +164,7 @@ class DiscoveryProtocol(asyncio.DatagramProtocol):
         if bound not in ("0.0.0.0", ""):  # noqa: S104
             return bound
         # Bound to all interfaces: ask the kernel which source address routes to the peer.
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect((str(peer[0]), int(peer[1])))
-                return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
+        return source_address_towards(str(peer[0]), int(peer[1])) or "127.0.0.1"
 
     def error_received(self, exc: Exception) -> None:
         log.debug("discovery_socket_error", error=exc)

@@ -20,6 +20,7 @@ from typing import IO, Protocol
 import httpx
 
 from plextuner.errors import FetchError, FetchTimeoutError, InflateError
+from plextuner.httpstatus import retry_may_help
 from plextuner.inflate import GZIP_MAGIC, BoundedInflater
 from plextuner.ingest.bodycache import (
     CHUNK,
@@ -351,15 +352,11 @@ def reset_memory(sink: _MemorySink) -> None:
     sink.buf.clear()
 
 
-# One status policy for provider downloads: which answers a retry may cure.
-TRANSIENT_STATUS = frozenset({408, 425, 429})
-
-
 def check_status(status: int, label: str) -> None:
+    """Raise for an error answer; `transient` by the one status policy (httpstatus.py)."""
     if status < 300:
         return
-    transient = status in TRANSIENT_STATUS or status >= 500
-    raise FetchError(label, f"HTTP {status}", transient=transient, status=status)
+    raise FetchError(label, f"HTTP {status}", transient=retry_may_help(status), status=status)
 
 
 def make_client(timeout: float, user_agent: str) -> httpx.AsyncClient:

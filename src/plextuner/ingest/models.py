@@ -22,6 +22,21 @@ class StreamKind(StrEnum):
     OTHER = "other"
 
 
+def is_hls_type(content_type: str) -> bool:
+    """An HLS playlist by its Content-Type (every spelling servers use contains "mpegurl")."""
+    return "mpegurl" in content_type.lower()
+
+
+def is_hls_reply(content_type: str, head: bytes = b"") -> bool:
+    """An HLS playlist by its Content-Type or, when servers mislabel it, by its first bytes."""
+    return is_hls_type(content_type) or head.lstrip()[:7] == b"#EXTM3U"
+
+
+def is_html_reply(content_type: str, head: bytes = b"") -> bool:
+    """An HTML page (a login wall, an error page) where media was expected."""
+    return "text/html" in content_type.lower() or head.lstrip()[:1] == b"<"
+
+
 def stream_kind(url: str) -> StreamKind:
     path = url.split("?", 1)[0].split("|", 1)[0].lower()
     if path.endswith((".m3u8", ".m3u")):

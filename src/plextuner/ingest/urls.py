@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
+
+from plextuner.addresses import is_ip
 
 _SCHEMES = frozenset({"http", "https"})
 # Control characters, whitespace and the characters no URL may carry unescaped.
@@ -30,14 +31,6 @@ def url_problem(url: str) -> str | None:
     if port == 0 or parts.netloc.endswith(":"):
         return "URL with a malformed host or port"
     host = parts.hostname or ""
-    if not host or not (_is_ip(host) or _HOST.match(host)):
+    if not host or not (is_ip(host) or _HOST.match(host)):
         return "URL without a valid host"
     return None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

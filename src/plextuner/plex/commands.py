@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 
 import httpx
 
+from plextuner.addresses import advertised_host
 from plextuner.buckets.models import Device
 from plextuner.config import Settings
 from plextuner.errors import PlexError, PlexTunerError
@@ -16,20 +16,6 @@ from plextuner.plex.client import PlexClient, device_uuid, xmltv_lineup
 from plextuner.state.published import PublishedState, load_state
 
 log = get_logger(__name__)
-
-
-def advertised_host(settings: Settings) -> str:
-    """advertise_host, else a specific listen address, else this machine's LAN address."""
-    if settings.advertise_host:
-        return settings.advertise_host
-    if settings.host not in ("0.0.0.0", "::", ""):  # noqa: S104
-        return settings.host
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET: a routing lookup, nothing is sent
-            return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
 
 
 def device_base(settings: Settings, device: Device) -> str:

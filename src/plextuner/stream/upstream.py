@@ -12,15 +12,10 @@ import aiohttp
 
 from plextuner.binaries import header_args
 from plextuner.errors import IsHlsError, UpstreamError
-from plextuner.ingest.models import Source, StreamKind
+from plextuner.httpstatus import is_account_limit
+from plextuner.ingest.models import Source, StreamKind, is_hls_type, is_html_reply
+from plextuner.subproc import ManagedProcess, managed_process
 
-HLS_TYPES = (
-    "application/vnd.apple.mpegurl",
-    "application/x-mpegurl",
-    "audio/mpegurl",
-    "audio/x-mpegurl",
-)
-DEAD_TYPES = ("text/html",)
 READ_SIZE = 64 * 1024
 
 
@@ -49,13 +44,14 @@ class HttpUpstream:
             raise UpstreamError("connect", f"connection failed ({type(err).__name__})") from None
         if response.status != 200:
             response.release()
-            kind = "limit" if response.status in (403, 429, 458, 509) else f"http_{response.status}"
+            limited = is_account_limit(response.status)
+            kind = "limit" if limited else f"http_{response.status}"
             raise UpstreamError(kind, f"upstream answered HTTP {response.status}")
         ctype = (response.content_type or "").lower()
-        if ctype in HLS_TYPES:
+        if is_hls_type(ctype):
             response.close()
             raise IsHlsError
-        if ctype in DEAD_TYPES:
+        if is_html_reply(ctype):
             response.close()
             raise UpstreamError("not_media", "upstream answered an HTML page")
         return cls(response)
@@ -72,10 +68,13 @@ class HttpUpstream:
 class FfmpegUpstream:
     """ffmpeg `-c copy -f mpegts` on an HLS URL; killed with the session."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self._proc = proc
-        self.stderr_tail: deque[bytes] = deque(maxlen=20)
-        self._drain = asyncio.create_task(self._drain_stderr())
+    def __init__(self, child: ManagedProcess, stack: contextlib.AsyncExitStack) -> None:
+        self._child = child
+        self._stack = stack  # owns the process: closing it stops ffmpeg
+
+    @property
+    def stderr_tail(self) -> deque[bytes]:
+        return self._child.stderr_tail
 
     @classmethod
     async def open(cls, ffmpeg: str, source: Source) -> FfmpegUpstream:
@@ -94,53 +93,22 @@ class FfmpegUpstream:
             "mpegts",
             "pipe:1",
         ]
+        stack = contextlib.AsyncExitStack()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            child = await stack.enter_async_context(managed_process(argv))
         except OSError as err:
             raise UpstreamError("ffmpeg_missing", f"cannot start ffmpeg: {err.strerror}") from None
-        return cls(proc)
-
-    async def _drain_stderr(self) -> None:
-        assert self._proc.stderr is not None
-        with contextlib.suppress(Exception):
-            async for line in self._proc.stderr:
-                self.stderr_tail.append(line[:300])
+        return cls(child, stack)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        assert self._proc.stdout is not None
         while True:
-            chunk = await self._proc.stdout.read(READ_SIZE)
+            chunk = await self._child.stdout.read(READ_SIZE)
             if not chunk:
                 return
             yield chunk
 
     async def aclose(self) -> None:
-        proc = self._proc
-        try:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    async with asyncio.timeout(1.0):
-                        await proc.wait()
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-        except ProcessLookupError:
-            pass
-        finally:
-            self._drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._drain
-            # The stdout pipe may still hold unread bytes; close the transport now rather than
-            # leaving it to the garbage collector (possibly after the loop is gone).
-            transport = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
+        await self._stack.aclose()
 
 
 async def open_upstream(

@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 import httpx
 
 from plextuner.binaries import header_args
-from plextuner.ingest.models import Source
+from plextuner.ingest.models import Source, is_hls_reply, is_html_reply
 from plextuner.ingest.urls import url_problem
 from plextuner.subproc import run_to_end
 from plextuner.validate.result import (
@@ -23,7 +23,6 @@ from plextuner.validate.result import (
 
 VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xD1, 0xEA})
 SNIFF_BYTES = 188 * 400
-HLS_TYPES = ("mpegurl",)
 
 
 class Engine(Protocol):
@@ -131,7 +130,7 @@ class NativeEngine:
             head = await _read_head(resp, SNIFF_BYTES)
         if not head:
             return ProbeResult(Verdict.TRANSIENT, "empty body")
-        if head.lstrip().startswith(b"#EXTM3U") or any(t in ctype for t in HLS_TYPES):
+        if is_hls_reply(ctype, head):
             if depth >= 2:
                 return ProbeResult(Verdict.DEAD, "HLS playlist nests too deep")
             target = _first_uri(head)
@@ -144,7 +143,7 @@ class NativeEngine:
             if url_problem(nested) is not None:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
             return await self._probe(nested, headers, depth + 1)
-        if "text/html" in ctype or head.lstrip()[:1] == b"<":
+        if is_html_reply(ctype, head):
             return ProbeResult(Verdict.DEAD, "HTML page served as 200")
         return inspect_ts(head)
 

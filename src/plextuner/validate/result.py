@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from plextuner.httpstatus import StatusClass, classify
+
 
 class Verdict(StrEnum):
     OK = "ok"
@@ -39,14 +41,13 @@ class ProbeResult:
         return None if self.height is None else self.height >= 720
 
 
-DEAD_STATUS = frozenset({404, 410})
 # 401/403 from a CDN that served a moment ago, 429, 5xx and the "account full" codes some panels
 # use (458, 509, 513) all say "not now", never "never".
 
 
 def classify_status(status: int) -> ProbeResult | None:
     """A verdict from an HTTP status alone, or None when the body decides."""
-    if status in DEAD_STATUS:
+    if classify(status) is StatusClass.GONE:
         return ProbeResult(Verdict.DEAD, f"HTTP {status}")
     if status >= 400:
         return ProbeResult(Verdict.TRANSIENT, f"HTTP {status}")
