@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -102,19 +103,39 @@ class TuneFailedError(TuneRefusedError):
         super().__init__("tune_failed", "806 Tune Failed", detail)
 
 
-class UpstreamError(StreamError):
-    """An upstream failed; `kind` labels plextuner_upstream_errors_total."""
+class FailureKind(StrEnum):
+    """Why an upstream failed or ended (the `kind` label of plextuner_upstream_errors_total)."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    LIMIT = "limit"  # the provider's account or rate limit (401/403/429/458/509/513)
+    HTTP = "http"  # any other error status (labelled http_<status>)
+    NOT_MEDIA = "not_media"
+    FFMPEG_MISSING = "ffmpeg_missing"
+    HLS_DETECTED = "hls_detected"
+    EOF = "eof"  # the upstream ended the stream
+    STALL = "stall"  # no bytes within the stall timeout
+    READ_ERROR = "read_error"  # the connection broke mid-stream
+
+
+class UpstreamError(StreamError):
+    """An upstream failed; `label` is its plextuner_upstream_errors_total kind."""
+
+    def __init__(self, kind: FailureKind, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
         self.kind = kind
+        self.status = status
+
+    @property
+    def label(self) -> str:
+        return f"http_{self.status}" if self.kind is FailureKind.HTTP else self.kind.value
 
 
 class IsHlsError(UpstreamError):
     """The URL answered with an HLS playlist: remux it instead."""
 
     def __init__(self) -> None:
-        super().__init__("hls_detected", "upstream is an HLS playlist")
+        super().__init__(FailureKind.HLS_DETECTED, "upstream is an HLS playlist")
 
 
 class ClientGoneError(StreamError):

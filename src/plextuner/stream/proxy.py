@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,7 @@ from plextuner.config import Settings
 from plextuner.errors import (
     ClientGoneError,
     ConnectionsExhaustedError,
+    FailureKind,
     StreamError,
     TuneFailedError,
     UpstreamError,
@@ -51,6 +53,16 @@ STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "Connection": "close",
 }
+
+
+class SessionOutcome(StrEnum):
+    """How a stream session ended (the `outcome` of its `stream_session` log line)."""
+
+    ERROR = "error"
+    CLIENT_GONE = "client_gone"
+    DURATION = "duration"  # the client's ?duration= ran out
+    UPSTREAM_LOST = "upstream_lost"  # every source failed after the stream had started
+    FAILOVERS_EXHAUSTED = "failovers_exhausted"
 
 
 @dataclass(slots=True)
@@ -158,15 +170,15 @@ class StreamEngine:
         index: int,
         task: asyncio.Task[Any] | None,
     ) -> web.StreamResponse:
-        outcome = "error"
+        outcome = SessionOutcome.ERROR
         try:
             response, outcome = await self._run(request, device, entry, session)
             return response
         except ClientGoneError as gone:
-            outcome = "client_gone"  # not an upstream failure: no failover, no reconnect
+            outcome = SessionOutcome.CLIENT_GONE  # not an upstream failure: no failover
             return gone.response
         except asyncio.CancelledError:
-            outcome = "client_gone"
+            outcome = SessionOutcome.CLIENT_GONE
             raise
         finally:
             pool.release(index)
@@ -183,12 +195,12 @@ class StreamEngine:
                 bytes=session.bytes,
                 failovers=session.failovers,
                 duration_s=round(time.time() - session.started, 2),
-                outcome=outcome,
+                outcome=outcome.value,
             )
 
     async def _run(
         self, request: web.Request, device: Device, entry: LineupEntry, session: Session
-    ) -> tuple[web.StreamResponse, str]:
+    ) -> tuple[web.StreamResponse, SessionOutcome]:
         duration = _duration(request)
         deadline = time.monotonic() + duration if duration else None
         response: web.StreamResponse | None = None
@@ -201,7 +213,7 @@ class StreamEngine:
                 if response is None:
                     detail = str(last_error) if last_error else "no source could be opened"
                     raise TuneFailedError(detail)
-                return response, "upstream_lost"
+                return response, SessionOutcome.UPSTREAM_LOST
             upstream, lease, source = opened
             provider_label = source.provider
             STREAMS_ACTIVE.labels(bucket=device.name, provider=provider_label).inc()
@@ -213,12 +225,14 @@ class StreamEngine:
                     upstream, response, device, session, carry, deadline
                 )
                 if ended:
-                    return response, "duration"
-                reason = "eof"
+                    return response, SessionOutcome.DURATION
+                reason = FailureKind.EOF.value
             except UpstreamError as err:
-                last_error, reason = err, err.kind
-            except (aiohttp.ClientError, TimeoutError) as err:
-                reason = "stall" if isinstance(err, TimeoutError) else type(err).__name__
+                last_error, reason = err, err.label
+            except TimeoutError:
+                reason = FailureKind.STALL.value
+            except aiohttp.ClientError:
+                reason = FailureKind.READ_ERROR.value
             finally:
                 STREAMS_ACTIVE.labels(bucket=device.name, provider=provider_label).dec()
                 await upstream.aclose()
@@ -228,7 +242,7 @@ class StreamEngine:
             if response is None:
                 raise TuneFailedError(str(last_error) if last_error else "upstream failed")
             if failovers_left <= 0:
-                return response, "failovers_exhausted"
+                return response, SessionOutcome.FAILOVERS_EXHAUSTED
             failovers_left -= 1
             session.failovers += 1
             STREAM_FAILOVERS.labels(bucket=device.name).inc()
@@ -264,8 +278,8 @@ class StreamEngine:
             except UpstreamError as err:
                 lease.release()
                 self.health.failed(source.url)
-                UPSTREAM_ERRORS.labels(kind=err.kind).inc()
-                log.info("upstream_failed", host=host_of(source.url), kind=err.kind)
+                UPSTREAM_ERRORS.labels(kind=err.label).inc()
+                log.info("upstream_failed", host=host_of(source.url), kind=err.label)
                 opened_any = True
                 continue
             except BaseException:

@@ -11,7 +11,7 @@ from typing import Protocol
 import aiohttp
 
 from plextuner.binaries import header_args
-from plextuner.errors import IsHlsError, UpstreamError
+from plextuner.errors import FailureKind, IsHlsError, UpstreamError
 from plextuner.httpstatus import is_account_limit
 from plextuner.ingest.models import Source, StreamKind, is_hls_type, is_html_reply
 from plextuner.subproc import ManagedProcess, managed_process
@@ -39,21 +39,22 @@ class HttpUpstream:
             async with asyncio.timeout(connect_timeout):
                 response = await session.get(source.url, headers=dict(source.headers))
         except TimeoutError:
-            raise UpstreamError("timeout", "upstream did not answer in time") from None
+            raise UpstreamError(FailureKind.TIMEOUT, "upstream did not answer in time") from None
         except (aiohttp.ClientError, ValueError) as err:  # ValueError: a URL yarl refuses
-            raise UpstreamError("connect", f"connection failed ({type(err).__name__})") from None
+            raise UpstreamError(
+                FailureKind.CONNECT, f"connection failed ({type(err).__name__})"
+            ) from None
         if response.status != 200:
             response.release()
-            limited = is_account_limit(response.status)
-            kind = "limit" if limited else f"http_{response.status}"
-            raise UpstreamError(kind, f"upstream answered HTTP {response.status}")
+            kind = FailureKind.LIMIT if is_account_limit(response.status) else FailureKind.HTTP
+            raise UpstreamError(kind, f"upstream answered HTTP {response.status}", response.status)
         ctype = (response.content_type or "").lower()
         if is_hls_type(ctype):
             response.close()
             raise IsHlsError
         if is_html_reply(ctype):
             response.close()
-            raise UpstreamError("not_media", "upstream answered an HTML page")
+            raise UpstreamError(FailureKind.NOT_MEDIA, "upstream answered an HTML page")
         return cls(response)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -97,7 +98,9 @@ class FfmpegUpstream:
         try:
             child = await stack.enter_async_context(managed_process(argv))
         except OSError as err:
-            raise UpstreamError("ffmpeg_missing", f"cannot start ffmpeg: {err.strerror}") from None
+            raise UpstreamError(
+                FailureKind.FFMPEG_MISSING, f"cannot start ffmpeg: {err.strerror}"
+            ) from None
         return cls(child, stack)
 
     async def chunks(self) -> AsyncIterator[bytes]:
