@@ -21,7 +21,7 @@ ENV PLEX_TUNER_DATA_DIR=/var/lib/plextuner \
     PLEX_TUNER_LOG_FORMAT=json \
     PYTHONUNBUFFERED=1
 VOLUME ["/var/lib/plextuner"]
-EXPOSE 5004-5009 65001/udp
+EXPOSE 5004-5009 65001/udp 65001/tcp
 USER 10001:10001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:5004/healthz', timeout=4).status == 200 else 1)"]

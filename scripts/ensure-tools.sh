@@ -12,6 +12,7 @@ declare -A PKG=(
   [shellcheck]=shellcheck
   [promtool]=prometheus
   [chromium]=chromium
+  [tv_validate_file]=xmltv-util
 )
 
 missing=()

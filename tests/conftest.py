@@ -23,6 +23,7 @@ TOOL_PACKAGES = {
     "shellcheck": "shellcheck",
     "promtool": "prometheus",
     "chromium": "chromium",
+    "tv_validate_file": "xmltv-util",
     "kubectl": "kubectl >= 1.21 (its built-in kustomize must support components)",
 }
 

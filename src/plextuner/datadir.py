@@ -41,6 +41,11 @@ class DataDir:
         return self.guides / f"{device}.xml"
 
     @property
+    def aggregate_guide(self) -> Path:
+        """Every device's guide in one file: `/epg.xml` for IPTV players (epg.writer)."""
+        return self.root / "epg.xml"
+
+    @property
     def fetch_cache(self) -> Path:
         """Downloaded playlists with their ETag/Last-Modified (ingest.fetch)."""
         return self.root / "cache" / "fetch"

@@ -87,6 +87,13 @@ class TunersBusyError(BusyError):
         super().__init__("tuners_busy", "805 All Tuners In Use", f"all tuners of {device} are busy")
 
 
+class TunerInUseError(BusyError):
+    """The client asked for one tuner (`/tunerN/v…`) and that one is busy."""
+
+    def __init__(self, device: str, tuner: int) -> None:
+        super().__init__("tuner_in_use", "804 Tuner In Use", f"tuner{tuner} of {device} is busy")
+
+
 class ConnectionsExhaustedError(BusyError):
     def __init__(self, provider: str) -> None:
         super().__init__(

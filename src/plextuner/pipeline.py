@@ -250,4 +250,4 @@ async def _timed(ctx: RefreshContext, name: str, coro: Awaitable[_T]) -> _T:
     try:
         return await coro
     finally:
-        ctx.timings[name] = round(time.monotonic() - start, 3)
+        ctx.timings[str(name)] = round(time.monotonic() - start, 3)

@@ -18,9 +18,11 @@ from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.errors import NothingPublishedError, PlexTunerError
 from plextuner.hdhr.app import build_app
-from plextuner.hdhr.device import device_auth
-from plextuner.hdhr.discovery import Announcement, start_discovery
+from plextuner.hdhr.control import ControlView, start_control
+from plextuner.hdhr.device import Identity, device_auth
+from plextuner.hdhr.discovery import Announcement, announcement, start_discovery
 from plextuner.hdhr.runtime import Runtime
+from plextuner.hdhr.tuners import all_tuners
 from plextuner.logging import get_logger
 from plextuner.pipeline import run_refresh
 from plextuner.redact import SECRETS
@@ -57,6 +59,7 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._ports: set[int] = set()
         self._discovery: asyncio.DatagramTransport | None = None
+        self._control: asyncio.Server | None = None
         self.started = asyncio.Event()
         self.published = asyncio.Event()  # set once something is served
         self.runtime.on_state.append(lambda _: self.published.set())
@@ -124,10 +127,20 @@ class Service:
                 log.warning(
                     "discovery_unavailable", port=self.settings.discovery_port, error=err.strerror
                 )
+            try:
+                self._control, _ = await start_control(
+                    self.settings.host, self.settings.discovery_port, self.control_view
+                )
+            except OSError as err:
+                log.warning(
+                    "control_unavailable", port=self.settings.discovery_port, error=err.strerror
+                )
 
     async def _open_ports(self, state: PublishedState | None) -> None:
         assert self._runner is not None
         wanted = {self.settings.port} | {d.port for d in (state.devices if state else [])}
+        if self.settings.compat_http_port:
+            wanted.add(self.settings.compat_http_port)
         for port in sorted(wanted - self._ports):
             site = web.TCPSite(self._runner, self.settings.host, port, reuse_address=True)
             try:
@@ -143,6 +156,8 @@ class Service:
     async def _shutdown(self) -> None:
         if self._discovery is not None:
             self._discovery.close()
+        if self._control is not None:
+            self._control.close()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SHUTDOWN_GRACE), asyncio.TaskGroup() as tg:
                 closing = tg.create_task(self._close_all())
@@ -157,19 +172,25 @@ class Service:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    # --- discovery -----------------------------------------------------------------------------
+    # --- discovery and the TCP control protocol ------------------------------------------------
+    def control_view(self) -> ControlView:
+        """The daemon as `hdhomerun_config <id> get …` sees it (see hdhr/control.py)."""
+        state = self.runtime.state
+        devices = state.devices if state else []
+        return ControlView(
+            identity=self.runtime.identity(devices[0]) if devices else Identity(),
+            tuners=all_tuners(devices, self.engine.active_sessions()),
+            channels=sum(len(d.entries) for d in devices),
+            scanning=self.runtime.scan_in_progress,
+        )
+
     def announce(self, local_ip: str) -> list[Announcement]:
         host = advertised_host(self.settings, local=local_ip)
         state = self.runtime.state
-        out = []
-        for d in state.devices if state else []:
-            base = f"http://{host}:{d.port}"
-            out.append(
-                Announcement(
-                    int(d.device_id, 16), d.tuners, base, f"{base}/lineup.json", device_auth(d)
-                )
-            )
-        return out
+        return [
+            announcement(int(d.device_id, 16), d.tuners, host, local_ip, d.port, device_auth(d))
+            for d in (state.devices if state else [])
+        ]
 
     # --- refresh -------------------------------------------------------------------------------
     @property

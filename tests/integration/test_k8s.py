@@ -90,10 +90,10 @@ def test_deployment_shape() -> None:
 
 
 def test_service_ports_six_devices_and_udp() -> None:
-    """The Service exposes six device ports and UDP 65001."""
+    """The Service exposes six device ports, UDP 65001 (discovery) and TCP 65001 (control)."""
     svc = by_kind(render("base"), "Service")
     ports = {(p["port"], p["protocol"]) for p in svc["spec"]["ports"]}
-    assert ports == {(5004 + i, "TCP") for i in range(6)} | {(65001, "UDP")}
+    assert ports == {(5004 + i, "TCP") for i in range(6)} | {(65001, "UDP"), (65001, "TCP")}
     assert by_kind(render("overlays/service"), "Service")["spec"]["type"] == "LoadBalancer"
 
 

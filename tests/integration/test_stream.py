@@ -83,7 +83,7 @@ async def test_budget_caps_provider_connections(daemon: Service, cdn: FakeCdn) -
             third = await client.get(tune_url(daemon, nums[2]))
             assert third.status_code == 503
             assert third.headers["X-HDHomeRun-Error"].startswith("803")
-            assert "no free connection" in third.text
+            assert third.text == ""  # a body would be read as video by Jellyfin
     await settle(cdn, daemon)
     assert cdn.state.peak_connections == 2
     assert cdn.state.open_connections == 0

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from plextuner.errors import ConnectionsExhaustedError, TunersBusyError
+from plextuner.errors import ConnectionsExhaustedError, TunerInUseError, TunersBusyError
 from plextuner.stream.budget import LeaseKind, ProviderBudget, TunerPool
 
 
@@ -90,10 +90,10 @@ class TestProviderBudget:
 
 class TestTunerPool:
     def test_auto_and_forced(self) -> None:
-        """`auto` takes the lowest free tuner; a busy forced tuner is refused."""
+        """`auto` takes the lowest free tuner; a busy forced tuner is 804, all busy 805."""
         pool = TunerPool("d", 2)
         assert pool.acquire() == 0
-        with pytest.raises(TunersBusyError):
+        with pytest.raises(TunerInUseError):
             pool.acquire(0)
         assert pool.acquire(1) == 1
         with pytest.raises(TunersBusyError):

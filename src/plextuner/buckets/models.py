@@ -22,6 +22,7 @@ class LineupEntry:
     state: ChannelState = ChannelState.UNCHECKED
     hd: bool | None = None
     has_guide: bool | None = None
+    video_codec: str | None = None  # as ffprobe names it (h264, mpeg2video, hevc), when probed
 
 
 @dataclass(slots=True)
@@ -36,3 +37,13 @@ class Device:
     tuners: int
     postvalidate: bool = True
     entries: list[LineupEntry] = field(default_factory=list)
+
+
+ID_SUFFIX = ".plextuner"
+
+
+def channel_id(number: str, style: str = "xmltv") -> str:
+    """The guide's channel id for a GuideNumber: `1000.plextuner` (the dotted form XMLTV asks for,
+    so tv_validate_file accepts the guide), or the bare number (`epg.channel_ids: number`). Plex
+    matches guide channels to the lineup by the number, which is always a display-name."""
+    return number if style == "number" else number + ID_SUFFIX

@@ -125,6 +125,16 @@ class BucketConfig(_Model):
     first_number: int | None = Field(None, ge=1, description="First GuideNumber [auto]")
     port: int | None = Field(None, ge=1, le=65535, description="This device's HTTP port [port+i]")
     postvalidate: bool = Field(True, description="Probe this bucket's streams")
+    model: str = Field(
+        "HDHR5-4US",
+        pattern=r"^[A-Za-z0-9._-]{1,32}$",
+        description="ModelNumber the device claims (HDTC-* makes Jellyfin/Emby offer transcoding)",
+    )
+    firmware_name: str = Field(
+        "hdhomerun5_atsc",
+        pattern=r"^[A-Za-z0-9._-]{1,32}$",
+        description="FirmwareName (and TCP /sys/model) the device claims",
+    )
 
 
 class EpgConfig(_Model):
@@ -133,6 +143,9 @@ class EpgConfig(_Model):
     placeholder: bool = Field(True, description="Placeholder programmes for unmatched channels")
     placeholder_block: Duration = Field(3600.0, description="Length of a placeholder programme")
     require: bool = Field(False, description="Drop channels with no guide data from lineups")
+    channel_ids: Literal["xmltv", "number"] = Field(
+        "xmltv", description="Guide channel ids: `1000.plextuner` (valid XMLTV) or the bare number"
+    )
     max_bytes: int = Field(2 * 1024**3, ge=1024, description="Cap on a decompressed guide")
 
 
@@ -214,7 +227,15 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Listen address")  # noqa: S104
     port: int = Field(5004, ge=1, le=65535, description="First device port and admin port")
     advertise_host: str | None = Field(None, description="Host advertised in URLs [request Host]")
-    discovery_port: int = Field(65001, ge=0, le=65535, description="UDP discovery port, 0 = off")
+    discovery_port: int = Field(
+        65001, ge=0, le=65535, description="UDP discovery and TCP control port, 0 = off"
+    )
+    compat_http_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Also serve the first device here (80: Jellyfin/HDHRUtil discovery), 0 = off",
+    )
     data_dir: Path = Field(Path("./data"), description="Where state is published")
     refresh_interval: Duration = Field(6 * 3600.0, description="Seconds between refreshes")
     providers: list[ProviderConfig] = Field(default_factory=list, description="Priority order")

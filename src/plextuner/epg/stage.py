@@ -12,7 +12,7 @@ from plextuner.buckets.models import LineupEntry
 from plextuner.config import Settings
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import Matcher
-from plextuner.epg.writer import placeholders, write_guide
+from plextuner.epg.writer import placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.logging import get_logger
@@ -135,5 +135,8 @@ def _write_all(
         if not fresh and path.exists():
             notes[device.name] = "kept (sources failed)"
             continue  # never publish an emptier guide over a good one
-        write_guide(path, device, programmes, icons)
+        write_guide(path, device, programmes, icons, id_style=cfg.channel_ids)
         notes[device.name] = f"{covered}/{len(device.entries)}"
+
+    paths = ctx.settings.paths
+    write_aggregate(paths.aggregate_guide, [paths.guide(d.name) for d in ctx.devices])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from plextuner.buckets.models import Device
+from plextuner.buckets.models import Device, channel_id
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import fsync_dir
 
@@ -66,6 +66,7 @@ def write_guide(
     programmes: dict[str, list[Programme]],
     icons: dict[str, str],
     generated: float | None = None,
+    id_style: str = "xmltv",
 ) -> int:
     """Write `path` atomically; returns the programme count."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ def write_guide(
                     },
                 ):
                     for e in device.entries:
-                        ch = etree.Element("channel", {"id": e.number})
+                        ch = etree.Element("channel", {"id": channel_id(e.number, id_style)})
                         for name in dict.fromkeys(
                             n for n in (e.channel.name, e.number, e.channel.tvg_id) if n
                         ):
@@ -100,7 +101,7 @@ def write_guide(
                             )
                             if stop <= p.start:
                                 continue
-                            _programme(xf, e.number, p, stop)
+                            _programme(xf, channel_id(e.number, id_style), p, stop)
                             count += 1
             fh.flush()
             os.fsync(fh.fileno())
@@ -110,3 +111,40 @@ def write_guide(
         raise
     fsync_dir(path.parent)
     return count
+
+
+def write_aggregate(path: Path, sources: list[Path]) -> int:
+    """Every device guide in one XMLTV file, channels first (as the DTD orders them), written
+    atomically; returns the programme count. Channel ids are GuideNumbers, unique across
+    devices, so nothing collides."""
+    existing = [p for p in sources if p.is_file()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with etree.xmlfile(fh, encoding="utf-8") as xf:
+                xf.write_declaration()
+                with xf.element("tv", {"generator-info-name": "plextuner"}):
+                    for tag in ("channel", "programme"):
+                        for source in existing:
+                            for element in _elements(source, tag):
+                                xf.write(element)
+                                count += tag == "programme"
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return count
+
+
+def _elements(path: Path, tag: str) -> Iterable[etree._Element]:
+    """Our own guide file's `tag` elements, one at a time (memory stays flat)."""
+    for _, element in etree.iterparse(str(path), tag=tag, resolve_entities=False, no_network=True):
+        yield element
+        element.clear(keep_tail=False)
+        while element.getprevious() is not None:
+            del element.getparent()[0]

@@ -12,12 +12,15 @@ from aiohttp import web
 from plextuner.addresses import advertised_host
 from plextuner.buckets.models import Device
 from plextuner.errors import PlexTunerError, TuneRefusedError
-from plextuner.hdhr.device import base_url
+from plextuner.hdhr.device import Rendered, base_url
+from plextuner.hdhr.playlist import aggregate_m3u
 from plextuner.hdhr.runtime import Runtime
 from plextuner.hdhr.status import status_doc, status_page
+from plextuner.hdhr.tuners import device_tuners, status_json, tuners_html
 from plextuner.logging import get_logger
 from plextuner.metrics import STREAM_REJECTED, render
 from plextuner.redact import SECRETS
+from plextuner.stream.proxy import STREAM_HEADERS
 
 log = get_logger(__name__)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
@@ -41,9 +44,13 @@ def _local_port(request: web.Request) -> int | None:
 def _device(request: web.Request) -> Device:
     rt = _rt(request)
     name = request.match_info.get("device")
-    device = (
-        rt.by_name.get(name) if name is not None else rt.by_port.get(_local_port(request) or -1)
-    )
+    if name is not None:
+        device = rt.by_name.get(name)
+    else:
+        port = _local_port(request) or -1
+        device = rt.by_port.get(port)
+        if device is None and port == rt.settings.compat_http_port and rt.state:
+            device = rt.state.devices[0] if rt.state.devices else None  # the port-80 listener
     if device is None:
         raise web.HTTPNotFound(text="no such device\n")
     return device
@@ -69,33 +76,34 @@ def _bytes(body: bytes, content_type: str, headers: dict[str, str] | None = None
 
 async def discover_json(request: web.Request) -> web.Response:
     device = _device(request)
-    return _bytes(_rt(request).cache.get(device, _base(request, device)).discover, "", JSON_HEADERS)
+    return _bytes(_rendered(request, device).discover, "", JSON_HEADERS)
+
+
+def _rendered(request: web.Request, device: Device) -> Rendered:
+    rt = _rt(request)
+    return rt.cache.get(device, _base(request, device), rt.identity(device))
 
 
 async def lineup_json(request: web.Request) -> web.Response:
     device = _device(request)
-    body = _rt(request).cache.get(device, _base(request, device)).lineup_json
+    body = _rendered(request, device).lineup_json
     return _bytes(body, "", JSON_HEADERS)
 
 
 async def lineup_xml(request: web.Request) -> web.Response:
     device = _device(request)
-    return _bytes(
-        _rt(request).cache.get(device, _base(request, device)).lineup_xml, "application/xml"
-    )
+    return _bytes(_rendered(request, device).lineup_xml, "application/xml")
 
 
 async def lineup_m3u(request: web.Request) -> web.Response:
     device = _device(request)
-    body = _rt(request).cache.get(device, _base(request, device)).lineup_m3u
+    body = _rendered(request, device).lineup_m3u
     return _bytes(body, "audio/x-mpegurl")
 
 
 async def device_xml(request: web.Request) -> web.Response:
     device = _device(request)
-    return _bytes(
-        _rt(request).cache.get(device, _base(request, device)).device_xml, "application/xml"
-    )
+    return _bytes(_rendered(request, device).device_xml, "application/xml")
 
 
 async def lineup_status(request: web.Request) -> web.Response:
@@ -118,6 +126,36 @@ async def lineup_post(request: web.Request) -> web.Response:
     return web.Response(status=200, headers={"Cache-Control": "no-cache"})
 
 
+async def status_json_route(request: web.Request) -> web.Response:
+    device = _device(request)
+    tuners = device_tuners(device, _rt(request).tuner.active_sessions())
+    return _bytes(json.dumps(status_json(tuners)).encode(), "", JSON_HEADERS)
+
+
+async def tuners_html_route(request: web.Request) -> web.Response:
+    device = _device(request)
+    tuners = device_tuners(device, _rt(request).tuner.active_sessions())
+    return web.Response(text=tuners_html(device, tuners), content_type="text/html")
+
+
+async def playlist_m3u(request: web.Request) -> web.Response:
+    """Every device's channels as one M3U for IPTV players (see docs/clients.md)."""
+    rt = _rt(request)
+    host = request_host(request)
+    guide = f"http://{host}:{_local_port(request) or rt.settings.port}/epg.xml"
+    devices = rt.state.devices if rt.state else []
+    body = aggregate_m3u(devices, host, guide, rt.settings.epg.channel_ids)
+    return _bytes(body, "audio/x-mpegurl")
+
+
+async def epg_xml(request: web.Request) -> web.StreamResponse:
+    """Every device's guide in one XMLTV file (channel ids are GuideNumbers)."""
+    path = _rt(request).settings.paths.aggregate_guide
+    if not path.is_file():
+        raise web.HTTPNotFound(text="no guide published yet\n")
+    return web.FileResponse(path, headers={"Content-Type": "application/xml; charset=utf-8"})
+
+
 async def guide_xml(request: web.Request) -> web.StreamResponse:
     device = _device(request)
     path = _rt(request).settings.paths.guide(device.name)
@@ -127,20 +165,26 @@ async def guide_xml(request: web.Request) -> web.StreamResponse:
 
 
 async def tune(request: web.Request) -> web.StreamResponse:
+    """A stream. Errors as a device answers them: an empty body and `X-HDHomeRun-Error` (a
+    client such as Jellyfin reads any body as video). `?transcode=` is accepted and ignored, as a
+    non-transcoding HDHomeRun does; HEAD answers the headers without opening an upstream."""
     device = _device(request)
     rt = _rt(request)
     entry = rt.entry(device, request.match_info["number"])
     if entry is None:
-        return web.Response(
-            status=404,
-            text="unknown channel\n",
-            headers={"X-HDHomeRun-Error": "801 Unknown Channel"},
-        )
+        return hdhr_error(404, "801 Unknown Channel")
     tuner_raw = request.match_info.get("tuner")
     tuner = int(tuner_raw) if tuner_raw is not None else None
     if tuner is not None and tuner >= device.tuners:
-        raise web.HTTPNotFound(text="no such tuner\n")
+        return hdhr_error(404, "801 Unknown Channel")
+    if request.method == "HEAD":
+        return web.Response(status=200, headers=STREAM_HEADERS)
     return await rt.tuner.handle(request, device, entry, tuner)
+
+
+def hdhr_error(status: int, code: str) -> web.Response:
+    """A tune refused the way a real device refuses it: no body, the reason in a header."""
+    return web.Response(status=status, headers={"X-HDHomeRun-Error": code, "Content-Length": "0"})
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -207,11 +251,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except TuneRefusedError as err:
         STREAM_REJECTED.labels(bucket=_bucket_label(request), reason=err.reason).inc()
-        return web.Response(
-            status=503,
-            text=SECRETS.scrub(str(err)) + "\n",
-            headers={"X-HDHomeRun-Error": err.hdhr_error},
-        )
+        log.info("tune_refused", path=request.path, reason=err.reason, detail=err)
+        return hdhr_error(503, err.hdhr_error)
     except PlexTunerError as err:
         log.warning("request_failed", path=request.path, error=err)
         return web.Response(status=500, text=SECRETS.scrub(str(err)) + "\n")
@@ -236,8 +277,12 @@ def build_app(runtime: Runtime) -> web.Application:
         r.add_get(prefix + "/lineup.post", lineup_post)
         r.add_get(prefix + "/device.xml", device_xml)
         r.add_get(prefix + "/guide.xml", guide_xml)
+        r.add_get(prefix + "/status.json", status_json_route)
+        r.add_get(prefix + "/tuners.html", tuners_html_route)
         r.add_get(prefix + "/auto/v" + CHANNEL, tune)
         r.add_get(prefix + "/tuner{tuner:[0-9]{1,2}}/v" + CHANNEL, tune)
+    r.add_get("/playlist.m3u", playlist_m3u)
+    r.add_get("/epg.xml", epg_xml)
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)

@@ -27,6 +27,8 @@ TAG_LINEUP_URL, TAG_BASE_URL, TAG_DEVICE_AUTH_STR = 0x27, 0x2A, 0x2B
 DEVICE_TYPE_TUNER, WILDCARD = 1, 0xFFFFFFFF
 MAX_PACKET = 1460
 MAX_BASE_URL = 28  # libhdhomerun 2022 silently drops a BaseURL of 29 bytes or more
+MAX_LINEUP_URL = 127  # ... and a LineupURL of 128 or more
+MAX_DEVICE_AUTH = 24
 
 
 def _tlv_length(length: int) -> bytes:
@@ -107,8 +109,23 @@ class Announcement:
     device_id: int
     tuner_count: int
     base_url: str
-    lineup_url: str
+    lineup_url: str | None
     device_auth: str
+
+
+def announcement(
+    device_id: int, tuners: int, host: str, local_ip: str, port: int, auth: str
+) -> Announcement:
+    """URLs that libhdhomerun keeps whole: it *drops* a BaseURL of 29 bytes or more (and a
+    LineupURL of 128 or more) and assumes http://<ip>:80, so a URL is never cut short. A long
+    host name gives way to the IP literal in BaseURL; a LineupURL that cannot fit is left out."""
+    base = f"http://{host}:{port}"
+    if len(base.encode()) > MAX_BASE_URL:
+        base = f"http://{local_ip}:{port}"
+    lineup: str | None = f"http://{host}:{port}/lineup.json"
+    if len(f"http://{host}:{port}/lineup.json".encode()) > MAX_LINEUP_URL:
+        lineup = None  # BaseURL + /lineup.json is what clients use then
+    return Announcement(device_id, tuners, base, lineup, auth[:MAX_DEVICE_AUTH])
 
 
 def build_reply(a: Announcement) -> bytes:
@@ -116,10 +133,12 @@ def build_reply(a: Announcement) -> bytes:
         tlv(TAG_DEVICE_TYPE, struct.pack(">I", DEVICE_TYPE_TUNER))
         + tlv(TAG_DEVICE_ID, struct.pack(">I", a.device_id))
         + tlv(TAG_TUNER_COUNT, bytes([min(a.tuner_count, 255)]))
-        + tlv(TAG_BASE_URL, a.base_url.encode()[:MAX_BASE_URL])
-        + tlv(TAG_LINEUP_URL, a.lineup_url.encode()[:127])
-        + tlv(TAG_DEVICE_AUTH_STR, a.device_auth.encode()[:24])
     )
+    if len(a.base_url.encode()) <= MAX_BASE_URL:
+        payload += tlv(TAG_BASE_URL, a.base_url.encode())
+    if a.lineup_url is not None and len(a.lineup_url.encode()) <= MAX_LINEUP_URL:
+        payload += tlv(TAG_LINEUP_URL, a.lineup_url.encode())
+    payload += tlv(TAG_DEVICE_AUTH_STR, a.device_auth.encode()[:MAX_DEVICE_AUTH])
     return frame(DISCOVER_RPY, payload)
 
 

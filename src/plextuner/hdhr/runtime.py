@@ -11,7 +11,7 @@ from aiohttp import web
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings
-from plextuner.hdhr.device import RenderCache
+from plextuner.hdhr.device import Identity, RenderCache
 from plextuner.state.published import PublishedState
 
 
@@ -57,6 +57,13 @@ class Runtime:
     @property
     def ready(self) -> bool:
         return self.state is not None
+
+    def identity(self, device: Device) -> Identity:
+        """The model the device's bucket claims (config `buckets[].model`)."""
+        bucket = next((b for b in self.settings.buckets if b.name == device.bucket), None)
+        if bucket is None:
+            return Identity()
+        return Identity(model=bucket.model, firmware_name=bucket.firmware_name)
 
     def swap(self, state: PublishedState) -> None:
         """Serve `state` from now on; every derived index is rebuilt before the swap."""

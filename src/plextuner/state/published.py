@@ -73,6 +73,7 @@ def _entry_json(e: LineupEntry) -> dict[str, Any]:
         ("chno", ch.chno),
         ("tvg_shift", ch.tvg_shift),
         ("hd", e.hd),
+        ("video_codec", e.video_codec),
         ("has_guide", e.has_guide),
     ):
         if value is not None and value != "":
@@ -147,6 +148,7 @@ def _entry_from(raw: dict[str, Any]) -> LineupEntry:
         channel=channel,
         state=ChannelState(raw.get("state", "unchecked")),
         hd=raw.get("hd"),
+        video_codec=raw.get("video_codec"),
         has_guide=raw.get("has_guide"),
     )
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from types import TracebackType
 
-from plextuner.errors import ConnectionsExhaustedError, TunersBusyError
+from plextuner.errors import ConnectionsExhaustedError, TunerInUseError, TunersBusyError
 
 VIEWER_WAIT = 3.0  # a channel change: the closing session frees its connection within this
 VIEWER_QUIET = 10.0  # probes stay off an account for this long after a viewer tuned (zapping)
@@ -233,7 +233,7 @@ class TunerPool:
     def acquire(self, tuner: int | None = None) -> int:
         if tuner is not None:
             if tuner >= self.count or tuner in self._busy:
-                raise TunersBusyError(self.device)
+                raise TunerInUseError(self.device, tuner)
             self._busy.add(tuner)
             return tuner
         for index in range(self.count):

@@ -71,6 +71,8 @@ class Session:
     device: str
     channel: str
     name: str
+    tuner: int = 0
+    client: str = ""
     started: float = field(default_factory=time.time)
     provider: str = ""
     source_index: int = -1
@@ -130,11 +132,14 @@ class StreamEngine:
         return [
             {
                 "device": s.device,
+                "tuner": s.tuner,
                 "channel": s.channel,
                 "name": s.name,
+                "client": s.client,
                 "provider": s.provider,
                 "started": s.started,
                 "bytes": s.bytes,
+                "bps": round(s.bytes * 8 / max(time.time() - s.started, 1.0)),
                 "failovers": s.failovers,
             }
             for s in self._sessions.values()
@@ -151,7 +156,14 @@ class StreamEngine:
     ) -> web.StreamResponse:
         pool = self.pool(device)
         index = pool.acquire(tuner)  # TunersBusyError → 503 805 in the middleware
-        session = Session(next(self._ids), device.name, entry.number, entry.channel.name)
+        session = Session(
+            next(self._ids),
+            device.name,
+            entry.number,
+            entry.channel.name,
+            tuner=index,
+            client=request.remote or "",
+        )
         self._sessions[session.id] = session
         task = asyncio.current_task()
         if task is not None:

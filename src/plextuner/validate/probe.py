@@ -22,6 +22,8 @@ from plextuner.validate.result import (
 )
 
 VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xD1, 0xEA})
+# PMT stream_type → the codec name ffprobe would report (the types a lineup can advertise).
+TS_VIDEO_CODECS = {0x01: "mpeg1video", 0x02: "mpeg2video", 0x1B: "h264", 0x24: "hevc"}
 SNIFF_BYTES = 188 * 400
 
 
@@ -186,8 +188,9 @@ def inspect_ts(data: bytes) -> ProbeResult:
         elif pid in pmt_pids:
             saw_pmt = True
             stream_types.extend(_pmt_types(payload))
-            if any(t in VIDEO_STREAM_TYPES for t in stream_types):
-                return ProbeResult(Verdict.OK, "ok")
+            video = next((t for t in stream_types if t in VIDEO_STREAM_TYPES), None)
+            if video is not None:
+                return ProbeResult(Verdict.OK, "ok", TS_VIDEO_CODECS.get(video))
     if saw_pmt:
         return ProbeResult(Verdict.DEAD, "no video stream")
     return ProbeResult(Verdict.TRANSIENT, "no PAT/PMT in the first bytes")

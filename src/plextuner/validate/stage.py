@@ -111,6 +111,8 @@ def apply_results(
             entry.state = _state(verdict)
             if result is not None and result.hd is not None:
                 entry.hd = result.hd
+            if result is not None and result.video_codec:
+                entry.video_codec = result.video_codec
             kept.append(entry)
         dead, total = counts["dead"], len(device.entries)
         if should_hold(total, dead, ratio) or device.name in (tripped or set()):
