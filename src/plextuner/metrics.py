@@ -65,6 +65,36 @@ UPSTREAM_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+UPSTREAMS_ACTIVE = Gauge(
+    "plextuner_upstreams_active",
+    "Provider connections open for viewers (one per channel, shared by its viewers)",
+    ["provider"],
+    registry=REGISTRY,
+)
+UPSTREAM_VIEWERS = Gauge(
+    "plextuner_upstream_viewers",
+    "Viewers reading from shared upstreams (divide by upstreams_active for viewers per upstream)",
+    ["provider"],
+    registry=REGISTRY,
+)
+UPSTREAM_JOINS = Counter(
+    "plextuner_upstream_joins_total",
+    "Viewers that joined an upstream already open for their channel",
+    ["bucket"],
+    registry=REGISTRY,
+)
+SLOW_VIEWERS = Counter(
+    "plextuner_slow_viewers_total",
+    "Viewers that fell behind their buffer, by what was done (skip or disconnect)",
+    ["action"],
+    registry=REGISTRY,
+)
+HANDOVERS = Counter(
+    "plextuner_connection_handovers_total",
+    "Provider connections handed from a closing or idle upstream to a new tune (zapping)",
+    ["provider"],
+    registry=REGISTRY,
+)
 
 
 REFRESH_CRASHES = Counter(

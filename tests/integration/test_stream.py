@@ -43,7 +43,7 @@ async def daemon(cdn: FakeCdn, tmp_path: Path) -> AsyncIterator[Service]:
             {"name": "b", "match": {"group": "B"}, "tuners": 2},
         ],
         devices=2,
-        stream={"stall_timeout": 1.0, "viewer_wait": 0.5, "connect_timeout": 3},
+        stream={"stall_timeout": 1.0, "viewer_wait": 0.5, "connect_timeout": 3, "linger": 0},
     )
     async with running(settings) as service:
         yield service
@@ -188,7 +188,7 @@ async def _no_children() -> bool:
 
 
 async def test_client_disconnect_closes_upstream_fast(daemon: Service, cdn: FakeCdn) -> None:
-    """When the client goes, the upstream closes within a second."""
+    """When the client goes (no linger configured), the upstream closes within a second."""
     async with httpx.AsyncClient(timeout=10) as client:
         async with client.stream("GET", tune_url(daemon, numbers(daemon)[2])) as resp:
             chunks = resp.aiter_bytes()

@@ -198,6 +198,21 @@ class StreamConfig(_Model):
     default_max_connections: int = Field(
         1, ge=1, description="Connection budget of a provider that states none"
     )
+    first_byte_timeout: Duration = Field(
+        5.0, description="A tune that has no bytes from any source after this answers 503 806"
+    )
+    linger: Duration = Field(
+        3.0, description="Keep an upstream this long after its last viewer (a transcode restart)"
+    )
+    ring_bytes: int = Field(
+        8 * 1024**2, ge=188 * 64, description="Recent TS kept per upstream for joiners to start"
+    )
+    viewer_buffer_bytes: int = Field(
+        4 * 1024**2, ge=188 * 64, description="A viewer this far behind is skipped or dropped"
+    )
+    slow_viewer: Literal["skip", "disconnect"] = Field(
+        "skip", description="A viewer past its buffer: skip to a keyframe, or disconnect it"
+    )
 
 
 class FetchConfig(_Model):

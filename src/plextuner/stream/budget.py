@@ -78,6 +78,8 @@ class ProviderBudget:
         self._viewers_waiting = 0
         self._last_tune = float("-inf")
         self.listeners: list[Callable[[], None]] = []  # told whenever a connection is returned
+        # Closes an upstream nobody watches (a lingering one) when a tune finds us full.
+        self.reclaim: Callable[[str], bool] | None = None
 
     @property
     def limit(self) -> int:
@@ -86,6 +88,11 @@ class ProviderBudget:
     @limit.setter
     def limit(self, value: int) -> None:
         self._limit = max(1, value)
+
+    @property
+    def viewers_waiting(self) -> int:
+        """Tunes waiting for a connection right now (a zap on a full account)."""
+        return self._viewers_waiting
 
     @property
     def in_use(self) -> int:
@@ -135,6 +142,8 @@ class ProviderBudget:
         if self.free > 0:
             return self._grant(LeaseKind.VIEWER)
         self._preempt_one_probe()
+        if self.reclaim is not None:
+            self.reclaim(self.name)  # its lease comes back once the upstream has closed
         self._viewers_waiting += 1
         try:
             async with asyncio.timeout(self.viewer_wait if wait is None else wait):
@@ -189,14 +198,19 @@ class BudgetRegistry:
         self._viewer_wait = viewer_wait
         self._budgets: dict[str, ProviderBudget] = {}
         self._listeners: list[Callable[[], None]] = []
+        self.reclaim: Callable[[str], bool] | None = None  # set by the stream engine's hub
 
     def get(self, provider: str) -> ProviderBudget:
         budget = self._budgets.get(provider)
         if budget is None:
             budget = ProviderBudget(provider, self._default, self._viewer_wait)
             budget.listeners.extend(self._listeners)
+            budget.reclaim = self._reclaim
             self._budgets[provider] = budget
         return budget
+
+    def _reclaim(self, provider: str) -> bool:
+        return self.reclaim(provider) if self.reclaim is not None else False
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` whenever any provider's connection is returned; returns the undo."""

@@ -1,9 +1,9 @@
-"""The stream engine: tuners, the shared connection budget, proxying with failover.
+"""The stream engine's output side: one HTTP session per viewer, on a shared upstream.
 
-One session per tune: take a tuner, then for each source (healthiest first) take a provider
-connection and open the upstream; the first bytes go out as soon as they arrive. Mid-stream
-stalls or drops reconnect to the same or the next source while the client keeps its connection.
-Everything is released in `finally`, whatever ends the session.
+A tune takes a tuner of its device (Plex counts tuners), then joins the channel's shared upstream
+(`shared.py`: one provider connection per channel, whatever the number of viewers) and writes
+that viewer's queue (`viewer.py`) to its response with backpressure of its own. Everything is
+released in `finally`, whatever ends the session; one `stream_session` line per viewer.
 """
 
 from __future__ import annotations
@@ -22,30 +22,18 @@ from structlog.contextvars import bound_contextvars
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings
-from plextuner.errors import (
-    ClientGoneError,
-    ConnectionsExhaustedError,
-    FailureKind,
-    StreamError,
-    TuneFailedError,
-    UpstreamError,
-)
-from plextuner.ingest.models import Source
+from plextuner.errors import ClientGoneError
 from plextuner.logging import get_logger
-from plextuner.metrics import (
-    STREAM_BYTES,
-    STREAM_FAILOVERS,
-    STREAMS_ACTIVE,
-    UPSTREAM_ERRORS,
-)
-from plextuner.redact import host_of
+from plextuner.metrics import STREAM_BYTES, STREAMS_ACTIVE
 from plextuner.state.published import PublishedState
-from plextuner.stream.budget import BudgetRegistry, Lease, TunerPool
+from plextuner.stream.budget import BudgetRegistry, TunerPool
+from plextuner.stream.shared import SharedUpstream, UpstreamHub
 from plextuner.stream.sources import SourceHealth
-from plextuner.stream.upstream import Upstream, open_upstream
+from plextuner.stream.ts import TS_PACKET
+from plextuner.stream.viewer import Viewer
 
+__all__ = ["STREAM_HEADERS", "TS_PACKET", "SessionOutcome", "StreamEngine"]
 log = get_logger(__name__)
-TS_PACKET = 188
 STREAM_HEADERS = {
     "Content-Type": "video/mpeg",
     "transferMode.dlna.org": "Streaming",
@@ -63,6 +51,7 @@ class SessionOutcome(StrEnum):
     DURATION = "duration"  # the client's ?duration= ran out
     UPSTREAM_LOST = "upstream_lost"  # every source failed after the stream had started
     FAILOVERS_EXHAUSTED = "failovers_exhausted"
+    SLOW_VIEWER = "slow_viewer"  # fell behind its buffer with stream.slow_viewer: disconnect
 
 
 @dataclass(slots=True)
@@ -78,6 +67,7 @@ class Session:
     source_index: int = -1
     bytes: int = 0
     failovers: int = 0
+    upstream: SharedUpstream | None = None
 
 
 class StreamEngine:
@@ -91,6 +81,9 @@ class StreamEngine:
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.hub = UpstreamHub(
+            settings.stream, self.budgets, self.health, settings.ffmpeg, self._client
+        )
         for p in settings.providers:
             if p.max_connections:
                 self.budgets.set_limit(p.name, p.max_connections)
@@ -105,7 +98,12 @@ class StreamEngine:
             auto_decompress=False,
         )
 
+    def _client(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "StreamEngine.start() not called"
+        return self._session
+
     async def aclose(self) -> None:
+        await self.hub.aclose()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -137,6 +135,9 @@ class StreamEngine:
                 "name": s.name,
                 "client": s.client,
                 "provider": s.provider,
+                "upstream": s.upstream.id if s.upstream else None,
+                "upstream_viewers": len(s.upstream.viewers) if s.upstream else 0,
+                "upstream_state": s.upstream.state.value if s.upstream else "opening",
                 "started": s.started,
                 "bytes": s.bytes,
                 "bps": round(s.bytes * 8 / max(time.time() - s.started, 1.0)),
@@ -183,8 +184,14 @@ class StreamEngine:
         task: asyncio.Task[Any] | None,
     ) -> web.StreamResponse:
         outcome = SessionOutcome.ERROR
+        viewer: Viewer | None = None
         try:
-            response, outcome = await self._run(request, device, entry, session)
+            up, viewer = await self.hub.join(entry, device.name, session.client)
+            session.upstream, session.provider = up, up.provider
+            session.source_index = up.source_index
+            response = web.StreamResponse(status=200, headers=STREAM_HEADERS)
+            await response.prepare(request)
+            outcome = await self._write(viewer, response, device, session, _duration(request))
             return response
         except ClientGoneError as gone:
             outcome = SessionOutcome.CLIENT_GONE  # not an upstream failure: no failover
@@ -193,6 +200,9 @@ class StreamEngine:
             outcome = SessionOutcome.CLIENT_GONE
             raise
         finally:
+            if session.upstream is not None and viewer is not None:
+                session.failovers = session.upstream.failovers
+                self.hub.leave(session.upstream, viewer)
             pool.release(index)
             self._sessions.pop(session.id, None)
             if task is not None:
@@ -204,137 +214,44 @@ class StreamEngine:
                 name=entry.channel.name,
                 provider=session.provider,
                 source=session.source_index,
+                upstream=session.upstream.id if session.upstream else None,
                 bytes=session.bytes,
                 failovers=session.failovers,
                 duration_s=round(time.time() - session.started, 2),
                 outcome=outcome.value,
             )
 
-    async def _run(
-        self, request: web.Request, device: Device, entry: LineupEntry, session: Session
-    ) -> tuple[web.StreamResponse, SessionOutcome]:
-        duration = _duration(request)
-        deadline = time.monotonic() + duration if duration else None
-        response: web.StreamResponse | None = None
-        failovers_left = self.settings.stream.max_failovers
-        carry = b""
-        last_error: StreamError | None = None
-        while True:
-            opened = await self._open_any(entry, session)
-            if opened is None:
-                if response is None:
-                    detail = str(last_error) if last_error else "no source could be opened"
-                    raise TuneFailedError(detail)
-                return response, SessionOutcome.UPSTREAM_LOST
-            upstream, lease, source = opened
-            provider_label = source.provider
-            STREAMS_ACTIVE.labels(bucket=device.name, provider=provider_label).inc()
-            try:
-                if response is None:
-                    response = web.StreamResponse(status=200, headers=STREAM_HEADERS)
-                    await response.prepare(request)
-                carry, ended = await self._pump(
-                    upstream, response, device, session, carry, deadline
-                )
-                if ended:
-                    return response, SessionOutcome.DURATION
-                reason = FailureKind.EOF.value
-            except UpstreamError as err:
-                last_error, reason = err, err.label
-            except TimeoutError:
-                reason = FailureKind.STALL.value
-            except aiohttp.ClientError:
-                reason = FailureKind.READ_ERROR.value
-            finally:
-                STREAMS_ACTIVE.labels(bucket=device.name, provider=provider_label).dec()
-                await upstream.aclose()
-                lease.release()
-            self.health.failed(source.url)
-            UPSTREAM_ERRORS.labels(kind=reason).inc()
-            if response is None:
-                raise TuneFailedError(str(last_error) if last_error else "upstream failed")
-            if failovers_left <= 0:
-                return response, SessionOutcome.FAILOVERS_EXHAUSTED
-            failovers_left -= 1
-            session.failovers += 1
-            STREAM_FAILOVERS.labels(bucket=device.name).inc()
-            log.info(
-                "stream_failover",
-                device=device.name,
-                channel=entry.number,
-                reason=reason,
-                host=host_of(source.url),
-            )
-
-    async def _open_any(
-        self, entry: LineupEntry, session: Session
-    ) -> tuple[Upstream, Lease, Source] | None:
-        """The first source that opens, healthiest first; raises when every budget is spent."""
-        assert self._session is not None, "StreamEngine.start() not called"
-        sources = self.health.order(entry.channel.sources, self.budgets)
-        exhausted: ConnectionsExhaustedError | None = None
-        opened_any = False
-        for index, source in sources:
-            try:
-                lease = await self.budgets.get(source.provider).acquire_viewer()
-            except ConnectionsExhaustedError as err:
-                exhausted = err
-                continue
-            try:
-                upstream = await open_upstream(
-                    self._session,
-                    self.settings.ffmpeg,
-                    source,
-                    self.settings.stream.connect_timeout,
-                )
-            except UpstreamError as err:
-                lease.release()
-                self.health.failed(source.url)
-                UPSTREAM_ERRORS.labels(kind=err.label).inc()
-                log.info("upstream_failed", host=host_of(source.url), kind=err.label)
-                opened_any = True
-                continue
-            except BaseException:
-                lease.release()
-                raise
-            session.provider, session.source_index = source.provider, index
-            self.health.succeeded(source.url)
-            return upstream, lease, source
-        if exhausted is not None and not opened_any:
-            raise exhausted
-        return None
-
-    async def _pump(
+    async def _write(
         self,
-        upstream: Upstream,
+        viewer: Viewer,
         response: web.StreamResponse,
         device: Device,
         session: Session,
-        carry: bytes,
-        deadline: float | None,
-    ) -> tuple[bytes, bool]:
-        """Copy TS-aligned chunks until the upstream ends; (leftover bytes, duration reached)."""
-        stall = self.settings.stream.stall_timeout
+        duration: float | None,
+    ) -> SessionOutcome:
+        """Copy this viewer's queue to its client; each write waits for the client to drain, so
+        a slow client fills only its own bounded queue."""
+        deadline = time.monotonic() + duration if duration else None
         counter = STREAM_BYTES.labels(bucket=device.name)
-        chunks = upstream.chunks()
-        while True:
-            async with asyncio.timeout(stall):
-                chunk = await anext(chunks, None)
-            if chunk is None:
-                return carry, False
-            data = carry + chunk
-            cut = len(data) - len(data) % TS_PACKET
-            carry = data[cut:]
-            if cut:
-                # write() waits for the client to drain: a slow client slows the upstream read.
+        gauge = STREAMS_ACTIVE.labels(bucket=device.name, provider=session.provider)
+        gauge.inc()
+        try:
+            while True:
+                data = await viewer.next()
+                if data is None:
+                    if viewer.closed_reason == "slow viewer":
+                        return SessionOutcome.SLOW_VIEWER
+                    return SessionOutcome.UPSTREAM_LOST
                 try:
-                    await response.write(data[:cut])
+                    await response.write(data)
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                     raise ClientGoneError(response) from None
-                session.bytes += cut
-                counter.inc(cut)
-            if deadline is not None and time.monotonic() >= deadline:
-                return carry, True
+                session.bytes += len(data)
+                counter.inc(len(data))
+                if deadline is not None and time.monotonic() >= deadline:
+                    return SessionOutcome.DURATION
+        finally:
+            gauge.dec()
 
 
 def _duration(request: web.Request) -> float | None:

@@ -1,0 +1,367 @@
+"""Shared upstreams: one provider connection per channel, fanned out to every viewer.
+
+The first viewer of a channel opens the upstream (healthiest source first, within
+`first_byte_timeout` across all sources); every later viewer of the same channel, on any device,
+joins it and starts at a clean point from the ring buffer. The provider budget counts one
+connection per upstream. Failover and reconnects happen once, for all viewers, who get valid TS
+keep-alive (PAT/PMT and null packets) meanwhile. When the last viewer leaves, the upstream
+lingers `stream.linger` seconds (Plex closes and reopens when it restarts a transcode) — unless a
+tune is waiting for its connection (a zap on a full account), then it closes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import aiohttp
+
+from plextuner.buckets.models import LineupEntry
+from plextuner.config import StreamConfig
+from plextuner.errors import (
+    ConnectionsExhaustedError,
+    FailureKind,
+    StreamError,
+    TuneFailedError,
+    UpstreamError,
+)
+from plextuner.ingest.models import Source
+from plextuner.logging import get_logger
+from plextuner.metrics import (
+    HANDOVERS,
+    STREAM_FAILOVERS,
+    UPSTREAM_ERRORS,
+    UPSTREAM_JOINS,
+    UPSTREAM_VIEWERS,
+    UPSTREAMS_ACTIVE,
+)
+from plextuner.redact import host_of
+from plextuner.stream.budget import BudgetRegistry, Lease
+from plextuner.stream.ring import Ring
+from plextuner.stream.sources import SourceHealth
+from plextuner.stream.ts import TS_PACKET, keepalive
+from plextuner.stream.upstream import Upstream, open_upstream
+from plextuner.stream.viewer import SlowPolicy, Viewer
+from plextuner.supervise import record_crash
+
+log = get_logger(__name__)
+KEEPALIVE_EVERY = 1.0
+
+
+class UpstreamState(StrEnum):
+    OPENING = "opening"
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"
+    LINGERING = "lingering"  # no viewers; kept for a moment
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class SharedUpstream:
+    id: int
+    key: str
+    entry: LineupEntry
+    bucket: str
+    cfg: StreamConfig
+    state: UpstreamState = UpstreamState.OPENING
+    viewers: dict[int, Viewer] = field(default_factory=dict)
+    ring: Ring = field(init=False)
+    provider: str = ""
+    source_index: int = -1
+    failovers: int = 0
+    started: float = field(default_factory=time.time)
+    received: int = 0
+    error: StreamError | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    linger_handle: asyncio.TimerHandle | None = None
+
+    def __post_init__(self) -> None:
+        self.ring = Ring(self.cfg.ring_bytes)
+
+    @property
+    def open(self) -> bool:
+        return self.state is not UpstreamState.CLOSED
+
+    def fan_out(self, data: bytes) -> None:
+        self.ring.append(data)
+        self.received += len(data)
+        clean: list[bytes] | None = None
+        for viewer in list(self.viewers.values()):
+            if viewer.queued + len(data) > viewer.max_bytes and clean is None:
+                clean = self.ring.start_point()
+            viewer.offer(data, clean or [])
+
+
+class UpstreamHub:
+    """Every shared upstream, by channel key; owns their tasks (cancelled in `aclose`)."""
+
+    def __init__(
+        self,
+        cfg: StreamConfig,
+        budgets: BudgetRegistry,
+        health: SourceHealth,
+        ffmpeg: str,
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self.cfg = cfg
+        self.budgets = budgets
+        self.health = health
+        self.ffmpeg = ffmpeg
+        self._session = session
+        self.upstreams: dict[str, SharedUpstream] = {}
+        self._ids = itertools.count(1)
+        self._viewer_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        budgets.reclaim = self.reclaim_idle
+
+    # --- viewers -------------------------------------------------------------------------------
+    async def join(
+        self, entry: LineupEntry, bucket: str, client: str
+    ) -> tuple[SharedUpstream, Viewer]:
+        """A viewer of `entry`'s channel, on the open upstream or a new one (first bytes in)."""
+        up = self.upstreams.get(entry.channel.key)
+        joined = up is not None and up.open
+        if up is None or not up.open:
+            up = self._start(entry, bucket)
+        policy = SlowPolicy(self.cfg.slow_viewer)
+        viewer = Viewer(next(self._viewer_ids), client, self.cfg.viewer_buffer_bytes, policy)
+        self._attach(up, viewer)
+        try:
+            await self._first_bytes(up)
+        except BaseException:
+            self.leave(up, viewer)
+            raise
+        if joined:
+            UPSTREAM_JOINS.labels(bucket=bucket).inc()
+        viewer.start(up.ring.start_point())
+        return up, viewer
+
+    def _attach(self, up: SharedUpstream, viewer: Viewer) -> None:
+        if up.linger_handle is not None:
+            up.linger_handle.cancel()
+            up.linger_handle = None
+        if up.state is UpstreamState.LINGERING:
+            up.state = UpstreamState.STREAMING
+        up.viewers[viewer.id] = viewer
+        if up.provider:
+            UPSTREAM_VIEWERS.labels(provider=up.provider).inc()
+
+    async def _first_bytes(self, up: SharedUpstream) -> None:
+        await up.ready.wait()
+        if up.error is not None:
+            raise up.error
+
+    def leave(self, up: SharedUpstream, viewer: Viewer) -> None:
+        if up.viewers.pop(viewer.id, None) is not None and up.provider:
+            UPSTREAM_VIEWERS.labels(provider=up.provider).dec()
+        viewer.close("left")
+        if up.viewers or not up.open:
+            return
+        budget_wanted = up.provider and self.budgets.get(up.provider).viewers_waiting
+        if budget_wanted or self.cfg.linger <= 0 or up.state is UpstreamState.OPENING:
+            self._close(up, "handover" if budget_wanted else "last viewer left")
+            if budget_wanted:
+                HANDOVERS.labels(provider=up.provider).inc()
+            return
+        up.state = UpstreamState.LINGERING
+        loop = asyncio.get_running_loop()
+        up.linger_handle = loop.call_later(self.cfg.linger, self._linger_over, up)
+
+    def _linger_over(self, up: SharedUpstream) -> None:
+        up.linger_handle = None
+        if not up.viewers and up.open:
+            self._close(up, "linger over")
+
+    def reclaim_idle(self, provider: str) -> bool:
+        """A tune found `provider`'s budget full: close one upstream nobody watches (lingering),
+        so its connection is free at once. True when one was closed."""
+        for up in self.upstreams.values():
+            if up.provider == provider and not up.viewers and up.open:
+                HANDOVERS.labels(provider=provider).inc()
+                self._close(up, "handover")
+                return True
+        return False
+
+    def _close(self, up: SharedUpstream, reason: str) -> None:
+        if up.task is not None and not up.task.done():
+            up.task.cancel(reason)
+        up.state = UpstreamState.CLOSED
+        if self.upstreams.get(up.key) is up:
+            del self.upstreams[up.key]
+
+    # --- the upstream's task -------------------------------------------------------------------
+    def _start(self, entry: LineupEntry, bucket: str) -> SharedUpstream:
+        up = SharedUpstream(next(self._ids), entry.channel.key, entry, bucket, self.cfg)
+        self.upstreams[up.key] = up
+        up.task = asyncio.get_running_loop().create_task(self._run(up), name=f"upstream-{up.id}")
+        self._tasks.add(up.task)
+        up.task.add_done_callback(self._tasks.discard)
+        return up
+
+    async def _run(self, up: SharedUpstream) -> None:
+        failovers_left = self.cfg.max_failovers
+        try:
+            while True:
+                opened = await self._open(up)
+                if opened is None:
+                    return
+                upstream, lease, source = opened
+                reason = await self._stream(up, upstream, lease, source)
+                if not up.viewers or up.state is UpstreamState.CLOSED:
+                    return
+                if failovers_left <= 0:
+                    log.info("upstream_failovers_exhausted", channel=up.entry.number)
+                    return
+                failovers_left -= 1
+                up.failovers += 1
+                STREAM_FAILOVERS.labels(bucket=up.bucket).inc()
+                log.info(
+                    "stream_failover",
+                    channel=up.entry.number,
+                    viewers=len(up.viewers),
+                    reason=reason,
+                    host=host_of(source.url),
+                )
+                up.state = UpstreamState.RECONNECTING
+        except StreamError as err:
+            up.error = err
+        except asyncio.CancelledError:
+            if up.error is None:
+                up.error = TuneFailedError("upstream closed")
+            raise
+        except Exception as err:  # noqa: BLE001 - an upstream's bug ends its viewers, not us
+            record_crash("upstream", err)
+            up.error = TuneFailedError("internal error")
+        finally:
+            up.ready.set()
+            up.state = UpstreamState.CLOSED
+            if self.upstreams.get(up.key) is up:
+                del self.upstreams[up.key]
+            for viewer in list(up.viewers.values()):
+                viewer.close("upstream ended")
+
+    async def _open(self, up: SharedUpstream) -> tuple[Upstream, Lease, Source] | None:
+        """The first source that delivers; keep-alive to viewers meanwhile when reconnecting.
+        The first open is bounded by `first_byte_timeout` across all sources."""
+        first = not up.ready.is_set()
+        ticker = None if first else asyncio.get_running_loop().create_task(self._keepalive(up))
+        try:
+            if first:
+                try:
+                    async with asyncio.timeout(self.cfg.first_byte_timeout):
+                        return await self._open_any(up)
+                except TimeoutError:
+                    raise TuneFailedError(
+                        f"no source delivered within {self.cfg.first_byte_timeout:g} s"
+                    ) from None
+            return await self._open_any(up)
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    async def _keepalive(self, up: SharedUpstream) -> None:
+        while True:
+            filler = keepalive(up.ring.headers)
+            for viewer in list(up.viewers.values()):
+                viewer.keepalive(filler)
+            await asyncio.sleep(KEEPALIVE_EVERY)
+
+    async def _open_any(self, up: SharedUpstream) -> tuple[Upstream, Lease, Source] | None:
+        sources = self.health.order(up.entry.channel.sources, self.budgets)
+        exhausted: ConnectionsExhaustedError | None = None
+        last: UpstreamError | None = None
+        for index, source in sources:
+            try:
+                lease = await self.budgets.get(source.provider).acquire_viewer()
+            except ConnectionsExhaustedError as err:
+                exhausted = err
+                continue
+            try:
+                upstream = await open_upstream(
+                    self._session(), self.ffmpeg, source, self.cfg.connect_timeout
+                )
+            except UpstreamError as err:
+                lease.release()
+                self.health.failed(source.url)
+                UPSTREAM_ERRORS.labels(kind=err.label).inc()
+                log.info("upstream_failed", host=host_of(source.url), kind=err.label)
+                last = err
+                continue
+            except BaseException:
+                lease.release()
+                raise
+            up.source_index = index
+            self._set_provider(up, source.provider)
+            self.health.succeeded(source.url)
+            return upstream, lease, source
+        if last is None and exhausted is not None:
+            raise exhausted
+        if not up.ready.is_set():
+            raise TuneFailedError(str(last) if last else "no source could be opened")
+        return None
+
+    def _set_provider(self, up: SharedUpstream, provider: str) -> None:
+        if up.provider == provider:
+            return
+        if up.provider:
+            UPSTREAM_VIEWERS.labels(provider=up.provider).dec(len(up.viewers))
+        up.provider = provider
+        UPSTREAM_VIEWERS.labels(provider=provider).inc(len(up.viewers))
+
+    async def _stream(
+        self, up: SharedUpstream, upstream: Upstream, lease: Lease, source: Source
+    ) -> str:
+        """Pump one source into the ring and the viewers until it ends; returns why."""
+        UPSTREAMS_ACTIVE.labels(provider=source.provider).inc()
+        carry = b""
+        up.ring.clear()  # a new source: new PIDs and timeline
+        try:
+            chunks = upstream.chunks()
+            while True:
+                async with asyncio.timeout(self.cfg.stall_timeout):
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    reason = FailureKind.EOF.value
+                    break
+                data = carry + chunk
+                cut = len(data) - len(data) % TS_PACKET
+                carry = data[cut:]
+                if cut:
+                    up.fan_out(data[:cut])
+                    if not up.ready.is_set():
+                        up.state = UpstreamState.STREAMING
+                        up.ready.set()
+                    elif up.state is UpstreamState.RECONNECTING:
+                        up.state = UpstreamState.STREAMING
+        except UpstreamError as err:
+            reason = err.label
+        except TimeoutError:
+            reason = FailureKind.STALL.value
+        except aiohttp.ClientError:
+            reason = FailureKind.READ_ERROR.value
+        finally:
+            UPSTREAMS_ACTIVE.labels(provider=source.provider).dec()
+            await upstream.aclose()
+            lease.release()
+        self.health.failed(source.url)
+        UPSTREAM_ERRORS.labels(kind=reason).inc()
+        if not up.ready.is_set():
+            raise TuneFailedError(f"upstream ended before any data ({reason})")
+        return reason
+
+    async def aclose(self) -> None:
+        for up in list(self.upstreams.values()):
+            self._close(up, "shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
