@@ -51,6 +51,7 @@ from plextuner.supervise import record_crash
 
 log = get_logger(__name__)
 KEEPALIVE_EVERY = 1.0
+RECONNECT_BACKOFF = 0.5  # doubles per failed reconnect of one upstream
 
 
 class UpstreamState(StrEnum):
@@ -131,7 +132,13 @@ class UpstreamHub:
             up = self._start(entry, bucket)
         policy = SlowPolicy(self.cfg.slow_viewer)
         viewer = Viewer(next(self._viewer_ids), client, self.cfg.viewer_buffer_bytes, policy)
+        streaming = up.ready.is_set() and up.error is None
         self._attach(up, viewer)
+        if streaming:
+            # Joining a running stream: start at a clean point, then every new chunk follows
+            # (both happen before the next fan-out, so nothing is lost or doubled). A viewer that
+            # attaches before the first bytes gets the source from its very start instead.
+            viewer.start(up.ring.start_point())
         try:
             await self._first_bytes(up)
         except BaseException:
@@ -139,7 +146,6 @@ class UpstreamHub:
             raise
         if joined:
             UPSTREAM_JOINS.labels(bucket=bucket).inc()
-        viewer.start(up.ring.start_point())
         return up, viewer
 
     def _attach(self, up: SharedUpstream, viewer: Viewer) -> None:
@@ -205,30 +211,9 @@ class UpstreamHub:
         return up
 
     async def _run(self, up: SharedUpstream) -> None:
-        failovers_left = self.cfg.max_failovers
         try:
-            while True:
-                opened = await self._open(up)
-                if opened is None:
-                    return
-                upstream, lease, source = opened
-                reason = await self._stream(up, upstream, lease, source)
-                if not up.viewers or up.state is UpstreamState.CLOSED:
-                    return
-                if failovers_left <= 0:
-                    log.info("upstream_failovers_exhausted", channel=up.entry.number)
-                    return
-                failovers_left -= 1
-                up.failovers += 1
-                STREAM_FAILOVERS.labels(bucket=up.bucket).inc()
-                log.info(
-                    "stream_failover",
-                    channel=up.entry.number,
-                    viewers=len(up.viewers),
-                    reason=reason,
-                    host=host_of(source.url),
-                )
-                up.state = UpstreamState.RECONNECTING
+            reason, source = await self._first_source(up)
+            await self._failovers(up, reason, source)
         except StreamError as err:
             up.error = err
         except asyncio.CancelledError:
@@ -246,15 +231,61 @@ class UpstreamHub:
             for viewer in list(up.viewers.values()):
                 viewer.close("upstream ended")
 
-    async def _open(self, up: SharedUpstream) -> tuple[Upstream, Lease, Source] | None:
-        """The first source that delivers; keep-alive to viewers meanwhile when reconnecting.
-        The first open is bounded by `first_byte_timeout` across all sources."""
+    async def _first_source(self, up: SharedUpstream) -> tuple[str, Source]:
+        """Stream the first source that delivers bytes, until it ends; TuneFailedError when none
+        delivers within `first_byte_timeout` (all sources together)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.first_byte_timeout
+        attempts = 0
+        while True:
+            opened = await self._open(up, deadline)
+            if opened is None:
+                raise TuneFailedError("no source could be opened")
+            upstream, lease, source = opened
+            attempts += 1
+            reason = await self._stream(up, upstream, lease, source, deadline)
+            if up.ready.is_set():
+                return reason, source
+            if loop.time() >= deadline or attempts >= len(up.entry.channel.sources):
+                raise TuneFailedError(f"no source delivered any data ({reason})")
+
+    async def _failovers(self, up: SharedUpstream, reason: str, source: Source) -> None:
+        """Reconnect (same or next source) once for all viewers, while anyone watches."""
+        left = self.cfg.max_failovers
+        while up.viewers and up.open:
+            if left <= 0:
+                log.info("upstream_failovers_exhausted", channel=up.entry.number)
+                return
+            left -= 1
+            up.failovers += 1
+            STREAM_FAILOVERS.labels(bucket=up.bucket).inc()
+            log.info(
+                "stream_failover",
+                channel=up.entry.number,
+                viewers=len(up.viewers),
+                reason=reason,
+                host=host_of(source.url),
+            )
+            up.state = UpstreamState.RECONNECTING
+            opened = await self._open(up, float("inf"))
+            if opened is None:  # every source refused: wait (viewers get keep-alive), retry
+                await self._keepalive_for(up, RECONNECT_BACKOFF * 2 ** (up.failovers - 1))
+                reason = "reconnect_failed"
+                continue
+            upstream, lease, source = opened
+            reason = await self._stream(up, upstream, lease, source, float("inf"))
+
+    async def _open(
+        self, up: SharedUpstream, deadline: float
+    ) -> tuple[Upstream, Lease, Source] | None:
+        """The first source that opens; keep-alive to viewers meanwhile when reconnecting.
+        Before the first byte, everything is bounded by the first-byte `deadline`."""
         first = not up.ready.is_set()
         ticker = None if first else asyncio.get_running_loop().create_task(self._keepalive(up))
         try:
             if first:
                 try:
-                    async with asyncio.timeout(self.cfg.first_byte_timeout):
+                    async with asyncio.timeout_at(deadline):
                         return await self._open_any(up)
                 except TimeoutError:
                     raise TuneFailedError(
@@ -266,6 +297,15 @@ class UpstreamHub:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+
+    async def _keepalive_for(self, up: SharedUpstream, seconds: float) -> None:
+        ticker = asyncio.get_running_loop().create_task(self._keepalive(up))
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
 
     async def _keepalive(self, up: SharedUpstream) -> None:
         while True:
@@ -317,16 +357,20 @@ class UpstreamHub:
         UPSTREAM_VIEWERS.labels(provider=provider).inc(len(up.viewers))
 
     async def _stream(
-        self, up: SharedUpstream, upstream: Upstream, lease: Lease, source: Source
+        self, up: SharedUpstream, upstream: Upstream, lease: Lease, source: Source, deadline: float
     ) -> str:
         """Pump one source into the ring and the viewers until it ends; returns why."""
         UPSTREAMS_ACTIVE.labels(provider=source.provider).inc()
         carry = b""
         up.ring.clear()  # a new source: new PIDs and timeline
+        loop = asyncio.get_running_loop()
         try:
             chunks = upstream.chunks()
             while True:
-                async with asyncio.timeout(self.cfg.stall_timeout):
+                limit = loop.time() + self.cfg.stall_timeout
+                if not up.ready.is_set():
+                    limit = min(limit, deadline)
+                async with asyncio.timeout_at(limit):
                     chunk = await anext(chunks, None)
                 if chunk is None:
                     reason = FailureKind.EOF.value
@@ -353,8 +397,6 @@ class UpstreamHub:
             lease.release()
         self.health.failed(source.url)
         UPSTREAM_ERRORS.labels(kind=reason).inc()
-        if not up.ready.is_set():
-            raise TuneFailedError(f"upstream ended before any data ({reason})")
         return reason
 
     async def aclose(self) -> None:
