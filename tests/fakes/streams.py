@@ -97,6 +97,9 @@ class CdnState:
     die_after: dict[str, int] = field(default_factory=dict)  # channel -> bytes then drop
     stall_after: dict[str, int] = field(default_factory=dict)  # channel -> bytes then hang
     dead: set[str] = field(default_factory=set)  # channel -> 404
+    user_limit: dict[str, int] = field(default_factory=dict)  # per-account limits (403 past)
+    open_by_user: dict[str, int] = field(default_factory=dict)
+    peak_by_user: dict[str, int] = field(default_factory=dict)
 
 
 class FakeCdn:
@@ -116,19 +119,35 @@ class FakeCdn:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/live/{u}/{p}/{channel}.ts", self._stream)
+        app.router.add_get("/get.php", self._playlist)
         app.router.add_static("/hls", self.hls_dir)
         return app
 
+    async def _playlist(self, request: web.Request) -> web.Response:
+        """A panel's get.php: the same channels, with the asking account's credentials."""
+        user, pw = request.query.get("username", ""), request.query.get("password", "")
+        lines = ["#EXTM3U"]
+        for i in range(4):
+            lines += [
+                f'#EXTINF:-1 tvg-id="c{i}" group-title="A",Channel {i}',
+                f"http://127.0.0.1:{self.port}/live/{user}/{pw}/c{i}.ts",
+            ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="audio/x-mpegurl")
+
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        channel = request.match_info["channel"]
+        channel, user = request.match_info["channel"], request.match_info["u"]
         st = self.state
         st.requests += 1
         if channel in st.dead:
             return web.Response(status=404)
         if st.open_connections >= st.max_connections:
             return web.Response(status=403, text="max connections reached")
+        if st.open_by_user.get(user, 0) >= st.user_limit.get(user, 10**6):
+            return web.Response(status=403, text="max connections reached for this account")
         st.open_connections += 1
         st.peak_connections = max(st.peak_connections, st.open_connections)
+        st.open_by_user[user] = st.open_by_user.get(user, 0) + 1
+        st.peak_by_user[user] = max(st.peak_by_user.get(user, 0), st.open_by_user[user])
         try:
             resp = web.StreamResponse(headers={"Content-Type": "video/mp2t"})
             await resp.prepare(request)
@@ -152,6 +171,7 @@ class FakeCdn:
                         await asyncio.sleep(ahead)
         finally:
             st.open_connections -= 1
+            st.open_by_user[user] -= 1
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)

@@ -15,6 +15,7 @@ import pytest
 from plextuner.metrics import REGISTRY
 from plextuner.service import Service
 from plextuner.stream.ts import NULL_PID, PAT_PID, SYNC, pid_of
+from tests.conftest import require_tool
 from tests.fakes.daemon import daemon_settings, running
 from tests.fakes.streams import FakeCdn
 from tests.integration.test_stream import playlist
@@ -252,7 +253,8 @@ async def test_reconnect_keeps_viewers_fed(cdn: FakeCdn, tmp_path: Path) -> None
             failovers = REGISTRY.get_sample_value(
                 "plextuner_stream_failovers_total", {"bucket": "a"}
             )
-            assert failovers is not None and failovers <= 3  # once per upstream, not per viewer
+            assert failovers is not None
+            assert failovers <= 3  # once per upstream, not once per viewer
         finally:
             done.set()
             task.cancel()
@@ -264,3 +266,86 @@ async def test_reconnect_keeps_viewers_fed(cdn: FakeCdn, tmp_path: Path) -> None
 def _has_nulls(data: bytes) -> bool:
     start = data.find(bytes([SYNC, 0x1F, 0xFF]))
     return start >= 0 and pid_of(data[start : start + 188]) == NULL_PID
+
+
+async def test_ffmpeg_decodes_through_forced_failovers(cdn: FakeCdn, tmp_path: Path) -> None:
+    """`ffmpeg -i <our URL> -f null -` runs straight through two forced upstream losses."""
+    ffmpeg = require_tool("ffmpeg")
+    async with daemon_with(cdn, tmp_path, 2) as service:
+        number = numbers(service)[1]
+        proc = await asyncio.create_subprocess_exec(
+            ffmpeg,
+            "-v",
+            "error",
+            "-i",
+            url(service, number),
+            "-t",
+            "40",
+            "-f",
+            "null",
+            "-",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            for kill in (1, 2):
+                await until(lambda: cdn.state.open_connections == 1, "ffmpeg to be streaming", 15)
+                cdn.state.max_connections = 0  # reconnects refused for a moment ...
+                cdn.state.die_after = {"c1": 0}  # ... after the live connection is cut
+
+                def failed_over(n: int = kill) -> bool:
+                    value = REGISTRY.get_sample_value(
+                        "plextuner_stream_failovers_total", {"bucket": "a"}
+                    )
+                    return value is not None and value >= n
+
+                await until(failed_over, f"failover {kill}", 10)
+                cdn.state.max_connections, cdn.state.die_after = 2, {}
+            async with asyncio.timeout(60):
+                _, err = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+
+
+async def test_pooled_second_account_carries_another_channel(cdn: FakeCdn, tmp_path: Path) -> None:
+    """Two 1-connection logins of one panel: two channels stream, each account carrying one
+    (the URL rewritten with the second account's credentials); a third channel is refused."""
+    cdn.state.user_limit = {"user": 1, "second": 1}
+    base = f"http://127.0.0.1:{cdn.port}/get.php"
+    settings = daemon_settings(
+        tmp_path / "data",
+        providers=[
+            {
+                "name": "p",
+                "m3u_url": f"{base}?username=user&password=pass&type=m3u_plus",
+                "max_connections": 1,
+                "accounts": [
+                    {"m3u_url": f"{base}?username=second&password=pw2", "max_connections": 1}
+                ],
+            }
+        ],
+        buckets=[{"name": "a", "match": {"group": "A"}, "tuners": 8}],
+        devices=1,
+        stream={"viewer_wait": 1, "linger": 0},
+    )
+    async with running(settings) as service, httpx.AsyncClient(timeout=20) as client:
+        chans = numbers(service)
+        one = Reader(client, url(service, chans[0])).start()
+        two = Reader(client, url(service, chans[1])).start()
+        try:
+            await asyncio.wait_for(one.opened.wait(), 15)
+            await asyncio.wait_for(two.opened.wait(), 15)
+            assert (one.status, two.status) == (200, 200)
+            assert cdn.state.open_by_user == {"user": 1, "second": 1}
+            refused = await client.get(url(service, chans[2]))
+            assert refused.status_code == 503
+            providers = {s["provider"] for s in service.engine.active_sessions()}
+            assert providers == {"p", "p#2"}  # budget keys, never credentials
+            assert max(cdn.state.peak_by_user.values()) == 1
+        finally:
+            await one.stop()
+            await two.stop()
+        await until(lambda: cdn.state.open_connections == 0, "both accounts to be released")

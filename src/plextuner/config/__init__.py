@@ -15,6 +15,7 @@ from plextuner.config.loading import (
 )
 from plextuner.config.models import (
     ENV_PREFIX,
+    AccountConfig,
     BucketConfig,
     EpgConfig,
     FetchConfig,
@@ -30,6 +31,7 @@ from plextuner.config.models import (
 
 __all__ = [
     "ENV_PREFIX",
+    "AccountConfig",
     "BucketConfig",
     "EpgConfig",
     "FetchConfig",

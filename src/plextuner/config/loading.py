@@ -152,8 +152,10 @@ def secret_values(settings: Settings) -> list[str]:
     """Every secret the settings hold, for the caller to register with the log scrubber."""
     out = list(_secret_strs(settings))
     for provider in settings.providers:
-        if provider.m3u_url is not None:
-            out += url_secrets(provider.m3u_url.get_secret_value())
+        urls = [provider.m3u_url, *(a.m3u_url for a in provider.accounts)]
+        for url in urls:
+            if url is not None:
+                out += url_secrets(url.get_secret_value())
     for source in settings.epg.sources:
         out += url_secrets(source)
     return [s for s in out if s]

@@ -79,6 +79,29 @@ class XtreamConfig(_Model):
         return self
 
 
+class AccountConfig(_Model):
+    """A further login of the same provider (pooled accounts), with its own connection limit."""
+
+    username: SecretStr | None = Field(None, description="Xtream user name of this account")
+    username_file: str | None = Field(None, description="File holding the user name")
+    password: SecretStr | None = Field(None, description="Xtream password of this account")
+    password_file: str | None = Field(None, description="File holding the password")
+    m3u_url: SecretStr | None = Field(None, description="This account's M3U URL (M3U providers)")
+    m3u_url_file: str | None = Field(None, description="File holding m3u_url")
+    max_connections: int = Field(1, ge=1, description="Concurrent streams this account allows")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> AccountConfig:
+        for name in ("username", "password", "m3u_url"):
+            _fill_secret(self, name)
+        xtream = self.username is not None or self.password is not None
+        if xtream == (self.m3u_url is not None):
+            raise ValueError("an account has username and password, or m3u_url")
+        if xtream and (self.username is None or self.password is None):
+            raise ValueError("an Xtream account needs username and password (or *_file)")
+        return self
+
+
 class ProviderConfig(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", description="Short unique name")
     m3u_url: SecretStr | None = Field(
@@ -90,12 +113,20 @@ class ProviderConfig(_Model):
         None, ge=1, description="Concurrent streams allowed [from Xtream user_info, else 1]"
     )
     user_agent: str | None = Field(None, description="User-Agent for this provider's requests")
+    accounts: list[AccountConfig] = Field(
+        default_factory=list,
+        description="Further logins of this provider, pooled for tunes and probes",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ProviderConfig:
         _fill_secret(self, "m3u_url")
         if (self.m3u_url is None) == (self.xtream is None):
             raise ValueError("give exactly one of m3u_url or xtream")
+        for account in self.accounts:
+            if (account.m3u_url is None) != (self.xtream is not None):
+                kind = "username/password" if self.xtream else "m3u_url"
+                raise ValueError(f"accounts of this provider are given by {kind}")
         return self
 
 

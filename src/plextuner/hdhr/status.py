@@ -86,8 +86,12 @@ def status_page(rt: Runtime, host: str) -> str:
     )
     streams = (
         "".join(
-            f"<li>{escape(str(s.get('device')))} ch {escape(str(s.get('channel')))} "
-            f"{escape(str(s.get('name', '')))} — "
+            f"<li>{escape(str(s.get('device')))} tuner{int(s.get('tuner', 0))} "
+            f"ch {escape(str(s.get('channel')))} {escape(str(s.get('name', '')))} — "
+            f"{escape(str(s.get('client', '')))}, upstream #{s.get('upstream')} "
+            f"({int(s.get('upstream_viewers', 0))} viewer(s), "
+            f"{escape(str(s.get('provider', '')))}, {escape(str(s.get('upstream_state', '')))}), "
+            f"{int(s.get('bps', 0)) // 1000} kbit/s, "
             f"{int(time.time() - float(s.get('started', 0)))}s</li>"
             for s in doc["streams"]
         )

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from types import TracebackType
 
+from plextuner.config import ProviderConfig
 from plextuner.errors import ConnectionsExhaustedError, TunerInUseError, TunersBusyError
+from plextuner.stream.accounts import Account, accounts_of
 
 VIEWER_WAIT = 3.0  # a channel change: the closing session frees its connection within this
 VIEWER_QUIET = 10.0  # probes stay off an account for this long after a viewer tuned (zapping)
@@ -197,10 +199,34 @@ class BudgetRegistry:
         self._default = default_limit
         self._viewer_wait = viewer_wait
         self._budgets: dict[str, ProviderBudget] = {}
+        self._accounts: dict[str, list[Account]] = {}
+        self._aliases: dict[str, str] = {}  # account key -> the key of the same login
         self._listeners: list[Callable[[], None]] = []
         self.reclaim: Callable[[str], bool] | None = None  # set by the stream engine's hub
 
+    def configure_accounts(self, providers: list[ProviderConfig]) -> None:
+        """Pooled accounts (stream/accounts.py): each login its own budget; a login that two
+        providers share counts once."""
+        seen: dict[str, str] = {}
+        for cfg in providers:
+            accounts = accounts_of(cfg)
+            self._accounts[cfg.name] = accounts
+            for account in accounts:
+                if account.login is not None and account.login in seen:
+                    if seen[account.login] != account.key:
+                        self._aliases[account.key] = seen[account.login]
+                    continue
+                if account.login is not None:
+                    seen[account.login] = account.key
+                if account.key != cfg.name and account.max_connections:
+                    self.set_limit(account.key, account.max_connections)
+
+    def accounts_of(self, provider: str) -> list[Account]:
+        """The provider's accounts, its own first (one implicit account when none is set)."""
+        return self._accounts.get(provider) or [Account(provider, provider)]
+
     def get(self, provider: str) -> ProviderBudget:
+        provider = self._aliases.get(provider, provider)
         budget = self._budgets.get(provider)
         if budget is None:
             budget = ProviderBudget(provider, self._default, self._viewer_wait)

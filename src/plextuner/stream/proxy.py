@@ -27,7 +27,8 @@ from plextuner.logging import get_logger
 from plextuner.metrics import STREAM_BYTES, STREAMS_ACTIVE
 from plextuner.state.published import PublishedState
 from plextuner.stream.budget import BudgetRegistry, TunerPool
-from plextuner.stream.shared import SharedUpstream, UpstreamHub
+from plextuner.stream.fanout import SharedUpstream
+from plextuner.stream.shared import UpstreamHub
 from plextuner.stream.sources import SourceHealth
 from plextuner.stream.ts import TS_PACKET
 from plextuner.stream.viewer import Viewer
@@ -87,6 +88,7 @@ class StreamEngine:
         for p in settings.providers:
             if p.max_connections:
                 self.budgets.set_limit(p.name, p.max_connections)
+        self.budgets.configure_accounts(settings.providers)
 
     async def start(self) -> None:
         cfg = self.settings.stream

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 import aiohttp
 
@@ -41,8 +39,9 @@ from plextuner.metrics import (
     UPSTREAMS_ACTIVE,
 )
 from plextuner.redact import host_of
+from plextuner.stream.accounts import Account
 from plextuner.stream.budget import BudgetRegistry, Lease
-from plextuner.stream.ring import Ring
+from plextuner.stream.fanout import SharedUpstream, UpstreamState
 from plextuner.stream.sources import SourceHealth
 from plextuner.stream.ts import TS_PACKET, keepalive
 from plextuner.stream.upstream import Upstream, open_upstream
@@ -52,51 +51,6 @@ from plextuner.supervise import record_crash
 log = get_logger(__name__)
 KEEPALIVE_EVERY = 1.0
 RECONNECT_BACKOFF = 0.5  # doubles per failed reconnect of one upstream
-
-
-class UpstreamState(StrEnum):
-    OPENING = "opening"
-    STREAMING = "streaming"
-    RECONNECTING = "reconnecting"
-    LINGERING = "lingering"  # no viewers; kept for a moment
-    CLOSED = "closed"
-
-
-@dataclass(slots=True)
-class SharedUpstream:
-    id: int
-    key: str
-    entry: LineupEntry
-    bucket: str
-    cfg: StreamConfig
-    state: UpstreamState = UpstreamState.OPENING
-    viewers: dict[int, Viewer] = field(default_factory=dict)
-    ring: Ring = field(init=False)
-    provider: str = ""
-    source_index: int = -1
-    failovers: int = 0
-    started: float = field(default_factory=time.time)
-    received: int = 0
-    error: StreamError | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    linger_handle: asyncio.TimerHandle | None = None
-
-    def __post_init__(self) -> None:
-        self.ring = Ring(self.cfg.ring_bytes)
-
-    @property
-    def open(self) -> bool:
-        return self.state is not UpstreamState.CLOSED
-
-    def fan_out(self, data: bytes) -> None:
-        self.ring.append(data)
-        self.received += len(data)
-        clean: list[bytes] | None = None
-        for viewer in list(self.viewers.values()):
-            if viewer.queued + len(data) > viewer.max_bytes and clean is None:
-                clean = self.ring.start_point()
-            viewer.offer(data, clean or [])
 
 
 class UpstreamHub:
@@ -320,13 +274,18 @@ class UpstreamHub:
         last: UpstreamError | None = None
         for index, source in sources:
             try:
-                lease = await self.budgets.get(source.provider).acquire_viewer()
+                lease, account = await self._lease_any(source.provider)
             except ConnectionsExhaustedError as err:
                 exhausted = err
                 continue
+            first = self.budgets.accounts_of(source.provider)[0]
+            url = account.stream_url(source.url, first)
             try:
                 upstream = await open_upstream(
-                    self._session(), self.ffmpeg, source, self.cfg.connect_timeout
+                    self._session(),
+                    self.ffmpeg,
+                    source if url == source.url else dataclasses.replace(source, url=url),
+                    self.cfg.connect_timeout,
                 )
             except UpstreamError as err:
                 lease.release()
@@ -339,7 +298,7 @@ class UpstreamHub:
                 lease.release()
                 raise
             up.source_index = index
-            self._set_provider(up, source.provider)
+            self._set_provider(up, account.key)
             self.health.succeeded(source.url)
             return upstream, lease, source
         if last is None and exhausted is not None:
@@ -347,6 +306,16 @@ class UpstreamHub:
         if not up.ready.is_set():
             raise TuneFailedError(str(last) if last else "no source could be opened")
         return None
+
+    async def _lease_any(self, provider: str) -> tuple[Lease, Account]:
+        """A connection from any of the provider's accounts with a free slot; when all are
+        full, wait (bounded) on the first one, which may reclaim an idle upstream."""
+        accounts = self.budgets.accounts_of(provider)
+        for account in accounts:
+            budget = self.budgets.get(account.key)
+            if budget.free > 0:
+                return await budget.acquire_viewer(), account
+        return await self.budgets.get(accounts[0].key).acquire_viewer(), accounts[0]
 
     def _set_provider(self, up: SharedUpstream, provider: str) -> None:
         if up.provider == provider:

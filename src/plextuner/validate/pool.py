@@ -18,9 +18,10 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from plextuner.config import PostvalidateConfig
+from plextuner.ingest.models import Source
 from plextuner.logging import get_logger
 from plextuner.redact import host_of
 from plextuner.stream.budget import BudgetRegistry, Lease
@@ -189,7 +190,7 @@ class ProbePool:
             if not queue or not limiter.ready(now) or queue[0].not_before > now:
                 continue
             job = queue[0]
-            granted, lease = self._lease(job)
+            granted, lease, source = self._lease(job)
             if not granted:  # no connection free for probes on this provider right now
                 self._blocked_since.setdefault(job.source.provider, now)
                 continue
@@ -197,20 +198,29 @@ class ProbePool:
             queue.popleft()
             limiter.started(now)
             self._running += 1
-            tg.create_task(self._probe(job, limiter, lease))
+            tg.create_task(self._probe(job, limiter, lease, source))
 
-    def _lease(self, job: Job) -> tuple[bool, Lease | None]:
-        """(may start, the lease when budgets apply)."""
+    def _lease(self, job: Job) -> tuple[bool, Lease | None, Source]:
+        """(may start, the lease when budgets apply, the source as that account reaches it):
+        probes use any pooled account with a slot probes may take."""
         if self.budgets is None:
-            return True, None
-        lease = self.budgets.get(job.source.provider).try_acquire_probe()
-        return lease is not None, lease
+            return True, None, job.source
+        accounts = self.budgets.accounts_of(job.source.provider)
+        for account in accounts:
+            lease = self.budgets.get(account.key).try_acquire_probe()
+            if lease is not None:
+                url = account.stream_url(job.source.url, accounts[0])
+                source = job.source if url == job.source.url else replace(job.source, url=url)
+                return True, lease, source
+        return False, None, job.source
 
-    async def _probe(self, job: Job, limiter: HostLimiter, lease: Lease | None) -> None:
+    async def _probe(
+        self, job: Job, limiter: HostLimiter, lease: Lease | None, source: Source
+    ) -> None:
         try:
             self.stats.probes += 1
             try:
-                result = await self._probe_or_yield(job, lease)
+                result = await self._probe_or_yield(source, lease)
             finally:
                 if lease is not None:
                     lease.release()
@@ -219,11 +229,11 @@ class ProbePool:
             self._running -= 1
             self._wake.set()
 
-    async def _probe_or_yield(self, job: Job, lease: Lease | None) -> ProbeResult:
+    async def _probe_or_yield(self, source: Source, lease: Lease | None) -> ProbeResult:
         """The engine's result, or a preempted result the moment a viewer claims the lease."""
         if lease is None:
-            return await self.engine.probe(job.source, self.cfg.timeout)
-        probing = asyncio.ensure_future(self.engine.probe(job.source, self.cfg.timeout))
+            return await self.engine.probe(source, self.cfg.timeout)
+        probing = asyncio.ensure_future(self.engine.probe(source, self.cfg.timeout))
         yielded = asyncio.ensure_future(lease.preempted.wait())
         try:
             done, _ = await asyncio.wait({probing, yielded}, return_when=asyncio.FIRST_COMPLETED)

@@ -26,7 +26,10 @@ def cache_key(entry: LineupEntry) -> str:
 
 def _budgets(ctx: RefreshContext, given: BudgetRegistry | None) -> BudgetRegistry:
     settings = ctx.settings
-    budgets = given or BudgetRegistry(settings.stream.default_max_connections)
+    budgets = given
+    if budgets is None:
+        budgets = BudgetRegistry(settings.stream.default_max_connections)
+        budgets.configure_accounts(settings.providers)
     for cfg, result in zip(settings.providers, ctx.results, strict=False):
         account = result.account.max_connections if result.account else None
         limit = cfg.max_connections or account
