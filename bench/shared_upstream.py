@@ -12,8 +12,6 @@ All ratios come from the same run.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,17 +22,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bench._net import cpu_seconds, free_port, rss_bytes, wait_ready
+
 RATE = 4_000_000 // 8  # 4 Mbit/s per channel
 PACKET = bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * 184
 CHUNK = PACKET * 64
 CHANNELS, VIEWERS, WINDOW, LINGER = 5, 50, 8.0, 2.0
 OPEN = {"now": 0, "peak": 0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def paced(request: web.Request) -> web.StreamResponse:
@@ -59,9 +53,7 @@ async def paced(request: web.Request) -> web.StreamResponse:
 
 def proc_stat(pid: int) -> tuple[float, int]:
     """(cpu seconds, rss bytes)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu_seconds(pid), rss_bytes(pid)
 
 
 async def read_for(
@@ -107,14 +99,7 @@ async def start_daemon(tmp: Path, src: str) -> tuple[subprocess.Popen[bytes], in
         stderr=subprocess.DEVNULL,
     )
     async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
+        await wait_ready(session, port)
     return daemon, port
 
 

@@ -7,8 +7,6 @@ daemon; unpaced throughput through the daemon vs direct reported as a ratio.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,16 +17,12 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bench._net import cpu_seconds, free_port, wait_ready
+
 RATE = 3_000_000 // 8  # 3 Mbit/s in bytes
 PACKETS = bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * 184
 CHUNK = PACKETS * 64
 STREAMS, WINDOW = 100, 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def paced(request: web.Request) -> web.StreamResponse:
@@ -54,11 +48,6 @@ async def unpaced(request: web.Request) -> web.StreamResponse:
     for _ in range(int(request.query.get("chunks", "200"))):
         await resp.write(big)
     return resp
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def ttfb(session: aiohttp.ClientSession, url: str) -> float:
@@ -116,14 +105,7 @@ async def run(tmp: Path) -> None:
     )
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_ready(session, port)
             await asyncio.sleep(1.0)  # the second device port opens after the first publish
             direct = [await ttfb(session, f"{src}/paced/0.ts") for _ in range(30)]
             via = f"http://127.0.0.1:{port}/auto/v1000"

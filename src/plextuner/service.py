@@ -119,22 +119,16 @@ class Service:
         await self._runner.setup()
         await self._open_ports(state)
         if self.settings.discovery_port:
+            host, port = self.settings.host, self.settings.discovery_port
+            # Both optional: a busy port costs discovery or the control protocol, not the daemon.
             try:
-                self._discovery, _ = await start_discovery(
-                    self.settings.host, self.settings.discovery_port, self.announce
-                )
+                self._discovery, _ = await start_discovery(host, port, self.announce)
             except OSError as err:
-                log.warning(
-                    "discovery_unavailable", port=self.settings.discovery_port, error=err.strerror
-                )
+                log.warning("discovery_unavailable", port=port, error=err.strerror)
             try:
-                self._control, _ = await start_control(
-                    self.settings.host, self.settings.discovery_port, self.control_view
-                )
+                self._control, _ = await start_control(host, port, self.control_view)
             except OSError as err:
-                log.warning(
-                    "control_unavailable", port=self.settings.discovery_port, error=err.strerror
-                )
+                log.warning("control_unavailable", port=port, error=err.strerror)
 
     async def _open_ports(self, state: PublishedState | None) -> None:
         assert self._runner is not None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +61,27 @@ def _programme(xf: etree._IncrementalFileWriter, number: str, p: Programme, stop
     xf.write(el)
 
 
+@contextlib.contextmanager
+def _atomic_tv(path: Path, attrs: dict[str, str]) -> Iterator[etree._IncrementalFileWriter]:
+    """An XMLTV `<tv>` written incrementally to a temp file, fsynced and renamed over `path`
+    only when the body finished (a crash or an error leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with etree.xmlfile(fh, encoding="utf-8") as xf:
+                xf.write_declaration()
+                with xf.element("tv", attrs):
+                    yield xf
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
 def write_guide(
     path: Path,
     device: Device,
@@ -69,75 +91,40 @@ def write_guide(
     id_style: str = "xmltv",
 ) -> int:
     """Write `path` atomically; returns the programme count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with etree.xmlfile(fh, encoding="utf-8") as xf:
-                xf.write_declaration()
-                with xf.element(
-                    "tv",
-                    {
-                        "generator-info-name": "plextuner",
-                        "date": fmt_time(generated or time.time()),
-                    },
-                ):
-                    for e in device.entries:
-                        ch = etree.Element("channel", {"id": channel_id(e.number, id_style)})
-                        for name in dict.fromkeys(
-                            n for n in (e.channel.name, e.number, e.channel.tvg_id) if n
-                        ):
-                            etree.SubElement(ch, "display-name").text = name
-                        icon = e.channel.logo or icons.get(e.number, "")
-                        if icon:
-                            etree.SubElement(ch, "icon", {"src": icon})
-                        xf.write(ch)
-                    for e in device.entries:
-                        items = programmes.get(e.number, [])
-                        for i, p in enumerate(items):
-                            stop = p.stop or (
-                                items[i + 1].start if i + 1 < len(items) else p.start + 3600
-                            )
-                            if stop <= p.start:
-                                continue
-                            _programme(xf, channel_id(e.number, id_style), p, stop)
-                            count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    attrs = {"generator-info-name": "plextuner", "date": fmt_time(generated or time.time())}
+    with _atomic_tv(path, attrs) as xf:
+        for e in device.entries:
+            ch = etree.Element("channel", {"id": channel_id(e.number, id_style)})
+            for name in dict.fromkeys(n for n in (e.channel.name, e.number, e.channel.tvg_id) if n):
+                etree.SubElement(ch, "display-name").text = name
+            icon = e.channel.logo or icons.get(e.number, "")
+            if icon:
+                etree.SubElement(ch, "icon", {"src": icon})
+            xf.write(ch)
+        for e in device.entries:
+            items = programmes.get(e.number, [])
+            for i, p in enumerate(items):
+                stop = p.stop or (items[i + 1].start if i + 1 < len(items) else p.start + 3600)
+                if stop <= p.start:
+                    continue
+                _programme(xf, channel_id(e.number, id_style), p, stop)
+                count += 1
     return count
 
 
 def write_aggregate(path: Path, sources: list[Path]) -> int:
     """Every device guide in one XMLTV file, channels first (as the DTD orders them), written
-    atomically; returns the programme count. Channel ids are GuideNumbers, unique across
-    devices, so nothing collides."""
+    atomically; returns the programme count. Channel ids are unique across devices (they are
+    built from GuideNumbers), so nothing collides."""
     existing = [p for p in sources if p.is_file()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with etree.xmlfile(fh, encoding="utf-8") as xf:
-                xf.write_declaration()
-                with xf.element("tv", {"generator-info-name": "plextuner"}):
-                    for tag in ("channel", "programme"):
-                        for source in existing:
-                            for element in _elements(source, tag):
-                                xf.write(element)
-                                count += tag == "programme"
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with _atomic_tv(path, {"generator-info-name": "plextuner"}) as xf:
+        for tag in ("channel", "programme"):
+            for source in existing:
+                for element in _elements(source, tag):
+                    xf.write(element)
+                    count += tag == "programme"
     return count
 
 

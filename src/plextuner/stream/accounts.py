@@ -53,8 +53,9 @@ def credentials_in(url: str) -> tuple[str, str] | None:
         query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query)}
     except ValueError:
         return None
-    user, password = query.get("username"), query.get("password")
-    return (user, password) if user and password else None
+    user = query.get("username")
+    secret = query.get("password")
+    return (user, secret) if user and secret else None
 
 
 def accounts_of(cfg: ProviderConfig) -> list[Account]:
