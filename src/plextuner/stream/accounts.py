@@ -54,8 +54,8 @@ def credentials_in(url: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     user = query.get("username")
-    secret = query.get("password")
-    return (user, secret) if user and secret else None
+    word = query.get("password")
+    return (user, word) if user and word else None
 
 
 def accounts_of(cfg: ProviderConfig) -> list[Account]:
