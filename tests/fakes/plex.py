@@ -67,6 +67,8 @@ def fake_plex_app(world: PlexWorld) -> web.Application:  # noqa: C901 - one rout
             return web.Response(status=400)
         uuid = f"device://tv.plex.grabbers.hdhomerun/{device_id}"
         dev = world.devices.setdefault(uuid, {"key": str(world.next_key), "uuid": uuid, "uri": uri})
+        dev["uri"] = uri  # like PMS: re-adding a known DeviceID re-reads it at the new URL
+        dev.pop("tuners", None)
         world.next_key += 1
         return posted(Device=[dev])
 

@@ -155,3 +155,22 @@ async def test_register_against_an_xml_server(plex, tmp_path: Path) -> None:  # 
     await client.aclose()
     assert len(world.dvrs) == 5 and len(world.devices) == 5
     assert len(world.calls_to("PUT", "/media/grabbers/devices/")) == 10
+
+
+async def test_register_repairs_a_stale_device_record(plex, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A device Plex knows at an old URL or with an old tuner count is re-added at its URL."""
+    server, world = plex
+    settings = settings_for(server, tmp_path)
+    client = PlexClient(settings.plex.url, TOKEN)
+    await register(settings, state(), client)
+    first = next(iter(world.devices.values()))
+    first["uri"] = "http://tuner.lan:6999"  # Plex still has the port from before a re-shard
+    second = list(world.devices.values())[1]
+    second["tuners"] = "6"  # ... or the tuner count from before a config change
+    world.calls.clear()
+    await register(settings, state(), client)
+    await client.aclose()
+    re_added = [dict(c.query)["uri"] for c in world.calls_to("POST", "/media/grabbers/devices")]
+    assert len(re_added) == 2
+    assert first["uri"] != "http://tuner.lan:6999" and "tuners" not in second
+    assert len(world.devices) == 5  # repaired in place, never duplicated

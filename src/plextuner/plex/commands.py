@@ -39,7 +39,14 @@ async def register(settings: Settings, state: PublishedState, plex: PlexClient) 
         base = device_base(settings, device)
         uuid = device_uuid(device.device_id)
         lineup = xmltv_lineup(f"{base}/guide.xml", device.friendly_name)
-        plex_device = known.get(uuid) or await plex.add_device(base, uuid)
+        plex_device = known.get(uuid)
+        if plex_device is not None and _stale(plex_device, base, device.tuners):
+            # Plex keeps the URL and TunerCount it first read per DeviceID; adding the device
+            # again at its current URL makes it re-read discover.json (same DeviceID, same key).
+            log.info("plex_device_repaired", device=device.name, tuners=device.tuners)
+            plex_device = await plex.add_device(base, uuid)
+        elif plex_device is None:
+            plex_device = await plex.add_device(base, uuid)
         dvr = next((d for d in dvrs if uuid in d.device_uuids), None)
         if dvr is None:
             dvr = await plex.create_dvr(lineup, uuid)
@@ -51,6 +58,15 @@ async def register(settings: Settings, state: PublishedState, plex: PlexClient) 
         log.info("plex_registered", device=device.name, dvr=dvr.key, channels=enabled)
         done.append(f"{device.name}: DVR {dvr.key}, {enabled} channels enabled")
     return done
+
+
+def _stale(plex_device: dict[str, object], base: str, tuners: int) -> bool:
+    """Plex's record of a device no longer matches what we serve (a port or tuner change)."""
+    uri = str(plex_device.get("uri", "")).rstrip("/")
+    known_tuners = plex_device.get("tuners")
+    return (bool(uri) and uri != base) or (
+        known_tuners is not None and str(known_tuners) != str(tuners)
+    )
 
 
 async def guide_served(url: str) -> bool:
