@@ -65,6 +65,12 @@ UPSTREAM_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+LOOP_LAG = Histogram(
+    "plextuner_event_loop_lag_seconds",
+    "How late the event loop woke a sampler (sampled 4 times a second)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
 UPSTREAMS_ACTIVE = Gauge(
     "plextuner_upstreams_active",
     "Provider connections open for viewers (one per channel, shared by its viewers)",

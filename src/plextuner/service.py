@@ -24,6 +24,7 @@ from plextuner.hdhr.discovery import Announcement, announcement, start_discovery
 from plextuner.hdhr.runtime import Runtime
 from plextuner.hdhr.tuners import all_tuners
 from plextuner.logging import get_logger
+from plextuner.looplag import watch_loop_lag
 from plextuner.pipeline import run_refresh
 from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
@@ -73,8 +74,10 @@ class Service:
             self.started.set()
             async with asyncio.TaskGroup() as tg:
                 refresher = tg.create_task(supervised("refresh_loop", self._refresh_loop))
+                lag = tg.create_task(supervised("loop_lag", watch_loop_lag))
                 await self._stop.wait()
                 refresher.cancel()
+                lag.cancel()
         finally:
             await self._shutdown()
         return 1 if self._force.is_set() else 0
