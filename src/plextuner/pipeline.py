@@ -7,6 +7,7 @@ last and atomic, so a failure anywhere before it leaves the previous state serve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
 from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u_file
 from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
+from plextuner.ingest.models import Channel
 from plextuner.ingest.xtream import fetch_xtream
 from plextuner.logging import get_logger
 from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
@@ -84,6 +86,16 @@ async def ingest_provider(fetcher: Fetcher, cfg: ProviderConfig) -> ProviderResu
     return result
 
 
+# Every field a channel keeps from its entries, found from the two models (a field added to
+# both is carried over with no edit here); provider and group come from the source.
+_CARRIED = tuple(
+    f.name
+    for f in dataclasses.fields(Entry)
+    if f.name in {c.name for c in dataclasses.fields(Channel)}
+    and f.name not in ("provider", "group")
+)
+
+
 def carried_over(previous: PublishedState | None, provider: str) -> list[Entry]:
     """A failed provider's channels as last published, so its outage removes nothing."""
     if previous is None:
@@ -92,18 +104,14 @@ def carried_over(previous: PublishedState | None, provider: str) -> list[Entry]:
     for device in previous.devices:
         for e in device.entries:
             ch = e.channel
+            shared = {name: getattr(ch, name) for name in _CARRIED}
             out.extend(
                 Entry(
-                    name=ch.name,
                     url=s.url,
                     provider=provider,
-                    tvg_id=ch.tvg_id,
-                    tvg_name=ch.tvg_name,
-                    logo=ch.logo,
                     group=s.group or ch.group,
-                    chno=ch.chno,
-                    tvg_shift=ch.tvg_shift,
                     headers=dict(s.headers),
+                    **shared,
                 )
                 for s in ch.sources
                 if s.provider == provider

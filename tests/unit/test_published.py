@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
 from plextuner.datadir import DataDir
+from plextuner.errors import StateError
 from plextuner.ingest.models import Channel, Source, StreamKind
 from plextuner.state.published import (
     ProviderState,
@@ -59,3 +62,77 @@ def test_round_trip(tmp_path: Path) -> None:
 def test_repr_is_short() -> None:
     """asyncio.run reprs the main task's result on exit: a state's repr must not be the tree."""
     assert len(repr(_state(50))) < 200
+
+
+def test_every_field_round_trips(tmp_path: Path) -> None:
+    """The codec is derived from the dataclasses: every field, set to a non-default value,
+    comes back equal (headers as pairs, enums by value, optionals, nested lists)."""
+    channel = Channel(
+        key="k",
+        name="N",
+        tvg_id="n.uk",
+        group="News",
+        provider="p",
+        logo="http://l.example/n.png",
+        tvg_name="N HD",
+        chno="7",
+        tvg_shift=-1.5,
+        sources=[
+            Source("p", "http://a.example/1.ts", (("User-Agent", "x"),), StreamKind.TS, "News"),
+            Source("q", "http://b.example/1.m3u8", (), StreamKind.HLS, "Backup"),
+        ],
+        groups=["News", "UK"],
+    )
+    entry = LineupEntry("1000", channel, ChannelState.DEAD, True, False, "h264")
+    device = Device("d", "b", "B", "15000000", 5004, 3, False, [entry])
+    state = PublishedState([device], [ProviderState("p", 2, 1, 99, False, "err", 10)], 1.5, ["b"])
+    save_state(DataDir(tmp_path), state)
+    loaded = load_state(DataDir(tmp_path))
+    assert loaded is not None
+    assert loaded.devices == state.devices and loaded.providers == state.providers
+    assert (loaded.published_at, loaded.held) == (1.5, ["b"])
+
+
+def test_format_1_files_still_load(tmp_path: Path) -> None:
+    """A lineups.json written by an older version (one JSON document, format 1) loads."""
+    (tmp_path / "lineups.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "published_at": 5.0,
+                "held": [],
+                "config_digest": "abc",
+                "providers": [{"name": "p", "entries": 3}],
+                "devices": [
+                    {
+                        "name": "d",
+                        "device_id": "15000000",
+                        "port": 5004,
+                        "channels": [
+                            {
+                                "number": "1000",
+                                "key": "k",
+                                "name": "N",
+                                "group": "G",
+                                "provider": "p",
+                                "state": "ok",
+                                "sources": [{"provider": "p", "url": "http://a.example/1.ts"}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    loaded = load_state(DataDir(tmp_path))
+    assert loaded is not None and loaded.config_digest == "abc"
+    assert loaded.devices[0].entries[0].channel.groups == ["G"]
+
+
+def test_malformed_state_is_a_clear_error(tmp_path: Path) -> None:
+    """Wrong types in a field name the field; nothing half-loaded."""
+    save_state(DataDir(tmp_path), _state(1))
+    path = tmp_path / "lineups.json"
+    path.write_text(path.read_text().replace('"port":5004', '"port":"5004"'))
+    with pytest.raises(StateError, match=r"Device\.port"):
+        load_state(DataDir(tmp_path))
