@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from plextuner.config import Settings, load_settings, redacted_dump, secret_valu
 from plextuner.errors import ConfigError
 from plextuner.stream.accounts import accounts_of
 from plextuner.stream.budget import BudgetRegistry
+from tests.waiting import until
 
 
 def settings(providers: list[dict[str, Any]]) -> Settings:
@@ -74,3 +76,21 @@ def test_account_config_errors_and_secrets() -> None:
     loaded = settings([XTREAM])
     assert "pw#2" in secret_values(loaded)
     assert "pw#2" not in str(redacted_dump(loaded))
+
+
+async def test_a_release_on_any_account_serves_a_waiting_tune() -> None:
+    """Both accounts full: a tune waits on all of them and takes the one freed first (here the
+    second); nothing stays counted on the other."""
+    budgets = BudgetRegistry(1, viewer_wait=5)
+    budgets.configure_accounts(settings([XTREAM]).providers)  # xt: 1 connection, xt#2: 2
+    held = [await budgets.get("xt").acquire_viewer()]
+    held += [await budgets.get("xt#2").acquire_viewer() for _ in range(2)]
+    waiter = asyncio.create_task(budgets.lease_any("xt"))
+    await until(lambda: budgets.get("xt#2").viewers_waiting == 1, "the tune to wait")
+    held[1].release()
+    lease, account = await asyncio.wait_for(waiter, 5)
+    assert account.key == "xt#2"
+    assert (budgets.get("xt").in_use, budgets.get("xt#2").in_use) == (1, 2)
+    assert budgets.get("xt").viewers_waiting == 0
+    for item in (lease, held[0], held[2]):
+        item.release()

@@ -225,6 +225,39 @@ class BudgetRegistry:
         """The provider's accounts, its own first (one implicit account when none is set)."""
         return self._accounts.get(provider) or [Account(provider, provider)]
 
+    async def lease_any(self, provider: str) -> tuple[Lease, Account]:
+        """A connection from any of the provider's accounts with a free slot; when all are
+        full, wait (bounded by `viewer_wait`) on all of them at once and take whichever frees
+        first (each wait may preempt a probe or reclaim an idle upstream of its account)."""
+        accounts = self.accounts_of(provider)
+        for account in accounts:
+            budget = self.get(account.key)
+            if budget.free > 0:
+                return await budget.acquire_viewer(), account
+        if len(accounts) == 1:
+            return await self.get(accounts[0].key).acquire_viewer(), accounts[0]
+        waits = {asyncio.ensure_future(self.get(a.key).acquire_viewer()): a for a in accounts}
+        won: tuple[Lease, Account] | None = None
+        try:
+            pending = set(waits)
+            while pending and won is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task.exception() is None and won is None:
+                        won = task.result(), waits[task]
+                    elif task.exception() is None:
+                        task.result().release()  # two came free at once: keep one
+        finally:
+            for task in waits:
+                task.cancel()
+            results = await asyncio.gather(*waits, return_exceptions=True)
+            for result in results:  # a wait that won after the cancel was requested
+                if isinstance(result, Lease) and (won is None or result is not won[0]):
+                    result.release()
+        if won is None:
+            raise ConnectionsExhaustedError(provider)
+        return won
+
     def get(self, provider: str) -> ProviderBudget:
         provider = self._aliases.get(provider, provider)
         budget = self._budgets.get(provider)

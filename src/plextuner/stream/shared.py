@@ -39,7 +39,6 @@ from plextuner.metrics import (
     UPSTREAMS_ACTIVE,
 )
 from plextuner.redact import host_of
-from plextuner.stream.accounts import Account
 from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.stream.fanout import SharedUpstream, UpstreamState
 from plextuner.stream.sources import SourceHealth
@@ -274,7 +273,7 @@ class UpstreamHub:
         last: UpstreamError | None = None
         for index, source in sources:
             try:
-                lease, account = await self._lease_any(source.provider)
+                lease, account = await self.budgets.lease_any(source.provider)
             except ConnectionsExhaustedError as err:
                 exhausted = err
                 continue
@@ -306,16 +305,6 @@ class UpstreamHub:
         if not up.ready.is_set():
             raise TuneFailedError(str(last) if last else "no source could be opened")
         return None
-
-    async def _lease_any(self, provider: str) -> tuple[Lease, Account]:
-        """A connection from any of the provider's accounts with a free slot; when all are
-        full, wait (bounded) on the first one, which may reclaim an idle upstream."""
-        accounts = self.budgets.accounts_of(provider)
-        for account in accounts:
-            budget = self.budgets.get(account.key)
-            if budget.free > 0:
-                return await budget.acquire_viewer(), account
-        return await self.budgets.get(accounts[0].key).acquire_viewer(), accounts[0]
 
     def _set_provider(self, up: SharedUpstream, provider: str) -> None:
         if up.provider == provider:
