@@ -362,3 +362,16 @@ def test_discovery_packets_total(packet: bytes) -> None:
     assert proto.answered + proto.dropped >= (1 if not transport.sent else 0)
     crashes = REGISTRY.get_sample_value("plextuner_refresh_crashes_total", {"task": "discovery"})
     assert not crashes
+
+
+@FAST
+@given(url=_url)
+def test_url_check_cache_agrees_with_the_full_check(url: str) -> None:
+    """The per-authority cache gives the same verdict as checking the whole URL."""
+    from plextuner.ingest import urls
+
+    assert url_problem(url) == (
+        urls._problem(url)
+        if len(url) <= urls.MAX_URL and not urls._BAD_CHARS.search(url)
+        else url_problem(url)
+    )
