@@ -3,6 +3,10 @@
 Chunks are TS-aligned (multiples of 188 bytes), so any chunk boundary is a packet boundary. A
 joiner starts at the newest keyframe the ring still holds (prefixed by the PAT and PMT), else at
 the newest chunk — never mid-packet.
+
+Chunks are scanned for PAT/PMT and keyframes lazily, only when someone asks (a joiner, a skipped
+viewer, a keep-alive): scanning every packet in Python on the way in cost more than the whole
+fan-out.
 """
 
 from __future__ import annotations
@@ -17,19 +21,19 @@ from plextuner.stream.ts import StreamHeaders, scan
 class Chunk:
     seq: int
     data: bytes
-    keyframes: list[int]  # offsets of random-access packets
+    keyframes: list[int] | None = None  # offsets of random-access packets, once scanned
 
 
 @dataclass(slots=True)
 class Ring:
     capacity: int
-    headers: StreamHeaders = field(default_factory=StreamHeaders)
+    _headers: StreamHeaders = field(default_factory=StreamHeaders)
     _chunks: deque[Chunk] = field(default_factory=deque)
     _size: int = 0
     next_seq: int = 0
 
     def append(self, data: bytes) -> Chunk:
-        chunk = Chunk(self.next_seq, data, scan(data, self.headers))
+        chunk = Chunk(self.next_seq, data)
         self.next_seq += 1
         self._chunks.append(chunk)
         self._size += len(data)
@@ -41,9 +45,22 @@ class Ring:
     def size(self) -> int:
         return self._size
 
+    def _scan(self) -> None:
+        """Scan the chunks not scanned yet, oldest first (a PAT is seen before its PMT)."""
+        for chunk in self._chunks:
+            if chunk.keyframes is None:
+                chunk.keyframes = scan(chunk.data, self._headers)
+
+    @property
+    def headers(self) -> StreamHeaders:
+        """The latest PAT and PMT the ring has seen."""
+        self._scan()
+        return self._headers
+
     def start_point(self) -> list[bytes]:
         """What a joiner gets first: PAT+PMT, then from the newest keyframe (or newest chunk)."""
-        prefix = [self.headers.prefix] if self.headers.prefix else []
+        self._scan()
+        prefix = [self._headers.prefix] if self._headers.prefix else []
         for index in range(len(self._chunks) - 1, -1, -1):
             chunk = self._chunks[index]
             if chunk.keyframes:
@@ -56,4 +73,4 @@ class Ring:
         """A new source: its timeline and PIDs start over."""
         self._chunks.clear()
         self._size = 0
-        self.headers = StreamHeaders()
+        self._headers = StreamHeaders()
