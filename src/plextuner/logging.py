@@ -90,7 +90,7 @@ class _LibraryBridge(logging.Handler):
                 if exc is not None:
                     fields["exc_info"] = record.exc_info
             structlog.get_logger(record.name).log(level, event, **fields)
-        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+        except Exception:  # noqa: BLE001 - supervision boundary: logging never raises
             self.handleError(record)
 
 

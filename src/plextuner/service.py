@@ -258,7 +258,7 @@ class Service:
         if not quick:
             try:
                 await self._tell_plex(outcome.state)
-            except Exception as err:  # noqa: BLE001 - Plex actions never end the daemon
+            except Exception as err:  # noqa: BLE001 - supervision boundary: Plex actions never end the daemon
                 record_crash("plex", err)
         return True
 

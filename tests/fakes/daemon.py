@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from plextuner.config import Settings, load_settings
 from plextuner.service import Service
 from tests.conftest import free_port
+from tests.waiting import until_sync
 
 
 def daemon_settings(
@@ -70,3 +76,29 @@ async def running(
         service.stop()
         async with asyncio.timeout(15):
             await task
+
+
+def serve_process(config: Path, port: int, timeout: float = 30) -> subprocess.Popen[str]:
+    """`plextuner serve --config <config>` as a process (output piped, unbuffered), returned
+    once /readyz answers 200 on `port`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plextuner", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        until_sync(ready, "the daemon to be ready", timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return proc

@@ -13,7 +13,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 
 from plextuner.cli import main
 from tests.conftest import free_port
-from tests.waiting import until_sync
+from tests.fakes.daemon import serve_process
 
 pytestmark = pytest.mark.integration
 
@@ -52,22 +51,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, subp
         f"providers:\n  - {{name: local, m3u_url: '{tmp / 'list.m3u'}'}}\n{BUCKETS}",
         encoding="utf-8",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "plextuner", "serve", "--config", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    proc = serve_process(cfg, port)
     try:
-        until_sync(ready, "the daemon to be ready", 30)
         yield port, proc
     finally:
         proc.terminate()

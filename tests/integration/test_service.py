@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from plextuner.service import Service
 from tests.conftest import free_port, require_tool
-from tests.fakes.daemon import daemon_settings, running
+from tests.fakes.daemon import daemon_settings, running, serve_process
 from tests.fakes.provider import PASSWORD, USER, FakeProvider, make_world
 from tests.waiting import until, until_sync
 
@@ -176,24 +175,10 @@ def test_sigterm_graceful_exit_and_no_secret_in_output(tmp_path: Path) -> None:
         "buckets:\n  - {name: sports, match: {group: Sports}}\n"
         f"epg: {{sources: ['{fake.base}/missing.xml?username={USER}&password={PASSWORD}']}}\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "plextuner", "serve", "--config", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = serve_process(cfg, port, 20)
     bodies = []
     try:
         with httpx.Client(timeout=5) as client:
-
-            def ready() -> bool:
-                try:
-                    return client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            until_sync(ready, "the daemon to be ready", 20)
             for path in (
                 "/",
                 "/api/v1/status",

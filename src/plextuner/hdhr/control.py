@@ -185,7 +185,7 @@ class ControlServer:
                 await self._serve(reader, writer)
             except (PacketError, asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                 self.dropped += 1
-            except Exception as err:  # noqa: BLE001 - a client must never reach the daemon
+            except Exception as err:  # noqa: BLE001 - supervision boundary: a client never reaches the daemon
                 record_crash("control", err)
             finally:
                 writer.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -35,8 +34,6 @@ class SharedUpstream:
     provider: str = ""
     source_index: int = -1
     failovers: int = 0
-    started: float = field(default_factory=time.time)
-    received: int = 0
     error: StreamError | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -51,7 +48,6 @@ class SharedUpstream:
 
     def fan_out(self, data: bytes) -> None:
         self.ring.append(data)
-        self.received += len(data)
         clean: list[bytes] | None = None
         for viewer in list(self.viewers.values()):
             if viewer.queued + len(data) > viewer.max_bytes and clean is None:

@@ -64,11 +64,21 @@ class Session:
     tuner: int = 0
     client: str = ""
     started: float = field(default_factory=time.time)
-    provider: str = ""
-    source_index: int = -1
     bytes: int = 0
-    failovers: int = 0
     upstream: SharedUpstream | None = None
+
+    # Read from the shared upstream: one failover or account switch shows in every viewer.
+    @property
+    def provider(self) -> str:
+        return self.upstream.provider if self.upstream else ""
+
+    @property
+    def source_index(self) -> int:
+        return self.upstream.source_index if self.upstream else -1
+
+    @property
+    def failovers(self) -> int:
+        return self.upstream.failovers if self.upstream else 0
 
 
 class StreamEngine:
@@ -189,8 +199,7 @@ class StreamEngine:
         viewer: Viewer | None = None
         try:
             up, viewer = await self.hub.join(entry, device.name, session.client)
-            session.upstream, session.provider = up, up.provider
-            session.source_index = up.source_index
+            session.upstream = up
             response = web.StreamResponse(status=200, headers=STREAM_HEADERS)
             await response.prepare(request)
             outcome = await self._write(viewer, response, device, session, _duration(request))
@@ -203,7 +212,6 @@ class StreamEngine:
             raise
         finally:
             if session.upstream is not None and viewer is not None:
-                session.failovers = session.upstream.failovers
                 self.hub.leave(session.upstream, viewer)
             pool.release(index)
             self._sessions.pop(session.id, None)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
@@ -150,6 +150,10 @@ class UpstreamHub:
     def _close(self, up: SharedUpstream, reason: str) -> None:
         if up.task is not None and not up.task.done():
             up.task.cancel(reason)
+        self._forget(up)
+
+    def _forget(self, up: SharedUpstream) -> None:
+        """Closed: the next viewer of the channel opens a new upstream."""
         up.state = UpstreamState.CLOSED
         if self.upstreams.get(up.key) is up:
             del self.upstreams[up.key]
@@ -173,14 +177,12 @@ class UpstreamHub:
             if up.error is None:
                 up.error = TuneFailedError("upstream closed")
             raise
-        except Exception as err:  # noqa: BLE001 - an upstream's bug ends its viewers, not us
+        except Exception as err:  # noqa: BLE001 - supervision boundary: a bug ends viewers, not us
             record_crash("upstream", err)
             up.error = TuneFailedError("internal error")
         finally:
             up.ready.set()
-            up.state = UpstreamState.CLOSED
-            if self.upstreams.get(up.key) is up:
-                del self.upstreams[up.key]
+            self._forget(up)
             for viewer in list(up.viewers.values()):
                 viewer.close("upstream ended")
 
@@ -233,28 +235,27 @@ class UpstreamHub:
     ) -> tuple[Upstream, Lease, Source] | None:
         """The first source that opens; keep-alive to viewers meanwhile when reconnecting.
         Before the first byte, everything is bounded by the first-byte `deadline`."""
-        first = not up.ready.is_set()
-        ticker = None if first else asyncio.get_running_loop().create_task(self._keepalive(up))
+        if up.ready.is_set():  # a reconnect: viewers are fed meanwhile
+            async with self._keeping_alive(up):
+                return await self._open_any(up)
         try:
-            if first:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        return await self._open_any(up)
-                except TimeoutError:
-                    raise TuneFailedError(
-                        f"no source delivered within {self.cfg.first_byte_timeout:g} s"
-                    ) from None
-            return await self._open_any(up)
-        finally:
-            if ticker is not None:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+            async with asyncio.timeout_at(deadline):
+                return await self._open_any(up)
+        except TimeoutError:
+            raise TuneFailedError(
+                f"no source delivered within {self.cfg.first_byte_timeout:g} s"
+            ) from None
 
     async def _keepalive_for(self, up: SharedUpstream, seconds: float) -> None:
+        async with self._keeping_alive(up):
+            await asyncio.sleep(seconds)
+
+    @contextlib.asynccontextmanager
+    async def _keeping_alive(self, up: SharedUpstream) -> AsyncIterator[None]:
+        """Valid TS keep-alive to every viewer while the body runs (a reconnect)."""
         ticker = asyncio.get_running_loop().create_task(self._keepalive(up))
         try:
-            await asyncio.sleep(seconds)
+            yield
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -31,23 +31,30 @@ def random_access(packet: bytes | memoryview) -> bool:
     return bool(has_adaptation and packet[4] > 0 and packet[5] & 0x40)
 
 
-def pmt_pids(pat_packet: bytes | memoryview) -> set[int]:
-    """PMT PIDs listed in a PAT section that starts in this packet."""
-    if not starts_payload(pat_packet):
+def section_of(packet: bytes | memoryview) -> bytes | None:
+    """The PSI section that starts in a packet's payload (after the pointer field), if any."""
+    pkt = bytes(packet)
+    afc = (pkt[3] >> 4) & 0x3
+    pos = 4
+    if afc in (2, 3):
+        pos += 1 + pkt[4]
+    if afc == 2 or pos >= TS_PACKET:
+        return None
+    pointer = pkt[pos]
+    return pkt[pos + 1 + pointer :]
+
+
+def pat_pids(section: bytes) -> set[int]:
+    """The PMT PIDs a PAT section lists."""
+    if len(section) < 8 or section[0] != 0x00:
         return set()
-    start = 5 + pat_packet[4] if pat_packet[3] & 0x20 else 4  # after the adaptation field
-    pointer = pat_packet[start] if start < TS_PACKET else 0
-    sec = start + 1 + pointer
-    if sec + 8 > TS_PACKET:
-        return set()
-    length = ((pat_packet[sec + 1] & 0x0F) << 8) | pat_packet[sec + 2]
-    end = min(sec + 3 + length - 4, TS_PACKET)
-    out = set()
-    for pos in range(sec + 8, end - 3, 4):
-        program = (pat_packet[pos] << 8) | pat_packet[pos + 1]
-        if program:
-            out.add(((pat_packet[pos + 2] & 0x1F) << 8) | pat_packet[pos + 3])
-    return out
+    length = ((section[1] & 0x0F) << 8) | section[2]
+    body = section[8 : 3 + length - 4]
+    return {
+        ((body[i + 2] & 0x1F) << 8) | body[i + 3]
+        for i in range(0, len(body) - 3, 4)
+        if (body[i] << 8 | body[i + 1]) != 0
+    }
 
 
 @dataclass(slots=True)
@@ -56,14 +63,14 @@ class StreamHeaders:
 
     pat: bytes = b""
     pmt: bytes = b""
-    _pmt_pids: frozenset[int] = frozenset()
+    pmt_pids: frozenset[int] = frozenset()
 
     def observe(self, packet: bytes) -> None:
         pid = pid_of(packet)
         if pid == PAT_PID and starts_payload(packet):
             self.pat = packet
-            self._pmt_pids = frozenset(pmt_pids(packet))
-        elif pid in self._pmt_pids and starts_payload(packet):
+            self.pmt_pids = frozenset(pat_pids(section_of(packet) or b""))
+        elif pid in self.pmt_pids and starts_payload(packet):
             self.pmt = packet
 
     @property
@@ -80,7 +87,7 @@ def scan(chunk: bytes, headers: StreamHeaders) -> list[int]:
         if packet[0] != SYNC:
             continue
         pid = pid_of(packet)
-        if pid == PAT_PID or pid in headers._pmt_pids:  # noqa: SLF001 - same module
+        if pid == PAT_PID or pid in headers.pmt_pids:
             headers.observe(bytes(packet))
         elif random_access(packet):
             points.append(off)

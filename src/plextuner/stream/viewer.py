@@ -25,7 +25,6 @@ class Viewer:
         self.client = client
         self.max_bytes = max_bytes
         self.policy = policy
-        self.skips = 0
         self.closed_reason: str | None = None
         self._queue: deque[bytes] = deque()
         self._bytes = 0
@@ -63,7 +62,6 @@ class Viewer:
             self.close("slow viewer")
             return
         SLOW_VIEWERS.labels(action="skip").inc()
-        self.skips += 1
         self._queue.clear()
         self._bytes = 0
         self.start(clean_point)

@@ -13,6 +13,7 @@ import httpx
 from plextuner.binaries import header_args
 from plextuner.ingest.models import Source, is_hls_reply, is_html_reply
 from plextuner.ingest.urls import url_problem
+from plextuner.stream.ts import pat_pids, section_of
 from plextuner.subproc import run_to_end
 from plextuner.validate.result import (
     ProbeResult,
@@ -180,11 +181,11 @@ def inspect_ts(data: bytes) -> ProbeResult:
         pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
         if not pkt[1] & 0x40:  # payload_unit_start: sections begin here
             continue
-        payload = _payload(pkt)
+        payload = section_of(pkt)
         if payload is None:
             continue
         if pid == 0:
-            pmt_pids |= _pat_pids(payload)
+            pmt_pids |= pat_pids(payload)
         elif pid in pmt_pids:
             saw_pmt = True
             stream_types.extend(_pmt_types(payload))
@@ -198,29 +199,6 @@ def inspect_ts(data: bytes) -> ProbeResult:
 
 def _synced(data: bytes, i: int) -> bool:
     return all(data[j] == 0x47 for j in range(i, min(len(data), i + 188 * 3), 188))
-
-
-def _payload(pkt: bytes) -> bytes | None:
-    afc = (pkt[3] >> 4) & 0x3
-    pos = 4
-    if afc in (2, 3):
-        pos += 1 + pkt[4]
-    if afc == 2 or pos >= 188:
-        return None
-    pointer = pkt[pos]
-    return pkt[pos + 1 + pointer :]
-
-
-def _pat_pids(section: bytes) -> set[int]:
-    if len(section) < 8 or section[0] != 0x00:
-        return set()
-    length = ((section[1] & 0x0F) << 8) | section[2]
-    body = section[8 : 3 + length - 4]
-    return {
-        ((body[i + 2] & 0x1F) << 8) | body[i + 3]
-        for i in range(0, len(body) - 3, 4)
-        if (body[i] << 8 | body[i + 1]) != 0
-    }
 
 
 def _pmt_types(section: bytes) -> list[int]:
