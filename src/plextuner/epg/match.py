@@ -1,33 +1,297 @@
-"""Matching lineup channels to guide channels: tvg-id first, then normalised display names."""
+"""Matching lineup channels to guide channels, in tiers, each with a confidence.
+
+Tiers, first hit wins: a manual mapping (`epg.map`) → the exact tvg-id → the tvg-id normalised
+(`BBCOne.uk` = `bbc1.uk`) → a display-name (or the guide id read as a name) equal after
+normalisation (`UK: BBC One FHD` = `BBC 1`) → the same without filler words → fuzzy token
+similarity above `epg.match_threshold`. A wrong guide is worse than none, so every tier refuses
+rather than guesses: a candidate of another country than the channel's is never taken, names that
+differ in a number, a timeshift or a regional/feed word are different channels, and a tie between
+guide channels of one source is left unmatched (with its candidates, for `guide-match`).
+"""
 
 from __future__ import annotations
 
-from plextuner.buckets.models import LineupEntry
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+
+from plextuner.epg.countries import country_of_group
+from plextuner.epg.names import FILLER, NameKey, id_key, name_key, split_id
 from plextuner.epg.xmltv import GuideChannel
-from plextuner.ingest.dedupe import normalise_name
+
+
+class MatchTier(StrEnum):
+    MANUAL = "manual"
+    TVG_ID = "tvg-id"
+    TVG_ID_NORMALISED = "tvg-id-normalised"
+    NAME = "name"
+    NAME_LOOSE = "name-loose"
+    FUZZY = "fuzzy"
+    NONE = "none"
+
+
+CONFIDENCE = {
+    MatchTier.MANUAL: 1.0,
+    MatchTier.TVG_ID: 1.0,
+    MatchTier.TVG_ID_NORMALISED: 0.97,
+    MatchTier.NAME: 0.95,
+    MatchTier.NAME_LOOSE: 0.9,
+}
+LOW_CONFIDENCE = 0.9  # below this guide-match lists the alternatives
+MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many points
+MAX_POSTING = 400  # tokens in more guide names than this do not propose candidates
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    guide_id: str
+    name: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    guide_id: str | None
+    tier: MatchTier
+    confidence: float
+    candidates: tuple[Candidate, ...] = ()
+    note: str = ""
+
+
+UNMATCHED = MatchResult(None, MatchTier.NONE, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFacts:
+    """What the matcher reads of a lineup channel."""
+
+    key: str
+    name: str
+    tvg_id: str = ""
+    tvg_name: str = ""
+    groups: tuple[str, ...] = ()
+    chno: str = ""
+
+    @property
+    def country(self) -> str | None:
+        for text in (self.name, self.tvg_name):
+            if text and (found := name_key(text).country):
+                return found
+        for group in self.groups:
+            if found := country_of_group(group):
+                return found
+        return None
+
+
+@dataclass(slots=True)
+class _Guide:
+    id: str
+    name: str
+    country: str | None
+    lang: str
+    lcn: str
+    source: int
+    keys: list[NameKey] = field(default_factory=list)
+
+
+def _compatible(country: str | None, other: str | None) -> bool:
+    return country is None or other is None or country == other
+
+
+def similarity(a: NameKey, b: NameKey) -> float:
+    """0 to 100; 0 when the names differ in what makes a channel distinct."""
+    if a.timeshift != b.timeshift or a.critical != b.critical:
+        return 0.0
+    # No credit for one name containing the other: "Nick" and "Nick Jr", "TVA" and "TVA Sports"
+    # are sister channels far more often than spellings of one channel; nor for a short word
+    # spelled differently ("FX"/"FXX", "Kanal D"/"Kanal 7"): short words are names, not typos.
+    sa, sb = set(a.tokens) - FILLER, set(b.tokens) - FILLER
+    if sa < sb or sb < sa or any(len(t) < 4 for t in sa ^ sb):
+        return 0.0
+    return float(max(fuzz.ratio(a.compact, b.compact), fuzz.token_sort_ratio(a.text, b.text)))
 
 
 class Matcher:
-    def __init__(self) -> None:
-        self.by_id: dict[str, str] = {}
-        self.by_name: dict[str, str] = {}
+    """An index over the guide channels of every source read so far."""
+
+    def __init__(
+        self,
+        manual: Mapping[str, str] | None = None,
+        aliases: Iterable[Iterable[str]] = (),
+        threshold: float = 0.88,
+    ) -> None:
+        self.manual = {k.casefold(): v for k, v in (manual or {}).items()}
+        self.threshold = threshold * 100.0
+        self.guides: dict[str, _Guide] = {}
         self.icons: dict[str, str] = {}
+        self._by_fold: dict[str, str] = {}
+        self._by_idkey: dict[str, list[str]] = defaultdict(list)
+        self._by_compact: dict[str, list[str]] = defaultdict(list)
+        self._by_loose: dict[str, list[str]] = defaultdict(list)
+        self._postings: dict[str, list[str]] = defaultdict(list)
+        self._alias: dict[str, str] = {}
+        for group in aliases:
+            keys = [name_key(n).compact for n in group if name_key(n)]
+            for k in keys[1:]:
+                self._alias[k] = keys[0]
+        self.source = 0
+
+    def next_source(self) -> None:
+        """Channels added from now on rank below those already added."""
+        self.source += 1
+
+    def _canon(self, compact: str) -> str:
+        return self._alias.get(compact, compact)
 
     def add(self, channel: GuideChannel) -> None:
-        self.by_id.setdefault(channel.id.casefold(), channel.id)
-        for name in channel.names:
-            key = normalise_name(name)
-            if key:
-                self.by_name.setdefault(key, channel.id)
+        if channel.id in self.guides:
+            return  # an earlier source already described it
+        stem, country = split_id(channel.id)
+        keys = [k for n in channel.names if (k := name_key(n))]
+        country = country or next((k.country for k in keys if k.country), None)
+        from_id = id_key(channel.id)
+        g = _Guide(
+            channel.id,
+            channel.names[0] if channel.names else stem,
+            country,
+            channel.lang,
+            channel.lcn,
+            self.source,
+            keys + ([from_id] if from_id else []),
+        )
+        self.guides[channel.id] = g
         if channel.icon:
-            self.icons.setdefault(channel.id, channel.icon)
+            self.icons[channel.id] = channel.icon
+        self._by_fold.setdefault(channel.id.casefold(), channel.id)
+        if from_id:
+            self._by_idkey[from_id.compact].append(channel.id)
+        for k in dict.fromkeys(g.keys):
+            _append(self._by_compact[self._canon(k.compact)], channel.id)
+            if k.loose:
+                _append(self._by_loose[self._canon(k.loose)], channel.id)
+            for token in set(k.tokens) - FILLER:
+                _append(self._postings[token], channel.id)
 
-    def match(self, entry: LineupEntry) -> str | None:
-        ch = entry.channel
-        if ch.tvg_id and ch.tvg_id.casefold() in self.by_id:
-            return self.by_id[ch.tvg_id.casefold()]
-        for name in (ch.name, ch.tvg_name.replace("_", " ")):
-            key = normalise_name(name) if name else ""
-            if key and key in self.by_name:
-                return self.by_name[key]
+    # -- tiers -------------------------------------------------------------------------------
+
+    def match(self, facts: ChannelFacts, explain: bool = False) -> MatchResult:
+        for probe in (facts.key, facts.tvg_id, facts.name):
+            if probe and (gid := self.manual.get(probe.casefold())):
+                return MatchResult(gid, MatchTier.MANUAL, 1.0)
+        country = facts.country
+        result = self._exact(facts, country)
+        if result is not None and (result.tier is not MatchTier.NONE or not explain):
+            return result  # found, or a tie between equal names: fuzzy must not break it
+        fuzzy = self._fuzzy(facts, country)
+        if result is not None:
+            return MatchResult(result.guide_id, result.tier, result.confidence, fuzzy[1])
+        return fuzzy[0]
+
+    def _exact(self, facts: ChannelFacts, country: str | None) -> MatchResult | None:
+        if facts.tvg_id:
+            gid = self._by_fold.get(facts.tvg_id.casefold())
+            if gid is not None:
+                return MatchResult(gid, MatchTier.TVG_ID, 1.0)
+            key = id_key(facts.tvg_id)
+            if key:
+                own = key.country or country
+                gid = self._pick(self._by_idkey.get(key.compact, ()), own, facts.chno)
+                if gid:
+                    return MatchResult(gid, MatchTier.TVG_ID_NORMALISED, 0.97)
+        for text in dict.fromkeys(n for n in (facts.name, facts.tvg_name.replace("_", " ")) if n):
+            key = name_key(text)
+            own = key.country or country
+            for tier, table, lookup in (
+                (MatchTier.NAME, self._by_compact, key.compact),
+                (MatchTier.NAME_LOOSE, self._by_loose, key.loose),
+            ):
+                if not lookup:
+                    continue
+                gid = self._pick(table.get(self._canon(lookup), ()), own, facts.chno)
+                if gid:
+                    return MatchResult(gid, tier, CONFIDENCE[tier])
+                if gid == "":
+                    return MatchResult(None, MatchTier.NONE, 0.0, note="ambiguous: equal names")
         return None
+
+    def _pick(self, ids: Iterable[str], country: str | None, chno: str) -> str | None:
+        """The one guide channel among equally named `ids`; None when none fits, "" when several
+        fit equally (a tie no later tier may break)."""
+        fits = [self.guides[i] for i in ids if _compatible(country, self.guides[i].country)]
+        if not fits:
+            return None
+        if country is not None:  # the channel's own country beats a guide id without one
+            same = [g for g in fits if g.country == country]
+            fits = same or fits
+        first = min(g.source for g in fits)  # an earlier source wins a tie
+        fits = [g for g in fits if g.source == first]
+        if len(fits) > 1 and chno:
+            by_lcn = [g for g in fits if g.lcn == chno]
+            fits = by_lcn or fits
+        return fits[0].id if len(fits) == 1 else ""
+
+    def _fuzzy(
+        self, facts: ChannelFacts, country: str | None
+    ) -> tuple[MatchResult, tuple[Candidate, ...]]:
+        key = name_key(facts.name)
+        if not key:
+            return UNMATCHED, ()
+        own = key.country or country
+        pool: set[str] = set()
+        for token in set(key.tokens) - FILLER:
+            posting = self._postings.get(token, ())
+            if len(posting) <= MAX_POSTING:
+                pool.update(posting)
+        scored: list[tuple[float, _Guide]] = []
+        for gid in pool:
+            g = self.guides[gid]
+            if not _compatible(own, g.country):
+                continue
+            best = max(similarity(key, k) for k in g.keys)
+            if best > 0:
+                scored.append((best, g))
+        scored.sort(key=lambda s: (-s[0], s[1].source, s[1].country != own))
+        candidates = tuple(Candidate(g.id, g.name, round(s, 1)) for s, g in scored[:3])
+        if not scored or scored[0][0] < self.threshold:
+            return MatchResult(None, MatchTier.NONE, 0.0, candidates), candidates
+        top, g = scored[0]
+        rivals = [s for s, o in scored[1:] if o.source == g.source and o.id != g.id]
+        if rivals and top - rivals[0] < MARGIN:
+            note = f"ambiguous: {g.id} {top:.0f} vs {rivals[0]:.0f}"
+            return MatchResult(None, MatchTier.NONE, 0.0, candidates, note), candidates
+        return MatchResult(g.id, MatchTier.FUZZY, round(top / 100.0, 3), candidates), candidates
+
+
+def _append(items: list[str], value: str) -> None:
+    if not items or items[-1] != value:
+        items.append(value)
+
+
+def assign(entries: list[tuple[ChannelFacts, MatchResult]]) -> list[MatchResult]:
+    """One device's results with no guide channel shared by two channels, unless they are the
+    same channel (same tvg-id or normalised name): the more confident match keeps it."""
+    order = sorted(range(len(entries)), key=lambda i: -entries[i][1].confidence)
+    owner: dict[str, ChannelFacts] = {}
+    out = [r for _, r in entries]
+    for i in order:
+        facts, result = entries[i]
+        gid = result.guide_id
+        if gid is None or result.tier is MatchTier.MANUAL:
+            continue
+        holder = owner.get(gid)
+        if holder is None:
+            owner[gid] = facts
+        elif not _same_channel(holder, facts):
+            out[i] = MatchResult(
+                None, MatchTier.NONE, 0.0, result.candidates, f"{gid} taken by {holder.name}"
+            )
+    return out
+
+
+def _same_channel(a: ChannelFacts, b: ChannelFacts) -> bool:
+    if a.tvg_id and b.tvg_id:
+        return a.tvg_id.casefold() == b.tvg_id.casefold()
+    return name_key(a.name).compact == name_key(b.name).compact

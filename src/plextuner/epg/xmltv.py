@@ -75,6 +75,8 @@ class GuideChannel:
     id: str
     names: list[str]
     icon: str = ""
+    lang: str = ""  # the first display-name's language
+    lcn: str = ""  # the channel number the guide gives, a matching hint
 
 
 @dataclass(slots=True)
@@ -156,9 +158,17 @@ def _channel(elem: etree._Element) -> GuideChannel | None:
     cid = elem.get("id")
     if not cid:
         return None
-    names = [(n.text or "").strip() for n in elem.iterfind("display-name") if n.text]
+    shown = [n for n in elem.iterfind("display-name") if n.text and n.text.strip()]
+    names = [(n.text or "").strip() for n in shown]
     icon = elem.find("icon")
-    return GuideChannel(cid, names, (icon.get("src") or "") if icon is not None else "")
+    lcn = (elem.findtext("lcn") or "").strip()
+    return GuideChannel(
+        cid,
+        names,
+        (icon.get("src") or "") if icon is not None else "",
+        (shown[0].get("lang") or "") if shown else "",
+        lcn,
+    )
 
 
 def iter_guide(

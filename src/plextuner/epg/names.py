@@ -1,0 +1,249 @@
+"""Channel names and guide ids reduced to comparable keys.
+
+`BBC One FHD`, `UK: BBC 1 HD (1080p)` and `bbc one` all become the tokens `bbc 1` (compact key
+`bbc1`); the country a prefix or bracket names is kept aside as a tie-breaker, and what makes a
+channel a *different* channel (a timeshift `+1`, a regional or East/West feed, a number) stays in
+the key, so `ITV +1` and `BBC One Scotland` never collapse into their parent.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from dataclasses import dataclass
+
+from plextuner.epg.countries import country_of_code, country_of_name, fold
+
+# Tags that say how a copy is delivered, not which channel it is.
+QUALITY = frozenset(
+    [
+        "hd",
+        "hdtv",
+        "sdtv",
+        "fhd",
+        "uhd",
+        "sd",
+        "4k",
+        "8k",
+        "hevc",
+        "h265",
+        "h264",
+        "hq",
+        "lq",
+        "fullhd",
+        "hdr",
+        "1080p",
+        "1080i",
+        "720p",
+        "2160p",
+        "576p",
+        "576i",
+        "480p",
+        "540p",
+        "360p",
+        "50fps",
+        "60fps",
+        "25fps",
+        "vip",
+        "backup",
+        "multi",
+        "multisub",
+        "geoblocked",
+        "orig",
+        "original",
+    ]
+)
+# Words that mark a feed of the same network for another place or time zone: a channel name that
+# differs from another only by one of these is a different channel.
+VARIANTS = frozenset(
+    [
+        "east",
+        "west",
+        "pacific",
+        "mountain",
+        "central",
+        "atlantic",
+        "north",
+        "south",
+        "northeast",
+        "northwest",
+        "southeast",
+        "southwest",
+        "scotland",
+        "wales",
+        "ireland",
+        "ni",
+        "london",
+        "yorkshire",
+        "midlands",
+        "anglia",
+        "tyne",
+        "tees",
+        "border",
+        "granada",
+        "meridian",
+        "cymru",
+        "alba",
+        "region",
+        "regional",
+        "local",
+    ]
+)
+# Words guide sites add or leave out without changing the channel.
+FILLER = frozenset(
+    ["tv", "channel", "the", "television", "canal", "network", "telewizja", "televisione", "chaine"]
+)
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "uno": "1",
+    "eins": "1",
+    "due": "2",
+    "dos": "2",
+    "zwei": "2",
+    "deux": "2",
+    "tre": "3",
+    "tres": "3",
+    "drei": "3",
+    "trois": "3",
+}
+# Availability notes providers put in names: `[Not 24/7]`, `(Geo-blocked)`, `24/7`.
+_NOTES = re.compile(r"\bnot\s+24\s*/\s*7\b|\b24\s*/\s*7\b|\bgeo[\s-]?blocked\b", re.IGNORECASE)
+_RESOLUTION = re.compile(r"\d{3,4}[pi]")
+_TIMESHIFT = re.compile(r"\+\s?(\d{1,2})\s*(?:h|hr|hrs|hour|hours)?(?=\W|$)", re.IGNORECASE)
+_PREFIX = re.compile(
+    r"^\s*(?:[\[(|]\s*([^\]\)|]{1,12}?)\s*[\])|]|([A-Za-z]{2,4})\s*(?:[:|\-\u2013]|\s\|)(?=\s|\w))\s*"
+)
+_BRACKETED = re.compile(r"\[([^\]]*)\]|\(([^)]*)\)")
+_SPLIT = re.compile(r"[^\w+]+|_", re.UNICODE)
+_ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class NameKey:
+    tokens: tuple[str, ...]
+    country: str | None = None
+    timeshift: int = 0
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+    @property
+    def compact(self) -> str:
+        """Spacing-blind key (`bbc1` for `BBC 1` and `BBC1`), timeshift included."""
+        base = "".join(self.tokens)
+        return f"{base}+{self.timeshift}" if self.timeshift else base
+
+    @property
+    def loose(self) -> str:
+        """The compact key without filler words (`Canal Nova` = `Nova TV`), or "" when too
+        little would be left to mean anything."""
+        kept = [  # "canal plus" keeps its "canal": Canal+ is not "Plus"
+            t
+            for i, t in enumerate(self.tokens)
+            if t not in FILLER or self.tokens[i + 1 : i + 2] == ("plus",)
+        ]
+        base = "".join(kept)
+        if len(base) < 2 or not any(c.isalpha() for c in base):
+            return ""
+        return f"{base}+{self.timeshift}" if self.timeshift else base
+
+    @property
+    def critical(self) -> frozenset[str]:
+        """What must agree for two names to be one channel: numbers and feed variants."""
+        return frozenset(t for t in self.tokens if t.isdigit() or t in VARIANTS)
+
+    def __bool__(self) -> bool:
+        return bool(self.tokens)
+
+
+def _marker_country(inner: str) -> tuple[bool, str | None]:
+    """Is a bracketed text only a marker (quality, country, provider tag)? And its country."""
+    words = [w for w in _SPLIT.split(fold(inner)) if w]
+    if not words:
+        return True, None
+    country = country_of_code(inner) if len(words) == 1 else None
+    country = country or country_of_name(" ".join(words))
+    if country:
+        return True, country
+    return all(w in QUALITY or _RESOLUTION.fullmatch(w) for w in words), None
+
+
+@functools.lru_cache(maxsize=200_000)  # playlists and guides repeat names across providers
+def name_key(name: str) -> NameKey:
+    """The comparable form of a channel name or display-name."""
+    text = html.unescape(name).strip()  # providers double-escape: `BM&amp;C News`
+    country: str | None = None
+    for _ in range(3):  # `[VIP] UK: BBC One` has two prefixes
+        m = _PREFIX.match(text)
+        if not m:
+            break
+        inner = m.group(1) or m.group(2)
+        found = country_of_code(inner) if m.group(2) else None
+        is_marker, bracket_country = (True, found) if found else _marker_country(inner)
+        if not is_marker:
+            break
+        country = country or found or bracket_country
+        text = text[m.end() :]
+
+    def bracket(m: re.Match[str]) -> str:
+        nonlocal country
+        inner = m.group(1) if m.group(1) is not None else m.group(2)
+        is_marker, found = _marker_country(inner)
+        if is_marker:
+            country = country or found
+            return " "
+        return f" {inner} "
+
+    text = _BRACKETED.sub(bracket, _NOTES.sub(" ", text))
+    timeshift = 0
+    shift = _TIMESHIFT.search(text)
+    if shift:
+        timeshift = int(shift.group(1))
+        text = text[: shift.start()] + " " + text[shift.end() :]
+    text = fold(text).replace("&", " and ").replace("+", " plus ")
+    tokens: list[str] = []
+    for word in _SPLIT.split(text):
+        if not word or word in QUALITY:
+            continue
+        parts = (_NUMBER_WORDS.get(p, p) for p in _ALNUM.findall(word))
+        tokens.extend(p for p in parts if p not in QUALITY)
+    if len(tokens) > 1 and len(tokens[-1]) > 3:  # `MTV Brasil`, `Showcase Canada`
+        found = country_of_name(tokens[-1])
+        if found and tokens[-2] not in FILLER:
+            country = country or found
+            tokens.pop()
+    return NameKey(tuple(tokens), country, timeshift)
+
+
+def split_id(guide_id: str) -> tuple[str, str | None]:
+    """`BBCOne.uk@HD` → (`BBCOne`, `gb`); `bbc1.uk` → (`bbc1`, `gb`); `12345` → (`12345`, None)."""
+    base = guide_id.split("@", 1)[0].strip()
+    stem, dot, suffix = base.rpartition(".")
+    if dot and stem and 2 <= len(suffix) <= 3 and suffix.isalpha():
+        country = country_of_code(suffix)
+        if country:
+            return stem, country
+    return base, None
+
+
+@functools.lru_cache(maxsize=200_000)
+def id_key(guide_id: str) -> NameKey:
+    """A tvg-id or guide id as a name: `BBCOne.uk` and `bbc1.uk` both give `bbc 1` (gb)."""
+    stem, country = split_id(guide_id)
+    if not any(c.isalpha() for c in stem):
+        return NameKey((), country)  # numeric ids carry no name
+    spaced = _CAMEL.sub(" ", stem.replace(".", " "))
+    key = name_key(spaced)
+    return NameKey(key.tokens, country or key.country, key.timeshift)
