@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     lineup = cmd("lineup", "print the published lineups")
     lineup.add_argument("--bucket", help="only this bucket (or shard)")
     lineup.add_argument("--json", action="store_true", help="one JSON object")
+    gm = cmd("guide-match", "how every channel was matched to the guide, and what almost matched")
+    gm.add_argument("--unmatched", action="store_true", help="only unmatched or doubtful ones")
+    gm.add_argument("--json", action="store_true", help="one JSON object")
     cmd("check-config", "validate the config and print it with secrets redacted")
     cmd("doctor", "check config, data dir, binaries, providers, guides, ports and Plex")
     plex = sub.add_parser("plex", help="Plex Media Server actions", description="Plex actions")
@@ -113,6 +116,25 @@ def cmd_lineup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_guide_match(args: argparse.Namespace) -> int:
+    from plextuner.epg.report import needs_attention, render_text
+    from plextuner.fileio import read_json
+
+    settings = _load(args)
+    report = read_json(settings.paths.guide_matches)
+    if not isinstance(report, dict) or not report.get("devices"):
+        _err(f"no guide matches in {settings.data_dir}; run `plextuner refresh` first")
+        return EXIT_FAIL
+    if args.json:
+        if args.unmatched:
+            for device in report["devices"]:
+                device["rows"] = [r for r in device["rows"] if needs_attention(r)]
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report, args.unmatched))
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from plextuner.binaries import resolve_binaries
     from plextuner.service import serve
@@ -150,6 +172,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-config": cmd_check_config,
     "refresh": cmd_refresh,
     "lineup": cmd_lineup,
+    "guide-match": cmd_guide_match,
     "serve": cmd_serve,
     "demo": cmd_demo,
     "doctor": cmd_doctor,

@@ -46,6 +46,11 @@ class DataDir:
         return self.root / "epg.xml"
 
     @property
+    def guide_matches(self) -> Path:
+        """How every channel was matched to the guide, with candidates (`guide-match` reads it)."""
+        return self.root / "guide-matches.json"
+
+    @property
     def fetch_cache(self) -> Path:
         """Downloaded playlists with their ETag/Last-Modified (ingest.fetch)."""
         return self.root / "cache" / "fetch"

@@ -7,12 +7,14 @@ grow the process. A leaf module: callers map `InflateError` into their own domai
 
 from __future__ import annotations
 
+import lzma
 import zlib
 from collections.abc import Iterator
 
 from plextuner.errors import InflateError
 
 GZIP_MAGIC = b"\x1f\x8b"
+XZ_MAGIC = b"\xfd7zXZ\x00"
 STEP = 1024 * 1024
 
 
@@ -61,6 +63,35 @@ class BoundedInflater:
         """Raise when the stream ended inside a member (a truncated download)."""
         if self._started and not self._inflater.eof:
             raise InflateError(f"truncated {self.kind} data")
+
+
+class BoundedXz:
+    """The same bounded steps for `.xz` files (XMLTV sites publish `guide.xml.xz`): lzma keeps
+    the unread input itself, so each call asks for at most `step` bytes until it needs more."""
+
+    def __init__(self, cap: int, *, step: int = STEP) -> None:
+        self.cap, self.step = cap, step
+        self.size = 0
+        self._dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while not self._dec.eof:
+            try:
+                piece = self._dec.decompress(data, self.step)
+            except lzma.LZMAError as err:
+                raise InflateError(f"corrupt xz data ({err})") from None
+            data = b""
+            self.size += len(piece)
+            if self.size > self.cap:
+                raise InflateError(f"decompressed size exceeds the cap of {self.cap} bytes")
+            if piece:
+                yield piece
+            if self._dec.needs_input:
+                return
+
+    def finish(self) -> None:
+        if not self._dec.eof:
+            raise InflateError("truncated xz data")
 
 
 def inflate_all(data: bytes, cap: int) -> bytes:

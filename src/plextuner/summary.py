@@ -94,6 +94,8 @@ def lineup_json(state: PublishedState, bucket: str | None = None) -> dict[str, A
                         "number": e.number,
                         "name": e.channel.name,
                         "tvg_id": e.channel.tvg_id,
+                        "guide_id": e.guide_id,
+                        "guide_match": e.guide_match,
                         "group": e.channel.group,
                         "sources": len(e.channel.sources),
                         "state": e.state.value,

@@ -14,7 +14,9 @@ import pytest
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.epg.fetch import fetch_guide
-from plextuner.epg.stage import GuideData, parse_source, programmes_for
+from plextuner.config.models import EpgConfig
+from plextuner.epg.programmes import programmes_for
+from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writer import placeholders, write_guide
 from plextuner.epg.xmltv import ParseOutcome, iter_guide, parse_time
 from plextuner.errors import EpgError
@@ -68,14 +70,16 @@ class TestQuirks:
         data = GuideData()
         outcome = parse_source(DATA / "epg" / "quirks.xml", "q", data, entries, WINDOW)
         assert outcome.truncated is None
-        news = programmes_for(entries[0], data.matcher.match(entries[0]), data, WINDOW)
+        cfg = EpgConfig()
+        gids = [data.results[e.channel.key].guide_id for e in entries]
+        news = programmes_for(entries[0], data.programmes[gids[0] or ""], WINDOW, cfg)
         assert [p.title for p in news] == ["Morning & News", "No stop time", "UTC, no zone"]
         assert news[0].sub_title == "Part <1>" and news[0].previously_shown
         assert news[0].episode_nums == (("xmltv_ns", "0.4."), ("onscreen", "S01E05"))
-        sport = programmes_for(entries[1], data.matcher.match(entries[1]), data, WINDOW)
+        sport = programmes_for(entries[1], data.programmes[gids[1] or ""], WINDOW, cfg)
         assert len(sport) == 1
         assert sport[0].start == WINDOW[0] + 11 * 3600  # 10:00 UTC shifted by +1 h
-        assert data.matcher.match(entries[2]) is None
+        assert gids[2] is None
         assert "unknown" not in data.programmes
 
 

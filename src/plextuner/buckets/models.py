@@ -22,6 +22,9 @@ class LineupEntry:
     state: ChannelState = ChannelState.UNCHECKED
     hd: bool | None = None
     has_guide: bool | None = None
+    guide_id: str | None = None  # the guide channel matched, if any
+    guide_match: str | None = None  # how (a MatchTier value: tvg-id, name, fuzzy, manual, ...)
+    guide_score: float | None = None  # the match's confidence, 0..1
     video_codec: str | None = None  # as ffprobe names it (h264, mpeg2video, hevc), when probed
 
 

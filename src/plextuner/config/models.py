@@ -178,6 +178,22 @@ class EpgConfig(_Model):
         "xmltv", description="Guide channel ids: `1000.plextuner` (valid XMLTV) or the bare number"
     )
     max_bytes: int = Field(2 * 1024**3, ge=1024, description="Cap on a decompressed guide")
+    map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Manual guide mappings: channel key, tvg-id or name → guide channel id; "
+        "they win over every other match",
+    )
+    aliases: str | None = Field(
+        None, description="File of names to treat as one: a line per channel, names joined by ` = `"
+    )
+    match_threshold: float = Field(
+        0.88, ge=0.5, le=1.0, description="Lowest fuzzy similarity (0.5-1) accepted as a match"
+    )
+    fold_subtitle: bool = Field(
+        True,
+        description="Fold a programme's sub-title into its title when it has no episode number, "
+        "so Plex does not show one description for every airing of a series",
+    )
 
 
 class PostvalidateConfig(_Model):

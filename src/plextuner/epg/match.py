@@ -210,11 +210,19 @@ class Matcher:
             ):
                 if not lookup:
                     continue
-                gid = self._pick(table.get(self._canon(lookup), ()), own, facts.chno)
+                ids = table.get(self._canon(lookup), ())
+                gid = self._pick(ids, own, facts.chno)
                 if gid:
                     return MatchResult(gid, tier, CONFIDENCE[tier])
                 if gid == "":
-                    return MatchResult(None, MatchTier.NONE, 0.0, note="ambiguous: equal names")
+                    tied = tuple(
+                        Candidate(i, self.guides[i].name, 100.0 * CONFIDENCE[tier])
+                        for i in ids
+                        if _compatible(own, self.guides[i].country)
+                    )
+                    return MatchResult(
+                        None, MatchTier.NONE, 0.0, tied[:3], "ambiguous: equal names"
+                    )
         return None
 
     def _pick(self, ids: Iterable[str], country: str | None, chno: str) -> str | None:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import Settings
+from plextuner.epg.aliases import load_aliases
 from plextuner.epg.fetch import fetch_guide
-from plextuner.epg.match import Matcher
+from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
+from plextuner.epg.programmes import programmes_for
+from plextuner.epg.report import device_report
 from plextuner.epg.writer import placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
+from plextuner.fileio import write_json
 from plextuner.logging import get_logger
 from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 
@@ -26,8 +29,30 @@ SHIFT_SLACK = 26 * 3600.0  # tvg-shift may move programmes by up to a day
 @dataclass(slots=True)
 class GuideData:
     matcher: Matcher = field(default_factory=Matcher)
-    programmes: dict[str, list[Programme]] = field(default_factory=dict)
-    filled: set[str] = field(default_factory=set)  # guide ids a previous source already covered
+    # guide id -> programmes per source, in source priority order
+    programmes: dict[str, list[list[Programme]]] = field(default_factory=dict)
+    results: dict[str, MatchResult] = field(default_factory=dict)  # by channel key
+
+
+def facts_of(entry: LineupEntry) -> ChannelFacts:
+    ch = entry.channel
+    return ChannelFacts(
+        key=ch.key,
+        name=ch.name,
+        tvg_id=ch.tvg_id,
+        tvg_name=ch.tvg_name,
+        groups=tuple(ch.groups) or ((ch.group,) if ch.group else ()),
+        chno=ch.chno or "",
+    )
+
+
+def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
+    """Match every channel not matched by an earlier source; the guide ids now wanted."""
+    for e in entries:
+        known = data.results.get(e.channel.key)
+        if known is None or known.guide_id is None:
+            data.results[e.channel.key] = data.matcher.match(facts_of(e))
+    return {r.guide_id for r in data.results.values() if r.guide_id}
 
 
 def parse_source(
@@ -35,35 +60,24 @@ def parse_source(
 ) -> ParseOutcome:
     """Read one guide into `data`, keeping only programmes of matched channels near the window."""
     outcome = ParseOutcome(source=label)
-    new_ids: set[str] = set()
-
-    def wanted() -> set[str]:
-        return {gid for e in entries if (gid := data.matcher.match(e))} - data.filled
-
+    mine: dict[str, list[Programme]] = {}
     with path.open("rb") as fh:
         slack = (window[0] - SHIFT_SLACK, window[1] + SHIFT_SLACK)
-        for item in iter_guide(fh, label, outcome, wanted, slack):
+        for item in iter_guide(fh, label, outcome, lambda: match_pending(data, entries), slack):
             if isinstance(item, GuideChannel):
                 data.matcher.add(item)
             else:
-                data.programmes.setdefault(item.channel, []).append(item)
-                new_ids.add(item.channel)
-    data.filled |= new_ids
+                mine.setdefault(item.channel, []).append(item)
+    for gid, items in mine.items():
+        data.programmes.setdefault(gid, []).append(items)
+    data.matcher.next_source()
     return outcome
 
 
-def programmes_for(
-    entry: LineupEntry, gid: str | None, data: GuideData, window: tuple[float, float]
-) -> list[Programme]:
-    if gid is None:
-        return []
-    shift = (entry.channel.tvg_shift or 0.0) * 3600.0
-    out: dict[float, Programme] = {}
-    for p in data.programmes.get(gid, ()):
-        start, stop = p.start + shift, (p.stop + shift) if p.stop else None
-        if start < window[1] and (stop or start + 3600) > window[0] and start not in out:
-            out[start] = dataclasses.replace(p, start=start, stop=stop)
-    return [out[k] for k in sorted(out)]
+def make_matcher(settings: Settings) -> Matcher:
+    cfg = settings.epg
+    aliases = load_aliases(Path(cfg.aliases)) if cfg.aliases else []
+    return Matcher(cfg.map, aliases, cfg.match_threshold)
 
 
 def make_epg_stage(settings: Settings) -> Stage:
@@ -73,7 +87,11 @@ def make_epg_stage(settings: Settings) -> Stage:
         window = (now - PAST, now + cfg.days * 86400.0)
         sources = list(dict.fromkeys([*cfg.sources, *ctx.guide_urls]))
         entries = [e for d in ctx.devices for e in d.entries]
-        data = GuideData()
+        try:
+            data = GuideData(await asyncio.to_thread(make_matcher, settings))
+        except EpgError as err:
+            log.warning("guide_aliases_failed", error=err)
+            data = GuideData(Matcher(cfg.map, (), cfg.match_threshold))
         parsed_any = False
         cache = settings.paths.epg_cache
         for source in sources:
@@ -81,10 +99,6 @@ def make_epg_stage(settings: Settings) -> Stage:
                 path = await fetch_guide(
                     ctx.fetcher.client, source, cache, cfg.max_bytes, settings.fetch.timeout
                 )
-            except EpgError as err:
-                log.warning("guide_source_failed", error=err)
-                continue
-            try:
                 outcome = await asyncio.to_thread(
                     parse_source, path, _label(source), data, entries, window
                 )
@@ -100,6 +114,7 @@ def make_epg_stage(settings: Settings) -> Stage:
                 skipped=outcome.skipped,
                 truncated=outcome.truncated,
             )
+        await asyncio.to_thread(match_pending, data, entries)  # sources with no programmes
         await asyncio.to_thread(_write_all, ctx, data, window, parsed_any or not sources)
 
     return NamedStage(StageName.GUIDE, guide)
@@ -116,18 +131,25 @@ def _write_all(
 ) -> None:
     cfg = ctx.settings.epg
     notes = ctx.report(StageName.GUIDE, "guide").by_device
+    reports = []
     for device in ctx.devices:
+        results = assign(
+            [(facts_of(e), data.results.get(e.channel.key, _NONE)) for e in device.entries]
+        )
         programmes: dict[str, list[Programme]] = {}
         icons: dict[str, str] = {}
-        for e in device.entries:
-            gid = data.matcher.match(e)
-            items = programmes_for(e, gid, data, window)
+        for e, result in zip(device.entries, results, strict=True):
+            gid = result.guide_id
+            items = programmes_for(e, data.programmes.get(gid, []) if gid else [], window, cfg)
+            e.guide_id, e.guide_match = gid, result.tier.value
+            e.guide_score = result.confidence if gid else None
             e.has_guide = bool(items)
             if gid and gid in data.matcher.icons:
                 icons[e.number] = data.matcher.icons[gid]
             if not items and cfg.placeholder:
                 items = placeholders(e.channel.name, window[0], window[1], cfg.placeholder_block)
             programmes[e.number] = items
+        reports.append(device_report(device, results))
         if cfg.require:
             device.entries = [e for e in device.entries if e.has_guide]
         covered = sum(1 for e in device.entries if e.has_guide)
@@ -136,7 +158,13 @@ def _write_all(
             notes[device.name] = "kept (sources failed)"
             continue  # never publish an emptier guide over a good one
         write_guide(path, device, programmes, icons, id_style=cfg.channel_ids)
-        notes[device.name] = f"{covered}/{len(device.entries)}"
+        rest = len(device.entries) - covered
+        filler = "placeholder" if cfg.placeholder else "no guide"
+        notes[device.name] = f"{covered} matched, {rest} {filler}"
 
     paths = ctx.settings.paths
+    write_json(paths.guide_matches, {"generated": time.time(), "devices": reports})
     write_aggregate(paths.aggregate_guide, [paths.guide(d.name) for d in ctx.devices])
+
+
+_NONE = MatchResult(None, MatchTier.NONE, 0.0)

@@ -32,6 +32,12 @@ def status_doc(rt: Runtime, host: str) -> dict[str, Any]:
                 "tuners": d.tuners,
                 "channels": len(d.entries),
                 "guide_coverage": with_guide,
+                "guide": {
+                    "matched": sum(1 for e in d.entries if e.guide_id),
+                    "with_programmes": with_guide,
+                    "without": len(d.entries) - with_guide,
+                    "coverage": round(with_guide / len(d.entries), 4) if d.entries else 0.0,
+                },
                 "validation": _counts(d.entries),
                 "held_by_guard": d.name in (state.held if state else []),
             }

@@ -21,7 +21,7 @@ import httpx
 
 from plextuner.errors import FetchError, FetchTimeoutError, InflateError
 from plextuner.httpstatus import retry_may_help
-from plextuner.inflate import GZIP_MAGIC, BoundedInflater
+from plextuner.inflate import GZIP_MAGIC, XZ_MAGIC, BoundedInflater, BoundedXz
 from plextuner.ingest.bodycache import (
     CHUNK,
     FileSinkProxy,
@@ -75,7 +75,7 @@ class _Decoder:
             self._transfer = BoundedInflater(cap, kind=_CONTENT_CODINGS[coding])
         else:
             raise FetchError(label, f"unsupported Content-Encoding {coding[:32]!r}")
-        self._file: BoundedInflater | None = None
+        self._file: BoundedInflater | BoundedXz | None = None
         self._sniffed = False
 
     def push(self, raw: bytes) -> None:
@@ -93,6 +93,8 @@ class _Decoder:
             self._sniffed = True
             if piece.startswith(GZIP_MAGIC):
                 self._file = BoundedInflater(self.cap)
+            elif piece.startswith(XZ_MAGIC[:4]):  # a first piece may be shorter than the magic
+                self._file = BoundedXz(self.cap)
         for out in self._file.feed(piece) if self._file else (piece,):
             self.size += len(out)
             if self.size > self.cap:
@@ -136,7 +138,7 @@ def _decode_local(path: Path, sink: _Sink, cap: int, label: str) -> None:
 
 def _is_gzip_file(path: Path) -> bool:
     with path.open("rb") as fh:
-        return fh.read(2) == GZIP_MAGIC
+        return fh.read(6).startswith((GZIP_MAGIC, XZ_MAGIC))
 
 
 def _local_path(location: str, label: str) -> Path:

@@ -1,0 +1,68 @@
+"""The guide-match report: every channel's guide channel, tier and confidence, and for the
+unmatched and doubtful ones the best candidates. The guide stage writes it to the data dir; the
+`guide-match` command and the console read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plextuner.buckets.models import Device, LineupEntry
+from plextuner.epg.match import LOW_CONFIDENCE, MatchResult
+
+
+def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
+    return {
+        "key": entry.channel.key,
+        "number": entry.number,
+        "name": entry.channel.name,
+        "tvg_id": entry.channel.tvg_id,
+        "guide_id": result.guide_id,
+        "tier": result.tier.value,
+        "confidence": round(result.confidence, 3),
+        "has_programmes": bool(entry.has_guide),
+        "note": result.note,
+        "candidates": [
+            {"guide_id": c.guide_id, "name": c.name, "score": c.score}
+            for c in result.candidates
+            if c.guide_id != result.guide_id
+        ][:3],
+    }
+
+
+def device_report(device: Device, results: list[MatchResult]) -> dict[str, Any]:
+    rows = [channel_row(e, r) for e, r in zip(device.entries, results, strict=True)]
+    return {
+        "name": device.name,
+        "channels": len(rows),
+        "matched": sum(1 for r in rows if r["guide_id"]),
+        "with_programmes": sum(1 for r in rows if r["has_programmes"]),
+        "rows": rows,
+    }
+
+
+def needs_attention(row: dict[str, Any]) -> bool:
+    return not row["guide_id"] or float(row["confidence"]) < LOW_CONFIDENCE
+
+
+def render_text(report: dict[str, Any], unmatched_only: bool) -> str:
+    lines: list[str] = []
+    for device in report.get("devices", []):
+        lines.append(
+            f"{device['name']}: {device['matched']}/{device['channels']} matched, "
+            f"{device['with_programmes']} with programmes"
+        )
+        for row in device["rows"]:
+            if unmatched_only and not needs_attention(row):
+                continue
+            target = row["guide_id"] or "-"
+            lines.append(
+                f"  {row['number']:>6}  {row['name'][:40]:<40}  {target[:32]:<32}  "
+                f"{row['tier']:<17} {row['confidence']:.2f}"
+                + (f"  ({row['note']})" if row["note"] else "")
+            )
+            if needs_attention(row):
+                lines.extend(
+                    f"          candidate {c['guide_id']} ({c['name']}) {c['score']:.1f}"
+                    for c in row["candidates"]
+                )
+    return "\n".join(lines)
