@@ -70,6 +70,8 @@ _NOT_CODES = frozenset(
 
 def fold(text: str) -> str:
     """Accents removed, case folded: `Türkiye` → `turkiye`."""
+    if text.isascii():
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
@@ -105,6 +107,7 @@ def country_of_name(name: str) -> str | None:
 _LEAD_CODE = re.compile(r"^\W*([A-Za-z]{2,3})(?:\W|$)")
 
 
+@functools.lru_cache(maxsize=4096)  # a playlist has few distinct groups
 def country_of_group(group: str) -> str | None:
     """A group title's country: a leading code (`UK | Sports`, `|DE| Film`, `USA Movies`) or a
     country's name anywhere (`United Kingdom - News`, `Sports (Germany)`)."""

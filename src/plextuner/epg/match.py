@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.names import FILLER, NameKey, id_key, name_key, split_id
@@ -42,7 +42,9 @@ CONFIDENCE = {
 }
 LOW_CONFIDENCE = 0.9  # below this guide-match lists the alternatives
 MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many points
-MAX_POSTING = 400  # tokens in more guide names than this do not propose candidates
+MAX_POSTING = 200  # a word in more guide names than this ("sport", "news") proposes none
+CANDIDATE_LIMIT = 8  # pool entries given the full similarity
+CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,7 @@ def _compatible(country: str | None, other: str | None) -> bool:
 
 def similarity(a: NameKey, b: NameKey) -> float:
     """0 to 100; 0 when the names differ in what makes a channel distinct."""
-    if a.timeshift != b.timeshift or a.critical != b.critical:
+    if a.signature != b.signature:
         return 0.0
     # No credit for one name containing the other: "Nick" and "Nick Jr", "TVA" and "TVA Sports"
     # are sister channels far more often than spellings of one channel; nor for a short word
@@ -131,7 +133,12 @@ class Matcher:
         self._by_idkey: dict[str, list[str]] = defaultdict(list)
         self._by_compact: dict[str, list[str]] = defaultdict(list)
         self._by_loose: dict[str, list[str]] = defaultdict(list)
-        self._postings: dict[str, list[str]] = defaultdict(list)
+        # (signature, token) -> guide keys: fuzzy candidates share a word and a signature
+        self._postings: dict[tuple[tuple[frozenset[str], int], str], list[int]] = defaultdict(list)
+        self._keys: list[tuple[NameKey, str]] = []
+        self._fuzzy_cache: dict[
+            tuple[str, str | None], tuple[MatchResult, tuple[Candidate, ...]]
+        ] = {}
         self._alias: dict[str, str] = {}
         for group in aliases:
             keys = [name_key(n).compact for n in group if name_key(n)]
@@ -142,6 +149,7 @@ class Matcher:
     def next_source(self) -> None:
         """Channels added from now on rank below those already added."""
         self.source += 1
+        self._fuzzy_cache.clear()
 
     def _canon(self, compact: str) -> str:
         return self._alias.get(compact, compact)
@@ -172,8 +180,12 @@ class Matcher:
             _append(self._by_compact[self._canon(k.compact)], channel.id)
             if k.loose:
                 _append(self._by_loose[self._canon(k.loose)], channel.id)
+            index = len(self._keys)
+            self._keys.append((k, channel.id))
             for token in set(k.tokens) - FILLER:
-                _append(self._postings[token], channel.id)
+                self._postings[k.signature, token, country].append(index)
+                self._postings[k.signature, token, "*"].append(index)
+        self._fuzzy_cache.clear()
 
     # -- tiers -------------------------------------------------------------------------------
 
@@ -248,20 +260,38 @@ class Matcher:
         if not key:
             return UNMATCHED, ()
         own = key.country or country
-        pool: set[str] = set()
+        cache_key = (key.compact, own)
+        cached = self._fuzzy_cache.get(cache_key)
+        if cached is None:
+            cached = self._fuzzy_cache[cache_key] = self._score(key, own)
+        return cached
+
+    def _score(self, key: NameKey, own: str | None) -> tuple[MatchResult, tuple[Candidate, ...]]:
+        pool: set[int] = set()
         for token in set(key.tokens) - FILLER:
-            posting = self._postings.get(token, ())
-            if len(posting) <= MAX_POSTING:
-                pool.update(posting)
-        scored: list[tuple[float, _Guide]] = []
-        for gid in pool:
-            g = self.guides[gid]
-            if not _compatible(own, g.country):
-                continue
-            best = max(similarity(key, k) for k in g.keys)
-            if best > 0:
-                scored.append((best, g))
-        scored.sort(key=lambda s: (-s[0], s[1].source, s[1].country != own))
+            for country in (own, None) if own else ("*",):
+                posting = self._postings.get((key.signature, token, country), ())
+                if len(posting) <= MAX_POSTING:
+                    pool.update(posting)
+        order = list(pool)
+        # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity
+        ranked = process.extract(
+            key.compact,
+            [self._keys[i][0].compact for i in order],
+            scorer=fuzz.ratio,
+            limit=CANDIDATE_LIMIT,
+            score_cutoff=CANDIDATE_FLOOR,
+        )
+        best: dict[str, float] = {}
+        for _, _, position in ranked:
+            other, gid = self._keys[order[position]]
+            score = similarity(key, other)
+            if score > best.get(gid, 0.0):
+                best[gid] = score
+        scored = sorted(
+            ((s, self.guides[g]) for g, s in best.items()),
+            key=lambda sg: (-sg[0], sg[1].source, sg[1].country != own),
+        )
         candidates = tuple(Candidate(g.id, g.name, round(s, 1)) for s, g in scored[:3])
         if not scored or scored[0][0] < self.threshold:
             return MatchResult(None, MatchTier.NONE, 0.0, candidates), candidates

@@ -129,23 +129,23 @@ _ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: the derived keys below are computed once and cached
 class NameKey:
     tokens: tuple[str, ...]
     country: str | None = None
     timeshift: int = 0
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return " ".join(self.tokens)
 
-    @property
+    @functools.cached_property
     def compact(self) -> str:
         """Spacing-blind key (`bbc1` for `BBC 1` and `BBC1`), timeshift included."""
         base = "".join(self.tokens)
         return f"{base}+{self.timeshift}" if self.timeshift else base
 
-    @property
+    @functools.cached_property
     def loose(self) -> str:
         """The compact key without filler words (`Canal Nova` = `Nova TV`), or "" when too
         little would be left to mean anything."""
@@ -159,10 +159,15 @@ class NameKey:
             return ""
         return f"{base}+{self.timeshift}" if self.timeshift else base
 
-    @property
+    @functools.cached_property
     def critical(self) -> frozenset[str]:
         """What must agree for two names to be one channel: numbers and feed variants."""
         return frozenset(t for t in self.tokens if t.isdigit() or t in VARIANTS)
+
+    @functools.cached_property
+    def signature(self) -> tuple[frozenset[str], int]:
+        """Names can only be one channel when their signatures are equal."""
+        return self.critical, self.timeshift
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
