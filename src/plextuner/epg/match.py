@@ -47,6 +47,9 @@ CANDIDATE_LIMIT = 8  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
 
 
+_PostingKey = tuple[tuple[frozenset[str], int], str, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     guide_id: str
@@ -134,7 +137,9 @@ class Matcher:
         self._by_compact: dict[str, list[str]] = defaultdict(list)
         self._by_loose: dict[str, list[str]] = defaultdict(list)
         # (signature, token) -> guide keys: fuzzy candidates share a word and a signature
-        self._postings: dict[tuple[tuple[frozenset[str], int], str], list[int]] = defaultdict(list)
+        # (signature, token, country) -> guide keys: fuzzy candidates share a word and a
+        # signature, and are of the channel's country or of none ("*": of any country)
+        self._postings: dict[_PostingKey, list[int]] = defaultdict(list)
         self._keys: list[tuple[NameKey, str]] = []
         self._fuzzy_cache: dict[
             tuple[str, str | None], tuple[MatchResult, tuple[Candidate, ...]]
