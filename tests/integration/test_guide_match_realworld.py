@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def received(guides: Path) -> dict[str, str | None]:
 
 
 @pytest.fixture
-def refreshed(tmp_path: Path) -> Iterator[Path]:
+def refreshed(tmp_path: Path) -> Path:
     guide = tmp_path / "guide.xml"
     guide_with_programmes(guide)
     cfg = tmp_path / "config.yaml"
@@ -89,7 +88,7 @@ def refreshed(tmp_path: Path) -> Iterator[Path]:
         encoding="utf-8",
     )
     assert main(["refresh", "--config", str(cfg)]) in (0, 3)
-    yield cfg
+    return cfg
 
 
 def test_precision_and_recall(refreshed: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +112,7 @@ def test_precision_and_recall(refreshed: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_guide_match_command(refreshed: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`guide-match --json` explains every channel; `--unmatched` lists the misses with candidates."""
+    """`guide-match --json` explains every channel; `--unmatched` lists misses and candidates."""
     capsys.readouterr()
     assert main(["guide-match", "--config", str(refreshed), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.fetch import fetch_guide
 from plextuner.config.models import EpgConfig
+from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writer import placeholders, write_guide

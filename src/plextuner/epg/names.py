@@ -188,7 +188,7 @@ def _marker_country(inner: str) -> tuple[bool, str | None]:
 @functools.lru_cache(maxsize=200_000)  # playlists and guides repeat names across providers
 def name_key(name: str) -> NameKey:
     """The comparable form of a channel name or display-name."""
-    text = html.unescape(name).strip()  # providers double-escape: `BM&amp;C News`
+    text = (html.unescape(name) if "&" in name else name).strip()  # `BM&amp;C News`
     country: str | None = None
     for _ in range(3):  # `[VIP] UK: BBC One` has two prefixes
         m = _PREFIX.match(text)
@@ -211,22 +211,26 @@ def name_key(name: str) -> NameKey:
             return " "
         return f" {inner} "
 
-    text = _BRACKETED.sub(bracket, _NOTES.sub(" ", text))
+    if "/" in text or "eo" in text.lower():  # the notes need one of these; most names have none
+        text = _NOTES.sub(" ", text)
+    if "[" in text or "(" in text:
+        text = _BRACKETED.sub(bracket, text)
     timeshift = 0
-    shift = _TIMESHIFT.search(text)
+    shift = _TIMESHIFT.search(text) if "+" in text else None
     if shift:
         timeshift = int(shift.group(1))
         text = text[: shift.start()] + " " + text[shift.end() :]
     text = fold(text).replace("&", " and ").replace("+", " plus ")
-    tokens: list[str] = []
-    for word in _SPLIT.split(text):
-        if not word or word in QUALITY:
-            continue
-        parts = (_NUMBER_WORDS.get(p, p) for p in _ALNUM.findall(word))
-        tokens.extend(p for p in parts if p not in QUALITY)
+    words = [w for w in _SPLIT.split(text) if w and w not in QUALITY]
+    tokens = [
+        _NUMBER_WORDS.get(p, p)
+        for w in words
+        for p in ((w,) if w.isalpha() else _ALNUM.findall(w))
+        if p not in QUALITY
+    ]
     if len(tokens) > 1 and len(tokens[-1]) > 3:  # `MTV Brasil`, `Showcase Canada`
         found = country_of_name(tokens[-1])
-        if found and tokens[-2] not in FILLER:
+        if found and tokens[-2] not in FILLER and tokens[-1] not in VARIANTS:
             country = country or found
             tokens.pop()
     return NameKey(tuple(tokens), country, timeshift)

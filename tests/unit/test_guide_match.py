@@ -1,0 +1,209 @@
+"""The guide matcher: the normaliser, every tier, and the ways a match goes wrong, by name."""
+
+from __future__ import annotations
+
+import lzma
+import time
+
+import pytest
+
+from plextuner.config.models import EpgConfig
+from plextuner.epg.aliases import parse_aliases
+from plextuner.epg.countries import country_of_group
+from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
+from plextuner.epg.names import id_key, name_key
+from plextuner.epg.programmes import programmes_for
+from plextuner.epg.xmltv import GuideChannel, Programme
+from plextuner.errors import FetchError
+from plextuner.ingest.fetch import gunzip_capped
+from tests.unit.test_epg import entry
+
+
+def guide(*channels: tuple[str, str] | tuple[str, str, str], **kw: str) -> Matcher:
+    m = Matcher(**kw)  # type: ignore[arg-type]
+    for ch in channels:
+        gid, name = ch[0], ch[1]
+        m.add(GuideChannel(gid, [name], lcn=ch[2] if len(ch) > 2 else ""))  # type: ignore[misc]
+    return m
+
+
+def facts(name: str, group: str = "", tvg_id: str = "", chno: str = "") -> ChannelFacts:
+    return ChannelFacts(key="name:" + name, name=name, tvg_id=tvg_id, groups=(group,), chno=chno)
+
+
+class TestNormaliser:
+    @pytest.mark.parametrize(
+        "name",
+        ["BBC One", "UK: BBC One FHD", "BBC One HD (1080p)", "BBC 1", "|UK| BBC ONE",
+         "bbc one [VIP]", "[VIP] UK | BBC One HD", "BBC One (UHD)", "BBC One [Not 24/7]", "BBC  One 4K"],
+    )  # fmt: skip
+    def test_quality_prefixes_brackets_numbers(self, name: str) -> None:
+        assert name_key(name).compact == "bbc1"
+
+    def test_accents_and_and(self) -> None:
+        assert name_key("Télé-Québec").compact == name_key("TELE QUEBEC").compact
+        assert (
+            name_key("Love Crime & History").compact == name_key("Love Crime and History").compact
+        )
+        assert name_key("BM&amp;C News").compact == name_key("BM&C News").compact
+
+    def test_timeshift_is_part_of_the_key(self) -> None:
+        assert name_key("ITV +1").timeshift == 1 and name_key("ITV+1 HD").compact == "itv+1"
+        assert name_key("ITV +1").compact != name_key("ITV").compact
+
+    def test_plus_is_not_a_timeshift(self) -> None:
+        assert name_key("Sport TV +").compact == name_key("SPORT TV+").compact == "sporttvplus"
+        assert name_key("Canal+ Sport").loose == "canalplussport"
+
+    def test_countries(self) -> None:
+        assert name_key("UK: Nickelodeon").country == "gb"
+        assert name_key("[DE] Das Erste").country == "de"
+        assert name_key("Sport Klub 1 [HR]").country == "hr"
+        assert name_key("MTV Brasil").country == "br" and name_key("MTV Brasil").compact == "mtv"
+        assert country_of_group("UK | Kids") == "gb"
+        assert country_of_group("Germany - Movies") == "de"
+        assert country_of_group("|PL| SPORTS") == "pl"
+        assert country_of_group("POL Entertainment") == "pl"
+        assert country_of_group("Sports") is None and country_of_group("TV | News") is None
+
+    def test_call_signs_in_parentheses_stay(self) -> None:
+        assert name_key("FOX (WGBC) Meridian, MS").tokens == ("fox", "wgbc", "meridian", "ms")
+
+    def test_ids(self) -> None:
+        assert id_key("BBCOne.uk").compact == id_key("bbc1.uk").compact == "bbc1"
+        assert id_key("BBCOne.uk@HD").country == "gb"
+        assert not id_key("12345")
+
+
+class TestTiers:
+    def test_exact_tvg_id(self) -> None:
+        m = guide(("BBCOne.uk", "Something else"))
+        r = m.match(facts("whatever", tvg_id="bbcone.UK"))
+        assert (r.guide_id, r.tier, r.confidence) == ("BBCOne.uk", MatchTier.TVG_ID, 1.0)
+
+    def test_normalised_tvg_id(self) -> None:
+        r = guide(("bbc1.uk", "BBC1")).match(facts("x", tvg_id="BBCOne.uk"))
+        assert (r.guide_id, r.tier) == ("bbc1.uk", MatchTier.TVG_ID_NORMALISED)
+
+    def test_normalised_tvg_id_keeps_countries_apart(self) -> None:
+        assert guide(("bbc1.au", "BBC1")).match(facts("x", tvg_id="BBCOne.uk")).guide_id is None
+
+    def test_display_name(self) -> None:
+        r = guide(("a.uk", "BBC 1 HD")).match(facts("UK: BBC One FHD"))
+        assert (r.guide_id, r.tier) == ("a.uk", MatchTier.NAME)
+
+    def test_loose_name(self) -> None:
+        r = guide(("n.es", "Canal Nova")).match(facts("ES - Nova"))
+        assert (r.guide_id, r.tier) == ("n.es", MatchTier.NAME_LOOSE)
+
+    def test_fuzzy(self) -> None:
+        r = guide(("s.in", "Subhavaartha Telugu")).match(facts("Subhavartha Telugu", "India"))
+        assert r.tier is MatchTier.FUZZY and r.guide_id == "s.in" and 0.88 <= r.confidence < 1
+
+    def test_threshold_setting(self) -> None:
+        strict = guide(("s.in", "Subhavaartha Telugu"), threshold=0.99)  # type: ignore[arg-type]
+        assert strict.match(facts("Subhavartha Telugu")).guide_id is None
+
+    def test_manual_map_wins(self) -> None:
+        m = guide(("a.uk", "BBC One"), ("b.uk", "Other"), manual={"BBC One": "b.uk"})  # type: ignore[arg-type]
+        r = m.match(facts("BBC One"))
+        assert (r.guide_id, r.tier) == ("b.uk", MatchTier.MANUAL)
+
+    def test_aliases(self) -> None:
+        groups = parse_aliases("# comment\nDas Erste = ARD\n\nlonely\n")
+        assert groups == [["Das Erste", "ARD"]]
+        m = guide(("DasErste.de", "Das Erste"), aliases=groups)  # type: ignore[arg-type]
+        assert m.match(facts("DE: ARD HD")).guide_id == "DasErste.de"
+
+    def test_lcn_breaks_a_tie(self) -> None:
+        m = guide(("a", "News", "101"), ("b", "News", "202"))
+        assert m.match(facts("News", chno="202")).guide_id == "b"
+        assert m.match(facts("News")).guide_id is None
+
+
+class TestNeverGuessWrong:
+    def test_other_country_same_name(self) -> None:
+        """Nickelodeon in a UK group never takes the Australian feed."""
+        m = guide(("Nickelodeon.au", "Nickelodeon"))
+        assert m.match(facts("Nickelodeon", "UK | Kids")).guide_id is None
+        assert m.match(facts("UK: Nickelodeon")).guide_id is None
+        assert m.match(facts("Nickelodeon", "Australia")).guide_id == "Nickelodeon.au"
+
+    def test_own_country_preferred(self) -> None:
+        m = guide(("Nick.au", "Nickelodeon"), ("Nick.uk", "Nickelodeon"))
+        assert m.match(facts("Nickelodeon", "UK Kids")).guide_id == "Nick.uk"
+
+    def test_unknown_country_and_two_feeds_is_a_tie(self) -> None:
+        r = guide(("Nick.au", "Nickelodeon"), ("Nick.uk", "Nickelodeon")).match(
+            facts("Nickelodeon")
+        )
+        assert r.guide_id is None and r.note.startswith("ambiguous")
+        assert {c.guide_id for c in r.candidates} == {"Nick.au", "Nick.uk"}
+
+    @pytest.mark.parametrize(
+        ("ours", "theirs"),
+        [("ITV +1", "ITV"), ("ITV", "ITV +1"), ("BBC One Scotland", "BBC One"),
+         ("BBC One", "BBC One Wales"), ("HBO East", "HBO West"), ("Starz 2 West", "Starz 2 East"),
+         ("Sky Sport 2", "Sky Sport 3"), ("Nick Jr", "Nick"), ("TVA", "TVA Sports"),
+         ("FXX", "FX"), ("Kanal D", "Kanal 7"), ("Hollywood Suite 90s", "Hollywood Suite 2000s"),
+         ("National Geographic", "National Geographic Wild")],
+    )  # fmt: skip
+    def test_variants_and_sisters_stay_apart(self, ours: str, theirs: str) -> None:
+        assert guide(("x", theirs)).match(facts(ours)).guide_id is None
+
+    def test_one_guide_channel_per_device(self) -> None:
+        """Two channels never share a guide channel unless they are the same channel."""
+        a, b, c = facts("BBC One"), facts("BBC One Backup Feed"), facts("BBC 1 HD")
+        res = assign(
+            [
+                (a, MatchResult("bbc1", MatchTier.NAME, 0.95)),
+                (b, MatchResult("bbc1", MatchTier.FUZZY, 0.9)),
+                (c, MatchResult("bbc1", MatchTier.NAME, 0.95)),
+            ]
+        )
+        assert res[0].guide_id == "bbc1" and res[2].guide_id == "bbc1"
+        assert res[1].guide_id is None and "taken by" in res[1].note
+
+    def test_earlier_source_wins_a_tie(self) -> None:
+        m = guide(("first.uk", "Dave"))
+        m.next_source()
+        m.add(GuideChannel("second.uk", ["Dave"]))
+        assert m.match(facts("Dave", "UK")).guide_id == "first.uk"
+
+
+class TestProgrammes:
+    def test_sources_deduplicated_by_time(self) -> None:
+        t = 1_800_000_000.0
+        first = [Programme("a", t, t + 3600, "A1"), Programme("a", t + 3600, t + 7200, "A2")]
+        second = [
+            Programme("a", t + 1800, t + 5400, "B overlaps"),
+            Programme("a", t + 7200, t + 10800, "B fills the gap"),
+        ]
+        out = programmes_for(entry("1", "x"), [first, second], (t - 1, t + 86400), EpgConfig())
+        assert [p.title for p in out] == ["A1", "A2", "B fills the gap"]
+
+    def test_subtitle_folded_for_plex(self) -> None:
+        t = time.time()
+        p = Programme("a", t, t + 3600, "Show", sub_title="The Pilot")
+        q = Programme("a", t + 3600, t + 7200, "Show", "Ep", episode_nums=(("onscreen", "S1E2"),))
+        window = (t - 60, t + 86400)
+        out = programmes_for(entry("1", "x"), [[p, q]], window, EpgConfig())
+        assert [o.title for o in out] == ["Show: The Pilot", "Show"]
+        off = programmes_for(entry("1", "x"), [[p]], window, EpgConfig(fold_subtitle=False))
+        assert off[0].title == "Show"
+
+
+class TestXz:
+    def test_xz_guide(self) -> None:
+        body = b"<tv>" + b"<channel id='a'/>" * 20000 + b"</tv>"
+        assert gunzip_capped(lzma.compress(body), 10**7, "g") == body
+
+    def test_xz_bomb_and_truncation(self) -> None:
+        bomb = lzma.compress(b"\0" * 50_000_000)
+        with pytest.raises(FetchError, match="cap"):
+            gunzip_capped(bomb, 10**6, "g")
+        import os
+
+        noise = lzma.compress(os.urandom(200_000))
+        with pytest.raises(FetchError, match="truncated"):
+            gunzip_capped(noise[: len(noise) // 2], 10**7, "g")
