@@ -35,7 +35,8 @@ class TestNormaliser:
     @pytest.mark.parametrize(
         "name",
         ["BBC One", "UK: BBC One FHD", "BBC One HD (1080p)", "BBC 1", "|UK| BBC ONE",
-         "bbc one [VIP]", "[VIP] UK | BBC One HD", "BBC One (UHD)", "BBC One [Not 24/7]", "BBC  One 4K"],
+         "bbc one [VIP]", "[VIP] UK | BBC One HD", "BBC One (UHD)", "BBC One [Not 24/7]",
+         "BBC  One 4K"],
     )  # fmt: skip
     def test_quality_prefixes_brackets_numbers(self, name: str) -> None:
         assert name_key(name).compact == "bbc1"
