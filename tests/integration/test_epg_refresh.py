@@ -58,7 +58,7 @@ async def test_guide_written_and_pruned(tmp_path: Path) -> None:
     shows = text.count("<title>Show")
     assert 45 <= shows <= 53  # now-2h .. now+48h of hourly shows
     assert text.count("<title>Beta</title>") >= 48
-    assert outcome.context.reports[StageName.GUIDE].by_device["g"] == "1/2"
+    assert outcome.context.reports[StageName.GUIDE].by_device["g"] == "1 matched, 1 placeholder"
 
 
 async def test_failed_sources_keep_old_guide(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
-from plextuner.epg.writer import placeholders, write_aggregate, write_guide
+from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import write_json
@@ -136,7 +136,7 @@ def _write_all(
         results = assign(
             [(facts_of(e), data.results.get(e.channel.key, _NONE)) for e in device.entries]
         )
-        programmes: dict[str, list[Programme]] = {}
+        programmes: dict[str, list[Programme] | Placeholders] = {}
         icons: dict[str, str] = {}
         for e, result in zip(device.entries, results, strict=True):
             gid = result.guide_id
@@ -146,9 +146,11 @@ def _write_all(
             e.has_guide = bool(items)
             if gid and gid in data.matcher.icons:
                 icons[e.number] = data.matcher.icons[gid]
-            if not items and cfg.placeholder:
-                items = placeholders(e.channel.name, window[0], window[1], cfg.placeholder_block)
-            programmes[e.number] = items
+            programmes[e.number] = (
+                Placeholders(e.channel.name, window[0], window[1], cfg.placeholder_block)
+                if not items and cfg.placeholder
+                else items
+            )
         reports.append(device_report(device, results))
         if cfg.require:
             device.entries = [e for e in device.entries if e.has_guide]

@@ -8,8 +8,11 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
+from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
@@ -21,6 +24,33 @@ from plextuner.fileio import fsync_dir
 @functools.lru_cache(maxsize=8192)  # programmes share slot times across channels
 def fmt_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S +0000")
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholders:
+    """A channel's placeholder programmes, rendered from a shared template when written: for a
+    50k-channel list with no guide they are almost the whole guide, and building an element per
+    placeholder cost half a minute per refresh."""
+
+    title: str
+    start: float
+    end: float
+    block: float
+
+
+class _SlotTemplate:
+    """The placeholder slots of one window, pre-rendered up to the channel attribute."""
+
+    def __init__(self, start: float, end: float, block: float) -> None:
+        first = start - start % block
+        self.heads = [
+            f'<programme start="{fmt_time(t)}" stop="{fmt_time(t + block)}" channel='
+            for t in _steps(first, end, block)
+        ]
+
+    def render(self, channel: str, title: str) -> str:
+        tail = f"{quoteattr(channel)}><title>{escape(title or 'Untitled')}</title></programme>"
+        return tail.join(self.heads) + tail if self.heads else ""
 
 
 def placeholders(name: str, start: float, end: float, block: float) -> list[Programme]:
@@ -38,7 +68,7 @@ def _steps(first: float, end: float, step: float) -> Iterable[float]:
         t += step
 
 
-def _programme(xf: etree._IncrementalFileWriter, number: str, p: Programme, stop: float) -> None:
+def _programme(number: str, p: Programme, stop: float) -> etree._Element:
     attrs = {"start": fmt_time(p.start), "stop": fmt_time(stop), "channel": number}
     el = etree.Element("programme", attrs)
     etree.SubElement(el, "title").text = p.title or "Untitled"
@@ -58,7 +88,7 @@ def _programme(xf: etree._IncrementalFileWriter, number: str, p: Programme, stop
         etree.SubElement(el, "previously-shown")
     if p.new:
         etree.SubElement(el, "new")
-    xf.write(el)
+    return el
 
 
 @contextlib.contextmanager
@@ -85,15 +115,16 @@ def _atomic_tv(path: Path, attrs: dict[str, str]) -> Iterator[etree._Incremental
 def write_guide(
     path: Path,
     device: Device,
-    programmes: dict[str, list[Programme]],
+    programmes: dict[str, list[Programme] | Placeholders],
     icons: dict[str, str],
     generated: float | None = None,
     id_style: str = "xmltv",
 ) -> int:
     """Write `path` atomically; returns the programme count."""
     count = 0
-    attrs = {"generator-info-name": "plextuner", "date": fmt_time(generated or time.time())}
-    with _atomic_tv(path, attrs) as xf:
+    stamp = fmt_time(generated or time.time())
+    templates: dict[tuple[float, float, float], _SlotTemplate] = {}
+    with _atomic_raw(path, {"generator-info-name": "plextuner", "date": stamp}) as fh:
         for e in device.entries:
             ch = etree.Element("channel", {"id": channel_id(e.number, id_style)})
             for name in dict.fromkeys(n for n in (e.channel.name, e.number, e.channel.tvg_id) if n):
@@ -101,30 +132,130 @@ def write_guide(
             icon = e.channel.logo or icons.get(e.number, "")
             if icon:
                 etree.SubElement(ch, "icon", {"src": icon})
-            xf.write(ch)
+            fh.write(etree.tostring(ch, encoding="utf-8"))
         for e in device.entries:
             items = programmes.get(e.number, [])
+            cid = channel_id(e.number, id_style)
+            if isinstance(items, Placeholders):
+                key = (items.start, items.end, items.block)
+                template = templates.get(key) or templates.setdefault(key, _SlotTemplate(*key))
+                fh.write(template.render(cid, items.title).encode("utf-8"))
+                count += len(template.heads)
+                continue
             for i, p in enumerate(items):
                 stop = p.stop or (items[i + 1].start if i + 1 < len(items) else p.start + 3600)
                 if stop <= p.start:
                     continue
-                _programme(xf, channel_id(e.number, id_style), p, stop)
+                fh.write(etree.tostring(_programme(cid, p, stop), encoding="utf-8"))
                 count += 1
     return count
+
+
+@contextlib.contextmanager
+def _atomic_raw(path: Path, attrs: dict[str, str]) -> Iterator[IO[bytes]]:
+    """An XMLTV `<tv>` whose body the caller writes as serialised bytes, then fsynced and renamed
+    over `path` only when the body finished (a crash or an error leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    head = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
+    try:
+        with os.fdopen(fd, "wb", buffering=1024 * 1024) as fh:
+            fh.write(f"<?xml version='1.0' encoding='utf-8'?>\n<tv{head}>".encode())
+            yield fh
+            fh.write(b"</tv>")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def write_aggregate(path: Path, sources: list[Path]) -> int:
     """Every device guide in one XMLTV file, channels first (as the DTD orders them), written
     atomically; returns the programme count. Channel ids are unique across devices (they are
-    built from GuideNumbers), so nothing collides."""
+    built from GuideNumbers), so nothing collides. Our own guides are spliced as bytes (their
+    channel and programme sections found once per file); any other file is re-parsed."""
     existing = [p for p in sources if p.is_file()]
+    spans = [_sections(p) for p in existing]
     count = 0
-    with _atomic_tv(path, {"generator-info-name": "plextuner"}) as xf:
-        for tag in ("channel", "programme"):
-            for source in existing:
-                for element in _elements(source, tag):
-                    xf.write(element)
-                    count += tag == "programme"
+    with _atomic_raw(path, {"generator-info-name": "plextuner"}) as fh:
+        for tag, part in (("channel", 0), ("programme", 1)):
+            for source, span in zip(existing, spans, strict=True):
+                if span is None:
+                    for element in _elements(source, tag):
+                        fh.write(etree.tostring(element, encoding="utf-8"))
+                        count += tag == "programme"
+                    continue
+                lo, hi = span[part], span[part + 1]
+                _copy_range(source, fh, lo, hi)
+                if tag == "programme":
+                    count += _count_programmes(source, lo, hi)
+    return count
+
+
+_HEAD_LIMIT = 4096
+_CLOSE = b"</programme>"
+
+
+def _sections(path: Path) -> tuple[int, int, int] | None:
+    """Byte offsets (channels start, programmes start, body end) of a guide this module wrote,
+    or None for a file of another shape."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_LIMIT)
+        if not head.startswith(b"<?xml") or b"<tv" not in head:
+            return None
+        body = head.index(b">", head.index(b"<tv")) + 1
+        fh.seek(max(0, size - 16))
+        tail = fh.read()
+    if not tail.rstrip().endswith(b"</tv>"):
+        return None
+    end = size - len(tail) + tail.rindex(b"</tv>")
+    first = _find(path, b"<programme ", body, end)
+    return body, (end if first < 0 else first), end
+
+
+def _find(path: Path, needle: bytes, lo: int, hi: int) -> int:
+    with path.open("rb") as fh:
+        fh.seek(lo)
+        pos, carry = lo, b""
+        while pos < hi:
+            chunk = carry + fh.read(min(1 << 20, hi - pos))
+            at = chunk.find(needle)
+            if at >= 0:
+                return pos - len(carry) + at
+            pos += len(chunk) - len(carry)
+            carry = chunk[-len(needle) :]
+    return -1
+
+
+def _copy_range(path: Path, out: IO[bytes], lo: int, hi: int) -> None:
+    with path.open("rb") as fh:
+        fh.seek(lo)
+        left = hi - lo
+        while left > 0:
+            chunk = fh.read(min(1 << 20, left))
+            if not chunk:
+                break
+            out.write(chunk)
+            left -= len(chunk)
+
+
+def _count_programmes(path: Path, lo: int, hi: int) -> int:
+    count, carry = 0, b""
+    with path.open("rb") as fh:
+        fh.seek(lo)
+        left = hi - lo
+        while left > 0:
+            chunk = fh.read(min(1 << 20, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            joined = carry + chunk  # the carry is too short to hold a whole tag: none counted twice
+            count += joined.count(_CLOSE)
+            carry = joined[-(len(_CLOSE) - 1) :]
     return count
 
 

@@ -1,0 +1,51 @@
+"""Placeholders rendered from a template are byte-identical to element-built ones, and the
+aggregate guide is spliced from the device guides without re-parsing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+from plextuner.buckets.models import Device
+from plextuner.epg.writer import Placeholders, placeholders, write_aggregate, write_guide
+from tests.unit.test_epg import WINDOW, entry
+
+
+def device(name: str, first: int) -> Device:
+    d = Device(name, name, name, "12345678", 5004, 2)
+    d.entries = [entry(str(first + i), f'Kids <{i}> & "Co"') for i in range(3)]
+    return d
+
+
+def test_template_equals_elements(tmp_path: Path) -> None:
+    d = device("a", 100)
+    lo, hi = WINDOW
+    built = {e.number: placeholders(e.channel.name, lo, hi, 3600) for e in d.entries}
+    templ = {e.number: Placeholders(e.channel.name, lo, hi, 3600) for e in d.entries}
+    n1 = write_guide(tmp_path / "1.xml", d, built, {}, generated=lo)  # type: ignore[arg-type]
+    n2 = write_guide(tmp_path / "2.xml", d, templ, {}, generated=lo)  # type: ignore[arg-type]
+    assert n1 == n2 > 0
+    assert (tmp_path / "1.xml").read_bytes() == (tmp_path / "2.xml").read_bytes()
+    titles = [t.text for t in etree.parse(str(tmp_path / "2.xml")).iterfind(".//title")]
+    assert titles[0] == 'Kids <0> & "Co"'
+
+
+def test_aggregate_spliced(tmp_path: Path) -> None:
+    lo, hi = WINDOW
+    paths = []
+    for name, first in (("a", 100), ("b", 200)):
+        d = device(name, first)
+        progs = {e.number: Placeholders(e.channel.name, lo, hi, 7200) for e in d.entries}
+        write_guide(tmp_path / f"{name}.xml", d, progs, {})  # type: ignore[arg-type]
+        paths.append(tmp_path / f"{name}.xml")
+    foreign = tmp_path / "foreign.xml"  # another shape: re-parsed, not spliced
+    foreign.write_text(
+        '<tv>\n <channel id="x"><display-name>X</display-name></channel>\n'
+        ' <programme start="20300101000000 +0000" channel="x"><title>T</title></programme>\n</tv>',
+        encoding="utf-8",
+    )
+    count = write_aggregate(tmp_path / "all.xml", [*paths, foreign, tmp_path / "missing.xml"])
+    tags = [e.tag for e in etree.parse(str(tmp_path / "all.xml")).getroot()]
+    assert tags.count("channel") == 7 and tags.index("programme") == 7
+    assert count == tags.count("programme")
