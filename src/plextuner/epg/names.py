@@ -129,48 +129,43 @@ _ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
 
 
-@dataclass(frozen=True)  # no slots: the derived keys below are computed once and cached
+@dataclass(frozen=True, slots=True)
 class NameKey:
+    """A name's comparable form. Built by `make_key` (every derived key computed once: keys are
+    cached per name and compared many times)."""
+
     tokens: tuple[str, ...]
-    country: str | None = None
-    timeshift: int = 0
-
-    @functools.cached_property
-    def text(self) -> str:
-        return " ".join(self.tokens)
-
-    @functools.cached_property
-    def compact(self) -> str:
-        """Spacing-blind key (`bbc1` for `BBC 1` and `BBC1`), timeshift included."""
-        base = "".join(self.tokens)
-        return f"{base}+{self.timeshift}" if self.timeshift else base
-
-    @functools.cached_property
-    def loose(self) -> str:
-        """The compact key without filler words (`Canal Nova` = `Nova TV`), or "" when too
-        little would be left to mean anything."""
-        kept = [  # "canal plus" keeps its "canal": Canal+ is not "Plus"
-            t
-            for i, t in enumerate(self.tokens)
-            if t not in FILLER or self.tokens[i + 1 : i + 2] == ("plus",)
-        ]
-        base = "".join(kept)
-        if len(base) < 2 or not any(c.isalpha() for c in base):
-            return ""
-        return f"{base}+{self.timeshift}" if self.timeshift else base
-
-    @functools.cached_property
-    def critical(self) -> frozenset[str]:
-        """What must agree for two names to be one channel: numbers and feed variants."""
-        return frozenset(t for t in self.tokens if t.isdigit() or t in VARIANTS)
-
-    @functools.cached_property
-    def signature(self) -> tuple[frozenset[str], int]:
-        """Names can only be one channel when their signatures are equal."""
-        return self.critical, self.timeshift
+    country: str | None
+    timeshift: int
+    text: str  # tokens joined by spaces
+    compact: str  # spacing-blind (`bbc1` for `BBC 1` and `BBC1`), timeshift included
+    loose: str  # the compact key without filler words, "" when too little would be left
+    critical: frozenset[str]  # what must agree for two names to be one channel
+    signature: tuple[frozenset[str], int]  # (critical, timeshift): equal for one channel
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
+
+
+def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
+    suffix = f"+{timeshift}" if timeshift else ""
+    kept = [  # "canal plus" keeps its "canal": Canal+ is not "Plus"
+        t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
+    ]
+    loose = "".join(kept)
+    if len(loose) < 2 or not any(c.isalpha() for c in loose):
+        loose = ""
+    critical = frozenset(t for t in tokens if t.isdigit() or t in VARIANTS)
+    return NameKey(
+        tokens,
+        country,
+        timeshift,
+        " ".join(tokens),
+        "".join(tokens) + suffix,
+        loose + suffix if loose else "",
+        critical,
+        (critical, timeshift),
+    )
 
 
 def _marker_country(inner: str) -> tuple[bool, str | None]:
@@ -233,7 +228,7 @@ def name_key(name: str) -> NameKey:
         if found and tokens[-2] not in FILLER and tokens[-1] not in VARIANTS:
             country = country or found
             tokens.pop()
-    return NameKey(tuple(tokens), country, timeshift)
+    return make_key(tuple(tokens), country, timeshift)
 
 
 def split_id(guide_id: str) -> tuple[str, str | None]:
@@ -252,7 +247,7 @@ def id_key(guide_id: str) -> NameKey:
     """A tvg-id or guide id as a name: `BBCOne.uk` and `bbc1.uk` both give `bbc 1` (gb)."""
     stem, country = split_id(guide_id)
     if not any(c.isalpha() for c in stem):
-        return NameKey((), country)  # numeric ids carry no name
+        return make_key((), country)  # numeric ids carry no name
     spaced = _CAMEL.sub(" ", stem.replace(".", " "))
     key = name_key(spaced)
-    return NameKey(key.tokens, country or key.country, key.timeshift)
+    return make_key(key.tokens, country or key.country, key.timeshift)
