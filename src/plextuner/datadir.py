@@ -46,6 +46,11 @@ class DataDir:
         return self.root / "epg.xml"
 
     @property
+    def overrides(self) -> Path:
+        """The console's overrides (state/overrides.py), applied by every refresh."""
+        return self.root / "overrides.json"
+
+    @property
     def guide_matches(self) -> Path:
         """How every channel was matched to the guide, with candidates (`guide-match` reads it)."""
         return self.root / "guide-matches.json"

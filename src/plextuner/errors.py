@@ -57,6 +57,10 @@ class StateError(PlexTunerError):
     """The data dir could not be read or written."""
 
 
+class OverrideError(PlexTunerError):
+    """A console/API override that is malformed or cannot apply (a taken number, a full device)."""
+
+
 class NothingPublishedError(PlexTunerError):
     """Every source failed or was rejected; the previous state was kept."""
 

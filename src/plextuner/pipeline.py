@@ -26,6 +26,7 @@ from plextuner.logging import get_logger
 from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
 from plextuner.redact import redact_url
 from plextuner.stages import RefreshContext, Stage, StageName
+from plextuner.state.overrides import OverrideStore, apply_overrides, layered
 from plextuner.state.published import (
     ProviderState,
     PublishedState,
@@ -164,6 +165,17 @@ async def bucket_channels(ctx: RefreshContext, numbers: NumberMap, placed: Assig
     result = await asyncio.to_thread(build_devices, ctx.channels, ctx.settings, numbers, placed)
     ctx.devices = result.devices
     ctx.dropped_unmatched = result.dropped_unmatched
+    await asyncio.to_thread(_apply_overrides, ctx)
+
+
+def _apply_overrides(ctx: RefreshContext) -> None:
+    """The operator's overrides, after numbering: they move only the channels they name."""
+    store = OverrideStore.load(ctx.settings.paths.overrides)
+    rows = [o.model_dump(exclude_none=True) for o in ctx.settings.overrides]
+    problems: list[str] = []
+    ctx.overrides = layered(rows, store, problems)
+    for problem in problems + apply_overrides(ctx.devices, ctx.overrides):
+        log.warning("override_not_applied", problem=problem)
 
 
 def provider_states(ctx: RefreshContext) -> list[ProviderState]:

@@ -15,6 +15,7 @@ from plextuner.buckets.models import Device
 from plextuner.config import Settings
 from plextuner.ingest.fetch import Fetcher
 from plextuner.ingest.models import Channel, ProviderResult
+from plextuner.state.overrides import Override
 from plextuner.state.published import PublishedState
 
 
@@ -45,6 +46,7 @@ class RefreshContext:
     devices: list[Device] = field(default_factory=list)
     guide_urls: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    overrides: dict[str, Override] = field(default_factory=dict)  # applied after bucketing
     dropped_unmatched: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     reports: dict[StageName, StageReport] = field(default_factory=dict)

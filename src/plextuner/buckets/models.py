@@ -26,6 +26,8 @@ class LineupEntry:
     guide_match: str | None = None  # how (a MatchTier value: tvg-id, name, fuzzy, manual, ...)
     guide_score: float | None = None  # the match's confidence, 0..1
     video_codec: str | None = None  # as ffprobe names it (h264, mpeg2video, hevc), when probed
+    state_reason: str | None = None  # the probe's reason for `state` ("HTTP 404", "no video")
+    checked_at: float | None = None  # when that probe result was had
 
 
 @dataclass(slots=True)
@@ -40,6 +42,8 @@ class Device:
     tuners: int
     postvalidate: bool = True
     entries: list[LineupEntry] = field(default_factory=list)
+    # channels the last probe run found dead: not served, kept so people can see why
+    dropped: list[LineupEntry] = field(default_factory=list)
 
 
 ID_SUFFIX = ".plextuner"

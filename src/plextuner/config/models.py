@@ -276,6 +276,15 @@ class FetchConfig(_Model):
     )
 
 
+class OverrideConfig(_Model):
+    key: str = Field(description="The channel's key, as `plextuner lineup --json` prints it")
+    disabled: bool | None = Field(None, description="Leave the channel out of every lineup")
+    name: str | None = Field(None, description="The name Plex shows")
+    number: str | None = Field(None, description="The GuideNumber")
+    device: str | None = Field(None, description="The device (bucket or shard) to put it on")
+    guide_id: str | None = Field(None, description="The guide channel id to take programmes from")
+
+
 class Settings(BaseSettings):
     """The whole configuration. See docs/configuration.md."""
 
@@ -304,6 +313,10 @@ class Settings(BaseSettings):
     epg: EpgConfig = Field(default_factory=EpgConfig, description="Guide sources and output")
     buckets: list[BucketConfig] = Field(default_factory=list, description="Virtual devices")
     unmatched: Literal["drop", "default"] = Field("drop", description="Channels no rule matches")
+    overrides: list[OverrideConfig] = Field(
+        default_factory=list,
+        description="Per-channel corrections (the console exports these); the data dir's win",
+    )
     postvalidate: PostvalidateConfig = Field(
         default_factory=PostvalidateConfig, description="Stream probing after each refresh"
     )

@@ -74,10 +74,10 @@ def parse_source(
     return outcome
 
 
-def make_matcher(settings: Settings) -> Matcher:
+def make_matcher(settings: Settings, manual: dict[str, str] | None = None) -> Matcher:
     cfg = settings.epg
     aliases = load_aliases(Path(cfg.aliases)) if cfg.aliases else []
-    return Matcher(cfg.map, aliases, cfg.match_threshold)
+    return Matcher(cfg.map if manual is None else manual, aliases, cfg.match_threshold)
 
 
 def make_epg_stage(settings: Settings) -> Stage:
@@ -87,11 +87,12 @@ def make_epg_stage(settings: Settings) -> Stage:
         window = (now - PAST, now + cfg.days * 86400.0)
         sources = list(dict.fromkeys([*cfg.sources, *ctx.guide_urls]))
         entries = [e for d in ctx.devices for e in d.entries]
+        manual = {**cfg.map, **{k: o.guide_id for k, o in ctx.overrides.items() if o.guide_id}}
         try:
-            data = GuideData(await asyncio.to_thread(make_matcher, settings))
+            data = GuideData(await asyncio.to_thread(make_matcher, settings, manual))
         except EpgError as err:
             log.warning("guide_aliases_failed", error=err)
-            data = GuideData(Matcher(cfg.map, (), cfg.match_threshold))
+            data = GuideData(Matcher(manual, (), cfg.match_threshold))
         parsed_any = False
         cache = settings.paths.epg_cache
         for source in sources:

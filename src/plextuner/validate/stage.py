@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import Counter
 
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
@@ -103,13 +104,20 @@ def apply_results(
             continue
         counts: Counter[str] = Counter()
         kept: list[LineupEntry] = []
+        dropped: list[LineupEntry] = []
+        now = time.time()
         for entry in device.entries:
             result = results.get(JobKey(device.name, entry.number))
             verdict = result.verdict if result else None
             counts[verdict.value if verdict else "unchecked"] += 1
-            if result is not None and result.origin is not Origin.CACHE:
-                PROBES.labels(bucket=device.name, result=result.verdict.value).inc()
+            if result is not None:
+                entry.state_reason = result.reason or None
+                if result.origin is not Origin.CACHE:
+                    entry.checked_at = now
+                    PROBES.labels(bucket=device.name, result=result.verdict.value).inc()
             if verdict is Verdict.DEAD:
+                entry.state = ChannelState.DEAD
+                dropped.append(entry)
                 continue
             entry.state = _state(verdict)
             if result is not None and result.hd is not None:
@@ -126,6 +134,7 @@ def apply_results(
             ctx.held.append(device.name)
         else:
             device.entries = kept
+            device.dropped = dropped
         notes[device.name] = f"ok {counts['ok']} dead {dead} unv {counts['transient']}" + (
             " HELD" if device.name in ctx.held else ""
         )
