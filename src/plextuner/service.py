@@ -16,6 +16,7 @@ from aiohttp import web
 
 from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
+from plextuner.console.routes import install as install_console
 from plextuner.errors import NothingPublishedError, PlexTunerError
 from plextuner.hdhr.app import build_app
 from plextuner.hdhr.control import ControlView, start_control
@@ -52,6 +53,7 @@ class Service:
         self.runtime = Runtime(settings=settings, tuner=self.engine)
         self.runtime.on_state.append(self.engine.update_state)
         self.runtime.request_refresh = self.trigger_refresh
+        self.runtime.queue_refresh = self.queue_refresh
         self._stages = stages or (lambda s, e: default_stages(s, e.budgets))
         self._stop = asyncio.Event()
         self._force = asyncio.Event()  # a second signal: stop waiting for streams to end
@@ -113,8 +115,10 @@ class Service:
                 devices=len(state.devices),
                 age_s=round(time.time() - state.published_at),
             )
+        app = build_app(self.runtime)
+        install_console(app)
         self._runner = web.AppRunner(
-            build_app(self.runtime),
+            app,
             handler_cancellation=True,
             access_log=None,
             shutdown_timeout=1.0,
@@ -200,6 +204,12 @@ class Service:
             return False
         self._refresh_now.set()
         return True
+
+    async def queue_refresh(self) -> bool:
+        """A refresh now, or right after the one running (an override must not be missed);
+        True when it starts now."""
+        self._refresh_now.set()
+        return not self._refresh_lock.locked()
 
     async def _refresh_loop(self) -> None:
         interval = max(self.settings.refresh_interval, 1.0)

@@ -24,6 +24,8 @@ class Tuner(Protocol):
 
     def active_sessions(self) -> list[dict[str, Any]]: ...
 
+    def budgets_snapshot(self) -> list[dict[str, Any]]: ...
+
 
 @dataclass(slots=True)
 class RefreshInfo:
@@ -52,6 +54,7 @@ class Runtime:
     refresh: RefreshInfo = field(default_factory=RefreshInfo)
     started_at: float = field(default_factory=time.time)
     request_refresh: Callable[[], Awaitable[bool]] | None = None
+    queue_refresh: Callable[[], Awaitable[bool]] | None = None
     on_state: list[Callable[[PublishedState], None]] = field(default_factory=list)
 
     @property

@@ -26,7 +26,7 @@ from plextuner.errors import ClientGoneError
 from plextuner.logging import get_logger
 from plextuner.metrics import STREAM_BYTES, STREAMS_ACTIVE
 from plextuner.state.published import PublishedState
-from plextuner.stream.budget import BudgetRegistry, TunerPool
+from plextuner.stream.budget import BudgetRegistry, LeaseKind, TunerPool
 from plextuner.stream.fanout import SharedUpstream
 from plextuner.stream.shared import UpstreamHub
 from plextuner.stream.sources import SourceHealth
@@ -156,6 +156,20 @@ class StreamEngine:
                 "failovers": s.failovers,
             }
             for s in self._sessions.values()
+        ]
+
+    def budgets_snapshot(self) -> list[dict[str, Any]]:
+        """Connections per provider account: limit, in use by viewers and probes, waiting."""
+        return [
+            {
+                "account": b.name,
+                "limit": b.limit,
+                "in_use": b.in_use,
+                "viewers": b.count(LeaseKind.VIEWER),
+                "probes": b.count(LeaseKind.PROBE),
+                "viewers_waiting": b.viewers_waiting,
+            }
+            for b in self.budgets.all()
         ]
 
     def pool(self, device: Device) -> TunerPool:

@@ -49,5 +49,9 @@ class ProbeCache:
             "height": result.height,
         }
 
+    def forget(self, key: str) -> None:
+        """Drop one channel's result: the next refresh probes it (the console's re-probe)."""
+        self._entries.pop(key, None)
+
     def prune(self, keep: set[str]) -> None:
         self._entries = {k: v for k, v in self._entries.items() if k in keep}
