@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -61,7 +62,10 @@ _ENV = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
 )
-_LOCK = asyncio.Lock()  # one override write at a time
+_ENV.filters["when"] = lambda epoch: (
+    datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC") if epoch else ""
+)
+WRITE_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("console_write_lock", asyncio.Lock)
 
 
 def _rt(request: web.Request) -> Runtime:
@@ -231,9 +235,10 @@ def _check(rt: Runtime, key: str, changes: dict[str, Any]) -> None:
         raise OverrideError(f"number {number} is taken")
 
 
-async def _save(rt: Runtime, key: str, changes: dict[str, Any] | None) -> dict[str, Any]:
+async def _save(request: web.Request, key: str, changes: dict[str, Any] | None) -> dict[str, Any]:
     """Write the override (None: delete it) and queue a refresh that applies it."""
-    async with _LOCK:
+    rt = _rt(request)
+    async with request.app[WRITE_LOCK]:  # one override write at a time
         store = await asyncio.to_thread(OverrideStore.load, rt.settings.paths.overrides)
         if changes is None:
             found = store.delete(key)
@@ -263,13 +268,13 @@ async def api_post(request: web.Request) -> web.Response:
         _check(rt, key, changes)
     except OverrideError as err:
         return _json({"error": str(err)}, 409 if "taken" in str(err) or "full" in str(err) else 400)
-    return _json(await _save(rt, key, changes))
+    return _json(await _save(request, key, changes))
 
 
 async def api_delete(request: web.Request) -> web.Response:
     rt = _rt(request)
     auth.require_api(rt.settings, request)
-    return _json(await _save(rt, request.match_info["key"], None))
+    return _json(await _save(request, request.match_info["key"], None))
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -302,7 +307,7 @@ async def form_override(request: web.Request) -> web.Response:
         _check(rt, key, changes)
     except OverrideError as err:
         raise _back(back, f"not saved: {err}") from None
-    result = await _save(rt, key, changes)
+    result = await _save(request, key, changes)
     raise _back(back, f"saved; refresh {result['refresh']}")
 
 
@@ -311,7 +316,7 @@ async def form_delete(request: web.Request) -> web.Response:
     form = await _form(request)
     auth.require_form(rt.settings, request, form)
     key = request.match_info["key"]
-    await _save(rt, key, None)
+    await _save(request, key, None)
     raise _back("/overrides", f"override of {key} removed; refresh queued")
 
 
@@ -327,7 +332,7 @@ async def form_reprobe(request: web.Request) -> web.Response:
     if row is None:
         raise web.HTTPNotFound(text="no channel with that key\n")
     path = rt.settings.paths.probe_cache
-    async with _LOCK:
+    async with request.app[WRITE_LOCK]:
         cache = await asyncio.to_thread(ProbeCache.load, path)
         cache.forget(cache_key(row.entry))
         await asyncio.to_thread(cache.save, path)
@@ -379,6 +384,7 @@ KEY = "{key:.+}"
 
 
 def install(app: web.Application) -> None:
+    app[WRITE_LOCK] = asyncio.Lock()
     r = app.router
     r.add_get("/channels", channels_page)
     r.add_get("/channels/" + KEY, channel_page)
