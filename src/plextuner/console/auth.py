@@ -19,8 +19,8 @@ def _secret(settings: Settings) -> bytes | None:
     return token.get_secret_value().encode() if token is not None else None
 
 
-def _mac(secret: bytes, purpose: str) -> str:
-    return hmac.new(secret, purpose.encode(), hashlib.sha256).hexdigest()
+def _mac(mac_key: bytes, purpose: str) -> str:
+    return hmac.new(mac_key, purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def enabled(settings: Settings) -> bool:
@@ -28,17 +28,17 @@ def enabled(settings: Settings) -> bool:
 
 
 def token_ok(settings: Settings, given: str) -> bool:
-    secret = _secret(settings)
-    if secret is None or not given or len(given) > MAX_TOKEN:
+    mac_key = _secret(settings)
+    if mac_key is None or not given or len(given) > MAX_TOKEN:
         return False
-    return hmac.compare_digest(given.encode(), secret)
+    return hmac.compare_digest(given.encode(), mac_key)
 
 
 def session_value(settings: Settings) -> str | None:
     """The login cookie's value: derived from the token, so changing the token logs everyone
     out, and the cookie never carries the token itself."""
-    secret = _secret(settings)
-    return _mac(secret, "session") if secret else None
+    mac_key = _secret(settings)
+    return _mac(mac_key, "session") if mac_key else None
 
 
 def logged_in(settings: Settings, request: web.Request) -> bool:
@@ -48,8 +48,8 @@ def logged_in(settings: Settings, request: web.Request) -> bool:
 
 
 def csrf_token(settings: Settings) -> str:
-    secret = _secret(settings)
-    return _mac(secret, "csrf") if secret else ""
+    mac_key = _secret(settings)
+    return _mac(mac_key, "csrf") if mac_key else ""
 
 
 def bearer_ok(settings: Settings, request: web.Request) -> bool:

@@ -8,7 +8,6 @@ Overrides are saved atomically to the data dir and a refresh is queued to apply 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,12 +67,12 @@ _ENV.filters["when"] = lambda epoch: (
 WRITE_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("console_write_lock", asyncio.Lock)
 
 
-def _rt(request: web.Request) -> Runtime:
+def runtime_of(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 
-def _page(request: web.Request, template: str, **ctx: Any) -> web.Response:
-    rt = _rt(request)
+def page(request: web.Request, template: str, **ctx: Any) -> web.Response:
+    rt = runtime_of(request)
     html = _ENV.get_template(template).render(
         admin=auth.enabled(rt.settings),
         logged_in=auth.logged_in(rt.settings, request),
@@ -86,7 +85,7 @@ def _page(request: web.Request, template: str, **ctx: Any) -> web.Response:
     return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
 
 
-def _json(value: Any, status: int = 200) -> web.Response:
+def json_answer(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, headers=SECURITY_HEADERS)
 
 
@@ -94,13 +93,13 @@ def _json(value: Any, status: int = 200) -> web.Response:
 
 
 async def channels_page(request: web.Request) -> web.Response:
-    rt = _rt(request)
+    rt = runtime_of(request)
     query = Query.parse(request.query)
     rows, hits, pages = search(rt, query)
     hosts = provider_hosts(rt)
     params = {k: v for k, v in (("q", query.q), ("device", query.device),
               ("state", query.state), ("guide", query.guide)) if v}  # fmt: skip
-    return _page(
+    return page(
         request,
         "channels.html",
         query=query,
@@ -117,11 +116,11 @@ async def channels_page(request: web.Request) -> web.Response:
 
 
 async def channels_api(request: web.Request) -> web.Response:
-    rt = _rt(request)
+    rt = runtime_of(request)
     query = Query.parse(request.query)
     rows, hits, pages = search(rt, query)
     hosts = provider_hosts(rt)
-    return _json(
+    return json_answer(
         {
             "total": hits,
             "page": min(query.page, pages),
@@ -132,7 +131,7 @@ async def channels_api(request: web.Request) -> web.Response:
 
 
 def _detail(request: web.Request) -> dict[str, Any]:
-    rt = _rt(request)
+    rt = runtime_of(request)
     key = request.match_info["key"]
     row = index(rt).by_key.get(key)
     if row is None:
@@ -150,27 +149,27 @@ def _detail(request: web.Request) -> dict[str, Any]:
 
 async def channel_page(request: web.Request) -> web.Response:
     detail = await asyncio.to_thread(_detail, request)
-    rt = _rt(request)
+    rt = runtime_of(request)
     devices = [d.name for d in (rt.state.devices if rt.state else [])]
-    return _page(request, "channel.html", ch=detail, devices=devices)
+    return page(request, "channel.html", ch=detail, devices=devices)
 
 
 async def channel_api(request: web.Request) -> web.Response:
-    return _json(await asyncio.to_thread(_detail, request))
+    return json_answer(await asyncio.to_thread(_detail, request))
 
 
 async def live_page(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    return _page(request, "live.html", live=live(rt, rt.tuner.budgets_snapshot()))
+    rt = runtime_of(request)
+    return page(request, "live.html", live=live(rt, rt.tuner.budgets_snapshot()))
 
 
 async def live_api(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    return _json(live(rt, rt.tuner.budgets_snapshot()))
+    rt = runtime_of(request)
+    return json_answer(live(rt, rt.tuner.budgets_snapshot()))
 
 
 async def overrides_page(request: web.Request) -> web.Response:
-    rt = _rt(request)
+    rt = runtime_of(request)
     store = OverrideStore.load(rt.settings.paths.overrides)
     by_key = index(rt).by_key
     items = [
@@ -178,11 +177,11 @@ async def overrides_page(request: web.Request) -> web.Response:
          "name": by_key[o.key].entry.channel.name if o.key in by_key else ""}
         for o in store.items.values()
     ]  # fmt: skip
-    return _page(request, "overrides.html", items=items, yaml=export_yaml(store.items.values()))
+    return page(request, "overrides.html", items=items, yaml=export_yaml(store.items.values()))
 
 
 async def overrides_api(request: web.Request) -> web.Response:
-    rt = _rt(request)
+    rt = runtime_of(request)
     store = OverrideStore.load(rt.settings.paths.overrides)
     if request.query.get("format") == "yaml":
         return web.Response(
@@ -191,11 +190,11 @@ async def overrides_api(request: web.Request) -> web.Response:
             headers=SECURITY_HEADERS,
         )
     rows = [{"key": o.key, **o.changes(), "updated": o.updated} for o in store.items.values()]
-    return _json({"overrides": rows})
+    return json_answer({"overrides": rows})
 
 
 async def setup_page(request: web.Request) -> web.Response:
-    rt = _rt(request)
+    rt = runtime_of(request)
     rule = {k: request.query.get(k, "")[:300] for k in ("group", "name", "tvg_id", "provider")}
     result = None
     if any(rule.values()):
@@ -204,17 +203,17 @@ async def setup_page(request: web.Request) -> web.Response:
             result = {"error": "log in with the admin token to preview rules"}
         else:
             result = await asyncio.to_thread(preview_rule, rt, rule)
-    return _page(request, "setup.html", rule=rule, result=result)
+    return page(request, "setup.html", rule=rule, result=result)
 
 
 async def login_page(request: web.Request) -> web.Response:
-    return _page(request, "login.html")
+    return page(request, "login.html")
 
 
 # -- changing ----------------------------------------------------------------------------------
 
 
-def _check(rt: Runtime, key: str, changes: dict[str, Any]) -> None:
+def check_applicable(rt: Runtime, key: str, changes: dict[str, Any]) -> None:
     """Refuse an override that cannot apply to what is served now."""
     if rt.state is None:
         raise OverrideError("nothing published yet")
@@ -235,9 +234,11 @@ def _check(rt: Runtime, key: str, changes: dict[str, Any]) -> None:
         raise OverrideError(f"number {number} is taken")
 
 
-async def _save(request: web.Request, key: str, changes: dict[str, Any] | None) -> dict[str, Any]:
+async def save_override(
+    request: web.Request, key: str, changes: dict[str, Any] | None
+) -> dict[str, Any]:
     """Write the override (None: delete it) and queue a refresh that applies it."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     async with request.app[WRITE_LOCK]:  # one override write at a time
         store = await asyncio.to_thread(OverrideStore.load, rt.settings.paths.overrides)
         if changes is None:
@@ -256,42 +257,21 @@ async def _save(request: web.Request, key: str, changes: dict[str, Any] | None) 
     }
 
 
-async def api_post(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    auth.require_api(rt.settings, request)
-    try:
-        body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError):
-        return _json({"error": "body is not JSON"}, 400)
-    try:
-        key, changes = parse_override(body)
-        _check(rt, key, changes)
-    except OverrideError as err:
-        return _json({"error": str(err)}, 409 if "taken" in str(err) or "full" in str(err) else 400)
-    return _json(await _save(request, key, changes))
-
-
-async def api_delete(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    auth.require_api(rt.settings, request)
-    return _json(await _save(request, request.match_info["key"], None))
-
-
-async def _form(request: web.Request) -> dict[str, str]:
+async def form_fields(request: web.Request) -> dict[str, str]:
     if request.content_length and request.content_length > MAX_FORM:
         raise web.HTTPRequestEntityTooLarge(MAX_FORM, request.content_length)
     data = await request.post()
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
-def _back(location: str, notice: str) -> web.HTTPSeeOther:
+def back_to(location: str, notice: str) -> web.HTTPSeeOther:
     sep = "&" if "?" in location else "?"
     return web.HTTPSeeOther(f"{location}{sep}{urlencode({'notice': notice[:200]})}")
 
 
 async def form_override(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    form = await _form(request)
+    rt = runtime_of(request)
+    form = await form_fields(request)
     auth.require_form(rt.settings, request, form)
     key = request.match_info["key"]
     back = f"/channels/{quote(key, safe='')}"
@@ -304,28 +284,28 @@ async def form_override(request: web.Request) -> web.Response:
         raw["disabled"] = form["disabled"] == "1" or None
     try:
         key, changes = parse_override(raw)
-        _check(rt, key, changes)
+        check_applicable(rt, key, changes)
     except OverrideError as err:
-        raise _back(back, f"not saved: {err}") from None
-    result = await _save(request, key, changes)
-    raise _back(back, f"saved; refresh {result['refresh']}")
+        raise back_to(back, f"not saved: {err}") from None
+    result = await save_override(request, key, changes)
+    raise back_to(back, f"saved; refresh {result['refresh']}")
 
 
 async def form_delete(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    form = await _form(request)
+    rt = runtime_of(request)
+    form = await form_fields(request)
     auth.require_form(rt.settings, request, form)
     key = request.match_info["key"]
-    await _save(request, key, None)
-    raise _back("/overrides", f"override of {key} removed; refresh queued")
+    await save_override(request, key, None)
+    raise back_to("/overrides", f"override of {key} removed; refresh queued")
 
 
 async def form_reprobe(request: web.Request) -> web.Response:
     from plextuner.validate.cache import ProbeCache
     from plextuner.validate.stage import cache_key
 
-    rt = _rt(request)
-    form = await _form(request)
+    rt = runtime_of(request)
+    form = await form_fields(request)
     auth.require_form(rt.settings, request, form)
     key = request.match_info["key"]
     row = index(rt).by_key.get(key)
@@ -338,45 +318,15 @@ async def form_reprobe(request: web.Request) -> web.Response:
         await asyncio.to_thread(cache.save, path)
     started = await rt.queue_refresh() if rt.queue_refresh else False
     refresh = "started" if started else "queued"
-    raise _back(f"/channels/{quote(key, safe='')}", f"re-probe at the refresh {refresh}")
+    raise back_to(f"/channels/{quote(key, safe='')}", f"re-probe at the refresh {refresh}")
 
 
 async def form_refresh(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    form = await _form(request)
+    rt = runtime_of(request)
+    form = await form_fields(request)
     auth.require_form(rt.settings, request, form)
     started = await rt.queue_refresh() if rt.queue_refresh else False
-    raise _back("/channels", "refresh started" if started else "refresh queued")
-
-
-async def login(request: web.Request) -> web.Response:
-    rt = _rt(request)
-    form = await _form(request)
-    if not auth.enabled(rt.settings):
-        raise web.HTTPForbidden(text="admin actions disabled: set admin_token\n")
-    if not auth.token_ok(rt.settings, form.get("token", "")):
-        raise _back("/login", "wrong token")
-    response = _back("/channels", "logged in")
-    value = auth.session_value(rt.settings) or ""
-    secure = request.secure
-    response.set_cookie(
-        auth.COOKIE, value, httponly=True, samesite="Strict", secure=secure, path="/"
-    )
-    raise response
-
-
-async def logout(request: web.Request) -> web.Response:
-    response = _back("/channels", "logged out")
-    response.del_cookie(auth.COOKIE, path="/")
-    raise response
-
-
-async def static(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    path = STATIC / name
-    if "/" in name or not path.is_file():
-        raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={**SECURITY_HEADERS, "Cache-Control": "max-age=3600"})
+    raise back_to("/channels", "refresh started" if started else "refresh queued")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -384,6 +334,9 @@ KEY = "{key:.+}"
 
 
 def install(app: web.Application) -> None:
+    from plextuner.console.api import api_delete, api_post  # they build on this module
+    from plextuner.console.session import doctor_page, login, logout, static
+
     app[WRITE_LOCK] = asyncio.Lock()
     r = app.router
     r.add_get("/channels", channels_page)
@@ -406,16 +359,3 @@ def install(app: web.Application) -> None:
     r.add_get("/api/v1/overrides", overrides_api)
     r.add_post("/api/v1/overrides", api_post)
     r.add_delete("/api/v1/overrides/" + KEY, api_delete)
-
-
-async def doctor_page(request: web.Request) -> web.Response:
-    """`plextuner doctor`'s checks, run on request by the operator (they contact providers)."""
-    from plextuner.doctor import Check, run_checks
-
-    rt = _rt(request)
-    checks: list[Check] = []
-    allowed = auth.logged_in(rt.settings, request) or auth.bearer_ok(rt.settings, request)
-    if allowed and request.query.get("run") == "1":
-        await run_checks(rt.settings, checks.append)
-    rows = [{"name": c.name, "ok": c.ok, "line": c.line()} for c in checks]
-    return _page(request, "doctor.html", checks=rows, allowed=allowed)
