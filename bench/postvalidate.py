@@ -18,7 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.cdn import DEAD_KINDS, CdnHost, HostRules
+from tests.fakes.cdn import DEAD_KINDS, SILENT_KINDS, CdnHost, HostRules
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
@@ -40,7 +40,8 @@ async def build() -> tuple[list[CdnHost], dict[str, list[Job]]]:
     for h in hosts:  # sorted by host: the order that hurts
         for _ in range(PER_HOST):
             n = next(counter)
-            kind = DEAD_KINDS[n % len(DEAD_KINDS)] if n % 12 == 0 else "ok"
+            kinds = (*DEAD_KINDS, *SILENT_KINDS)
+            kind = kinds[n // 12 % len(kinds)] if n % 12 == 0 else "ok"
             h.channels[f"c{n}"] = kind
             bucket = f"b{n * BUCKETS // (HOSTS * PER_HOST)}"
             source = Source("p", h.url(f"c{n}"))

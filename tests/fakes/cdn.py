@@ -12,6 +12,8 @@ from aiohttp import web
 from plextuner.demo.clips import minimal_ts
 
 DEAD_KINDS = ("404", "410", "html", "garbage", "audio_only")
+# Dead the way some servers are: a 200 then nothing, or a 200 with no body, on every request.
+SILENT_KINDS = ("stall", "close")
 
 
 def audio_only_ts() -> bytes:
@@ -124,10 +126,16 @@ class CdnHost:
             return web.Response(body=bytes(range(256)) * 300, content_type="video/mp2t")
         if kind == "hang":
             await asyncio.sleep(3600)
+        if kind in SILENT_KINDS:
+            resp = web.StreamResponse(headers={"Content-Type": "video/mp2t"})
+            await resp.prepare(request)
+            if kind == "stall":
+                await asyncio.sleep(3600)
+            return resp
         if kind == "slow":
             await asyncio.sleep(1.0)
         body = AUDIO if kind == "audio_only" else HEALTHY
         return web.Response(body=body, content_type="video/mp2t")
 
 
-__all__ = ["DEAD_KINDS", "CdnHost", "HostRules"]
+__all__ = ["DEAD_KINDS", "SILENT_KINDS", "CdnHost", "HostRules"]

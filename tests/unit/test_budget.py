@@ -100,3 +100,30 @@ class TestTunerPool:
             pool.acquire()
         pool.release(0)
         assert pool.acquire() == 0
+
+
+class TestLinger:
+    async def test_a_freed_slot_stays_busy_for_the_linger(self) -> None:
+        """A provider that still counts a closed stream: probes wait out its linger."""
+        budget = ProviderBudget("p", 3)
+        budget.linger = 30.0
+        first = budget.try_acquire_probe()
+        assert first is not None
+        first.release()
+        # 3 slots, one kept for viewers, one still counted by the provider: none for probes
+        assert budget.try_acquire_probe() is not None
+        assert budget.try_acquire_probe() is None
+        assert budget.probes_blocked_until() < float("inf")
+
+    async def test_learned_from_refusals(self) -> None:
+        budget = ProviderBudget("p", 2)
+        lease = budget.try_acquire_probe()
+        assert lease is not None
+        lease.release()
+        assert budget.linger_s == 0
+        budget.note_refusal()
+        assert budget.linger_s >= 5.0
+        assert budget.try_acquire_probe() is None  # held back after the refusal
+        before = budget.linger_s
+        budget.note_refusal()
+        assert budget.linger_s > before

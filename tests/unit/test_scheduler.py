@@ -11,8 +11,9 @@ from plextuner.ingest.models import Channel, Source, StreamKind
 from plextuner.stream.budget import BudgetRegistry
 from plextuner.validate.jobs import Job, JobKey
 from plextuner.validate.pool import ProbePool
-from plextuner.validate.result import Origin, ProbeResult, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict
 from plextuner.validate.settle import (
+    MAX_ACCOUNT_WAITS,
     Decided,
     HostSignal,
     NextSource,
@@ -73,6 +74,46 @@ class TestSettle:
         assert host_signal(DEAD) is HostSignal.NEUTRAL
         assert host_signal(YIELDED) is HostSignal.NEUTRAL
         assert host_signal(FLAKY) is HostSignal.TROUBLE
+
+
+STALLED = ProbeResult(Verdict.TRANSIENT, "200, then nothing", scope=Scope.CHANNEL, definite=True)
+NO_ANSWER = ProbeResult(Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL)
+FULL = ProbeResult(Verdict.TRANSIENT, "HTTP 403", scope=Scope.ACCOUNT)
+
+
+class TestScopes:
+    rng = random.Random(2)
+
+    def test_only_host_trouble_slows_the_host(self) -> None:
+        assert host_signal(STALLED) is HostSignal.NEUTRAL
+        assert host_signal(NO_ANSWER) is HostSignal.NEUTRAL
+        assert host_signal(FULL) is HostSignal.NEUTRAL
+        assert host_signal(ProbeResult(Verdict.TRANSIENT, "refused")) is HostSignal.TROUBLE
+
+    def test_a_channel_failure_retries_once_at_the_end(self) -> None:
+        first = settle(job(attempts=0), STALLED, None, 3, self.rng)
+        assert isinstance(first, Retry) and first.deferred and first.counted
+
+    def test_the_same_definite_failure_every_time_is_dead(self) -> None:
+        j = job(attempts=1)
+        j.channel_strikes = 2
+        outcome = settle(j, STALLED, None, 3, self.rng)
+        assert isinstance(outcome, Decided) and outcome.result.verdict is Verdict.DEAD
+        assert "every attempt" in outcome.result.reason
+
+    def test_a_mixed_history_stays_unverified(self) -> None:
+        j = job(attempts=1)
+        j.channel_strikes = 1  # the first attempt failed another way (the host refused)
+        assert settle(j, STALLED, None, 3, self.rng) == Decided(STALLED)
+        k = job(attempts=1)
+        assert settle(k, NO_ANSWER, None, 3, self.rng) == Decided(NO_ANSWER)
+
+    def test_an_account_refusal_never_counts_against_the_channel(self) -> None:
+        j = job(attempts=0)
+        outcome = settle(j, FULL, None, 0, self.rng)
+        assert isinstance(outcome, Retry) and not outcome.counted
+        j.account_waits = MAX_ACCOUNT_WAITS
+        assert settle(j, FULL, None, 0, self.rng) == Decided(FULL)  # unverified, never dead
 
 
 class TestTripwire:

@@ -203,7 +203,17 @@ class PostvalidateConfig(_Model):
     per_host: int = Field(2, ge=1, le=64, description="Concurrent probes per host")
     min_interval: Duration = Field(0.5, description="Seconds between probe starts on one host")
     jitter: Duration = Field(0.5, description="Random 0..jitter seconds added to the interval")
-    timeout: Duration = Field(15.0, description="Seconds per probe")
+    timeout: Duration = Field(15.0, description="Seconds per probe (a retry's)")
+    first_timeout: Duration = Field(
+        5.0,
+        description="Seconds for a channel's first probe: one that hangs is retried at the "
+        "end of the run with the full timeout",
+    )
+    provider_linger: Duration | None = Field(
+        None,
+        description="Seconds a provider keeps counting a closed stream against the account "
+        "(probes treat a freed slot as busy this long); unset: learned from its refusals",
+    )
     max_drop_ratio: float = Field(0.2, ge=0, le=1, description="Run guard threshold per bucket")
     cache_ttl: Duration = Field(86400.0, description="A channel proven ok within this is skipped")
     retries: int = Field(3, ge=0, le=10, description="Retries of a transient result, with backoff")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 from types import TracebackType
@@ -21,6 +22,8 @@ from plextuner.stream.accounts import Account, accounts_of
 
 VIEWER_WAIT = 3.0  # a channel change: the closing session frees its connection within this
 VIEWER_QUIET = 10.0  # probes stay off an account for this long after a viewer tuned (zapping)
+LINGER_STEP = 5.0  # the first guess at a provider's linger, and the least hold after a refusal
+MAX_LINGER = 60.0
 
 
 class LeaseKind(StrEnum):
@@ -79,6 +82,12 @@ class ProviderBudget:
         self._waiters: list[asyncio.Future[None]] = []
         self._viewers_waiting = 0
         self._last_tune = float("-inf")
+        # A provider keeps counting a closed stream (an HLS session above all) for a while:
+        # probes treat a freed slot as busy that long. Configured, or learned from refusals.
+        self.linger: float | None = None
+        self._learned_linger = 0.0
+        self._released_at: deque[float] = deque(maxlen=64)
+        self._probe_hold_until = float("-inf")
         self.listeners: list[Callable[[], None]] = []  # told whenever a connection is returned
         # Closes an upstream nobody watches (a lingering one) when a tune finds us full.
         self.reclaim: Callable[[str], bool] | None = None
@@ -115,6 +124,7 @@ class ProviderBudget:
     def returned(self, lease: Lease) -> None:
         """A lease's connection is free again (called by `Lease.release` only)."""
         self._leases.pop(lease.id, None)
+        self._released_at.append(time.monotonic())
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
             if not fut.done():
@@ -122,11 +132,35 @@ class ProviderBudget:
         for listener in list(self.listeners):
             listener()
 
+    @property
+    def linger_s(self) -> float:
+        return self.linger if self.linger is not None else self._learned_linger
+
+    def _lingering(self, now: float) -> int:
+        linger = self.linger_s
+        return sum(1 for t in self._released_at if now - t < linger) if linger > 0 else 0
+
+    def note_refusal(self) -> None:
+        """The provider refused the account although our count had a slot free: its count
+        lags ours. Learn how long (unless configured) and hold probes back meanwhile."""
+        now = time.monotonic()
+        if self.linger is None:
+            since = now - self._released_at[-1] if self._released_at else LINGER_STEP
+            self._learned_linger = min(
+                MAX_LINGER, max(self._learned_linger * 2, since + 1.0, LINGER_STEP)
+            )
+        self._probe_hold_until = now + max(self.linger_s, LINGER_STEP)
+
     def probes_blocked_until(self, clock: Callable[[], float] = time.monotonic) -> float:
-        """When (on `clock`) the quiet period after a viewer's tune ends; inf when not in one.
-        Releases are announced to `listeners`; this is the one time-based condition."""
-        remaining = self._last_tune + VIEWER_QUIET - time.monotonic()
-        return clock() + remaining if remaining > 0 else float("inf")
+        """When (on `clock`) the next time-based block on probes ends (a viewer's quiet period,
+        a hold after a refusal, a freed slot's linger); inf when none. Releases are announced to
+        `listeners`; these are the time-based conditions."""
+        now = time.monotonic()
+        ends = [self._last_tune + VIEWER_QUIET, self._probe_hold_until]
+        linger = self.linger_s
+        ends += [t + linger for t in self._released_at if linger > 0]
+        future = [e for e in ends if e > now]
+        return clock() + (min(future) - now) if future else float("inf")
 
     async def _changed(self) -> None:
         """Return after the next release (callers re-check their condition)."""
@@ -165,12 +199,15 @@ class ProviderBudget:
 
     def try_acquire_probe(self, on_preempt: Callable[[], None] | None = None) -> Lease | None:
         """A connection for a probe, or None: never the last one, never ahead of a viewer."""
-        if self._viewers_waiting or time.monotonic() - self._last_tune < VIEWER_QUIET:
+        now = time.monotonic()
+        if self._viewers_waiting or now - self._last_tune < VIEWER_QUIET:
             return None  # someone is zapping: probes wait until the viewers settle
+        if now < self._probe_hold_until:
+            return None  # the provider just refused the account: let its count catch up
         reserve = 1 if self._limit > 1 else 0
         if self.count(LeaseKind.VIEWER) and self._limit == 1:
             return None
-        if self.free - reserve <= 0:
+        if self.free - self._lingering(now) - reserve <= 0:
             return None
         return self._grant(LeaseKind.PROBE, on_preempt)
 
@@ -198,6 +235,7 @@ class BudgetRegistry:
     def __init__(self, default_limit: int = 1, viewer_wait: float = VIEWER_WAIT) -> None:
         self._default = default_limit
         self._viewer_wait = viewer_wait
+        self.linger: float | None = None  # postvalidate.provider_linger, for every account
         self._budgets: dict[str, ProviderBudget] = {}
         self._accounts: dict[str, list[Account]] = {}
         self._aliases: dict[str, str] = {}  # account key -> the key of the same login
@@ -263,6 +301,7 @@ class BudgetRegistry:
         budget = self._budgets.get(provider)
         if budget is None:
             budget = ProviderBudget(provider, self._default, self._viewer_wait)
+            budget.linger = self.linger
             budget.listeners.extend(self._listeners)
             budget.reclaim = self._reclaim
             self._budgets[provider] = budget

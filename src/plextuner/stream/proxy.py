@@ -99,6 +99,7 @@ class StreamEngine:
             if p.max_connections:
                 self.budgets.set_limit(p.name, p.max_connections)
         self.budgets.configure_accounts(settings.providers)
+        self.budgets.linger = settings.postvalidate.provider_linger
 
     async def start(self) -> None:
         cfg = self.settings.stream

@@ -28,6 +28,8 @@ class Job:
     source_index: int = 0
     attempts: int = 0
     not_before: float = 0.0
+    channel_strikes: int = 0  # definite channel-scope failures of this source, this run
+    account_waits: int = 0  # retries because the provider refused the account (not counted)
 
     @property
     def source(self) -> Source:

@@ -28,7 +28,7 @@ from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.validate.hosts import HostLimiter, HostMode
 from plextuner.validate.jobs import Job, JobKey, interleave
 from plextuner.validate.probe import Engine
-from plextuner.validate.result import Origin, ProbeResult, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict
 from plextuner.validate.settle import (
     Decided,
     HostSignal,
@@ -83,6 +83,7 @@ class ProbePool:
         self._running = 0
         self._wake = asyncio.Event()
         self._blocked_since: dict[str, float] = {}  # provider -> when probes last found no slot
+        self.deferred: list[Job] = []  # retries of channels that hung: run at the end
 
     # --- queues --------------------------------------------------------------------------------
     def _host(self, name: str) -> HostLimiter:
@@ -120,7 +121,11 @@ class ProbePool:
         unsubscribe = self._subscribe_budgets()
         try:
             async with asyncio.TaskGroup() as tg:
-                while (self._pending() or self._running) and self.clock() <= deadline:
+                while (
+                    self._pending() or self._running or self.deferred
+                ) and self.clock() <= deadline:
+                    if not self._pending() and not self._running:
+                        self._release_deferred()
                     self._dispatch(tg)
                     self._give_up_on_busy_providers()
                     if self.clock() >= next_report:
@@ -132,6 +137,13 @@ class ProbePool:
             unsubscribe()
         self._finish_unprobed("probe run time exceeded")
         return self.results
+
+    def _release_deferred(self) -> None:
+        now = self.clock()
+        for job in self.deferred:
+            job.not_before = min(job.not_before, now)
+            self._enqueue(job)
+        self.deferred.clear()
 
     def _progress(self, total: int) -> None:
         log.info(
@@ -219,8 +231,13 @@ class ProbePool:
     ) -> None:
         try:
             self.stats.probes += 1
+            # A short first-byte timeout first: a hanging channel must not hold a slot (often
+            # the only one) for long; the full timeout only on a retry.
+            timeout = (
+                self.cfg.timeout if job.attempts else min(self.cfg.first_timeout, self.cfg.timeout)
+            )
             try:
-                result = await self._probe_or_yield(source, lease)
+                result = await self._probe_or_yield(source, lease, timeout)
             finally:
                 if lease is not None:
                     lease.release()
@@ -229,11 +246,13 @@ class ProbePool:
             self._running -= 1
             self._wake.set()
 
-    async def _probe_or_yield(self, source: Source, lease: Lease | None) -> ProbeResult:
+    async def _probe_or_yield(
+        self, source: Source, lease: Lease | None, timeout: float
+    ) -> ProbeResult:
         """The engine's result, or a preempted result the moment a viewer claims the lease."""
         if lease is None:
-            return await self.engine.probe(source, self.cfg.timeout)
-        probing = asyncio.ensure_future(self.engine.probe(source, self.cfg.timeout))
+            return await self.engine.probe(source, timeout)
+        probing = asyncio.ensure_future(self.engine.probe(source, timeout))
         yielded = asyncio.ensure_future(lease.preempted.wait())
         try:
             done, _ = await asyncio.wait({probing, yielded}, return_when=asyncio.FIRST_COMPLETED)
@@ -246,11 +265,18 @@ class ProbePool:
             return probing.result()
         self.stats.preempted += 1
         return ProbeResult(
-            Verdict.TRANSIENT, "yielded its connection to a viewer", origin=Origin.PREEMPTED
+            Verdict.TRANSIENT,
+            "yielded its connection to a viewer",
+            origin=Origin.PREEMPTED,
+            scope=Scope.LOCAL,
         )
 
     # --- results -------------------------------------------------------------------------------
     def _apply(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
+        if result.scope is Scope.CHANNEL and result.definite:
+            job.channel_strikes += 1
+        if result.scope is Scope.ACCOUNT and self.budgets is not None:
+            self.budgets.get(job.source.provider).note_refusal()
         signal = host_signal(result)
         if signal is HostSignal.OK:
             limiter.finished_ok()
@@ -264,16 +290,22 @@ class ProbePool:
 
     def _follow(self, job: Job, outcome: Retry | NextSource | Decided) -> None:
         match outcome:
-            case Retry(delay):
-                job.attempts += 1
+            case Retry(delay, counted, deferred):
+                if counted:
+                    job.attempts += 1
+                else:
+                    job.account_waits += 1
                 self.stats.retries += 1
                 job.not_before = self.clock() + delay
-                self._enqueue(job)
+                if deferred:
+                    self.deferred.append(job)  # retried once everything else is done
+                else:
+                    self._enqueue(job)
             case NextSource(interim):
                 if interim_kept(interim, self.results.get(job.key)):
                     self.results[job.key] = interim
                 job.source_index += 1
-                job.attempts = 0
+                job.attempts = job.channel_strikes = job.account_waits = 0
                 job.not_before = 0.0
                 self._enqueue(job)
             case Decided(result):
@@ -318,6 +350,9 @@ class ProbePool:
             self._follow(job, outcome)
 
     def _finish_unprobed(self, reason: str) -> None:
+        for job in self.deferred:
+            self.results.setdefault(job.key, _unprobed(reason))
+        self.deferred.clear()
         for queue in self.queues.values():
             while queue:
                 job = queue.popleft()

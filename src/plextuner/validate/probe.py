@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin
 
@@ -17,6 +18,7 @@ from plextuner.stream.ts import pat_pids, section_of
 from plextuner.subproc import run_to_end
 from plextuner.validate.result import (
     ProbeResult,
+    Scope,
     Verdict,
     classify_ffprobe_error,
     classify_status,
@@ -105,6 +107,18 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+@dataclass(slots=True)
+class _Phase:
+    """How far a request got (from httpcore's trace events)."""
+
+    connected: bool = False  # the TCP (and TLS) connection is up
+    answered: bool = False  # a 2xx status line arrived
+
+    async def trace(self, event: str, _info: dict[str, object]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self.connected = True
+
+
 class NativeEngine:
     """Status, content type and the first bytes: TS sync + PAT/PMT, or an HLS playlist's segment."""
 
@@ -112,27 +126,47 @@ class NativeEngine:
         self.client = client
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        phase = _Phase()
         try:
             async with asyncio.timeout(timeout):
-                return await self._probe(source.url, dict(source.headers), depth=0)
+                return await self._probe(source.url, dict(source.headers), 0, phase)
         except TimeoutError:
-            return ProbeResult(Verdict.TRANSIENT, "timed out")
-        except httpx.TransportError as err:
+            # Where it stalled says whose trouble it is: a host that never accepts is the host's;
+            # one that accepted (or answered 200) and then sent nothing is this channel's.
+            if phase.answered:
+                return ProbeResult(
+                    Verdict.TRANSIENT, "200, then nothing", scope=Scope.CHANNEL, definite=True
+                )
+            if phase.connected:
+                return ProbeResult(Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL)
+            return ProbeResult(Verdict.TRANSIENT, "timed out", scope=Scope.HOST)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
+        except httpx.TransportError as err:  # reset or closed after the connection was made
+            scope = Scope.CHANNEL if phase.answered else Scope.HOST
+            return ProbeResult(
+                Verdict.TRANSIENT, f"connection failed ({type(err).__name__})", scope=scope
+            )
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
             # Redirect loops, bad encodings, a URL httpx cannot send: not proof the channel is
             # dead (the URL was checked when it was parsed), so it stays unverified.
             return ProbeResult(Verdict.TRANSIENT, f"request failed ({type(err).__name__})")
 
-    async def _probe(self, url: str, headers: dict[str, str], depth: int) -> ProbeResult:
-        async with self.client.stream("GET", url, headers=headers) as resp:
+    async def _probe(
+        self, url: str, headers: dict[str, str], depth: int, phase: _Phase
+    ) -> ProbeResult:
+        trace = {"trace": phase.trace}
+        async with self.client.stream("GET", url, headers=headers, extensions=trace) as resp:
             verdict = classify_status(resp.status_code)
             if verdict is not None:
                 return verdict
+            phase.answered = True
             ctype = resp.headers.get("content-type", "").lower()
             head = await _read_head(resp, SNIFF_BYTES)
         if not head:
-            return ProbeResult(Verdict.TRANSIENT, "empty body")
+            return ProbeResult(
+                Verdict.TRANSIENT, "200, then closed", scope=Scope.CHANNEL, definite=True
+            )
         if is_hls_reply(ctype, head):
             if depth >= 2:
                 return ProbeResult(Verdict.DEAD, "HLS playlist nests too deep")
@@ -145,7 +179,7 @@ class NativeEngine:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
             if url_problem(nested) is not None:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
-            return await self._probe(nested, headers, depth + 1)
+            return await self._probe(nested, headers, depth + 1, phase)
         if is_html_reply(ctype, head):
             return ProbeResult(Verdict.DEAD, "HTML page served as 200")
         return inspect_ts(head)
@@ -194,7 +228,9 @@ def inspect_ts(data: bytes) -> ProbeResult:
                 return ProbeResult(Verdict.OK, "ok", TS_VIDEO_CODECS.get(video))
     if saw_pmt:
         return ProbeResult(Verdict.DEAD, "no video stream")
-    return ProbeResult(Verdict.TRANSIENT, "no PAT/PMT in the first bytes")
+    return ProbeResult(
+        Verdict.TRANSIENT, "no PAT/PMT in the first bytes", scope=Scope.CHANNEL, definite=True
+    )
 
 
 def _synced(data: bytes, i: int) -> bool:

@@ -27,6 +27,15 @@ class Origin(StrEnum):
     SCHEDULER = "scheduler"  # not probed: host parked, bucket tripped, run time over, no slot
 
 
+class Scope(StrEnum):
+    """Whose trouble a transient answer shows: only the host's own slows the host down."""
+
+    HOST = "host"  # refused, reset, connect timeout, 429/5xx, TLS: the host is protecting itself
+    CHANNEL = "channel"  # the host answered, this stream did not ("200 then nothing", no TS)
+    ACCOUNT = "account"  # the provider refused the account ("max connections"): not the channel
+    LOCAL = "local"  # our side (ffprobe missing, preempted): says nothing
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     verdict: Verdict
@@ -35,6 +44,10 @@ class ProbeResult:
     width: int | None = None
     height: int | None = None
     origin: Origin = Origin.PROBE
+    scope: Scope = Scope.HOST  # for a transient verdict: whose trouble it shows
+    # A channel-scope failure the server gives the same way every time (a 200 with no bytes,
+    # bytes with no TS tables): after the retries it makes the channel dead.
+    definite: bool = False
 
     @property
     def hd(self) -> bool | None:
@@ -45,12 +58,17 @@ class ProbeResult:
 # use (458, 509, 513) all say "not now", never "never".
 
 
+ACCOUNT_STATUSES = frozenset({401, 403, 407, 458, 509, 513})
+
+
 def classify_status(status: int) -> ProbeResult | None:
     """A verdict from an HTTP status alone, or None when the body decides."""
     if classify(status) is StatusClass.GONE:
         return ProbeResult(Verdict.DEAD, f"HTTP {status}")
+    if status in ACCOUNT_STATUSES:
+        return ProbeResult(Verdict.TRANSIENT, f"HTTP {status}", scope=Scope.ACCOUNT)
     if status >= 400:
-        return ProbeResult(Verdict.TRANSIENT, f"HTTP {status}")
+        return ProbeResult(Verdict.TRANSIENT, f"HTTP {status}", scope=Scope.HOST)
     return None
 
 
@@ -81,11 +99,20 @@ _FFPROBE_TRANSIENT = (
 )
 
 
+_FFPROBE_SCOPES = {
+    "403 forbidden": Scope.ACCOUNT,
+    "401 unauthorized": Scope.ACCOUNT,
+    "end of file": Scope.CHANNEL,
+    "i/o error": Scope.CHANNEL,
+}
+
+
 def classify_ffprobe_error(stderr: str) -> ProbeResult:
     text = stderr.lower()
     for fragment in _FFPROBE_TRANSIENT:
         if fragment in text:
-            return ProbeResult(Verdict.TRANSIENT, f"ffprobe: {fragment}")
+            scope = _FFPROBE_SCOPES.get(fragment, Scope.HOST)
+            return ProbeResult(Verdict.TRANSIENT, f"ffprobe: {fragment}", scope=scope)
     for fragment in _FFPROBE_DEAD:
         if fragment in text:
             return ProbeResult(Verdict.DEAD, f"ffprobe: {fragment}")

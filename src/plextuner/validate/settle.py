@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from plextuner.validate.jobs import Job
-from plextuner.validate.result import Origin, ProbeResult, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict
 
 MAX_RETRY_BACKOFF = 60.0
+CHANNEL_RETRIES = 1  # a channel's own failure gets one more try, with the long timeout
+MAX_ACCOUNT_WAITS = 6  # "max connections" refusals waited out before a source gives up
 
 
 class HostSignal(StrEnum):
@@ -25,9 +27,13 @@ class HostSignal(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Probe the same source again after `delay` seconds."""
+    """Probe the same source again after `delay` seconds. `counted`: it uses up one of the
+    retries (an account refusal does not: it says nothing about the channel). `deferred`: the
+    retry waits for the end of the run (a channel that hung must not hold a slot meanwhile)."""
 
     delay: float
+    counted: bool = True
+    deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +54,13 @@ Settlement = Retry | NextSource | Decided
 
 
 def host_signal(result: ProbeResult) -> HostSignal:
+    """Only the host's own trouble (refused, reset, connect timeout, 429/5xx) slows it down; a
+    channel failing after the host answered, or the account being full, does not."""
     if result.verdict is Verdict.OK:
         return HostSignal.OK
     if result.verdict is Verdict.DEAD or result.origin is Origin.PREEMPTED:
         return HostSignal.NEUTRAL
-    return HostSignal.TROUBLE
+    return HostSignal.TROUBLE if result.scope is Scope.HOST else HostSignal.NEUTRAL
 
 
 def retry_delay(attempts: int, rng: random.Random) -> float:
@@ -66,8 +74,18 @@ def settle(
     """What to do after `result` (for `job`, whose channel had `earlier` recorded so far)."""
     if result.verdict is Verdict.OK:
         return Decided(result)
-    if result.verdict is Verdict.TRANSIENT and job.attempts < retries:
-        return Retry(retry_delay(job.attempts + 1, rng))
+    if result.verdict is Verdict.TRANSIENT:
+        if result.scope is Scope.ACCOUNT and job.account_waits < MAX_ACCOUNT_WAITS:
+            return Retry(retry_delay(job.account_waits + 1, rng), counted=False)
+        if result.scope is Scope.CHANNEL:
+            if job.attempts < min(retries, CHANNEL_RETRIES):
+                return Retry(retry_delay(job.attempts + 1, rng), deferred=True)
+            if result.definite and job.channel_strikes > job.attempts:
+                # The same definite failure on every attempt: the server's answer, not ours.
+                dead = ProbeResult(Verdict.DEAD, f"{result.reason} (every attempt)")
+                return give_up_source(job, dead, earlier)
+        elif job.attempts < retries:
+            return Retry(retry_delay(job.attempts + 1, rng))
     return give_up_source(job, result, earlier)
 
 

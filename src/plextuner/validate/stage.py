@@ -31,6 +31,7 @@ def _budgets(ctx: RefreshContext, given: BudgetRegistry | None) -> BudgetRegistr
     if budgets is None:
         budgets = BudgetRegistry(settings.stream.default_max_connections)
         budgets.configure_accounts(settings.providers)
+        budgets.linger = settings.postvalidate.provider_linger
     for cfg, result in zip(settings.providers, ctx.results, strict=False):
         account = result.account.max_connections if result.account else None
         limit = cfg.max_connections or account
