@@ -33,6 +33,7 @@ from plextuner.stages import Stage, StageName
 from plextuner.state.published import PublishedState, load_state
 from plextuner.stream.proxy import StreamEngine
 from plextuner.supervise import record_crash, supervised
+from plextuner.validate.carry import make_carry_stage
 
 log = get_logger(__name__)
 SHUTDOWN_GRACE = 5.0
@@ -58,6 +59,7 @@ class Service:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()  # a second signal: stop waiting for streams to end
         self._refresh_now = asyncio.Event()
+        self._next_quick = False  # the queued refresh only applies overrides (no probes)
         self._refresh_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._ports: set[int] = set()
@@ -205,9 +207,14 @@ class Service:
         self._refresh_now.set()
         return True
 
-    async def queue_refresh(self) -> bool:
+    async def queue_refresh(self, quick: bool = False) -> bool:
         """A refresh now, or right after the one running (an override must not be missed);
-        True when it starts now."""
+        True when it starts now. `quick` (an override): no probes, the last results carried;
+        a full refresh asked for meanwhile wins."""
+        if not quick:
+            self._next_quick = False
+        elif not self._refresh_now.is_set():
+            self._next_quick = True
         self._refresh_now.set()
         return not self._refresh_lock.locked()
 
@@ -230,13 +237,14 @@ class Service:
                 async with asyncio.timeout(interval):
                     await self._refresh_now.wait()
             self._refresh_now.clear()
-            await self.refresh_once()
+            quick, self._next_quick = self._next_quick, False
+            await self.refresh_once(quick=quick)
 
     async def refresh_once(self, *, quick: bool = False) -> bool:
-        """One pipeline pass; `quick` skips post-validation (channels stay `unchecked`)."""
+        """One pipeline pass; `quick` skips the probes and carries the last ones' results."""
         stages = self._stages(self.settings, self.engine)
         if quick:
-            stages = [s for s in stages if s.name is not StageName.VALIDATE]
+            stages = [make_carry_stage() if s.name is StageName.VALIDATE else s for s in stages]
         async with self._refresh_lock:
             info = self.runtime.refresh
             info.started_at, info.finished_at = time.time(), None

@@ -204,6 +204,10 @@ async def move_to_another_device(page: Any, base: str, pages: list[str]) -> None
     after = await numbers(base)
     assert after.pop("Delta Sports") == ("news", before.pop("Delta Sports")[1])
     assert after == before  # every other channel keeps its device and number
+    # an override applies without probing again: what the probes found is carried
+    dead, alpha = await channel(base, "Dead Channel"), await channel(base, "Alpha News")
+    assert dead["state"] == "dead" and not dead["served"] and "404" in dead["state_reason"]
+    assert alpha["state"] == "ok"
     async with httpx.AsyncClient() as client:
         news = (await client.get(base + "/devices/news/lineup.json")).json()
     assert delta["number"] in {c["GuideNumber"] for c in news}

@@ -249,7 +249,7 @@ async def save_override(
         else:
             result = store.put(key, changes)
         await asyncio.to_thread(store.save)
-    started = await rt.queue_refresh() if rt.queue_refresh else False
+    started = await rt.queue_refresh(True) if rt.queue_refresh else False
     return {
         "key": key,
         "override": result.changes() if result else None,
@@ -316,7 +316,7 @@ async def form_reprobe(request: web.Request) -> web.Response:
         cache = await asyncio.to_thread(ProbeCache.load, path)
         cache.forget(cache_key(row.entry))
         await asyncio.to_thread(cache.save, path)
-    started = await rt.queue_refresh() if rt.queue_refresh else False
+    started = await rt.queue_refresh(False) if rt.queue_refresh else False
     refresh = "started" if started else "queued"
     raise back_to(f"/channels/{quote(key, safe='')}", f"re-probe at the refresh {refresh}")
 
@@ -325,7 +325,7 @@ async def form_refresh(request: web.Request) -> web.Response:
     rt = runtime_of(request)
     form = await form_fields(request)
     auth.require_form(rt.settings, request, form)
-    started = await rt.queue_refresh() if rt.queue_refresh else False
+    started = await rt.queue_refresh(False) if rt.queue_refresh else False
     raise back_to("/channels", "refresh started" if started else "refresh queued")
 
 

@@ -54,7 +54,7 @@ class Runtime:
     refresh: RefreshInfo = field(default_factory=RefreshInfo)
     started_at: float = field(default_factory=time.time)
     request_refresh: Callable[[], Awaitable[bool]] | None = None
-    queue_refresh: Callable[[], Awaitable[bool]] | None = None
+    queue_refresh: Callable[[bool], Awaitable[bool]] | None = None  # (quick) -> started now
     on_state: list[Callable[[PublishedState], None]] = field(default_factory=list)
 
     @property
