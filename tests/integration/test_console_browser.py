@@ -217,7 +217,7 @@ async def move_to_another_device(page: Any, base: str, pages: list[str]) -> None
     await shot(page, "overrides")
 
 
-async def live_view_follows_a_player(page: Any, base: str, pages: list[str]) -> None:
+async def live_view_follows_a_player(page: Any, base: str, pages: list[str], cdn: FakeCdn) -> None:
     await page.goto(base + "/live")
     await page.get_by_text("Nobody is watching.").wait_for()
     alpha = await channel(base, "Alpha News")
@@ -238,6 +238,9 @@ async def live_view_follows_a_player(page: Any, base: str, pages: list[str]) -> 
         assert got > 0
         pages.append(await page.content())
         await shot(page, "live")
+        cdn.state.die_after["c0"] = 0  # the CDN drops the stream: a failover shows up
+        await page.locator("#recent").get_by_text("Alpha News").first.wait_for(timeout=20000)
+        pages.append(await page.content())
     finally:
         player.cancel()
         with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
@@ -270,7 +273,7 @@ async def test_console_tasks_in_a_browser(tmp_path: Path) -> None:
                 await log_in(page, base)
                 await fix_guide_mapping(page, base)
                 await move_to_another_device(page, base, pages)
-                await live_view_follows_a_player(page, base, pages)
+                await live_view_follows_a_player(page, base, pages, cdn)
                 for path in ("/setup?group=News", "/doctor", "/api/v1/channels", "/api/v1/live"):
                     await page.goto(base + path)
                     pages.append(await page.content())

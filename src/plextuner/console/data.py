@@ -191,7 +191,8 @@ def guide_match_row(path: Path, key: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def live(rt: Runtime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
+def live(rt: Runtime) -> dict[str, Any]:
+    budgets = rt.tuner.budgets_snapshot()
     now = time.time()
     sessions = [
         {
@@ -225,6 +226,9 @@ def live(rt: Runtime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
         "upstreams": list(upstreams.values()),
         "budgets": budgets,
         "failovers": sum(s["failovers"] for s in sessions),
+        "recent_failovers": [
+            {**f, "ago_s": round(now - float(f["at"]))} for f in rt.tuner.recent_failovers()
+        ],
     }
 
 

@@ -160,12 +160,12 @@ async def channel_api(request: web.Request) -> web.Response:
 
 async def live_page(request: web.Request) -> web.Response:
     rt = runtime_of(request)
-    return page(request, "live.html", live=live(rt, rt.tuner.budgets_snapshot()))
+    return page(request, "live.html", live=live(rt))
 
 
 async def live_api(request: web.Request) -> web.Response:
     rt = runtime_of(request)
-    return json_answer(live(rt, rt.tuner.budgets_snapshot()))
+    return json_answer(live(rt))
 
 
 async def overrides_page(request: web.Request) -> web.Response:

@@ -26,6 +26,8 @@ class Tuner(Protocol):
 
     def budgets_snapshot(self) -> list[dict[str, Any]]: ...
 
+    def recent_failovers(self) -> list[dict[str, Any]]: ...
+
 
 @dataclass(slots=True)
 class RefreshInfo:

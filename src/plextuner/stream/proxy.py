@@ -159,6 +159,9 @@ class StreamEngine:
             for s in self._sessions.values()
         ]
 
+    def recent_failovers(self) -> list[dict[str, Any]]:
+        return list(reversed(self.hub.recent_failovers))
+
     def budgets_snapshot(self) -> list[dict[str, Any]]:
         """Connections per provider account: limit, in use by viewers and probes, waiting."""
         return [

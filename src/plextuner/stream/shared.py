@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -50,6 +52,7 @@ from plextuner.supervise import record_crash
 log = get_logger(__name__)
 KEEPALIVE_EVERY = 1.0
 RECONNECT_BACKOFF = 0.5  # doubles per failed reconnect of one upstream
+RECENT_FAILOVERS = 20
 
 
 class UpstreamHub:
@@ -71,6 +74,8 @@ class UpstreamHub:
         self.upstreams: dict[str, SharedUpstream] = {}
         self._ids = itertools.count(1)
         self._viewer_ids = itertools.count(1)
+        # The last failovers, for the console's live view (no URL: the host only).
+        self.recent_failovers: deque[dict[str, object]] = deque(maxlen=RECENT_FAILOVERS)
         self._tasks: set[asyncio.Task[None]] = set()
         budgets.reclaim = self.reclaim_idle
 
@@ -214,6 +219,10 @@ class UpstreamHub:
             left -= 1
             up.failovers += 1
             STREAM_FAILOVERS.labels(bucket=up.bucket).inc()
+            self.recent_failovers.append(
+                {"at": time.time(), "channel": up.entry.number, "name": up.entry.channel.name,
+                 "reason": reason, "host": host_of(source.url), "viewers": len(up.viewers)}
+            )  # fmt: skip
             log.info(
                 "stream_failover",
                 channel=up.entry.number,

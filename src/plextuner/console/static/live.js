@@ -31,6 +31,9 @@
       return [b.account, b.limit, b.in_use, b.viewers, b.probes, b.viewers_waiting];
     }), "No provider connection used yet.", 6);
     document.getElementById("failovers").textContent = String(data.failovers);
+    cells(document.querySelector("#recent tbody"), data.recent_failovers.map(function (f) {
+      return [f.ago_s + " s ago", f.channel + " " + f.name, f.reason, f.host, f.viewers];
+    }), "None.", 5);
     root.setAttribute("data-updated", String(data.at));
   }
   function poll() {
