@@ -48,6 +48,8 @@ def facts_of(entry: LineupEntry) -> ChannelFacts:
 
 def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
     """Match every channel not matched by an earlier source; the guide ids now wanted."""
+    if not data.matcher.guides and not data.matcher.manual:
+        return set()  # nothing to match against (no guide, no mapping): no work per channel
     for e in entries:
         known = data.results.get(e.channel.key)
         if known is None or known.guide_id is None:
