@@ -231,7 +231,12 @@ async def run_refresh(
     """One full pass; raises NothingPublishedError (previous state untouched) when it cannot."""
     started = time.monotonic()
     own_client = client is None
-    http = client or make_client(settings.fetch.timeout, settings.fetch.user_agent)
+    # Building a client loads the CA bundle (~0.1 s of CPU): not on the event loop.
+    http = (
+        client
+        if client is not None
+        else await asyncio.to_thread(make_client, settings.fetch.timeout, settings.fetch.user_agent)
+    )
     opts = FetchOptions(
         timeout=settings.fetch.timeout,
         retries=settings.fetch.retries,

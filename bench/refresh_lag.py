@@ -1,0 +1,239 @@
+"""Viewers streaming through `serve` while it refreshes a 50k-stream list and a large guide.
+
+Reports the daemon's event-loop lag (its own sampler: p99 from the histogram, max from the
+`event_loop_blocked` lines), the latency of /healthz polled every 50 ms, and the viewers'
+throughput, each against a quiet run of the same length measured just before (issue 16 targets:
+max lag <= 100 ms, viewer throughput within 5 % of the quiet run).
+BENCH_LAG_GUIDE_MB sets the guide size (default 300), BENCH_LAG_VIEWERS the viewers (20).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.conftest import free_port
+from tests.fakes.streams import FakeCdn
+
+from bench.epg_ingest import generate as generate_guide
+
+STREAMS = 50_000
+TOKEN = "bench-token"  # noqa: S105 - a loopback daemon made for this run
+QUIET_S = 15.0
+
+
+def playlist(path: Path, cdn_port: int, viewers: int) -> None:
+    lines = ["#EXTM3U"]
+    for i in range(viewers):
+        lines += [
+            f'#EXTINF:-1 tvg-id="ch{i}.tv" group-title="Live",Live {i}',
+            f"http://127.0.0.1:{cdn_port}/live/u/p/c{i}.ts",
+        ]
+    for i in range(viewers, STREAMS):
+        group = ("Sports", "News", "Movies", "Kids", "Music")[i % 5]
+        lines += [
+            f'#EXTINF:-1 tvg-id="ch{i % 3000}.tv" group-title="{group}",{group} Channel {i}',
+            f"http://cdn{i % 7}.invalid:8080/live/u/p/{i}.ts",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def config(tmp: Path, port: int, guide: Path, viewers: int) -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(
+        f"data_dir: {tmp / 'data'}\nhost: 127.0.0.1\nport: {port}\ndiscovery_port: 0\n"
+        f"admin_token: {TOKEN}\nrefresh_interval: 1d\nlog_format: json\n"
+        "postvalidate: {enabled: false}\n"
+        f"providers:\n  - {{name: p, m3u_url: '{tmp / 'list.m3u'}', "
+        f"max_connections: {viewers + 5}}}\n"
+        f"epg: {{sources: ['{guide}']}}\n"
+        f"buckets:\n  - {{name: live, match: {{group: '^Live$'}}, tuners: {viewers + 2}}}\n"
+        "  - {name: rest, match: {group: '.'}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Viewers:
+    def __init__(self, base: str, numbers: list[str]) -> None:
+        self.base, self.numbers = base, numbers
+        self.bytes = [0] * len(numbers)
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def _one(self, i: int) -> None:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(30, read=60)) as client,
+            client.stream("GET", f"{self.base}/auto/v{self.numbers[i]}") as r,
+        ):
+            async for chunk in r.aiter_raw():
+                self.bytes[i] += len(chunk)
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._one(i)) for i in range(len(self.numbers))]
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def health_latencies(base: str, until: asyncio.Event) -> list[float]:
+    out: list[float] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        while not until.is_set():
+            t = time.perf_counter()
+            await client.get(base + "/healthz")
+            out.append(time.perf_counter() - t)
+            await asyncio.sleep(0.05)
+    return out
+
+
+def lag_p99(metrics_text: str) -> float:
+    """The 99th percentile's bucket bound from the histogram's cumulative counts."""
+    buckets = [
+        (float(m.group(1)), float(m.group(2)))
+        for m in re.finditer(
+            r'plextuner_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)', metrics_text
+        )
+        if m.group(1) != "+Inf"
+    ]
+    total = next(
+        (
+            float(m)
+            for m in re.findall(r"plextuner_event_loop_lag_seconds_count ([0-9.e+]+)", metrics_text)
+        ),
+        0.0,
+    )
+    for bound, count in buckets:
+        if total and count / total >= 0.99:
+            return bound
+    return float("inf")
+
+
+async def phase(
+    base: str, viewers: Viewers, seconds: float | None, refresh: bool
+) -> dict[str, float]:
+    before = list(viewers.bytes)
+    done = asyncio.Event()
+    poller = asyncio.create_task(health_latencies(base, done))
+    start = time.monotonic()
+    async with httpx.AsyncClient(timeout=30) as client:
+        if refresh:
+            r = await client.post(
+                base + "/api/v1/refresh", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            assert r.status_code == 202, r.text
+            while True:
+                await asyncio.sleep(0.5)
+                status = (await client.get(base + "/api/v1/status")).json()["refresh"]
+                if not status["running"] and (status["finished_at"] or 0) > time.time() - (
+                    time.monotonic() - start
+                ):
+                    break
+        else:
+            await asyncio.sleep(seconds or QUIET_S)
+        metrics = (await client.get(base + "/metrics")).text
+    wall = time.monotonic() - start
+    done.set()
+    lat = await poller
+    got = [b - a for a, b in zip(before, viewers.bytes, strict=True)]
+    return {
+        "wall": wall,
+        "per_viewer_kbps": statistics.mean(got) * 8 / 1000 / wall,
+        "min_viewer_kbps": min(got) * 8 / 1000 / wall,
+        "health_p99_ms": sorted(lat)[int(len(lat) * 0.99) - 1] * 1000 if lat else 0.0,
+        "health_max_ms": max(lat) * 1000 if lat else 0.0,
+        "lag_p99_bucket_s": lag_p99(metrics),
+    }
+
+
+def blocked_max(log: Path, since: float) -> float:
+    worst = 0.0
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"event_loop_blocked"' in line:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            worst = max(worst, float(rec.get("lag_s", 0.0)))
+    return worst
+
+
+async def run() -> int:
+    mb = int(os.environ.get("BENCH_LAG_GUIDE_MB", "300"))
+    n_viewers = int(os.environ.get("BENCH_LAG_VIEWERS", "20"))
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        cdn = FakeCdn(tmp)
+        await cdn.start()
+        guide = tmp / "guide.xml"
+        generate_guide(guide, mb)
+        playlist(tmp / "list.m3u", cdn.port, n_viewers)
+        port = free_port()
+        cfg = config(tmp, port, guide, n_viewers)
+        log = tmp / "serve.log"
+        with log.open("w") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "plextuner", "serve", "--config", str(cfg)],
+                stdout=fh, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                for _ in range(1200):  # the first refresh (50k + the guide) may take minutes
+                    try:
+                        if (await client.get(base + "/readyz")).status_code == 200:
+                            status = (await client.get(base + "/api/v1/status")).json()
+                            if not status["refresh"]["running"]:
+                                break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.5)
+                lineup = (await client.get(base + "/devices/live/lineup.json")).json()
+            viewers = Viewers(base, [c["GuideNumber"] for c in lineup][:n_viewers])
+            viewers.start()
+            await asyncio.sleep(3)  # everyone streaming
+            quiet = await phase(base, viewers, QUIET_S, refresh=False)
+            marker = time.time()
+            busy = await phase(base, viewers, None, refresh=True)
+            await viewers.stop()
+            worst = blocked_max(log, marker)
+            if os.environ.get("BENCH_LAG_KEEP_LOG"):
+                Path(os.environ["BENCH_LAG_KEEP_LOG"]).write_text(log.read_text())
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            await cdn.stop()
+    print(f"{STREAMS} streams, {mb} MB guide, {n_viewers} viewers")
+    for name, p in (("quiet", quiet), ("refresh", busy)):
+        print(
+            f"{name:<8} {p['wall']:6.1f} s  viewer {p['per_viewer_kbps']:8.0f} kb/s (min "
+            f"{p['min_viewer_kbps']:.0f})  /healthz p99 {p['health_p99_ms']:6.1f} ms max "
+            f"{p['health_max_ms']:6.1f} ms  loop-lag p99 <= {p['lag_p99_bucket_s']} s"
+        )
+    ratio = busy["per_viewer_kbps"] / quiet["per_viewer_kbps"]
+    print(
+        f"loop blocked max {worst * 1000:.0f} ms (target <= 100 ms); viewer throughput during the "
+        f"refresh {ratio:.1%} of quiet (target >= 95%)"
+    )
+    return 0
+
+
+def main() -> int:
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
