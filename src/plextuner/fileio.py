@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,28 @@ def remove_stale_temp(directory: Path) -> int:
     return removed
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_FLUSH = 64 * 1024
+
+
 def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    """Encoded piece by piece (the pure-Python encoder): the C one-shot encoder holds the GIL for
+    the whole document (0.1-0.3 s for a 50k-channel map), stalling the event loop while this
+    runs in a worker thread; this one hands the GIL over as it goes."""
+    write_atomic(path, _chunks(_ENCODER.iterencode(value)))
+
+
+def _chunks(pieces: Iterable[str]) -> Iterator[bytes]:
+    buf: list[str] = []
+    size = 0
+    for piece in pieces:
+        buf.append(piece)
+        size += len(piece)
+        if size >= _FLUSH:
+            yield "".join(buf).encode()
+            buf, size = [], 0
+    if buf:
+        yield "".join(buf).encode()
 
 
 def read_json(path: Path) -> Any | None:

@@ -27,7 +27,7 @@ from plextuner.hdhr.discovery import Announcement, announcement, start_discovery
 from plextuner.hdhr.runtime import Runtime
 from plextuner.hdhr.tuners import all_tuners
 from plextuner.logging import get_logger
-from plextuner.looplag import watch_loop_lag
+from plextuner.looplag import start_stall_watchdog, watch_loop_lag
 from plextuner.pipeline import run_refresh
 from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
@@ -96,6 +96,7 @@ class Service:
             async with asyncio.TaskGroup() as tg:
                 refresher = tg.create_task(supervised("refresh_loop", self._refresh_loop))
                 lag = tg.create_task(supervised("loop_lag", watch_loop_lag))
+                start_stall_watchdog()
                 await self._stop.wait()
                 refresher.cancel()
                 lag.cancel()
