@@ -181,7 +181,11 @@ class Matcher:
         self._by_fold.setdefault(channel.id.casefold(), channel.id)
         if from_id:
             self._by_idkey[from_id.compact].append(channel.id)
-        for k in dict.fromkeys(g.keys):
+        seen: set[tuple[str, str | None]] = set()
+        for k in g.keys:
+            if (k.compact, k.country) in seen:
+                continue  # the same name twice (display-name and id): indexed once
+            seen.add((k.compact, k.country))
             _append(self._by_compact[self._canon(k.compact)], channel.id)
             if k.loose:
                 _append(self._by_loose[self._canon(k.loose)], channel.id)

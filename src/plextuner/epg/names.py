@@ -123,6 +123,8 @@ _TIMESHIFT = re.compile(r"\+\s?(\d{1,2})\s*(?:h|hr|hrs|hour|hours)?(?=\W|$)", re
 _PREFIX = re.compile(
     r"^\s*(?:[\[(|]\s*([^\]\)|]{1,12}?)\s*[\])|]|([A-Za-z]{2,4})\s*(?:[:|\-\u2013]|\s\|)(?=\s|\w))\s*"
 )
+_NOTHING_CRITICAL: frozenset[str] = frozenset()
+_MAYBE_PREFIX = re.compile(r"^\s*[\[(|]|[:|\-\u2013]")  # cheap test before _PREFIX
 _BRACKETED = re.compile(r"\[([^\]]*)\]|\(([^)]*)\)")
 _SPLIT = re.compile(r"[^\w+]+|_", re.UNICODE)
 _ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
@@ -149,19 +151,25 @@ class NameKey:
 
 def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
     suffix = f"+{timeshift}" if timeshift else ""
-    kept = [  # "canal plus" keeps its "canal": Canal+ is not "Plus"
-        t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
-    ]
-    loose = "".join(kept)
+    compact = "".join(tokens)
+    if FILLER.isdisjoint(tokens):  # most names: nothing to leave out
+        loose = compact
+    else:
+        loose = "".join(  # "canal plus" keeps its "canal": Canal+ is not "Plus"
+            t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
+        )
     if len(loose) < 2 or not any(c.isalpha() for c in loose):
         loose = ""
-    critical = frozenset(t for t in tokens if t.isdigit() or t in VARIANTS)
+    if compact.isalpha() and VARIANTS.isdisjoint(tokens):
+        critical = _NOTHING_CRITICAL
+    else:
+        critical = frozenset(t for t in tokens if t.isdigit() or t in VARIANTS)
     return NameKey(
         tokens,
         country,
         timeshift,
         " ".join(tokens),
-        "".join(tokens) + suffix,
+        compact + suffix,
         loose + suffix if loose else "",
         critical,
         (critical, timeshift),
@@ -185,7 +193,7 @@ def name_key(name: str) -> NameKey:
     """The comparable form of a channel name or display-name."""
     text = (html.unescape(name) if "&" in name else name).strip()  # `BM&amp;C News`
     country: str | None = None
-    for _ in range(3):  # `[VIP] UK: BBC One` has two prefixes
+    for _ in range(3 if _MAYBE_PREFIX.search(text[:12]) else 0):  # `[VIP] UK: BBC One`: two
         m = _PREFIX.match(text)
         if not m:
             break
