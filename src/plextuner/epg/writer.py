@@ -91,27 +91,6 @@ def _programme(number: str, p: Programme, stop: float) -> etree._Element:
     return el
 
 
-@contextlib.contextmanager
-def _atomic_tv(path: Path, attrs: dict[str, str]) -> Iterator[etree._IncrementalFileWriter]:
-    """An XMLTV `<tv>` written incrementally to a temp file, fsynced and renamed over `path`
-    only when the body finished (a crash or an error leaves the old file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with etree.xmlfile(fh, encoding="utf-8") as xf:
-                xf.write_declaration()
-                with xf.element("tv", attrs):
-                    yield xf
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 def write_guide(
     path: Path,
     device: Device,
