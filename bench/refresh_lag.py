@@ -172,6 +172,18 @@ def blocked_max(log: Path, since: float) -> float:
     return worst
 
 
+def start_pyspy(pid: int) -> subprocess.Popen[bytes] | None:
+    """With BENCH_LAG_PYSPY=<file>: a GIL profile of the refresh (py-spy), for digging."""
+    out = os.environ.get("BENCH_LAG_PYSPY")
+    if not out:
+        return None
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "--gil",
+         "--threads", "--format", "raw", "-r", "250", "-d", "25", "-o", out],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 async def run() -> int:
     mb = int(os.environ.get("BENCH_LAG_GUIDE_MB", "300"))
     n_viewers = int(os.environ.get("BENCH_LAG_VIEWERS", "20"))
@@ -215,7 +227,10 @@ async def run() -> int:
             await asyncio.sleep(3)  # everyone streaming
             quiet = await phase(base, viewers, QUIET_S, refresh=False)
             marker = time.time()
+            spy = start_pyspy(proc.pid)
             busy = await phase(base, viewers, None, refresh=True)
+            if spy is not None:
+                spy.wait(60)
             await viewers.stop()
             log.write_text("".join(lines))
             worst = blocked_max(log, marker)

@@ -25,6 +25,7 @@ from plextuner.ingest.xtream import fetch_xtream
 from plextuner.logging import get_logger
 from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
 from plextuner.redact import redact_url
+from plextuner.release import release_in_thread
 from plextuner.stages import RefreshContext, Stage, StageName
 from plextuner.state.overrides import OverrideStore, apply_overrides, layered
 from plextuner.state.published import (
@@ -156,9 +157,9 @@ async def ingest_all(ctx: RefreshContext) -> None:
                 ctx.guide_urls.append(url)
     # CPU work (50k entries: ~0.5 s) runs in a thread: viewers stream on the loop meanwhile.
     ctx.channels = await asyncio.to_thread(merge_entries, entries)
+    box: list[object] = [entries, *(r.take_entries() for r in ctx.results)]
     del entries
-    for result in ctx.results:
-        result.release_entries()
+    await release_in_thread(box)  # 50k entries freed here would stall the loop
 
 
 async def bucket_channels(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) -> None:

@@ -31,6 +31,7 @@ from plextuner.looplag import start_stall_watchdog, watch_loop_lag
 from plextuner.pipeline import run_refresh
 from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
+from plextuner.release import release_in_thread
 from plextuner.stages import Stage, StageName
 from plextuner.state.published import PublishedState, load_state
 from plextuner.stream.proxy import StreamEngine
@@ -293,14 +294,18 @@ class Service:
                 gc.enable()
                 self.runtime.scan_in_progress = False
                 info.finished_at = time.time()
-            self.runtime.swap(outcome.state)
+            state, exit_code = outcome.state, outcome.exit_code
+            box: list[object] = [self.runtime.state, outcome]  # the replaced state, the context
+            del outcome
+            self.runtime.swap(state)
+            await release_in_thread(box)  # freed off the loop
             settle_heap()
-            await self._open_ports(outcome.state)
-            info.ok, info.exit_code = True, outcome.exit_code
-            info.message = "held: " + ", ".join(outcome.state.held) if outcome.state.held else "ok"
+            await self._open_ports(state)
+            info.ok, info.exit_code = True, exit_code
+            info.message = "held: " + ", ".join(state.held) if state.held else "ok"
         if not quick:
             try:
-                await self._tell_plex(outcome.state)
+                await self._tell_plex(state)
             except Exception as err:  # noqa: BLE001 - supervision boundary: Plex actions never end the daemon
                 record_crash("plex", err)
         return True

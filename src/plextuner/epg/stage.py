@@ -170,6 +170,11 @@ def _write_all(
     paths = ctx.settings.paths
     write_json(paths.guide_matches, {"generated": time.time(), "devices": reports})
     write_aggregate(paths.aggregate_guide, [paths.guide(d.name) for d in ctx.devices])
+    # Freed here, in the worker thread: a big guide's programmes are a million objects, and
+    # freeing them where the stage's frame ends (the event loop) stalls every viewer.
+    data.programmes.clear()
+    data.results.clear()
+    data.matcher = Matcher()
 
 
 _NONE = MatchResult(None, MatchTier.NONE, 0.0)

@@ -138,6 +138,12 @@ class ProviderResult:
     guide_urls: list[str] = field(default_factory=list)
     count: int = 0  # entries accepted; kept after `entries` is released once merged
 
+    def take_entries(self) -> list[Entry]:
+        """The entries, handed over (to be freed elsewhere); the result keeps their count."""
+        taken, self.entries = self.entries, []
+        self.count = len(taken)
+        return taken
+
     def release_entries(self) -> None:
         """Drop the per-entry objects once merged into channels: a 100k list holds ~100 MB."""
         self.count = len(self.entries)
