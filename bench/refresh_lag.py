@@ -184,6 +184,23 @@ def start_pyspy(pid: int) -> subprocess.Popen[bytes] | None:
     )  # fmt: skip
 
 
+def report(
+    mb: int, n_viewers: int, quiet: dict[str, float], busy: dict[str, float], worst: float
+) -> None:
+    print(f"{STREAMS} streams, {mb} MB guide, {n_viewers} viewers")
+    for name, p in (("quiet", quiet), ("refresh", busy)):
+        print(
+            f"{name:<8} {p['wall']:6.1f} s  viewer {p['per_viewer_kbps']:8.0f} kb/s (min "
+            f"{p['min_viewer_kbps']:.0f})  /healthz p99 {p['health_p99_ms']:6.1f} ms max "
+            f"{p['health_max_ms']:6.1f} ms  loop-lag p99 <= {p['lag_p99_bucket_s']} s"
+        )
+    ratio = busy["per_viewer_kbps"] / quiet["per_viewer_kbps"]
+    print(
+        f"loop blocked max {worst * 1000:.0f} ms (target <= 100 ms); viewer throughput during the "
+        f"refresh {ratio:.1%} of quiet (target >= 95%)"
+    )
+
+
 async def run() -> int:
     mb = int(os.environ.get("BENCH_LAG_GUIDE_MB", "300"))
     n_viewers = int(os.environ.get("BENCH_LAG_VIEWERS", "20"))
@@ -240,18 +257,7 @@ async def run() -> int:
             proc.terminate()
             proc.wait(30)
             await cdn.stop()
-    print(f"{STREAMS} streams, {mb} MB guide, {n_viewers} viewers")
-    for name, p in (("quiet", quiet), ("refresh", busy)):
-        print(
-            f"{name:<8} {p['wall']:6.1f} s  viewer {p['per_viewer_kbps']:8.0f} kb/s (min "
-            f"{p['min_viewer_kbps']:.0f})  /healthz p99 {p['health_p99_ms']:6.1f} ms max "
-            f"{p['health_max_ms']:6.1f} ms  loop-lag p99 <= {p['lag_p99_bucket_s']} s"
-        )
-    ratio = busy["per_viewer_kbps"] / quiet["per_viewer_kbps"]
-    print(
-        f"loop blocked max {worst * 1000:.0f} ms (target <= 100 ms); viewer throughput during the "
-        f"refresh {ratio:.1%} of quiet (target >= 95%)"
-    )
+    report(mb, n_viewers, quiet, busy, worst)
     return 0
 
 
