@@ -130,3 +130,24 @@ def test_guide_match_command(refreshed: Path, capsys: pytest.CaptureFixture[str]
     lineup = json.loads(capsys.readouterr().out)
     chans = [c for d in lineup["devices"] for c in d["channels"]]
     assert sum(1 for c in chans if c["guide_id"]) == len(matched)
+
+
+def test_same_answer_from_a_worker_process(
+    refreshed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big guide job runs in a child process (no GIL shared with viewers): same guides."""
+    from plextuner.epg import worker
+
+    threaded = received(refreshed.parent / "data" / "guides")
+    started: list[bool] = []
+    real = worker.run_in_process
+
+    async def spy(job: worker.GuideJob) -> worker.GuideJobResult:
+        started.append(True)
+        return await real(job)
+
+    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
+    monkeypatch.setattr("plextuner.epg.stage.run_in_process", spy)
+    assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
+    assert started == [True]
+    assert received(refreshed.parent / "data" / "guides") == threaded

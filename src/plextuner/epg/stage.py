@@ -14,6 +14,14 @@ from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
+from plextuner.epg.worker import (
+    GuideJob,
+    GuideJobResult,
+    entry_row,
+    run_guide_job,
+    run_in_process,
+    wants_process,
+)
 from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
@@ -88,39 +96,56 @@ def make_epg_stage(settings: Settings) -> Stage:
         now = time.time()
         window = (now - PAST, now + cfg.days * 86400.0)
         sources = list(dict.fromkeys([*cfg.sources, *ctx.guide_urls]))
-        entries = [e for d in ctx.devices for e in d.entries]
-        manual = {**cfg.map, **{k: o.guide_id for k, o in ctx.overrides.items() if o.guide_id}}
-        try:
-            data = GuideData(await asyncio.to_thread(make_matcher, settings, manual))
-        except EpgError as err:
-            log.warning("guide_aliases_failed", error=err)
-            data = GuideData(Matcher(manual, (), cfg.match_threshold))
-        parsed_any = False
-        cache = settings.paths.epg_cache
+        fetched: list[tuple[str, str]] = []
         for source in sources:
             try:
                 path = await fetch_guide(
-                    ctx.fetcher.client, source, cache, cfg.max_bytes, settings.fetch.timeout
-                )
-                outcome = await asyncio.to_thread(
-                    parse_source, path, _label(source), data, entries, window
+                    ctx.fetcher.client,
+                    source,
+                    settings.paths.epg_cache,
+                    cfg.max_bytes,
+                    settings.fetch.timeout,
                 )
             except EpgError as err:
                 log.warning("guide_source_failed", error=err)
                 continue
-            parsed_any = True
-            log.info(
-                "guide_source_parsed",
-                source=_label(source),
-                channels=outcome.channels,
-                programmes=outcome.programmes,
-                skipped=outcome.skipped,
-                truncated=outcome.truncated,
-            )
-        await asyncio.to_thread(match_pending, data, entries)  # sources with no programmes
-        await asyncio.to_thread(_write_all, ctx, data, window, parsed_any or not sources)
+            fetched.append((str(path), _label(source)))
+        job = GuideJob(
+            settings=settings,
+            manual={**cfg.map, **{k: o.guide_id for k, o in ctx.overrides.items() if o.guide_id}},
+            sources=fetched,
+            configured=bool(sources),
+            window=window,
+            devices=[(d.name, [entry_row(e) for e in d.entries]) for d in ctx.devices],
+        )
+        if await asyncio.to_thread(wants_process, job):
+            result = await run_in_process(job)  # no GIL shared with the loop's viewers
+        else:
+            result = await asyncio.to_thread(run_guide_job, job)
+        del job
+        for reason in result.failed:
+            log.warning("guide_source_failed", error=reason)
+        for parsed in result.parsed:
+            log.info("guide_source_parsed", **parsed)
+        await asyncio.to_thread(_apply, ctx, result)
 
     return NamedStage(StageName.GUIDE, guide)
+
+
+def _apply(ctx: RefreshContext, result: GuideJobResult) -> None:
+    """The worker's answer onto the real entries (matched by number; `require` drops)."""
+    notes = ctx.report(StageName.GUIDE, "guide").by_device
+    notes.update(result.notes)
+    for device in ctx.devices:
+        rows = {r[0]: r for r in result.devices.get(device.name, [])}
+        kept = []
+        for e in device.entries:
+            row = rows.get(e.number)
+            if row is None:
+                continue  # `epg.require` dropped it
+            _, e.guide_id, e.guide_match, e.guide_score, e.has_guide = row
+            kept.append(e)
+        device.entries = kept
 
 
 def _label(source: str) -> str:
@@ -129,7 +154,7 @@ def _label(source: str) -> str:
     return redact_url(source)
 
 
-def _write_all(
+def write_all(
     ctx: RefreshContext, data: GuideData, window: tuple[float, float], fresh: bool
 ) -> None:
     cfg = ctx.settings.epg

@@ -1,0 +1,157 @@
+"""The guide work of a refresh (parse every source, match, write the device guides) in a child
+process when it is big: a 300 MB guide is ~15 s of CPU, and in a thread it shares the GIL with
+the event loop that streams to viewers. Small jobs run in a thread (a process costs ~0.5 s).
+
+The job and its result are plain data (no open files, no event loop), so either runs the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from plextuner.buckets.models import Device, LineupEntry
+from plextuner.config import Settings
+from plextuner.errors import EpgError
+from plextuner.ingest.models import Channel
+from plextuner.stages import RefreshContext, StageName
+
+PROCESS_ABOVE_BYTES = 32 * 1024 * 1024  # guide files bigger than this together: a process
+PROCESS_ABOVE_CHANNELS = 20_000
+
+_ENTRY_FIELDS = ("number", "key", "name", "tvg_id", "tvg_name", "group", "groups", "chno",
+                 "tvg_shift", "logo")  # fmt: skip
+
+
+@dataclass(slots=True)
+class GuideJob:
+    settings: Settings
+    manual: dict[str, str]
+    sources: list[tuple[str, str]]  # (local file, label), in priority order
+    configured: bool  # any source was configured or announced (else placeholders are fresh)
+    window: tuple[float, float]
+    devices: list[tuple[str, list[tuple[Any, ...]]]]  # (device name, entry rows)
+
+
+@dataclass(slots=True)
+class GuideJobResult:
+    # per device: rows (number, guide_id, guide_match, guide_score, has_guide) of kept entries
+    devices: dict[str, list[tuple[str, str | None, str | None, float | None, bool | None]]]
+    notes: dict[str, str] = field(default_factory=dict)
+    parsed: list[dict[str, Any]] = field(default_factory=list)  # per source, for the log
+    failed: list[str] = field(default_factory=list)  # per failed source: the reason
+
+
+def entry_row(e: LineupEntry) -> tuple[Any, ...]:
+    ch = e.channel
+    return (e.number, ch.key, ch.name, ch.tvg_id, ch.tvg_name, ch.group, tuple(ch.groups),
+            ch.chno, ch.tvg_shift, ch.logo)  # fmt: skip
+
+
+def _entry(row: tuple[Any, ...]) -> LineupEntry:
+    values = dict(zip(_ENTRY_FIELDS, row, strict=True))
+    channel = Channel(
+        key=values["key"],
+        name=values["name"],
+        tvg_id=values["tvg_id"],
+        group=values["group"],
+        provider="",
+        logo=values["logo"],
+        tvg_name=values["tvg_name"],
+        chno=values["chno"],
+        tvg_shift=values["tvg_shift"],
+        groups=list(values["groups"]),
+    )
+    return LineupEntry(values["number"], channel)
+
+
+def run_guide_job(job: GuideJob) -> GuideJobResult:
+    """Everything the guide stage computes, from plain data to plain data."""
+    from plextuner.epg.match import Matcher
+    from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source, write_all
+
+    cfg = job.settings.epg
+    devices = [
+        Device(name, name, name, "", 0, 1, entries=[_entry(r) for r in rows])
+        for name, rows in job.devices
+    ]
+    entries = [e for d in devices for e in d.entries]
+    result = GuideJobResult(devices={})
+    try:
+        data = GuideData(make_matcher(job.settings, job.manual))
+    except EpgError as err:
+        result.failed.append(f"aliases: {err}")
+        data = GuideData(Matcher(job.manual, (), cfg.match_threshold))
+    parsed_any = False
+    for path, label in job.sources:
+        try:
+            outcome = parse_source(Path(path), label, data, entries, job.window)
+        except EpgError as err:
+            result.failed.append(str(err))
+            continue
+        parsed_any = True
+        result.parsed.append(
+            {"source": label, "channels": outcome.channels, "programmes": outcome.programmes,
+             "skipped": outcome.skipped, "truncated": outcome.truncated}
+        )  # fmt: skip
+    match_pending(data, entries)  # sources with no programmes
+    ctx = RefreshContext(settings=job.settings, fetcher=None, previous=None, devices=devices)  # type: ignore[arg-type]
+    write_all(ctx, data, job.window, parsed_any or not job.configured)
+    result.notes = dict(ctx.report(StageName.GUIDE, "guide").by_device)
+    for d in ctx.devices:
+        result.devices[d.name] = [
+            (e.number, e.guide_id, e.guide_match, e.guide_score, e.has_guide) for e in d.entries
+        ]
+    return result
+
+
+def _child(conn: Connection, job: GuideJob) -> None:
+    try:
+        conn.send(("ok", run_guide_job(job)))
+    except BaseException as err:  # noqa: BLE001 - reported to the parent, which decides
+        conn.send(("error", f"{type(err).__name__}: {err}"[:500]))
+    finally:
+        conn.close()
+
+
+def wants_process(job: GuideJob) -> bool:
+    size = 0
+    for path, _ in job.sources:
+        with contextlib.suppress(OSError):
+            size += Path(path).stat().st_size
+    channels = sum(len(rows) for _, rows in job.devices)
+    return size > PROCESS_ABOVE_BYTES or channels > PROCESS_ABOVE_CHANNELS
+
+
+async def run_in_process(job: GuideJob) -> GuideJobResult:
+    """`run_guide_job` in a spawned child; the child is killed if the refresh is cancelled."""
+    mp = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
+    receive, send = mp.Pipe(duplex=False)
+    proc = mp.Process(target=_child, args=(send, job), name="plextuner-guide", daemon=True)
+    try:
+        await asyncio.to_thread(proc.start)  # pickling the job: off the loop
+        send.close()
+        kind, payload = await asyncio.to_thread(_receive, receive)
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        await asyncio.to_thread(proc.join, 10)
+        receive.close()
+    if kind != "ok":
+        raise EpgError(f"the guide worker failed: {payload}")
+    assert isinstance(payload, GuideJobResult)
+    return payload
+
+
+def _receive(conn: Connection) -> tuple[str, Any]:
+    try:
+        message = conn.recv()
+    except EOFError:
+        return "error", "the guide worker exited without an answer"
+    kind, payload = message
+    return str(kind), payload
