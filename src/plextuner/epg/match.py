@@ -12,14 +12,14 @@ guide channels of one source is left unmatched (with its candidates, for `guide-
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rapidfuzz import fuzz, process
 
 from plextuner.epg.countries import country_of_group
-from plextuner.epg.names import FILLER, NameKey, id_key, name_key, split_id
+from plextuner.epg.names import NameKey, id_key, name_key, split_id
 from plextuner.epg.xmltv import GuideChannel
 
 
@@ -43,11 +43,11 @@ CONFIDENCE = {
 LOW_CONFIDENCE = 0.9  # below this guide-match lists the alternatives
 MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many points
 MAX_POSTING = 200  # a word in more guide names than this ("sport", "news") proposes none
-CANDIDATE_LIMIT = 8  # pool entries given the full similarity
+CANDIDATE_LIMIT = 5  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
 
 
-_PostingKey = tuple[tuple[frozenset[str], int], str, str | None]
+_PostingKey = tuple[tuple[frozenset[str], int], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,7 @@ class MatchResult:
 
 
 UNMATCHED = MatchResult(None, MatchTier.NONE, 0.0)
+_NO_CANDIDATES: tuple[MatchResult, tuple[Candidate, ...]] = (UNMATCHED, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ def similarity(a: NameKey, b: NameKey) -> float:
     # No credit for one name containing the other: "Nick" and "Nick Jr", "TVA" and "TVA Sports"
     # are sister channels far more often than spellings of one channel; nor for a short word
     # spelled differently ("FX"/"FXX", "Kanal D"/"Kanal 7"): short words are names, not typos.
-    sa, sb = set(a.tokens) - FILLER, set(b.tokens) - FILLER
+    sa, sb = a.content, b.content
     if sa < sb or sb < sa or any(len(t) < 4 for t in sa ^ sb):
         return 0.0
     return float(max(fuzz.ratio(a.compact, b.compact), fuzz.token_sort_ratio(a.text, b.text)))
@@ -137,10 +138,9 @@ class Matcher:
         self._by_compact: dict[str, list[str]] = defaultdict(list)
         self._by_loose: dict[str, list[str]] = defaultdict(list)
         # (signature, token) -> guide keys: fuzzy candidates share a word and a signature
-        # (signature, token, country) -> guide keys: fuzzy candidates share a word and a
-        # signature, and are of the channel's country or of none ("*": of any country)
         self._postings: dict[_PostingKey, list[int]] = defaultdict(list)
         self._keys: list[tuple[NameKey, str]] = []
+        self._key_country: list[str | None] = []  # each key's guide channel's country
         self._fuzzy_cache: dict[
             tuple[str, str | None], tuple[MatchResult, tuple[Candidate, ...]]
         ] = {}
@@ -191,9 +191,9 @@ class Matcher:
                 _append(self._by_loose[self._canon(k.loose)], channel.id)
             index = len(self._keys)
             self._keys.append((k, channel.id))
-            for token in set(k.tokens) - FILLER:
-                self._postings[k.signature, token, country].append(index)
-                self._postings[k.signature, token, "*"].append(index)
+            self._key_country.append(country)
+            for token in k.content:
+                self._postings[k.signature, token].append(index)
         self._fuzzy_cache.clear()
 
     # -- tiers -------------------------------------------------------------------------------
@@ -219,10 +219,14 @@ class Matcher:
             key = id_key(facts.tvg_id)
             if key:
                 own = key.country or country
-                gid = self._pick(self._by_idkey.get(key.compact, ()), own, facts.chno)
+                gid = self._pick(self._by_idkey.get(key.compact, []), own, facts.chno)
                 if gid:
                     return MatchResult(gid, MatchTier.TVG_ID_NORMALISED, 0.97)
-        for text in dict.fromkeys(n for n in (facts.name, facts.tvg_name.replace("_", " ")) if n):
+        tvg_name = facts.tvg_name.replace("_", " ") if facts.tvg_name else ""
+        names = (facts.name,) if not tvg_name or tvg_name == facts.name else (facts.name, tvg_name)
+        for text in names:
+            if not text:
+                continue
             key = name_key(text)
             own = key.country or country
             for tier, table, lookup in (
@@ -231,7 +235,9 @@ class Matcher:
             ):
                 if not lookup:
                     continue
-                ids = table.get(self._canon(lookup), ())
+                ids = table.get(self._canon(lookup))
+                if not ids:
+                    continue
                 gid = self._pick(ids, own, facts.chno)
                 if gid:
                     return MatchResult(gid, tier, CONFIDENCE[tier])
@@ -246,9 +252,12 @@ class Matcher:
                     )
         return None
 
-    def _pick(self, ids: Iterable[str], country: str | None, chno: str) -> str | None:
+    def _pick(self, ids: Sequence[str], country: str | None, chno: str) -> str | None:
         """The one guide channel among equally named `ids`; None when none fits, "" when several
         fit equally (a tie no later tier may break)."""
+        if len(ids) == 1:  # the common case
+            only = ids[0]
+            return only if _compatible(country, self.guides[only].country) else None
         fits = [self.guides[i] for i in ids if _compatible(country, self.guides[i].country)]
         if not fits:
             return None
@@ -277,11 +286,15 @@ class Matcher:
 
     def _score(self, key: NameKey, own: str | None) -> tuple[MatchResult, tuple[Candidate, ...]]:
         pool: set[int] = set()
-        for token in set(key.tokens) - FILLER:
-            for country in (own, None) if own else ("*",):
-                posting = self._postings.get((key.signature, token, country), ())
-                if len(posting) <= MAX_POSTING:
-                    pool.update(posting)
+        for token in key.content:
+            posting = self._postings.get((key.signature, token), ())
+            if len(posting) <= MAX_POSTING:
+                pool.update(posting)
+        if own is not None:  # pools share a word and a signature: small, a cheap filter
+            countries = self._key_country
+            pool = {i for i in pool if countries[i] is None or countries[i] == own}
+        if not pool:
+            return _NO_CANDIDATES
         order = list(pool)
         # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity
         ranked = process.extract(

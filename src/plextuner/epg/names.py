@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from plextuner.epg.countries import country_of_code, country_of_name, fold
 
@@ -131,10 +131,10 @@ _ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
 
 
-@dataclass(frozen=True, slots=True)
-class NameKey:
+class NameKey(NamedTuple):
     """A name's comparable form. Built by `make_key` (every derived key computed once: keys are
-    cached per name and compared many times)."""
+    cached per name and compared many times). A named tuple: built ~10x faster than a frozen
+    dataclass, and tens of thousands are built per refresh."""
 
     tokens: tuple[str, ...]
     country: str | None
@@ -144,6 +144,7 @@ class NameKey:
     loose: str  # the compact key without filler words, "" when too little would be left
     critical: frozenset[str]  # what must agree for two names to be one channel
     signature: tuple[frozenset[str], int]  # (critical, timeshift): equal for one channel
+    content: frozenset[str]  # the words without filler words
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
@@ -158,7 +159,7 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
         loose = "".join(  # "canal plus" keeps its "canal": Canal+ is not "Plus"
             t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
         )
-    if len(loose) < 2 or not any(c.isalpha() for c in loose):
+    if len(loose) < 2 or loose.isdigit():  # tokens are letter or digit runs: no letter at all
         loose = ""
     if compact.isalpha() and VARIANTS.isdisjoint(tokens):
         critical = _NOTHING_CRITICAL
@@ -173,6 +174,7 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
         loose + suffix if loose else "",
         critical,
         (critical, timeshift),
+        frozenset(tokens) - FILLER,
     )
 
 
