@@ -69,7 +69,7 @@ def baseline(path: Path) -> int:
 def ours(path: Path, data_dir: Path) -> int:
     from plextuner.buckets.models import Device, LineupEntry
     from plextuner.config import load_settings
-    from plextuner.epg.stage import GuideData, write_all, parse_source
+    from plextuner.epg.stage import GuideData, parse_source, write_all
     from plextuner.ingest.models import Channel
     from plextuner.stages import RefreshContext
 
