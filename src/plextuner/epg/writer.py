@@ -167,10 +167,7 @@ def write_aggregate(path: Path, sources: list[Path]) -> int:
                         fh.write(etree.tostring(element, encoding="utf-8"))
                         count += tag == "programme"
                     continue
-                lo, hi = span[part], span[part + 1]
-                _copy_range(source, fh, lo, hi)
-                if tag == "programme":
-                    count += _count_programmes(source, lo, hi)
+                count += _copy_range(source, fh, span[part], span[part + 1], tag == "programme")
     return count
 
 
@@ -210,32 +207,29 @@ def _find(path: Path, needle: bytes, lo: int, hi: int) -> int:
     return -1
 
 
-def _copy_range(path: Path, out: IO[bytes], lo: int, hi: int) -> None:
+def _byte_range(path: Path, lo: int, hi: int) -> Iterator[bytes]:
+    """The file's bytes lo..hi in 1 MB pieces."""
     with path.open("rb") as fh:
         fh.seek(lo)
         left = hi - lo
         while left > 0:
             chunk = fh.read(min(1 << 20, left))
             if not chunk:
-                break
-            out.write(chunk)
+                return
             left -= len(chunk)
+            yield chunk
 
 
-def _count_programmes(path: Path, lo: int, hi: int) -> int:
-    count, carry = 0, b""
-    with path.open("rb") as fh:
-        fh.seek(lo)
-        left = hi - lo
-        while left > 0:
-            chunk = fh.read(min(1 << 20, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            joined = carry + chunk  # the carry is too short to hold a whole tag: none counted twice
-            count += joined.count(_CLOSE)
+def _copy_range(path: Path, out: IO[bytes], lo: int, hi: int, count: bool = False) -> int:
+    """Copy lo..hi of `path` to `out`; with `count`, the `</programme>` tags copied."""
+    found, carry = 0, b""
+    for chunk in _byte_range(path, lo, hi):
+        out.write(chunk)
+        if count:
+            joined = carry + chunk  # the carry is too short to hold a whole tag: none twice
+            found += joined.count(_CLOSE)
             carry = joined[-(len(_CLOSE) - 1) :]
-    return count
+    return found
 
 
 def _elements(path: Path, tag: str) -> Iterable[etree._Element]:
