@@ -151,3 +151,22 @@ def test_same_answer_from_a_worker_process(
     assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
     assert started == [True]
     assert received(refreshed.parent / "data" / "guides") == threaded
+
+
+def test_a_dead_worker_falls_back_to_a_thread(
+    refreshed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process that dies (killed for memory, say) costs the viewers' loop some time,
+    never the guides: the job runs again in a thread."""
+    from plextuner.epg import worker
+    from plextuner.errors import EpgError
+
+    before = received(refreshed.parent / "data" / "guides")
+
+    async def dies(job: worker.GuideJob) -> worker.GuideJobResult:
+        raise EpgError("the guide worker exited without an answer")
+
+    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
+    monkeypatch.setattr("plextuner.epg.stage.run_in_process", dies)
+    assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
+    assert received(refreshed.parent / "data" / "guides") == before

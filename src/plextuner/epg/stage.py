@@ -118,9 +118,13 @@ def make_epg_stage(settings: Settings) -> Stage:
             window=window,
             devices=[(d.name, [entry_row(e) for e in d.entries]) for d in ctx.devices],
         )
+        result = None
         if await asyncio.to_thread(wants_process, job):
-            result = await run_in_process(job)  # no GIL shared with the loop's viewers
-        else:
+            try:
+                result = await run_in_process(job)  # no GIL shared with the loop's viewers
+            except EpgError as err:  # the worker died (killed for memory?): do it here
+                log.warning("guide_worker_failed", error=err)
+        if result is None:
             result = await asyncio.to_thread(run_guide_job, job)
         del job
         for reason in result.failed:
