@@ -258,7 +258,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.Response(status=500, text=SECRETS.scrub(str(err)) + "\n")
     except (ConnectionResetError, TimeoutError):
         raise
-    except Exception as err:  # the HTTP supervision boundary: one request's bug never ends the daemon
+    except Exception as err:  # the HTTP supervision boundary: a bug never ends the daemon
         log.error("request_crashed", path=request.path, error=err, exc_info=True)
         return web.Response(status=500, text="internal error\n")
 
