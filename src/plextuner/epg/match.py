@@ -67,7 +67,6 @@ class MatchResult:
 
 
 UNMATCHED = MatchResult(None, MatchTier.NONE, 0.0)
-_NO_CANDIDATES: tuple[MatchResult, tuple[Candidate, ...]] = (UNMATCHED, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +140,7 @@ class Matcher:
         self._postings: dict[_PostingKey, list[int]] = defaultdict(list)
         self._keys: list[tuple[NameKey, str]] = []
         self._key_country: list[str | None] = []  # each key's guide channel's country
-        self._fuzzy_cache: dict[
-            tuple[str, str | None], tuple[MatchResult, tuple[Candidate, ...]]
-        ] = {}
+        self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
         for group in aliases:
             keys = [name_key(n).compact for n in group if name_key(n)]
@@ -198,18 +195,15 @@ class Matcher:
 
     # -- tiers -------------------------------------------------------------------------------
 
-    def match(self, facts: ChannelFacts, explain: bool = False) -> MatchResult:
+    def match(self, facts: ChannelFacts) -> MatchResult:
         for probe in (facts.key, facts.tvg_id, facts.name):
             if probe and (gid := self.manual.get(probe.casefold())):
                 return MatchResult(gid, MatchTier.MANUAL, 1.0)
         country = facts.country
         result = self._exact(facts, country)
-        if result is not None and (result.tier is not MatchTier.NONE or not explain):
-            return result  # found, or a tie between equal names: fuzzy must not break it
-        fuzzy = self._fuzzy(facts, country)
         if result is not None:
-            return MatchResult(result.guide_id, result.tier, result.confidence, fuzzy[1])
-        return fuzzy[0]
+            return result  # found, or a tie between equal names: fuzzy must not break it
+        return self._fuzzy(facts, country)
 
     def _exact(self, facts: ChannelFacts, country: str | None) -> MatchResult | None:
         if facts.tvg_id:
@@ -271,12 +265,10 @@ class Matcher:
             fits = by_lcn or fits
         return fits[0].id if len(fits) == 1 else ""
 
-    def _fuzzy(
-        self, facts: ChannelFacts, country: str | None
-    ) -> tuple[MatchResult, tuple[Candidate, ...]]:
+    def _fuzzy(self, facts: ChannelFacts, country: str | None) -> MatchResult:
         key = name_key(facts.name)
         if not key:
-            return UNMATCHED, ()
+            return UNMATCHED
         own = key.country or country
         cache_key = (key.compact, own)
         cached = self._fuzzy_cache.get(cache_key)
@@ -284,7 +276,7 @@ class Matcher:
             cached = self._fuzzy_cache[cache_key] = self._score(key, own)
         return cached
 
-    def _score(self, key: NameKey, own: str | None) -> tuple[MatchResult, tuple[Candidate, ...]]:
+    def _score(self, key: NameKey, own: str | None) -> MatchResult:
         pool: set[int] = set()
         for token in key.content:
             posting = self._postings.get((key.signature, token), ())
@@ -294,7 +286,7 @@ class Matcher:
             countries = self._key_country
             pool = {i for i in pool if countries[i] is None or countries[i] == own}
         if not pool:
-            return _NO_CANDIDATES
+            return UNMATCHED
         order = list(pool)
         # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity
         ranked = process.extract(
@@ -316,13 +308,13 @@ class Matcher:
         )
         candidates = tuple(Candidate(g.id, g.name, round(s, 1)) for s, g in scored[:3])
         if not scored or scored[0][0] < self.threshold:
-            return MatchResult(None, MatchTier.NONE, 0.0, candidates), candidates
+            return MatchResult(None, MatchTier.NONE, 0.0, candidates)
         top, g = scored[0]
         rivals = [s for s, o in scored[1:] if o.source == g.source and o.id != g.id]
         if rivals and top - rivals[0] < MARGIN:
             note = f"ambiguous: {g.id} {top:.0f} vs {rivals[0]:.0f}"
-            return MatchResult(None, MatchTier.NONE, 0.0, candidates, note), candidates
-        return MatchResult(g.id, MatchTier.FUZZY, round(top / 100.0, 3), candidates), candidates
+            return MatchResult(None, MatchTier.NONE, 0.0, candidates, note)
+        return MatchResult(g.id, MatchTier.FUZZY, round(top / 100.0, 3), candidates)
 
 
 def _append(items: list[str], value: str) -> None:

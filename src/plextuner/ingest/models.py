@@ -143,8 +143,3 @@ class ProviderResult:
         taken, self.entries = self.entries, []
         self.count = len(taken)
         return taken
-
-    def release_entries(self) -> None:
-        """Drop the per-entry objects once merged into channels: a 100k list holds ~100 MB."""
-        self.count = len(self.entries)
-        self.entries = []
