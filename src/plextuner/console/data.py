@@ -34,30 +34,34 @@ class Row:
 
 @dataclass(slots=True)
 class Index:
-    """Every channel of a published state once, with a search text: rebuilt on each swap."""
+    """Every channel of a published state once, with a search text and the state counts:
+    built once per publish (in a worker thread: 50k channels), then only read."""
 
     state: PublishedState | None = None
     rows: list[Row] = field(default_factory=list)
     by_key: dict[str, Row] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
 
 
 _INDEX = Index()
 
 
 def index(rt: Runtime) -> Index:
+    global _INDEX  # noqa: PLW0603 - swapped whole, so a reader never sees a half-built one
     state = rt.state
-    if state is not _INDEX.state:
-        rows: list[Row] = []
-        for d in state.devices if state else []:
-            for e, served in [(e, True) for e in d.entries] + [(e, False) for e in d.dropped]:
-                ch = e.channel
-                text = " ".join((ch.name, ch.group, ch.tvg_id, e.number, d.name, ch.provider))
-                rows.append(Row(d, e, served, text.casefold()))
-        _INDEX.state, _INDEX.rows = state, rows
-        _INDEX.by_key = {}
-        for row in rows:
-            _INDEX.by_key.setdefault(row.key, row)
-    return _INDEX
+    if state is _INDEX.state:
+        return _INDEX
+    built = Index(state)
+    for d in state.devices if state else []:
+        for e, served in [(e, True) for e in d.entries] + [(e, False) for e in d.dropped]:
+            ch = e.channel
+            text = " ".join((ch.name, ch.group, ch.tvg_id, e.number, d.name, ch.provider))
+            row = Row(d, e, served, text.casefold())
+            built.rows.append(row)
+            built.by_key.setdefault(row.key, row)
+            built.counts[e.state.value] = built.counts.get(e.state.value, 0) + 1
+    _INDEX = built
+    return built
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +237,4 @@ def live(rt: Runtime) -> dict[str, Any]:
 
 
 def state_counts(rt: Runtime) -> dict[str, int]:
-    counts = dict.fromkeys(STATES, 0)
-    for row in index(rt).rows:
-        counts[row.entry.state.value] = counts.get(row.entry.state.value, 0) + 1
-    return counts
+    return index(rt).counts

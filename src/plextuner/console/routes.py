@@ -95,7 +95,7 @@ def json_answer(value: Any, status: int = 200) -> web.Response:
 async def channels_page(request: web.Request) -> web.Response:
     rt = runtime_of(request)
     query = Query.parse(request.query)
-    rows, hits, pages = search(rt, query)
+    rows, hits, pages = await asyncio.to_thread(search, rt, query)  # 50k rows: off the loop
     hosts = provider_hosts(rt)
     params = {k: v for k, v in (("q", query.q), ("device", query.device),
               ("state", query.state), ("guide", query.guide)) if v}  # fmt: skip
@@ -118,7 +118,7 @@ async def channels_page(request: web.Request) -> web.Response:
 async def channels_api(request: web.Request) -> web.Response:
     rt = runtime_of(request)
     query = Query.parse(request.query)
-    rows, hits, pages = search(rt, query)
+    rows, hits, pages = await asyncio.to_thread(search, rt, query)  # 50k rows: off the loop
     hosts = provider_hosts(rt)
     return json_answer(
         {
@@ -171,7 +171,7 @@ async def live_api(request: web.Request) -> web.Response:
 async def overrides_page(request: web.Request) -> web.Response:
     rt = runtime_of(request)
     store = OverrideStore.load(rt.settings.paths.overrides)
-    by_key = index(rt).by_key
+    by_key = (await asyncio.to_thread(index, rt)).by_key
     items = [
         {"key": o.key, "changes": o.changes(), "updated": o.updated,
          "name": by_key[o.key].entry.channel.name if o.key in by_key else ""}
@@ -284,7 +284,7 @@ async def form_override(request: web.Request) -> web.Response:
         raw["disabled"] = form["disabled"] == "1" or None
     try:
         key, changes = parse_override(raw)
-        check_applicable(rt, key, changes)
+        await asyncio.to_thread(check_applicable, rt, key, changes)
     except OverrideError as err:
         raise back_to(back, f"not saved: {err}") from None
     result = await save_override(request, key, changes)
@@ -308,7 +308,7 @@ async def form_reprobe(request: web.Request) -> web.Response:
     form = await form_fields(request)
     auth.require_form(rt.settings, request, form)
     key = request.match_info["key"]
-    row = index(rt).by_key.get(key)
+    row = (await asyncio.to_thread(index, rt)).by_key.get(key)
     if row is None:
         raise web.HTTPNotFound(text="no channel with that key\n")
     path = rt.settings.paths.probe_cache
