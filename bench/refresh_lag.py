@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -161,13 +162,17 @@ async def phase(
 
 
 def blocked_max(log: Path, since: float) -> float:
+    """The longest `event_loop_blocked` the daemon logged after `since` (epoch seconds)."""
     worst = 0.0
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        if '"event_loop_blocked"' in line:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
+        if '"event_loop_blocked"' not in line:
+            continue
+        try:
+            rec = json.loads(line)
+            at = datetime.fromisoformat(str(rec["timestamp"]).replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError):
+            continue
+        if at >= since:
             worst = max(worst, float(rec.get("lag_s", 0.0)))
     return worst
 
