@@ -164,7 +164,10 @@ class FakeCdn:
                         return resp
                     if channel in st.stall_after and sent >= st.stall_after[channel]:
                         await asyncio.sleep(3600)
-                    await resp.write(chunk)
+                    try:
+                        await resp.write(chunk)
+                    except ConnectionResetError:  # the viewer left: a CDN just stops sending
+                        return resp
                     sent += len(chunk)
                     ahead = sent / rate - (loop.time() - started)
                     if ahead > 0:
