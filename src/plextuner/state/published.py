@@ -13,7 +13,7 @@ from plextuner.buckets.models import Device
 from plextuner.datadir import DataDir
 from plextuner.errors import StateError
 from plextuner.fileio import read_json, remove_stale_temp, write_atomic
-from plextuner.state.codec import decode, encode
+from plextuner.state.codec import decode, decode_json, encode, encode_json
 from plextuner.state.legacy import LEGACY_VERSION, legacy_device, legacy_state
 
 FORMAT_VERSION = 2  # derived from the dataclasses (state/codec.py); 1 is still read
@@ -65,7 +65,7 @@ def state_chunks(state: PublishedState) -> Iterator[bytes]:
     and one string (that doubled the peak memory of a big refresh). Still one JSON document."""
     yield _dumps(_head(state))[: -len(_TAIL)] + b"\n"
     for i, device in enumerate(state.devices):
-        yield (b"," if i else b"") + _dumps(encode(device)) + b"\n"
+        yield (b"," if i else b"") + encode_json(device) + b"\n"
     yield _TAIL + b"\n"
 
 
@@ -95,23 +95,27 @@ def load_state(paths: DataDir) -> PublishedState | None:
         raise StateError(f"cannot read {path}: {err.strerror or err}") from err
 
 
+def _legacy_line(raw: bytes) -> Device:
+    return legacy_device(json.loads(raw))
+
+
 def _read_lines(head: bytes, fh: IO[bytes]) -> PublishedState:
     """One device decoded at a time, so the raw tree of a big state is never whole in memory."""
     try:
         first = json.loads(head[:-1] + _TAIL)
         version = first.pop("version", None) if isinstance(first, dict) else None
         if version == LEGACY_VERSION:
-            device_from: Callable[[Any], Device] = legacy_device
+            device_from: Callable[[bytes], Device] = _legacy_line
             state = legacy_state({**first, "version": LEGACY_VERSION})
         elif version == FORMAT_VERSION:
-            device_from = partial(decode, Device)
+            device_from = partial(decode_json, Device)
             state = decode(PublishedState, first)
         else:
             raise StateError("published state has an unknown format")
         for line in fh:
             if line.rstrip() == _TAIL:
                 return state
-            state.devices.append(device_from(json.loads(line.lstrip(b","))))
+            state.devices.append(device_from(line.lstrip(b",")))
     except ValueError as err:
         raise StateError(f"published state is corrupt: {err}") from err
     raise StateError("published state is truncated")
