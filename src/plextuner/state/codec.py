@@ -46,7 +46,7 @@ def decode(cls: type[_T], data: Any) -> _T:
 def decode_json(cls: type[_T], raw: bytes) -> _T:
     """A `cls` read from `encode_json`'s output (one pass, no intermediate dicts)."""
     try:
-        return typing.cast(_T, _decoder(cls).decode(raw))
+        return typing.cast(_T, _decoder(typing.cast(Any, cls)).decode(raw))
     except msgspec.ValidationError as err:
         raise StateError(f"published state is malformed: {_where(cls, err)}") from err
     except msgspec.DecodeError as err:
