@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plextuner.errors import IngestError
+from plextuner.ingest import m3u
 from plextuner.ingest.m3u import parse_attrs, parse_m3u, split_extinf, split_kodi_url
 
 DATA = Path(__file__).parent.parent / "data"
@@ -144,3 +148,93 @@ class TestRealWorld:
         ua = [e for e in entries if "User-Agent" in e.headers]
         assert ua, "EXTVLCOPT / user-agent attributes become headers"
         assert any("[" in e.name for e in entries)  # markers kept on entries, cleaned on channels
+
+
+# --- the fast paths agree with the general ones --------------------------------------------------
+
+_ATTR_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                'tvg-id="a.uk"',
+                "tvg-NAME=\"B 'c'\"",
+                'group-title=" G; H "',
+                " ",
+                ",",
+                "=",
+                '"',
+                "'",
+                "a=b",
+                'x = "y"',
+                "k='v w'",
+                "-1",
+                '9key="v"',
+                'tvg-id=""',
+                'catchup-days="7"',
+                'é="1"',
+            ]
+        ),
+        st.text(alphabet="ab=\"' ,-.:1é", max_size=6),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@given(_ATTR_TEXT)
+@settings(max_examples=600, deadline=None)
+def test_quoted_attribute_reader_agrees_with_the_scan(text: str) -> None:
+    """Where the split-based reader answers, it answers what the regex scan does."""
+    fast = m3u._attrs_quoted(text)
+    if fast is not None:
+        assert fast == m3u._attrs_scan(text)
+    assert parse_attrs(text) == m3u._attrs_scan(text)
+
+
+def test_quoted_attribute_reader_takes_the_common_spelling() -> None:
+    line = '-1 tvg-id="a.uk" tvg-name="A" tvg-logo="http://l/x=1.png" group-title="News"'
+    assert m3u._attrs_quoted(line) == {
+        "tvg-id": "a.uk", "tvg-name": "A", "tvg-logo": "http://l/x=1.png", "group-title": "News"
+    }  # fmt: skip
+    assert m3u._attrs_quoted("-1 a=b") is None  # a bare value: the scan reads it
+
+
+@given(_ATTR_TEXT, st.text(alphabet='ab ,"', max_size=6))
+@settings(max_examples=600, deadline=None)
+def test_extinf_split_agrees_with_the_regex(attrs: str, name: str) -> None:
+    """The first-comma split and the quote-aware regex find the same name."""
+    report = m3u.ParseReport("t")
+    line = f"#EXTINF:{attrs},{name}"
+    got = m3u._entry_from_extinf(line, 1, "p", report)
+    match = m3u._EXTINF.match(line)
+    if match is None:
+        return
+    want_name = match.group(2).strip() or parse_attrs(match.group(1)).get("tvg-name", "")
+    assert (got.name if got else "") == want_name
+    if got is not None:
+        assert got.tvg_id == parse_attrs(match.group(1)).get("tvg-id", "").strip()
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"", b"a", b"bb", b"#EXTINF:-1,x", b"\xff\xfe", b"c" * 9]), max_size=12
+    ),
+    st.booleans(),
+    st.integers(1, 7),
+)
+@settings(max_examples=600, deadline=None)
+def test_line_blocks_hold_every_line_once(lines: list[bytes], trailing: bool, chunk: int) -> None:
+    """Blocks split back into the file's lines; a line over the limit is None wherever it falls
+    (inside a block, or streamed past across reads)."""
+    limit = 5
+    data = b"\n".join(lines) + (b"\n" if trailing and lines else b"")
+    want = data.split(b"\n")
+    if data.endswith(b"\n") or not data:
+        want.pop()
+    want_marked = [None if len(x) > limit else x for x in want]
+    got: list[bytes | None] = []
+    for block in m3u.bounded_blocks(io.BytesIO(data), limit, chunk):
+        if block is None:
+            got.append(None)
+        else:
+            got.extend(None if len(x) > limit else x for x in block.split(b"\n"))
+    assert got == want_marked

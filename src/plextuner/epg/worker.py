@@ -120,6 +120,8 @@ def _child(conn: Connection, job: GuideJob) -> None:
 
 
 def wants_process(job: GuideJob) -> bool:
+    if not job.sources:  # no guide to parse or match against: placeholders and empty guides
+        return False  # are cheap, and a process costs ~0.5 s to start and import
     size = 0
     for path, _ in job.sources:
         with contextlib.suppress(OSError):

@@ -71,11 +71,51 @@ def sniff_rejection(text: str) -> str | None:
 
 def parse_attrs(text: str) -> dict[str, str]:
     """Attributes of an #EXTINF or #EXTM3U line; the first non-empty value of a key wins."""
+    fast = _attrs_quoted(text)
+    return fast if fast is not None else _attrs_scan(text)
+
+
+def _attrs_scan(text: str) -> dict[str, str]:
+    """Any spelling: quoted, single-quoted and bare values, spaces around `=`."""
     attrs: dict[str, str] = {}
     for raw_key, dq, sq, bare in _ATTR.findall(text):
         key = raw_key.lower()
         if not attrs.get(key):
             attrs[key] = (dq or sq or bare).strip()
+    return attrs
+
+
+# The text before each `"value"` (`-1 tvg-id=`, ` group-title=`) → the key `_ATTR` would read
+# there, or "" when there is none. Playlists repeat a handful of these, so the cache stays small;
+# it is bounded all the same.
+_SEGMENT_KEY = re.compile(r"([A-Za-z][\w.:-]{0,63})\s*=$")
+_SEGMENT_KEYS: dict[str, str] = {}
+_SEGMENT_CACHE = 4096
+
+
+def _attrs_quoted(text: str) -> dict[str, str] | None:
+    """The common spelling, every value double-quoted, read with one `split` instead of a regex
+    scan that tried a key at every letter of every value (the parser's largest cost on a 50k
+    list). The same answer as `_attrs_scan` (a property test holds them equal), or None when
+    the line is spelled otherwise: each text between values must hold exactly one `=`, at its
+    end, and nothing after the last value may."""
+    parts = text.split('"')
+    last = len(parts) - 1
+    if last & 1 or "=" in parts[last]:
+        return None  # unbalanced quotes, or a bare value at the end
+    attrs: dict[str, str] = {}
+    for i in range(0, last, 2):
+        segment = parts[i]
+        key = _SEGMENT_KEYS.get(segment)
+        if key is None:
+            if segment[-1:] != "=" or segment.count("=") != 1:
+                return None
+            match = _SEGMENT_KEY.search(segment)
+            key = match.group(1).lower() if match else ""
+            if len(_SEGMENT_KEYS) < _SEGMENT_CACHE:
+                _SEGMENT_KEYS[segment] = key
+        if key and not attrs.get(key):
+            attrs[key] = parts[i + 1].strip()
     return attrs
 
 
@@ -152,38 +192,59 @@ def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[En
 
 
 def _file_lines(fh: IO[bytes]) -> Iterator[str | None]:
-    """Decoded lines of at most MAX_LINE bytes; None stands for a longer line (never held)."""
+    """Decoded lines of at most MAX_LINE bytes; None stands for a longer line (never held).
+
+    Decoded a block of lines at a time (one `decode` and one `split` per megabyte, not per
+    line); a block that is not UTF-8 is decoded line by line, Latin-1 where UTF-8 fails."""
     first = True
-    for raw in bounded_lines(fh, MAX_LINE):
-        if raw is None:
+    for raw_block in bounded_blocks(fh, MAX_LINE):
+        if raw_block is None:
             yield None
             continue
-        if first:
-            first = False
-            yield _decode_line(raw.removeprefix(b"\xef\xbb\xbf"))
-            continue
-        yield _decode_line(raw)
+        block = raw_block.removeprefix(b"\xef\xbb\xbf") if first else raw_block
+        first = False
+        try:
+            lines = block.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            lines = [_decode_line(raw) for raw in block.split(b"\n")]
+        for line in lines:
+            # A block may hold one over-long line: only lines that could be are measured.
+            if len(line) > _MAYBE_LONG and len(line.encode("utf-8", "surrogateescape")) > MAX_LINE:
+                yield None
+            else:
+                yield line
 
 
-def bounded_lines(fh: IO[bytes], limit: int, chunk: int = 256 * 1024) -> Iterator[bytes | None]:
-    """Lines of a binary file without their newline; a line over `limit` bytes is yielded as None
-    and skipped as it streams past, so a 100 MB single-line file costs one chunk of memory."""
+_MAYBE_LONG = MAX_LINE // 4  # UTF-8 takes at most 4 bytes a character
+
+
+def bounded_blocks(fh: IO[bytes], limit: int, chunk: int = 1024 * 1024) -> Iterator[bytes | None]:
+    """The file as blocks of whole lines (joined by `\\n`, without the last newline); a line
+    over `limit` bytes that does not fit one read is yielded as None and skipped as it streams
+    past, so a 100 MB single-line file costs one chunk of memory. Every line is in exactly one
+    block, so `b"\\n".join` of the blocks (None for a long line) is the file."""
     pending = b""
     too_long = False
     while block := fh.read(chunk):
-        start = 0
-        while (nl := block.find(b"\n", start)) >= 0:
-            if too_long:
-                yield None
-                too_long = False
-            else:
-                line = pending + block[start:nl]
-                yield line if len(line) <= limit else None
-            pending, start = b"", nl + 1
-        if not too_long:
-            pending += block[start:]
-            if len(pending) > limit:
-                pending, too_long = b"", True
+        nl = block.rfind(b"\n")
+        if nl < 0:  # no line ends in this read
+            if not too_long:
+                pending += block
+                if len(pending) > limit:
+                    pending, too_long = b"", True
+            continue
+        head, tail = block[:nl], block[nl + 1 :]
+        if too_long:  # the long line ends at the first newline of this read
+            yield None
+            too_long = False
+            cut = head.find(b"\n")
+            if cut >= 0:
+                yield head[cut + 1 :]
+        else:
+            yield pending + head
+        pending = tail
+        if len(pending) > limit:
+            pending, too_long = b"", True
     if too_long:
         yield None
     elif pending:
@@ -262,8 +323,12 @@ def _read_header(line: str, report: ParseReport) -> None:
 
 def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport) -> Entry | None:
     line = clean_text(line)
-    match = _EXTINF.match(line)
-    if match is not None:
+    comma = line.find(",", 8)
+    if line[7:8] == ":" and comma > 0 and not line.count('"', 8, comma) & 1:
+        # The first comma, with no quote open before it: where `_EXTINF` would split (the
+        # regex walks the attributes a character at a time; this is one C-level scan).
+        attr_part, name = line[8:comma], line[comma + 1 :].strip()
+    elif (match := _EXTINF.match(line)) is not None:
         attr_part, name = match.group(1), match.group(2).strip()
     else:  # no comma outside quotes: unbalanced quote or no name at all
         attr_part, name = split_extinf(line[8:] if len(line) > 8 else "")
