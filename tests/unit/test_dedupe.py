@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from plextuner.ingest.dedupe import merge_entries, normalise_name
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plextuner.ingest.dedupe import _clean_name, merge_entries, normalise_name
 from plextuner.ingest.models import Entry, StreamKind
 
 
@@ -42,3 +47,15 @@ class TestMerge:
         assert len(channels) == 1
         assert channels[0].name == "Sky News"
         assert len(channels[0].sources) == 2
+
+
+_FORWARD_MARKERS = re.compile(r"(\s*(\[[^\]]*\]|\(\d{3,4}[pi]\)))+\s*$", re.IGNORECASE)
+
+
+@given(st.lists(st.sampled_from(["BBC", " ", "[", "]", "(", ")", "720p", "1080I", "x", "[Geo]"]),
+                max_size=10).map("".join))  # fmt: skip
+@settings(max_examples=800, deadline=None)
+def test_trailing_markers_read_backwards_match_the_forward_pattern(name: str) -> None:
+    """The reversed-name match strips exactly what the plain trailing-marker pattern does."""
+    want = _FORWARD_MARKERS.sub("", name).strip() or name.strip()
+    assert _clean_name(name) == want

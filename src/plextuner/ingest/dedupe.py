@@ -71,12 +71,17 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
     return list(channels.values())
 
 
-_TRAILING_MARKERS = re.compile(r"(\s*(\[[^\]]*\]|\(\d{3,4}[pi]\)))+\s*$", re.IGNORECASE)
+# `(\s*(\[[^\]]*\]|\(\d{3,4}[pi]\)))+\s*$` spelled backwards and matched at the start of the
+# reversed name: the same (maximal) run of trailing markers, without the forward pattern's
+# attempt at every position of every name (a third of the merge of a 50k list).
+_TRAILING_MARKERS_REVERSED = re.compile(r"\s*(?:(?:\][^\]]*\[|\)[pi]\d{3,4}\()\s*)+", re.IGNORECASE)
 
 
 def _clean_name(name: str) -> str:
     """`BBC News HD (720p) [Geo-blocked]` → `BBC News HD`; the name Plex shows."""
-    if not name.endswith(("]", ")")):
-        return name.strip()
-    cleaned = _TRAILING_MARKERS.sub("", name).strip()
-    return cleaned or name.strip()
+    stripped = name.strip()
+    if not stripped.endswith(("]", ")")):
+        return stripped
+    match = _TRAILING_MARKERS_REVERSED.match(stripped[::-1])
+    cleaned = stripped[: len(stripped) - match.end()].strip() if match else stripped
+    return cleaned or stripped
