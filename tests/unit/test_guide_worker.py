@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
-from plextuner.epg.worker import GuideJob, run_in_process
+from plextuner.epg.worker import GuideJob, _entry, entry_row, run_in_process
 from plextuner.errors import EpgError
+from plextuner.ingest.models import Channel
 from tests.waiting import until
 
 
@@ -40,3 +42,19 @@ async def test_a_failing_job_is_an_epg_error(tmp_path: Path) -> None:
     bad.devices = [("d", [("1",)])]  # a malformed row: the child raises, the parent reports
     with pytest.raises(EpgError, match="guide worker failed"):
         await run_in_process(bad)
+
+
+def test_entry_rows_round_trip() -> None:
+    """What the guide worker rebuilds from a row carries every field the guide stage reads."""
+    channel = Channel("k", "N", "n.uk", "News", "p", "http://l/x.png", "N HD", "7", -1.0)
+    channel.groups = ["News", "UK"]
+    entry = LineupEntry("1000", channel)
+    back = _entry(entry_row(entry))
+    assert back.number == "1000"
+    assert (back.channel.key, back.channel.name, back.channel.tvg_id, back.channel.group) == (
+        "k", "N", "n.uk", "News"
+    )  # fmt: skip
+    assert (back.channel.logo, back.channel.tvg_name, back.channel.chno) == (
+        "http://l/x.png", "N HD", "7"
+    )  # fmt: skip
+    assert (back.channel.tvg_shift, back.channel.groups) == (-1.0, ["News", "UK"])

@@ -24,9 +24,6 @@ from plextuner.stages import RefreshContext, StageName
 PROCESS_ABOVE_BYTES = 32 * 1024 * 1024  # guide files bigger than this together: a process
 PROCESS_ABOVE_CHANNELS = 20_000
 
-_ENTRY_FIELDS = ("number", "key", "name", "tvg_id", "tvg_name", "group", "groups", "chno",
-                 "tvg_shift", "logo")  # fmt: skip
-
 
 @dataclass(slots=True)
 class GuideJob:
@@ -54,20 +51,12 @@ def entry_row(e: LineupEntry) -> tuple[Any, ...]:
 
 
 def _entry(row: tuple[Any, ...]) -> LineupEntry:
-    values = dict(zip(_ENTRY_FIELDS, row, strict=True))
-    channel = Channel(
-        key=values["key"],
-        name=values["name"],
-        tvg_id=values["tvg_id"],
-        group=values["group"],
-        provider="",
-        logo=values["logo"],
-        tvg_name=values["tvg_name"],
-        chno=values["chno"],
-        tvg_shift=values["tvg_shift"],
-        groups=list(values["groups"]),
-    )
-    return LineupEntry(values["number"], channel)
+    # Positional, in `entry_row`'s order: 34k of these per 50k-stream refresh (a dict per row
+    # and keyword calls cost 0.2 s of it). A test holds the round trip.
+    number, key, name, tvg_id, tvg_name, group, groups, chno, tvg_shift, logo = row
+    channel = Channel(key, name, tvg_id, group, "", logo, tvg_name, chno, tvg_shift)
+    channel.groups = list(groups)
+    return LineupEntry(number, channel)
 
 
 def run_guide_job(job: GuideJob) -> GuideJobResult:
