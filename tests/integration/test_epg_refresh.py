@@ -77,3 +77,38 @@ async def test_require_drops_unguided(tmp_path: Path) -> None:
     settings = world(tmp_path, require=True)
     outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     assert [e.channel.name for e in outcome.state.devices[0].entries] == ["Alpha"]
+
+
+async def test_unchanged_guides_are_not_rewritten(tmp_path: Path) -> None:
+    """A refresh over the same list, guide and settings leaves guide.xml and /epg.xml as they
+    were (same inode, same mtime); a changed guide source or a renamed channel rewrites them."""
+    settings = world(tmp_path)
+    paths = DataDir(tmp_path / "data")
+
+    def stamps() -> tuple[tuple[int, int], tuple[int, int]]:
+        guide, aggregate = paths.guide("g").stat(), paths.aggregate_guide.stat()
+        return (guide.st_ino, guide.st_mtime_ns), (aggregate.st_ino, aggregate.st_mtime_ns)
+
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    first = stamps()
+    outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert stamps() == first
+    assert outcome.context.reports[StageName.GUIDE].by_device["g"] == "1 matched, 1 placeholder"
+
+    playlist = tmp_path / "list.m3u"
+    playlist.write_text(playlist.read_text().replace(",Beta", ",Gamma"))
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    renamed = stamps()
+    assert renamed[0] != first[0] and renamed[1] != first[1]
+    assert "<title>Gamma</title>" in paths.guide("g").read_text()
+    assert "<title>Gamma</title>" in paths.aggregate_guide.read_text()
+
+    guide = tmp_path / "guide.xml"
+    guide.write_text(guide.read_text().replace("<title>Show 3<", "<title>Show three<"))
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert stamps()[0] != renamed[0]
+    assert "Show three" in paths.guide("g").read_text()
+
+    paths.guide("g").unlink()  # a file gone from disk is written again
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert "Show three" in paths.guide("g").read_text()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from plextuner.errors import IngestError
 from plextuner.ingest import m3u
 from plextuner.ingest.m3u import parse_attrs, parse_m3u, split_extinf, split_kodi_url
+from plextuner.ingest.models import ParseReport
 
 DATA = Path(__file__).parent.parent / "data"
 # A copy of ../shared/realworld (Unlicense), so a fresh clone runs these tests on its own.
@@ -202,7 +203,7 @@ def test_quoted_attribute_reader_takes_the_common_spelling() -> None:
 @settings(max_examples=600, deadline=None)
 def test_extinf_split_agrees_with_the_regex(attrs: str, name: str) -> None:
     """The first-comma split and the quote-aware regex find the same name."""
-    report = m3u.ParseReport("t")
+    report = ParseReport("t")
     line = f"#EXTINF:{attrs},{name}"
     got = m3u._entry_from_extinf(line, 1, "p", report)
     match = m3u._EXTINF.match(line)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import Settings
+from plextuner.epg import fingerprint
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
@@ -40,6 +41,7 @@ class GuideData:
     # guide id -> programmes per source, in source priority order
     programmes: dict[str, list[list[Programme]]] = field(default_factory=dict)
     results: dict[str, MatchResult] = field(default_factory=dict)  # by channel key
+    stamps: list[str] = field(default_factory=list)  # the parsed sources' identities, in order
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -81,6 +83,7 @@ def parse_source(
     for gid, items in mine.items():
         data.programmes.setdefault(gid, []).append(items)
     data.matcher.next_source()
+    data.stamps.append(fingerprint.source_stamp(path))
     return outcome
 
 
@@ -164,6 +167,11 @@ def write_all(
     cfg = ctx.settings.epg
     notes = ctx.report(StageName.GUIDE, "guide").by_device
     reports = []
+    paths = ctx.settings.paths
+    known = fingerprint.load(paths.guides)
+    prints: dict[str, str] = {}
+    context = "\n".join([cfg.model_dump_json(), *data.stamps])
+    written = 0
     for device in ctx.devices:
         results = assign(
             [(facts_of(e), data.results.get(e.channel.key, _NONE)) for e in device.entries]
@@ -187,18 +195,32 @@ def write_all(
         if cfg.require:
             device.entries = [e for e in device.entries if e.has_guide]
         covered = sum(1 for e in device.entries if e.has_guide)
-        path = ctx.settings.paths.guide(device.name)
+        path = paths.guide(device.name)
         if not fresh and path.exists():
             notes[device.name] = "kept (sources failed)"
+            if device.name in known:
+                prints[device.name] = known[device.name]
             continue  # never publish an emptier guide over a good one
-        write_guide(path, device, programmes, icons, id_style=cfg.channel_ids)
         rest = len(device.entries) - covered
         filler = "placeholder" if cfg.placeholder else "no guide"
         notes[device.name] = f"{covered} matched, {rest} {filler}"
+        prints[device.name] = fingerprint.guide_fingerprint(device, programmes, icons, context)
+        if known.get(device.name) == prints[device.name] and path.exists():
+            continue  # the same file again: not rewritten
+        known.pop(device.name, None)  # until written, what is on disk is not known
+        write_guide(path, device, programmes, icons, id_style=cfg.channel_ids)
+        written += 1
 
-    paths = ctx.settings.paths
     write_json(paths.guide_matches, {"generated": time.time(), "devices": reports})
-    write_aggregate(paths.aggregate_guide, [paths.guide(d.name) for d in ctx.devices])
+    devices = [d.name for d in ctx.devices]
+    if (
+        written
+        or known.get(_AGGREGATE) != _aggregate_key(devices, prints)
+        or not (paths.aggregate_guide.exists())
+    ):
+        write_aggregate(paths.aggregate_guide, [paths.guide(name) for name in devices])
+    prints[_AGGREGATE] = _aggregate_key(devices, prints)
+    fingerprint.save(paths.guides, prints)
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and
     # freeing them where the stage's frame ends (the event loop) stalls every viewer.
     data.programmes.clear()
@@ -207,3 +229,9 @@ def write_all(
 
 
 _NONE = MatchResult(None, MatchTier.NONE, 0.0)
+_AGGREGATE = "/epg.xml"  # not a device name (those are bucket names): the aggregate's entry
+
+
+def _aggregate_key(devices: list[str], prints: dict[str, str]) -> str:
+    """The aggregate is written from these device guides, in this order."""
+    return ",".join(f"{name}={prints.get(name, '?')}" for name in devices)
