@@ -173,9 +173,12 @@ def write_all(
     context = "\n".join([cfg.model_dump_json(), *data.stamps])
     written = 0
     for device in ctx.devices:
-        results = assign(
-            [(facts_of(e), data.results.get(e.channel.key, _NONE)) for e in device.entries]
-        )
+        results = [data.results.get(e.channel.key, _NONE) for e in device.entries]
+        matched = [i for i, r in enumerate(results) if r.guide_id is not None]
+        if matched:  # only matched channels can contend for a guide channel
+            contended = [(facts_of(device.entries[i]), results[i]) for i in matched]
+            for i, result in zip(matched, assign(contended), strict=True):
+                results[i] = result
         programmes: dict[str, list[Programme] | Placeholders] = {}
         icons: dict[str, str] = {}
         for e, result in zip(device.entries, results, strict=True):
