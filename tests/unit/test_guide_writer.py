@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from plextuner.buckets.models import Device
-from plextuner.epg.writer import Placeholders, placeholders, write_aggregate, write_guide
+from plextuner.epg.writer import (
+    Placeholders,
+    channel_xml,
+    placeholders,
+    write_aggregate,
+    write_guide,
+)
+from plextuner.ingest.models import Channel
 from tests.unit.test_epg import WINDOW, entry
 
 
@@ -49,3 +58,35 @@ def test_aggregate_spliced(tmp_path: Path) -> None:
     tags = [e.tag for e in etree.parse(str(tmp_path / "all.xml")).getroot()]
     assert tags.count("channel") == 7 and tags.index("programme") == 7
     assert count == tags.count("programme")
+
+
+def _lxml_channel(number: str, channel: Channel, icon: str) -> str:
+    ch = etree.Element("channel", {"id": number + ".plextuner"})
+    for name in dict.fromkeys(n for n in (channel.name, number, channel.tvg_id) if n):
+        etree.SubElement(ch, "display-name").text = name
+    if channel.logo or icon:
+        etree.SubElement(ch, "icon", {"src": channel.logo or icon})
+    return etree.tostring(ch, encoding="unicode")
+
+
+_XML_CHARS = st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00\ufffe\uffff")
+_HOSTILE = st.text(
+    st.one_of(st.sampled_from("&<>\"'\t\n\r]]>&amp; é€😀"), _XML_CHARS.filter(lambda c: c >= " ")),
+    max_size=12,
+)
+
+
+@given(_HOSTILE, _HOSTILE, _HOSTILE, _HOSTILE)
+@settings(max_examples=400, deadline=None)
+def test_channel_string_equals_the_lxml_element(name: str, tvg: str, logo: str, icon: str) -> None:
+    """The string-built `<channel>` is byte for byte what lxml writes for the same values."""
+    channel = Channel("k", name, tvg, "G", "p", logo=logo)
+    assert channel_xml("1000", channel, icon) == _lxml_channel("1000", channel, icon)
+
+
+def test_text_xml_cannot_carry_is_dropped() -> None:
+    """A character XML 1.0 forbids (lxml would refuse the whole guide) is left out."""
+    channel = Channel("k", "A\ufffeB\x01C", "", "G", "p")
+    xml = channel_xml("7", channel, "")
+    assert "<display-name>ABC</display-name>" in xml
+    etree.fromstring(xml)

@@ -173,12 +173,7 @@ def write_all(
     context = "\n".join([cfg.model_dump_json(), *data.stamps])
     written = 0
     for device in ctx.devices:
-        results = [data.results.get(e.channel.key, _NONE) for e in device.entries]
-        matched = [i for i, r in enumerate(results) if r.guide_id is not None]
-        if matched:  # only matched channels can contend for a guide channel
-            contended = [(facts_of(device.entries[i]), results[i]) for i in matched]
-            for i, result in zip(matched, assign(contended), strict=True):
-                results[i] = result
+        results = _device_results(device.entries, data)
         programmes: dict[str, list[Programme] | Placeholders] = {}
         icons: dict[str, str] = {}
         for e, result in zip(device.entries, results, strict=True):
@@ -232,6 +227,19 @@ def write_all(
 
 
 _NONE = MatchResult(None, MatchTier.NONE, 0.0)
+
+
+def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchResult]:
+    """Each entry's match, no guide channel held by two different channels of the device."""
+    results = [data.results.get(e.channel.key, _NONE) for e in entries]
+    matched = [i for i, r in enumerate(results) if r.guide_id is not None]
+    if matched:  # only matched channels can contend for a guide channel
+        contended = [(facts_of(entries[i]), results[i]) for i in matched]
+        for i, result in zip(matched, assign(contended), strict=True):
+            results[i] = result
+    return results
+
+
 _AGGREGATE = "/epg.xml"  # not a device name (those are bucket names): the aggregate's entry
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
-from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
 from plextuner.buckets.models import Device, channel_id
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import fsync_dir
+from plextuner.ingest.models import Channel
 
 
 @functools.lru_cache(maxsize=8192)  # programmes share slot times across channels
@@ -49,7 +50,7 @@ class _SlotTemplate:
         ]
 
     def render(self, channel: str, title: str) -> str:
-        tail = f"{quoteattr(channel)}><title>{escape(title or 'Untitled')}</title></programme>"
+        tail = f"{xml_attr(channel)}><title>{xml_text(title or 'Untitled')}</title></programme>"
         return tail.join(self.heads) + tail if self.heads else ""
 
 
@@ -66,6 +67,38 @@ def _steps(first: float, end: float, step: float) -> Iterable[float]:
     while t < end:
         yield t
         t += step
+
+
+# Characters XML 1.0 cannot carry (lxml refuses them; provider text may hold them).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
+     "\t": "&#9;"}
+)  # fmt: skip
+
+
+def xml_text(value: str) -> str:
+    """Element text escaped as lxml serialises it."""
+    return _NOT_XML.sub("", value).translate(_TEXT_ESCAPES)
+
+
+def xml_attr(value: str) -> str:
+    """A double-quoted attribute value escaped as lxml serialises it."""
+    return '"' + _NOT_XML.sub("", value).translate(_ATTR_ESCAPES) + '"'
+
+
+def channel_xml(number: str, channel: Channel, icon: str, id_style: str = "xmltv") -> str:
+    """One `<channel>`: the name, the GuideNumber (what Plex matches on) and the tvg-id as
+    display-names, the logo. Built as a string, byte-identical to the element lxml would write
+    (a test holds them equal): an element per channel cost 0.4 s of a 50k-channel refresh."""
+    names = dict.fromkeys(n for n in (channel.name, number, channel.tvg_id) if n)
+    parts = [f"<channel id={xml_attr(channel_id(number, id_style))}>"]
+    parts.extend(f"<display-name>{xml_text(name)}</display-name>" for name in names)
+    if icon := channel.logo or icon:
+        parts.append(f"<icon src={xml_attr(icon)}/>")
+    parts.append("</channel>")
+    return "".join(parts)
 
 
 def _programme(number: str, p: Programme, stop: float) -> etree._Element:
@@ -105,13 +138,7 @@ def write_guide(
     templates: dict[tuple[float, float, float], _SlotTemplate] = {}
     with _atomic_raw(path, {"generator-info-name": "plextuner", "date": stamp}) as fh:
         for e in device.entries:
-            ch = etree.Element("channel", {"id": channel_id(e.number, id_style)})
-            for name in dict.fromkeys(n for n in (e.channel.name, e.number, e.channel.tvg_id) if n):
-                etree.SubElement(ch, "display-name").text = name
-            icon = e.channel.logo or icons.get(e.number, "")
-            if icon:
-                etree.SubElement(ch, "icon", {"src": icon})
-            fh.write(etree.tostring(ch, encoding="utf-8"))
+            fh.write(channel_xml(e.number, e.channel, icons.get(e.number, ""), id_style).encode())
         for e in device.entries:
             items = programmes.get(e.number, [])
             cid = channel_id(e.number, id_style)
@@ -136,7 +163,7 @@ def _atomic_raw(path: Path, attrs: dict[str, str]) -> Iterator[IO[bytes]]:
     over `path` only when the body finished (a crash or an error leaves the old file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    head = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
+    head = "".join(f" {k}={xml_attr(v)}" for k, v in attrs.items())
     try:
         with os.fdopen(fd, "wb", buffering=1024 * 1024) as fh:
             fh.write(f"<?xml version='1.0' encoding='utf-8'?>\n<tv{head}>".encode())
