@@ -147,6 +147,8 @@ async def ingest_all(ctx: RefreshContext) -> None:
     if not any(r.error is None for r in ctx.results):
         reasons = "; ".join(r.error or "" for r in ctx.results) or "no providers configured"
         raise NothingPublishedError(f"every provider failed: {reasons}")
+    if ctx.previous is not None and any(r.error is not None for r in ctx.results):
+        ctx.previous = await asyncio.to_thread(load_state, ctx.settings.paths)  # with devices
     entries: list[Entry] = []
     for result in ctx.results:
         entries.extend(
@@ -246,12 +248,17 @@ async def run_refresh(
         cache_dir=settings.paths.fetch_cache,
     )
     try:
-        previous = await asyncio.to_thread(load_state, settings.paths)
-        ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=previous)
+        # The head only (providers, for the shrink check): the previous devices (50 MB for 34k
+        # channels) are read once this refresh's entries are merged and freed, so the two
+        # never peak together; a failed provider's channels read them early.
+        head = await asyncio.to_thread(load_state, settings.paths, devices=False)
+        ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=head)
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
         placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
         await _timed(ctx, StageName.INGEST, ingest_all(ctx))
         await bucket_channels(ctx, numbers, placed)
+        if head is not None and ctx.previous is head:
+            ctx.previous = await asyncio.to_thread(load_state, settings.paths)
         for stage in stages:
             await _timed(ctx, stage.name, stage(ctx))
         state = await _timed(ctx, StageName.PUBLISH, publish(ctx, numbers, placed))

@@ -33,6 +33,8 @@ class GuideJob:
     configured: bool  # any source was configured or announced (else placeholders are fresh)
     window: tuple[float, float]
     devices: list[tuple[str, list[tuple[Any, ...]]]]  # (device name, entry rows)
+    # In a thread: the refresh's own devices, amended in place (not sent to a process)
+    live: list[Device] | None = None
 
 
 @dataclass(slots=True)
@@ -65,10 +67,14 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source, write_all
 
     cfg = job.settings.epg
-    devices = [
-        Device(name, name, name, "", 0, 1, entries=[_entry(r) for r in rows])
-        for name, rows in job.devices
-    ]
+    devices = (
+        job.live
+        if job.live is not None
+        else [
+            Device(name, name, name, "", 0, 1, entries=[_entry(r) for r in rows])
+            for name, rows in job.devices
+        ]
+    )
     entries = [e for d in devices for e in d.entries]
     result = GuideJobResult(devices={})
     try:
@@ -108,14 +114,14 @@ def _child(conn: Connection, job: GuideJob) -> None:
         conn.close()
 
 
-def wants_process(job: GuideJob) -> bool:
+def wants_process(job: GuideJob, devices: list[Device]) -> bool:
     if not job.sources:  # no guide to parse or match against: placeholders and empty guides
         return False  # are cheap, and a process costs ~0.5 s to start and import
     size = 0
     for path, _ in job.sources:
         with contextlib.suppress(OSError):
             size += Path(path).stat().st_size
-    channels = sum(len(rows) for _, rows in job.devices)
+    channels = sum(len(d.entries) for d in devices)
     return size > PROCESS_ABOVE_BYTES or channels > PROCESS_ABOVE_CHANNELS
 
 

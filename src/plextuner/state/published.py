@@ -79,16 +79,20 @@ def save_state(paths: DataDir, state: PublishedState) -> None:
     write_atomic(paths.lineups, state_chunks(state))
 
 
-def load_state(paths: DataDir) -> PublishedState | None:
-    """The last published state, None when nothing was ever published."""
+def load_state(paths: DataDir, *, devices: bool = True) -> PublishedState | None:
+    """The last published state, None when nothing was ever published. `devices=False` reads
+    only its head (providers, digest, times: one line), with no device in `devices`."""
     remove_stale_temp(paths.root)
     path = paths.lineups
     try:
         with path.open("rb") as fh:
             head = fh.readline()
             if not head.endswith(b'"devices":[\n'):  # written whole (format 1, older versions)
-                return legacy_state(read_json(path))
-            return _read_lines(head, fh)
+                state = legacy_state(read_json(path))
+                if not devices:
+                    state.devices = []
+                return state
+            return _read_lines(head, fh if devices else None)
     except FileNotFoundError:
         return None
     except OSError as err:
@@ -99,7 +103,7 @@ def _legacy_line(raw: bytes) -> Device:
     return legacy_device(json.loads(raw))
 
 
-def _read_lines(head: bytes, fh: IO[bytes]) -> PublishedState:
+def _read_lines(head: bytes, fh: IO[bytes] | None) -> PublishedState:
     """One device decoded at a time, so the raw tree of a big state is never whole in memory."""
     try:
         first = json.loads(head[:-1] + _TAIL)
@@ -112,6 +116,8 @@ def _read_lines(head: bytes, fh: IO[bytes]) -> PublishedState:
             state = decode(PublishedState, first)
         else:
             raise StateError("published state has an unknown format")
+        if fh is None:
+            return state
         for line in fh:
             if line.rstrip() == _TAIL:
                 return state
