@@ -7,14 +7,17 @@ Targets (issue 15): precision >= 0.99, recall >= 0.90 of answerable channels on 
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from pathlib import Path
 
 from lxml import etree
 
+from plextuner.epg import names
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.match import ChannelFacts, Matcher
+from plextuner.epg.names import id_key, name_key
 from plextuner.epg.xmltv import GuideChannel
 from plextuner.ingest import merge_entries, normalise_name, parse_m3u_file
 
@@ -87,24 +90,41 @@ def big_inputs() -> tuple[list[GuideChannel], list[ChannelFacts]]:
     return guide, facts
 
 
+def _timed_once(guide: list[GuideChannel], facts: list[ChannelFacts]) -> tuple[float, ...]:
+    """(baseline s, ours s, baseline hits, our hits), from cold name caches, with automatic
+    garbage collection off as every refresh runs it (service.py, cli.py, the guide worker)."""
+    name_key.cache_clear()
+    id_key.cache_clear()
+    names._marker_country.cache_clear()  # noqa: SLF001 - a cold start, as in a refresh
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        by_name: dict[str, str] = {}  # the baseline: the matcher this project had before issue 15
+        for g in guide:
+            for n in g.names:
+                by_name.setdefault(normalise_name(n), g.id)
+        base_hits = sum(1 for f in facts if normalise_name(f.name) in by_name)
+        baseline = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        m = Matcher()
+        for g in guide:
+            m.add(g)
+        hits = sum(1 for f in facts if m.match(f).guide_id)
+        ours = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    return baseline, ours, base_hits, hits
+
+
 def speed() -> None:
     guide, facts = big_inputs()
     country_of_group("UK | News")  # the country tables load once per process (~0.4 s): not timed
-    t0 = time.perf_counter()
-    by_name: dict[str, str] = {}  # the baseline: the matcher this project had before issue 15
-    for g in guide:
-        for n in g.names:
-            by_name.setdefault(normalise_name(n), g.id)
-    base_hits = sum(1 for f in facts if normalise_name(f.name) in by_name)
-    baseline = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    m = Matcher()
-    for g in guide:
-        m.add(g)
-    hits = sum(1 for f in facts if m.match(f).guide_id)
-    ours = time.perf_counter() - t0
+    runs = [_timed_once(guide, facts) for _ in range(3)]
+    baseline, ours = min(r[0] for r in runs), min(r[1] for r in runs)
+    base_hits, hits = runs[0][2], runs[0][3]
     print(
-        f"50k channels x 10k guide: {ours:.2f} s (target {TIME_TARGET} s, "
+        f"50k channels x 10k guide (best of 3): {ours:.2f} s (target {TIME_TARGET} s, "
         f"{'met' if ours <= TIME_TARGET else 'MISSED'}), {hits} matched; baseline exact-name "
         f"dict {baseline:.2f} s, {base_hits} matched; ratio {ours / baseline:.1f}x"
     )

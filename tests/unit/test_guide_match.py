@@ -6,8 +6,11 @@ import lzma
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plextuner.config.models import EpgConfig
+from plextuner.epg import names
 from plextuner.epg.aliases import parse_aliases
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
@@ -208,3 +211,10 @@ class TestXz:
         noise = lzma.compress(os.urandom(200_000))
         with pytest.raises(FetchError, match="truncated"):
             gunzip_capped(noise[: len(noise) // 2], 10**7, "g")
+
+
+@given(st.text(st.sampled_from("ab1 _-.é&/\u00a0\u0660x2"), max_size=16))
+@settings(max_examples=500, deadline=None)
+def test_word_pattern_finds_what_the_split_leaves(text: str) -> None:
+    """`_WORD.findall` (the fast path) gives the non-empty pieces of `_SPLIT.split`."""
+    assert names._WORD.findall(text) == [w for w in names._SPLIT.split(text) if w]

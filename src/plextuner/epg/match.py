@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 
 from rapidfuzz import fuzz, process
 
@@ -139,6 +140,7 @@ class Matcher:
         # (signature, token) -> guide keys: fuzzy candidates share a word and a signature
         self._postings: dict[_PostingKey, list[int]] = defaultdict(list)
         self._keys: list[tuple[NameKey, str]] = []
+        self._compacts: list[str] = []  # each key's compact form: the fuzzy scorer's choices
         self._key_country: list[str | None] = []  # each key's guide channel's country
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
@@ -188,6 +190,7 @@ class Matcher:
                 _append(self._by_loose[self._canon(k.loose)], channel.id)
             index = len(self._keys)
             self._keys.append((k, channel.id))
+            self._compacts.append(k.compact)
             self._key_country.append(country)
             for token in k.content:
                 self._postings[k.signature, token].append(index)
@@ -196,9 +199,10 @@ class Matcher:
     # -- tiers -------------------------------------------------------------------------------
 
     def match(self, facts: ChannelFacts) -> MatchResult:
-        for probe in (facts.key, facts.tvg_id, facts.name):
-            if probe and (gid := self.manual.get(probe.casefold())):
-                return MatchResult(gid, MatchTier.MANUAL, 1.0)
+        if self.manual:
+            for probe in (facts.key, facts.tvg_id, facts.name):
+                if probe and (gid := self.manual.get(probe.casefold())):
+                    return MatchResult(gid, MatchTier.MANUAL, 1.0)
         country = facts.country
         result = self._exact(facts, country)
         if result is not None:
@@ -289,9 +293,12 @@ class Matcher:
             return UNMATCHED
         order = list(pool)
         # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity
+        choices = (
+            itemgetter(*order)(self._compacts) if len(order) > 1 else [self._compacts[order[0]]]
+        )
         ranked = process.extract(
             key.compact,
-            [self._keys[i][0].compact for i in order],
+            choices,
             scorer=fuzz.ratio,
             limit=CANDIDATE_LIMIT,
             score_cutoff=CANDIDATE_FLOOR,

@@ -127,6 +127,7 @@ _NOTHING_CRITICAL: frozenset[str] = frozenset()
 _MAYBE_PREFIX = re.compile(r"^\s*[\[(|]|[:|\-\u2013]")  # cheap test before _PREFIX
 _BRACKETED = re.compile(r"\[([^\]]*)\]|\(([^)]*)\)")
 _SPLIT = re.compile(r"[^\w+]+|_", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # what _SPLIT splits into, once `+` is spelled out
 _ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
 
@@ -153,9 +154,11 @@ class NameKey(NamedTuple):
 def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
     suffix = f"+{timeshift}" if timeshift else ""
     compact = "".join(tokens)
-    if FILLER.isdisjoint(tokens):  # most names: nothing to leave out
+    content = frozenset(tokens)
+    if FILLER.isdisjoint(content):  # most names: nothing to leave out
         loose = compact
     else:
+        content -= FILLER
         loose = "".join(  # "canal plus" keeps its "canal": Canal+ is not "Plus"
             t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
         )
@@ -174,10 +177,11 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
         loose + suffix if loose else "",
         critical,
         (critical, timeshift),
-        frozenset(tokens) - FILLER,
+        content,
     )
 
 
+@functools.lru_cache(maxsize=4096)  # a playlist repeats a few prefixes (`UK:`, `[VIP]`)
 def _marker_country(inner: str) -> tuple[bool, str | None]:
     """Is a bracketed text only a marker (quality, country, provider tag)? And its country."""
     words = [w for w in _SPLIT.split(fold(inner)) if w]
@@ -226,19 +230,29 @@ def name_key(name: str) -> NameKey:
         timeshift = int(shift.group(1))
         text = text[: shift.start()] + " " + text[shift.end() :]
     text = fold(text).replace("&", " and ").replace("+", " plus ")
-    words = [w for w in _SPLIT.split(text) if w and w not in QUALITY]
-    tokens = [
-        _NUMBER_WORDS.get(p, p)
-        for w in words
-        for p in ((w,) if w.isalpha() else _ALNUM.findall(w))
-        if p not in QUALITY
-    ]
+    tokens = _tokens(text)
     if len(tokens) > 1 and len(tokens[-1]) > 3:  # `MTV Brasil`, `Showcase Canada`
         found = country_of_name(tokens[-1])
         if found and tokens[-2] not in FILLER and tokens[-1] not in VARIANTS:
             country = country or found
             tokens.pop()
     return make_key(tuple(tokens), country, timeshift)
+
+
+def _tokens(text: str) -> list[str]:
+    """Words of folded text, quality tags left out, letters split from digits, numbers spelled
+    as digits."""
+    tokens: list[str] = []
+    for w in _WORD.findall(text):  # the pieces _SPLIT leaves, without the empty ones
+        if w in QUALITY:
+            continue
+        if w.isalpha():
+            tokens.append(_NUMBER_WORDS.get(w, w))
+        elif w.isdigit():  # no quality tag is all digits
+            tokens.append(w)
+        else:  # `bbc1` → `bbc 1`
+            tokens.extend(_NUMBER_WORDS.get(p, p) for p in _ALNUM.findall(w) if p not in QUALITY)
+    return tokens
 
 
 def split_id(guide_id: str) -> tuple[str, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -106,6 +107,9 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
 
 
 def _child(conn: Connection, job: GuideJob) -> None:
+    # A one-shot process: no automatic collections over the guide's million objects (each full
+    # pass walks them all; a third of the matching time). Reference counting frees them.
+    gc.disable()
     try:
         conn.send(("ok", run_guide_job(job)))
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which decides
