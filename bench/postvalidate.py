@@ -2,8 +2,8 @@
 refuse connections for a while after a burst. Ours (default settings) vs the seed's configuration
 (12 workers, no per-host limit, buckets in sequence, one failure = dead).
 
-Reports wall time vs the bound the limits impose (target <= 1.5x), healthy channels dropped
-(target 0), dead channels found (target >= 97%), bans triggered.
+Reports wall time vs an oracle prober that knows the hosts' rules (target <= 1.2x, issue 16),
+healthy channels dropped (target 0), dead channels found (target >= 97%), bans triggered.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import httpx
@@ -97,12 +98,67 @@ async def seed() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
     return wall, verdicts, hosts
 
 
-def report(name: str, wall: float, verdicts: dict[JobKey, Verdict], hosts: list[CdnHost]) -> None:
+async def oracle() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
+    """A prober that knows each host's rules: `max_concurrency` at once, starts spaced just
+    over 1/`max_rate`, never banned. It decides channels as ours must (it cannot know which
+    channels hang): the same engine and first-byte timeout, and a channel that answers `200`
+    then nothing gets its one retry, with the long timeout, at once (the host is known fine)."""
+    hosts, per_bucket = await build()
+    start = time.monotonic()
+    verdicts: dict[JobKey, Verdict] = {}
+    # Under the limit by a margin: the CDN counts a 1 s window inclusively, and arrival times
+    # jitter by tens of ms on this loop (at 5% under, one host in eight still got banned).
+    spacing = 1.1 / RULES.max_rate
+    cfg = PostvalidateConfig()
+    by_host: dict[int, deque[tuple[Job, int]]] = {}
+    for job in interleave(per_bucket):
+        by_host.setdefault(httpx.URL(job.source.url).port or 0, deque()).append((job, 0))
+    async with httpx.AsyncClient(timeout=cfg.timeout) as client:
+        engine = NativeEngine(client)
+
+        async def host_run(queue: deque[tuple[Job, int]]) -> None:
+            slots = asyncio.Semaphore(RULES.max_concurrency)
+            running: set[asyncio.Task[None]] = set()
+
+            async def one(job: Job, attempt: int) -> None:
+                timeout = cfg.first_timeout if attempt == 0 else cfg.timeout
+                try:
+                    result = await engine.probe(job.source, timeout)
+                finally:  # the server sees a dropped request closed a moment later
+                    await asyncio.sleep(0.1)
+                    slots.release()
+                if result.verdict is Verdict.TRANSIENT and attempt == 0:
+                    queue.appendleft((job, 1))
+                    return
+                verdicts[job.key] = Verdict.OK if result.verdict is Verdict.OK else Verdict.DEAD
+
+            while queue or running:
+                await slots.acquire()
+                if not queue:  # a retry may still come from a running probe
+                    slots.release()
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                task = asyncio.create_task(one(*queue.popleft()))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                await asyncio.sleep(spacing)
+
+        async with asyncio.TaskGroup() as tg:
+            for queue in by_host.values():
+                tg.create_task(host_run(queue))
+    wall = time.monotonic() - start
+    for h in hosts:
+        await h.stop()
+    return wall, verdicts, hosts
+
+
+def report(
+    name: str, wall: float, verdicts: dict[JobKey, Verdict], hosts: list[CdnHost], base: float
+) -> None:
     dropped, found, dead = score(hosts, verdicts)
-    bound = PER_HOST / RULES.max_rate
     bans = sum(h.stats.bans for h in hosts)
     print(
-        f"{name:<6} wall {wall:6.1f} s  bound {bound:5.1f} s  ratio {wall / bound:4.2f}x  "
+        f"{name:<6} wall {wall:6.1f} s  vs oracle {wall / base:4.2f}x  "
         f"healthy dropped {dropped:3d}  dead found {found}/{dead} ({100 * found / dead:.0f}%)  "
         f"bans {bans}"
     )
@@ -113,8 +169,13 @@ def main() -> int:
         f"{HOSTS * PER_HOST} channels on {HOSTS} hosts; each host allows "
         f"{RULES.max_concurrency} concurrent, {RULES.max_rate}/s, bans {RULES.ban_seconds}s"
     )
-    report("seed", *asyncio.run(seed()))
-    report("ours", *asyncio.run(ours()))
+    runs = {name: asyncio.run(run()) for name, run in (("oracle", oracle), ("seed", seed),
+                                                       ("ours", ours))}  # fmt: skip
+    base = runs["oracle"][0]
+    print(f"bound from the rate alone: {PER_HOST / RULES.max_rate:.1f} s per host")
+    for name, (wall, verdicts, hosts) in runs.items():
+        report(name, wall, verdicts, hosts, base)
+    print("target: ours <= 1.2x the oracle, 0 healthy dropped, >= 97% of dead found")
     return 0
 
 

@@ -7,7 +7,14 @@ import random
 import pytest
 
 from plextuner.demo.clips import minimal_ts
-from plextuner.validate.hosts import HostLimiter, HostMode
+from plextuner.validate.hosts import (
+    ABORT_GRACE,
+    RATE_STEP,
+    REFINE,
+    SAFETY,
+    HostLimiter,
+    HostMode,
+)
 from plextuner.validate.probe import inspect_ts, parse_ffprobe
 from plextuner.validate.result import Verdict, classify_ffprobe_error, classify_status
 from tests.fakes.cdn import audio_only_ts
@@ -93,6 +100,58 @@ class TestHostLimiter:
             lim.started(0)
             lim.finished_ok()
         assert lim.concurrency == 3 and lim.mode is HostMode.NORMAL
+
+
+class TestRatePacing:
+    """TCP-style pacing: additive increase on clean streaks, a ceiling learned from trouble."""
+
+    def clean(self, lim: HostLimiter, n: int) -> None:
+        for _ in range(n):
+            lim.started(0)
+            lim.finished_ok()
+
+    def test_clean_streaks_raise_the_rate_past_the_configured_pace(self) -> None:
+        """The jitter decays and the rate climbs above 1/min_interval: what the CDN allows,
+        not a third under it."""
+        lim = HostLimiter("h", 2, 0.5, 0.5, park_after=5, rng=random.Random(1))
+        assert lim.effective_rate == pytest.approx(1 / 0.75)
+        self.clean(lim, 3 * 6)
+        assert lim.jitter_now == 0.0
+        assert lim.rate == pytest.approx(2.0 + 6 * RATE_STEP)
+
+    def test_first_trouble_sets_a_ceiling_the_climb_respects(self) -> None:
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=5, rng=random.Random(1))
+        self.clean(lim, 3 * 4)  # 2.0 -> 3.0 /s
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        assert lim.ceiling == pytest.approx(SAFETY * 3.0)
+        assert lim.rate == pytest.approx(1.5)
+        self.clean(lim, 3 * 20)
+        assert lim.rate == pytest.approx(lim.ceiling)  # closed in on, never passed
+
+    def test_trouble_far_under_the_ceiling_teaches_nothing(self) -> None:
+        """A refusal at half the learned rate (a slot held by a hung request) slows the host
+        but keeps the ceiling; one near the ceiling lowers it a little."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")  # at 2.0/s
+        ceiling = lim.ceiling
+        lim.started(0)
+        lim.finished_ok()
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")  # at 1.0/s: far under
+        assert lim.ceiling == ceiling
+        self.clean(lim, 3 * 20)
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")  # at the ceiling
+        assert lim.ceiling == pytest.approx(ceiling * REFINE)
+
+    def test_an_aborted_request_holds_its_slot_a_moment(self) -> None:
+        """After we drop a hung request the server still counts it: no new start at once."""
+        lim = HostLimiter("h", 2, 0.0, 0.0, park_after=5)
+        lim.started(10.0)
+        lim.finished_neutral(10.0, aborted=True)
+        assert not lim.ready(10.0) and lim.ready(10.0 + ABORT_GRACE)
 
 
 def test_one_status_policy() -> None:

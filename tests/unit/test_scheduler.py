@@ -174,3 +174,50 @@ async def test_preempted_probe_yields_without_uncancel() -> None:
     assert result.origin is Origin.PREEMPTED and result.verdict is Verdict.TRANSIENT
     assert pool.stats.preempted == 1
     assert pool.hosts["h0.example"].strikes == 0
+
+
+class _HangingFirstEngine:
+    """Channel 0 answers `200` then nothing on every attempt; the others are quick and fine.
+    Records each probe's start as (number, timeout)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        number = source.url.rsplit("/", 1)[1]
+        self.calls.append((number, timeout))
+        await asyncio.sleep(0.01)
+        return STALLED if number == "0" else OK
+
+
+def _numbered(n: int, host: str = "cdn.example") -> list[Job]:
+    jobs = []
+    for i in range(n):
+        source = Source("p", f"http://{host}/{i}", kind=StreamKind.TS)
+        channel = Channel(key=str(i), name=str(i), tvg_id="", group="", provider="p",
+                          sources=[source])  # fmt: skip
+        jobs.append(Job(JobKey("d", str(i)), "d", LineupEntry(str(i), channel)))
+    return jobs
+
+
+async def test_a_hung_channels_retry_takes_a_spare_slot_before_the_run_ends() -> None:
+    """With slots to spare (no account budget, two per host), the long retry of a channel that
+    hung starts among the other probes rather than as a tail after them, and decides it dead."""
+    engine = _HangingFirstEngine()
+    cfg = PostvalidateConfig(workers=4, per_host=2, min_interval=0.02, jitter=0, retries=1)
+    pool = ProbePool(cfg, engine, rng=random.Random(3))
+    results = await asyncio.wait_for(pool.run(_numbered(300)), 60)
+    retry_at = engine.calls.index(("0", cfg.timeout))
+    assert retry_at < len(engine.calls) - 50  # well before the last of the others
+    assert results[JobKey("d", "0")].verdict is Verdict.DEAD
+
+
+async def test_on_a_small_account_the_long_retry_waits_for_the_end() -> None:
+    """On a 2-connection account (one probe slot), the long retry never holds the only slot
+    while other channels wait: it runs after them."""
+    engine = _HangingFirstEngine()
+    cfg = PostvalidateConfig(workers=4, per_host=2, min_interval=0, jitter=0, retries=1)
+    pool = ProbePool(cfg, engine, BudgetRegistry(2), rng=random.Random(3))
+    results = await asyncio.wait_for(pool.run(_numbered(40)), 60)
+    assert engine.calls[-1] == ("0", cfg.timeout)
+    assert results[JobKey("d", "0")].verdict is Verdict.DEAD

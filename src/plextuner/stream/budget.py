@@ -204,12 +204,18 @@ class ProviderBudget:
             return None  # someone is zapping: probes wait until the viewers settle
         if now < self._probe_hold_until:
             return None  # the provider just refused the account: let its count catch up
-        reserve = 1 if self._limit > 1 else 0
         if self.count(LeaseKind.VIEWER) and self._limit == 1:
             return None
-        if self.free - self._lingering(now) - reserve <= 0:
+        if self.probe_slots(now) <= 0:
             return None
         return self._grant(LeaseKind.PROBE, on_preempt)
+
+    def probe_slots(self, now: float | None = None) -> int:
+        """Connections probes may take now: the free ones, less those the provider may still
+        count (linger) and the one kept for viewers."""
+        now = time.monotonic() if now is None else now
+        reserve = 1 if self._limit > 1 else 0
+        return max(0, self.free - self._lingering(now) - reserve)
 
     async def acquire_probe(
         self, on_preempt: Callable[[], None] | None = None, wait: float = 30.0

@@ -1,4 +1,14 @@
-"""Per-host probe limits with AIMD: back off hard on trouble, recover slowly on success."""
+"""Per-host probe pacing, TCP-style: additive increase of the rate after clean answers,
+multiplicative decrease on the host's own trouble, and a ceiling learned from where it began.
+
+A host starts at the configured pace (`min_interval` plus up to `jitter` between starts). Every
+few answers in a row that say the host is fine, the jitter halves and the rate rises by a step,
+towards what the CDN allows rather than a third below it. The first refusal (refused or reset
+connection, 429/503, connect timeout) halves the rate and sets a ceiling just under the rate it
+came at; later climbs stop there, closing in on it by halves, so one burst teaches a host's limit
+and the rest of the run stays under it. Trouble in a row stretches a cool-down and parks a host
+that keeps refusing. A channel's own failure after the host answered is neutral (see settle).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +20,16 @@ from plextuner.logging import get_logger
 from plextuner.metrics import HOST_BACKOFF
 
 log = get_logger(__name__)
-MAX_INTERVAL = 30.0
 MAX_COOLDOWN = 120.0
-RECOVER_EVERY = 4  # successes per +1 concurrency
+CLEAN_STREAK = 3  # answers in a row that say the host is fine, per step up
+RATE_STEP = 0.25  # probes/s added per step (the additive increase)
+MIN_RATE = 1 / 30.0  # at worst a probe every 30 s
+MAX_RATE = 50.0  # without a learned ceiling, per host
+SAFETY = 0.85  # the ceiling: this share of the rate that met trouble
+JITTER_FLOOR = 0.01  # below this the jitter is dropped: pacing becomes regular
+REFINE = 0.93  # a later lesson near the ceiling lowers it by this much
+BELOW_KNOWN = 0.85  # trouble at less than this share of the ceiling: not about the rate
+ABORT_GRACE = 0.25  # after we drop a hung request, the server needs a moment to see it closed
 
 
 class HostMode(StrEnum):
@@ -32,17 +49,30 @@ class HostLimiter:
     park_after: int
     rng: random.Random = field(default_factory=random.Random)
     concurrency: int = 0
-    interval: float = 0.0
+    rate: float = 0.0  # probe starts per second, before jitter
+    jitter_now: float = 0.0
+    ceiling: float = MAX_RATE  # learned from the first trouble, never raised
     running: int = 0
     next_start: float = 0.0
     strikes: int = 0  # consecutive transient results
     level: int = 0  # backoff level, exported as a metric
-    successes: int = 0
+    streak: int = 0  # clean answers in a row
     mode: HostMode = HostMode.NORMAL
 
     def __post_init__(self) -> None:
         self.concurrency = self.max_concurrency
-        self.interval = self.min_interval
+        self.rate = MAX_RATE if self.min_interval <= 0 else 1.0 / self.min_interval
+        self.jitter_now = self.jitter
+
+    @property
+    def interval(self) -> float:
+        """The least time between two starts (jitter comes on top)."""
+        return 1.0 / self.rate
+
+    @property
+    def effective_rate(self) -> float:
+        """Starts per second, jitter included (its mean)."""
+        return 1.0 / (self.interval + self.jitter_now / 2)
 
     def ready(self, now: float) -> bool:
         return (
@@ -53,17 +83,36 @@ class HostLimiter:
 
     def started(self, now: float) -> None:
         self.running += 1
-        self.next_start = now + self.interval + self.rng.uniform(0, self.jitter)
+        jitter = self.rng.uniform(0, self.jitter_now) if self.jitter_now else 0.0
+        self.next_start = max(self.next_start, now) + self.interval + jitter
 
     def finished_ok(self) -> None:
         self.running -= 1
+        self._clean()
+
+    def finished_neutral(self, now: float, aborted: bool = False) -> None:
+        """A channel's own answer (dead, or hung after the host answered): the host itself
+        answered, so it counts as clean. `aborted`: we dropped the request (a first-byte
+        timeout); the host still counts it as open for a moment, so its slot is not reused at
+        once (a CDN that limits connections answers the next one with 503 and a ban)."""
+        self.running -= 1
+        if aborted:
+            self.next_start = max(self.next_start, now + ABORT_GRACE)
+        self._clean()
+
+    def _clean(self) -> None:
         self.strikes = 0
-        self.successes += 1
-        if self.successes % RECOVER_EVERY:
+        self.streak += 1
+        if self.streak % CLEAN_STREAK:
             return
-        # Additive increase: one step back towards the configured limits per few successes.
+        # Additive increase: regular pacing first, then a faster one, then more at once.
+        self.jitter_now = self.jitter_now / 2 if self.jitter_now / 2 >= JITTER_FLOOR else 0.0
+        if self.ceiling < MAX_RATE:  # a learned limit: close in on it by halves
+            step = max(RATE_STEP / 4, (self.ceiling - self.rate) / 2)
+        else:
+            step = RATE_STEP
+        self.rate = min(self.ceiling, self.rate + step)
         self.concurrency = min(self.max_concurrency, self.concurrency + 1)
-        self.interval = max(self.min_interval, self.interval * 0.75)
         if self.level:
             self.level -= 1
             if self.level == 0:
@@ -73,10 +122,19 @@ class HostLimiter:
     def finished_transient(self, now: float, reason: str) -> None:
         """Multiplicative decrease plus a cool-down; park a host that keeps refusing."""
         self.running -= 1
+        self.streak = 0
         self.strikes += 1
         self.level += 1
+        if self.strikes == 1:  # once per burst of trouble: the refusals after it are echoes
+            rate = self.effective_rate
+            # Trouble well under the ceiling is not about the rate (a slot held by a hung
+            # request, a blip): it slows the host now but teaches no lower ceiling.
+            if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
+                self.ceiling = max(MIN_RATE, SAFETY * rate)
+            elif rate >= BELOW_KNOWN * self.ceiling:  # near it: the ceiling is a little high
+                self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
+            self.rate = max(MIN_RATE, self.rate / 2)
         self.concurrency = max(1, self.concurrency // 2)
-        self.interval = min(MAX_INTERVAL, max(self.interval * 2, 0.25))
         cooldown = min(MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8))
         self.next_start = max(self.next_start, now + cooldown * (0.5 + self.rng.random()))
         HOST_BACKOFF.labels(host=self.host).set(self.level)
@@ -84,11 +142,6 @@ class HostLimiter:
             self._set_mode(HostMode.PARKED, reason)
         else:
             self._set_mode(HostMode.BACKOFF, reason)
-
-    def finished_neutral(self) -> None:
-        """A definitive answer (dead channel): the host itself is fine."""
-        self.running -= 1
-        self.strikes = 0
 
     def _set_mode(self, mode: HostMode, reason: str) -> None:
         if mode is not self.mode:
@@ -99,6 +152,7 @@ class HostLimiter:
                 previous=self.mode.value,
                 reason=reason,
                 concurrency=self.concurrency,
-                interval_s=round(self.interval, 2),
+                rate=round(self.rate, 2),
+                ceiling=round(self.ceiling, 2),
             )
             self.mode = mode

@@ -1,14 +1,11 @@
-"""The probe scheduler: a global worker cap, per-host limiters, interleaving, bounded retries.
+"""The probe scheduler: a global worker cap, per-host pacing (hosts.py), interleaving, retries.
 
-Event-driven: it sleeps until the earliest moment something can start (a host's next start, a
-retry's not-before, a provider's quiet period ending, a give-up deadline) or until a probe
-finishes or a provider connection is returned; it never polls. What a result means is decided by
-the pure reducer in `settle.py`; the early guard trip lives in `tripwire.py`.
-
-Probes are interleaved across hosts and buckets, so no host gets a burst because a playlist is
-sorted by host and no bucket waits for another. Each probe takes a connection from its provider's
-budget (never the last one a viewer could need) and yields it when a viewer needs it: the probe
-races the lease's `preempted` event and is cancelled by us, never `uncancel()`ed.
+Event-driven: it sleeps until the earliest moment something can start or until a probe finishes
+or a connection is returned; it never polls. Results are read by the pure reducer in settle.py.
+Probes are interleaved across hosts and buckets (no burst on a host, no bucket waiting). Each
+takes a connection from its provider's budget (never the last one a viewer could need) and
+yields it to a viewer at once (racing the lease's `preempted` event; never `uncancel()`ed). A
+hung channel's long retry takes a spare slot, or waits for the end where slots are scarce.
 """
 
 from __future__ import annotations
@@ -107,6 +104,17 @@ class ProbePool:
         self._host(host)
         self.queues[host].append(job)
 
+    def _enqueue_retry(self, job: Job, delay: float) -> None:
+        """Back into its host's queue where the host reaches it after about `delay` at its
+        current pace: not at the back (a refused burst's retries made a tail after the run),
+        not at the front (its wait would hold up the host's other work)."""
+        if job.bucket in self.stats.tripped_buckets:
+            self._enqueue(job)
+            return
+        host = host_of(job.source.url)
+        limiter, queue = self._host(host), self.queues[host]
+        queue.insert(min(len(queue), int(delay * limiter.effective_rate)), job)
+
     def _pending(self) -> bool:
         return any(self.queues.values())
 
@@ -166,6 +174,11 @@ class ProbePool:
         for host, queue in self.queues.items():
             if queue and self.hosts[host].mode is not HostMode.PARKED:
                 at = min(at, max(self.hosts[host].next_start, queue[0].not_before))
+        now = self.clock()
+        for job in self.deferred:  # may start early; when due but held back, an event wakes us
+            due = max(self._host(host_of(job.source.url)).next_start, job.not_before)
+            if due > now:
+                at = min(at, due)
         patience = self._patience()
         for provider, since in self._blocked_since.items():
             at = min(at, since + patience)
@@ -190,6 +203,8 @@ class ProbePool:
     # --- starting probes -----------------------------------------------------------------------
     def _dispatch(self, tg: asyncio.TaskGroup) -> None:
         now = self.clock()
+        if self.deferred:  # due retries first: the host's pace would never leave them a turn
+            self._start_deferred_early(tg, now)
         hosts = list(self.queues)
         self.rng.shuffle(hosts)  # no host is always first in line
         for host in hosts:
@@ -208,9 +223,34 @@ class ProbePool:
                 continue
             self._blocked_since.pop(job.source.provider, None)
             queue.popleft()
-            limiter.started(now)
-            self._running += 1
-            tg.create_task(self._probe(job, limiter, lease, source))
+            self._start(tg, job, limiter, lease, source, now)
+
+    def _start_deferred_early(self, tg: asyncio.TaskGroup, now: float) -> None:
+        """A hung channel's retry (the long timeout) starts before the end of the run when it
+        takes a spare slot: its host keeps another free, and so does its account. On a 1-2
+        connection account it waits for the end, as it must not hold the only slot."""
+        for job in list(self.deferred):
+            if self._running >= self.cfg.workers:
+                return
+            limiter = self._host(host_of(job.source.url))
+            if job.not_before > now or not limiter.ready(now):
+                continue
+            spare = 2 if self.queues.get(host_of(job.source.url)) else 1  # host work left?
+            if limiter.running + spare > limiter.concurrency:
+                continue
+            if self.budgets is not None and self.budgets.get(job.source.provider).probe_slots() < 2:
+                continue  # it would take the account's last probe slot
+            granted, lease, source = self._lease(job)
+            if not granted:
+                continue
+            self.deferred.remove(job)
+            self._start(tg, job, limiter, lease, source, now)
+
+    def _start(self, tg: asyncio.TaskGroup, job: Job, limiter: HostLimiter,
+               lease: Lease | None, source: Source, now: float) -> None:  # fmt: skip
+        limiter.started(now)
+        self._running += 1
+        tg.create_task(self._probe(job, limiter, lease, source))
 
     def _lease(self, job: Job) -> tuple[bool, Lease | None, Source]:
         """(may start, the lease when budgets apply, the source as that account reaches it):
@@ -281,7 +321,8 @@ class ProbePool:
         if signal is HostSignal.OK:
             limiter.finished_ok()
         elif signal is HostSignal.NEUTRAL:
-            limiter.finished_neutral()
+            aborted = result.verdict is Verdict.TRANSIENT and result.scope is Scope.CHANNEL
+            limiter.finished_neutral(self.clock(), aborted)
         else:
             limiter.finished_transient(self.clock(), result.reason)
         self._follow(
@@ -298,9 +339,9 @@ class ProbePool:
                 self.stats.retries += 1
                 job.not_before = self.clock() + delay
                 if deferred:
-                    self.deferred.append(job)  # retried once everything else is done
+                    self.deferred.append(job)  # retried on a spare slot, or at the end
                 else:
-                    self._enqueue(job)
+                    self._enqueue_retry(job, delay)
             case NextSource(interim):
                 if interim_kept(interim, self.results.get(job.key)):
                     self.results[job.key] = interim

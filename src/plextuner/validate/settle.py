@@ -16,6 +16,7 @@ from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict
 
 MAX_RETRY_BACKOFF = 60.0
 CHANNEL_RETRIES = 1  # a channel's own failure gets one more try, with the long timeout
+CHANNEL_RETRY_DELAY = 1.0  # seconds (with jitter) before it: the host itself answered
 MAX_ACCOUNT_WAITS = 6  # "max connections" refusals waited out before a source gives up
 
 
@@ -78,8 +79,8 @@ def settle(
         if result.scope is Scope.ACCOUNT and job.account_waits < MAX_ACCOUNT_WAITS:
             return Retry(retry_delay(job.account_waits + 1, rng), counted=False)
         if result.scope is Scope.CHANNEL:
-            if job.attempts < min(retries, CHANNEL_RETRIES):
-                return Retry(retry_delay(job.attempts + 1, rng), deferred=True)
+            if job.attempts < min(retries, CHANNEL_RETRIES):  # the host is fine: no backoff
+                return Retry(CHANNEL_RETRY_DELAY * (0.5 + rng.random()), deferred=True)
             if result.definite and job.channel_strikes > job.attempts:
                 # The same definite failure on every attempt: the server's answer, not ours.
                 dead = ProbeResult(Verdict.DEAD, f"{result.reason} (every attempt)")
