@@ -90,23 +90,36 @@ class TestScopes:
         assert host_signal(FULL) is HostSignal.NEUTRAL
         assert host_signal(ProbeResult(Verdict.TRANSIENT, "refused")) is HostSignal.TROUBLE
 
+    @staticmethod
+    def answered(j: Job, tries: int, strikes: int) -> Job:
+        """`j` after `tries` channel-scope answers (this one included), `strikes` definite."""
+        j.channel_tries, j.channel_strikes = tries, strikes
+        return j
+
     def test_a_channel_failure_retries_once_at_the_end(self) -> None:
-        first = settle(job(attempts=0), STALLED, None, 3, self.rng)
+        first = settle(self.answered(job(attempts=0), 1, 1), STALLED, None, 3, self.rng)
         assert isinstance(first, Retry) and first.deferred and first.counted
 
     def test_the_same_definite_failure_every_time_is_dead(self) -> None:
-        j = job(attempts=1)
-        j.channel_strikes = 2
+        j = self.answered(job(attempts=1), 2, 2)
         outcome = settle(j, STALLED, None, 3, self.rng)
         assert isinstance(outcome, Decided) and outcome.result.verdict is Verdict.DEAD
         assert "every attempt" in outcome.result.reason
 
     def test_a_mixed_history_stays_unverified(self) -> None:
-        j = job(attempts=1)
-        j.channel_strikes = 1  # the first attempt failed another way (the host refused)
+        j = self.answered(job(attempts=1), 2, 1)  # the first answer was another failure
         assert settle(j, STALLED, None, 3, self.rng) == Decided(STALLED)
-        k = job(attempts=1)
+        k = self.answered(job(attempts=1), 2, 0)
         assert settle(k, NO_ANSWER, None, 3, self.rng) == Decided(NO_ANSWER)
+
+    def test_a_host_refusal_does_not_use_up_the_channels_retry(self) -> None:
+        """Refused once by the host (our burst), then `200` then nothing: the channel still
+        gets its retry, and the same answer again makes it dead (not unverified)."""
+        j = self.answered(job(attempts=1), 1, 1)
+        assert isinstance(settle(j, STALLED, None, 3, self.rng), Retry)
+        j = self.answered(job(attempts=2), 2, 2)
+        outcome = settle(j, STALLED, None, 3, self.rng)
+        assert isinstance(outcome, Decided) and outcome.result.verdict is Verdict.DEAD
 
     def test_an_account_refusal_never_counts_against_the_channel(self) -> None:
         j = job(attempts=0)

@@ -29,11 +29,18 @@ class Job:
     attempts: int = 0
     not_before: float = 0.0
     channel_strikes: int = 0  # definite channel-scope failures of this source, this run
+    channel_tries: int = 0  # channel-scope answers of this source (the host's refusals aside)
     account_waits: int = 0  # retries because the provider refused the account (not counted)
 
     @property
     def source(self) -> Source:
         return self.entry.channel.sources[self.source_index]
+
+    def next_source(self) -> None:
+        """On to the channel's next source, with that source's own retries and history."""
+        self.source_index += 1
+        self.attempts = self.channel_strikes = self.channel_tries = self.account_waits = 0
+        self.not_before = 0.0
 
     @property
     def has_next_source(self) -> bool:

@@ -313,8 +313,9 @@ class ProbePool:
 
     # --- results -------------------------------------------------------------------------------
     def _apply(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
-        if result.scope is Scope.CHANNEL and result.definite:
-            job.channel_strikes += 1
+        if result.scope is Scope.CHANNEL:
+            job.channel_tries += 1
+            job.channel_strikes += result.definite
         if result.scope is Scope.ACCOUNT and self.budgets is not None:
             self.budgets.get(job.source.provider).note_refusal()
         signal = host_signal(result)
@@ -345,9 +346,7 @@ class ProbePool:
             case NextSource(interim):
                 if interim_kept(interim, self.results.get(job.key)):
                     self.results[job.key] = interim
-                job.source_index += 1
-                job.attempts = job.channel_strikes = job.account_waits = 0
-                job.not_before = 0.0
+                job.next_source()
                 self._enqueue(job)
             case Decided(result):
                 self.results[job.key] = result

@@ -79,9 +79,11 @@ def settle(
         if result.scope is Scope.ACCOUNT and job.account_waits < MAX_ACCOUNT_WAITS:
             return Retry(retry_delay(job.account_waits + 1, rng), counted=False)
         if result.scope is Scope.CHANNEL:
-            if job.attempts < min(retries, CHANNEL_RETRIES):  # the host is fine: no backoff
+            # Counted in the channel's own answers: a refusal by the host before (our burst,
+            # the network) neither uses up its retry nor makes its answers look mixed.
+            if retries and job.channel_tries <= CHANNEL_RETRIES:  # the host is fine: no backoff
                 return Retry(CHANNEL_RETRY_DELAY * (0.5 + rng.random()), deferred=True)
-            if result.definite and job.channel_strikes > job.attempts:
+            if result.definite and job.channel_strikes >= job.channel_tries:
                 # The same definite failure on every attempt: the server's answer, not ours.
                 dead = ProbeResult(Verdict.DEAD, f"{result.reason} (every attempt)")
                 return give_up_source(job, dead, earlier)
