@@ -1,14 +1,17 @@
 """Guide ingest → prune → write per device over a large XMLTV, vs a bare iterparse+clear loop.
 
-Targets (issue 5): at most 1.5x the baseline, peak RSS <= 150 MB whatever the file size.
+Targets (issue 5): at most 1.5x the baseline (issue 16: 1.3x), peak RSS <= 150 MB whatever the
+file size.
 BENCH_EPG_MB sets the generated size (default 300).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +118,7 @@ def child(kind: str, path: str, data_dir: str) -> None:
         import plextuner.epg.stage  # noqa: F401 - import cost is not ingest cost
     from lxml import etree  # noqa: F401
 
+    gc.disable()  # as every refresh runs (cli.py, service.py, the guide worker); both sides
     start = time.perf_counter()
     n = baseline(Path(path)) if kind == "baseline" else ours(Path(path), Path(data_dir))
     wall = time.perf_counter() - start
@@ -140,8 +144,16 @@ def main() -> int:
         generate(path, megabytes)
         size = path.stat().st_size / 1e6
         data_dir = Path(tmp) / "data"
-        base = measure("baseline", path, data_dir)
-        mine = measure("ours", path, data_dir)
+        # Best of three each, interleaved: one run of each swung the ratio 1.33-1.73x on this
+        # shared machine. Each run writes its guides afresh (fingerprints would skip them).
+        bases, mines = [], []
+        for _ in range(3):
+            shutil.rmtree(data_dir, ignore_errors=True)
+            bases.append(measure("baseline", path, data_dir))
+            mines.append(measure("ours", path, data_dir))
+        base = min(bases, key=lambda r: r["wall"])
+        mine = min(mines, key=lambda r: r["wall"])
+        mine["peak_mb"] = max(r["peak_mb"] for r in mines)
         written = sum(p.stat().st_size for p in (data_dir / "guides").glob("*.xml")) / 1e6
     ratio = mine["wall"] / base["wall"]
     print(f"guide: {size:.0f} MB, {GUIDE_CHANNELS} channels; lineup {LINEUP} channels")
