@@ -206,6 +206,22 @@ def report(
     )
 
 
+async def first_refresh_done(base: str) -> list[dict[str, str]]:
+    """The lineup once the daemon is ready and its first refresh (50k + the guide) is over."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(1200):  # it may take minutes
+            try:
+                if (await client.get(base + "/readyz")).status_code == 200:
+                    status = (await client.get(base + "/api/v1/status")).json()
+                    if not status["refresh"]["running"]:
+                        break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+        lineup: list[dict[str, str]] = (await client.get(base + "/devices/live/lineup.json")).json()
+    return lineup
+
+
 async def run() -> int:
     mb = int(os.environ.get("BENCH_LAG_GUIDE_MB", "300"))
     n_viewers = int(os.environ.get("BENCH_LAG_VIEWERS", "20"))
@@ -233,17 +249,8 @@ async def run() -> int:
         reader.start()
         base = f"http://127.0.0.1:{port}"
         try:
-            async with httpx.AsyncClient(timeout=10) as client:
-                for _ in range(1200):  # the first refresh (50k + the guide) may take minutes
-                    try:
-                        if (await client.get(base + "/readyz")).status_code == 200:
-                            status = (await client.get(base + "/api/v1/status")).json()
-                            if not status["refresh"]["running"]:
-                                break
-                    except httpx.HTTPError:
-                        pass
-                    await asyncio.sleep(0.5)
-                lineup = (await client.get(base + "/devices/live/lineup.json")).json()
+            lineup = await first_refresh_done(base)
+            at_rest = daemon_rss(proc.pid)  # published and written, nobody watching
             viewers = Viewers(base, [c["GuideNumber"] for c in lineup][:n_viewers])
             viewers.start()
             await asyncio.sleep(3)  # everyone streaming
@@ -254,6 +261,7 @@ async def run() -> int:
             if spy is not None:
                 spy.wait(60)
             await viewers.stop()
+            rss = daemon_rss(proc.pid)
             log.write_text("".join(lines))
             worst = blocked_max(log, marker)
             if os.environ.get("BENCH_LAG_KEEP_LOG"):
@@ -263,7 +271,28 @@ async def run() -> int:
             proc.wait(30)
             await cdn.stop()
     report(mb, n_viewers, quiet, busy, worst)
+    report_rss(mb, n_viewers, at_rest, rss)
     return 0
+
+
+def report_rss(
+    mb: int, n_viewers: int, at_rest: tuple[float, float], after: tuple[float, float]
+) -> None:
+    print(
+        f"serve RSS with {STREAMS} streams published and the {mb} MB guide written: "
+        f"{at_rest[0]:.0f} MB at rest (target <= 200 MB); {after[0]:.0f} MB after a second "
+        f"refresh with {n_viewers} viewers on separate channels (their upstreams' rings: "
+        f"stream.ring_bytes each), peak {after[1]:.0f} MB"
+    )
+
+
+def daemon_rss(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of the daemon in MB: now, and its peak (guide worker processes aside)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()[0] if value.split() else "0"
+    return int(fields.get("VmRSS", 0)) / 1024, int(fields.get("VmHWM", 0)) / 1024
 
 
 def main() -> int:
