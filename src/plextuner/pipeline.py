@@ -250,14 +250,17 @@ async def run_refresh(
     try:
         # The head only (providers, for the shrink check): the previous devices (50 MB for 34k
         # channels) are read once this refresh's entries are merged and freed, so the two
-        # never peak together; a failed provider's channels read them early.
+        # never peak together, and only when a stage needs them; a failed provider's channels
+        # read them early.
         head = await asyncio.to_thread(load_state, settings.paths, devices=False)
         ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=head)
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
         placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
         await _timed(ctx, StageName.INGEST, ingest_all(ctx))
         await bucket_channels(ctx, numbers, placed)
-        if head is not None and ctx.previous is head:
+        # Only the probe stage (the guard's last good lineups, carried probe states) reads them.
+        probing = any(stage.name is StageName.VALIDATE for stage in stages)
+        if head is not None and ctx.previous is head and probing:
             ctx.previous = await asyncio.to_thread(load_state, settings.paths)
         for stage in stages:
             await _timed(ctx, stage.name, stage(ctx))
