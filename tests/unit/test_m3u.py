@@ -239,3 +239,18 @@ def test_line_blocks_hold_every_line_once(lines: list[bytes], trailing: bool, ch
         else:
             got.extend(None if len(x) > limit else x for x in block.split(b"\n"))
     assert got == want_marked
+
+
+def test_every_entry_field_lands_in_its_place() -> None:
+    """The parser builds entries positionally (speed): each attribute must reach its field."""
+    text = (
+        '#EXTM3U\n#EXTINF:-1 tvg-id=" a.uk " tvg-name="A Name" tvg-logo="http://l/a.png" '
+        'group-title="News; UK" tvg-chno="7" tvg-shift="-1.5" catchup="shift" '
+        'http-user-agent="UA/1",A Channel\nhttp://h.example/a.ts\n'
+    )
+    (entry,), _ = parse_m3u(text, "t", "prov")
+    assert (entry.name, entry.url, entry.provider) == ("A Channel", "http://h.example/a.ts", "prov")
+    assert (entry.tvg_id, entry.tvg_name, entry.logo) == ("a.uk", "A Name", "http://l/a.png")
+    assert (entry.group, entry.chno, entry.tvg_shift) == ("News", "7", -1.5)
+    assert entry.catchup == {"catchup": "shift"} and entry.headers == {"User-Agent": "UA/1"}
+    assert (entry.attrs, entry.line) == ({}, 2)

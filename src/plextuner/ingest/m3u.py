@@ -337,20 +337,26 @@ def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseRepor
     if not name:
         report.skip("entry without name")
         return None
-    headers = {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
-    return Entry(
-        name=name,
-        url="",
-        provider=provider,
-        tvg_id=attrs.get("tvg-id", "").strip(),
-        tvg_name=attrs.get("tvg-name", ""),
-        logo=attrs.get("tvg-logo", ""),
-        group=attrs.get("group-title", "").split(";")[0].strip(),
-        chno=attrs.get("tvg-chno") or attrs.get("ch-number", ""),
-        tvg_shift=_float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
-        catchup=_catchup(attrs),
-        headers=headers,
-        line=lineno,
+    headers = (
+        {}
+        if _HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
+        else {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
+    )
+    group = attrs.get("group-title", "")
+    return Entry(  # positional, in the field order: 50k of these per big list
+        name,
+        "",
+        provider,
+        attrs.get("tvg-id", "").strip(),
+        attrs.get("tvg-name", ""),
+        attrs.get("tvg-logo", ""),
+        group.split(";", 1)[0].strip() if ";" in group else group.strip(),
+        attrs.get("tvg-chno") or attrs.get("ch-number", ""),
+        _float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
+        _catchup(attrs),
+        headers,
+        {},
+        lineno,
     )
 
 
