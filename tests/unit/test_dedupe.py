@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plextuner.ingest.dedupe import _clean_name, merge_entries, normalise_name
-from plextuner.ingest.models import Entry, StreamKind
+from plextuner.ingest.models import Entry, StreamKind, stream_kind
 
 
 class TestNormalise:
@@ -59,3 +59,39 @@ def test_trailing_markers_read_backwards_match_the_forward_pattern(name: str) ->
     """The reversed-name match strips exactly what the plain trailing-marker pattern does."""
     want = _FORWARD_MARKERS.sub("", name).strip() or name.strip()
     assert _clean_name(name) == want
+
+
+def _kind_reference(url: str) -> StreamKind:
+    path = url.split("?", 1)[0].split("|", 1)[0].lower()
+    if path.endswith((".m3u8", ".m3u")):
+        return StreamKind.HLS
+    if path.endswith(".mpd"):
+        return StreamKind.DASH
+    if path.endswith(".ts") or "/live/" in path:
+        return StreamKind.TS
+    return StreamKind.OTHER
+
+
+_URL_PARTS = ["http://h/", "LIVE/", "/live/", "a", ".TS", ".m3u8", ".M3U", ".mpd", "?x=.ts",
+              "|UA=1", "8", "."]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_URL_PARTS), max_size=8).map("".join))
+@settings(max_examples=600, deadline=None)
+def test_stream_kind_reads_only_the_path(url: str) -> None:
+    assert stream_kind(url) is _kind_reference(url)
+
+
+def test_merged_channel_fields_land_in_their_place() -> None:
+    """Channels and sources are built positionally (speed): each field must reach its place."""
+    entry = Entry("N (720p)", "http://h/1.m3u8", "p", "n.uk", "N HD", "http://l/n.png", "G",
+                  "7", -1.0, {}, {"User-Agent": "x"})  # fmt: skip
+    (ch,) = merge_entries([entry])
+    assert (ch.key, ch.name, ch.tvg_id, ch.group, ch.provider) == ("id:n.uk", "N", "n.uk", "G", "p")
+    assert (ch.logo, ch.tvg_name, ch.chno, ch.tvg_shift, ch.groups) == (
+        "http://l/n.png", "N HD", "7", -1.0, ["G"]
+    )  # fmt: skip
+    (src,) = ch.sources
+    assert (src.provider, src.url, src.headers, src.kind, src.group) == (
+        "p", "http://h/1.m3u8", (("User-Agent", "x"),), StreamKind.HLS, "G"
+    )  # fmt: skip

@@ -39,27 +39,23 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
     channels: dict[str, Channel] = {}
     for entry in entries:
         key = channel_key(entry)
-        source = Source(
-            provider=entry.provider,
-            url=entry.url,
-            headers=tuple(sorted(entry.headers.items())) if entry.headers else (),
-            kind=stream_kind(entry.url),
-            group=entry.group,
-        )
+        # Positional, in the models' field order (a test pins them): 50k of each per big list.
+        headers = tuple(sorted(entry.headers.items())) if entry.headers else ()
+        source = Source(entry.provider, entry.url, headers, stream_kind(entry.url), entry.group)
         channel = channels.get(key)
         if channel is None:
             channels[key] = Channel(
-                key=key,
-                name=_clean_name(entry.name),
-                tvg_id=entry.tvg_id,
-                group=entry.group,
-                provider=entry.provider,
-                logo=entry.logo,
-                tvg_name=entry.tvg_name,
-                chno=entry.chno,
-                tvg_shift=entry.tvg_shift,
-                sources=[source],
-                groups=[entry.group] if entry.group else [],
+                key,
+                _clean_name(entry.name),
+                entry.tvg_id,
+                entry.group,
+                entry.provider,
+                entry.logo,
+                entry.tvg_name,
+                entry.chno,
+                entry.tvg_shift,
+                [source],
+                [entry.group] if entry.group else [],
             )
             continue
         if entry.group and entry.group not in channel.groups:

@@ -38,12 +38,15 @@ def is_html_reply(content_type: str, head: bytes = b"") -> bool:
 
 
 def stream_kind(url: str) -> StreamKind:
-    path = url.split("?", 1)[0].split("|", 1)[0].lower()
-    if path.endswith((".m3u8", ".m3u")):
+    path = url.split("?", 1)[0] if "?" in url else url
+    if "|" in path:
+        path = path.split("|", 1)[0]
+    tail = path[-5:].lower()  # the suffixes below are at most 5 characters
+    if tail.endswith((".m3u8", ".m3u")):
         return StreamKind.HLS
-    if path.endswith(".mpd"):
+    if tail.endswith(".mpd"):
         return StreamKind.DASH
-    if path.endswith(".ts") or "/live/" in path:
+    if tail.endswith(".ts") or "/live/" in path.lower():
         return StreamKind.TS
     return StreamKind.OTHER
 
