@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from plextuner.errors import IngestError
 from plextuner.ingest import m3u
+from plextuner.ingest.lines import bounded_blocks
 from plextuner.ingest.m3u import parse_attrs, parse_m3u, split_extinf, split_kodi_url
 from plextuner.ingest.models import ParseReport
 
@@ -233,7 +234,7 @@ def test_line_blocks_hold_every_line_once(lines: list[bytes], trailing: bool, ch
         want.pop()
     want_marked = [None if len(x) > limit else x for x in want]
     got: list[bytes | None] = []
-    for block in m3u.bounded_blocks(io.BytesIO(data), limit, chunk):
+    for block in bounded_blocks(io.BytesIO(data), limit, chunk):
         if block is None:
             got.append(None)
         else:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 from urllib.parse import parse_qsl
 
 from plextuner.errors import IngestError
+from plextuner.ingest.lines import MAX_LINE, decode_line, decode_playlist, file_lines
 from plextuner.ingest.models import Entry, ParseReport, clean_text
 from plextuner.ingest.urls import url_problem
 
-MAX_LINE = 64 * 1024  # longer lines are garbage (or an attack), not an entry
 SNIFF_BYTES = 2048
 # Keys are bounded (64 chars) so a long run of word characters costs linear, not quadratic, time.
 _ATTR = re.compile(r"""([A-Za-z][\w.:-]{0,63})\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
@@ -33,24 +32,6 @@ _HEADER_NAMES = {
     "http-cookie": "Cookie",
     "cookie": "Cookie",
 }
-
-
-def decode_playlist(data: bytes) -> str:
-    """UTF-8 (with or without BOM); lines that are not UTF-8 are read as Latin-1."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        lines = data.split(b"\n")
-        return "\n".join(_decode_line(line) for line in lines)
-
-
-def _decode_line(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line.decode("latin-1")
 
 
 def sniff_rejection(text: str) -> str | None:
@@ -182,73 +163,13 @@ def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[En
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
-            reason = sniff_rejection(_decode_line(head.removeprefix(b"\xef\xbb\xbf")))
+            reason = sniff_rejection(decode_line(head.removeprefix(b"\xef\xbb\xbf")))
             if reason:
                 raise IngestError(source, reason)
             fh.seek(0)
-            return _parse_lines(_file_lines(fh), source, provider)
+            return _parse_lines(file_lines(fh), source, provider)
     except OSError as err:
         raise IngestError(source, f"cannot read the playlist: {err.strerror or err}") from None
-
-
-def _file_lines(fh: IO[bytes]) -> Iterator[str | None]:
-    """Decoded lines of at most MAX_LINE bytes; None stands for a longer line (never held).
-
-    Decoded a block of lines at a time (one `decode` and one `split` per megabyte, not per
-    line); a block that is not UTF-8 is decoded line by line, Latin-1 where UTF-8 fails."""
-    first = True
-    for raw_block in bounded_blocks(fh, MAX_LINE):
-        if raw_block is None:
-            yield None
-            continue
-        block = raw_block.removeprefix(b"\xef\xbb\xbf") if first else raw_block
-        first = False
-        try:
-            lines = block.decode("utf-8").split("\n")
-        except UnicodeDecodeError:
-            lines = [_decode_line(raw) for raw in block.split(b"\n")]
-        for line in lines:
-            # A block may hold one over-long line: only lines that could be are measured.
-            if len(line) > _MAYBE_LONG and len(line.encode("utf-8", "surrogateescape")) > MAX_LINE:
-                yield None
-            else:
-                yield line
-
-
-_MAYBE_LONG = MAX_LINE // 4  # UTF-8 takes at most 4 bytes a character
-
-
-def bounded_blocks(fh: IO[bytes], limit: int, chunk: int = 1024 * 1024) -> Iterator[bytes | None]:
-    """The file as blocks of whole lines (joined by `\\n`, without the last newline); a line
-    over `limit` bytes that does not fit one read is yielded as None and skipped as it streams
-    past, so a 100 MB single-line file costs one chunk of memory. Every line is in exactly one
-    block, so `b"\\n".join` of the blocks (None for a long line) is the file."""
-    pending = b""
-    too_long = False
-    while block := fh.read(chunk):
-        nl = block.rfind(b"\n")
-        if nl < 0:  # no line ends in this read
-            if not too_long:
-                pending += block
-                if len(pending) > limit:
-                    pending, too_long = b"", True
-            continue
-        head, tail = block[:nl], block[nl + 1 :]
-        if too_long:  # the long line ends at the first newline of this read
-            yield None
-            too_long = False
-            cut = head.find(b"\n")
-            if cut >= 0:
-                yield head[cut + 1 :]
-        else:
-            yield pending + head
-        pending = tail
-        if len(pending) > limit:
-            pending, too_long = b"", True
-    if too_long:
-        yield None
-    elif pending:
-        yield pending
 
 
 def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
