@@ -170,10 +170,14 @@ class DiscoveryProtocol(asyncio.DatagramProtocol):
     def _answer(self, data: bytes, addr: tuple[str | bytes | int, ...]) -> None:
         request = parse_request(data)
         local = self._local_address(addr)
+        sent = 0
         for a in self._announce(local):
             if request.wants(a.device_id) and self._transport is not None:
                 self._transport.sendto(build_reply(a), addr)
-                self.answered += 1
+                sent += 1
+        self.answered += sent
+        if not sent:  # a well-formed search for another device type or id: not ours to answer
+            self.dropped += 1
 
     def _local_address(self, peer: tuple[str | bytes | int, ...]) -> str:
         """The address a reply should advertise: ours as the peer reaches it."""
