@@ -232,10 +232,11 @@ class ProbePool:
         for job in list(self.deferred):
             if self._running >= self.cfg.workers:
                 return
-            limiter = self._host(host_of(job.source.url))
+            host = host_of(job.source.url)
+            limiter = self._host(host)
             if job.not_before > now or not limiter.ready(now):
                 continue
-            spare = 2 if self.queues.get(host_of(job.source.url)) else 1  # host work left?
+            spare = 2 if self.queues[host] else 1  # the host's own work left: keep a slot for it
             if limiter.running + spare > limiter.concurrency:
                 continue
             if self.budgets is not None and self.budgets.get(job.source.provider).probe_slots() < 2:
