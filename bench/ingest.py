@@ -7,13 +7,12 @@ minimal one-regex parser over the same file; a re-run with placeholders on in <=
 The marginal cost per entry is measured, not assumed: each side runs over a 50k and a 5k list
 and the difference is divided by the 45k entries between them, so start-up, imports and other
 fixed costs fall out of the ratio (they are in the wall figures). Every run is its own child
-process (peak RSS is that child's, read from wait4); the best of three counts.
+process (peak RSS is that child's VmHWM, see bench/_hwm.py); the best of three counts.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -77,20 +76,17 @@ def write_config(path: Path, playlist: Path, data_dir: Path, placeholder: bool) 
     )
 
 
-def timed(argv: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stdout) of one child process (reaped here, by wait4, to read
-    its own peak RSS)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+def timed(module_argv: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stdout) of `python -m <module_argv>` as its own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        argv = [sys.executable, "-m", "bench._hwm", str(peak), *module_argv]
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(argv, capture_output=True, check=False, timeout=300)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
         if proc.returncode not in (0, 2):  # 2: published with warnings
-            raise RuntimeError(f"{argv} exited {proc.returncode}: {err.read().decode()[-500:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
+            raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
+        return wall, float(peak.read_text()), proc.stdout.decode()
 
 
 def refresh(config: Path, data_dir: Path, fresh: bool) -> tuple[float, float]:
@@ -99,9 +95,7 @@ def refresh(config: Path, data_dir: Path, fresh: bool) -> tuple[float, float]:
     for _ in range(RUNS):
         if fresh:
             subprocess.run(["rm", "-rf", str(data_dir)], check=True)
-        wall, rss, _ = timed(
-            [sys.executable, "-m", "plextuner", "refresh", "--config", str(config)]
-        )
+        wall, rss, _ = timed(["plextuner", "refresh", "--config", str(config)])
         best = min(best, (wall, rss))
     return best
 
@@ -109,7 +103,7 @@ def refresh(config: Path, data_dir: Path, fresh: bool) -> tuple[float, float]:
 def baseline(path: Path) -> float:
     runs = []
     for _ in range(RUNS):
-        _, _, out = timed([sys.executable, "-m", "bench.ingest", "--baseline", str(path)])
+        _, _, out = timed(["bench.ingest", "--baseline", str(path)])
         runs.append(json.loads(out)["wall"])
     return min(runs)
 
