@@ -54,6 +54,21 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> int:
+    """A first port whose `count - 1` successors are free too (a daemon's devices take
+    port + i): a free first port alone let another process hold port + 1, a flaky failure."""
+    for _ in range(100):
+        base = free_port(host)
+        try:
+            for offset in range(1, count):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind((host, base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 @pytest.fixture(autouse=True)
 def _reset_secrets() -> Iterator[None]:
     """Each test starts with no registered secrets."""

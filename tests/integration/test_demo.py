@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, require_tool
+from tests.conftest import free_ports, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def test_demo_serves_two_devices_with_video(tmp_path: Path) -> None:
     """The demo starts without config or account, prints the Plex address and streams video."""
     ffprobe = require_tool("ffprobe")
     require_tool("ffmpeg")
-    port = free_port()
+    port = free_ports(2)  # the demo's second device listens on port + 1
     proc = subprocess.Popen(
         [
             sys.executable,
