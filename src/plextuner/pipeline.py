@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -233,13 +234,6 @@ async def run_refresh(
 ) -> RefreshOutcome:
     """One full pass; raises NothingPublishedError (previous state untouched) when it cannot."""
     started = time.monotonic()
-    own_client = client is None
-    # Building a client loads the CA bundle (~0.1 s of CPU): not on the event loop.
-    http = (
-        client
-        if client is not None
-        else await asyncio.to_thread(make_client, settings.fetch.timeout, settings.fetch.user_agent)
-    )
     opts = FetchOptions(
         timeout=settings.fetch.timeout,
         retries=settings.fetch.retries,
@@ -247,13 +241,16 @@ async def run_refresh(
         user_agent=settings.fetch.user_agent,
         cache_dir=settings.paths.fetch_cache,
     )
+    # Without a client, one is built on the first download (local files need none).
+    factory = functools.partial(make_client, settings.fetch.timeout, settings.fetch.user_agent)
+    fetcher = Fetcher(client, opts, None if client is not None else factory)
     try:
         # The head only (providers, for the shrink check): the previous devices (50 MB for 34k
         # channels) are read once this refresh's entries are merged and freed, so the two
         # never peak together, and only when a stage needs them; a failed provider's channels
         # read them early.
         head = await asyncio.to_thread(load_state, settings.paths, devices=False)
-        ctx = RefreshContext(settings=settings, fetcher=Fetcher(http, opts), previous=head)
+        ctx = RefreshContext(settings=settings, fetcher=fetcher, previous=head)
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
         placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
         await _timed(ctx, StageName.INGEST, ingest_all(ctx))
@@ -266,8 +263,7 @@ async def run_refresh(
             await _timed(ctx, stage.name, stage(ctx))
         state = await _timed(ctx, StageName.PUBLISH, publish(ctx, numbers, placed))
     finally:
-        if own_client:
-            await http.aclose()
+        await fetcher.aclose()
     duration = time.monotonic() - started
     REFRESH_DURATION.observe(duration)
     log.info(

@@ -90,7 +90,7 @@ class TestFetcher:
         f = fetcher(tmp_path)
         assert await f.fetch(str(srv.make_url("/flaky"))) == b"ok"
         assert hits["flaky"] == 3
-        await f.client.aclose()
+        await (await f.http()).aclose()
 
     async def test_definitive_not_retried(self, server: tuple, tmp_path: Path) -> None:
         """404 fails at once with the status in the reason."""
@@ -98,7 +98,7 @@ class TestFetcher:
         f = fetcher(tmp_path)
         with pytest.raises(FetchError, match="HTTP 404"):
             await f.fetch(str(srv.make_url("/gone")))
-        await f.client.aclose()
+        await (await f.http()).aclose()
 
     async def test_revalidation_reuses_cache(self, server: tuple, tmp_path: Path) -> None:
         """A 304 answer reuses the cached body."""
@@ -112,7 +112,7 @@ class TestFetcher:
         assert hits["etag"] == 2 and hits["etag_304"] == 1
         path = await f.fetch_file(url)
         assert path.read_bytes() == b"body-v1" and hits["etag_304"] == 2
-        await f.client.aclose()
+        await (await f.http()).aclose()
 
     async def test_size_cap(self, server: tuple, tmp_path: Path) -> None:
         """A body over the cap is refused."""
@@ -122,7 +122,7 @@ class TestFetcher:
             await f.fetch(str(srv.make_url("/big")))
         with pytest.raises(FetchError, match="cap"):
             await f.fetch(str(srv.make_url("/encbomb")))
-        await f.client.aclose()
+        await (await f.http()).aclose()
 
     async def test_local_file_gzip(self, tmp_path: Path) -> None:
         """A .gz file path is read and decompressed."""
@@ -132,4 +132,34 @@ class TestFetcher:
         assert await f.fetch(str(p)) == b"#EXTM3U\n"
         with pytest.raises(FetchError, match="cannot read"):
             await f.fetch(str(tmp_path / "missing.m3u"))
-        await f.client.aclose()
+        await (await f.http()).aclose()
+
+    async def test_client_built_on_the_first_download_only(
+        self, server: tuple, tmp_path: Path
+    ) -> None:
+        """Given a factory, local files never build a client (the CA bundle is 0.1 s of a
+        refresh); the first URL builds one, later ones share it, and aclose closes it."""
+        srv, _ = server
+        built: list[httpx.AsyncClient] = []
+
+        def factory() -> httpx.AsyncClient:
+            built.append(httpx.AsyncClient())
+            return built[-1]
+
+        p = tmp_path / "list.m3u"
+        p.write_bytes(b"#EXTM3U\n")
+        opts = FetchOptions(timeout=5, retries=0, max_bytes=10**6, cache_dir=tmp_path)
+        f = Fetcher(None, opts, factory)
+        assert await f.fetch(str(p)) == b"#EXTM3U\n"
+        assert built == []
+        assert await f.fetch(str(srv.make_url("/etag"))) == b"body-v1"
+        await f.fetch(str(srv.make_url("/etag")))
+        assert len(built) == 1 and await f.http() is built[0]
+        await f.aclose()
+        assert built[0].is_closed
+
+    async def test_no_client_and_no_factory_is_a_clear_error(self, tmp_path: Path) -> None:
+        """A URL with nothing to download it with fails as a fetch error, not an exception."""
+        opts = FetchOptions(timeout=5, retries=0, max_bytes=10**6, cache_dir=tmp_path)
+        with pytest.raises(FetchError, match="no HTTP client"):
+            await Fetcher(None, opts).fetch("http://127.0.0.1:9/list.m3u")

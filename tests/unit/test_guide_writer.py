@@ -3,6 +3,7 @@ aggregate guide is spliced from the device guides without re-parsing them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -11,6 +12,8 @@ from lxml import etree
 
 from plextuner.buckets.models import Device
 from plextuner.epg.writer import (
+    _NOT_XML,
+    NEEDS_ESCAPE,
     Placeholders,
     channel_xml,
     placeholders,
@@ -90,3 +93,12 @@ def test_text_xml_cannot_carry_is_dropped() -> None:
     xml = channel_xml("7", channel, "")
     assert "<display-name>ABC</display-name>" in xml
     etree.fromstring(xml)
+
+
+def test_the_escape_check_covers_every_character_escaped_or_dropped() -> None:
+    """The fast path's one-class check flags exactly the characters an attribute escapes or XML
+    cannot carry, over every code point (else a value would be written unescaped)."""
+    special = re.compile('[&<>"\t\n\r]|' + _NOT_XML.pattern)
+    for point in range(0x110000):
+        char = chr(point)
+        assert (NEEDS_ESCAPE.search(char) is None) == (special.search(char) is None), hex(point)

@@ -14,7 +14,7 @@ GUIDE_TIMEOUT_FACTOR = 20  # a 300 MB guide at a slow provider is minutes, not s
 
 
 async def fetch_guide(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | None,
     location: str,
     dest_dir: Path,
     cap: int,

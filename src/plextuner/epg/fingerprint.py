@@ -19,7 +19,7 @@ from plextuner.buckets.models import Device
 from plextuner.epg.writer import Placeholders
 from plextuner.epg.xmltv import Programme
 from plextuner.errors import StateError
-from plextuner.fileio import read_json, write_json
+from plextuner.fileio import encode_json, read_json, write_json
 
 FILE = ".fingerprints.json"
 
@@ -40,7 +40,7 @@ def guide_fingerprint(
     context: str,
 ) -> str:
     """`context`: the sources' stamps and the guide settings, shared by every device."""
-    digest = hashlib.blake2b(context.encode(), digest_size=16)
+    rows: list[tuple[object, ...]] = []
     for e in device.entries:
         ch = e.channel
         items = programmes.get(e.number, [])
@@ -53,8 +53,10 @@ def guide_fingerprint(
             span = (e.guide_id, len(items), items[0].start, items[-1].start, items[-1].stop)
         else:
             span = ()
-        row = (e.number, ch.name, ch.tvg_id, ch.logo, icons.get(e.number, ""), span)
-        digest.update(repr(row).encode())
+        rows.append((e.number, ch.name, ch.tvg_id, ch.logo, icons.get(e.number, ""), span))
+    # One encode of every row (C) instead of a repr per row: a third of a re-run's guide stage
+    digest = hashlib.blake2b(context.encode(), digest_size=16)
+    digest.update(encode_json(rows))
     return digest.hexdigest()
 
 

@@ -7,25 +7,33 @@ from __future__ import annotations
 from typing import Any
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.match import LOW_CONFIDENCE, MatchResult
+from plextuner.epg.match import LOW_CONFIDENCE, MatchResult, MatchTier
+
+_TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
 
 
 def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
-    return {
-        "key": entry.channel.key,
-        "number": entry.number,
-        "name": entry.channel.name,
-        "tvg_id": entry.channel.tvg_id,
-        "guide_id": result.guide_id,
-        "tier": result.tier.value,
-        "confidence": round(result.confidence, 3),
-        "has_programmes": bool(entry.has_guide),
-        "note": result.note,
-        "candidates": [
+    ch = entry.channel
+    candidates = (
+        [
             {"guide_id": c.guide_id, "name": c.name, "score": c.score}
             for c in result.candidates
             if c.guide_id != result.guide_id
-        ][:3],
+        ][:3]
+        if result.candidates
+        else []
+    )
+    return {
+        "key": ch.key,
+        "number": entry.number,
+        "name": ch.name,
+        "tvg_id": ch.tvg_id,
+        "guide_id": result.guide_id,
+        "tier": _TIER_VALUE[result.tier],
+        "confidence": round(result.confidence, 3),
+        "has_programmes": bool(entry.has_guide),
+        "note": result.note,
+        "candidates": candidates,
     }
 
 

@@ -28,6 +28,7 @@ from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import encode_json, write_atomic
+from plextuner.ingest.fetch import is_url
 from plextuner.logging import get_logger
 from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 
@@ -104,7 +105,7 @@ def make_epg_stage(settings: Settings) -> Stage:
         for source in sources:
             try:
                 path = await fetch_guide(
-                    ctx.fetcher.client,
+                    await ctx.fetcher.http() if is_url(source) else None,
                     source,
                     settings.paths.epg_cache,
                     cfg.max_bytes,
@@ -129,6 +130,7 @@ def make_epg_stage(settings: Settings) -> Stage:
                 result = await run_in_process(job)  # no GIL shared with the loop's viewers
             except EpgError as err:  # the worker died (killed for memory?): do it here
                 log.warning("guide_worker_failed", error=err)
+        live = result is None
         if result is None:  # in a thread, on the real entries (copies cost 40 MB at 50k)
             job.devices, job.live = [], ctx.devices
             result = await asyncio.to_thread(run_guide_job, job)
@@ -137,7 +139,9 @@ def make_epg_stage(settings: Settings) -> Stage:
             log.warning("guide_source_failed", error=reason)
         for parsed in result.parsed:
             log.info("guide_source_parsed", **parsed)
-        await asyncio.to_thread(_apply, ctx, result)
+        ctx.report(StageName.GUIDE, "guide").by_device.update(result.notes)
+        if not live:
+            await asyncio.to_thread(_apply, ctx, result)
 
     return NamedStage(StageName.GUIDE, guide)
 
@@ -147,9 +151,7 @@ def _rows(devices: list[Device]) -> list[tuple[str, list[tuple[Any, ...]]]]:
 
 
 def _apply(ctx: RefreshContext, result: GuideJobResult) -> None:
-    """The worker's answer onto the real entries (matched by number; `require` drops)."""
-    notes = ctx.report(StageName.GUIDE, "guide").by_device
-    notes.update(result.notes)
+    """A worker process's answer onto the real entries (matched by number; `require` drops)."""
     for device in ctx.devices:
         rows = {r[0]: r for r in result.devices.get(device.name, [])}
         kept = []
@@ -185,8 +187,9 @@ def write_all(
         icons: dict[str, str] = {}
         for e, result in zip(device.entries, results, strict=True):
             gid = result.guide_id
-            items = programmes_for(e, data.programmes.get(gid, []) if gid else [], window, cfg)
-            e.guide_id, e.guide_match = gid, result.tier.value
+            per_source = data.programmes.get(gid, []) if gid else []
+            items = programmes_for(e, per_source, window, cfg) if per_source else []
+            e.guide_id, e.guide_match = gid, _TIER_VALUE[result.tier]
             e.guide_score = result.confidence if gid else None
             e.has_guide = bool(items)
             if gid and gid in data.matcher.icons:
@@ -235,6 +238,7 @@ def write_all(
 
 
 _NONE = MatchResult(None, MatchTier.NONE, 0.0)
+_TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
 
 
 def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchResult]:

@@ -99,7 +99,7 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     ctx = RefreshContext(settings=job.settings, fetcher=None, previous=None, devices=devices)  # type: ignore[arg-type]
     write_all(ctx, data, job.window, parsed_any or not job.configured)
     result.notes = dict(ctx.report(StageName.GUIDE, "guide").by_device)
-    for d in ctx.devices:
+    for d in ctx.devices if job.live is None else ():  # live entries were amended in place
         result.devices[d.name] = [
             (e.number, e.guide_id, e.guide_match, e.guide_score, e.has_guide) for e in d.entries
         ]

@@ -16,7 +16,7 @@ from typing import IO
 
 from lxml import etree
 
-from plextuner.buckets.models import Device, channel_id
+from plextuner.buckets.models import ID_SUFFIX, Device, channel_id
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import fsync_dir
 from plextuner.ingest.models import Channel
@@ -88,14 +88,37 @@ def xml_attr(value: str) -> str:
     return '"' + _NOT_XML.sub("", value).translate(_ATTR_ESCAPES) + '"'
 
 
+# Any character an attribute escapes or XML cannot carry (a superset of what text escapes), as
+# one class (3x faster than the alternation; a test holds it equal over every code point): a
+# channel whose values hold none of them is written without escaping anything.
+NEEDS_ESCAPE = re.compile('[\x00-\x1f&<>"\ud800-\udfff\ufffe\uffff]')
+
+
 def channel_xml(number: str, channel: Channel, icon: str, id_style: str = "xmltv") -> str:
     """One `<channel>`: the name, the GuideNumber (what Plex matches on) and the tvg-id as
     display-names, the logo. Built as a string, byte-identical to the element lxml would write
-    (a test holds them equal): an element per channel cost 0.4 s of a 50k-channel refresh."""
+    (a test holds them equal): an element per channel cost 0.4 s of a 50k-channel refresh, and
+    escaping every value one by one another 0.3 s (one search over them all is the fast path)."""
+    name, tvg = channel.name, channel.tvg_id
+    icon = channel.logo or icon
+    if NEEDS_ESCAPE.search(f"{name}{number}{tvg}{icon}") is not None:
+        return _channel_xml_escaped(number, channel, icon, id_style)
+    names = [name] if name else []
+    if number and number != name:
+        names.append(number)
+    if tvg and tvg not in (name, number):
+        names.append(tvg)
+    cid = number if id_style == "number" else number + ID_SUFFIX
+    shown = f"<display-name>{'</display-name><display-name>'.join(names)}</display-name>"
+    logo = f'<icon src="{icon}"/>' if icon else ""
+    return f'<channel id="{cid}">{shown if names else ""}{logo}</channel>'
+
+
+def _channel_xml_escaped(number: str, channel: Channel, icon: str, id_style: str) -> str:
     names = dict.fromkeys(n for n in (channel.name, number, channel.tvg_id) if n)
     parts = [f"<channel id={xml_attr(channel_id(number, id_style))}>"]
     parts.extend(f"<display-name>{xml_text(name)}</display-name>" for name in names)
-    if icon := channel.logo or icon:
+    if icon:
         parts.append(f"<icon src={xml_attr(icon)}/>")
     parts.append("</channel>")
     return "".join(parts)
@@ -137,8 +160,10 @@ def write_guide(
     stamp = fmt_time(generated or time.time())
     templates: dict[tuple[float, float, float], _SlotTemplate] = {}
     with _atomic_raw(path, {"generator-info-name": "plextuner", "date": stamp}) as fh:
-        for e in device.entries:
-            fh.write(channel_xml(e.number, e.channel, icons.get(e.number, ""), id_style).encode())
+        channels = [channel_xml(e.number, e.channel, icons.get(e.number, ""), id_style)
+                    for e in device.entries]  # fmt: skip
+        fh.write("".join(channels).encode())
+        del channels
         for e in device.entries:
             items = programmes.get(e.number, [])
             cid = channel_id(e.number, id_style)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -157,15 +158,37 @@ class _Download:
 
 
 class Fetcher:
-    """One shared httpx client for provider downloads, with an ETag/Last-Modified cache."""
+    """One shared httpx client for provider downloads, with an ETag/Last-Modified cache.
 
-    def __init__(self, client: httpx.AsyncClient, opts: FetchOptions) -> None:
+    Given a `factory` instead of a client, the client is built on the first download (in a
+    thread: loading the CA bundle is ~0.1 s of CPU), so a refresh of local files never pays it;
+    `aclose` then closes it."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None,
+        opts: FetchOptions,
+        factory: Callable[[], httpx.AsyncClient] | None = None,
+    ) -> None:
         self._client = client
         self._opts = opts
+        self._factory = factory
+        self._lock = asyncio.Lock()
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        return self._client
+    async def http(self) -> httpx.AsyncClient:
+        """The client, built now if it was left to the factory."""
+        async with self._lock:
+            if self._client is None:
+                if self._factory is None:
+                    raise FetchError("http", "no HTTP client for this download")
+                self._client = await asyncio.to_thread(self._factory)
+            return self._client
+
+    async def aclose(self) -> None:
+        """Close the client this fetcher built (a client passed in belongs to the caller)."""
+        if self._factory is not None and self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     @property
     def options(self) -> FetchOptions:
@@ -305,7 +328,8 @@ class Fetcher:
         total = self._opts.total_timeout or self._opts.timeout * 4
         try:
             async with asyncio.timeout(total):
-                async with self._client.stream("GET", url, headers=req_headers) as resp:
+                client = await self.http()
+                async with client.stream("GET", url, headers=req_headers) as resp:
                     if resp.status_code == 304 and cached:
                         return _Download(not_modified=True)
                     check_status(resp.status_code, label)

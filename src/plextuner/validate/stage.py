@@ -62,7 +62,7 @@ def make_validate_stage(
         probe_engine = engine or (
             FfprobeEngine(settings.ffprobe)
             if cfg.engine == "ffprobe"
-            else NativeEngine(ctx.fetcher.client)
+            else NativeEngine(await ctx.fetcher.http())
         )
         pool = ProbePool(cfg, probe_engine, _budgets(ctx, budgets))
         results = await pool.run(interleave(per_bucket))
