@@ -16,10 +16,13 @@ from plextuner.epg.writer import (
     NEEDS_ESCAPE,
     Placeholders,
     channel_xml,
+    fmt_time,
     placeholders,
+    programme_xml,
     write_aggregate,
     write_guide,
 )
+from plextuner.epg.xmltv import Programme
 from plextuner.ingest.models import Channel
 from tests.unit.test_epg import WINDOW, entry
 
@@ -102,3 +105,58 @@ def test_the_escape_check_covers_every_character_escaped_or_dropped() -> None:
     for point in range(0x110000):
         char = chr(point)
         assert (NEEDS_ESCAPE.search(char) is None) == (special.search(char) is None), hex(point)
+
+
+def _lxml_programme(cid: str, p: Programme, stop: float) -> str:
+    """The element the writer built before it wrote strings: the reference."""
+    el = etree.Element(
+        "programme", {"start": fmt_time(p.start), "stop": fmt_time(stop), "channel": cid}
+    )
+    etree.SubElement(el, "title").text = p.title or "Untitled"
+    if p.sub_title:
+        etree.SubElement(el, "sub-title").text = p.sub_title
+    if p.desc:
+        etree.SubElement(el, "desc").text = p.desc
+    if p.date:
+        etree.SubElement(el, "date").text = p.date
+    for cat in p.categories:
+        etree.SubElement(el, "category").text = cat
+    if p.icon:
+        etree.SubElement(el, "icon", {"src": p.icon})
+    for system, value in p.episode_nums:
+        etree.SubElement(el, "episode-num", {"system": system}).text = value
+    if p.previously_shown:
+        etree.SubElement(el, "previously-shown")
+    if p.new:
+        etree.SubElement(el, "new")
+    return etree.tostring(el, encoding="unicode")
+
+
+_PLAIN = st.text(st.sampled_from("abc XYZ019-:.é€"), max_size=8)
+_VALUE = st.one_of(_PLAIN, _HOSTILE)
+
+
+@given(
+    st.builds(
+        Programme,
+        channel=st.just("x"),
+        start=st.integers(0, 2**31).map(float),
+        stop=st.none(),
+        title=_VALUE,
+        sub_title=_VALUE,
+        desc=_VALUE,
+        categories=st.lists(_VALUE, max_size=3).map(tuple),
+        episode_nums=st.lists(st.tuples(_VALUE, _VALUE), max_size=2).map(tuple),
+        icon=_VALUE,
+        date=_VALUE,
+        new=st.booleans(),
+        previously_shown=st.booleans(),
+    ),
+    st.sampled_from(["1000.plextuner", "7", "a&b"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_programme_string_equals_the_lxml_element(p: Programme, cid: str) -> None:
+    """The string-built `<programme>` is byte for byte what lxml writes for the same values,
+    plain (the fast path) or hostile."""
+    stop = p.start + 1800
+    assert programme_xml(cid, p, stop) == _lxml_programme(cid, p, stop)

@@ -33,7 +33,8 @@ def programmes_for(
                 continue  # the same slot from a lower-priority source
             if mine and mine[-1][0] == start:
                 continue  # a source repeating itself
-            kept.append(_shaped(dataclasses.replace(p, start=start, stop=stop), cfg))
+            shifted = p if not shift else dataclasses.replace(p, start=start, stop=stop)
+            kept.append(_shaped(shifted, cfg))
             mine.append((start, end))
         taken.extend(mine)
     kept.sort(key=lambda p: p.start)

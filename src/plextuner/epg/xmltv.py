@@ -12,10 +12,11 @@ import re
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO
+from typing import IO, cast
 
 from lxml import etree
 
+from plextuner.epg.prefilter import Prefilter, ascii_codec
 from plextuner.errors import EpgError
 
 _TIME = re.compile(
@@ -181,13 +182,13 @@ def iter_guide(
     """Channels and programmes in file order; memory stays flat whatever the file size.
 
     `channels()` (asked once, at the first programme: the DTD puts every channel first) and
-    `window` prune programmes before any Python object is made for them.
+    `window` prune programmes before any Python object is made for them; most never reach the
+    parser at all (see prefilter.py).
     """
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
     fh.seek(0)
-    context = etree.iterparse(
-        fh,
+    parser = etree.XMLPullParser(
         events=("end",),
         tag=("channel", "programme"),
         resolve_entities=False,
@@ -199,40 +200,61 @@ def iter_guide(
         remove_pis=True,
     )
     lo, hi = window or (float("-inf"), float("inf"))
-    wanted: Container[str] | None = None
+    prefilter = Prefilter(
+        ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
+    )
     seen = 0
     try:
-        for _, elem in context:
-            seen += 1
-            if seen % SWEEP_EVERY == 0:
-                _sweep(elem)
-            item: GuideChannel | Programme | None = None
-            if elem.tag == "programme":
-                if channels is not None and wanted is None:
-                    wanted = channels()
-                if wanted is None or elem.get("channel") in wanted:
-                    start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
-                    if start is not None and start < hi and (stop or start + 3600) > lo:
-                        item = _programme(elem, start, stop)
-                elem.clear()
-                if item is None:
-                    outcome.skipped += 1
-                    continue
-                outcome.programmes += 1
-            else:
-                item = _channel(elem)
-                elem.clear()
-                if item is None:
-                    continue
-                outcome.channels += 1
-            yield item
+        for block in prefilter.blocks(fh):
+            if block is not None:
+                parser.feed(block)
+            for _, event in parser.read_events():
+                elem = cast("etree._Element", event)  # noqa: SLF001 - "end" events carry the element
+                seen += 1
+                if seen % SWEEP_EVERY == 0:
+                    _sweep(elem)
+                item = _item(elem, prefilter, lo, hi, outcome)
+                if item is not None:
+                    yield item
+        parser.close()
     except etree.XMLSyntaxError as err:
         if outcome.channels or outcome.programmes:
             outcome.truncated = str(err)[:200]
             return
         raise EpgError(f"{source}: not a valid XMLTV file ({str(err)[:160]})") from None
     finally:
-        del context
+        outcome.skipped += prefilter.skipped
+        del parser
+
+
+def _item(
+    elem: etree._Element, prefilter: Prefilter, lo: float, hi: float, outcome: ParseOutcome
+) -> GuideChannel | Programme | None:
+    """The element as a channel or a kept programme (counted), cleared either way."""
+    item: GuideChannel | Programme | None = None
+    if elem.tag == "programme":
+        wanted = prefilter.wanted
+        if wanted is None or elem.get("channel") in wanted:
+            start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
+            if start is not None and start < hi and (stop or start + 3600) > lo:
+                item = _programme(elem, start, stop)
+        elem.clear()
+        if item is None:
+            outcome.skipped += 1
+        else:
+            outcome.programmes += 1
+        return item
+    item = _channel(elem)
+    elem.clear()
+    if item is not None:
+        outcome.channels += 1
+    return item
+
+
+def _in_window(lo: float, hi: float, start_text: str, stop_text: str) -> bool:
+    """The element path's window rule on raw attribute values (an unreadable start is out)."""
+    start, stop = parse_time(start_text), parse_time(stop_text)
+    return start is not None and start < hi and (stop or start + 3600) > lo
 
 
 def _sweep(elem: etree._Element) -> None:

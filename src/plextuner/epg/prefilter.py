@@ -1,0 +1,267 @@
+"""Programmes the lineup does not carry, cut from the raw bytes before libxml2 parses them.
+
+A provider's guide covers thousands of channels; a lineup carries a few hundred, and the guide
+window keeps a few days of the two weeks a guide may hold. Building an element for every one of
+the programmes and clearing it again was most of a big guide's ingest (the bare iterparse loop
+over the same file is the floor that approach cannot go under). Here a `<programme>` whose
+`channel` the lineup does not carry, or whose times fall outside the window, is dropped from the
+byte stream with a few `find` calls; the XML parser sees the rest.
+
+Only what is certainly one whole, plain `<programme>` element is cut: the stream is split on
+`</programme>`, and a piece is cut only when it holds exactly one `<programme ` start tag whose
+`channel` (and `start`/`stop`) values are plain (no entity, no whitespace the parser would
+normalise) and it lies in a block with no comment, CDATA section or processing instruction. A
+block holding one is passed whole; one that may leave such a construct open turns the filter off
+for the rest of the file. Anything unusual goes to the parser, which decides as before, so the
+items come out the same as without the filter (a property test holds them equal).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable, Container, Iterator
+from typing import IO
+
+END = b"</programme>"
+START = b"<programme"
+START_TAG = b"<programme "
+# The attributes before `channel` (group 1), each `name="plain value"`, then the channel's
+# (group 2): anchored after `<programme `, so a match is certainly the start tag's own
+# `channel` and no quote is out of place. Anything else spelled is left to the parser.
+# The order the XMLTV DTD lists them in, which most grabbers write: all three in one match.
+_COMMON = re.compile(
+    rb'start="([^"<&\t\n\r]*)"\s+stop="([^"<&\t\n\r]*)"\s+channel="([^"<&\t\n\r]*)"'
+)
+_TAG = re.compile(rb'((?:[\w:.-]+="[^"<&\t\n\r]*"\s+)*?)channel="([^"<&\t\n\r]*)"')
+CHUNK = 1024 * 1024
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# Bytes that make an attribute value differ from what the parser reports (an entity, the
+# whitespace it normalises to spaces, markup): such values are left to the parser.
+_UNPLAIN = re.compile(rb"[&<\t\n\r]")
+_MARKUP = re.compile(rb"<[!?]")
+_OPENERS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
+_CARRY = max(map(len, _OPENERS)) - 1  # a token cut by a block's end is at most this much of it
+
+
+def ascii_codec(head: bytes) -> str | None:
+    """The codec of a guide whose markup is ASCII (UTF-8, Latin-1, ...), from its declaration;
+    None when the filter cannot read its bytes as text (UTF-16, unknown)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8"
+    declared = _DECLARED.match(head)
+    name = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    if codec in ("utf-8", "ascii") or codec.startswith(("iso8859", "cp125", "latin")):
+        return codec
+    return None
+
+
+class Markup:
+    """Whether the stream, as far as it was read, stands inside a comment, CDATA section or
+    processing instruction: fed every byte in order, tokens cut by a block's end included. In
+    well-formed XML `<` starts markup only outside them (never in an attribute or text), so
+    this is exact there; on a malformed file it errs on either side only where the parser will
+    refuse the file anyway."""
+
+    def __init__(self) -> None:
+        self.closer: bytes | None = None  # what ends the construct we are in
+        self._carry = b""
+
+    @property
+    def outside(self) -> bool:
+        return self.closer is None and not self._carry
+
+    def feed(self, block: bytes) -> None:
+        text, pos = self._carry + block, 0
+        while True:
+            if self.closer is not None:
+                end = text.find(self.closer, pos)
+                if end < 0:
+                    break
+                pos, self.closer = end + len(self.closer), None
+                continue
+            found = [(at, opener) for opener in _OPENERS if (at := text.find(opener, pos)) >= 0]
+            if not found:
+                break
+            at, opener = min(found)
+            pos, self.closer = at + len(opener), _OPENERS[opener]
+        # No whole token lies past `pos`: keep the longest end that may begin one.
+        tokens = _OPENERS if self.closer is None else (self.closer,)
+        self._carry = b""
+        for size in range(min(_CARRY, len(text) - pos), 0, -1):
+            if any(token.startswith(text[-size:]) for token in tokens):
+                self._carry = text[-size:]
+                break
+
+
+class Prefilter:
+    """Feeds a guide's bytes on, minus the programmes nobody will read.
+
+    `channels()` is asked once the parser has seen everything before the first programme (the
+    DTD puts every channel first): `blocks` yields None there, so the caller can drain the
+    parser's channel events before the answer is needed."""
+
+    def __init__(
+        self,
+        codec: str | None,
+        channels: Callable[[], Container[str]] | None,
+        in_window: Callable[[str, str], bool] | None,
+    ) -> None:
+        self._codec = codec
+        self._channels = channels
+        self._in_window = in_window
+        self.wanted: Container[str] | None = None
+        self.skipped = 0
+        self._verdicts: dict[bytes, bool] = {}  # channel value → the lineup may carry it
+        self._times: dict[tuple[bytes, bytes], bool] = {}  # (start, stop) → maybe in the window
+
+    def blocks(self, fh: IO[bytes]) -> Iterator[bytes | None]:
+        """The file's bytes to parse, in order; one None marks where the channels are known."""
+        markup = Markup()
+        on = self._codec is not None and (self._channels is not None or self._in_window is not None)
+        tail = b""
+        started = False  # past the first programme's start: filtering
+        while chunk := fh.read(CHUNK):
+            buf = tail + chunk
+            if not started:
+                first = buf.find(START)
+                if first < 0:  # no programme yet: keep what may be the start of `<programme`
+                    cut = max(0, len(buf) - len(START))
+                    markup.feed(buf[:cut])
+                    yield buf[:cut]
+                    tail = buf[cut:]
+                    continue
+                markup.feed(buf[:first])
+                yield buf[:first]
+                yield None  # the caller drains the channels; now `wanted` may be asked
+                started = True
+                if self._channels is not None:
+                    self.wanted = self._channels()
+                buf = buf[first:]
+            pieces = buf.split(END)
+            tail = pieces.pop()  # an unfinished programme (or the document's end)
+            if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
+                on, tail, pieces = False, b"", [buf]
+            block = buf[: len(buf) - len(tail)]
+            if on and markup.outside and not _has_markup(block):
+                yield self._filtered(pieces)
+            else:
+                markup.feed(block)
+                yield block
+        yield tail
+        if not started:
+            yield None
+
+    def _filtered(self, pieces: list[bytes]) -> bytes:
+        """The pieces (each up to a `</programme>`) minus the droppable programmes. The one
+        loop a big guide runs a million times: one `find` and one anchored match a piece."""
+        out: list[bytes] = []
+        append = out.append
+        verdicts, common = self._verdicts, _COMMON.match
+        for piece in pieces:
+            k = piece.find(START_TAG)
+            at = k + len(START_TAG)
+            if k >= 0 and (tag := common(piece, at)) is not None:
+                channel = tag.group(3)
+                carried = verdicts.get(channel)
+                if carried is None:
+                    carried = self._remember(channel)
+                drop = not carried or (
+                    self._in_window is not None and not self._inside(tag.group(1), tag.group(2))
+                )
+            elif k >= 0:
+                drop = self._droppable(piece, at)
+            else:
+                drop = False
+            if drop and piece.find(START, at) < 0:  # exactly one programme in the piece
+                append(piece[:k])  # what came before the programme stays
+                self.skipped += 1
+                continue
+            append(piece)
+            append(END)
+        return b"".join(out)
+
+    def _remember(self, channel: bytes) -> bool:
+        carried = self._carried(channel)
+        if len(self._verdicts) < _MEMO:
+            self._verdicts[channel] = carried
+        return carried
+
+    def _inside(self, start: bytes, stop: bytes) -> bool:
+        """The window's verdict on plain `start`/`stop` values, memoised (slots repeat)."""
+        inside = self._times.get((start, stop))
+        if inside is None:
+            inside = self._window_verdict(start, stop or None)
+            if len(self._times) < _MEMO:
+                self._times[start, stop] = inside
+        return inside
+
+    def _droppable(self, piece: bytes, at: int) -> bool:
+        """The same verdict for a start tag in another order (or with other attributes)."""
+        tag = _TAG.match(piece, at)
+        if tag is None:
+            return False  # spelled some other way: the parser's to read
+        carried = self._verdicts.get(tag.group(2))
+        if carried is None:
+            carried = self._remember(tag.group(2))
+        return not carried or self._outside_window(tag.group(1), tag.end(), piece)
+
+    def _outside_window(self, before: bytes, end: int, piece: bytes) -> bool:
+        """Whether a carried programme's plain `start`/`stop` put it outside the window."""
+        if self._in_window is None:
+            return False
+        gt = piece.find(b">", end)
+        rest = piece[end:gt]
+        if gt < 0 or b"'" in rest:
+            return False  # no end, or a single-quoted value that may hold anything
+        attrs = b" " + before + rest  # every attribute but `channel`
+        start, stop = _attr(attrs, b' start="'), _attr(attrs, b' stop="')
+        return start is not None and not self._inside(start, stop or b"")
+
+    def _carried(self, raw: bytes) -> bool:
+        """True unless the value is plain and the lineup certainly does not carry it."""
+        if self.wanted is None or not raw:  # plain: the tag's pattern admits no `&` or tab
+            return True
+        assert self._codec is not None
+        try:
+            return raw.decode(self._codec) in self.wanted
+        except UnicodeDecodeError:
+            return True  # the parser will say what is wrong with it
+
+    def _window_verdict(self, start: bytes, stop: bytes | None) -> bool:
+        """True unless both times are plain and put the programme outside the window."""
+        assert self._in_window is not None and self._codec is not None
+        if _UNPLAIN.search(start) or (stop is not None and _UNPLAIN.search(stop)):
+            return True
+        try:
+            return self._in_window(start.decode(self._codec), (stop or b"").decode(self._codec))
+        except UnicodeDecodeError:
+            return True
+
+
+_MAX_TAIL = 4 * CHUNK
+_MEMO = 65536  # distinct channel ids / time pairs remembered (a guide has a few thousand)
+
+
+def _has_markup(block: bytes) -> bool:
+    """Whether a comment, CDATA section or processing instruction may start in `block`: two
+    `memchr`s answer for most blocks, the 2-byte search (1 ms a megabyte) only when needed."""
+    if block.find(b"!") < 0 and block.find(b"?") < 0:
+        return False
+    return _MARKUP.search(block) is not None
+
+
+def _attr(attrs: bytes, marker: bytes) -> bytes | None:
+    """A double-quoted attribute's raw value in attribute text `_TAG` vouched for (every quote
+    delimits a value, so a marker at an even quote count is an attribute name), if it is there
+    once (twice would be a malformed tag: the parser's to judge)."""
+    at = attrs.find(marker)
+    if at < 0 or attrs.find(marker, at + 1) >= 0 or attrs.count(b'"', 0, at) & 1:
+        return None
+    begin = at + len(marker)
+    end = attrs.find(b'"', begin)
+    return attrs[begin:end] if end >= 0 else None

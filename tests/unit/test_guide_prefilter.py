@@ -1,0 +1,271 @@
+"""The byte-level prefilter drops programmes without changing what a guide parses to.
+
+Every test compares the items and counters `iter_guide` gives with the prefilter against the
+same parse with it switched off (no codec: every byte goes to the parser), over guides written
+with the spellings that could fool a byte scanner: attributes in any order, single quotes,
+entities, newlines inside tags, comments and CDATA sections holding programme markup, processing
+instructions, and blocks cut at every size.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Container
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plextuner.epg import prefilter
+from plextuner.epg.prefilter import Markup, ascii_codec
+from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
+
+WANTED = frozenset({"a.tv", "b&c", "ü.tv"})
+IDS = ["a.tv", "b&c", "ü.tv", "x.tv", "y&z", "q.tv"]
+HOUR = 3600.0
+WINDOW = (1_700_000_000.0, 1_700_000_000.0 + 6 * HOUR)
+TIMES = ["20231114221320 +0000", "20231115001320 +0000", "20231116001320 +0000", "garbage", ""]
+
+
+def parse(
+    body: bytes, channels: Container[str] | None, window: tuple[float, float] | None, on: bool
+) -> tuple[list[GuideChannel | Programme], ParseOutcome]:
+    outcome = ParseOutcome("t")
+    codec = prefilter.ascii_codec if on else (lambda _head: None)
+    with mock.patch("plextuner.epg.xmltv.ascii_codec", codec):
+        items = list(
+            iter_guide(
+                io.BytesIO(body),
+                "t",
+                outcome,
+                (lambda: channels) if channels is not None else None,
+                window,
+            )
+        )
+    return items, outcome
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+
+
+@st.composite
+def programme(draw: st.DrawFn) -> str:
+    attrs = [
+        ("start", draw(st.sampled_from(TIMES))),
+        ("stop", draw(st.sampled_from(TIMES))),
+        ("channel", draw(st.sampled_from(IDS))),
+    ]
+    attrs = draw(st.permutations(attrs))
+    if draw(st.booleans()):
+        attrs = [a for a in attrs if a[0] != draw(st.sampled_from(["start", "stop", "x"]))]
+    spelled = []
+    for name, value in attrs:
+        quote = draw(st.sampled_from(['"', '"', "'"]))
+        gap = draw(st.sampled_from([" ", " ", "\n", "  "]))
+        text = escape(value)
+        if value.startswith("2023") and draw(st.booleans()):
+            text = text.replace("0", "&#48;", 1)  # a character reference the parser decodes
+        spelled.append(f"{gap}{name}={quote}{text}{quote}")
+    title = escape(draw(st.text(st.sampled_from("ab <&>'\"!?"), max_size=6)))
+    body = f"<title>{title or 'T'}</title>"
+    body += draw(
+        st.sampled_from(
+            [
+                "",
+                '<desc><![CDATA[ <programme channel="x.tv"></programme> ]]></desc>',
+                "<desc>fine</desc><!-- a comment -->",
+                '<!-- <programme start="1" channel="a.tv"> -->',
+                "<?pi data?>",
+                '<programme start="20231114221320 +0000" channel="a.tv"><title>in</title>'
+                "</programme>",  # nested: well-formed XML, however wrong for XMLTV
+            ]
+        )
+    )
+    return f"<programme{''.join(spelled)}>{body}</programme>"
+
+
+@st.composite
+def guide(draw: st.DrawFn) -> bytes:
+    head = draw(
+        st.sampled_from(
+            [
+                '<?xml version="1.0" encoding="UTF-8"?>\n',
+                "<?xml version='1.0' encoding='ISO-8859-1'?>\n",
+                "",
+                '<?xml version="1.0"?>\n<!-- top <programme channel="x.tv"> -->\n',
+            ]
+        )
+    )
+    channels = "".join(
+        f'<channel id="{escape(cid)}"><display-name>{escape(cid)}</display-name></channel>\n'
+        for cid in draw(st.lists(st.sampled_from(IDS), max_size=4))
+    )
+    items = draw(st.lists(programme(), max_size=12))
+    seps = draw(st.lists(st.sampled_from(["\n", "", " ", "<!--x-->"]), min_size=len(items)))
+    programmes = "".join(sep + p for sep, p in zip(seps, items, strict=False))
+    text = f"{head}<tv>{channels}{programmes}\n</tv>\n"
+    encoding = "latin-1" if "ISO-8859-1" in head else "utf-8"
+    return text.encode(encoding, errors="replace")
+
+
+@given(
+    guide(),
+    st.sampled_from([None, WANTED, frozenset()]),
+    st.sampled_from([None, WINDOW]),
+    st.sampled_from([7, 64, 1024 * 1024]),
+    st.integers(0, 40),
+)
+@settings(max_examples=300, deadline=None)
+def test_same_items_and_counts_with_and_without_the_prefilter(
+    body: bytes,
+    channels: Container[str] | None,
+    window: tuple[float, float] | None,
+    chunk: int,
+    cut: int,
+) -> None:
+    """Whatever the spelling, block size or truncation, the prefilter changes nothing the
+    parse gives: the same items, channel, programme and skipped counts, the same verdict."""
+    if cut:
+        body = body[: max(0, len(body) - cut)]
+    with mock.patch.object(prefilter, "CHUNK", chunk):
+        try:
+            plain = parse(body, channels, window, on=False)
+        except Exception as err:
+            with mock_raises(type(err)):
+                parse(body, channels, window, on=True)
+            return
+        filtered = parse(body, channels, window, on=True)
+    assert filtered[0] == plain[0]
+    f, p = filtered[1], plain[1]
+    assert (f.channels, f.programmes, f.skipped) == (p.channels, p.programmes, p.skipped)
+    assert bool(f.truncated) == bool(p.truncated)
+
+
+class mock_raises:
+    def __init__(self, kind: type[BaseException]) -> None:
+        self.kind = kind
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, err: object, tb: object) -> bool:
+        assert kind is self.kind, f"expected {self.kind.__name__}, got {kind}"
+        return True
+
+
+def big_guide(channels: int, hours: int) -> bytes:
+    parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n<tv>\n']
+    parts += [
+        b'<channel id="c%d.tv"><display-name>C %d</display-name></channel>\n' % (c, c)
+        for c in range(channels)
+    ]
+    for h in range(hours):
+        t0 = f"202311142{h % 4}0000 +0000"
+        parts += [
+            b'<programme start="%s" stop="%s" channel="c%d.tv"><title>S</title></programme>\n'
+            % (t0.encode(), t0.encode(), c)
+            for c in range(channels)
+        ]
+    parts.append(b"</tv>\n")
+    return b"".join(parts)
+
+
+def test_most_programmes_never_reach_the_parser() -> None:
+    """On a guide of 50 channels with 5 in the lineup, 90 % of programmes are cut from the
+    bytes (counted as skipped), and the kept ones are the same as without the filter."""
+    body = big_guide(50, 40)
+    wanted = frozenset(f"c{c}.tv" for c in range(5))
+    fed: list[int] = []
+    real = prefilter.Prefilter._filtered
+
+    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
+        out = real(self, pieces)
+        fed.append(out.count(b"<programme "))
+        return out
+
+    with mock.patch.object(prefilter.Prefilter, "_filtered", spy):
+        items, outcome = parse(body, wanted, None, on=True)
+    assert sum(fed) == 5 * 40
+    assert outcome.skipped == 45 * 40 and outcome.programmes == 5 * 40
+    assert items == parse(body, wanted, None, on=False)[0]
+
+
+def test_a_comment_left_open_turns_the_filter_off() -> None:
+    """Programme markup inside a comment that spans blocks is never cut into."""
+    body = (
+        b'<tv><channel id="a.tv"><display-name>A</display-name></channel><!-- '
+        + b'<programme start="20231114221320" channel="x.tv"><title>no</title></programme>' * 50
+        + b'--><programme start="20231114221320" channel="a.tv"><title>yes</title></programme>'
+        + b"</tv>"
+    )
+    with mock.patch.object(prefilter, "CHUNK", 100):
+        items, outcome = parse(body, WANTED, None, on=True)
+    assert [p.title for p in items if isinstance(p, Programme)] == ["yes"]
+    assert outcome.skipped == 0
+
+
+def test_markup_state_across_cut_tokens() -> None:
+    """An opener or closer cut by a block's end is still seen."""
+    state = Markup()
+    for piece in (b"text <!", b"-", b"- inside -", b"-", b"> after <![CD", b"ATA[ x ]", b"]>"):
+        state.feed(piece)
+    assert state.outside
+    state.feed(b"<tv><channel>")  # markup that is no opener's beginning leaves nothing open
+    assert state.outside
+    state.feed(b"<?pi ")
+    assert not state.outside
+
+
+def test_codec_from_the_declaration() -> None:
+    assert ascii_codec(b'<?xml version="1.0" encoding="UTF-8"?><tv>') == "utf-8"
+    assert ascii_codec(b"<?xml version='1.0' encoding='iso-8859-1'?>") == "iso8859-1"
+    assert ascii_codec(b"<tv>") == "utf-8"
+    assert ascii_codec(b'<?xml version="1.0" encoding="UTF-16"?>') is None
+    assert ascii_codec(b'<?xml version="1.0" encoding="no-such"?>') is None
+
+
+IN_WINDOW = "20231114231320 +0000"  # an hour into WINDOW
+
+
+def test_spellings_the_scanner_cannot_read_go_to_the_parser() -> None:
+    """A character reference in a time, a single-quoted value holding a fake `start`, an
+    entity in the channel, attributes split by newlines: each programme is kept or dropped
+    exactly as the parser alone would (here all are wanted and in the window)."""
+    programmes = [
+        '<programme channel="a.tv" start="2&#48;231114231320 +0000"><title>1</title></programme>',
+        f"<programme channel=\"a.tv\" x=' start=\"19700101\"' start='{IN_WINDOW}'>"
+        "<title>2</title></programme>",
+        f'<programme start="{IN_WINDOW}" channel="b&amp;c"><title>3</title></programme>',
+        f'<programme start="{IN_WINDOW}"\nchannel="a.tv"><title>4</title></programme>',
+        f'<programme channel="a.tv" x="1" start="{IN_WINDOW}"><title>5</title></programme>',
+    ]
+    body = f"<tv>{''.join(programmes)}</tv>".encode()
+    items, outcome = parse(body, WANTED, WINDOW, on=True)
+    assert [p.title for p in items if isinstance(p, Programme)] == ["1", "2", "3", "4", "5"]
+    assert outcome.skipped == 0
+    assert items == parse(body, WANTED, WINDOW, on=False)[0]
+
+
+def test_out_of_window_and_unwanted_are_cut_whatever_the_order() -> None:
+    """Plain programmes outside the window or for channels not carried are cut in either
+    attribute order, and counted as skipped like the parser counts them."""
+    early = "20231101000000 +0000"
+    programmes = [
+        f'<programme start="{early}" stop="{early}" channel="a.tv"><title>old</title></programme>',
+        f'<programme channel="a.tv" start="{early}"><title>old2</title></programme>',
+        f'<programme start="{IN_WINDOW}" channel="x.tv"><title>other</title></programme>',
+        f'<programme start="{IN_WINDOW}" channel="a.tv"><title>kept</title></programme>',
+    ]
+    body = f"<tv>{''.join(programmes)}</tv>".encode()
+    fed: list[bytes] = []
+    real = prefilter.Prefilter._filtered
+
+    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
+        fed.append(real(self, pieces))
+        return fed[-1]
+
+    with mock.patch.object(prefilter.Prefilter, "_filtered", spy):
+        items, outcome = parse(body, WANTED, WINDOW, on=True)
+    assert [p.title for p in items if isinstance(p, Programme)] == ["kept"]
+    assert outcome.skipped == 3 and b"".join(fed).count(b"<programme") == 1
