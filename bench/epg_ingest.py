@@ -1,7 +1,9 @@
 """Guide ingest → prune → write per device over a large XMLTV, vs a bare iterparse+clear loop.
 
-Targets (issue 5): at most 1.5x the baseline (issue 16: 1.3x), peak RSS <= 150 MB whatever the
-file size.
+Targets: at most 1.3x the baseline (issue 16; issue 5 asked 1.5x), peak RSS <= 150 MB whatever
+the file size. Most of the guide's programmes are for channels the lineup does not carry, as in a
+provider's guide; the prefilter cuts those (and the ones outside the window) from the bytes, so
+ours can be under the bare loop, which parses every element.
 BENCH_EPG_MB sets the generated size (default 300).
 """
 
@@ -162,8 +164,8 @@ def main() -> int:
         f"ingest+prune+write:       {mine['wall']:.1f} s, peak RSS {mine['peak_mb']:.0f} MB, "
         f"{mine['items']} programmes kept, {written:.1f} MB of guides written"
     )
-    ok = ratio <= 1.5 and mine["peak_mb"] <= 150
-    print(f"ratio {ratio:.2f}x (target <= 1.5x), RSS target <= 150 MB: {'PASS' if ok else 'MISS'}")
+    ok = ratio <= 1.3 and mine["peak_mb"] <= 150
+    print(f"ratio {ratio:.2f}x (target <= 1.3x), RSS target <= 150 MB: {'PASS' if ok else 'MISS'}")
     return 0
 
 
