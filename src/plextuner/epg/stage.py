@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.config import Settings
+from plextuner.config import EpgConfig, Settings
 from plextuner.epg import fingerprint
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.fetch import fetch_guide
@@ -27,7 +27,7 @@ from plextuner.epg.worker import (
 from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
-from plextuner.fileio import encode_json, write_atomic
+from plextuner.fileio import encode_json, fsync_dir, write_atomic
 from plextuner.ingest.fetch import is_url
 from plextuner.logging import get_logger
 from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
@@ -183,22 +183,7 @@ def write_all(
     written = 0
     for device in ctx.devices:
         results = _device_results(device.entries, data)
-        programmes: dict[str, list[Programme] | Placeholders] = {}
-        icons: dict[str, str] = {}
-        for e, result in zip(device.entries, results, strict=True):
-            gid = result.guide_id
-            per_source = data.programmes.get(gid, []) if gid else []
-            items = programmes_for(e, per_source, window, cfg) if per_source else []
-            e.guide_id, e.guide_match = gid, _TIER_VALUE[result.tier]
-            e.guide_score = result.confidence if gid else None
-            e.has_guide = bool(items)
-            if gid and gid in data.matcher.icons:
-                icons[e.number] = data.matcher.icons[gid]
-            programmes[e.number] = (
-                Placeholders(e.channel.name, window[0], window[1], cfg.placeholder_block)
-                if not items and cfg.placeholder
-                else items
-            )
+        programmes, icons = _device_programmes(device, results, data, window, cfg)
         reports.append(encode_json(device_report(device, results)))  # bytes: 1/4 the memory
         if cfg.require:
             device.entries = [e for e in device.entries if e.has_guide]
@@ -216,8 +201,10 @@ def write_all(
         if known.get(device.name) == prints[device.name] and path.exists():
             continue  # the same file again: not rewritten
         known.pop(device.name, None)  # until written, what is on disk is not known
-        write_guide(path, device, programmes, icons, id_style=cfg.channel_ids)
+        write_guide(path, device, programmes, icons, id_style=cfg.channel_ids, sync_dir=False)
         written += 1
+    if written:
+        fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
 
     head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
     write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
@@ -235,6 +222,33 @@ def write_all(
     data.programmes.clear()
     data.results.clear()
     data.matcher = Matcher()
+
+
+def _device_programmes(
+    device: Device,
+    results: list[MatchResult],
+    data: GuideData,
+    window: tuple[float, float],
+    cfg: EpgConfig,
+) -> tuple[dict[str, list[Programme] | Placeholders], dict[str, str]]:
+    """Each entry's programmes (or placeholders) and guide icon; the entries get their match."""
+    programmes: dict[str, list[Programme] | Placeholders] = {}
+    icons: dict[str, str] = {}
+    for e, result in zip(device.entries, results, strict=True):
+        gid = result.guide_id
+        per_source = data.programmes.get(gid, []) if gid else []
+        items = programmes_for(e, per_source, window, cfg) if per_source else []
+        e.guide_id, e.guide_match = gid, _TIER_VALUE[result.tier]
+        e.guide_score = result.confidence if gid else None
+        e.has_guide = bool(items)
+        if gid and gid in data.matcher.icons:
+            icons[e.number] = data.matcher.icons[gid]
+        programmes[e.number] = (
+            Placeholders(e.channel.name, window[0], window[1], cfg.placeholder_block)
+            if not items and cfg.placeholder
+            else items
+        )
+    return programmes, icons
 
 
 _NONE = MatchResult(None, MatchTier.NONE, 0.0)
