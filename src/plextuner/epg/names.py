@@ -181,6 +181,12 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
     )
 
 
+# Keys are looked up several times while one channel is matched, and guide channels' keys
+# again and again; a lineup's own names once a pass. 16k keeps both and bounds the memory: at
+# 200k, the keys of a 50k-channel lineup (80 MB) sat beside the guide's programmes.
+KEY_CACHE = 16_384
+
+
 @functools.lru_cache(maxsize=4096)  # a playlist repeats a few prefixes (`UK:`, `[VIP]`)
 def _marker_country(inner: str) -> tuple[bool, str | None]:
     """Is a bracketed text only a marker (quality, country, provider tag)? And its country."""
@@ -194,7 +200,7 @@ def _marker_country(inner: str) -> tuple[bool, str | None]:
     return all(w in QUALITY or _RESOLUTION.fullmatch(w) for w in words), None
 
 
-@functools.lru_cache(maxsize=200_000)  # playlists and guides repeat names across providers
+@functools.lru_cache(maxsize=KEY_CACHE)  # a channel's names are keyed several times a match
 def name_key(name: str) -> NameKey:
     """The comparable form of a channel name or display-name."""
     text = (html.unescape(name) if "&" in name else name).strip()  # `BM&amp;C News`
@@ -266,7 +272,7 @@ def split_id(guide_id: str) -> tuple[str, str | None]:
     return base, None
 
 
-@functools.lru_cache(maxsize=200_000)
+@functools.lru_cache(maxsize=KEY_CACHE)
 def id_key(guide_id: str) -> NameKey:
     """A tvg-id or guide id as a name: `BBCOne.uk` and `bbc1.uk` both give `bbc 1` (gb)."""
     stem, country = split_id(guide_id)
@@ -275,3 +281,11 @@ def id_key(guide_id: str) -> NameKey:
     spaced = _CAMEL.sub(" ", stem.replace(".", " "))
     key = name_key(spaced)
     return make_key(key.tokens, country or key.country, key.timeshift)
+
+
+def forget() -> None:
+    """Drop the cached keys once a matching pass is done: ~100k of them for a 50k-channel
+    lineup (80 MB, mostly one-shot: lineup names are keyed once per pass) would otherwise
+    sit beside the guide's programmes for the rest of the job."""
+    name_key.cache_clear()
+    id_key.cache_clear()

@@ -10,7 +10,7 @@ from typing import Any
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig, Settings
-from plextuner.epg import fingerprint
+from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
@@ -44,6 +44,7 @@ class GuideData:
     programmes: dict[str, list[list[Programme]]] = field(default_factory=dict)
     results: dict[str, MatchResult] = field(default_factory=dict)  # by channel key
     stamps: list[str] = field(default_factory=list)  # the parsed sources' identities, in order
+    stale: bool = True  # guide channels came since the last matching pass
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -62,10 +63,13 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
     """Match every channel not matched by an earlier source; the guide ids now wanted."""
     if not data.matcher.guides and not data.matcher.manual:
         return set()  # nothing to match against (no guide, no mapping): no work per channel
-    for e in entries:
-        known = data.results.get(e.channel.key)
-        if known is None or known.guide_id is None:
-            data.results[e.channel.key] = data.matcher.match(facts_of(e))
+    if data.stale:  # else nothing new to match against since the last pass
+        for e in entries:
+            known = data.results.get(e.channel.key)
+            if known is None or known.guide_id is None:
+                data.results[e.channel.key] = data.matcher.match(facts_of(e))
+        data.stale = False
+        names.forget()
     return {r.guide_id for r in data.results.values() if r.guide_id}
 
 
@@ -80,6 +84,7 @@ def parse_source(
         for item in iter_guide(fh, label, outcome, lambda: match_pending(data, entries), slack):
             if isinstance(item, GuideChannel):
                 data.matcher.add(item)
+                data.stale = True
             else:
                 mine.setdefault(item.channel, []).append(item)
     for gid, items in mine.items():

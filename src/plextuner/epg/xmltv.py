@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from lxml import etree
 
@@ -116,6 +116,9 @@ def check_head(head: bytes, source: str) -> None:
         raise EpgError(f"{source}: refused: the guide declares entities or an internal DTD subset")
 
 
+SHARED_MAX = 200_000  # distinct short strings shared per parse (ids, titles, categories)
+
+
 def _programme(
     elem: etree._Element, start: float | None = None, stop: float | None = None
 ) -> Programme | None:
@@ -153,6 +156,17 @@ def _programme(
             p.previously_shown = True
     p.categories, p.episode_nums = tuple(categories), tuple(episodes)
     return p
+
+
+def _share(p: Programme, shared: dict[Any, Any]) -> None:
+    """Every kept programme held its own copy of its channel id, title, categories and
+    episode numbers; three days of a 3,000-channel guide are ~350k programmes, and these
+    repeat (a third of their memory). One object per distinct value instead."""
+    share = shared.setdefault
+    p.channel, p.title = share(p.channel, p.channel), share(p.title, p.title)
+    p.categories = share(p.categories, p.categories)
+    if p.episode_nums:  # reruns and sister feeds repeat them
+        p.episode_nums = share(p.episode_nums, p.episode_nums)
 
 
 def _channel(elem: etree._Element) -> GuideChannel | None:
@@ -204,6 +218,7 @@ def iter_guide(
         ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
     )
     seen = 0
+    shared: dict[Any, Any] = {}
     try:
         for block in prefilter.blocks(fh):
             if block is not None:
@@ -213,7 +228,7 @@ def iter_guide(
                 seen += 1
                 if seen % SWEEP_EVERY == 0:
                     _sweep(elem)
-                item = _item(elem, prefilter, lo, hi, outcome)
+                item = _item(elem, prefilter, lo, hi, outcome, shared)
                 if item is not None:
                     yield item
         parser.close()
@@ -228,7 +243,12 @@ def iter_guide(
 
 
 def _item(
-    elem: etree._Element, prefilter: Prefilter, lo: float, hi: float, outcome: ParseOutcome
+    elem: etree._Element,
+    prefilter: Prefilter,
+    lo: float,
+    hi: float,
+    outcome: ParseOutcome,
+    shared: dict[Any, Any],
 ) -> GuideChannel | Programme | None:
     """The element as a channel or a kept programme (counted), cleared either way."""
     item: GuideChannel | Programme | None = None
@@ -238,6 +258,8 @@ def _item(
             start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
             if start is not None and start < hi and (stop or start + 3600) > lo:
                 item = _programme(elem, start, stop)
+                if item is not None and len(shared) < SHARED_MAX:
+                    _share(item, shared)
         elem.clear()
         if item is None:
             outcome.skipped += 1
