@@ -161,7 +161,8 @@ class Prefilter:
         loop a big guide runs a million times: one `find` and one anchored match a piece."""
         out: list[bytes] = []
         append = out.append
-        verdicts, common = self._verdicts, _COMMON.match
+        verdicts, times, common = self._verdicts, self._times, _COMMON.match
+        timed = self._in_window is not None
         for piece in pieces:
             k = piece.find(START_TAG)
             at = k + len(START_TAG)
@@ -170,9 +171,11 @@ class Prefilter:
                 carried = verdicts.get(channel)
                 if carried is None:
                     carried = self._remember(channel)
-                drop = not carried or (
-                    self._in_window is not None and not self._inside(tag.group(1), tag.group(2))
-                )
+                drop = not carried
+                if carried and timed:
+                    start, stop = tag.group(1, 2)
+                    inside = times.get((start, stop))  # slots repeat: memoised
+                    drop = not (self._inside(start, stop) if inside is None else inside)
             elif k >= 0:
                 drop = self._droppable(piece, at)
             else:
