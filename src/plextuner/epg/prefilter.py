@@ -26,13 +26,14 @@ from typing import IO
 END = b"</programme>"
 START = b"<programme"
 START_TAG = b"<programme "
-# The attributes before `channel` (group 1), each `name="plain value"`, then the channel's
-# (group 2): anchored after `<programme `, so a match is certainly the start tag's own
-# `channel` and no quote is out of place. Anything else spelled is left to the parser.
-# The order the XMLTV DTD lists them in, which most grabbers write: all three in one match.
+# Both anchored after `<programme `, values plain (no entity, no whitespace the parser would
+# normalise, no markup), so a match is certainly the start tag's own attributes and no quote is
+# out of place; anything spelled otherwise is left to the parser.
+# `start`, `stop`, `channel` in the order the XMLTV DTD lists them, which most grabbers write:
 _COMMON = re.compile(
     rb'start="([^"<&\t\n\r]*)"\s+stop="([^"<&\t\n\r]*)"\s+channel="([^"<&\t\n\r]*)"'
 )
+# Any order: the attributes before `channel` (group 1), then the channel's value (group 2).
 _TAG = re.compile(rb'((?:[\w:.-]+="[^"<&\t\n\r]*"\s+)*?)channel="([^"<&\t\n\r]*)"')
 CHUNK = 1024 * 1024
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -128,14 +129,13 @@ class Prefilter:
         while chunk := fh.read(CHUNK):
             buf = tail + chunk
             if not started:
-                first = buf.find(START)
+                first, fed = _first_programme(buf, markup)
                 if first < 0:  # no programme yet: keep what may be the start of `<programme`
-                    cut = max(0, len(buf) - len(START))
-                    markup.feed(buf[:cut])
+                    cut = max(fed, len(buf) - len(START) - 1)
+                    markup.feed(buf[fed:cut])
                     yield buf[:cut]
                     tail = buf[cut:]
                     continue
-                markup.feed(buf[:first])
                 yield buf[:first]
                 yield None  # the caller drains the channels; now `wanted` may be asked
                 started = True
@@ -248,6 +248,21 @@ class Prefilter:
 
 _MAX_TAIL = 4 * CHUNK
 _MEMO = 65536  # distinct channel ids / time pairs remembered (a guide has a few thousand)
+
+
+def _first_programme(buf: bytes, markup: Markup) -> tuple[int, int]:
+    """Where the first programme's start tag begins in `buf` (-1: not in it) and how much of
+    `buf` was fed to `markup` (everything before it). A `<programme` inside a comment or CDATA
+    section is not one: the channels would be asked for there, too early to know them all."""
+    fed = 0
+    at = buf.find(START)
+    while at >= 0 and at + len(START) < len(buf):
+        markup.feed(buf[fed:at])
+        fed = at
+        if markup.outside and buf[at + len(START)] in b" \t\r\n>/":
+            return at, fed
+        at = buf.find(START, at + 1)
+    return -1, fed
 
 
 def _has_markup(block: bytes) -> bool:
