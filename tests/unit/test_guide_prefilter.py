@@ -272,3 +272,16 @@ def test_out_of_window_and_unwanted_are_cut_whatever_the_order() -> None:
         items, outcome = parse(body, WANTED, WINDOW, on=True)
     assert [p.title for p in items if isinstance(p, Programme)] == ["kept"]
     assert outcome.skipped == 3 and b"".join(fed).count(b"<programme") == 1
+
+
+def test_garbage_mid_guide_keeps_what_came_before_it() -> None:
+    """A guide broken half-way keeps the programmes before the break, even those read in the
+    same block (the parser's events before its error are still delivered), and says so."""
+    good = "".join(
+        f'<programme start="{IN_WINDOW}" channel="a.tv"><title>{i}</title></programme>'
+        for i in range(5)
+    )
+    body = f"<tv>{CHANNELS}{good}<programme <<< broken>{good}</tv>".encode()
+    items, outcome = parse(body, WANTED, None, on=True)
+    assert [p.title for p in items if isinstance(p, Programme)] == ["0", "1", "2", "3", "4"]
+    assert outcome.truncated

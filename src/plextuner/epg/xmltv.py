@@ -217,29 +217,43 @@ def iter_guide(
     prefilter = Prefilter(
         ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
     )
-    seen = 0
     shared: dict[Any, Any] = {}
+    seen = [0]
+    error: etree.XMLSyntaxError | None = None
+
+    def drained() -> Iterator[GuideChannel | Programme]:
+        for _, event in parser.read_events():
+            elem = cast("etree._Element", event)  # noqa: SLF001 - "end" events carry the element
+            seen[0] += 1
+            if seen[0] % SWEEP_EVERY == 0:
+                _sweep(elem)
+            item = _item(elem, prefilter, lo, hi, outcome, shared)
+            if item is not None:
+                yield item
+
     try:
         for block in prefilter.blocks(fh):
-            if block is not None:
-                parser.feed(block)
-            for _, event in parser.read_events():
-                elem = cast("etree._Element", event)  # noqa: SLF001 - "end" events carry the element
-                seen += 1
-                if seen % SWEEP_EVERY == 0:
-                    _sweep(elem)
-                item = _item(elem, prefilter, lo, hi, outcome, shared)
-                if item is not None:
-                    yield item
-        parser.close()
-    except etree.XMLSyntaxError as err:
-        if outcome.channels or outcome.programmes:
-            outcome.truncated = str(err)[:200]
-            return
-        raise EpgError(f"{source}: not a valid XMLTV file ({str(err)[:160]})") from None
+            try:
+                if block is not None:
+                    parser.feed(block)
+            except etree.XMLSyntaxError as err:
+                error = err  # what parsed before it in this block is still read
+            yield from drained()
+            if error is not None:
+                break
+        else:
+            try:
+                parser.close()
+            except etree.XMLSyntaxError as err:
+                error = err
+            yield from drained()
     finally:
         outcome.skipped += prefilter.skipped
-        del parser
+    if error is not None:
+        if outcome.channels or outcome.programmes:
+            outcome.truncated = str(error)[:200]
+            return
+        raise EpgError(f"{source}: not a valid XMLTV file ({str(error)[:160]})") from None
 
 
 def _item(
