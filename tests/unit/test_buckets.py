@@ -5,9 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
 from plextuner.buckets import NumberMap, build_devices
 from plextuner.buckets.device_id import device_id_for, is_valid_device_id
-from plextuner.config import load_settings
+from plextuner.buckets.rules import Rule, assign
+from plextuner.config import BucketConfig, MatchConfig, load_settings
 from plextuner.ingest.models import Channel
 
 
@@ -103,3 +108,77 @@ class TestDeviceId:
             did = device_id_for(name)
             assert is_valid_device_id(did) and did == device_id_for(name)
             assert not 0x100 <= int(did, 16) >> 20 <= 0x122
+
+
+_WORDS = st.sampled_from(["news", "sport", "uk", "kids", ""])
+_PATTERN = st.one_of(st.none(), st.sampled_from(["news", "^sport", "uk|kids", "^$", "."]))
+
+
+@given(
+    rules=st.lists(st.tuples(_PATTERN, _PATTERN, _PATTERN, _PATTERN), min_size=1, max_size=4),
+    channels=st.lists(
+        st.tuples(st.lists(_WORDS, max_size=3), _WORDS, _WORDS, _WORDS, _WORDS), max_size=25
+    ),
+    sticky_to=st.lists(st.integers(0, 4), max_size=25),
+    fresh=st.frozensets(st.sampled_from(["r0", "r1", "r2", "r3"])),
+    unmatched=st.sampled_from(["default", "drop"]),
+)
+@hsettings(max_examples=200, deadline=None)
+def test_remembered_verdicts_place_channels_as_the_rules_do(
+    rules: list[tuple[str | None, ...]],
+    channels: list[tuple[list[str], str, str, str, str]],
+    sticky_to: list[int],
+    fresh: frozenset[str],
+    unmatched: str,
+) -> None:
+    """`assign` remembers rule verdicts by the fields the rules read; it places every channel
+    where asking each rule of each channel afresh would (sticky, catch-all and fresh rules
+    included)."""
+    configs = [
+        BucketConfig(name=f"r{i}", match=MatchConfig(group=g, name=n, tvg_id=t, provider=p))
+        for i, (g, n, t, p) in enumerate(rules)
+    ]
+    chans = [
+        Channel(f"k{i}", name, tvg, group, provider, groups=list(groups))
+        for i, (groups, group, name, tvg, provider) in enumerate(channels)
+    ]
+    sticky = {c.key: f"r{b}" for c, b in zip(chans, sticky_to, strict=False)}
+    placed, dropped = assign(chans, configs, unmatched, sticky, fresh)
+
+    compiled = [Rule.from_config(c) for c in configs]
+    by_name = {r.bucket: r for r in compiled}
+    expected: dict[str, list[str]] = {c.name: [] for c in configs}
+    if unmatched == "default":
+        expected.setdefault("default", [])
+    lost = 0
+    for ch in chans:
+        kept = by_name.get(sticky.get(ch.key, ""))
+        leaves = (
+            kept is not None
+            and kept.catch_all
+            and any(r.bucket in fresh and not r.catch_all and r.matches(ch) for r in compiled)
+        )
+        if kept is not None and kept.matches(ch) and not leaves:
+            expected[kept.bucket].append(ch.key)
+            continue
+        first = next((r for r in compiled if r.matches(ch)), None)
+        if first is not None:
+            expected[first.bucket].append(ch.key)
+        elif unmatched == "default":
+            expected["default"].append(ch.key)
+        else:
+            lost += 1
+    assert {b: [c.key for c in cs] for b, cs in placed.items()} == expected
+    assert dropped == lost
+
+
+def test_a_channel_without_a_group_list_is_matched_on_its_group() -> None:
+    """Channels whose group list is empty are matched on their `group`, each on its own (the
+    remembered verdicts must not mix two of them up)."""
+    configs = [BucketConfig(name="sport", match=MatchConfig(group="^sport$"))]
+    chans = [
+        Channel("a", "A", "", "news", "p", groups=[]),
+        Channel("b", "B", "", "sport", "p", groups=[]),
+    ]
+    placed, dropped = assign(chans, configs, "drop")
+    assert [c.key for c in placed["sport"]] == ["b"] and dropped == 1
