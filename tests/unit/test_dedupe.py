@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plextuner.ingest import dedupe
 from plextuner.ingest.dedupe import _clean_name, merge_entries, normalise_name
 from plextuner.ingest.models import Entry, StreamKind, stream_kind
 
@@ -95,3 +97,18 @@ def test_merged_channel_fields_land_in_their_place() -> None:
     assert (src.provider, src.url, src.headers, src.kind, src.group) == (
         "p", "http://h/1.m3u8", (("User-Agent", "x"),), StreamKind.HLS, "G"
     )  # fmt: skip
+
+
+def _normalise_reference(name: str) -> str:
+    """The normaliser without its ASCII shortcut."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = dedupe._MARKERS.sub(" ", text.casefold())
+    return dedupe._NON_WORD.sub(" ", text).strip()
+
+
+@given(st.one_of(st.text(max_size=30), st.text(st.characters(max_codepoint=127), max_size=30)))
+@settings(max_examples=300, deadline=None)
+def test_ascii_shortcut_normalises_as_the_full_path(name: str) -> None:
+    """Names that are plain ASCII skip decomposition; the key is the same either way."""
+    assert normalise_name(name) == _normalise_reference(name)

@@ -18,8 +18,10 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 def normalise_name(name: str) -> str:
     """A comparison key: case, accents, quality markers and punctuation removed."""
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = name
+    if not name.isascii():  # ASCII has nothing to decompose and no combining marks
+        text = unicodedata.normalize("NFKD", name)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _MARKERS.sub(" ", text.casefold())
     return _NON_WORD.sub(" ", text).strip()
 
