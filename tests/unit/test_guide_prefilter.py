@@ -285,3 +285,27 @@ def test_garbage_mid_guide_keeps_what_came_before_it() -> None:
     items, outcome = parse(body, WANTED, None, on=True)
     assert [p.title for p in items if isinstance(p, Programme)] == ["0", "1", "2", "3", "4"]
     assert outcome.truncated
+
+
+def test_filtering_stops_where_it_cuts_nothing() -> None:
+    """Past its trial, a filter that cut almost nothing (every channel carried) passes the rest
+    whole; one that cuts keeps going. The items are the same either way."""
+    body = big_guide(10, 40)
+    calls: list[int] = []
+    real = prefilter.Prefilter._filtered
+
+    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
+        calls.append(len(pieces))
+        return real(self, pieces)
+
+    for wanted, keeps_going in ((frozenset(f"c{c}.tv" for c in range(10)), False),
+                                (frozenset({"c1.tv"}), True)):  # fmt: skip
+        calls.clear()
+        with (
+            mock.patch.object(prefilter, "CHUNK", 2048),
+            mock.patch.object(prefilter, "TRIAL", 50),
+            mock.patch.object(prefilter.Prefilter, "_filtered", spy),
+        ):
+            items, _ = parse(body, wanted, None, on=True)
+        assert (sum(calls) > 300) is keeps_going, calls
+        assert items == parse(body, wanted, None, on=False)[0]

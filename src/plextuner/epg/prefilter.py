@@ -125,6 +125,7 @@ class Prefilter:
         markup = Markup()
         on = self._codec is not None and (self._channels is not None or self._in_window is not None)
         tail = b""
+        looked = 0  # programmes the filter looked at
         started = False  # past the first programme's start: filtering
         while chunk := fh.read(CHUNK):
             buf = tail + chunk
@@ -149,6 +150,10 @@ class Prefilter:
             block = buf[: len(buf) - len(tail)]
             if on and markup.outside and not _has_markup(block):
                 yield self._filtered(pieces)
+                looked += len(pieces)
+                # The scan costs ~1 us a programme; on a guide where it cuts next to nothing
+                # (every channel carried, every programme in the window) it only adds that.
+                on = looked < TRIAL or self.skipped >= looked * WORTH_IT
             else:
                 markup.feed(block)
                 yield block
@@ -247,6 +252,8 @@ class Prefilter:
 
 
 _MAX_TAIL = 4 * CHUNK
+TRIAL = 20_000  # programmes looked at before judging whether filtering pays
+WORTH_IT = 0.1  # the share of them it must have cut to go on
 _MEMO = 65536  # distinct channel ids / time pairs remembered (a guide has a few thousand)
 
 
