@@ -7,11 +7,13 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from plextuner.errors import StateError
+
+_T = TypeVar("_T")
 
 
 def write_atomic(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600) -> None:
@@ -75,12 +77,35 @@ def write_json(path: Path, value: Any) -> None:
 
 def read_json(path: Path) -> Any | None:
     """The parsed file, None when absent; StateError when present but unreadable."""
+    raw = _read_bytes(path)
+    return None if raw is None else _decode(path, raw)
+
+
+def read_json_as(path: Path, kind: type[_T]) -> _T | Any | None:
+    """The file decoded as `kind` (checked in C: a file of our own writing, whole), or, when
+    it is valid JSON of another shape (hand-edited, older), as plain JSON for the caller's
+    forgiving reader; None when absent; StateError when unreadable."""
+    raw = _read_bytes(path)
+    if raw is None:
+        return None
     try:
-        raw = path.read_bytes()
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError:
+        return _decode(path, raw)
+    except ValueError as err:  # msgspec.DecodeError is one
+        raise StateError(f"{path} is corrupt: {err}") from err
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as err:
         raise StateError(f"cannot read {path}: {err.strerror or err}") from err
+
+
+def _decode(path: Path, raw: bytes) -> Any:
     try:
         return msgspec.json.decode(raw)
     except ValueError as err:  # msgspec.DecodeError is one

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from unittest import mock
 
+import msgspec
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -176,3 +179,81 @@ def test_reorder_and_regroup_keep_everything(tmp_path: Path, seed: int, groups: 
     rng.shuffle(mixed)
     after = placement(run(mixed, s, numbers, placed))
     assert after == before
+
+
+_JSONISH = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 10**6 + 5),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from(["b0", "b0-2", "", "1"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "k"]), inner)
+    ),
+    max_leaves=8,
+)
+_PAIRS = st.dictionaries(
+    st.sampled_from(["id:a", "id:b", "name:c"]),
+    st.one_of(
+        st.tuples(st.integers(-1, 10**6 + 1), st.floats(0, 2e9)).map(list),
+        _JSONISH,
+    ),
+    max_size=4,
+)
+
+
+@given(
+    numbers=st.one_of(
+        st.fixed_dictionaries(
+            {
+                "version": st.just(1),
+                "buckets": st.dictionaries(st.sampled_from(["b0", "b1"]), _PAIRS),
+            }
+        ),
+        _JSONISH,
+    ),
+    assignments=st.one_of(
+        st.fixed_dictionaries(
+            {
+                "version": st.sampled_from([1, 2, True, "1"]),
+                "channels": st.one_of(
+                    st.dictionaries(
+                        st.sampled_from(["id:a", "id:b"]),
+                        st.one_of(st.tuples(st.just("b0"), st.just("b0-2")).map(list), _JSONISH),
+                    ),
+                    _JSONISH,
+                ),
+                "ports": st.one_of(
+                    st.dictionaries(
+                        st.sampled_from(["b0", "b1"]),
+                        st.one_of(st.integers(-1, 70000), st.booleans(), st.floats(0, 9e3)),
+                    ),
+                    _JSONISH,
+                ),
+                "rules": st.one_of(st.dictionaries(st.just("b0"), _JSONISH), _JSONISH),
+            }
+        ),
+        _JSONISH,
+    ),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_typed_reading_keeps_what_the_forgiving_reader_keeps(
+    tmp_path_factory: pytest.TempPathFactory, numbers: object, assignments: object
+) -> None:
+    """numbers.json and assignments.json are read as one checked type when they are what save()
+    wrote; any other content gives exactly what the entry-by-entry reader gives."""
+    tmp = tmp_path_factory.mktemp("maps")
+    (tmp / "n.json").write_bytes(msgspec.json.encode(numbers))
+    (tmp / "a.json").write_bytes(msgspec.json.encode(assignments))
+    fast_n, fast_a = NumberMap.load(tmp / "n.json"), Assignments.load(tmp / "a.json")
+    plain = msgspec.json.decode  # the forgiving path: every file read as plain JSON
+    with mock.patch("plextuner.fileio.msgspec.json.decode", lambda raw, type=None: plain(raw)):
+        slow_n, slow_a = NumberMap.load(tmp / "n.json"), Assignments.load(tmp / "a.json")
+    assert fast_n._map == slow_n._map
+    assert (fast_a.channels, fast_a.ports, fast_a.rules) == (
+        slow_a.channels,
+        slow_a.ports,
+        slow_a.rules,
+    )

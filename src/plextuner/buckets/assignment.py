@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from plextuner.fileio import read_json, write_json
+import msgspec
+
+from plextuner.fileio import read_json_as, write_json
 
 FORMAT_VERSION = 1
 MAX_PORT = 65535
+
+
+class _AssignmentsFile(msgspec.Struct):
+    """What save() writes, as one type (ports in range: a bool is not a port)."""
+
+    version: int = 0
+    channels: dict[str, tuple[str, str]] = {}
+    ports: dict[str, Annotated[int, msgspec.Meta(gt=0, le=MAX_PORT)]] = {}
+    rules: dict[str, str] = {}
 
 
 @dataclass(slots=True)
@@ -31,7 +42,11 @@ class Assignments:
     def load(cls, path: Path) -> Assignments:
         """The file's content; a missing or malformed file (or part of one) is simply ignored:
         the worst case is the placement of a fresh install, never a failed refresh."""
-        raw = read_json(path)
+        raw = read_json_as(path, _AssignmentsFile)
+        if isinstance(raw, _AssignmentsFile):  # as save() wrote it: checked whole, in C
+            if raw.version != FORMAT_VERSION:
+                return cls()
+            return cls(channels=raw.channels, ports=raw.ports, rules=raw.rules)
         if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
             return cls()
         return cls(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
-from plextuner.fileio import read_json, write_json
+import msgspec
+
+from plextuner.fileio import read_json_as, write_json
 from plextuner.ingest.models import Channel
 
 FORGET_AFTER = 30 * 86400.0  # a number unused this long may be reused
@@ -21,6 +24,12 @@ def _pair(value: object) -> bool:
     )
 
 
+class _NumbersFile(msgspec.Struct):
+    """What save() writes, as one type: 34k pairs checked one by one in Python took 40 ms."""
+
+    buckets: dict[str, dict[str, tuple[Annotated[float, msgspec.Meta(gt=0, lt=10**6)], float]]] = {}
+
+
 class NumberMap:
     """`{bucket: {channel_key: [number, last_seen]}}`, persisted in the data dir."""
 
@@ -29,7 +38,14 @@ class NumberMap:
 
     @classmethod
     def load(cls, path: Path) -> NumberMap:
-        raw = read_json(path)
+        raw = read_json_as(path, _NumbersFile)
+        if isinstance(raw, _NumbersFile):  # as save() wrote it: checked whole, in C
+            return cls(
+                {
+                    bucket: {key: [number, seen] for key, (number, seen) in entries.items()}
+                    for bucket, entries in raw.buckets.items()
+                }
+            )
         data: dict[str, dict[str, list[float]]] = {}
         buckets = raw.get("buckets") if isinstance(raw, dict) else None
         for bucket, entries in buckets.items() if isinstance(buckets, dict) else ():
