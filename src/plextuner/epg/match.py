@@ -42,6 +42,7 @@ CONFIDENCE = {
     MatchTier.NAME_LOOSE: 0.9,
 }
 LOW_CONFIDENCE = 0.9  # below this guide-match lists the alternatives
+TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
 MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many points
 MAX_POSTING = 200  # a word in more guide names than this ("sport", "news") proposes none
 CANDIDATE_LIMIT = 5  # pool entries given the full similarity

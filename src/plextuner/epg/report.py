@@ -7,9 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.match import LOW_CONFIDENCE, MatchResult, MatchTier
-
-_TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
+from plextuner.epg.match import LOW_CONFIDENCE, TIER_VALUE, MatchResult
 
 
 def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
@@ -29,7 +27,7 @@ def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
         "name": ch.name,
         "tvg_id": ch.tvg_id,
         "guide_id": result.guide_id,
-        "tier": _TIER_VALUE[result.tier],
+        "tier": TIER_VALUE[result.tier],
         "confidence": round(result.confidence, 3),
         "has_programmes": bool(entry.has_guide),
         "note": result.note,

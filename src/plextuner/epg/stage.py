@@ -13,7 +13,14 @@ from plextuner.config import EpgConfig, Settings
 from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.fetch import fetch_guide
-from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
+from plextuner.epg.match import (
+    TIER_VALUE,
+    UNMATCHED,
+    ChannelFacts,
+    Matcher,
+    MatchResult,
+    assign,
+)
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
 from plextuner.epg.worker import (
@@ -243,7 +250,7 @@ def _device_programmes(
         gid = result.guide_id
         per_source = data.programmes.get(gid, []) if gid else []
         items = programmes_for(e, per_source, window, cfg) if per_source else []
-        e.guide_id, e.guide_match = gid, _TIER_VALUE[result.tier]
+        e.guide_id, e.guide_match = gid, TIER_VALUE[result.tier]
         e.guide_score = result.confidence if gid else None
         e.has_guide = bool(items)
         if gid and gid in data.matcher.icons:
@@ -256,13 +263,9 @@ def _device_programmes(
     return programmes, icons
 
 
-_NONE = MatchResult(None, MatchTier.NONE, 0.0)
-_TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
-
-
 def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchResult]:
     """Each entry's match, no guide channel held by two different channels of the device."""
-    results = [data.results.get(e.channel.key, _NONE) for e in entries]
+    results = [data.results.get(e.channel.key, UNMATCHED) for e in entries]
     matched = [i for i, r in enumerate(results) if r.guide_id is not None]
     if matched:  # only matched channels can contend for a guide channel
         contended = [(facts_of(entries[i]), results[i]) for i in matched]

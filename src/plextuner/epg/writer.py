@@ -16,7 +16,7 @@ from typing import IO
 
 from lxml import etree
 
-from plextuner.buckets.models import ID_SUFFIX, Device, channel_id
+from plextuner.buckets.models import Device, channel_id
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import fsync_dir
 from plextuner.ingest.models import Channel
@@ -108,7 +108,7 @@ def channel_xml(number: str, channel: Channel, icon: str, id_style: str = "xmltv
         names.append(number)
     if tvg and tvg not in (name, number):
         names.append(tvg)
-    cid = number if id_style == "number" else number + ID_SUFFIX
+    cid = channel_id(number, id_style)
     shown = f"<display-name>{'</display-name><display-name>'.join(names)}</display-name>"
     logo = f'<icon src="{icon}"/>' if icon else ""
     return f'<channel id="{cid}">{shown if names else ""}{logo}</channel>'
@@ -125,9 +125,10 @@ def _channel_xml_escaped(number: str, channel: Channel, icon: str, id_style: str
 
 
 def programme_xml(cid: str, p: Programme, stop: float) -> str:
-    """One `<programme>` as a string, byte-identical to `_programme`'s element serialised (a
-    property test holds them equal): an element tree per kept programme was a tenth of a big
-    guide's ingest. Values needing no escape (one class search over them all) go in as they are."""
+    """One `<programme>` as a string, byte-identical to the lxml element the writer built
+    before (a property test holds them equal): an element tree per kept programme was a tenth
+    of a big guide's ingest. Values needing no escape (one class search over them all) go in
+    as they are."""
     texts = [p.title or "Untitled", p.sub_title, p.desc, p.date, p.icon, cid, *p.categories]
     for system, value in p.episode_nums:
         texts += (system, value)

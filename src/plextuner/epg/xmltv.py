@@ -218,14 +218,15 @@ def iter_guide(
         ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
     )
     shared: dict[Any, Any] = {}
-    seen = [0]
+    seen = 0
     error: etree.XMLSyntaxError | None = None
 
     def drained() -> Iterator[GuideChannel | Programme]:
+        nonlocal seen
         for _, event in parser.read_events():
             elem = cast("etree._Element", event)  # noqa: SLF001 - "end" events carry the element
-            seen[0] += 1
-            if seen[0] % SWEEP_EVERY == 0:
+            seen += 1
+            if seen % SWEEP_EVERY == 0:
                 _sweep(elem)
             item = _item(elem, prefilter, lo, hi, outcome, shared)
             if item is not None:
