@@ -1,3 +1,3 @@
-from plextuner.cli import main
+from plextuner.cli import run
 
-raise SystemExit(main())
+run()

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -185,8 +187,30 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# One-shot commands that end holding a big heap (a 50k-channel refresh: ~300k objects): as the
+# process they leave with `os._exit` once their output is flushed, instead of freeing every
+# object one by one and tearing the interpreter down (~0.1 s). Their files are written and
+# synced before they return; they start no process or thread that outlives them.
+_HARD_EXIT = frozenset({"refresh", "lineup"})
+
+
+def run() -> None:
+    """The `plextuner` console script."""
+    raise SystemExit(main(hard_exit=True))
+
+
+def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     args = _parser().parse_args(argv)
+    code = _dispatch(args)
+    if hard_exit and args.command in _HARD_EXIT:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as err:

@@ -12,9 +12,7 @@ import functools
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, TypeVar
 
 from plextuner.buckets import Assignments, NumberMap, build_devices
 from plextuner.config import ProviderConfig, Settings, layout_digest
@@ -24,7 +22,6 @@ from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
 from plextuner.ingest.models import Channel
 from plextuner.ingest.xtream import fetch_xtream
 from plextuner.logging import get_logger
-from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
 from plextuner.redact import redact_url
 from plextuner.release import release_in_thread
 from plextuner.stages import RefreshContext, Stage, StageName
@@ -36,6 +33,9 @@ from plextuner.state.published import (
     save_state,
 )
 
+if TYPE_CHECKING:  # a refresh of local files never loads httpx
+    import httpx
+
 log = get_logger(__name__)
 _T = TypeVar("_T")
 
@@ -44,6 +44,7 @@ _T = TypeVar("_T")
 class RefreshOutcome:
     state: PublishedState
     context: RefreshContext
+    duration: float = 0.0  # seconds, for the caller's metrics (a one-shot `refresh` has none)
 
     def __repr__(self) -> str:
         # asyncio.run() reprs the main task's result on the way out (Python 3.11, via
@@ -220,9 +221,6 @@ async def publish(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) 
     await asyncio.to_thread(numbers.save, paths.numbers)
     await asyncio.to_thread(placed.save, paths.assignments)
     await asyncio.to_thread(save_state, paths, state)
-    for device in ctx.devices:
-        CHANNELS.labels(bucket=device.name).set(len(device.entries))
-    REFRESH_LAST_SUCCESS.set(state.published_at)
     return state
 
 
@@ -265,7 +263,6 @@ async def run_refresh(
     finally:
         await fetcher.aclose()
     duration = time.monotonic() - started
-    REFRESH_DURATION.observe(duration)
     log.info(
         "refresh_done",
         duration_s=round(duration, 3),
@@ -275,7 +272,7 @@ async def run_refresh(
         held=ctx.held,
         failed_providers=[r.provider for r in ctx.results if r.error],
     )
-    return RefreshOutcome(state=state, context=ctx)
+    return RefreshOutcome(state=state, context=ctx, duration=duration)
 
 
 async def _timed(ctx: RefreshContext, name: str, coro: Awaitable[_T]) -> _T:

@@ -28,7 +28,8 @@ from plextuner.hdhr.runtime import Runtime
 from plextuner.hdhr.tuners import all_tuners
 from plextuner.logging import get_logger
 from plextuner.looplag import start_stall_watchdog, watch_loop_lag
-from plextuner.pipeline import run_refresh
+from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
+from plextuner.pipeline import RefreshOutcome, run_refresh
 from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
 from plextuner.release import release_in_thread
@@ -48,6 +49,16 @@ def settle_heap() -> None:
     several hundred ms on the event loop, triggered by whatever thread allocates (a refresh's
     parser). The state is acyclic; reference counting still frees it when it is replaced."""
     gc.freeze()
+
+
+def record_refresh(outcome: RefreshOutcome) -> None:
+    """A published refresh in the daemon's metrics (the pipeline sets none: a one-shot
+    `plextuner refresh` has no /metrics to serve them, and prometheus-client is 50 ms of its
+    start-up)."""
+    REFRESH_DURATION.observe(outcome.duration)
+    REFRESH_LAST_SUCCESS.set(outcome.state.published_at)
+    for device in outcome.state.devices:
+        CHANNELS.labels(bucket=device.name).set(len(device.entries))
 
 
 SHUTDOWN_GRACE = 5.0
@@ -294,6 +305,7 @@ class Service:
                 gc.enable()
                 self.runtime.scan_in_progress = False
                 info.finished_at = time.time()
+            record_refresh(outcome)
             state, exit_code = outcome.state, outcome.exit_code
             box: list[object] = [self.runtime.state, outcome]  # the replaced state, the context
             del outcome

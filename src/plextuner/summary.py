@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,10 +22,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _states(device: Device) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for e in device.entries:
-        counts[e.state.value] = counts.get(e.state.value, 0) + 1
-    return counts
+    # Counted by member, named once per state (`.value` per entry was 70 ms of a 50k refresh).
+    return {state.value: n for state, n in Counter(e.state for e in device.entries).items()}
 
 
 def refresh_summary(outcome: RefreshOutcome) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +231,25 @@ def test_reorder_and_regroup_keep_device_number_and_port(
     rng.shuffle(world)
     assert main(["refresh", "--config", str(cfg)]) == 0
     assert where(lineup(cfg, capsys)) == before
+
+
+def test_the_console_command_leaves_with_its_output_flushed(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    """`plextuner refresh` / `lineup` as processes end with `os._exit` (no teardown of a big
+    heap): what they printed into a pipe, their exit code and the files they wrote all stay."""
+    cfg = write_config(tmp_path, m3u_provider(provider))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # pipes buffer
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    run = functools.partial(subprocess.run, capture_output=True, text=True, env=env, timeout=120)
+    done = run([sys.executable, "-m", "plextuner", "refresh", "--config", str(cfg)])
+    assert done.returncode == 0, done.stderr
+    assert "channels:" in done.stdout.splitlines()[-1]
+    assert (tmp_path / "data" / "lineups.json").stat().st_size > 0
+    listed = run([sys.executable, "-m", "plextuner", "lineup", "--config", str(cfg), "--json"])
+    assert listed.returncode == 0
+    assert len(json.loads(listed.stdout)["devices"]) == 6  # the whole JSON, not a cut buffer
+    broken = write_config(tmp_path, "  - {name: gone, m3u_url: '/nonexistent/list.m3u'}\n")
+    failed = run([sys.executable, "-m", "plextuner", "refresh", "--config", str(broken)])
+    assert failed.returncode == 1
+    assert "plextuner: error:" in failed.stderr

@@ -4,11 +4,13 @@ the same bounded inflation, caps, status policy and ETag revalidation as playlis
 from __future__ import annotations
 
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from plextuner.errors import EpgError, FetchError
 from plextuner.ingest.fetch import Fetcher, FetchOptions
+
+if TYPE_CHECKING:  # a refresh of local files never loads httpx
+    import httpx
 
 GUIDE_TIMEOUT_FACTOR = 20  # a 300 MB guide at a slow provider is minutes, not seconds
 

@@ -16,9 +16,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
-
-import httpx
+from typing import IO, TYPE_CHECKING, Protocol
 
 from plextuner.errors import FetchError, FetchTimeoutError, InflateError
 from plextuner.httpstatus import retry_may_help
@@ -34,8 +32,10 @@ from plextuner.ingest.bodycache import (
     store_cache,
 )
 from plextuner.logging import get_logger
-from plextuner.metrics import UPSTREAM_ERRORS
 from plextuner.redact import redact_url
+
+if TYPE_CHECKING:  # imported where a download starts: a refresh of local files never loads
+    import httpx  # httpx (~50 ms of its start-up)
 
 log = get_logger(__name__)
 # What we can undo in bounded steps; asking for nothing else keeps br/zstd bombs out.
@@ -302,6 +302,10 @@ class Fetcher:
             try:
                 return await self._fetch_once(url, label, headers or {}, sink, cap)
             except FetchError as err:
+                from plextuner.metrics import (
+                    UPSTREAM_ERRORS,
+                )  # here, not at the top: see the imports
+
                 UPSTREAM_ERRORS.labels(kind="fetch").inc()
                 if not err.transient or attempt >= self._opts.retries:
                     raise
@@ -314,6 +318,8 @@ class Fetcher:
     async def _fetch_once(
         self, url: str, label: str, headers: dict[str, str], sink: _Sink, cap: int
     ) -> _Download:
+        import httpx  # here, not at the top: see the imports
+
         meta_path, body_path = self._cache_paths(url)
         req_headers = {
             "User-Agent": self._opts.user_agent,
@@ -387,6 +393,8 @@ def check_status(status: int, label: str) -> None:
 
 def make_client(timeout: float, user_agent: str) -> httpx.AsyncClient:
     """The process-wide provider client: bounded pool, connect/read timeouts, redirects followed."""
+    import httpx  # here, not at the top: see the imports
+
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,

@@ -1,0 +1,40 @@
+"""What a one-shot `plextuner refresh` of local files loads: its start-up is part of the wall
+time users wait for (issue 16), so the HTTP client and the metrics library stay unloaded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import sys
+from plextuner.cli import main
+code = main(["refresh", "--config", sys.argv[1]])
+print(code, sorted(m for m in ("httpx", "prometheus_client", "aiohttp") if m in sys.modules))
+"""
+
+
+def test_a_local_refresh_loads_no_http_client_and_no_metrics(tmp_path: Path) -> None:
+    playlist = tmp_path / "list.m3u"
+    playlist.write_text(
+        '#EXTM3U\n#EXTINF:-1 tvg-id="a" group-title="News",A\nhttp://cdn.invalid/live/1.ts\n',
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        f"providers:\n  - {{name: p, m3u_url: '{playlist}'}}\n"
+        "postvalidate: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
