@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -173,45 +172,15 @@ def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[En
         raise IngestError(source, f"cannot read the playlist: {err.strerror or err}") from None
 
 
-@dataclass(slots=True)
-class Carry:
-    """What a playlist line's meaning depends on from the lines before it: a playlist read in
-    parts (ingest/parallel.py) starts each part from the carry the part before it ended with."""
-
-    pending: _Pending = field(default_factory=_Pending)
-    sticky_group: str = ""
-    saw_header: bool = False
-    tvg_shift: float | None = None  # the #EXTM3U header's, for entries without their own
-
-    def is_clean(self) -> bool:
-        """Nothing collected for an entry still to come."""
-        p = self.pending
-        return p.entry is None and not p.headers and not p.kodiprops
-
-
-def _parse_lines(
+def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
     lines: Iterable[str | None], source: str, provider: str
 ) -> tuple[list[Entry], ParseReport]:
-    entries, report, carry = parse_part(lines, source, provider)
-    return finish_parse(entries, report, carry)
-
-
-def parse_part(  # noqa: C901, PLR0912 - one pass, one line-kind dispatch; split, it hid the state
-    lines: Iterable[str | None],
-    source: str,
-    provider: str,
-    first_line: int = 1,
-    carry: Carry | None = None,
-) -> tuple[list[Entry], ParseReport, Carry]:
-    """Entries of consecutive lines (numbered from `first_line`), and the carry they end with;
-    `finish_parse` judges the whole playlist."""
-    carry = carry if carry is not None else Carry()
-    report = ParseReport(source=source, tvg_shift=carry.tvg_shift)
+    report = ParseReport(source=source)
     entries: list[Entry] = []
-    pending = carry.pending
-    sticky_group = carry.sticky_group
-    saw_header = carry.saw_header
-    for lineno, raw in enumerate(lines, first_line):
+    pending = _Pending()
+    sticky_group = ""
+    saw_header = False
+    for lineno, raw in enumerate(lines, 1):
         if raw is None or len(raw) > MAX_LINE:
             report.skip("line too long")
             continue
@@ -251,24 +220,12 @@ def parse_part(  # noqa: C901, PLR0912 - one pass, one line-kind dispatch; split
         pending = _Pending()
         if entry is not None:
             entries.append(entry)
-    return entries, report, Carry(pending, sticky_group, saw_header, report.tvg_shift)
-
-
-def finish_parse(
-    entries: list[Entry], report: ParseReport, carry: Carry
-) -> tuple[list[Entry], ParseReport]:
-    """The whole playlist's verdict, from its entries and the carry its last line left."""
-    source = report.source
-    if carry.pending.entry is not None:
+    if pending.entry is not None:
         report.skip("entry without URL")
-    if not carry.saw_header and entries:
+    if not saw_header and entries:
         report.skip("missing #EXTM3U header (parsed anyway)", 0)
     if not entries:
-        why = (
-            "no channel entries"
-            if carry.saw_header
-            else "not an M3U playlist (no #EXTM3U, no entries)"
-        )
+        why = "no channel entries" if saw_header else "not an M3U playlist (no #EXTM3U, no entries)"
         if report.skipped:
             why += " (skipped: " + ", ".join(f"{k}={v}" for k, v in report.skipped.items()) + ")"
         raise IngestError(source, why)
