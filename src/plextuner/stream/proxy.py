@@ -35,6 +35,9 @@ from plextuner.stream.viewer import Viewer
 
 __all__ = ["STREAM_HEADERS", "TS_PACKET", "SessionOutcome", "StreamEngine"]
 log = get_logger(__name__)
+# After its first bytes, a viewer's client is written at most this often (what came meanwhile in
+# one write): 5 writes a second instead of one per upstream chunk. Players buffer seconds.
+WRITE_EVERY = 0.2
 STREAM_HEADERS = {
     "Content-Type": "video/mpeg",
     "transferMode.dlna.org": "Streaming",
@@ -258,14 +261,17 @@ class StreamEngine:
         duration: float | None,
     ) -> SessionOutcome:
         """Copy this viewer's queue to its client; each write waits for the client to drain, so
-        a slow client fills only its own bounded queue."""
+        a slow client fills only its own bounded queue. The first bytes go out at once (time
+        to first byte); after that a write carries what came in the last WRITE_EVERY."""
         deadline = time.monotonic() + duration if duration else None
+        loop = asyncio.get_running_loop()
+        not_before = 0.0
         counter = STREAM_BYTES.labels(bucket=device.name)
         gauge = STREAMS_ACTIVE.labels(bucket=device.name, provider=session.provider)
         gauge.inc()
         try:
             while True:
-                data = await viewer.next()
+                data = await viewer.take(not_before)
                 if data is None:
                     if viewer.closed_reason == "slow viewer":
                         return SessionOutcome.SLOW_VIEWER
@@ -274,6 +280,7 @@ class StreamEngine:
                     await response.write(data)
                 except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                     raise ClientGoneError(response) from None
+                not_before = loop.time() + WRITE_EVERY
                 session.bytes += len(data)
                 counter.inc(len(data))
                 if deadline is not None and time.monotonic() >= deadline:
