@@ -13,7 +13,9 @@ Only what is certainly one whole, plain `<programme>` element is cut: the stream
 normalise) and it lies in a block with no comment, CDATA section or processing instruction. A
 block holding one is passed whole; one that may leave such a construct open turns the filter off
 for the rest of the file. Anything unusual goes to the parser, which decides as before, so the
-items come out the same as without the filter (a property test holds them equal).
+items come out the same as without the filter (a property test holds them equal). A cut
+programme's line breaks stay, so a parse error names the file's line; its column may differ on a
+line that held a cut programme.
 """
 
 from __future__ import annotations
@@ -124,8 +126,8 @@ class Prefilter:
         """The file's bytes to parse, in order; one None marks where the channels are known."""
         markup = Markup()
         on = self._codec is not None and (self._channels is not None or self._in_window is not None)
+        pays = Worth()
         tail = b""
-        looked = 0  # programmes the filter looked at
         started = False  # past the first programme's start: filtering
         while chunk := fh.read(CHUNK):
             buf = tail + chunk
@@ -148,12 +150,10 @@ class Prefilter:
             if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
                 on, tail, pieces = False, b"", [buf]
             block = buf[: len(buf) - len(tail)]
-            if on and markup.outside and not _has_markup(block):
+            if on and pays.examine() and markup.outside and not _has_markup(block):
+                before = self.skipped
                 yield self._filtered(pieces)
-                looked += len(pieces)
-                # The scan costs ~1 us a programme; on a guide where it cuts next to nothing
-                # (every channel carried, every programme in the window) it only adds that.
-                on = looked < TRIAL or self.skipped >= looked * WORTH_IT
+                pays.judge(len(pieces), self.skipped - before)
             else:
                 markup.feed(block)
                 yield block
@@ -187,6 +187,9 @@ class Prefilter:
                 drop = False
             if drop and piece.find(START, at) < 0:  # exactly one programme in the piece
                 append(piece[:k])  # what came before the programme stays
+                lines = piece.count(b"\n", at)
+                if lines:  # and its line breaks: the parser's errors name the file's lines
+                    append(b"\n" * lines)
                 self.skipped += 1
                 continue
             append(piece)
@@ -251,9 +254,40 @@ class Prefilter:
             return True
 
 
+class Worth:
+    """Whether scanning pays, judged over each TRIAL programmes: the scan costs ~1 us a
+    programme, and on a stretch where it cuts next to nothing (every channel carried, every
+    programme in the window) it only adds that. Once it does not pay, one block in SAMPLE is
+    still scanned, and scanning resumes when that one cuts enough: a guide written hour by hour
+    for every channel has its programmes past the window only at its end."""
+
+    __slots__ = ("blocks", "cut", "looked", "on")
+
+    def __init__(self) -> None:
+        self.on = True
+        self.looked = self.cut = self.blocks = 0
+
+    def examine(self) -> bool:
+        """Whether to scan the next block."""
+        self.blocks += 1
+        return self.on or self.blocks % SAMPLE == 0
+
+    def judge(self, looked: int, cut: int) -> None:
+        """What the scan of a block found."""
+        if not self.on:  # a sample
+            self.on = cut >= looked * WORTH_IT
+            return
+        self.looked += looked
+        self.cut += cut
+        if self.looked >= TRIAL:
+            self.on = self.cut >= self.looked * WORTH_IT
+            self.looked = self.cut = 0
+
+
 _MAX_TAIL = 4 * CHUNK
-TRIAL = 20_000  # programmes looked at before judging whether filtering pays
+TRIAL = 20_000  # programmes per judgement of whether scanning pays
 WORTH_IT = 0.1  # the share of them it must have cut to go on
+SAMPLE = 8  # blocks: once scanning stopped paying, one in this many is still scanned
 _MEMO = 65536  # distinct channel ids / time pairs remembered (a guide has a few thousand)
 
 
