@@ -34,8 +34,8 @@ from plextuner.ingest.bodycache import (
 from plextuner.logging import get_logger
 from plextuner.redact import redact_url
 
-if TYPE_CHECKING:  # imported where a download starts: a refresh of local files never loads
-    import httpx  # httpx (~50 ms of its start-up)
+if TYPE_CHECKING:  # imported where a download starts: a local refresh never loads it (50 ms)
+    import httpx
 
 log = get_logger(__name__)
 # What we can undo in bounded steps; asking for nothing else keeps br/zstd bombs out.
@@ -158,11 +158,10 @@ class _Download:
 
 
 class Fetcher:
-    """One shared httpx client for provider downloads, with an ETag/Last-Modified cache.
-
-    Given a `factory` instead of a client, the client is built on the first download (in a
-    thread: loading the CA bundle is ~0.1 s of CPU), so a refresh of local files never pays it;
-    `aclose` then closes it."""
+    """One shared httpx client for provider downloads, with an ETag/Last-Modified cache. Given a
+    `factory` instead of a client, the client is built on the first download (in a thread:
+    loading the CA bundle is ~0.1 s of CPU), so a refresh of local files never pays it; `aclose`
+    then closes it."""
 
     def __init__(
         self,
@@ -302,9 +301,7 @@ class Fetcher:
             try:
                 return await self._fetch_once(url, label, headers or {}, sink, cap)
             except FetchError as err:
-                from plextuner.metrics import (
-                    UPSTREAM_ERRORS,
-                )  # here, not at the top: see the imports
+                from plextuner.metrics import UPSTREAM_ERRORS  # lazily, as httpx
 
                 UPSTREAM_ERRORS.labels(kind="fetch").inc()
                 if not err.transient or attempt >= self._opts.retries:
@@ -318,7 +315,7 @@ class Fetcher:
     async def _fetch_once(
         self, url: str, label: str, headers: dict[str, str], sink: _Sink, cap: int
     ) -> _Download:
-        import httpx  # here, not at the top: see the imports
+        import httpx  # lazily: see the imports
 
         meta_path, body_path = self._cache_paths(url)
         req_headers = {
@@ -345,9 +342,7 @@ class Fetcher:
                         "last_modified": resp.headers.get("last-modified", ""),
                     }
                     return _Download(validators={k: v for k, v in validators.items() if v})
-        except TimeoutError:
-            raise FetchTimeoutError(label, "timed out", transient=True) from None
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             raise FetchTimeoutError(label, "timed out", transient=True) from None
         except httpx.TooManyRedirects:
             raise FetchError(label, "too many redirects (a redirect loop?)") from None
@@ -393,7 +388,7 @@ def check_status(status: int, label: str) -> None:
 
 def make_client(timeout: float, user_agent: str) -> httpx.AsyncClient:
     """The process-wide provider client: bounded pool, connect/read timeouts, redirects followed."""
-    import httpx  # here, not at the top: see the imports
+    import httpx  # lazily: see the imports
 
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
