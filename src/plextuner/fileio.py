@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +49,56 @@ def fsync_dir(directory: Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+class Committer:
+    """Finished temp files made durable (fsync) and renamed over their targets on one
+    background thread, in the order given: the caller renders the next file while the disk
+    flushes this one (fsync releases the GIL). A 50k-channel guide with placeholders is 730 MB
+    of device guides and aggregate: flushed inline, half its write time. As a context manager
+    it waits for every commit on the way out; `wait` raises the first failure. A temp file
+    whose commit failed is removed; the target keeps its old content."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="plextuner-commit")
+        self._pending: list[Future[None]] = []
+
+    def submit(self, tmp: str, path: Path) -> None:
+        self._pending.append(self._pool.submit(_commit, tmp, path))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        failures = [f.exception() for f in pending]
+        first = next((e for e in failures if e is not None), None)
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> Committer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            else:  # the body's error is the one to see; the commits still finish or clean up
+                with contextlib.suppress(BaseException):
+                    self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def _commit(tmp: str, path: Path) -> None:
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def remove_stale_temp(directory: Path) -> int:

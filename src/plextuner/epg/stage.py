@@ -34,7 +34,7 @@ from plextuner.epg.worker import (
 from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
-from plextuner.fileio import encode_json, fsync_dir, write_atomic
+from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.ingest.fetch import is_url
 from plextuner.logging import get_logger
 from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
@@ -193,40 +193,55 @@ def write_all(
     prints: dict[str, str] = {}
     context = "\n".join([cfg.model_dump_json(), *data.stamps])
     written = 0
-    for device in ctx.devices:
-        results = _device_results(device.entries, data)
-        programmes, icons = _device_programmes(device, results, data, window, cfg)
-        reports.append(encode_json(device_report(device, results)))  # bytes: 1/4 the memory
-        if cfg.require:
-            device.entries = [e for e in device.entries if e.has_guide]
-        covered = sum(1 for e in device.entries if e.has_guide)
-        path = paths.guide(device.name)
-        if not fresh and path.exists():
-            notes[device.name] = "kept (sources failed)"
-            if device.name in known:
-                prints[device.name] = known[device.name]
-            continue  # never publish an emptier guide over a good one
-        rest = len(device.entries) - covered
-        filler = "placeholder" if cfg.placeholder else "no guide"
-        notes[device.name] = f"{covered} matched, {rest} {filler}"
-        prints[device.name] = fingerprint.guide_fingerprint(device, programmes, icons, context)
-        if known.get(device.name) == prints[device.name] and path.exists():
-            continue  # the same file again: not rewritten
-        known.pop(device.name, None)  # until written, what is on disk is not known
-        write_guide(path, device, programmes, icons, id_style=cfg.channel_ids, sync_dir=False)
-        written += 1
+    # The files are flushed and renamed by a committer thread while the next one is rendered.
+    with Committer() as committer:
+        for device in ctx.devices:
+            results = _device_results(device.entries, data)
+            programmes, icons = _device_programmes(device, results, data, window, cfg)
+            reports.append(encode_json(device_report(device, results)))  # bytes: 1/4 the memory
+            if cfg.require:
+                device.entries = [e for e in device.entries if e.has_guide]
+            covered = sum(1 for e in device.entries if e.has_guide)
+            path = paths.guide(device.name)
+            if not fresh and path.exists():
+                notes[device.name] = "kept (sources failed)"
+                if device.name in known:
+                    prints[device.name] = known[device.name]
+                continue  # never publish an emptier guide over a good one
+            rest = len(device.entries) - covered
+            filler = "placeholder" if cfg.placeholder else "no guide"
+            notes[device.name] = f"{covered} matched, {rest} {filler}"
+            prints[device.name] = fingerprint.guide_fingerprint(device, programmes, icons, context)
+            if known.get(device.name) == prints[device.name] and path.exists():
+                continue  # the same file again: not rewritten
+            known.pop(device.name, None)  # until written, what is on disk is not known
+            write_guide(
+                path,
+                device,
+                programmes,
+                icons,
+                id_style=cfg.channel_ids,
+                committer=committer,
+            )
+            written += 1
     if written:
         fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
 
-    head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
-    write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
     devices = [d.name for d in ctx.devices]
-    if (
+    aggregate = (
         written
         or known.get(_AGGREGATE) != _aggregate_key(devices, prints)
         or not (paths.aggregate_guide.exists())
-    ):
-        write_aggregate(paths.aggregate_guide, [paths.guide(name) for name in devices])
+    )
+    with Committer() as committer:  # the match report is written while the aggregate flushes
+        if aggregate:
+            write_aggregate(
+                paths.aggregate_guide, [paths.guide(name) for name in devices], committer
+            )
+        head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
+        write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
+    if aggregate:
+        fsync_dir(paths.aggregate_guide.parent)
     prints[_AGGREGATE] = _aggregate_key(devices, prints)
     fingerprint.save(paths.guides, prints)
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and

@@ -1,0 +1,59 @@
+"""Commits in the background: every finished temp file ends up in place, or is removed and
+its target left as it was; the first failure is raised, never a body's own error masked."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from plextuner.fileio import Committer
+
+
+def temp(directory: Path, text: str) -> str:
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".t.", suffix=".tmp")
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return name
+
+
+def test_every_file_is_in_place_and_no_temp_left(tmp_path: Path) -> None:
+    targets = [tmp_path / f"g{i}.xml" for i in range(20)]
+    targets[0].write_text("old", encoding="utf-8")
+    with Committer() as committer:
+        for i, target in enumerate(targets):
+            committer.submit(temp(tmp_path, f"guide {i}"), target)
+    assert [t.read_text(encoding="utf-8") for t in targets] == [f"guide {i}" for i in range(20)]
+    assert not list(tmp_path.glob(".t.*"))
+
+
+def test_a_failed_commit_is_raised_its_temp_removed_the_others_done(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "inside").write_text("keeps the directory non-empty", encoding="utf-8")
+    fine = tmp_path / "fine.xml"
+
+    def commit_both() -> None:
+        with Committer() as committer:
+            committer.submit(temp(tmp_path, "lost"), blocked)  # a directory cannot be replaced
+            committer.submit(temp(tmp_path, "kept"), fine)
+
+    with pytest.raises(OSError):
+        commit_both()
+    assert fine.read_text(encoding="utf-8") == "kept"
+    assert blocked.is_dir()
+    assert not list(tmp_path.glob(".t.*"))
+
+
+def test_the_bodys_error_is_the_one_raised(tmp_path: Path) -> None:
+    target = tmp_path / "g.xml"
+
+    def failing_body() -> None:
+        with Committer() as committer:
+            committer.submit(temp(tmp_path, "done"), target)
+            raise KeyError("the body's")
+
+    with pytest.raises(KeyError):
+        failing_body()
+    assert target.read_text(encoding="utf-8") == "done"
