@@ -5,9 +5,12 @@ of the forked parent into the child's, so a child of a big benchmark process rea
 from __future__ import annotations
 
 import atexit
+import os
 import runpy
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 
 def _write_peak(out: Path) -> None:
@@ -16,7 +19,18 @@ def _write_peak(out: Path) -> None:
             out.write_text(str(int(line.split()[1]) / 1024))
 
 
+def _peak_then(out: Path, exit_now: Callable[[int], NoReturn]) -> Callable[[int], NoReturn]:
+    """`os._exit` that writes the peak first: `plextuner refresh` leaves that way (no atexit)."""
+
+    def leave(code: int) -> NoReturn:
+        _write_peak(out)
+        exit_now(code)
+
+    return leave
+
+
 if __name__ == "__main__":
     atexit.register(_write_peak, Path(sys.argv[1]))
+    os._exit = _peak_then(Path(sys.argv[1]), os._exit)  # type: ignore[assignment]
     sys.argv = sys.argv[2:]
     runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)

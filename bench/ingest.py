@@ -2,7 +2,9 @@
 
 Targets (issue 16): 50k streams in <= 1 s wall and <= 200 MB peak RSS (first run and re-run over
 the existing state, placeholders off, no guide source); the marginal cost per entry within 4x a
-minimal one-regex parser over the same file; a re-run with placeholders on in <= 3 s.
+minimal one-regex parser over the same file; a re-run with placeholders on in <= 3 s, and their
+first write (the refresh's own guide-stage timing) within 2x a bare Python loop that writes the
+same programmes as strings.
 
 The marginal cost per entry is measured, not assumed: each side runs over a 50k and a 5k list
 and the difference is divided by the 45k entries between them, so start-up, imports and other
@@ -13,6 +15,7 @@ process (peak RSS is that child's VmHWM, see bench/_hwm.py); the best of three c
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 STREAMS = 50_000
 SMALL = 5_000
@@ -62,6 +66,7 @@ def baseline_child(path: str) -> None:
 
 
 def write_config(path: Path, playlist: Path, data_dir: Path, placeholder: bool) -> None:
+    # `info` with placeholders: the refresh logs its stage timings (refresh_done), read below
     buckets = "".join(
         f"  - {{name: b{i}, match: {{group: '^{g}$'}}}}\n" for i, g in enumerate(GROUPS)
     )
@@ -70,14 +75,14 @@ def write_config(path: Path, playlist: Path, data_dir: Path, placeholder: bool) 
         f"providers:\n  - {{name: bench, m3u_url: '{playlist}'}}\n"
         f"epg: {{placeholder: {str(placeholder).lower()}}}\n"
         "postvalidate: {enabled: false}\n"
-        "log_level: warning\n"
+        f"log_level: {'info' if placeholder else 'warning'}\n"
         f"buckets:\n{buckets}",
         encoding="utf-8",
     )
 
 
-def timed(module_argv: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stdout) of `python -m <module_argv>` as its own process."""
+def timed(module_argv: list[str]) -> tuple[float, float, str, str]:
+    """(wall seconds, peak RSS MB, stdout, stderr) of `python -m <module_argv>` as a process."""
     with tempfile.TemporaryDirectory() as tmp:
         peak = Path(tmp) / "peak"
         argv = [sys.executable, "-m", "bench._hwm", str(peak), *module_argv]
@@ -86,7 +91,10 @@ def timed(module_argv: list[str]) -> tuple[float, float, str]:
         wall = time.perf_counter() - start
         if proc.returncode not in (0, 2):  # 2: published with warnings
             raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
-        return wall, float(peak.read_text()), proc.stdout.decode()
+        return wall, float(peak.read_text()), proc.stdout.decode(), proc.stderr.decode()
+
+
+GUIDE_STAGE: list[float] = []  # the guide stage's own timing of each first write with placeholders
 
 
 def refresh(config: Path, data_dir: Path, fresh: bool) -> tuple[float, float]:
@@ -95,15 +103,55 @@ def refresh(config: Path, data_dir: Path, fresh: bool) -> tuple[float, float]:
     for _ in range(RUNS):
         if fresh:
             subprocess.run(["rm", "-rf", str(data_dir)], check=True)
-        wall, rss, _ = timed(["plextuner", "refresh", "--config", str(config)])
+        wall, rss, _, log = timed(["plextuner", "refresh", "--config", str(config)])
         best = min(best, (wall, rss))
+        if fresh:
+            GUIDE_STAGE.extend(
+                json.loads(line)["timings"]["guide"]
+                for line in log.splitlines()
+                if '"refresh_done"' in line
+            )
     return best
+
+
+def bare_placeholders(data_dir: Path) -> tuple[float, int]:
+    """(seconds, programmes) of a bare loop writing, as strings, the placeholder programmes the
+    refresh wrote: every published channel, the slots of the first channel's guide."""
+    head = (data_dir / "guides" / "b0.xml").read_bytes()[: 1 << 20].decode()
+    cid = re.search(r'<programme [^>]*channel="([^"]+)"', head)
+    assert cid is not None, "no placeholder programme written"
+    slots = re.findall(rf'<programme start="([^"]+)" stop="([^"]+)" channel="{cid.group(1)}"', head)
+    channels: list[tuple[str, str]] = []
+    with (data_dir / "lineups.json").open("rb") as fh:
+        fh.readline()
+        for line in fh:
+            if line.strip() == b"]}":
+                break
+            device = json.loads(line.lstrip(b","))
+            channels += [(e["number"], e["channel"]["name"]) for e in device["entries"]]
+    os.sync()  # the refreshes' writes flushed first: the loop is not slowed by their writeback
+    start = time.perf_counter()
+    with (data_dir / "bare.xml").open("w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="utf-8"?>\n<tv>\n')
+        for number, name in channels:
+            out.write(
+                f'<channel id="{number}"><display-name>{escape(name)}</display-name></channel>'
+            )
+        for number, name in channels:
+            title = escape(name)
+            for begin, end in slots:
+                out.write(
+                    f'<programme start="{begin}" stop="{end}" channel="{number}">'
+                    f"<title>{title}</title></programme>\n"
+                )
+        out.write("</tv>\n")
+    return time.perf_counter() - start, len(channels) * len(slots)
 
 
 def baseline(path: Path) -> float:
     runs = []
     for _ in range(RUNS):
-        _, _, out = timed(["bench.ingest", "--baseline", str(path)])
+        _, _, out, _ = timed(["bench.ingest", "--baseline", str(path)])
         runs.append(json.loads(out)["wall"])
     return min(runs)
 
@@ -126,6 +174,7 @@ def main() -> int:
             figures[f"{name}_rerun"] = refresh(config, data_dir, fresh=False)
         base_big, base_small = baseline(big), baseline(small)
         size = big.stat().st_size
+        bare, programmes = bare_placeholders(root / "data-big_placeholders")
 
     span = STREAMS - SMALL
     ours_marginal = (figures["big_first"][0] - figures["small_first"][0]) / span
@@ -144,7 +193,13 @@ def main() -> int:
         f"50k wall {worst:.2f} s (target <= 1 s), peak RSS {peak:.0f} MB (target <= 200 MB), "
         f"re-run with placeholders {figures['big_placeholders_rerun'][0]:.2f} s (target <= 3 s)"
     )
-    ok = ratio <= 4 and worst <= 1.0 and peak <= 200
+    stage = min(GUIDE_STAGE)
+    print(
+        f"placeholders, first write: guide stage {stage:.2f} s (best of {len(GUIDE_STAGE)}) vs a "
+        f"bare loop writing the same {programmes} programmes as strings {bare:.2f} s = "
+        f"{stage / bare:.1f}x (target <= 2x)"
+    )
+    ok = ratio <= 4 and worst <= 1.0 and peak <= 200 and stage <= 2 * bare
     ok = ok and figures["big_placeholders_rerun"][0] <= 3.0
     print("PASS" if ok else "MISS")
     return 0
