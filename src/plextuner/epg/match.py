@@ -204,6 +204,10 @@ class Matcher:
             for probe in (facts.key, facts.tvg_id, facts.name):
                 if probe and (gid := self.manual.get(probe.casefold())):
                     return MatchResult(gid, MatchTier.MANUAL, 1.0)
+        if facts.tvg_id:  # the exact id needs no country: most channels of a good list stop here
+            gid = self._by_fold.get(facts.tvg_id.casefold())
+            if gid is not None:
+                return MatchResult(gid, MatchTier.TVG_ID, 1.0)
         country = facts.country
         result = self._exact(facts, country)
         if result is not None:
@@ -211,10 +215,7 @@ class Matcher:
         return self._fuzzy(facts, country)
 
     def _exact(self, facts: ChannelFacts, country: str | None) -> MatchResult | None:
-        if facts.tvg_id:
-            gid = self._by_fold.get(facts.tvg_id.casefold())
-            if gid is not None:
-                return MatchResult(gid, MatchTier.TVG_ID, 1.0)
+        if facts.tvg_id:  # its exact form was looked up by `match`
             key = id_key(facts.tvg_id)
             if key:
                 own = key.country or country
