@@ -14,6 +14,7 @@ from plextuner.validate.hosts import (
     SAFETY,
     HostLimiter,
     HostMode,
+    Lessons,
 )
 from plextuner.validate.probe import inspect_ts, parse_ffprobe
 from plextuner.validate.result import Verdict, classify_ffprobe_error, classify_status
@@ -145,6 +146,40 @@ class TestRatePacing:
         lim.started(0)
         lim.finished_transient(0, "HTTP 503")  # at the ceiling
         assert lim.ceiling == pytest.approx(ceiling * REFINE)
+
+    def test_a_low_first_lesson_takes_the_hosts_typical_ceiling_up_to_its_own_cap(self) -> None:
+        """A host that met trouble while its jitter was wide learned a ceiling well under its
+        siblings'; it takes their median, never above SAFETY x the base rate that met its own
+        trouble, and a host whose own lesson is higher keeps it."""
+        lessons = Lessons()
+        wide = HostLimiter("a", 2, 0.5, 0.5, park_after=9, rng=random.Random(1), lessons=lessons)
+        wide.started(0)
+        wide.finished_transient(0, "HTTP 503")  # base 2.0/s, jittered mean 1.33/s
+        assert wide.ceiling == pytest.approx(SAFETY / 0.75)
+        assert wide.cap == pytest.approx(SAFETY * 2.0)
+        siblings = []
+        for name in "bcd":
+            lim = HostLimiter(name, 2, 0.5, 0.0, park_after=9, lessons=lessons)
+            self.clean(lim, 3 * 4)  # 3.0/s
+            lim.started(0)
+            lim.finished_transient(0, "HTTP 503")
+            siblings.append(lim)
+        assert lessons.typical() == pytest.approx(SAFETY * 3.0)
+        self.clean(wide, 3 * 20)
+        assert wide.ceiling == pytest.approx(SAFETY * 2.0)  # the median, capped by its own
+        assert wide.rate == pytest.approx(wide.ceiling)
+        high = HostLimiter("e", 2, 0.25, 0.0, park_after=9, lessons=lessons)
+        high.started(0)
+        high.finished_transient(0, "HTTP 503")  # 4.0/s: above the median
+        self.clean(high, 3 * 20)
+        assert high.ceiling == pytest.approx(SAFETY * 4.0)
+
+    def test_without_shared_lessons_a_ceiling_is_a_hosts_own(self) -> None:
+        lim = HostLimiter("a", 2, 0.5, 0.5, park_after=9, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        self.clean(lim, 3 * 20)
+        assert lim.ceiling == pytest.approx(SAFETY / 0.75)
 
     def test_an_aborted_request_holds_its_slot_a_moment(self) -> None:
         """After we drop a hung request the server still counts it: no new start at once."""

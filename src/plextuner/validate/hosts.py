@@ -8,11 +8,19 @@ connection, 429/503, connect timeout) halves the rate and sets a ceiling just un
 came at; later climbs stop there, closing in on it by halves, so one burst teaches a host's limit
 and the rest of the run stays under it. Trouble in a row stretches a cool-down and parks a host
 that keeps refusing. A channel's own failure after the host answered is neutral (see settle).
+
+The rate a lesson is taken at is the jittered mean; the trouble came from the densest spacing,
+the base rate's. A host that met trouble while its jitter was still wide learns a ceiling well
+under its limit (1.49/s against its siblings' 1.84/s for a CDN allowing 2/s: a run 84 s instead
+of 76 s). So the first lessons of a run's hosts are pooled (`Lessons`): a host whose own ceiling
+is under their median takes the median, never above SAFETY times the base rate that met its own
+trouble; a later refusal teaches it as usual.
 """
 
 from __future__ import annotations
 
 import random
+import statistics
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -39,6 +47,17 @@ class HostMode(StrEnum):
 
 
 @dataclass(slots=True)
+class Lessons:
+    """The first ceilings the hosts of one probe run learned."""
+
+    ceilings: list[float] = field(default_factory=list)
+
+    def typical(self) -> float:
+        """Their median; 0 before any (a host never takes less than its own)."""
+        return statistics.median(self.ceilings) if self.ceilings else 0.0
+
+
+@dataclass(slots=True)
 class HostLimiter:
     """When the next probe may start on one host, and how many may run there at once."""
 
@@ -58,6 +77,8 @@ class HostLimiter:
     level: int = 0  # backoff level, exported as a metric
     streak: int = 0  # clean answers in a row
     mode: HostMode = HostMode.NORMAL
+    lessons: Lessons | None = None  # shared by the run's hosts
+    cap: float = MAX_RATE  # SAFETY x the base rate of the first trouble: no lesson goes above
 
     def __post_init__(self) -> None:
         self.concurrency = self.max_concurrency
@@ -108,6 +129,8 @@ class HostLimiter:
         # Additive increase: regular pacing first, then a faster one, then more at once.
         self.jitter_now = self.jitter_now / 2 if self.jitter_now / 2 >= JITTER_FLOOR else 0.0
         if self.ceiling < MAX_RATE:  # a learned limit: close in on it by halves
+            if self.lessons is not None and self.ceiling < self.cap:
+                self.ceiling = max(self.ceiling, min(self.cap, self.lessons.typical()))
             step = max(RATE_STEP / 4, (self.ceiling - self.rate) / 2)
         else:
             step = RATE_STEP
@@ -131,8 +154,12 @@ class HostLimiter:
             # request, a blip): it slows the host now but teaches no lower ceiling.
             if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
                 self.ceiling = max(MIN_RATE, SAFETY * rate)
+                self.cap = max(self.ceiling, SAFETY * self.rate)
+                if self.lessons is not None:
+                    self.lessons.ceilings.append(self.ceiling)
             elif rate >= BELOW_KNOWN * self.ceiling:  # near it: the ceiling is a little high
                 self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
+                self.cap = self.ceiling  # its own lesson now: no more taken from the others
             self.rate = max(MIN_RATE, self.rate / 2)
         self.concurrency = max(1, self.concurrency // 2)
         cooldown = min(MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8))

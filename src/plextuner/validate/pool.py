@@ -22,7 +22,7 @@ from plextuner.ingest.models import Source
 from plextuner.logging import get_logger
 from plextuner.redact import host_of
 from plextuner.stream.budget import BudgetRegistry, Lease
-from plextuner.validate.hosts import HostLimiter, HostMode
+from plextuner.validate.hosts import HostLimiter, HostMode, Lessons
 from plextuner.validate.jobs import Job, JobKey, interleave
 from plextuner.validate.probe import Engine
 from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict
@@ -72,6 +72,7 @@ class ProbePool:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.hosts: dict[str, HostLimiter] = {}
+        self.lessons = Lessons()  # the hosts' first ceilings, pooled (validate/hosts.py)
         self.queues: dict[str, deque[Job]] = {}
         self.results: dict[JobKey, ProbeResult] = {}
         self.ok_source: dict[JobKey, int] = {}  # index of the source that proved ok
@@ -85,13 +86,9 @@ class ProbePool:
     # --- queues --------------------------------------------------------------------------------
     def _host(self, name: str) -> HostLimiter:
         if name not in self.hosts:
+            c, rng, lessons = self.cfg, self.rng, self.lessons
             self.hosts[name] = HostLimiter(
-                name,
-                self.cfg.per_host,
-                self.cfg.min_interval,
-                self.cfg.jitter,
-                self.cfg.park_after,
-                rng=self.rng,
+                name, c.per_host, c.min_interval, c.jitter, c.park_after, rng=rng, lessons=lessons
             )
             self.queues[name] = deque()
         return self.hosts[name]
