@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 
 import pycountry
+
+from plextuner.ingest.models import fold
 
 # IPTV and guide-site spellings that are not ISO codes or names.
 _ALIASES = {
@@ -64,14 +65,6 @@ _ALIASES = {
 _NOT_CODES = frozenset(
     {"tv", "hd", "sd", "fm", "am", "my", "go", "mx1", "max", "one", "fox", "bbc"}
 )
-
-
-def fold(text: str) -> str:
-    """Accents removed, case folded: `Türkiye` → `turkiye`."""
-    if text.isascii():
-        return text.casefold()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 @functools.cache

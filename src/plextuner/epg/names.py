@@ -13,7 +13,8 @@ import html
 import re
 from typing import NamedTuple
 
-from plextuner.epg.countries import country_of_code, country_of_name, fold
+from plextuner.epg.countries import country_of_code, country_of_name
+from plextuner.ingest.models import fold
 
 # Tags that say how a copy is delivered, not which channel it is.
 QUALITY = frozenset(

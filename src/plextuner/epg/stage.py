@@ -228,9 +228,10 @@ def write_all(
         fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
 
     devices = [d.name for d in ctx.devices]
+    prints[_AGGREGATE] = _aggregate_key(devices, prints)
     aggregate = (
         written
-        or known.get(_AGGREGATE) != _aggregate_key(devices, prints)
+        or known.get(_AGGREGATE) != prints[_AGGREGATE]
         or not (paths.aggregate_guide.exists())
     )
     with Committer() as committer:  # the match report is written while the aggregate flushes
@@ -242,7 +243,6 @@ def write_all(
         write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
     if aggregate:
         fsync_dir(paths.aggregate_guide.parent)
-    prints[_AGGREGATE] = _aggregate_key(devices, prints)
     fingerprint.save(paths.guides, prints)
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and
     # freeing them where the stage's frame ends (the event loop) stalls every viewer.

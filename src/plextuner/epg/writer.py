@@ -271,8 +271,8 @@ def _splice(path: Path, out: IO[bytes], lo: int, hi: int) -> None:
                 lo += copied
         except (AttributeError, OSError):
             pass
-    if lo < hi:
-        _copy_range(path, out, lo, hi)
+    for chunk in _byte_range(path, lo, hi):
+        out.write(chunk)
 
 
 _HEAD_LIMIT = 4096
@@ -321,12 +321,6 @@ def _byte_range(path: Path, lo: int, hi: int) -> Iterator[bytes]:
                 return
             left -= len(chunk)
             yield chunk
-
-
-def _copy_range(path: Path, out: IO[bytes], lo: int, hi: int) -> None:
-    """Copy lo..hi of `path` to `out` through Python."""
-    for chunk in _byte_range(path, lo, hi):
-        out.write(chunk)
 
 
 def _elements(path: Path, tag: str) -> Iterable[etree._Element]:

@@ -271,7 +271,7 @@ def _item(
         wanted = prefilter.wanted
         if wanted is None or elem.get("channel") in wanted:
             start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
-            if start is not None and start < hi and (stop or start + 3600) > lo:
+            if _overlaps(lo, hi, start, stop):
                 item = _programme(elem, start, stop)
                 if item is not None and len(shared) < SHARED_MAX:
                     _share(item, shared)
@@ -289,8 +289,12 @@ def _item(
 
 
 def _in_window(lo: float, hi: float, start_text: str, stop_text: str) -> bool:
-    """The element path's window rule on raw attribute values (an unreadable start is out)."""
-    start, stop = parse_time(start_text), parse_time(stop_text)
+    """The element path's window rule on raw attribute values (for the prefilter)."""
+    return _overlaps(lo, hi, parse_time(start_text), parse_time(stop_text))
+
+
+def _overlaps(lo: float, hi: float, start: float | None, stop: float | None) -> bool:
+    """A programme in the window (one without a stop lasts an hour; an unreadable start is out)."""
     return start is not None and start < hi and (stop or start + 3600) > lo
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
-from plextuner.ingest.models import Channel, Entry, Source, stream_kind
+from plextuner.ingest.models import Channel, Entry, Source, fold, stream_kind
 
 # Quality and availability markers that differ between copies of the same channel.
 _MARKERS = re.compile(
@@ -18,11 +17,7 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 def normalise_name(name: str) -> str:
     """A comparison key: case, accents, quality markers and punctuation removed."""
-    text = name
-    if not name.isascii():  # ASCII has nothing to decompose and no combining marks
-        text = unicodedata.normalize("NFKD", name)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = _MARKERS.sub(" ", text.casefold())
+    text = _MARKERS.sub(" ", fold(name))
     return _NON_WORD.sub(" ", text).strip()
 
 

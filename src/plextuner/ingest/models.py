@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 # C0 and C1 control characters (tab becomes a space): XML 1.0 cannot carry them, so a name with
 # one would make every guide and lineup.xml unwritable (found by the whole-pipeline fuzz test).
 _CONTROL = dict.fromkeys([*range(32), 127, *range(128, 160)]) | {0x09: 0x20}
+
+
+def fold(text: str) -> str:
+    """Accents removed, case folded: `Türkiye` → `turkiye` (ASCII has nothing to decompose)."""
+    if text.isascii():
+        return text.casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def clean_text(value: str) -> str:
