@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 GUIDE_CHANNELS = 3000
-LINEUP = 600  # channels in our devices: the rest of the guide is pruned
+LINEUP = int(os.environ.get("BENCH_EPG_LINEUP", "600"))  # channels in our devices: the rest pruned
 
 
 def generate(path: Path, megabytes: int) -> None:

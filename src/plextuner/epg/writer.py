@@ -124,33 +124,46 @@ def _channel_xml_escaped(number: str, channel: Channel, icon: str, id_style: str
     return "".join(parts)
 
 
+# The characters of NEEDS_ESCAPE beyond `&<>"`: control characters and what XML cannot carry.
+_RARE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def programme_xml(cid: str, p: Programme, stop: float) -> str:
     """One `<programme>` as a string, byte-identical to the lxml element the writer built
     before (a property test holds them equal): an element tree per kept programme was a tenth
     of a big guide's ingest. Values needing no escape (one class search over them all) go in
-    as they are."""
-    texts = [p.title or "Untitled", p.sub_title, p.desc, p.date, p.icon, cid, *p.categories]
+    as they are; values whose only special characters are `&<>"` (a description with `&`: most
+    of a real guide) are escaped in one pass over them all, joined; the rest one by one."""
+    values = [p.title or "Untitled", p.sub_title, p.desc, p.date, p.icon, cid, *p.categories]
     for system, value in p.episode_nums:
-        texts += (system, value)
-    plain = NEEDS_ESCAPE.search("".join(texts)) is None
-    text = _same if plain else xml_text
-    attr = _quoted if plain else xml_attr
+        values += (system, value)
+    raw = "".join(values)
+    text, attr = _same, _quoted
+    if NEEDS_ESCAPE.search(raw) is not None:
+        if _RARE.search(raw) is None:  # so no value holds the NUL the join uses
+            joined = "\x00".join(values)
+            joined = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            values, attr = joined.split("\x00"), _quoted_escaped
+        else:
+            text, attr = xml_text, xml_attr
+    title, sub_title, desc, date, icon, cid = values[:6]
     parts = [
-        f"<programme start={attr(fmt_time(p.start))} stop={attr(fmt_time(stop))} "
-        f"channel={attr(cid)}><title>{text(p.title or 'Untitled')}</title>"
+        f'<programme start="{fmt_time(p.start)}" stop="{fmt_time(stop)}" '
+        f"channel={attr(cid)}><title>{text(title)}</title>"
     ]
-    if p.sub_title:
-        parts.append(f"<sub-title>{text(p.sub_title)}</sub-title>")
-    if p.desc:
-        parts.append(f"<desc>{text(p.desc)}</desc>")
-    if p.date:
-        parts.append(f"<date>{text(p.date)}</date>")
-    parts.extend(f"<category>{text(cat)}</category>" for cat in p.categories)
-    if p.icon:
-        parts.append(f"<icon src={attr(p.icon)}/>")
+    if sub_title:
+        parts.append(f"<sub-title>{text(sub_title)}</sub-title>")
+    if desc:
+        parts.append(f"<desc>{text(desc)}</desc>")
+    if date:
+        parts.append(f"<date>{text(date)}</date>")
+    end = 6 + len(p.categories)
+    parts.extend(f"<category>{text(cat)}</category>" for cat in values[6:end])
+    if icon:
+        parts.append(f"<icon src={attr(icon)}/>")
     parts.extend(
-        f"<episode-num system={attr(system)}>{text(value)}</episode-num>"
-        for system, value in p.episode_nums
+        f"<episode-num system={attr(values[i])}>{text(values[i + 1])}</episode-num>"
+        for i in range(end, len(values), 2)
     )
     if p.previously_shown:
         parts.append("<previously-shown/>")
@@ -166,6 +179,11 @@ def _same(value: str) -> str:
 
 def _quoted(value: str) -> str:
     return f'"{value}"'
+
+
+def _quoted_escaped(value: str) -> str:
+    """An attribute value whose `&<>` are already escaped (and that holds no rarer character)."""
+    return '"' + value.replace('"', "&quot;") + '"'
 
 
 def write_guide(
