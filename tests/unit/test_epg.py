@@ -82,6 +82,36 @@ class TestQuirks:
         assert gids[2] is None
         assert "unknown" not in data.programmes
 
+    def test_programmes_outside_the_window_kept_only_as_far_as_a_shift_reaches(
+        self, tmp_path: Path
+    ) -> None:
+        """A programme outside the window is parsed and held only when some channel's tvg-shift
+        can move it in: none without a shift; with -3 h, one that starts 2 h after the window
+        ends is written inside it, and one 5 h after is not kept."""
+
+        def stamp(t: float) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%Y%m%d%H%M%S +0000")
+
+        end = WINDOW[1]
+        body = (
+            '<tv><channel id="a"><display-name>A</display-name></channel>'
+            + "".join(
+                f'<programme start="{stamp(t)}" stop="{stamp(t + 3600)}" channel="a">'
+                f"<title>T{i}</title></programme>"
+                for i, t in enumerate((WINDOW[0] + 6 * 3600, end + 2 * 3600, end + 5 * 3600))
+            )
+            + "</tv>"
+        )
+        guide = tmp_path / "g.xml"
+        guide.write_text(body, encoding="utf-8")
+        for shift, kept in ((None, ["T0"]), (-3.0, ["T0", "T1"])):
+            entries = [entry("1", "A", "a", shift=shift)]
+            data = GuideData()
+            outcome = parse_source(guide, "g", data, entries, WINDOW)
+            assert outcome.programmes == len(kept)
+            written = programmes_for(entries[0], data.programmes["a"], WINDOW, EpgConfig())
+            assert [p.title for p in written] == kept
+
 
 class TestHostile:
     def parse(self, body: bytes) -> ParseOutcome:

@@ -87,7 +87,8 @@ def parse_source(
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
     with path.open("rb") as fh:
-        slack = (window[0] - SHIFT_SLACK, window[1] + SHIFT_SLACK)
+        margin = shift_slack(entries)
+        slack = (window[0] - margin, window[1] + margin)
         for item in iter_guide(fh, label, outcome, lambda: match_pending(data, entries), slack):
             if isinstance(item, GuideChannel):
                 data.matcher.add(item)
@@ -99,6 +100,14 @@ def parse_source(
     data.matcher.next_source()
     data.stamps.append(fingerprint.source_stamp(path))
     return outcome
+
+
+def shift_slack(entries: list[LineupEntry]) -> float:
+    """How far outside the window a programme may lie and still be shifted into it: the
+    lineup's largest tvg-shift (at most SHIFT_SLACK). Most lineups have none, and the slack of a
+    day each side held ~40% more programmes of a well-matched guide than were written."""
+    shifts = [abs(e.channel.tvg_shift) for e in entries if e.channel.tvg_shift]
+    return min(SHIFT_SLACK, max(shifts) * 3600.0) if shifts else 0.0
 
 
 def make_matcher(settings: Settings, manual: dict[str, str] | None = None) -> Matcher:
