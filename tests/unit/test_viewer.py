@@ -17,6 +17,14 @@ def viewer() -> Viewer:
     return Viewer(1, "test", BOUND, SlowPolicy.SKIP)
 
 
+async def held_take(v: Viewer) -> asyncio.Task[bytes | None]:
+    """A take, after one chunk, held for an hour: only a full queue or a close ends it."""
+    v.offer(CHUNK, [CHUNK])
+    waiter = asyncio.create_task(v.take(asyncio.get_running_loop().time() + 3600))
+    await asyncio.sleep(0)
+    return waiter
+
+
 async def test_first_bytes_go_out_at_once_and_alone() -> None:
     v = viewer()
     waiter = asyncio.create_task(v.take(0.0))
@@ -47,10 +55,7 @@ async def test_a_held_take_carries_what_came_until_its_time() -> None:
 async def test_a_filling_queue_ends_the_hold_before_its_time() -> None:
     """Holding never pushes a viewer past its bound into a skip: at a quarter full it writes."""
     v = viewer()
-    loop = asyncio.get_running_loop()
-    v.offer(CHUNK, [CHUNK])
-    waiter = asyncio.create_task(v.take(loop.time() + 3600))
-    await asyncio.sleep(0)
+    waiter = await held_take(v)
     for _ in range(98):
         v.offer(CHUNK, [CHUNK])
     await asyncio.sleep(0)
@@ -64,10 +69,7 @@ async def test_a_filling_queue_ends_the_hold_before_its_time() -> None:
 
 async def test_closing_ends_the_hold_and_the_rest_is_drained() -> None:
     v = viewer()
-    loop = asyncio.get_running_loop()
-    v.offer(CHUNK, [CHUNK])
-    waiter = asyncio.create_task(v.take(loop.time() + 3600))
-    await asyncio.sleep(0)
+    waiter = await held_take(v)
     v.close("upstream lost")
     async with asyncio.timeout(5):
         assert await waiter == CHUNK
