@@ -186,10 +186,10 @@ def test_most_programmes_never_reach_the_parser() -> None:
     fed: list[int] = []
     real = prefilter.Prefilter._filtered
 
-    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
-        out = real(self, pieces)
+    def spy(self: prefilter.Prefilter, block: bytes) -> tuple[bytes, int]:
+        out, looked = real(self, block)
         fed.append(out.count(b"<programme "))
-        return out
+        return out, looked
 
     with mock.patch.object(prefilter.Prefilter, "_filtered", spy):
         items, outcome = parse(body, wanted, None, on=True)
@@ -269,9 +269,10 @@ def test_out_of_window_and_unwanted_are_cut_whatever_the_order() -> None:
     fed: list[bytes] = []
     real = prefilter.Prefilter._filtered
 
-    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
-        fed.append(real(self, pieces))
-        return fed[-1]
+    def spy(self: prefilter.Prefilter, block: bytes) -> tuple[bytes, int]:
+        out, looked = real(self, block)
+        fed.append(out)
+        return out, looked
 
     with mock.patch.object(prefilter.Prefilter, "_filtered", spy):
         items, outcome = parse(body, WANTED, WINDOW, on=True)
@@ -299,9 +300,9 @@ def test_filtering_stops_where_it_cuts_nothing() -> None:
     calls: list[int] = []
     real = prefilter.Prefilter._filtered
 
-    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
-        calls.append(len(pieces))
-        return real(self, pieces)
+    def spy(self: prefilter.Prefilter, block: bytes) -> tuple[bytes, int]:
+        calls.append(block.count(prefilter.END))
+        return real(self, block)
 
     for wanted, keeps_going in ((frozenset(f"c{c}.tv" for c in range(10)), False),
                                 (frozenset({"c1.tv"}), True)):  # fmt: skip
@@ -339,10 +340,10 @@ def test_filtering_resumes_where_it_pays_again() -> None:
     fed: list[int] = []
     real = prefilter.Prefilter._filtered
 
-    def spy(self: prefilter.Prefilter, pieces: list[bytes]) -> bytes:
-        out = real(self, pieces)
-        fed.append(len(pieces) - out.count(b"<programme "))  # cut in this block
-        return out
+    def spy(self: prefilter.Prefilter, block: bytes) -> tuple[bytes, int]:
+        out, looked = real(self, block)
+        fed.append(looked - out.count(b"<programme "))  # cut in this block
+        return out, looked
 
     with (
         mock.patch.object(prefilter, "CHUNK", 2048),
@@ -372,3 +373,83 @@ def test_an_error_after_cut_programmes_names_the_files_line() -> None:
         reasons.append(str(raised.value))
     assert "line 122" in reasons[0]
     assert reasons[1] == reasons[0]
+
+
+def plain_programme(channel: str, start: str, stop: str, sep: str) -> str:
+    return (
+        f'{sep}<programme start="{start}" stop="{stop}" channel="{escape(channel)}">'
+        f"<title>{escape(channel)} {start[:10]}</title></programme>"
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(IDS),
+            st.sampled_from(TIMES[:3]),
+            st.sampled_from(TIMES[:3]),
+            st.sampled_from(["\n", "", " ", "\n  ", "\t", "text"]),
+        ),
+        max_size=40,
+    ),
+    st.sampled_from([None, WANTED, frozenset()]),
+    st.sampled_from([None, WINDOW]),
+    st.sampled_from([97, 300, 1024 * 1024]),
+)
+@settings(max_examples=200, deadline=None)
+def test_block_verdicts_keep_what_the_parser_keeps(
+    rows: list[tuple[str, str, str, str]],
+    channels: Container[str] | None,
+    window: tuple[float, float] | None,
+    chunk: int,
+) -> None:
+    """Blocks of plainly spelled programmes, the spelling the block pass reads at once (with
+    now and then text between programmes, which it leaves to the piece-by-piece pass): the
+    same items and counts as the parser alone, at every block size."""
+    body = (
+        f'<tv>{CHANNELS}<channel id="ü.tv"/>{"".join(plain_programme(*r) for r in rows)}\n</tv>'
+    ).encode()
+    with mock.patch.object(prefilter, "CHUNK", chunk):
+        filtered, f = parse(body, channels, window, on=True)
+    plain, p = parse(body, channels, window, on=False)
+    assert filtered == plain
+    assert (f.channels, f.programmes, f.skipped) == (p.channels, p.programmes, p.skipped)
+
+
+def block_verdicts(body: bytes) -> tuple[list[object], list[GuideChannel | Programme], int]:
+    """What the block pass said of each block, the items and the skipped count."""
+    verdicts: list[object] = []
+    real = prefilter.Prefilter._verdicts_at_once
+
+    def spy(self: prefilter.Prefilter, block: bytes, count: int) -> object:
+        verdicts.append(real(self, block, count))
+        return verdicts[-1]
+
+    with mock.patch.object(prefilter.Prefilter, "_verdicts_at_once", spy):
+        items, outcome = parse(body, WANTED, WINDOW, on=True)
+    assert items == parse(body, WANTED, WINDOW, on=False)[0]
+    return verdicts, items, outcome.skipped
+
+
+def test_each_block_verdict() -> None:
+    """The block pass keeps a block whole, drops it whole (line breaks kept), keeps some of
+    its programmes, or leaves a block it cannot read at once to the piece-by-piece pass."""
+    early = "20231101000000 +0000"
+    cases: list[tuple[list[tuple[str, str]], object]] = [
+        ([("a.tv", IN_WINDOW), ("ü.tv", IN_WINDOW)], True),
+        ([("x.tv", early), ("a.tv", early)], False),  # outside the window
+        ([("x.tv", IN_WINDOW), ("q.tv", IN_WINDOW)], False),  # channels not carried
+        ([("a.tv", IN_WINDOW), ("x.tv", IN_WINDOW), ("a.tv", early)], [True, False, False]),
+    ]
+    for rows, expected in cases:
+        programmes = "".join(plain_programme(c, t, t, "\n") for c, t in rows)
+        body = f'<tv>{CHANNELS}<channel id="ü.tv"/>{programmes}\n</tv>'.encode()
+        verdicts, _, skipped = block_verdicts(body)
+        assert verdicts == [expected], rows
+        assert skipped == sum(1 for c, t in rows if c not in WANTED or t == early)
+    # a self-closed programme: two in one piece, which one verdict must not cut together
+    odd = f'<programme start="{IN_WINDOW}" stop="{IN_WINDOW}" channel="x.tv"/>'
+    odd += plain_programme("a.tv", IN_WINDOW, IN_WINDOW, "\n")
+    verdicts, items, skipped = block_verdicts(f"<tv>{CHANNELS}{odd}\n</tv>".encode())
+    assert verdicts == [None] and skipped == 1
+    assert [p.channel for p in items if isinstance(p, Programme)] == ["a.tv"]

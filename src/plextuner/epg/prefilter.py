@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable, Container, Iterator
+from operator import itemgetter
 from typing import IO
 
 END = b"</programme>"
@@ -35,6 +36,18 @@ START_TAG = b"<programme "
 _COMMON = re.compile(
     rb'start="([^"<&\t\n\r]*)"\s+stop="([^"<&\t\n\r]*)"\s+channel="([^"<&\t\n\r]*)"'
 )
+# The same after a `</programme>` (or at a block's start) and whitespace, `start` and `stop`
+# read as one pair (group 1) and `channel` (group 2): one pass over a block finds every tag.
+_PLAIN = rb'"[^"<&\t\n\r]*"'
+_HEAD = (
+    rb"[ \t\n\r]*<programme (start="
+    + _PLAIN
+    + rb"[ \t\n\r]+stop="
+    + _PLAIN
+    + rb')[ \t\n\r]+channel="([^"<&\t\n\r]*)"'
+)
+_FIRST = re.compile(_HEAD)
+_NEXT = re.compile(rb"</programme>" + _HEAD)
 # Any order: the attributes before `channel` (group 1), then the channel's value (group 2).
 _TAG = re.compile(rb'((?:[\w:.-]+="[^"<&\t\n\r]*"\s+)*?)channel="([^"<&\t\n\r]*)"')
 CHUNK = 1024 * 1024
@@ -145,15 +158,16 @@ class Prefilter:
                 if self._channels is not None:
                     self.wanted = self._channels()
                 buf = buf[first:]
-            pieces = buf.split(END)
-            tail = pieces.pop()  # an unfinished programme (or the document's end)
+            end = buf.rfind(END)
+            cut = end + len(END) if end >= 0 else 0
+            block, tail = buf[:cut], buf[cut:]  # the tail: an unfinished programme (or the end)
             if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
-                on, tail, pieces = False, b"", [buf]
-            block = buf[: len(buf) - len(tail)]
+                on, block, tail = False, buf, b""
             if on and pays.examine() and markup.outside and not _has_markup(block):
                 before = self.skipped
-                yield self._filtered(pieces)
-                pays.judge(len(pieces), self.skipped - before)
+                kept, looked = self._filtered(block)
+                yield kept
+                pays.judge(looked, self.skipped - before)
             else:
                 markup.feed(block)
                 yield block
@@ -161,9 +175,61 @@ class Prefilter:
         if not started:
             yield None
 
-    def _filtered(self, pieces: list[bytes]) -> bytes:
-        """The pieces (each up to a `</programme>`) minus the droppable programmes. The one
-        loop a big guide runs a million times: one `find` and one anchored match a piece."""
+    def _filtered(self, block: bytes) -> tuple[bytes, int]:
+        """The block (whole programmes, each up to a `</programme>`) minus the droppable ones,
+        and how many it held. The one loop a big guide runs a million times: when every piece
+        is one plainly spelled programme, one regex pass over the block reads them all and the
+        verdicts are taken per distinct channel and time pair; otherwise a `find` and an
+        anchored match a piece."""
+        count = block.count(END)
+        keep = self._verdicts_at_once(block, count) if count else True
+        if keep is True:
+            return block, count
+        if keep is None:
+            return self._filtered_each(block.split(END)[:-1]), count
+        if keep is False:  # the pieces' line breaks stay: the parser's errors name lines
+            self.skipped += count
+            return b"\n" * block.count(b"\n"), count
+        self.skipped += keep.count(False)
+        pieces = block.split(END)
+        pieces.pop()  # what follows the last `</programme>`: nothing
+        out = [p + END if k else b"\n" * p.count(b"\n") for p, k in zip(pieces, keep, strict=True)]
+        return b"".join(out), count
+
+    def _verdicts_at_once(self, block: bytes, count: int) -> bool | list[bool] | None:
+        """Keep the block's `count` pieces (True), drop them all (False), keep each or not (a
+        list), when every piece is whitespace and then one programme whose start tag reads
+        `start`, `stop`, `channel` plainly; None otherwise. Each `</programme>` but the last is
+        followed by such a tag, the block starts with one, and it holds no other `<programme`:
+        so the tags found are the pieces' own, in order."""
+        first = _FIRST.match(block)
+        if first is None:
+            return None
+        heads = _NEXT.findall(block)
+        if len(heads) != count - 1 or block.count(START) != count:
+            return None
+        heads.insert(0, first.groups())
+        verdicts = self._verdicts
+        channels = set(map(itemgetter(1), heads))
+        missing = channels.difference(verdicts)
+        for channel in missing:
+            self._remember(channel)
+        if missing and len(verdicts) >= _MEMO:
+            return None  # more channels than remembered: a piece at a time
+        inside: dict[bytes, bool] | None = None
+        if self._in_window is not None:
+            inside = {pair: self._inside_pair(pair) for pair in set(map(itemgetter(0), heads))}
+            if not any(inside.values()):
+                return False
+        carried = list(map(verdicts.__getitem__, channels))
+        if not any(carried):
+            return False
+        if inside is None or all(inside.values()):
+            return True if all(carried) else [verdicts[c] for _, c in heads]
+        return [verdicts[c] and inside[pair] for pair, c in heads]
+
+    def _filtered_each(self, pieces: list[bytes]) -> bytes:
+        """The same verdicts a piece at a time, for spellings the block pass does not read."""
         out: list[bytes] = []
         append = out.append
         verdicts, times, common = self._verdicts, self._times, _COMMON.match
@@ -210,6 +276,11 @@ class Prefilter:
             if len(self._times) < _MEMO:
                 self._times[start, stop] = inside
         return inside
+
+    def _inside_pair(self, pair: bytes) -> bool:
+        """`_inside` for `start="a" stop="b"` as `_HEAD` read it (split on its quotes)."""
+        parts = pair.split(b'"')
+        return self._inside(parts[1], parts[3])
 
     def _droppable(self, piece: bytes, at: int) -> bool:
         """The same verdict for a start tag in another order (or with other attributes)."""
