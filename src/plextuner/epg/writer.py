@@ -131,10 +131,26 @@ _RARE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
 def programme_xml(cid: str, p: Programme, stop: float) -> str:
     """One `<programme>` as a string, byte-identical to the lxml element the writer built
     before (a property test holds them equal): an element tree per kept programme was a tenth
-    of a big guide's ingest. Values needing no escape (one class search over them all) go in
-    as they are; values whose only special characters are `&<>"` (a description with `&`: most
-    of a real guide) are escaped in one pass over them all, joined; the rest one by one."""
-    values = [p.title or "Untitled", p.sub_title, p.desc, p.date, p.icon, cid, *p.categories]
+    of a big guide's ingest."""
+    return programme_head(p.start, stop, quoted_id(cid)) + programme_body(p)
+
+
+def quoted_id(cid: str) -> str:
+    """A channel id as a double-quoted attribute value."""
+    return f'"{cid}"' if NEEDS_ESCAPE.search(cid) is None else xml_attr(cid)
+
+
+def programme_head(start: float, stop: float, quoted_cid: str) -> str:
+    """The start tag: all of a programme that depends on the entry writing it."""
+    return f'<programme start="{fmt_time(start)}" stop="{fmt_time(stop)}" channel={quoted_cid}>'
+
+
+def programme_body(p: Programme) -> str:
+    """Everything after the start tag. Values needing no escape (one class search over them
+    all) go in as they are; values whose only special characters are `&<>"` (a description
+    with `&`: most of a real guide) are escaped in one pass over them all, joined; the rest
+    one by one."""
+    values = [p.title or "Untitled", p.sub_title, p.desc, p.date, p.icon, *p.categories]
     for system, value in p.episode_nums:
         values += (system, value)
     raw = "".join(values)
@@ -146,19 +162,16 @@ def programme_xml(cid: str, p: Programme, stop: float) -> str:
             values, attr = joined.split("\x00"), _quoted_escaped
         else:
             text, attr = xml_text, xml_attr
-    title, sub_title, desc, date, icon, cid = values[:6]
-    parts = [
-        f'<programme start="{fmt_time(p.start)}" stop="{fmt_time(stop)}" '
-        f"channel={attr(cid)}><title>{text(title)}</title>"
-    ]
+    title, sub_title, desc, date, icon = values[:5]
+    parts = [f"<title>{text(title)}</title>"]
     if sub_title:
         parts.append(f"<sub-title>{text(sub_title)}</sub-title>")
     if desc:
         parts.append(f"<desc>{text(desc)}</desc>")
     if date:
         parts.append(f"<date>{text(date)}</date>")
-    end = 6 + len(p.categories)
-    parts.extend(f"<category>{text(cat)}</category>" for cat in values[6:end])
+    end = 5 + len(p.categories)
+    parts.extend(f"<category>{text(cat)}</category>" for cat in values[5:end])
     if icon:
         parts.append(f"<icon src={attr(icon)}/>")
     parts.extend(
