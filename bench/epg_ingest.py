@@ -75,6 +75,7 @@ def baseline(path: Path) -> int:
 def ours(path: Path, data_dir: Path, lineup: int) -> int:
     from plextuner.buckets.models import Device, LineupEntry
     from plextuner.config import load_settings
+    from plextuner.epg.spill import Spill
     from plextuner.epg.stage import GuideData, parse_source, write_all
     from plextuner.ingest.models import Channel
     from plextuner.stages import RefreshContext
@@ -103,7 +104,8 @@ def ours(path: Path, data_dir: Path, lineup: int) -> int:
     ]
     now = time.time()
     window = (now - 7200, now + 3 * 86400)
-    data = GuideData()
+    # as the guide job holds them (epg/worker.py): kept programmes spilled to the data dir
+    data = GuideData(spill=Spill(settings.paths.epg_cache), fold=settings.epg.fold_subtitle)
     entries = [e for dev in devices for e in dev.entries]
     outcome = parse_source(path, "bench", data, entries, window)
     ctx = RefreshContext(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from plextuner.buckets.models import Device
+from plextuner.epg.spill import Kept
 from plextuner.epg.writer import Placeholders
 from plextuner.epg.xmltv import Programme
 from plextuner.errors import StateError
@@ -35,7 +37,7 @@ def source_stamp(path: Path) -> str:
 
 def guide_fingerprint(
     device: Device,
-    programmes: dict[str, list[Programme] | Placeholders],
+    programmes: Mapping[str, Sequence[Programme | Kept] | Placeholders],
     icons: dict[str, str],
     context: str,
 ) -> str:

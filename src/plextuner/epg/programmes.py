@@ -4,9 +4,11 @@ time (an earlier source wins an overlap), and shaped for Plex."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config.models import EpgConfig
+from plextuner.epg.spill import Kept, KeptList
 from plextuner.epg.xmltv import Programme
 
 DEFAULT_LENGTH = 3600.0
@@ -14,36 +16,51 @@ DEFAULT_LENGTH = 3600.0
 
 def programmes_for(
     entry: LineupEntry,
-    per_source: list[list[Programme]],
+    per_source: Sequence[Sequence[Programme] | KeptList],
     window: tuple[float, float],
     cfg: EpgConfig,
-) -> list[Programme]:
+) -> list[Programme | Kept]:
+    """Programmes are shaped here; spilled ones (`Kept`) were shaped as they were spilled."""
     shift = (entry.channel.tvg_shift or 0.0) * 3600.0
-    kept: list[Programme] = []
+    kept: list[Programme | Kept] = []
     taken: list[tuple[float, float]] = []  # intervals an earlier source already covers
-    for items in per_source:
+    lo, hi = window
+    for n, items in enumerate(per_source):
         mine: list[tuple[float, float]] = []
-        for p in sorted(items, key=lambda p: p.start):
+        more = n + 1 < len(per_source)  # a later source will look at what this one covers
+        last: float | None = None
+        ordered: list[Programme | Kept] = sorted(items, key=_start)
+        for p in ordered:
             start = p.start + shift
             stop = (p.stop + shift) if p.stop else None
             end = stop or start + DEFAULT_LENGTH
-            if not (start < window[1] and end > window[0]):
+            if not (start < hi and end > lo):
                 continue
-            if any(start < b and end > a for a, b in taken):
+            if taken and any(start < b and end > a for a, b in taken):
                 continue  # the same slot from a lower-priority source
-            if mine and mine[-1][0] == start:
+            if last == start:
                 continue  # a source repeating itself
-            shifted = p if not shift else dataclasses.replace(p, start=start, stop=stop)
-            kept.append(_shaped(shifted, cfg))
-            mine.append((start, end))
+            last = start
+            if isinstance(p, Kept):
+                kept.append(p._replace(start=start, stop=stop) if shift else p)
+            else:
+                shifted = p if not shift else dataclasses.replace(p, start=start, stop=stop)
+                kept.append(shaped(shifted, cfg.fold_subtitle))
+            if more:
+                mine.append((start, end))
         taken.extend(mine)
-    kept.sort(key=lambda p: p.start)
+    if len(per_source) > 1:  # one source's programmes are in order already
+        kept.sort(key=_start)
     return kept
 
 
-def _shaped(p: Programme, cfg: EpgConfig) -> Programme:
+def shaped(p: Programme, fold: bool) -> Programme:
     """Plex groups airings by title and shows one description for them all when a programme has
     no episode number; folding the sub-title into the title keeps episodes apart."""
-    if cfg.fold_subtitle and p.sub_title and not p.episode_nums and p.sub_title not in p.title:
+    if fold and p.sub_title and not p.episode_nums and p.sub_title not in p.title:
         return dataclasses.replace(p, title=f"{p.title}: {p.sub_title}")
     return p
+
+
+def _start(p: Programme | Kept) -> float:
+    return p.start

@@ -21,8 +21,9 @@ from plextuner.epg.match import (
     MatchResult,
     assign,
 )
-from plextuner.epg.programmes import programmes_for
+from plextuner.epg.programmes import programmes_for, shaped
 from plextuner.epg.report import device_report
+from plextuner.epg.spill import Kept, KeptList, Spill
 from plextuner.epg.worker import (
     GuideJob,
     GuideJobResult,
@@ -31,7 +32,7 @@ from plextuner.epg.worker import (
     run_in_process,
     wants_process,
 )
-from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
+from plextuner.epg.writer import Placeholders, programme_body, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
@@ -48,10 +49,13 @@ SHIFT_SLACK = 26 * 3600.0  # tvg-shift may move programmes by up to a day
 class GuideData:
     matcher: Matcher = field(default_factory=Matcher)
     # guide id -> programmes per source, in source priority order
-    programmes: dict[str, list[list[Programme]]] = field(default_factory=dict)
+    programmes: dict[str, list[list[Programme] | KeptList]] = field(default_factory=dict)
     results: dict[str, MatchResult] = field(default_factory=dict)  # by channel key
     stamps: list[str] = field(default_factory=list)  # the parsed sources' identities, in order
     stale: bool = True  # guide channels came since the last matching pass
+    # Where kept programmes are held (see spill.py); None: as objects in memory
+    spill: Spill | None = None
+    fold: bool = True  # `epg.fold_subtitle`: applied as a programme is spilled
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -86,20 +90,33 @@ def parse_source(
     """Read one guide into `data`, keeping only programmes of matched channels near the window."""
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
+    packed: dict[str, KeptList] = {}
+    spill = data.spill
     with path.open("rb") as fh:
         margin = shift_slack(entries)
         slack = (window[0] - margin, window[1] + margin)
-        for item in iter_guide(fh, label, outcome, lambda: match_pending(data, entries), slack):
+        wanted = lambda: match_pending(data, entries)  # noqa: E731 - asked once, by the reader
+        for item in iter_guide(fh, label, outcome, wanted, slack, share=spill is None):
             if isinstance(item, GuideChannel):
                 data.matcher.add(item)
                 data.stale = True
-            else:
+            elif spill is None:
                 mine.setdefault(item.channel, []).append(item)
-    for gid, items in mine.items():
+            else:  # rendered once, here; the objects and their strings freed at once
+                _spilled(item, data.fold, spill, packed)
+    for gid, items in (mine | packed).items():
         data.programmes.setdefault(gid, []).append(items)
     data.matcher.next_source()
     data.stamps.append(fingerprint.source_stamp(path))
     return outcome
+
+
+def _spilled(p: Programme, fold: bool, spill: Spill, packed: dict[str, KeptList]) -> None:
+    kept = packed.get(p.channel)
+    if kept is None:
+        kept = packed[p.channel] = KeptList()
+    body = programme_body(shaped(p, fold) if fold and p.sub_title else p)
+    kept.append(p.start, p.stop, spill.add(body.encode()))
 
 
 def shift_slack(entries: list[LineupEntry]) -> float:
@@ -231,6 +248,7 @@ def write_all(
                 icons,
                 id_style=cfg.channel_ids,
                 committer=committer,
+                spill=data.spill,
             )
             written += 1
     if written:
@@ -258,6 +276,8 @@ def write_all(
     data.programmes.clear()
     data.results.clear()
     data.matcher = Matcher()
+    if data.spill is not None:
+        data.spill.close()
 
 
 def _device_programmes(
@@ -266,9 +286,9 @@ def _device_programmes(
     data: GuideData,
     window: tuple[float, float],
     cfg: EpgConfig,
-) -> tuple[dict[str, list[Programme] | Placeholders], dict[str, str]]:
+) -> tuple[dict[str, list[Programme | Kept] | Placeholders], dict[str, str]]:
     """Each entry's programmes (or placeholders) and guide icon; the entries get their match."""
-    programmes: dict[str, list[Programme] | Placeholders] = {}
+    programmes: dict[str, list[Programme | Kept] | Placeholders] = {}
     icons: dict[str, str] = {}
     for e, result in zip(device.entries, results, strict=True):
         gid = result.guide_id

@@ -65,6 +65,7 @@ def _entry(row: tuple[Any, ...]) -> LineupEntry:
 def run_guide_job(job: GuideJob) -> GuideJobResult:
     """Everything the guide stage computes, from plain data to plain data."""
     from plextuner.epg.match import Matcher
+    from plextuner.epg.spill import Spill
     from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source, write_all
 
     cfg = job.settings.epg
@@ -83,6 +84,12 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     except EpgError as err:
         result.failed.append(f"aliases: {err}")
         data = GuideData(Matcher(job.manual, (), cfg.match_threshold))
+    data.fold = cfg.fold_subtitle
+    if job.sources:  # kept programmes on disk, not in memory (see spill.py)
+        try:
+            data.spill = Spill(job.settings.paths.epg_cache)
+        except EpgError as err:  # a read-only data dir: held in memory, as before
+            result.failed.append(str(err))
     parsed_any = False
     for path, label in job.sources:
         try:

@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import IO
 from lxml import etree
 
 from plextuner.buckets.models import Device, channel_id
+from plextuner.epg.spill import Kept, Spill
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import Committer, fsync_dir
 from plextuner.ingest.models import Channel
@@ -142,7 +143,12 @@ def quoted_id(cid: str) -> str:
 
 def programme_head(start: float, stop: float, quoted_cid: str) -> str:
     """The start tag: all of a programme that depends on the entry writing it."""
-    return f'<programme start="{fmt_time(start)}" stop="{fmt_time(stop)}" channel={quoted_cid}>'
+    return f"{_slot(start, stop)}{quoted_cid}>"
+
+
+@functools.lru_cache(maxsize=8192)  # every channel of a guide repeats the same slots
+def _slot(start: float, stop: float) -> str:
+    return f'<programme start="{fmt_time(start)}" stop="{fmt_time(stop)}" channel='
 
 
 def programme_body(p: Programme) -> str:
@@ -199,15 +205,16 @@ def _quoted_escaped(value: str) -> str:
     return '"' + value.replace('"', "&quot;") + '"'
 
 
-def write_guide(
+def write_guide(  # noqa: PLR0913 - the options are keyword-only
     path: Path,
     device: Device,
-    programmes: dict[str, list[Programme] | Placeholders],
+    programmes: Mapping[str, Sequence[Programme | Kept] | Placeholders],
     icons: dict[str, str],
     *,
     generated: float | None = None,
     id_style: str = "xmltv",
     committer: Committer | None = None,
+    spill: Spill | None = None,
 ) -> int:
     """Write `path` atomically; returns the programme count. With a `committer`, the file is
     flushed and put in place by it, in the background, and the caller syncs the directory
@@ -232,13 +239,20 @@ def write_guide(
                 fh.write(template.render(cid, items.title).encode("utf-8"))
                 count += len(template.heads)
                 continue
-            written = []
+            quoted = quoted_id(cid)
+            written: list[bytes] = []
             for i, p in enumerate(items):
                 stop = p.stop or (items[i + 1].start if i + 1 < len(items) else p.start + 3600)
                 if stop <= p.start:
                     continue
-                written.append(programme_xml(cid, p, stop))
-            fh.write("".join(written).encode())
+                head = programme_head(p.start, stop, quoted)
+                if not isinstance(p, Kept):
+                    written.append((head + programme_body(p)).encode())
+                elif spill is not None:
+                    written.append(head.encode() + spill.read(p.body))
+                else:
+                    raise ValueError("a spilled programme without its spill")
+            fh.write(b"".join(written))
             count += len(written)
     return count
 

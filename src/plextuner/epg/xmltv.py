@@ -197,12 +197,14 @@ def iter_guide(
     outcome: ParseOutcome,
     channels: Callable[[], Container[str]] | None = None,
     window: tuple[float, float] | None = None,
+    share: bool = True,
 ) -> Iterator[GuideChannel | Programme]:
     """Channels and programmes in file order; memory stays flat whatever the file size.
 
     `channels()` (asked once, at the first programme: the DTD puts every channel first) and
     `window` prune programmes before any Python object is made for them; most never reach the
-    parser at all (see prefilter.py).
+    parser at all (see prefilter.py). `share`: kept programmes share equal strings (worth it
+    when they are held as objects; not when each is rendered and dropped at once).
     """
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
@@ -222,7 +224,7 @@ def iter_guide(
     prefilter = Prefilter(
         ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
     )
-    shared: dict[Any, Any] = {}
+    shared: dict[Any, Any] | None = {} if share else None
     seen = 0
     error: etree.XMLSyntaxError | None = None
 
@@ -268,7 +270,7 @@ def _item(
     lo: float,
     hi: float,
     outcome: ParseOutcome,
-    shared: dict[Any, Any],
+    shared: dict[Any, Any] | None,
 ) -> GuideChannel | Programme | None:
     """The element as a channel or a kept programme (counted), cleared either way."""
     item: GuideChannel | Programme | None = None
@@ -278,7 +280,7 @@ def _item(
             start, stop = parse_time(elem.get("start")), parse_time(elem.get("stop"))
             if _overlaps(lo, hi, start, stop):
                 item = _programme(elem, start, stop, channel)
-                if item is not None and len(shared) < SHARED_MAX:
+                if item is not None and shared is not None and len(shared) < SHARED_MAX:
                     _share(item, shared)
         elem.clear()
         if item is None:

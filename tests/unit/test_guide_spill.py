@@ -1,0 +1,155 @@
+"""Kept programmes spilled to disk: the guides written are the ones written from memory."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from plextuner.buckets.models import Device, LineupEntry
+from plextuner.config import load_settings
+from plextuner.epg import spill as spill_module
+from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.stage import GuideData, parse_source, write_all
+from plextuner.epg.worker import GuideJob, run_guide_job
+from plextuner.errors import EpgError
+from plextuner.ingest.models import Channel
+from plextuner.stages import RefreshContext
+
+DATA = Path(__file__).parent.parent / "data"
+WINDOW = (
+    datetime(2030, 1, 1, tzinfo=UTC).timestamp(),
+    datetime(2030, 1, 2, tzinfo=UTC).timestamp(),
+)
+HOUR = 3600.0
+
+
+def stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y%m%d%H%M%S +0000")
+
+
+def hostile_guide(path: Path, offset: float = 0.0) -> Path:
+    """Values every escape path meets, sub-titles to fold, a missing stop, a repeat."""
+    values = ["plain", "a & b", 'say "hi" <now>', "tab\there", "ctl\x01char", "ü € 😀"]
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv>']
+    parts += [f'<channel id="c{c}"><display-name>C {c}</display-name></channel>' for c in range(3)]
+    for i, value in enumerate(values * 3):
+        t = WINDOW[0] + offset + i * HOUR
+        text = value.replace("&", "&amp;").replace("<", "&lt;").replace("\x01", "")
+        stop = f' stop="{stamp(t + HOUR)}"' if i % 5 else ""
+        episode = f'<episode-num system="onscreen">E{i}</episode-num>' if i % 2 else ""
+        parts.append(
+            f'<programme start="{stamp(t)}"{stop} channel="c{i % 3}">'
+            f"<title>{text}</title><sub-title>{text} part</sub-title><desc>{text}</desc>"
+            f'<category>{text}</category><icon src="http://i.invalid/{i}?a=1&amp;b=2"/>'
+            f"{episode}<new/></programme>"
+        )
+    parts.append("</tv>\n")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def devices() -> list[Device]:
+    def entry(number: str, gid: str, shift: float | None) -> LineupEntry:
+        channel = Channel(key=number, name=f"N{number}", tvg_id=gid, group="", provider="p")
+        channel.tvg_shift = shift
+        return LineupEntry(number, channel)
+
+    first = [entry("1", "c0", None), entry("2", "c1", -2.0), entry("3", "c2", None)]
+    return [
+        Device("d0", "d0", "D0", "1500000C", 5004, 2, True, first),
+        Device("d1", "d1", "D1", "1500000D", 5005, 2, True, [entry("4", "c0", 1.5)]),
+    ]
+
+
+def written(tmp: Path, spilled: bool, fold: bool) -> dict[str, bytes]:
+    """The device guides from two sources (the second overlapping the first)."""
+    data_dir = tmp / ("spilled" if spilled else "memory") / str(fold)
+    settings = load_settings(
+        None, {"data_dir": str(data_dir), "epg": {"fold_subtitle": fold}}, env={}
+    )
+    spill = Spill(settings.paths.epg_cache) if spilled else None
+    data = GuideData(spill=spill, fold=fold)
+    ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
+    entries = [e for d in ctx.devices for e in d.entries]
+    for n, offset in enumerate((0.0, 1800.0)):
+        parse_source(hostile_guide(tmp / f"g{n}.xml", offset), f"g{n}", data, entries, WINDOW)
+    with mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]):
+        write_all(ctx, data, WINDOW, fresh=True)
+    return {p.name: p.read_bytes() for p in sorted(settings.paths.guides.glob("*.xml"))}
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_spilled_guides_are_the_guides_written_from_memory(tmp_path: Path, fold: bool) -> None:
+    """Two sources, shifts either way, folded sub-titles, escapes of every kind, a programme
+    without a stop: the bytes are the same whether the programmes were held as objects or
+    spilled to disk and read back."""
+    from_memory = written(tmp_path, spilled=False, fold=fold)
+    spilled = written(tmp_path, spilled=True, fold=fold)
+    assert set(from_memory) == {"d0.xml", "d1.xml"}
+    assert spilled == from_memory
+    assert b"<programme" in from_memory["d1.xml"]
+    assert (b"part</title>" in from_memory["d0.xml"]) is fold  # the sub-title folded
+
+
+def test_spill_reads_back_what_it_was_given(tmp_path: Path) -> None:
+    """References survive appends after reads (the file is mapped afresh) and the periodic
+    release of touched pages; the temporary file is gone from the directory at once."""
+    spill = Spill(tmp_path)
+    bodies = [f"<title>{i}</title>".encode() * (i % 7 + 1) for i in range(50)]
+    with mock.patch.object(spill_module, "READS_PER_RELEASE", 3):
+        refs = [spill.add(b) for b in bodies[:20]]
+        assert [spill.read(r) for r in refs] == bodies[:20]
+        refs += [spill.add(b) for b in bodies[20:]]
+        assert [spill.read(r) for r in reversed(refs)] == bodies[::-1]
+    assert not os.listdir(tmp_path)  # unlinked from the start
+    spill.close()
+    with pytest.raises(EpgError):
+        spill.add(b"x")
+
+
+def test_kept_list_packs_times_and_references() -> None:
+    kept = KeptList()
+    kept.append(1.0, None, 7)
+    kept.append(2.0, 3.0, 1 << 40)
+    assert [(k.start, k.stop, k.body) for k in kept] == [(1.0, None, 7), (2.0, 3.0, 1 << 40)]
+    assert len(kept) == 2
+
+
+def test_an_unwritable_data_dir_keeps_programmes_in_memory(tmp_path: Path) -> None:
+    """Where the spill cannot be made, the guide job says so and writes the guides anyway."""
+    settings = load_settings(None, {"data_dir": str(tmp_path / "data")}, env={})
+    settings.paths.epg_cache.parent.mkdir(parents=True)
+    settings.paths.epg_cache.write_text("a file where the cache directory should be")
+    guide = hostile_guide(tmp_path / "g.xml")
+    job = GuideJob(
+        settings=settings,
+        manual={},
+        sources=[(str(guide), "g")],
+        configured=True,
+        window=WINDOW,
+        devices=[],
+        live=devices(),
+    )
+    result = run_guide_job(job)
+    assert any("on disk" in reason for reason in result.failed)
+    assert b"<programme" in settings.paths.guide("d0").read_bytes()
+
+
+def test_with_no_guide_source_nothing_is_spilled(tmp_path: Path) -> None:
+    settings = load_settings(None, {"data_dir": str(tmp_path / "data")}, env={})
+    job = GuideJob(
+        settings=settings,
+        manual={},
+        sources=[],
+        configured=False,
+        window=WINDOW,
+        devices=[],
+        live=devices(),
+    )
+    with mock.patch("plextuner.epg.spill.tempfile.TemporaryFile") as made:
+        run_guide_job(job)
+    made.assert_not_called()
