@@ -16,9 +16,10 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.programmes import programmes_for
+from plextuner.epg.spill import Kept
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writer import placeholders, write_guide
-from plextuner.epg.xmltv import ParseOutcome, iter_guide, parse_time
+from plextuner.epg.xmltv import ParseOutcome, Programme, iter_guide, parse_time
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
 from tests.conftest import require_tool
@@ -35,6 +36,12 @@ def entry(number: str, name: str, tvg_id: str = "", shift: float | None = None) 
         number,
         Channel(key=number, name=name, tvg_id=tvg_id, group="", provider="p", tvg_shift=shift),
     )
+
+
+def objects(items: list[Programme | Kept]) -> list[Programme]:
+    """Programmes held as objects (a GuideData without a spill holds them so)."""
+    assert all(isinstance(p, Programme) for p in items)
+    return [p for p in items if isinstance(p, Programme)]
 
 
 class TestTimes:
@@ -72,11 +79,11 @@ class TestQuirks:
         assert outcome.truncated is None
         cfg = EpgConfig()
         gids = [data.results[e.channel.key].guide_id for e in entries]
-        news = programmes_for(entries[0], data.programmes[gids[0] or ""], WINDOW, cfg)
+        news = objects(programmes_for(entries[0], data.programmes[gids[0] or ""], WINDOW, cfg))
         assert [p.title for p in news] == ["Morning & News", "No stop time", "UTC, no zone"]
         assert news[0].sub_title == "Part <1>" and news[0].previously_shown
         assert news[0].episode_nums == (("xmltv_ns", "0.4."), ("onscreen", "S01E05"))
-        sport = programmes_for(entries[1], data.programmes[gids[1] or ""], WINDOW, cfg)
+        sport = objects(programmes_for(entries[1], data.programmes[gids[1] or ""], WINDOW, cfg))
         assert len(sport) == 1
         assert sport[0].start == WINDOW[0] + 11 * 3600  # 10:00 UTC shifted by +1 h
         assert gids[2] is None
@@ -109,7 +116,7 @@ class TestQuirks:
             data = GuideData()
             outcome = parse_source(guide, "g", data, entries, WINDOW)
             assert outcome.programmes == len(kept)
-            written = programmes_for(entries[0], data.programmes["a"], WINDOW, EpgConfig())
+            written = objects(programmes_for(entries[0], data.programmes["a"], WINDOW, EpgConfig()))
             assert [p.title for p in written] == kept
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import overload
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config.models import EpgConfig
@@ -14,12 +15,30 @@ from plextuner.epg.xmltv import Programme
 DEFAULT_LENGTH = 3600.0
 
 
+@overload
+def programmes_for(
+    entry: LineupEntry,
+    per_source: Sequence[Sequence[Programme]],
+    window: tuple[float, float],
+    cfg: EpgConfig,
+) -> list[Programme]: ...
+
+
+@overload
 def programmes_for(
     entry: LineupEntry,
     per_source: Sequence[Sequence[Programme] | KeptList],
     window: tuple[float, float],
     cfg: EpgConfig,
-) -> list[Programme | Kept]:
+) -> list[Programme | Kept]: ...
+
+
+def programmes_for(
+    entry: LineupEntry,
+    per_source: Sequence[Sequence[Programme] | KeptList],
+    window: tuple[float, float],
+    cfg: EpgConfig,
+) -> list[Programme] | list[Programme | Kept]:
     """Programmes are shaped here; spilled ones (`Kept`) were shaped as they were spilled."""
     shift = (entry.channel.tvg_shift or 0.0) * 3600.0
     kept: list[Programme | Kept] = []
