@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from plextuner.buckets.models import Device
+from plextuner.epg.bodies import BodyRenderer
 from plextuner.epg.writer import (
     _NOT_XML,
     NEEDS_ESCAPE,
@@ -19,6 +20,7 @@ from plextuner.epg.writer import (
     channel_xml,
     fmt_time,
     placeholders,
+    programme_body,
     programme_xml,
     write_aggregate,
     write_guide,
@@ -181,3 +183,14 @@ def test_programme_string_with_only_markup_characters_equals_the_lxml_element(
     guide) take the one-pass escape; still byte for byte what lxml writes."""
     stop = p.start + 1800
     assert programme_xml(cid, p, stop) == _lxml_programme(cid, p, stop)
+
+
+@given(st.lists(_programmes(st.one_of(_VALUE, _MARKUP)), min_size=1, max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_pieced_bodies_equal_the_programme_string(programmes: list[Programme]) -> None:
+    """The spill's renderer, which remembers the pieces it rendered (and escapes each value
+    alone), writes what `programme_body` writes, the first time and from its memory: against
+    the lxml element through the test above. The list repeats values across programmes."""
+    renderer = BodyRenderer()
+    for p in [*programmes, *programmes]:
+        assert renderer.render(p) == programme_body(p)

@@ -12,6 +12,7 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig, Settings
 from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
+from plextuner.epg.bodies import BodyRenderer
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import (
     TIER_VALUE,
@@ -32,7 +33,7 @@ from plextuner.epg.worker import (
     run_in_process,
     wants_process,
 )
-from plextuner.epg.writer import Placeholders, programme_body, write_aggregate, write_guide
+from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
@@ -91,6 +92,7 @@ def parse_source(
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
     packed: dict[str, KeptList] = {}
+    bodies = BodyRenderer()
     spill = data.spill
     with path.open("rb") as fh:
         margin = shift_slack(entries)
@@ -103,7 +105,7 @@ def parse_source(
             elif spill is None:
                 mine.setdefault(item.channel, []).append(item)
             else:  # rendered once, here; the objects and their strings freed at once
-                _spilled(item, data.fold, spill, packed)
+                _spilled(item, data, spill, packed, bodies)
     for gid, items in (mine | packed).items():
         data.programmes.setdefault(gid, []).append(items)
     data.matcher.next_source()
@@ -111,11 +113,13 @@ def parse_source(
     return outcome
 
 
-def _spilled(p: Programme, fold: bool, spill: Spill, packed: dict[str, KeptList]) -> None:
+def _spilled(
+    p: Programme, data: GuideData, spill: Spill, packed: dict[str, KeptList], bodies: BodyRenderer
+) -> None:
     kept = packed.get(p.channel)
     if kept is None:
         kept = packed[p.channel] = KeptList()
-    body = programme_body(shaped(p, fold) if fold and p.sub_title else p)
+    body = bodies.render(shaped(p, fold=True) if data.fold and p.sub_title else p)
     kept.append(p.start, p.stop, spill.add(body.encode()))
 
 

@@ -126,7 +126,7 @@ def _channel_xml_escaped(number: str, channel: Channel, icon: str, id_style: str
 
 
 # The characters of NEEDS_ESCAPE beyond `&<>"`: control characters and what XML cannot carry.
-_RARE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+RARE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def programme_xml(cid: str, p: Programme, stop: float) -> str:
@@ -162,7 +162,7 @@ def programme_body(p: Programme) -> str:
     raw = "".join(values)
     text, attr = _same, _quoted
     if NEEDS_ESCAPE.search(raw) is not None:
-        if _RARE.search(raw) is None:  # so no value holds the NUL the join uses
+        if RARE.search(raw) is None:  # so no value holds the NUL the join uses
             joined = "\x00".join(values)
             joined = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             values, attr = joined.split("\x00"), _quoted_escaped
