@@ -62,7 +62,7 @@ class DataDir:
 
     @property
     def epg_cache(self) -> Path:
-        """Downloaded guide sources (epg.fetch)."""
+        """Downloaded guide sources (epg.fetch), and the guide job's spill while it runs."""
         return self.root / "cache" / "epg"
 
     @property
