@@ -9,6 +9,7 @@ import pytest
 from plextuner.demo.clips import minimal_ts
 from plextuner.validate.hosts import (
     ABORT_GRACE,
+    OVERSHOOT,
     RATE_STEP,
     REFINE,
     SAFETY,
@@ -170,9 +171,44 @@ class TestRatePacing:
         assert wide.rate == pytest.approx(wide.ceiling)
         high = HostLimiter("e", 2, 0.25, 0.0, park_after=9, lessons=lessons)
         high.started(0)
-        high.finished_transient(0, "HTTP 503")  # 4.0/s: above the median
+        high.finished_transient(0, "HTTP 503")  # 4.0/s: well above the median
         self.clean(high, 3 * 20)
         assert high.ceiling == pytest.approx(SAFETY * 4.0)
+
+    def test_a_first_lesson_a_little_over_the_hosts_typical_ceiling_comes_down_to_it(self) -> None:
+        """A host whose burst overshot (its first ceiling up to OVERSHOOT x the median of the
+        run's first lessons) takes the median: it would be banned again at its own. Its own
+        later lesson is its own; with fewer than three lessons the median is not trusted."""
+        lessons = Lessons()
+        for name in "abc":
+            lim = HostLimiter(name, 2, 0.5, 0.0, park_after=9, lessons=lessons)
+            self.clean(lim, 3 * 4)  # 3.0/s
+            lim.started(0)
+            lim.finished_transient(0, "HTTP 503")
+        typical = lessons.typical()
+        over = HostLimiter("d", 2, 0.3, 0.0, park_after=9, lessons=lessons)
+        over.started(0)
+        over.finished_transient(0, "HTTP 503")  # 3.33/s: 1.11x the median
+        assert typical < over.ceiling <= OVERSHOOT * typical
+        self.clean(over, 3 * 20)
+        assert over.ceiling == pytest.approx(typical) and over.rate == pytest.approx(typical)
+        refined = HostLimiter("e", 2, 0.3, 0.0, park_after=9, lessons=lessons)
+        refined.started(0)
+        refined.finished_transient(0, "HTTP 503")
+        refined.ceiling = refined.rate = 1.2 * lessons.typical()  # as if it had climbed there
+        refined.taught = 2  # and been refused there again: its own lesson
+        self.clean(refined, 3 * 20)
+        assert refined.ceiling == pytest.approx(1.2 * lessons.typical())
+        few = Lessons()
+        alone = HostLimiter("f", 2, 0.5, 0.0, park_after=9, lessons=few)
+        self.clean(alone, 3 * 4)
+        alone.started(0)
+        alone.finished_transient(0, "HTTP 503")
+        other = HostLimiter("g", 2, 0.3, 0.0, park_after=9, lessons=few)
+        other.started(0)
+        other.finished_transient(0, "HTTP 503")
+        self.clean(other, 3 * 20)
+        assert other.ceiling == pytest.approx(SAFETY / 0.3)  # two lessons: its own
 
     def test_without_shared_lessons_a_ceiling_is_a_hosts_own(self) -> None:
         lim = HostLimiter("a", 2, 0.5, 0.5, park_after=9, rng=random.Random(1))

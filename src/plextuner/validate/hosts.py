@@ -12,9 +12,10 @@ that keeps refusing. A channel's own failure after the host answered is neutral 
 The rate a lesson is taken at is the jittered mean; the trouble came from the densest spacing,
 the base rate's. A host that met trouble while its jitter was still wide learns a ceiling well
 under its limit (1.49/s against its siblings' 1.84/s for a CDN allowing 2/s: a run 84 s instead
-of 76 s). So the first lessons of a run's hosts are pooled (`Lessons`): a host whose own ceiling
-is under their median takes the median, never above SAFETY times the base rate that met its own
-trouble; a later refusal teaches it as usual.
+of 76 s), and one that met it late in a fast climb learns one over it (2.15/s: banned again). So
+the first lessons of a run's hosts are pooled (`Lessons`): a host whose own ceiling is under
+their median takes the median, never above SAFETY times the base rate that met its own trouble;
+one a little over it (up to OVERSHOOT) takes it too; a later refusal teaches it as usual.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ JITTER_FLOOR = 0.01  # below this the jitter is dropped: pacing becomes regular
 REFINE = 0.93  # a later lesson near the ceiling lowers it by this much
 BELOW_KNOWN = 0.85  # trouble at less than this share of the ceiling: not about the rate
 ABORT_GRACE = 0.25  # after we drop a hung request, the server needs a moment to see it closed
+# A first ceiling at most this far above the hosts' median is the overshoot of the burst that
+# taught it (one CDN's nodes learned 1.49-2.15/s of a 2/s limit): it takes the median. Further
+# above, the host is taken to allow more than its siblings and keeps its own.
+OVERSHOOT = 1.25
+POOLED_AFTER = 3  # lessons before their median is trusted to lower a host's own
 
 
 class HostMode(StrEnum):
@@ -79,6 +85,7 @@ class HostLimiter:
     mode: HostMode = HostMode.NORMAL
     lessons: Lessons | None = None  # shared by the run's hosts
     cap: float = MAX_RATE  # SAFETY x the base rate of the first trouble: no lesson goes above
+    taught: int = 0  # lessons this host learned itself (its first, then refinements)
 
     def __post_init__(self) -> None:
         self.concurrency = self.max_concurrency
@@ -129,8 +136,8 @@ class HostLimiter:
         # Additive increase: regular pacing first, then a faster one, then more at once.
         self.jitter_now = self.jitter_now / 2 if self.jitter_now / 2 >= JITTER_FLOOR else 0.0
         if self.ceiling < MAX_RATE:  # a learned limit: close in on it by halves
-            if self.lessons is not None and self.ceiling < self.cap:
-                self.ceiling = max(self.ceiling, min(self.cap, self.lessons.typical()))
+            if self.lessons is not None:
+                self._pool(self.lessons)
             step = max(RATE_STEP / 4, (self.ceiling - self.rate) / 2)
         else:
             step = RATE_STEP
@@ -141,6 +148,20 @@ class HostLimiter:
             if self.level == 0:
                 self._set_mode(HostMode.NORMAL, "recovered")
             HOST_BACKOFF.labels(host=self.host).set(self.level)
+
+    def _pool(self, lessons: Lessons) -> None:
+        """Take the run's typical ceiling where this host's first lesson is off it: up to it
+        (never past `cap`) when under, down to it when a little over."""
+        typical = lessons.typical()
+        if self.ceiling < self.cap:
+            self.ceiling = max(self.ceiling, min(self.cap, typical))
+        if (
+            self.taught == 1
+            and len(lessons.ceilings) >= POOLED_AFTER
+            and typical < self.ceiling <= OVERSHOOT * typical
+        ):
+            self.ceiling = typical
+            self.rate = min(self.rate, typical)
 
     def finished_transient(self, now: float, reason: str) -> None:
         """Multiplicative decrease plus a cool-down; park a host that keeps refusing."""
@@ -153,11 +174,13 @@ class HostLimiter:
             # Trouble well under the ceiling is not about the rate (a slot held by a hung
             # request, a blip): it slows the host now but teaches no lower ceiling.
             if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
+                self.taught = 1
                 self.ceiling = max(MIN_RATE, SAFETY * rate)
                 self.cap = max(self.ceiling, SAFETY * self.rate)
                 if self.lessons is not None:
                     self.lessons.ceilings.append(self.ceiling)
             elif rate >= BELOW_KNOWN * self.ceiling:  # near it: the ceiling is a little high
+                self.taught += 1
                 self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
                 self.cap = self.ceiling  # its own lesson now: no more taken from the others
             self.rate = max(MIN_RATE, self.rate / 2)
