@@ -6,9 +6,10 @@ value escaped alone is what the joint escape gives it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
-from plextuner.epg.writer import NEEDS_ESCAPE, RARE, xml_attr, xml_text
+from plextuner.epg.writer import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
 
 K = TypeVar("K")
@@ -49,55 +50,55 @@ class BodyRenderer:
 
     def _opening(self, p: Programme) -> str:
         """The title and sub-title."""
-        title = p.title or "Untitled"
-        head = self._titles.get(title)
-        if head is None:
-            head = _remember(self._titles, title, f"<title>{_text(title)}</title>")
-        if not p.sub_title:
-            return head
-        sub = self._subs.get(p.sub_title)
-        if sub is None:
-            sub = f"<sub-title>{_text(p.sub_title)}</sub-title>"
-            _remember(self._subs, p.sub_title, sub)
-        return head + sub
+        head = _cached(self._titles, p.title or "Untitled", _title)
+        return head + _cached(self._subs, p.sub_title, _sub_title) if p.sub_title else head
 
     def _closing(self, p: Programme) -> str:
         """Everything after the description, to the end tag."""
         parts = []
         if p.date:
-            date = self._dates.get(p.date)
-            if date is None:
-                date = _remember(self._dates, p.date, f"<date>{_text(p.date)}</date>")
-            parts.append(date)
+            parts.append(_cached(self._dates, p.date, _date))
         if p.categories:
-            cats = self._categories.get(p.categories)
-            if cats is None:
-                cats = "".join(f"<category>{_text(c)}</category>" for c in p.categories)
-                _remember(self._categories, p.categories, cats)
-            parts.append(cats)
+            parts.append(_cached(self._categories, p.categories, _categories))
         if p.icon:
-            icon = self._icons.get(p.icon)
-            if icon is None:
-                icon = _remember(self._icons, p.icon, f"<icon src={_attr(p.icon)}/>")
-            parts.append(icon)
+            parts.append(_cached(self._icons, p.icon, _icon))
         if p.episode_nums:
-            eps = self._episodes.get(p.episode_nums)
-            if eps is None:
-                eps = "".join(
-                    f"<episode-num system={_attr(system)}>{_text(value)}</episode-num>"
-                    for system, value in p.episode_nums
-                )
-                _remember(self._episodes, p.episode_nums, eps)
-            parts.append(eps)
-        if p.previously_shown:
-            parts.append("<previously-shown/>")
-        if p.new:
-            parts.append("<new/>")
-        parts.append("</programme>")
+            parts.append(_cached(self._episodes, p.episode_nums, _episodes))
+        parts.append(programme_end(p))
         return "".join(parts)
 
 
-def _remember(cache: dict[K, str], key: K, piece: str) -> str:
-    if len(cache) < CACHED:
-        cache[key] = piece
+def _cached(cache: dict[K, str], key: K, render: Callable[[K], str]) -> str:
+    piece = cache.get(key)
+    if piece is None:
+        piece = render(key)
+        if len(cache) < CACHED:
+            cache[key] = piece
     return piece
+
+
+def _title(title: str) -> str:
+    return f"<title>{_text(title)}</title>"
+
+
+def _sub_title(sub_title: str) -> str:
+    return f"<sub-title>{_text(sub_title)}</sub-title>"
+
+
+def _date(date: str) -> str:
+    return f"<date>{_text(date)}</date>"
+
+
+def _categories(categories: tuple[str, ...]) -> str:
+    return "".join(f"<category>{_text(c)}</category>" for c in categories)
+
+
+def _icon(icon: str) -> str:
+    return f"<icon src={_attr(icon)}/>"
+
+
+def _episodes(episodes: tuple[tuple[str, str], ...]) -> str:
+    return "".join(
+        f"<episode-num system={_attr(system)}>{_text(value)}</episode-num>"
+        for system, value in episodes
+    )

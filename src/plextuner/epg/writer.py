@@ -184,12 +184,14 @@ def programme_body(p: Programme) -> str:
         f"<episode-num system={attr(values[i])}>{text(values[i + 1])}</episode-num>"
         for i in range(end, len(values), 2)
     )
-    if p.previously_shown:
-        parts.append("<previously-shown/>")
-    if p.new:
-        parts.append("<new/>")
-    parts.append("</programme>")
+    parts.append(programme_end(p))
     return "".join(parts)
+
+
+def programme_end(p: Programme) -> str:
+    """The flags (empty elements) and the end tag."""
+    shown = "<previously-shown/>" if p.previously_shown else ""
+    return f"{shown}{'<new/>' if p.new else ''}</programme>"
 
 
 def _same(value: str) -> str:
