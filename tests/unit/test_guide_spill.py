@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -109,6 +111,40 @@ def test_spill_reads_back_what_it_was_given(tmp_path: Path) -> None:
     spill.close()
     with pytest.raises(EpgError):
         spill.add(b"x")
+
+
+class FullDisk:
+    """A file that takes `room` bytes (the last write partly), then refuses: ENOSPC."""
+
+    def __init__(self, real: Any, room: int) -> None:
+        self.real, self.room = real, room
+
+    def write(self, data: memoryview) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        taken = bytes(data[: self.room])
+        self.room -= len(taken)
+        return int(self.real.write(taken))
+
+    def fileno(self) -> int:
+        return int(self.real.fileno())
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_disk_that_fills_keeps_the_rest_in_memory(tmp_path: Path) -> None:
+    """When the disk refuses a write, what reached it is read from the file, the rest
+    (a body cut by a partial write included) from memory; every body comes back whole."""
+    spill = Spill(tmp_path)
+    spill._file = FullDisk(spill._file, room=1000)  # type: ignore[assignment]
+    bodies = [f"<title>{i}</title><desc>{'x' * (i % 50)}</desc>".encode() for i in range(200)]
+    with mock.patch.object(spill_module, "FLUSH_BYTES", 64):
+        refs = [spill.add(b) for b in bodies]
+        assert spill.in_memory > 0
+        assert [spill.read(r) for r in refs] == bodies
+        assert [spill.read(r) for r in reversed(refs)] == bodies[::-1]
+    spill.close()
 
 
 def test_kept_list_packs_times_and_references() -> None:

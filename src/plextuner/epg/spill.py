@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from plextuner.errors import EpgError
+from plextuner.logging import get_logger
+
+log = get_logger(__name__)
 
 _SIZE_BITS = 30  # a body's length in the low bits of its reference, its offset above (8 GB)
 _MAX_BODY = (1 << _SIZE_BITS) - 1
 READS_PER_RELEASE = 2048  # at most ~8 MB of touched pages resident (one page a body)
+FLUSH_BYTES = 64 * 1024  # bodies gathered before a write (under malloc's mmap threshold)
 
 
 class Kept(NamedTuple):
@@ -61,51 +65,94 @@ class KeptList:
 
 class Spill:
     """An append-only temporary file of programme bodies, deleted when closed (or when the
-    process ends: it is unlinked from the start)."""
+    process ends: it is unlinked from the start). Bodies gather in a list and go to disk a
+    FLUSH_BYTES block at a time; when the disk refuses one (full), what it has stays readable
+    from the file and the rest of the run is held in memory, as before there was a spill."""
 
     def __init__(self, directory: Path) -> None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._file: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close()
-                dir=directory, prefix=".guide-spill."
+                dir=directory, prefix=".guide-spill.", buffering=0
             )
         except OSError as err:
             raise EpgError(f"cannot hold the guide's programmes on disk: {err}") from None
-        self._size = 0
+        self._size = 0  # bytes added
+        self._on_disk = 0  # of them, written to the file
+        self._pending: list[bytes] = []  # added, not yet written
+        self._pending_size = 0
+        self._held: bytearray | None = None  # what the disk refused, and all after it
         self._map: mmap.mmap | None = None
         self._reads = 0
+
+    @property
+    def in_memory(self) -> int:
+        """Bytes the disk refused, held in memory instead."""
+        return len(self._held) if self._held is not None else 0
 
     def add(self, body: bytes) -> int:
         """Append `body`; the reference `read` takes."""
         size = len(body)
         if self._file is None or size > _MAX_BODY:  # larger than libxml2 lets a text be
             raise EpgError("a programme too large to hold (or the spill is closed)")
-        try:
-            self._file.write(body)
-        except OSError as err:
-            raise EpgError(f"cannot hold the guide's programmes on disk: {err}") from None
         at = self._size
         self._size = at + size
+        if self._held is not None:
+            self._held += body
+        else:
+            self._pending.append(body)
+            self._pending_size += size
+            if self._pending_size >= FLUSH_BYTES:
+                self._flush()
         return at << _SIZE_BITS | size
 
+    def _flush(self) -> None:
+        assert self._file is not None
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        done, error = 0, ""
+        with memoryview(data) as view:
+            try:
+                while done < len(view):
+                    wrote = self._file.write(view[done:])
+                    if not wrote:  # a regular file writes something or raises; never spin
+                        error = "the disk took nothing"
+                        break
+                    done += wrote
+            except OSError as err:
+                error = str(err)
+        self._on_disk += done
+        if error:
+            self._held = bytearray(data[done:])
+            log.warning("guide_spill_full", error=error, held_in_memory=len(self._held))
+
     def read(self, ref: int) -> bytes:
-        if self._map is None or len(self._map) < self._size:  # none yet, or appended since
+        if self._file is None:
+            raise EpgError("the guide's spilled programmes are gone")
+        if self._pending:
+            self._flush()  # everything to disk (or to `_held`) before the file is mapped
+        at, size = ref >> _SIZE_BITS, ref & _MAX_BODY
+        end = at + size
+        if at >= self._on_disk:  # refused by the disk: held in memory
+            assert self._held is not None
+            return bytes(self._held[at - self._on_disk : end - self._on_disk])
+        if self._map is None or len(self._map) < self._on_disk:  # none yet, or written since
             if self._map is not None:
                 self._map.close()
             self._map = self._mapped()
         self._reads += 1
         if self._reads % READS_PER_RELEASE == 0:
             self._map.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
-        at = ref >> _SIZE_BITS
-        return self._map[at : at + (ref & _MAX_BODY)]
+        if end <= self._on_disk:
+            return self._map[at:end]
+        assert self._held is not None  # a body the disk took only in part
+        return self._map[at:] + bytes(self._held[: end - self._on_disk])
 
     def _mapped(self) -> mmap.mmap:
-        if self._file is None or not self._size:
-            raise EpgError("the guide's spilled programmes are gone")
+        assert self._file is not None
         try:
-            self._file.flush()
-            return mmap.mmap(self._file.fileno(), self._size, access=mmap.ACCESS_READ)
-        except OSError as err:
+            return mmap.mmap(self._file.fileno(), self._on_disk, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
             raise EpgError(f"cannot read the guide's programmes back: {err}") from None
 
     def close(self) -> None:
@@ -115,3 +162,4 @@ class Spill:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._pending, self._held = [], None
