@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,7 @@ def parse_source(
     with path.open("rb") as fh:
         margin = shift_slack(entries)
         slack = (window[0] - margin, window[1] + margin)
-        wanted = lambda: match_pending(data, entries)  # noqa: E731 - asked once, by the reader
+        wanted = functools.partial(match_pending, data, entries)  # asked once, by the reader
         for item in iter_guide(fh, label, outcome, wanted, slack, share=spill is None):
             if isinstance(item, GuideChannel):
                 data.matcher.add(item)
@@ -119,7 +120,7 @@ def _spilled(
     kept = packed.get(p.channel)
     if kept is None:
         kept = packed[p.channel] = KeptList()
-    body = bodies.render(shaped(p, fold=True) if data.fold and p.sub_title else p)
+    body = bodies.render(shaped(p, data.fold))
     kept.append(p.start, p.stop, spill.add(body.encode()))
 
 
