@@ -134,10 +134,11 @@ class Prefilter:
         self.skipped = 0
         self._verdicts: dict[bytes, bool] = {}  # channel value → the lineup may carry it
         self._times: dict[tuple[bytes, bytes], bool] = {}  # (start, stop) → maybe in the window
+        self.markup = Markup()  # where the bytes read so far stand (halves.py asks)
 
     def blocks(self, fh: IO[bytes]) -> Iterator[bytes | None]:
         """The file's bytes to parse, in order; one None marks where the channels are known."""
-        markup = Markup()
+        markup = self.markup
         on = self._codec is not None and (self._channels is not None or self._in_window is not None)
         pays = Worth()
         tail = b""

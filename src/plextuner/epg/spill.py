@@ -58,6 +58,12 @@ class KeptList:
     def __len__(self) -> int:
         return len(self.starts)
 
+    def extend(self, other: KeptList, shift: int = 0) -> None:
+        """`other`'s programmes after these (`shift`: see `Spill.adopt`)."""
+        self.starts.extend(other.starts)
+        self.stops.extend(other.stops)
+        self.bodies.extend(rebased(other, shift).bodies)
+
     def __iter__(self) -> Iterator[Kept]:
         for start, stop, body in zip(self.starts, self.stops, self.bodies, strict=True):
             yield Kept(start, None if math.isnan(stop) else stop, body)
@@ -69,14 +75,13 @@ class Spill:
     FLUSH_BYTES block at a time; when the disk refuses one (full), what it has stays readable
     from the file and the rest of the run is held in memory, as before there was a spill."""
 
-    def __init__(self, directory: Path) -> None:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._file: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close()
-                dir=directory, prefix=".guide-spill.", buffering=0
-            )
-        except OSError as err:
-            raise EpgError(f"cannot hold the guide's programmes on disk: {err}") from None
+    def __init__(self, directory: Path | None, file: IO[bytes] | None = None) -> None:
+        """A new unlinked file in `directory`, or `file` (unbuffered, empty, already unlinked:
+        the second half's helper writes into one its parent made, see halves.py)."""
+        self.directory = directory
+        self._file: IO[bytes] | None = file
+        if file is None:
+            self._file = temporary(directory or Path("."))
         self._size = 0  # bytes added
         self._on_disk = 0  # of them, written to the file
         self._pending: list[bytes] = []  # added, not yet written
@@ -126,6 +131,32 @@ class Spill:
             self._held = bytearray(data[done:])
             log.warning("guide_spill_full", error=error, held_in_memory=len(self._held))
 
+    def flush(self) -> None:
+        """Everything added to disk (or, past a full disk, to memory)."""
+        if self._pending:
+            self._flush()
+
+    def adopt(self, source: IO[bytes], size: int) -> int:
+        """Append the first `size` bytes of `source` (another spill's file) as they are; what
+        to add to that spill's references (`rebased`) to read them from this one."""
+        if self._file is None:
+            raise EpgError("the guide's spill is closed")
+        if self._pending:
+            self._flush()
+        base = self._size
+        source.seek(0)
+        while size > 0 and (chunk := source.read(min(size, FLUSH_BYTES * 16))):
+            size -= len(chunk)
+            self._size += len(chunk)
+            if self._held is not None:
+                self._held += chunk
+            else:
+                self._pending.append(chunk)
+                self._flush()
+        if size:
+            raise EpgError("the second half's programmes were cut short")
+        return base << _SIZE_BITS
+
     def read(self, ref: int) -> bytes:
         if self._file is None:
             raise EpgError("the guide's spilled programmes are gone")
@@ -148,6 +179,11 @@ class Spill:
         assert self._held is not None  # a body the disk took only in part
         return self._map[at:] + bytes(self._held[: end - self._on_disk])
 
+    @property
+    def size(self) -> int:
+        """Bytes added (on disk, pending or held)."""
+        return self._size
+
     def _mapped(self) -> mmap.mmap:
         assert self._file is not None
         try:
@@ -163,3 +199,19 @@ class Spill:
             self._file.close()
             self._file = None
         self._pending, self._held = [], None
+
+
+def temporary(directory: Path) -> IO[bytes]:
+    """An unbuffered, already unlinked file in `directory` (nothing left behind by a crash)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryFile(dir=directory, prefix=".guide-spill.", buffering=0)
+    except OSError as err:
+        raise EpgError(f"cannot hold the guide's programmes on disk: {err}") from None
+
+
+def rebased(kept: KeptList, shift: int) -> KeptList:
+    """`kept` reading its bodies from where `Spill.adopt` put them."""
+    if shift:
+        kept.bodies = array("q", [ref + shift for ref in kept.bodies])
+    return kept

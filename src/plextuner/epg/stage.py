@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.bodies import BodyRenderer
 from plextuner.epg.fetch import fetch_guide
+from plextuner.epg.halves import SecondHalf
 from plextuner.epg.match import (
     TIER_VALUE,
     UNMATCHED,
@@ -25,7 +25,7 @@ from plextuner.epg.match import (
 )
 from plextuner.epg.programmes import programmes_for, shaped
 from plextuner.epg.report import device_report
-from plextuner.epg.spill import Kept, KeptList, Spill
+from plextuner.epg.spill import Kept, KeptList, Spill, rebased
 from plextuner.epg.worker import (
     GuideJob,
     GuideJobResult,
@@ -35,7 +35,7 @@ from plextuner.epg.worker import (
     wants_process,
 )
 from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
+from plextuner.epg.xmltv import HEAD_SCAN, GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.ingest.fetch import is_url
@@ -89,7 +89,8 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
 def parse_source(
     path: Path, label: str, data: GuideData, entries: list[LineupEntry], window: tuple[float, float]
 ) -> ParseOutcome:
-    """Read one guide into `data`, keeping only programmes of matched channels near the window."""
+    """Read one guide into `data`, keeping only programmes of matched channels near the window
+    (a big one in two halves, the second by a helper process: see halves.py)."""
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
     packed: dict[str, KeptList] = {}
@@ -98,15 +99,33 @@ def parse_source(
     with path.open("rb") as fh:
         margin = shift_slack(entries)
         slack = (window[0] - margin, window[1] + margin)
-        wanted = functools.partial(match_pending, data, entries)  # asked once, by the reader
-        for item in iter_guide(fh, label, outcome, wanted, slack, share=spill is None):
-            if isinstance(item, GuideChannel):
-                data.matcher.add(item)
-                data.stale = True
-            elif spill is None:
-                mine.setdefault(item.channel, []).append(item)
-            else:  # rendered once, here; the objects and their strings freed at once
-                _spilled(item, data, spill, packed, bodies)
+        half = None
+        if spill is not None and spill.directory is not None:
+            half = SecondHalf(fh, fh.read(HEAD_SCAN), label, slack, data.fold)
+            fh.seek(0)
+
+        def wanted() -> set[str]:  # asked once, by the reader, at the first programme
+            ids = match_pending(data, entries)
+            if half is not None and spill is not None and spill.directory is not None:
+                half.start(spill.directory, frozenset(ids))
+            return ids
+
+        try:
+            for item in iter_guide(
+                fh, label, outcome, wanted, slack, share=spill is None, until=half
+            ):
+                if isinstance(item, GuideChannel):
+                    data.matcher.add(item)
+                    data.stale = True
+                elif spill is None:
+                    mine.setdefault(item.channel, []).append(item)
+                else:  # rendered once, here; the objects and their strings freed at once
+                    keep_programme(item, data.fold, spill, packed, bodies)
+            if half is not None and half.result is not None:
+                _take_half(half, data, packed, outcome)
+        finally:
+            if half is not None:
+                half.close()
     for gid, items in (mine | packed).items():
         data.programmes.setdefault(gid, []).append(items)
     data.matcher.next_source()
@@ -114,14 +133,37 @@ def parse_source(
     return outcome
 
 
-def _spilled(
-    p: Programme, data: GuideData, spill: Spill, packed: dict[str, KeptList], bodies: BodyRenderer
+def keep_programme(
+    p: Programme, fold: bool, spill: Spill, packed: dict[str, KeptList], bodies: BodyRenderer
 ) -> None:
+    """`p` rendered into `spill`, its times and reference added to its channel's list."""
     kept = packed.get(p.channel)
     if kept is None:
         kept = packed[p.channel] = KeptList()
-    body = bodies.render(shaped(p, data.fold))
+    body = bodies.render(shaped(p, fold))
     kept.append(p.start, p.stop, spill.add(body.encode()))
+
+
+def _take_half(
+    half: SecondHalf, data: GuideData, packed: dict[str, KeptList], outcome: ParseOutcome
+) -> None:
+    """The helper's half after the reader's own, in file order (see halves.py)."""
+    result, file = half.result, half.spill_file
+    assert result is not None and file is not None and data.spill is not None
+    for channel in result.channels:
+        data.matcher.add(channel)
+        data.stale = True
+    shift = data.spill.adopt(file, result.spilled)
+    for gid, kept in result.packed.items():
+        if gid in packed:
+            packed[gid].extend(kept, shift)
+        else:
+            packed[gid] = rebased(kept, shift)
+    channels, programmes, skipped = result.counts
+    outcome.channels += channels
+    outcome.programmes += programmes
+    outcome.skipped += skipped
+    outcome.notes += result.notes
 
 
 def shift_slack(entries: list[LineupEntry]) -> float:

@@ -16,6 +16,7 @@ from typing import IO, Any, cast
 
 from lxml import etree
 
+from plextuner.epg.bounded import Until, bounded
 from plextuner.epg.prefilter import Prefilter, ascii_codec
 from plextuner.errors import EpgError
 
@@ -198,13 +199,15 @@ def iter_guide(
     channels: Callable[[], Container[str]] | None = None,
     window: tuple[float, float] | None = None,
     share: bool = True,
+    until: Until | None = None,
 ) -> Iterator[GuideChannel | Programme]:
     """Channels and programmes in file order; memory stays flat whatever the file size.
 
     `channels()` (asked once, at the first programme: the DTD puts every channel first) and
     `window` prune programmes before any Python object is made for them; most never reach the
     parser at all (see prefilter.py). `share`: kept programmes share equal strings (worth it
-    when they are held as objects; not when each is rendered and dropped at once).
+    when they are held as objects; not when each is rendered and dropped at once). `until`: the
+    file may end early, where another process reads the rest (halves.py).
     """
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
@@ -224,6 +227,7 @@ def iter_guide(
     prefilter = Prefilter(
         ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
     )
+    fh = bounded(fh, until, lambda: prefilter.markup.outside)
     shared: dict[Any, Any] | None = {} if share else None
     seen = 0
     error: etree.XMLSyntaxError | None = None

@@ -1,0 +1,325 @@
+"""A big guide read by two processes: the second half by a helper on the other core.
+
+A provider's own guide keeps every programme of the window, and reading one is ~20 us of
+Python a programme (the element's fields, its rendered body), one core's work for the whole
+file. When the file is big and a second CPU is there, the reader, once it knows which channels
+are wanted (at the first programme), starts a helper (`python -m plextuner.epg.halves`) on the
+file from a `</programme>` near the middle of what is left, and reads on up to there. The helper
+parses the rest as a document of its own (the file's prolog and root tag, then its bytes),
+renders the kept programmes into a spill file its parent made (unlinked from the start, its
+descriptor passed on), and sends back its channels, its kept programmes' times and references,
+and its counts. At the split the reader takes them in file order, as if it had read them itself.
+
+Anything off falls back to reading on alone, as before: a helper that fails, hangs, finds the
+file malformed or truncated, runs out of disk, or a split point inside a comment, CDATA section
+or processing instruction. The helper runs at a lower priority than the reader (and than a
+serving daemon's viewers), and ends by itself if its parent is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from plextuner.epg.prefilter import END
+from plextuner.epg.spill import KeptList, Spill, temporary
+from plextuner.epg.xmltv import GuideChannel, ParseOutcome, parse_time
+from plextuner.logging import get_logger
+
+log = get_logger(__name__)
+
+SPLIT_MIN = 64 * 1024 * 1024  # what must be left to read for a helper to be worth its start
+# The split is where the two halves cost the same. Costs in microseconds (docs/guide-matching.md):
+# a kept programme is parsed, read and rendered; a dropped one mostly cut from the bytes.
+KEPT_US, DROPPED_US, START_US = 20.0, 1.5, 400_000.0  # START_US: the helper's start-up
+HELPER_MIN_US = 1_000_000.0  # less than a second's work for the helper: not worth one
+SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
+HELPER = [sys.executable, "-m", "plextuner.epg.halves"]
+NICE = 5  # the helper yields to the reader and to a serving daemon
+CHECK_PARENT_EVERY = 4096  # kept items between checks that the parent is still there
+_TAG = re.compile(rb"<programme\s([^>]*)>")
+_ATTRS = {k: re.compile(rb"\b" + k + rb'="([^"]*)"') for k in (b"start", b"stop", b"channel")}
+_ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
+
+
+@dataclass(frozen=True, slots=True)
+class HalfJob:
+    path: str
+    label: str
+    start: int  # where the second half starts: right after a `</programme>`
+    prolog: bytes  # the file's bytes up to and including the root's start tag
+    wanted: frozenset[str]
+    window: tuple[float, float]
+    fold: bool
+    fd: int  # the spill file the parent made, open in the helper under this number
+    parent: int
+
+
+@dataclass(slots=True)
+class HalfResult:
+    channels: list[GuideChannel] = field(default_factory=list)
+    packed: dict[str, KeptList] = field(default_factory=dict)
+    spilled: int = 0  # bytes written to the spill file
+    counts: tuple[int, int, int] = (0, 0, 0)  # channels, programmes, skipped
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None  # why the half cannot be used
+
+
+def usable_cpus() -> float:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (a pod's limit)."""
+    cpus = float(len(os.sched_getaffinity(0)))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    return cpus
+
+
+class SecondHalf:
+    """The `Until` of a guide read in two halves (see bounded.py); `offset` stays beyond the
+    file until `start` splits it."""
+
+    def __init__(
+        self, fh: IO[bytes], head: bytes, label: str, window: tuple[float, float], fold: bool
+    ) -> None:
+        self.offset = sys.maxsize
+        self.result: HalfResult | None = None
+        self._fh, self._label, self._window, self._fold = fh, label, window, fold
+        root = _ROOT.search(head)
+        self._prolog = head[: root.end()] if root else b""
+        self._closing = b"</" + root.group(1) + b">\n" if root else b""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._file: IO[bytes] | None = None
+        self._started = 0.0
+
+    def start(self, directory: Path, wanted: frozenset[str]) -> None:
+        """Split what is left of the file, when it is worth it (the reader stands at the first
+        programme); the helper's failure to start leaves the file whole."""
+        if not self._prolog or usable_cpus() < 1.5:
+            return
+        at = self._fh.tell()
+        left = os.fstat(self._fh.fileno()).st_size - at
+        if left <= 0 or left < SPLIT_MIN:
+            return
+        near = _even_split(self._fh.fileno(), at, at + left, wanted, self._window)
+        split = _boundary(self._fh.fileno(), near) if near is not None else None
+        if split is None:
+            return
+        try:
+            self._file = temporary(directory)
+            job = HalfJob(
+                str(Path(self._fh.name).resolve()) if isinstance(self._fh.name, str) else "",
+                self._label,
+                split,
+                self._prolog,
+                wanted,
+                self._window,
+                self._fold,
+                self._file.fileno(),
+                os.getpid(),
+            )
+            self._proc = subprocess.Popen(
+                HELPER,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(self._file.fileno(),),
+            )
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(pickle.dumps(job))
+            self._proc.stdin.close()
+            self._proc.stdin = None  # sent: `communicate` has nothing more to send
+        except Exception as err:  # noqa: BLE001 - no helper: the reader reads on alone
+            log.warning("guide_half_not_started", source=self._label, error=str(err)[:200])
+            self.close()
+            return
+        self.offset, self._started = split, time.monotonic()
+
+    def decide(self, outside: bool) -> bytes | None:
+        """At the split: the root's end tag when the helper's half is taken, else None."""
+        result = self._collect()
+        if result is not None and result.problem is None and outside:
+            self.result = result
+            return self._closing
+        why = "split inside markup" if outside is False else (result.problem if result else "")
+        log.info("guide_half_dropped", source=self._label, why=(why or "helper failed")[:200])
+        self.close()
+        return None
+
+    def _collect(self) -> HalfResult | None:
+        proc = self._proc
+        if proc is None:
+            return None
+        # The helper had the same amount to read: far longer than the reader took is a hang.
+        wait = max(60.0, 4 * (time.monotonic() - self._started))
+        try:
+            out, err = proc.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return HalfResult(problem=f"the helper took over {wait:.0f} s")
+        if proc.returncode != 0:
+            tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            return HalfResult(problem=f"the helper exited {proc.returncode}: {tail[0][:160]}")
+        try:
+            result = pickle.loads(out)  # noqa: S301 - our own child's answer
+        except Exception as error:  # noqa: BLE001
+            return HalfResult(problem=f"the helper's answer is unreadable: {error}")
+        return result if isinstance(result, HalfResult) else HalfResult(problem="no answer")
+
+    @property
+    def spill_file(self) -> IO[bytes] | None:
+        return self._file
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            self._proc.communicate()
+        self._proc = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _even_split(
+    fd: int, at: int, end: int, wanted: frozenset[str], window: tuple[float, float]
+) -> int | None:
+    """Where what is left of the file splits into two halves of equal work (the helper's start
+    counted), estimated from samples spread over it; None when the helper's half is too
+    little to be worth one. By bytes alone, a guide in time order that holds the window in its
+    first third gave the reader all the work."""
+    step = (end - at) / SAMPLES
+    costs = []  # estimated microseconds of each sample's stretch of the file
+    times: dict[tuple[bytes, bytes], bool] = {}
+    for i in range(SAMPLES):
+        data = os.pread(fd, SAMPLE_BYTES, at + int(i * step))
+        cost = 0.0
+        for tag in _TAG.findall(data):
+            found = {k: m.group(1) if (m := rx.search(tag)) else b"" for k, rx in _ATTRS.items()}
+            pair = (found[b"start"], found[b"stop"])
+            inside = times.get(pair)
+            if inside is None:
+                inside = times[pair] = _in_window(window, *pair)
+            kept = inside and found[b"channel"].decode("utf-8", "replace") in wanted
+            cost += KEPT_US if kept else DROPPED_US
+        costs.append(cost / max(len(data), 1) * step)
+    total = sum(costs)
+    reader = (total + START_US) / 2  # the reader's share: the helper's equals it with its start
+    if total - reader < HELPER_MIN_US:
+        return None
+    done = 0.0
+    for i, cost in enumerate(costs):
+        if cost > 0 and done + cost >= reader:
+            return at + int((i + (reader - done) / cost) * step)
+        done += cost
+    return None
+
+
+def _in_window(window: tuple[float, float], start: bytes, stop: bytes) -> bool:
+    begin = parse_time(start.decode("ascii", "replace"))
+    end = parse_time(stop.decode("ascii", "replace")) if stop else None
+    return begin is not None and begin < window[1] and (end or begin + 3600) > window[0]
+
+
+def _boundary(fd: int, near: int) -> int | None:
+    """The offset just after the first `</programme>` at or after `near` followed by a tag."""
+    data = os.pread(fd, 1 << 20, near)
+    at = data.find(END)
+    while at >= 0:
+        rest = data[at + len(END) :].lstrip()
+        if rest[:1] == b"<":
+            return near + at + len(END)
+        at = data.find(END, at + 1)
+    return None
+
+
+class _Joined:
+    """The prolog, then the file from the split: what the helper parses."""
+
+    def __init__(self, prolog: bytes, fh: IO[bytes], start: int) -> None:
+        self._prolog, self._fh, self._start = prolog, fh, start
+        self.seek(0)
+
+    def seek(self, offset: int) -> int:
+        assert offset == 0, "read from the start only"
+        self._at = 0
+        self._fh.seek(self._start)
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._at < len(self._prolog):
+            part = (
+                self._prolog[self._at :] if size < 0 else self._prolog[self._at : self._at + size]
+            )
+            self._at += len(part)
+            return part
+        return self._fh.read(size)
+
+
+def run_half(job: HalfJob) -> HalfResult:
+    """The helper's work: the second half read as `parse_source` reads a whole file."""
+    from plextuner.epg.bodies import BodyRenderer
+    from plextuner.epg.stage import keep_programme
+    from plextuner.epg.xmltv import iter_guide
+    from plextuner.errors import EpgError
+
+    result = HalfResult()
+    outcome = ParseOutcome(source=job.label)
+    spill = Spill(None, os.fdopen(job.fd, "r+b", buffering=0))
+    bodies = BodyRenderer()
+    seen = 0
+    with Path(job.path).open("rb") as raw:
+        stream = _Joined(job.prolog, raw, job.start)
+        try:
+            for item in iter_guide(
+                stream,  # type: ignore[arg-type]
+                job.label,
+                outcome,
+                lambda: job.wanted,
+                job.window,
+                share=False,
+            ):
+                if isinstance(item, GuideChannel):
+                    result.channels.append(item)
+                else:
+                    keep_programme(item, job.fold, spill, result.packed, bodies)
+                seen += 1
+                if seen % CHECK_PARENT_EVERY == 0 and os.getppid() != job.parent:
+                    raise SystemExit(3)  # the reader is gone: nobody wants the answer
+        except EpgError as err:
+            result.problem = str(err)
+    spill.flush()
+    result.problem = result.problem or outcome.truncated
+    if spill.in_memory:
+        result.problem = result.problem or "the disk is full"
+    result.spilled = spill.size
+    result.counts = (outcome.channels, outcome.programmes, outcome.skipped)
+    result.notes = outcome.notes
+    return result
+
+
+def main() -> None:
+    # Run as `-m`, this file is `__main__`: the answer's classes come from the package module,
+    # so the parent can read them.
+    from plextuner.epg.halves import run_half as run
+
+    gc.disable()  # a one-shot process, as the guide worker (worker.py)
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
+    result = run(job)
+    sys.stdout.buffer.write(pickle.dumps(result))
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()

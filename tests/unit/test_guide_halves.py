@@ -1,0 +1,174 @@
+"""A big guide read in two halves (epg/halves.py): the same guides as one reader writes, and
+every way the helper's half can be unusable falls back to reading on alone."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from plextuner.config import load_settings
+from plextuner.epg import halves, prefilter, stage
+from plextuner.epg.halves import HalfJob, run_half
+from plextuner.epg.spill import Spill, temporary
+from plextuner.epg.stage import GuideData, parse_source, write_all
+from plextuner.stages import RefreshContext
+from tests.unit.test_guide_spill import HOUR, WINDOW, devices, stamp
+
+CHANNELS = ["c0", "c1", "c2", "other"]  # the lineup carries c0-c2
+
+
+@dataclass
+class Read:
+    guides: dict[str, bytes]
+    counts: tuple[int, int, int, str | None]
+    guide_channels: list[str]
+    halves: int  # the helper's halves taken
+
+
+def big_guide(path: Path, hours: int = 120, comment_at: int | None = None) -> Path:
+    """Programmes in time order (the window a stretch of them), escapes, a missing stop, a
+    sub-title, one channel listed only after the programmes; `comment_at`: an hour whose
+    programmes are commented out, `</programme>` tags and all."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv generator-info-name="t">']
+    parts += [f'<channel id="{c}"><display-name>{c}</display-name></channel>' for c in CHANNELS]
+    for h in range(hours):
+        t = WINDOW[0] - 30 * HOUR + h * HOUR / 2
+        if h == comment_at:
+            parts.append("<!--")
+        for i, c in enumerate(CHANNELS):
+            stop = f' stop="{stamp(t + HOUR / 2)}"' if (h + i) % 7 else ""
+            parts.append(
+                f'<programme start="{stamp(t)}"{stop} channel="{c}"><title>Show {h} &amp; '
+                f"{'&lt;more&gt;' * (h % 3)}</title><sub-title>part {i}</sub-title>"
+                f"<desc>{'words ' * (h % 11)}ü€</desc><category>Series</category></programme>"
+            )
+        if h == comment_at:
+            parts.append("-->")
+        if h == hours // 2:
+            parts.append('<channel id="late"><display-name>Late</display-name></channel>')
+    parts.append("</tv>\n")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def read(tmp: Path, guide: Path, split: bool) -> Read:
+    data_dir = tmp / ("split" if split else "whole")
+    settings = load_settings(None, {"data_dir": str(data_dir)}, env={})
+    data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
+    ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
+    entries = [e for d in ctx.devices for e in d.entries]
+    minimum = 0 if split else 1 << 62
+    with (
+        mock.patch.object(prefilter, "CHUNK", 4096),  # the reader is not done at its first read
+        mock.patch.object(halves, "SPLIT_MIN", minimum),
+        mock.patch.object(halves, "HELPER_MIN_US", 0.0),
+        mock.patch.object(halves, "START_US", 0.0),
+        mock.patch.object(stage, "_take_half", wraps=stage._take_half) as took,
+    ):
+        outcome = parse_source(guide, "g", data, entries, WINDOW)
+    known = sorted(data.matcher.guides)
+    with mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]):
+        write_all(ctx, data, WINDOW, fresh=True)
+    guides = {p.name: p.read_bytes() for p in sorted(settings.paths.guides.glob("*.xml"))}
+    counts = (outcome.channels, outcome.programmes, outcome.skipped, outcome.truncated)
+    assert not list(settings.paths.epg_cache.iterdir())  # the spill files were never named
+    return Read(guides, counts, known, took.call_count)
+
+
+def test_two_halves_write_the_guides_one_reader_writes(tmp_path: Path) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    whole, split = read(tmp_path, guide, False), read(tmp_path, guide, True)
+    assert whole.halves == 0
+    assert split.halves == 1  # the helper's half was taken
+    assert split.guides == whole.guides
+    assert split.counts == whole.counts
+    assert split.guide_channels == whole.guide_channels == sorted([*CHANNELS, "late"])
+    assert b"Show" in whole.guides["d0.xml"]
+
+
+def test_a_split_inside_a_comment_reads_on_alone(tmp_path: Path) -> None:
+    """The commented-out programmes stay out: a helper would start inside the comment and
+    read them as programmes."""
+    guide = big_guide(tmp_path / "g.xml", comment_at=60)  # in the window
+    inside = _first_end_after(guide)
+    with mock.patch.object(halves, "_boundary", return_value=inside):
+        split = read(tmp_path / "s", guide, True)
+    whole = read(tmp_path / "w", guide, False)
+    assert split.halves == 0
+    assert split.guides == whole.guides
+    assert split.counts == whole.counts
+
+
+def _first_end_after(path: Path) -> int:
+    data = path.read_bytes()
+    opened = data.find(b"<!--")
+    return data.find(b"</programme>", opened) + len(b"</programme>")
+
+
+def test_a_truncated_second_half_reads_on_alone(tmp_path: Path) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    guide.write_bytes(guide.read_bytes()[:-4000])  # cut inside the last programmes
+    whole, split = read(tmp_path, guide, False), read(tmp_path, guide, True)
+    assert split.halves == 0
+    assert whole.counts[3] is not None  # reported truncated, as before
+    assert (split.guides, split.counts) == (whole.guides, whole.counts)
+
+
+@pytest.mark.parametrize(
+    "helper",
+    [
+        [sys.executable, "-c", "import sys; sys.exit(3)"],  # fails
+        [sys.executable, "-c", "import sys; sys.stdout.write('garbage')"],  # answers nonsense
+        ["/nonexistent/python"],  # cannot start
+    ],
+)
+def test_a_failing_helper_leaves_the_guide_to_the_reader(tmp_path: Path, helper: list[str]) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    whole = read(tmp_path / "w", guide, False)
+    with mock.patch.object(halves, "HELPER", helper):
+        split = read(tmp_path / "s", guide, True)
+    assert split.halves == 0
+    assert (split.guides, split.counts) == (whole.guides, whole.counts)
+
+
+def test_the_split_follows_the_work_not_the_bytes(tmp_path: Path) -> None:
+    """A guide in time order with the window in its first part: the kept programmes cost ~13x
+    the dropped ones, so the reader's half ends well before the file's middle."""
+    guide = big_guide(tmp_path / "g.xml", hours=400)
+    size = guide.stat().st_size
+    with (
+        guide.open("rb") as fh,
+        mock.patch.object(halves, "HELPER_MIN_US", 0.0),
+        mock.patch.object(halves, "START_US", 0.0),
+    ):
+        at = halves._even_split(
+            fh.fileno(), 0, size, frozenset({"c0", "c1", "c2"}), (WINDOW[0], WINDOW[1])
+        )
+    assert at is not None
+    window_ends = guide.read_bytes().find(f'start="{stamp(WINDOW[1])}"'.encode())
+    assert 0 < at < window_ends < size / 2
+
+
+def test_a_helper_whose_reader_is_gone_stops(tmp_path: Path) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    data = guide.read_bytes()
+    start = data.find(b"</programme>") + len(b"</programme>")
+    with temporary(tmp_path) as spill:
+        job = HalfJob(
+            str(guide),
+            "g",
+            start,
+            data[: data.find(b">", data.find(b"<tv")) + 1],
+            frozenset({"c0"}),
+            (float("-inf"), float("inf")),
+            True,
+            os.dup(spill.fileno()),
+            -1,  # not our parent: the reader is gone
+        )
+        with mock.patch.object(halves, "CHECK_PARENT_EVERY", 5), pytest.raises(SystemExit):
+            run_half(job)
