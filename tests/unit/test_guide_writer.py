@@ -14,17 +14,15 @@ from lxml import etree
 from plextuner.buckets.models import Device
 from plextuner.epg.bodies import BodyRenderer
 from plextuner.epg.writer import (
-    _NOT_XML,
-    NEEDS_ESCAPE,
     Placeholders,
     channel_xml,
     fmt_time,
     placeholders,
-    programme_body,
     programme_xml,
     write_aggregate,
     write_guide,
 )
+from plextuner.epg.xmltext import _NOT_XML, NEEDS_ESCAPE, programme_body
 from plextuner.epg.xmltv import Programme
 from plextuner.ingest.models import Channel
 from tests.unit.test_epg import WINDOW, entry

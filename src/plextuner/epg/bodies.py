@@ -1,15 +1,17 @@
 """Programme bodies rendered a piece at a time, each piece remembered: a guide repeats its titles,
 categories, episode numbers and icons across channels, days and reruns, so most of a body is
 found rendered already and only the description (different almost every time) is escaped.
-The output is `writer.programme_body`'s, byte for byte (a property test holds them equal): a
+The output is `xmltext.programme_body`'s, byte for byte (a property test holds them equal): a
 value escaped alone is what the joint escape gives it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
-from plextuner.epg.writer import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
+from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
 
 K = TypeVar("K")
@@ -102,3 +104,22 @@ def _episodes(episodes: tuple[tuple[str, str], ...]) -> str:
         f"<episode-num system={_attr(system)}>{_text(value)}</episode-num>"
         for system, value in episodes
     )
+
+
+def shaped(p: Programme, fold: bool) -> Programme:
+    """Plex groups airings by title and shows one description for them all when a programme has
+    no episode number; folding the sub-title into the title keeps episodes apart."""
+    if fold and p.sub_title and not p.episode_nums and p.sub_title not in p.title:
+        return dataclasses.replace(p, title=f"{p.title}: {p.sub_title}")
+    return p
+
+
+def keep_programme(
+    p: Programme, fold: bool, spill: Spill, packed: dict[str, KeptList], bodies: BodyRenderer
+) -> None:
+    """`p` rendered into `spill`, its times and reference added to its channel's list."""
+    kept = packed.get(p.channel)
+    if kept is None:
+        kept = packed[p.channel] = KeptList()
+    body = bodies.render(shaped(p, fold))
+    kept.append(p.start, p.stop, spill.add(body.encode()))

@@ -267,8 +267,7 @@ class _Joined:
 
 def run_half(job: HalfJob) -> HalfResult:
     """The helper's work: the second half read as `parse_source` reads a whole file."""
-    from plextuner.epg.bodies import BodyRenderer
-    from plextuner.epg.stage import keep_programme
+    from plextuner.epg.bodies import BodyRenderer, keep_programme
     from plextuner.epg.xmltv import iter_guide
     from plextuner.errors import EpgError
 

@@ -9,6 +9,7 @@ from typing import overload
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config.models import EpgConfig
+from plextuner.epg.bodies import shaped
 from plextuner.epg.spill import Kept, KeptList
 from plextuner.epg.xmltv import Programme
 
@@ -71,14 +72,6 @@ def programmes_for(
     if len(per_source) > 1:  # one source's programmes are in order already
         kept.sort(key=_start)
     return kept
-
-
-def shaped(p: Programme, fold: bool) -> Programme:
-    """Plex groups airings by title and shows one description for them all when a programme has
-    no episode number; folding the sub-title into the title keeps episodes apart."""
-    if fold and p.sub_title and not p.episode_nums and p.sub_title not in p.title:
-        return dataclasses.replace(p, title=f"{p.title}: {p.sub_title}")
-    return p
 
 
 def _start(p: Programme | Kept) -> float:

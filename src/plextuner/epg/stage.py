@@ -12,7 +12,7 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig, Settings
 from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
-from plextuner.epg.bodies import BodyRenderer
+from plextuner.epg.bodies import BodyRenderer, keep_programme
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.halves import SecondHalf
 from plextuner.epg.match import (
@@ -23,7 +23,7 @@ from plextuner.epg.match import (
     MatchResult,
     assign,
 )
-from plextuner.epg.programmes import programmes_for, shaped
+from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
 from plextuner.epg.spill import Kept, KeptList, Spill, rebased
 from plextuner.epg.worker import (
@@ -131,17 +131,6 @@ def parse_source(
     data.matcher.next_source()
     data.stamps.append(fingerprint.source_stamp(path))
     return outcome
-
-
-def keep_programme(
-    p: Programme, fold: bool, spill: Spill, packed: dict[str, KeptList], bodies: BodyRenderer
-) -> None:
-    """`p` rendered into `spill`, its times and reference added to its channel's list."""
-    kept = packed.get(p.channel)
-    if kept is None:
-        kept = packed[p.channel] = KeptList()
-    body = bodies.render(shaped(p, fold))
-    kept.append(p.start, p.stop, spill.add(body.encode()))
 
 
 def _take_half(

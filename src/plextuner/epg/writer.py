@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +17,7 @@ from lxml import etree
 
 from plextuner.buckets.models import Device, channel_id
 from plextuner.epg.spill import Kept, Spill
+from plextuner.epg.xmltext import NEEDS_ESCAPE, programme_body, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import Committer, fsync_dir
 from plextuner.ingest.models import Channel
@@ -70,31 +70,6 @@ def _steps(first: float, end: float, step: float) -> Iterable[float]:
         t += step
 
 
-# Characters XML 1.0 cannot carry (lxml refuses them; provider text may hold them).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-_ATTR_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
-     "\t": "&#9;"}
-)  # fmt: skip
-
-
-def xml_text(value: str) -> str:
-    """Element text escaped as lxml serialises it."""
-    return _NOT_XML.sub("", value).translate(_TEXT_ESCAPES)
-
-
-def xml_attr(value: str) -> str:
-    """A double-quoted attribute value escaped as lxml serialises it."""
-    return '"' + _NOT_XML.sub("", value).translate(_ATTR_ESCAPES) + '"'
-
-
-# Any character an attribute escapes or XML cannot carry (a superset of what text escapes), as
-# one class (3x faster than the alternation; a test holds it equal over every code point): a
-# channel whose values hold none of them is written without escaping anything.
-NEEDS_ESCAPE = re.compile('[\x00-\x1f&<>"\ud800-\udfff\ufffe\uffff]')
-
-
 def channel_xml(number: str, channel: Channel, icon: str, id_style: str = "xmltv") -> str:
     """One `<channel>`: the name, the GuideNumber (what Plex matches on) and the tvg-id as
     display-names, the logo. Built as a string, byte-identical to the element lxml would write
@@ -125,10 +100,6 @@ def _channel_xml_escaped(number: str, channel: Channel, icon: str, id_style: str
     return "".join(parts)
 
 
-# The characters of NEEDS_ESCAPE beyond `&<>"`: control characters and what XML cannot carry.
-RARE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def programme_xml(cid: str, p: Programme, stop: float) -> str:
     """One `<programme>` as a string, byte-identical to the lxml element the writer built
     before (a property test holds them equal): an element tree per kept programme was a tenth
@@ -149,62 +120,6 @@ def programme_head(start: float, stop: float, quoted_cid: str) -> str:
 @functools.lru_cache(maxsize=8192)  # every channel of a guide repeats the same slots
 def _slot(start: float, stop: float) -> str:
     return f'<programme start="{fmt_time(start)}" stop="{fmt_time(stop)}" channel='
-
-
-def programme_body(p: Programme) -> str:
-    """Everything after the start tag. Values needing no escape (one class search over them
-    all) go in as they are; values whose only special characters are `&<>"` (a description
-    with `&`: most of a real guide) are escaped in one pass over them all, joined; the rest
-    one by one."""
-    values = [p.title or "Untitled", p.sub_title, p.desc, p.date, p.icon, *p.categories]
-    for system, value in p.episode_nums:
-        values += (system, value)
-    raw = "".join(values)
-    text, attr = _same, _quoted
-    if NEEDS_ESCAPE.search(raw) is not None:
-        if RARE.search(raw) is None:  # so no value holds the NUL the join uses
-            joined = "\x00".join(values)
-            joined = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            values, attr = joined.split("\x00"), _quoted_escaped
-        else:
-            text, attr = xml_text, xml_attr
-    title, sub_title, desc, date, icon = values[:5]
-    parts = [f"<title>{text(title)}</title>"]
-    if sub_title:
-        parts.append(f"<sub-title>{text(sub_title)}</sub-title>")
-    if desc:
-        parts.append(f"<desc>{text(desc)}</desc>")
-    if date:
-        parts.append(f"<date>{text(date)}</date>")
-    end = 5 + len(p.categories)
-    parts.extend(f"<category>{text(cat)}</category>" for cat in values[5:end])
-    if icon:
-        parts.append(f"<icon src={attr(icon)}/>")
-    parts.extend(
-        f"<episode-num system={attr(values[i])}>{text(values[i + 1])}</episode-num>"
-        for i in range(end, len(values), 2)
-    )
-    parts.append(programme_end(p))
-    return "".join(parts)
-
-
-def programme_end(p: Programme) -> str:
-    """The flags (empty elements) and the end tag."""
-    shown = "<previously-shown/>" if p.previously_shown else ""
-    return f"{shown}{'<new/>' if p.new else ''}</programme>"
-
-
-def _same(value: str) -> str:
-    return value
-
-
-def _quoted(value: str) -> str:
-    return f'"{value}"'
-
-
-def _quoted_escaped(value: str) -> str:
-    """An attribute value whose `&<>` are already escaped (and that holds no rarer character)."""
-    return '"' + value.replace('"', "&quot;") + '"'
 
 
 def write_guide(  # noqa: PLR0913 - the options are keyword-only
