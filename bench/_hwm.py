@@ -34,3 +34,44 @@ if __name__ == "__main__":
     os._exit = _peak_then(Path(sys.argv[1]), os._exit)  # type: ignore[assignment]
     sys.argv = sys.argv[2:]
     runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+
+
+class TreeSampler:
+    """The largest RSS this process and its children held together, sampled every `every`
+    seconds in a thread (a helper process, see plextuner/epg/halves.py, counts with its
+    parent: a pod's memory limit counts them both). A spike shorter than `every` can be
+    missed: read it beside the process's own VmHWM."""
+
+    def __init__(self, every: float = 0.005) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self._every):
+            try:
+                children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            except OSError:
+                children = []
+            total = _rss_kb(me) + sum(_rss_kb(int(pid)) for pid in children)
+            self.peak_mb = max(self.peak_mb, total / 1024)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass  # gone between the listing and the read
+    return 0

@@ -6,6 +6,7 @@ guide: the prefilter cuts the other channels' programmes, and the ones outside t
 the bytes, so ours can be under the bare loop, which parses every element) and all 3,000 (a
 provider's own guide: every programme in the window is parsed, kept and written).
 BENCH_EPG_MB sets the generated size (default 300); BENCH_EPG_LINEUP runs one lineup size only.
+A big guide is read in two processes (epg/halves.py): the peak RSS is the pair's, sampled.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench._hwm import TreeSampler
 
 GUIDE_CHANNELS = 3000
 LINEUPS = (600, GUIDE_CHANNELS)  # channels in our devices (of the guide's): the rest pruned
@@ -124,11 +127,15 @@ def child(kind: str, path: str, data_dir: str) -> None:
     from lxml import etree  # noqa: F401
 
     gc.disable()  # as every refresh runs (cli.py, service.py, the guide worker); both sides
+    tree = TreeSampler()
     start = time.perf_counter()
     n = baseline(Path(path)) if kind == "baseline" else ours(Path(path), Path(data_dir), int(kind))
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "items": n, "peak_mb": peak}))
+    together = tree.stop()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # A big guide is read in two processes (halves.py): the peak is the pair's, sampled
+    peak = max(own, together)
+    print(json.dumps({"wall": wall, "items": n, "peak_mb": peak, "own_mb": own}))
 
 
 def measure(kind: str, path: Path, data_dir: Path) -> dict[str, float]:
@@ -169,13 +176,15 @@ def main() -> int:
         print(f"baseline iterparse+clear: {base['wall']:.1f} s, peak RSS {base['peak_mb']:.0f} MB")
         for n in lineups:
             mine = min(mines[n], key=lambda r: r["wall"])
-            peak = max(r["peak_mb"] for r in mines[n])
+            peak = max(r["peak_mb"] for r in mines[n])  # the reader and its helper together
             ratio = mine["wall"] / base["wall"]
             passed = ratio <= 1.3 and peak <= 150
             ok = ok and passed
             print(
                 f"lineup {n:5d} channels: ingest+prune+write {mine['wall']:.1f} s, peak RSS "
-                f"{peak:.0f} MB, {mine['items']} programmes kept, {written[n]:.1f} MB of guides; "
+                f"{peak:.0f} MB (reader and helper together; the reader alone "
+                f"{max(r['own_mb'] for r in mines[n]):.0f} MB), {mine['items']} programmes kept, "
+                f"{written[n]:.1f} MB of guides; "
                 f"ratio {ratio:.2f}x (target <= 1.3x, RSS <= 150 MB): "
                 f"{'PASS' if passed else 'MISS'}"
             )
