@@ -45,7 +45,6 @@ HELPER_MIN_US = 1_000_000.0  # less than a second's work for the helper: not wor
 SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
 HELPER = [sys.executable, "-m", "plextuner.epg.halves"]
 NICE = 5  # the helper yields to the reader and to a serving daemon
-CHECK_PARENT_EVERY = 4096  # kept items between checks that the parent is still there
 _TAG = re.compile(rb"<programme\s([^>]*)>")
 _ATTRS = {k: re.compile(rb"\b" + k + rb'="([^"]*)"') for k in (b"start", b"stop", b"channel")}
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
@@ -243,10 +242,11 @@ def _boundary(fd: int, near: int) -> int | None:
 
 
 class _Joined:
-    """The prolog, then the file from the split: what the helper parses."""
+    """The prolog, then the file from the split: what the helper parses. Each read first checks
+    that the reader is still there (a helper whose reader was killed ends within a block)."""
 
-    def __init__(self, prolog: bytes, fh: IO[bytes], start: int) -> None:
-        self._prolog, self._fh, self._start = prolog, fh, start
+    def __init__(self, prolog: bytes, fh: IO[bytes], start: int, parent: int) -> None:
+        self._prolog, self._fh, self._start, self._parent = prolog, fh, start, parent
         self.seek(0)
 
     def seek(self, offset: int) -> int:
@@ -256,6 +256,8 @@ class _Joined:
         return 0
 
     def read(self, size: int = -1) -> bytes:
+        if os.getppid() != self._parent:
+            raise SystemExit(3)  # nobody wants the answer
         if self._at < len(self._prolog):
             part = (
                 self._prolog[self._at :] if size < 0 else self._prolog[self._at : self._at + size]
@@ -275,9 +277,8 @@ def run_half(job: HalfJob) -> HalfResult:
     outcome = ParseOutcome(source=job.label)
     spill = Spill(None, os.fdopen(job.fd, "r+b", buffering=0))
     bodies = BodyRenderer()
-    seen = 0
     with Path(job.path).open("rb") as raw:
-        stream = _Joined(job.prolog, raw, job.start)
+        stream = _Joined(job.prolog, raw, job.start, job.parent)
         try:
             for item in iter_guide(
                 stream,  # type: ignore[arg-type]
@@ -291,9 +292,6 @@ def run_half(job: HalfJob) -> HalfResult:
                     result.channels.append(item)
                 else:
                     keep_programme(item, job.fold, spill, result.packed, bodies)
-                seen += 1
-                if seen % CHECK_PARENT_EVERY == 0 and os.getppid() != job.parent:
-                    raise SystemExit(3)  # the reader is gone: nobody wants the answer
         except EpgError as err:
             result.problem = str(err)
     spill.flush()
