@@ -16,6 +16,7 @@ from plextuner.epg import halves, prefilter, stage
 from plextuner.epg.halves import HalfJob, run_half
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.stage import GuideData, parse_source, write_all
+from plextuner.epg.worker import GuideJob, run_guide_job
 from plextuner.stages import RefreshContext
 from tests.unit.test_guide_spill import HOUR, WINDOW, devices, stamp
 
@@ -172,3 +173,32 @@ def test_a_helper_whose_reader_is_gone_stops(tmp_path: Path) -> None:
         )
         with pytest.raises(SystemExit):
             run_half(job)
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_epg_parallel_turns_the_helper_on_and_off(tmp_path: Path, parallel: bool) -> None:
+    """`epg.parallel` reaches the reader through the guide job (worker.py)."""
+    guide = big_guide(tmp_path / "g.xml")
+    settings = load_settings(
+        None, {"data_dir": str(tmp_path / "data"), "epg": {"parallel": parallel}}, env={}
+    )
+    job = GuideJob(
+        settings=settings,
+        manual={},
+        sources=[(str(guide), "g")],
+        configured=True,
+        window=WINDOW,
+        devices=[],
+        live=devices(),
+    )
+    with (
+        mock.patch.object(prefilter, "CHUNK", 4096),
+        mock.patch.object(halves, "SPLIT_MIN", 0),
+        mock.patch.object(halves, "HELPER_MIN_US", 0.0),
+        mock.patch.object(halves, "START_US", 0.0),
+        mock.patch.object(stage, "_take_half", wraps=stage._take_half) as took,
+    ):
+        result = run_guide_job(job)
+    assert not result.failed
+    assert took.call_count == int(parallel)
+    assert b"Show" in settings.paths.guide("d0").read_bytes()

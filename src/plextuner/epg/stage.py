@@ -58,6 +58,7 @@ class GuideData:
     # Where kept programmes are held (see spill.py); None: as objects in memory
     spill: Spill | None = None
     fold: bool = True  # `epg.fold_subtitle`: applied as a programme is spilled
+    parallel: bool = True  # `epg.parallel`: a big guide read in two processes (halves.py)
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -100,7 +101,7 @@ def parse_source(
         margin = shift_slack(entries)
         slack = (window[0] - margin, window[1] + margin)
         half = None
-        if spill is not None and spill.directory is not None:
+        if data.parallel and spill is not None and spill.directory is not None:
             half = SecondHalf(fh, fh.read(HEAD_SCAN), label, slack, data.fold)
             fh.seek(0)
 

@@ -84,7 +84,7 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     except EpgError as err:
         result.failed.append(f"aliases: {err}")
         data = GuideData(Matcher(job.manual, (), cfg.match_threshold))
-    data.fold = cfg.fold_subtitle
+    data.fold, data.parallel = cfg.fold_subtitle, cfg.parallel
     if job.sources:  # kept programmes on disk, not in memory (see spill.py)
         try:
             data.spill = Spill(job.settings.paths.epg_cache)
