@@ -202,3 +202,30 @@ def test_epg_parallel_turns_the_helper_on_and_off(tmp_path: Path, parallel: bool
     assert not result.failed
     assert took.call_count == int(parallel)
     assert b"Show" in settings.paths.guide("d0").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "helper"),
+    [("max 100000\n", True), ("200000 100000\n", True), ("100000 100000\n", False), ("", True)],
+)
+def test_a_pod_limited_to_one_cpu_reads_with_one_process(
+    tmp_path: Path, cpu_max: str, helper: bool
+) -> None:
+    limit = tmp_path / "cpu.max"
+    limit.write_text(cpu_max)  # empty: unreadable, the affinity alone counts
+    with (
+        mock.patch.object(halves, "CPU_MAX", limit),
+        mock.patch("plextuner.epg.halves.os.sched_getaffinity", return_value={0, 1}),
+    ):
+        assert (halves.usable_cpus() >= 1.5) is helper
+        split = read(tmp_path / "r", big_guide(tmp_path / "g.xml"), True)
+    assert split.halves == int(helper)
+
+
+def test_a_reader_that_cannot_sample_its_file_reads_on_alone(tmp_path: Path) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    whole = read(tmp_path / "w", guide, False)
+    with mock.patch("plextuner.epg.halves.os.pread", side_effect=OSError(5, "I/O error")):
+        split = read(tmp_path / "s", guide, True)
+    assert split.halves == 0
+    assert (split.guides, split.counts) == (whole.guides, whole.counts)

@@ -73,11 +73,15 @@ class HalfResult:
     problem: str | None = None  # why the half cannot be used
 
 
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
 def usable_cpus() -> float:
     """CPUs this process may use: its affinity, capped by a cgroup v2 quota (a pod's limit)."""
-    cpus = float(len(os.sched_getaffinity(0)))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU
+    cpus = float(len(affinity(0)) if affinity else os.cpu_count() or 1)
     with contextlib.suppress(OSError, ValueError):
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = CPU_MAX.read_text().split()[:2]
         if quota != "max":
             cpus = min(cpus, int(quota) / int(period))
     return cpus
@@ -102,46 +106,50 @@ class SecondHalf:
 
     def start(self, directory: Path, wanted: frozenset[str]) -> None:
         """Split what is left of the file, when it is worth it (the reader stands at the first
-        programme); the helper's failure to start leaves the file whole."""
-        if not self._prolog or usable_cpus() < 1.5:
-            return
-        at = self._fh.tell()
-        left = os.fstat(self._fh.fileno()).st_size - at
-        if left <= 0 or left < SPLIT_MIN:
-            return
-        near = _even_split(self._fh.fileno(), at, at + left, wanted, self._window)
-        split = _boundary(self._fh.fileno(), near) if near is not None else None
-        if split is None:
-            return
+        programme); anything that keeps the helper from starting leaves the file whole."""
         try:
-            self._file = temporary(directory)
-            job = HalfJob(
-                str(Path(self._fh.name).resolve()) if isinstance(self._fh.name, str) else "",
-                self._label,
-                split,
-                self._prolog,
-                wanted,
-                self._window,
-                self._fold,
-                self._file.fileno(),
-                os.getpid(),
-            )
-            self._proc = subprocess.Popen(
-                HELPER,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(self._file.fileno(),),
-            )
-            assert self._proc.stdin is not None
-            self._proc.stdin.write(pickle.dumps(job))
-            self._proc.stdin.close()
-            self._proc.stdin = None  # sent: `communicate` has nothing more to send
+            split = self._split(wanted)
+            if split is not None:
+                self._launch(directory, wanted, split)
+                self.offset, self._started = split, time.monotonic()
         except Exception as err:  # noqa: BLE001 - no helper: the reader reads on alone
             log.warning("guide_half_not_started", source=self._label, error=str(err)[:200])
             self.close()
-            return
-        self.offset, self._started = split, time.monotonic()
+
+    def _split(self, wanted: frozenset[str]) -> int | None:
+        if not self._prolog or usable_cpus() < 1.5:
+            return None
+        at = self._fh.tell()
+        left = os.fstat(self._fh.fileno()).st_size - at
+        if left <= 0 or left < SPLIT_MIN:
+            return None
+        near = _even_split(self._fh.fileno(), at, at + left, wanted, self._window)
+        return _boundary(self._fh.fileno(), near) if near is not None else None
+
+    def _launch(self, directory: Path, wanted: frozenset[str], split: int) -> None:
+        self._file = temporary(directory)
+        job = HalfJob(
+            str(Path(self._fh.name).resolve()) if isinstance(self._fh.name, str) else "",
+            self._label,
+            split,
+            self._prolog,
+            wanted,
+            self._window,
+            self._fold,
+            self._file.fileno(),
+            os.getpid(),
+        )
+        self._proc = subprocess.Popen(
+            HELPER,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(self._file.fileno(),),
+        )
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(pickle.dumps(job))
+        self._proc.stdin.close()
+        self._proc.stdin = None  # sent: `communicate` has nothing more to send
 
     def decide(self, outside: bool) -> bytes | None:
         """At the split: the root's end tag when the helper's half is taken, else None."""
