@@ -253,3 +253,15 @@ def test_the_console_command_leaves_with_its_output_flushed(
     failed = run([sys.executable, "-m", "plextuner", "refresh", "--config", str(broken)])
     assert failed.returncode == 1
     assert "plextuner: error:" in failed.stderr
+
+
+def test_a_refresh_run_in_process_keeps_nothing_for_an_exit(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    """Only the console command leaves its outcome to `os._exit`; `main()` in a long-lived
+    process (tests, the daemon's own calls) frees it as usual."""
+    from plextuner import cli
+
+    cfg = write_config(tmp_path, m3u_provider(provider))
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    assert not cli._LEFT_TO_EXIT
