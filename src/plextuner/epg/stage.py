@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig, Settings
@@ -14,7 +14,6 @@ from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.bodies import BodyRenderer, keep_programme
 from plextuner.epg.fetch import fetch_guide
-from plextuner.epg.halves import SecondHalf
 from plextuner.epg.match import (
     TIER_VALUE,
     UNMATCHED,
@@ -41,6 +40,9 @@ from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.ingest.fetch import is_url
 from plextuner.logging import get_logger
 from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
+
+if TYPE_CHECKING:
+    from plextuner.epg.halves import SecondHalf
 
 log = get_logger(__name__)
 PAST = 2 * 3600.0
@@ -100,8 +102,10 @@ def parse_source(
     with path.open("rb") as fh:
         margin = shift_slack(entries)
         slack = (window[0] - margin, window[1] + margin)
-        half = None
+        half: SecondHalf | None = None
         if data.parallel and spill is not None and spill.directory is not None:
+            from plextuner.epg.halves import SecondHalf  # only with a guide (~10 ms to import)
+
             half = SecondHalf(fh, fh.read(HEAD_SCAN), label, slack, data.fold)
             fh.seek(0)
 
