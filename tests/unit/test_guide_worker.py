@@ -58,3 +58,43 @@ def test_entry_rows_round_trip() -> None:
         "http://l/x.png", "N HD", "7"
     )  # fmt: skip
     assert (back.channel.tvg_shift, back.channel.groups) == (-1.0, ["News", "UK"])
+
+
+def test_a_terminated_worker_leaves_through_its_finally_blocks(tmp_path: Path) -> None:
+    """Where a big guide's helper is killed and reaped (halves.py) rather than orphaned."""
+    import signal
+    import subprocess
+    import sys
+
+    done = tmp_path / "cleaned"
+    code = (
+        "import sys, time, pathlib\n"
+        "from plextuner.epg.worker import stop_on_sigterm\n"
+        "stop_on_sigterm()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "finally:\n"
+        "    pathlib.Path(sys.argv[1]).write_text('cleaned')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(done)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    proc.stdout.close()
+    assert done.read_text() == "cleaned"
+
+
+async def test_a_worker_that_cannot_start_is_reported_as_such(tmp_path: Path) -> None:
+    """An EpgError (the stage then runs the job in a thread), not an AssertionError from waiting
+    on a process never started."""
+    from unittest import mock
+
+    with (
+        mock.patch("multiprocessing.context.SpawnProcess.start", side_effect=OSError(11, "EAGAIN")),
+        pytest.raises(EpgError, match=r"cannot start the guide worker.*EAGAIN"),
+    ):
+        await run_in_process(job(tmp_path, tmp_path / "g.xml"))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import multiprocessing
+import signal
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -113,10 +114,22 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     return result
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (a cancelled refresh: `run_in_process` terminates the worker) ends the process
+    through its `finally` blocks: a big guide's helper (halves.py) is killed and reaped there,
+    not orphaned to PID 1 (the daemon, in a container with no init), which never reaps it."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _child(conn: Connection, job: GuideJob) -> None:
     # A one-shot process: no automatic collections over the guide's million objects (each full
     # pass walks them all; a third of the matching time). Reference counting frees them.
     gc.disable()
+    stop_on_sigterm()
     try:
         conn.send(("ok", run_guide_job(job)))
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which decides
@@ -142,13 +155,17 @@ async def run_in_process(job: GuideJob) -> GuideJobResult:
     receive, send = mp.Pipe(duplex=False)
     proc = mp.Process(target=_child, args=(send, job), name="plextuner-guide", daemon=True)
     try:
-        await asyncio.to_thread(proc.start)  # pickling the job: off the loop
+        try:
+            await asyncio.to_thread(proc.start)  # pickling the job: off the loop
+        except OSError as err:  # no process to be had (EAGAIN, ENOMEM): the caller runs it here
+            raise EpgError(f"cannot start the guide worker: {err}") from None
         send.close()
         kind, payload = await asyncio.to_thread(_receive, receive)
     finally:
         if proc.is_alive():
             proc.terminate()
-        await asyncio.to_thread(proc.join, 10)
+        if proc.pid is not None:  # started (a failed start has nothing to wait for)
+            await asyncio.to_thread(proc.join, 10)
         receive.close()
     if kind != "ok":
         raise EpgError(f"the guide worker failed: {payload}")
