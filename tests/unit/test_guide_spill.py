@@ -189,3 +189,10 @@ def test_with_no_guide_source_nothing_is_spilled(tmp_path: Path) -> None:
     with mock.patch("plextuner.epg.spill.tempfile.TemporaryFile") as made:
         run_guide_job(job)
     made.assert_not_called()
+
+
+def test_a_spill_takes_a_directory_or_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="a directory or a file"):
+        Spill()
+    with tmp_path.joinpath("f").open("w+b", buffering=0) as fh, pytest.raises(ValueError):
+        Spill(tmp_path, file=fh)

@@ -92,9 +92,16 @@ class SecondHalf:
     file until `start` splits it."""
 
     def __init__(
-        self, fh: IO[bytes], head: bytes, label: str, window: tuple[float, float], fold: bool
+        self,
+        fh: IO[bytes],
+        head: bytes,
+        label: str,
+        window: tuple[float, float],
+        fold: bool,
+        directory: Path,  # where the helper's spill file goes
     ) -> None:
         self.offset = sys.maxsize
+        self._directory = directory
         self.result: HalfResult | None = None
         self._fh, self._label, self._window, self._fold = fh, label, window, fold
         root = _ROOT.search(head)
@@ -104,13 +111,13 @@ class SecondHalf:
         self._file: IO[bytes] | None = None
         self._started = 0.0
 
-    def start(self, directory: Path, wanted: frozenset[str]) -> None:
+    def start(self, wanted: frozenset[str]) -> None:
         """Split what is left of the file, when it is worth it (the reader stands at the first
         programme); anything that keeps the helper from starting leaves the file whole."""
         try:
             split = self._split(wanted)
             if split is not None:
-                self._launch(directory, wanted, split)
+                self._launch(wanted, split)
                 self.offset, self._started = split, time.monotonic()
         except Exception as err:  # noqa: BLE001 - no helper: the reader reads on alone
             log.warning("guide_half_not_started", source=self._label, error=str(err)[:200])
@@ -126,8 +133,8 @@ class SecondHalf:
         near = _even_split(self._fh.fileno(), at, at + left, wanted, self._window)
         return _boundary(self._fh.fileno(), near) if near is not None else None
 
-    def _launch(self, directory: Path, wanted: frozenset[str], split: int) -> None:
-        self._file = temporary(directory)
+    def _launch(self, wanted: frozenset[str], split: int) -> None:
+        self._file = temporary(self._directory)
         job = HalfJob(
             str(Path(self._fh.name).resolve()) if isinstance(self._fh.name, str) else "",
             self._label,
@@ -283,7 +290,7 @@ def run_half(job: HalfJob) -> HalfResult:
 
     result = HalfResult()
     outcome = ParseOutcome(source=job.label)
-    spill = Spill(None, os.fdopen(job.fd, "r+b", buffering=0))
+    spill = Spill(file=os.fdopen(job.fd, "r+b", buffering=0))
     bodies = BodyRenderer()
     with Path(job.path).open("rb") as raw:
         stream = _Joined(job.prolog, raw, job.start, job.parent)

@@ -75,13 +75,14 @@ class Spill:
     FLUSH_BYTES block at a time; when the disk refuses one (full), what it has stays readable
     from the file and the rest of the run is held in memory, as before there was a spill."""
 
-    def __init__(self, directory: Path | None, file: IO[bytes] | None = None) -> None:
-        """A new unlinked file in `directory`, or `file` (unbuffered, empty, already unlinked:
-        the second half's helper writes into one its parent made, see halves.py)."""
+    def __init__(self, directory: Path | None = None, *, file: IO[bytes] | None = None) -> None:
+        """A new unlinked file in `directory` (where a second reader's spill goes too), or
+        `file` (unbuffered, empty, already unlinked): the second half's helper writes into one
+        its parent made (halves.py)."""
+        if (directory is None) == (file is None):
+            raise ValueError("a spill takes a directory or a file")
         self.directory = directory
-        self._file: IO[bytes] | None = file
-        if file is None:
-            self._file = temporary(directory or Path("."))
+        self._file: IO[bytes] | None = file or temporary(directory or Path())
         self._size = 0  # bytes added
         self._on_disk = 0  # of them, written to the file
         self._pending: list[bytes] = []  # added, not yet written

@@ -106,13 +106,13 @@ def parse_source(
         if data.parallel and spill is not None and spill.directory is not None:
             from plextuner.epg.halves import SecondHalf  # only with a guide (~10 ms to import)
 
-            half = SecondHalf(fh, fh.read(HEAD_SCAN), label, slack, data.fold)
+            half = SecondHalf(fh, fh.read(HEAD_SCAN), label, slack, data.fold, spill.directory)
             fh.seek(0)
 
         def wanted() -> set[str]:  # asked once, by the reader, at the first programme
             ids = match_pending(data, entries)
-            if half is not None and spill is not None and spill.directory is not None:
-                half.start(spill.directory, frozenset(ids))
+            if half is not None:
+                half.start(frozenset(ids))
             return ids
 
         try:
