@@ -229,3 +229,41 @@ def test_a_reader_that_cannot_sample_its_file_reads_on_alone(tmp_path: Path) -> 
         split = read(tmp_path / "s", guide, True)
     assert split.halves == 0
     assert (split.guides, split.counts) == (whole.guides, whole.counts)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_the_helper_answers_cleanly_when_it_logs(tmp_path: Path) -> None:
+    """A helper whose disk is full says so in its answer; its log line (structlog, unconfigured,
+    prints to stdout) goes to stderr, not into the answer the parent unpickles."""
+    import pickle
+    import subprocess
+
+    guide = big_guide(tmp_path / "g.xml")
+    data = guide.read_bytes()
+    start = data.find(b"</programme>") + len(b"</programme>")
+    full = os.open("/dev/full", os.O_RDWR)  # every write: ENOSPC
+    try:
+        job = HalfJob(
+            str(guide),
+            "g",
+            start,
+            data[: data.find(b">", data.find(b"<tv")) + 1],
+            frozenset(CHANNELS),
+            (float("-inf"), float("inf")),
+            True,
+            full,
+            os.getpid(),
+        )
+        done = subprocess.run(
+            halves.HELPER,
+            input=pickle.dumps(job),
+            capture_output=True,
+            pass_fds=(full,),
+            timeout=120,
+            check=True,
+        )
+    finally:
+        os.close(full)
+    result = pickle.loads(done.stdout)  # noqa: S301 - our own helper's answer
+    assert result.problem == "the disk is full"
+    assert b"guide_spill_full" in done.stderr

@@ -324,13 +324,17 @@ def main() -> None:
     # so the parent can read them.
     from plextuner.epg.halves import run_half as run
 
+    # The answer goes to the parent on what was stdout; anything printed or logged (structlog
+    # unconfigured prints to stdout) goes to stderr instead of into the answer.
+    answer = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     gc.disable()  # a one-shot process, as the guide worker (worker.py)
     with contextlib.suppress(OSError):
         os.nice(NICE)
     job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
     result = run(job)
-    sys.stdout.buffer.write(pickle.dumps(result))
-    sys.stdout.buffer.flush()
+    answer.write(pickle.dumps(result))
+    answer.flush()
 
 
 if __name__ == "__main__":
