@@ -10,6 +10,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
 
 from plextuner.config import load_settings
 from plextuner.epg import halves, prefilter, stage
@@ -57,7 +59,7 @@ def big_guide(path: Path, hours: int = 120, comment_at: int | None = None) -> Pa
     return path
 
 
-def read(tmp: Path, guide: Path, split: bool) -> Read:
+def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096) -> Read:
     data_dir = tmp / ("split" if split else "whole")
     settings = load_settings(None, {"data_dir": str(data_dir)}, env={})
     data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
@@ -65,7 +67,7 @@ def read(tmp: Path, guide: Path, split: bool) -> Read:
     entries = [e for d in ctx.devices for e in d.entries]
     minimum = 0 if split else 1 << 62
     with (
-        mock.patch.object(prefilter, "CHUNK", 4096),  # the reader is not done at its first read
+        mock.patch.object(prefilter, "CHUNK", chunk),  # the reader is not done at its first read
         mock.patch.object(halves, "SPLIT_MIN", minimum),
         mock.patch.object(halves, "HELPER_MIN_US", 0.0),
         mock.patch.object(halves, "START_US", 0.0),
@@ -267,3 +269,70 @@ def test_the_helper_answers_cleanly_when_it_logs(tmp_path: Path) -> None:
     result = pickle.loads(done.stdout)  # noqa: S301 - our own helper's answer
     assert result.problem == "the disk is full"
     assert b"guide_spill_full" in done.stderr
+
+
+def _hostile_guide(pieces: list[tuple[str, int, int]]) -> str:
+    """Programmes, and `</programme>` where a split must not fall: in a comment, a CDATA
+    section, a processing instruction; a channel listed late; entities and a missing stop."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv>']
+    out += [f'<channel id="{c}"><display-name>{c}</display-name></channel>' for c in CHANNELS]
+    for kind, c, h in pieces:
+        t = WINDOW[0] - 6 * HOUR + h * HOUR
+        channel = CHANNELS[c % len(CHANNELS)]
+        stop = f' stop="{stamp(t + HOUR)}"' if h % 4 else ""
+        programme = (
+            f'<programme start="{stamp(t)}"{stop} channel="{channel}"><title>T{h} &amp; co'
+            f"</title><desc>d{h}</desc></programme>"
+        )
+        if kind == "comment":
+            out.append(f"<!-- {programme} -->")
+        elif kind == "cdata":
+            out.append(programme.replace(f"<desc>d{h}", f"<desc><![CDATA[x</programme>{h}]]>"))
+        elif kind == "pi":
+            out.append(f"<?note {programme} ?>")
+        elif kind == "channel":
+            out.append(f'<channel id="x{h}"><display-name>X{h}</display-name></channel>')
+        else:
+            out.append(programme)
+    out.append("</tv>\n")
+    return "\n".join(out)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    pieces=st.lists(
+        st.tuples(
+            st.sampled_from(["plain"] * 6 + ["comment", "cdata", "pi", "channel"]),
+            st.integers(0, 3),
+            st.integers(0, 40),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    pick=st.integers(0, 10_000),
+)
+def test_a_split_anywhere_reads_what_one_reader_reads(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[tuple[str, int, int]], pick: int
+) -> None:
+    """Whichever `</programme>` the split lands after (inside a comment, CDATA section or
+    processing instruction too, before the reader or past it), the guides and counts are one
+    reader's: the half is taken only where it is right."""
+    tmp = tmp_path_factory.mktemp("split")
+    guide = tmp / "g.xml"
+    guide.write_text(_hostile_guide(pieces), encoding="utf-8")
+    data = guide.read_bytes()
+    ends = [
+        i + len(b"</programme>") for i in range(len(data)) if data.startswith(b"</programme>", i)
+    ]
+    assume(ends)
+    whole = read(tmp / "w", guide, False)
+    with mock.patch.object(halves, "_boundary", return_value=ends[pick % len(ends)]):
+        split = read(tmp / "s", guide, True, chunk=256)
+    event(
+        f"the helper's half taken: {bool(split.halves)}"
+    )  # both kinds, see --hypothesis-show-statistics
+    assert (split.guides, split.counts, split.guide_channels) == (
+        whole.guides,
+        whole.counts,
+        whole.guide_channels,
+    )

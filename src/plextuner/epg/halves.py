@@ -131,7 +131,8 @@ class SecondHalf:
         if left <= 0 or left < SPLIT_MIN:
             return None
         near = _even_split(self._fh.fileno(), at, at + left, wanted, self._window)
-        return _boundary(self._fh.fileno(), near) if near is not None else None
+        split = _boundary(self._fh.fileno(), near) if near is not None else None
+        return split if split is not None and split > at else None  # never behind the reader
 
     def _launch(self, wanted: frozenset[str], split: int) -> None:
         self._file = temporary(self._directory)
