@@ -18,9 +18,9 @@ from plextuner.epg import halves, prefilter, stage
 from plextuner.epg.halves import HalfJob, run_half
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.stage import GuideData, parse_source, write_all
-from plextuner.epg.worker import GuideJob, run_guide_job
+from plextuner.epg.worker import run_guide_job
 from plextuner.stages import RefreshContext
-from tests.unit.test_guide_spill import HOUR, WINDOW, devices, stamp
+from tests.unit.test_guide_spill import HOUR, WINDOW, devices, guide_job, stamp
 
 CHANNELS = ["c0", "c1", "c2", "other"]  # the lineup carries c0-c2
 
@@ -184,15 +184,7 @@ def test_epg_parallel_turns_the_helper_on_and_off(tmp_path: Path, parallel: bool
     settings = load_settings(
         None, {"data_dir": str(tmp_path / "data"), "epg": {"parallel": parallel}}, env={}
     )
-    job = GuideJob(
-        settings=settings,
-        manual={},
-        sources=[(str(guide), "g")],
-        configured=True,
-        window=WINDOW,
-        devices=[],
-        live=devices(),
-    )
+    job = guide_job(settings, guide)
     with (
         mock.patch.object(prefilter, "CHUNK", 4096),
         mock.patch.object(halves, "SPLIT_MIN", 0),

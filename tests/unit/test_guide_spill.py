@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.config import load_settings
+from plextuner.config import Settings, load_settings
 from plextuner.epg import spill as spill_module
 from plextuner.epg.spill import KeptList, Spill
 from plextuner.epg.stage import GuideData, parse_source, write_all
@@ -65,6 +65,19 @@ def devices() -> list[Device]:
         Device("d0", "d0", "D0", "1500000C", 5004, 2, True, first),
         Device("d1", "d1", "D1", "1500000D", 5005, 2, True, [entry("4", "c0", 1.5)]),
     ]
+
+
+def guide_job(settings: Settings, guide: Path) -> GuideJob:
+    """The guide job over `guide` for `devices()`, run in this process (on the live entries)."""
+    return GuideJob(
+        settings=settings,
+        manual={},
+        sources=[(str(guide), "g")],
+        configured=True,
+        window=WINDOW,
+        devices=[],
+        live=devices(),
+    )
 
 
 def written(tmp: Path, spilled: bool, fold: bool) -> dict[str, bytes]:
@@ -161,16 +174,7 @@ def test_an_unwritable_data_dir_keeps_programmes_in_memory(tmp_path: Path) -> No
     settings.paths.epg_cache.parent.mkdir(parents=True)
     settings.paths.epg_cache.write_text("a file where the cache directory should be")
     guide = hostile_guide(tmp_path / "g.xml")
-    job = GuideJob(
-        settings=settings,
-        manual={},
-        sources=[(str(guide), "g")],
-        configured=True,
-        window=WINDOW,
-        devices=[],
-        live=devices(),
-    )
-    result = run_guide_job(job)
+    result = run_guide_job(guide_job(settings, guide))
     assert any("on disk" in reason for reason in result.failed)
     assert b"<programme" in settings.paths.guide("d0").read_bytes()
 
