@@ -13,6 +13,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import halves, prefilter, stage
 from plextuner.epg.halves import HalfJob, run_half
@@ -328,3 +329,19 @@ def test_a_split_anywhere_reads_what_one_reader_reads(
         whole.counts,
         whole.guide_channels,
     )
+
+
+def test_a_job_bigger_than_a_pipe_reaches_the_helper(tmp_path: Path) -> None:
+    """A big lineup's wanted ids (here 40k more, ~600 KB pickled: more than a pipe holds) reach
+    the helper whole."""
+    guide = big_guide(tmp_path / "g.xml")
+    whole = read(tmp_path / "w", guide, False)
+    real = stage.match_pending
+
+    def many(data: GuideData, entries: list[LineupEntry]) -> set[str]:
+        return real(data, entries) | {f"unused-{i}.example" for i in range(40_000)}
+
+    with mock.patch.object(stage, "match_pending", many):
+        split = read(tmp_path / "s", guide, True)
+    assert split.halves == 1
+    assert (split.guides, split.counts) == (whole.guides, whole.counts)

@@ -1,10 +1,12 @@
 """A big guide read by two processes: the second half by a helper on the other core.
 
-A provider's own guide keeps every programme of the window, and reading one is ~20 us of
-Python a programme (the element's fields, its rendered body), one core's work for the whole
-file. When the file is big and a second CPU is there, the reader, once it knows which channels
-are wanted (at the first programme), starts a helper (`python -m plextuner.epg.halves`) on the
-file from a `</programme>` near the middle of what is left, and reads on up to there. The helper
+A provider's own guide keeps every programme of the window, and reading each costs ~20 us of
+Python (the element's fields, its rendered body): one core's work for the whole file. When the
+file is big and a second CPU is there, the reader, once it knows which channels are wanted (at
+the first programme), samples what is left, starts a helper (`python -m plextuner.epg.halves`)
+on the file from a `</programme>` where the two halves cost the same, and reads on up to there
+(by bytes alone, a guide in time order, which holds the window in its first third, gave the
+reader all the work). The helper
 parses the rest as a document of its own (the file's prolog and root tag, then its bytes),
 renders the kept programmes into a spill file its parent made (unlinked from the start, its
 descriptor passed on), and sends back its channels, its kept programmes' times and references,
@@ -25,6 +27,7 @@ import pickle
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +41,8 @@ from plextuner.logging import get_logger
 log = get_logger(__name__)
 
 SPLIT_MIN = 64 * 1024 * 1024  # what must be left to read for a helper to be worth its start
-# The split is where the two halves cost the same. Costs in microseconds (docs/guide-matching.md):
-# a kept programme is parsed, read and rendered; a dropped one mostly cut from the bytes.
+# The split is where the two halves cost the same. Costs in microseconds, measured on the bench
+# guide: a kept programme is parsed, read and rendered; a dropped one mostly cut from the bytes.
 KEPT_US, DROPPED_US, START_US = 20.0, 1.5, 400_000.0  # START_US: the helper's start-up
 HELPER_MIN_US = 1_000_000.0  # less than a second's work for the helper: not worth one
 SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
@@ -154,19 +157,22 @@ class SecondHalf:
             stderr=subprocess.PIPE,
             pass_fds=(self._file.fileno(),),
         )
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(pickle.dumps(job))
-        self._proc.stdin.close()
-        self._proc.stdin = None  # sent: `communicate` has nothing more to send
+        # Sent from a thread: a job over the pipe's 64 KB (a big lineup's wanted ids) would
+        # hold the reader until the helper has imported its modules and reads it.
+        pipe, self._proc.stdin = self._proc.stdin, None  # `communicate` has nothing to send
+        assert pipe is not None
+        threading.Thread(target=_send, args=(pipe, pickle.dumps(job)), daemon=True).start()
 
     def decide(self, outside: bool) -> bytes | None:
         """At the split: the root's end tag when the helper's half is taken, else None."""
-        result = self._collect()
-        if result is not None and result.problem is None and outside:
-            self.result = result
-            return self._closing
-        why = "split inside markup" if outside is False else (result.problem if result else "")
-        log.info("guide_half_dropped", source=self._label, why=(why or "helper failed")[:200])
+        why = "split inside markup"
+        if outside:  # else the helper's half is wrong whatever it says: not waited for
+            result = self._collect()
+            if result is not None and result.problem is None:
+                self.result = result
+                return self._closing
+            why = (result.problem if result else None) or "helper failed"
+        log.info("guide_half_dropped", source=self._label, why=why[:200])
         self.close()
         return None
 
@@ -243,6 +249,16 @@ def _in_window(window: tuple[float, float], start: bytes, stop: bytes) -> bool:
     begin = parse_time(start.decode("ascii", "replace"))
     end = parse_time(stop.decode("ascii", "replace")) if stop else None
     return begin is not None and begin < window[1] and (end or begin + 3600) > window[0]
+
+
+def _send(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except OSError:
+        pass  # the helper is gone: its exit says why, at the split
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()
 
 
 def _boundary(fd: int, near: int) -> int | None:
