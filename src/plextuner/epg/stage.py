@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig, Settings
 from plextuner.epg import fingerprint, names
@@ -253,6 +254,8 @@ def write_all(
     ctx: RefreshContext, data: GuideData, window: tuple[float, float], fresh: bool
 ) -> None:
     cfg = ctx.settings.epg
+    if data.stamps:  # what parsing the guides freed, handed back before writing (~10 MB)
+        memtrim.trim()
     notes = ctx.report(StageName.GUIDE, "guide").by_device
     reports: list[bytes] = []
     paths = ctx.settings.paths

@@ -16,6 +16,7 @@ from typing import IO, Any, cast
 
 from lxml import etree
 
+from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
 from plextuner.epg.prefilter import Prefilter, ascii_codec
 from plextuner.errors import EpgError
@@ -42,6 +43,7 @@ _ZONES = {
 _DANGEROUS = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 HEAD_SCAN = 64 * 1024
 SWEEP_EVERY = 512
+TRIM_EVERY = 16  # blocks (of up to 1 MB) between heap trims: ~1.6 ms each
 
 
 @functools.lru_cache(maxsize=8192)  # guides repeat the same slot times across channels
@@ -244,7 +246,7 @@ def iter_guide(
                 yield item
 
     try:
-        for block in prefilter.blocks(fh):
+        for block in _trimmed(prefilter.blocks(fh)):
             try:
                 if block is not None:
                     parser.feed(block)
@@ -307,6 +309,15 @@ def _in_window(lo: float, hi: float, start_text: str, stop_text: str) -> bool:
 def _overlaps(lo: float, hi: float, start: float | None, stop: float | None) -> bool:
     """A programme in the window (one without a stop lasts an hour; an unreadable start is out)."""
     return start is not None and start < hi and (stop or start + 3600) > lo
+
+
+def _trimmed(blocks: Iterator[bytes | None]) -> Iterator[bytes | None]:
+    """`blocks`, the heap handed back every TRIM_EVERY of them (see memtrim.py): freed nodes
+    and strings of the blocks parsed so far otherwise stay in the process's RSS."""
+    for n, block in enumerate(blocks, 1):
+        if n % TRIM_EVERY == 0:
+            memtrim.trim()
+        yield block
 
 
 def _sweep(elem: etree._Element) -> None:
