@@ -345,3 +345,23 @@ def test_a_job_bigger_than_a_pipe_reaches_the_helper(tmp_path: Path) -> None:
         split = read(tmp_path / "s", guide, True)
     assert split.halves == 1
     assert (split.guides, split.counts) == (whole.guides, whole.counts)
+
+
+def test_the_helper_reads_the_readers_file_even_if_its_path_is_replaced(tmp_path: Path) -> None:
+    """A second refresh fetching the same guide replaces the cached file by rename while the
+    first reads it: the helper reads the file its reader opened, not the new one."""
+    guide = big_guide(tmp_path / "g.xml")
+    whole = read(tmp_path / "w", guide, False)
+    newer = tmp_path / "newer.xml"
+    newer.write_bytes(guide.read_bytes().replace(b"<title>Show ", b"<title>Other "))
+    launch = halves.SecondHalf._launch
+
+    def then_replaced(self: halves.SecondHalf, wanted: frozenset[str], split: int) -> None:
+        launch(self, wanted, split)
+        os.replace(newer, guide)  # before the helper has imported its modules and opened it
+
+    with mock.patch.object(halves.SecondHalf, "_launch", then_replaced):
+        split = read(tmp_path / "s", guide, True)
+    assert split.halves == 1
+    assert (split.guides, split.counts) == (whole.guides, whole.counts)
+    assert b"Other" not in b"".join(split.guides.values())

@@ -55,7 +55,7 @@ _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 @dataclass(frozen=True, slots=True)
 class HalfJob:
-    path: str
+    path: str  # `/proc/self/fd/N` of a descriptor passed as N (or, without /proc, the path)
     label: str
     start: int  # where the second half starts: right after a `</programme>`
     prolog: bytes  # the file's bytes up to and including the root's start tag
@@ -139,24 +139,32 @@ class SecondHalf:
 
     def _launch(self, wanted: frozenset[str], split: int) -> None:
         self._file = temporary(self._directory)
-        job = HalfJob(
-            str(Path(self._fh.name).resolve()) if isinstance(self._fh.name, str) else "",
-            self._label,
-            split,
-            self._prolog,
-            wanted,
-            self._window,
-            self._fold,
-            self._file.fileno(),
-            os.getpid(),
-        )
-        self._proc = subprocess.Popen(
-            HELPER,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(self._file.fileno(),),
-        )
+        # The helper reads the reader's own file, even if its path is replaced meanwhile (a
+        # second refresh fetching the same guide): a descriptor of its own on the same inode.
+        source = _reopened(self._fh)
+        try:
+            job = HalfJob(
+                f"/proc/self/fd/{source}" if source is not None else _path_of(self._fh),
+                self._label,
+                split,
+                self._prolog,
+                wanted,
+                self._window,
+                self._fold,
+                self._file.fileno(),
+                os.getpid(),
+            )
+            passed = (self._file.fileno(),) if source is None else (self._file.fileno(), source)
+            self._proc = subprocess.Popen(
+                HELPER,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=passed,
+            )
+        finally:
+            if source is not None:
+                os.close(source)  # the helper has its own now
         # Sent from a thread: a job over the pipe's 64 KB (a big lineup's wanted ids) would
         # hold the reader until the helper has imported its modules and reads it.
         pipe, self._proc.stdin = self._proc.stdin, None  # `communicate` has nothing to send
@@ -249,6 +257,18 @@ def _in_window(window: tuple[float, float], start: bytes, stop: bytes) -> bool:
     begin = parse_time(start.decode("ascii", "replace"))
     end = parse_time(stop.decode("ascii", "replace")) if stop else None
     return begin is not None and begin < window[1] and (end or begin + 3600) > window[0]
+
+
+def _reopened(fh: IO[bytes]) -> int | None:
+    """A new descriptor (its own offset) on `fh`'s file, through /proc; None without /proc."""
+    try:
+        return os.open(f"/proc/self/fd/{fh.fileno()}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _path_of(fh: IO[bytes]) -> str:
+    return str(Path(fh.name).resolve()) if isinstance(fh.name, str) else ""
 
 
 def _send(pipe: IO[bytes], data: bytes) -> None:
