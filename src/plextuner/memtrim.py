@@ -9,14 +9,15 @@ macOS) there is no such call and this does nothing.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable
 
 
 @functools.cache
 def _trimmer() -> Callable[[int], int] | None:
+    import ctypes  # on the first trim, not at every start (xmltv imports this module)
+    import ctypes.util
+
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

@@ -35,7 +35,7 @@ from typing import IO
 
 from plextuner.epg.prefilter import END
 from plextuner.epg.spill import KeptList, Spill, temporary
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, parse_time
+from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
 from plextuner.logging import get_logger
 
 log = get_logger(__name__)
@@ -237,7 +237,7 @@ def _even_split(
             pair = (found[b"start"], found[b"stop"])
             inside = times.get(pair)
             if inside is None:
-                inside = times[pair] = _in_window(window, *pair)
+                inside = times[pair] = in_window(*window, *(t.decode("latin-1") for t in pair))
             kept = inside and found[b"channel"].decode("utf-8", "replace") in wanted
             cost += KEPT_US if kept else DROPPED_US
         costs.append(cost / max(len(data), 1) * step)
@@ -251,12 +251,6 @@ def _even_split(
             return at + int((i + (reader - done) / cost) * step)
         done += cost
     return None
-
-
-def _in_window(window: tuple[float, float], start: bytes, stop: bytes) -> bool:
-    begin = parse_time(start.decode("ascii", "replace"))
-    end = parse_time(stop.decode("ascii", "replace")) if stop else None
-    return begin is not None and begin < window[1] and (end or begin + 3600) > window[0]
 
 
 def _reopened(fh: IO[bytes]) -> int | None:

@@ -227,7 +227,7 @@ def iter_guide(
     )
     lo, hi = window or (float("-inf"), float("inf"))
     prefilter = Prefilter(
-        ascii_codec(head), channels, functools.partial(_in_window, lo, hi) if window else None
+        ascii_codec(head), channels, functools.partial(in_window, lo, hi) if window else None
     )
     fh = bounded(fh, until, lambda: prefilter.markup.outside)
     shared: dict[Any, Any] | None = {} if share else None
@@ -301,7 +301,7 @@ def _item(
     return item
 
 
-def _in_window(lo: float, hi: float, start_text: str, stop_text: str) -> bool:
+def in_window(lo: float, hi: float, start_text: str, stop_text: str) -> bool:
     """The element path's window rule on raw attribute values (for the prefilter)."""
     return _overlaps(lo, hi, parse_time(start_text), parse_time(stop_text))
 
