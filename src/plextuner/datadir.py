@@ -41,8 +41,9 @@ class DataDir:
         return self.guides / f"{device}.xml"
 
     @property
-    def aggregate_guide(self) -> Path:
-        """Every device's guide in one file: `/epg.xml` for IPTV players (epg.writer)."""
+    def legacy_aggregate_guide(self) -> Path:
+        """`/epg.xml` as a file of its own, as earlier versions wrote it; now assembled
+        from the device guides when asked (state.aggregate), so a refresh removes it."""
         return self.root / "epg.xml"
 
     @property

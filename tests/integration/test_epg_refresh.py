@@ -12,6 +12,8 @@ from plextuner.datadir import DataDir
 from plextuner.pipeline import run_refresh
 from plextuner.refresh import default_stages
 from plextuner.stages import StageName
+from plextuner.state.aggregate import open_aggregate
+from tests.unit.test_guide_aggregate import document
 
 pytestmark = pytest.mark.integration
 
@@ -80,16 +82,23 @@ async def test_require_drops_unguided(tmp_path: Path) -> None:
 
 
 async def test_unchanged_guides_are_not_rewritten(tmp_path: Path) -> None:
-    """A refresh over the same list, guide and settings leaves guide.xml and /epg.xml as they
-    were (same inode, same mtime); a changed guide source or a renamed channel rewrites them."""
+    """A refresh over the same list, guide and settings leaves guide.xml as it was (same inode,
+    same mtime), so /epg.xml keeps its ETag; a changed guide source or a renamed channel
+    rewrites it. The /epg.xml file an earlier version wrote is removed (it is assembled now)."""
     settings = world(tmp_path)
     paths = DataDir(tmp_path / "data")
+    paths.root.mkdir(parents=True)
+    paths.legacy_aggregate_guide.write_text("<tv></tv>")
 
-    def stamps() -> tuple[tuple[int, int], tuple[int, int]]:
-        guide, aggregate = paths.guide("g").stat(), paths.aggregate_guide.stat()
-        return (guide.st_ino, guide.st_mtime_ns), (aggregate.st_ino, aggregate.st_mtime_ns)
+    def stamps() -> tuple[tuple[int, int], str]:
+        guide = paths.guide("g").stat()
+        agg = open_aggregate([paths.guide("g")])
+        assert agg is not None
+        agg.close()
+        return (guide.st_ino, guide.st_mtime_ns), agg.etag
 
     await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert not paths.legacy_aggregate_guide.exists()
     first = stamps()
     outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     assert stamps() == first
@@ -101,7 +110,7 @@ async def test_unchanged_guides_are_not_rewritten(tmp_path: Path) -> None:
     renamed = stamps()
     assert renamed[0] != first[0] and renamed[1] != first[1]
     assert "<title>Gamma</title>" in paths.guide("g").read_text()
-    assert "<title>Gamma</title>" in paths.aggregate_guide.read_text()
+    assert b"<title>Gamma</title>" in document([paths.guide("g")])
 
     guide = tmp_path / "guide.xml"
     guide.write_text(guide.read_text().replace("<title>Show 3<", "<title>Show three<"))

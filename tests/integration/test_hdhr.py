@@ -10,9 +10,11 @@ import subprocess
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
+from lxml import etree
 
 from plextuner.buckets.device_id import is_valid_device_id
 from plextuner.hdhr.discovery import DISCOVER_RPY, build_reply, frame, iter_tlvs, parse_frame, tlv
@@ -159,6 +161,50 @@ class TestBadRequests:
             for path in ("/discover.json", "/lineup.json", "/lineup.xml", "/healthz", "/"):
                 r = await client.head(url(daemon, path))
                 assert r.status_code == 200 and r.content == b""
+
+    async def test_epg_xml_as_a_static_file(self, daemon: Service) -> None:
+        """/epg.xml (assembled from the device guides) answers as a file would: length, ETag
+        and Last-Modified, 304 to a matching If-None-Match or If-Modified-Since, one byte range
+        (206, its Content-Range; 416 past the end; the whole file when If-Range names another
+        version), HEAD without a body; and the kernel's sendfile or the fallback, same bytes."""
+        async with httpx.AsyncClient() as client:
+            whole = await client.get(url(daemon, "/epg.xml"))
+            assert whole.status_code == 200
+            body = whole.content
+            assert int(whole.headers["Content-Length"]) == len(body)
+            assert whole.headers["Content-Type"].startswith("application/xml")
+            root = etree.fromstring(body)
+            tags = [e.tag for e in root]
+            assert tags.count("channel") == 7 and tags.index("programme") == 7
+            etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+            assert (await client.get(url(daemon, "/epg.xml"), headers={"If-None-Match": etag})
+                    ).status_code == 304  # fmt: skip
+            assert (await client.get(url(daemon, "/epg.xml"), headers={"If-None-Match": '"x"'})
+                    ).content == body  # fmt: skip
+            since = await client.get(
+                url(daemon, "/epg.xml"), headers={"If-Modified-Since": modified}
+            )
+            assert since.status_code == 304
+            part = await client.get(url(daemon, "/epg.xml"), headers={"Range": "bytes=30-4000"})
+            assert part.status_code == 206 and part.content == body[30:4001]
+            assert part.headers["Content-Range"] == f"bytes 30-4000/{len(body)}"
+            tail = await client.get(url(daemon, "/epg.xml"), headers={"Range": "bytes=-100"})
+            assert tail.status_code == 206 and tail.content == body[-100:]
+            past = await client.get(
+                url(daemon, "/epg.xml"), headers={"Range": f"bytes={len(body)}-"}
+            )
+            assert past.status_code == 416
+            assert past.headers["Content-Range"] == f"bytes */{len(body)}"
+            stale = {"Range": "bytes=0-9", "If-Range": '"another"'}
+            assert (await client.get(url(daemon, "/epg.xml"), headers=stale)).content == body
+            fresh = {"Range": "bytes=0-9", "If-Range": etag}
+            assert (await client.get(url(daemon, "/epg.xml"), headers=fresh)).content == body[:10]
+            head = await client.head(url(daemon, "/epg.xml"))
+            assert head.status_code == 200 and head.content == b""
+            assert int(head.headers["Content-Length"]) == len(body)
+            loop = asyncio.get_running_loop()
+            with mock.patch.object(loop, "sendfile", side_effect=NotImplementedError):
+                assert (await client.get(url(daemon, "/epg.xml"))).content == body
 
 
 class TestTuning:
@@ -316,7 +362,8 @@ async def test_hdhomerun_config_finds_every_device(cdn: FakeCdn, tmp_path: Path)
 
 
 async def test_readyz_before_anything_published(tmp_path: Path) -> None:
-    """/readyz is 503 and /healthz 200 while nothing is published (provider down)."""
+    """/readyz is 503 and /healthz 200 while nothing is published (provider down); /epg.xml
+    is 404."""
     settings = daemon_settings(
         tmp_path / "data",
         [{"name": "p", "m3u_url": "http://127.0.0.1:9/down.m3u"}],
@@ -328,3 +375,4 @@ async def test_readyz_before_anything_published(tmp_path: Path) -> None:
         async with httpx.AsyncClient() as client:
             assert (await client.get(url(service, "/healthz"))).status_code == 200
             assert (await client.get(url(service, "/readyz"))).status_code == 503
+            assert (await client.get(url(service, "/epg.xml"))).status_code == 404

@@ -1,11 +1,9 @@
-"""Placeholders rendered from a template are byte-identical to element-built ones, and the
-aggregate guide is spliced from the device guides without re-parsing them."""
+"""Placeholders rendered from a template are byte-identical to element-built ones."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +17,6 @@ from plextuner.epg.writer import (
     fmt_time,
     placeholders,
     programme_xml,
-    write_aggregate,
     write_guide,
 )
 from plextuner.epg.xmltext import _NOT_XML, NEEDS_ESCAPE, programme_body
@@ -45,32 +42,6 @@ def test_template_equals_elements(tmp_path: Path) -> None:
     assert (tmp_path / "1.xml").read_bytes() == (tmp_path / "2.xml").read_bytes()
     titles = [t.text for t in etree.parse(str(tmp_path / "2.xml")).iterfind(".//title")]
     assert titles[0] == 'Kids <0> & "Co"'
-
-
-def test_aggregate_spliced(tmp_path: Path) -> None:
-    lo, hi = WINDOW
-    paths = []
-    for name, first in (("a", 100), ("b", 200)):
-        d = device(name, first)
-        progs = {e.number: Placeholders(e.channel.name, lo, hi, 7200) for e in d.entries}
-        write_guide(tmp_path / f"{name}.xml", d, progs, {})  # type: ignore[arg-type]
-        paths.append(tmp_path / f"{name}.xml")
-    foreign = tmp_path / "foreign.xml"  # another shape: re-parsed, not spliced
-    foreign.write_text(
-        '<tv>\n <channel id="x"><display-name>X</display-name></channel>\n'
-        ' <programme start="20300101000000 +0000" channel="x"><title>T</title></programme>\n</tv>',
-        encoding="utf-8",
-    )
-    sources = [*paths, foreign, tmp_path / "missing.xml"]
-    write_aggregate(tmp_path / "all.xml", sources)
-    tags = [e.tag for e in etree.parse(str(tmp_path / "all.xml")).getroot()]
-    assert tags.count("channel") == 7 and tags.index("programme") == 7
-    each = [etree.parse(str(p)).getroot() for p in [*paths, foreign]]
-    assert tags.count("programme") == sum(len(r.findall("programme")) for r in each)
-    # Where the kernel cannot copy (another OS, a file system that cannot), the same bytes
-    with mock.patch("os.copy_file_range", side_effect=OSError(18, "EXDEV")):
-        write_aggregate(tmp_path / "copied.xml", sources)
-    assert (tmp_path / "copied.xml").read_bytes() == (tmp_path / "all.xml").read_bytes()
 
 
 def _lxml_channel(number: str, channel: Channel, icon: str) -> str:

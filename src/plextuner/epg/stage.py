@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from plextuner.epg.worker import (
     run_in_process,
     wants_process,
 )
-from plextuner.epg.writer import Placeholders, write_aggregate, write_guide
+from plextuner.epg.writer import Placeholders, write_guide
 from plextuner.epg.xmltv import HEAD_SCAN, GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
@@ -298,22 +299,12 @@ def write_all(
     if written:
         fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
 
-    devices = [d.name for d in ctx.devices]
-    prints[_AGGREGATE] = _aggregate_key(devices, prints)
-    aggregate = (
-        written
-        or known.get(_AGGREGATE) != prints[_AGGREGATE]
-        or not (paths.aggregate_guide.exists())
-    )
-    with Committer() as committer:  # the match report is written while the aggregate flushes
-        if aggregate:
-            write_aggregate(
-                paths.aggregate_guide, [paths.guide(name) for name in devices], committer
-            )
-        head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
-        write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
-    if aggregate:
-        fsync_dir(paths.aggregate_guide.parent)
+    # /epg.xml is assembled from the device guides when asked (state/aggregate.py); the file an
+    # earlier version wrote would only take disk (hundreds of MB for a big lineup).
+    with contextlib.suppress(OSError):
+        paths.legacy_aggregate_guide.unlink(missing_ok=True)
+    head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
+    write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
     fingerprint.save(paths.guides, prints)
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and
     # freeing them where the stage's frame ends (the event loop) stalls every viewer.
@@ -360,11 +351,3 @@ def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchRe
         for i, result in zip(matched, assign(contended), strict=True):
             results[i] = result
     return results
-
-
-_AGGREGATE = "/epg.xml"  # not a device name (those are bucket names): the aggregate's entry
-
-
-def _aggregate_key(devices: list[str], prints: dict[str, str]) -> str:
-    """The aggregate is written from these device guides, in this order."""
-    return ",".join(f"{name}={prints.get(name, '?')}" for name in devices)

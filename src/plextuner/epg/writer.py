@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from lxml import etree
-
 from plextuner.buckets.models import Device, channel_id
 from plextuner.epg.spill import Kept, Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, programme_body, xml_attr, xml_text
@@ -200,95 +198,3 @@ def _atomic_raw(
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
-
-
-def write_aggregate(path: Path, sources: list[Path], committer: Committer | None = None) -> None:
-    """Every device guide in one XMLTV file, channels first (as the DTD orders them), written
-    atomically. Channel ids are unique across devices (they are built from GuideNumbers), so
-    nothing collides. Our own guides are spliced as bytes (their channel and programme sections
-    found once per file, copied by the kernel where it can); any other file is re-parsed."""
-    existing = [p for p in sources if p.is_file()]
-    spans = [_sections(p) for p in existing]
-    with _atomic_raw(path, {"generator-info-name": "plextuner"}, committer=committer) as fh:
-        for tag, part in (("channel", 0), ("programme", 1)):
-            for source, span in zip(existing, spans, strict=True):
-                if span is None:
-                    for element in _elements(source, tag):
-                        fh.write(etree.tostring(element, encoding="utf-8"))
-                    continue
-                _splice(source, fh, span[part], span[part + 1])
-
-
-def _splice(path: Path, out: IO[bytes], lo: int, hi: int) -> None:
-    """Bytes lo..hi of `path` appended to `out`: `copy_file_range` (no pass through Python:
-    the aggregate of a 50k-channel placeholder guide is 366 MB, 0.7 s copied here), else read
-    and written here (another OS, a file system that cannot, a file that changed size)."""
-    out.flush()  # what was written through the buffer comes first
-    with path.open("rb") as src:
-        try:
-            while lo < hi:
-                copied = os.copy_file_range(src.fileno(), out.fileno(), hi - lo, lo)
-                if copied <= 0:
-                    break
-                lo += copied
-        except (AttributeError, OSError):
-            pass
-    for chunk in _byte_range(path, lo, hi):
-        out.write(chunk)
-
-
-_HEAD_LIMIT = 4096
-
-
-def _sections(path: Path) -> tuple[int, int, int] | None:
-    """Byte offsets (channels start, programmes start, body end) of a guide this module wrote,
-    or None for a file of another shape."""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(_HEAD_LIMIT)
-        if not head.startswith(b"<?xml") or b"<tv" not in head:
-            return None
-        body = head.index(b">", head.index(b"<tv")) + 1
-        fh.seek(max(0, size - 16))
-        tail = fh.read()
-    if not tail.rstrip().endswith(b"</tv>"):
-        return None
-    end = size - len(tail) + tail.rindex(b"</tv>")
-    first = _find(path, b"<programme ", body, end)
-    return body, (end if first < 0 else first), end
-
-
-def _find(path: Path, needle: bytes, lo: int, hi: int) -> int:
-    with path.open("rb") as fh:
-        fh.seek(lo)
-        pos, carry = lo, b""
-        while pos < hi:
-            chunk = carry + fh.read(min(1 << 20, hi - pos))
-            at = chunk.find(needle)
-            if at >= 0:
-                return pos - len(carry) + at
-            pos += len(chunk) - len(carry)
-            carry = chunk[-len(needle) :]
-    return -1
-
-
-def _byte_range(path: Path, lo: int, hi: int) -> Iterator[bytes]:
-    """The file's bytes lo..hi in 1 MB pieces."""
-    with path.open("rb") as fh:
-        fh.seek(lo)
-        left = hi - lo
-        while left > 0:
-            chunk = fh.read(min(1 << 20, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk
-
-
-def _elements(path: Path, tag: str) -> Iterable[etree._Element]:
-    """Our own guide file's `tag` elements, one at a time (memory stays flat)."""
-    for _, element in etree.iterparse(str(path), tag=tag, resolve_entities=False, no_network=True):
-        yield element
-        element.clear(keep_tail=False)
-        while element.getprevious() is not None:
-            del element.getparent()[0]

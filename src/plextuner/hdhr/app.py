@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
@@ -13,6 +14,7 @@ from plextuner.addresses import advertised_host
 from plextuner.buckets.models import Device
 from plextuner.errors import PlexTunerError, TuneRefusedError
 from plextuner.hdhr.device import Rendered, base_url
+from plextuner.hdhr.epgxml import send_aggregate
 from plextuner.hdhr.playlist import aggregate_m3u
 from plextuner.hdhr.runtime import Runtime
 from plextuner.hdhr.status import status_doc, status_page
@@ -20,6 +22,7 @@ from plextuner.hdhr.tuners import device_tuners, status_json, tuners_html
 from plextuner.logging import get_logger
 from plextuner.metrics import STREAM_REJECTED, render
 from plextuner.redact import SECRETS
+from plextuner.state.aggregate import open_aggregate
 from plextuner.stream.proxy import STREAM_HEADERS
 
 log = get_logger(__name__)
@@ -149,11 +152,17 @@ async def playlist_m3u(request: web.Request) -> web.Response:
 
 
 async def epg_xml(request: web.Request) -> web.StreamResponse:
-    """Every device's guide in one XMLTV file (channel ids are GuideNumbers)."""
-    path = _rt(request).settings.paths.aggregate_guide
-    if not path.is_file():
+    """Every device's guide in one XMLTV file (channel ids are GuideNumbers), assembled from
+    the device guides as they are now (see state/aggregate.py)."""
+    rt = _rt(request)
+    paths = [rt.settings.paths.guide(d.name) for d in (rt.state.devices if rt.state else [])]
+    agg = await asyncio.to_thread(open_aggregate, paths)
+    if agg is None:
         raise web.HTTPNotFound(text="no guide published yet\n")
-    return web.FileResponse(path, headers={"Content-Type": "application/xml; charset=utf-8"})
+    try:
+        return await send_aggregate(request, agg)
+    finally:
+        agg.close()
 
 
 async def guide_xml(request: web.Request) -> web.StreamResponse:
