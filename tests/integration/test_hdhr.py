@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import struct
 import subprocess
@@ -195,6 +196,9 @@ class TestBadRequests:
             )
             assert past.status_code == 416
             assert past.headers["Content-Range"] == f"bytes */{len(body)}"
+            for garbage in ("bytes=abc", "lines=1-2", "bytes=5-1"):  # ignored, as RFC 9110 says
+                bad = await client.get(url(daemon, "/epg.xml"), headers={"Range": garbage})
+                assert bad.status_code == 200 and bad.content == body
             stale = {"Range": "bytes=0-9", "If-Range": '"another"'}
             assert (await client.get(url(daemon, "/epg.xml"), headers=stale)).content == body
             fresh = {"Range": "bytes=0-9", "If-Range": etag}
@@ -205,6 +209,24 @@ class TestBadRequests:
             loop = asyncio.get_running_loop()
             with mock.patch.object(loop, "sendfile", side_effect=NotImplementedError):
                 assert (await client.get(url(daemon, "/epg.xml"))).content == body
+
+    async def test_epg_xml_player_gone_midway(
+        self, daemon: Service, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A player that drops /epg.xml halfway (a reset while the kernel sends it) ends that
+        answer quietly: no error and no traceback logged, the next download whole."""
+        loop = asyncio.get_running_loop()
+        async with httpx.AsyncClient() as client:
+            body = (await client.get(url(daemon, "/epg.xml"))).content
+            gone = ConnectionResetError(104, "Connection reset by peer")
+            with (
+                caplog.at_level(logging.ERROR),
+                mock.patch.object(loop, "sendfile", side_effect=gone),
+                pytest.raises(httpx.RemoteProtocolError),
+            ):
+                await client.get(url(daemon, "/epg.xml"))
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert (await client.get(url(daemon, "/epg.xml"))).content == body
 
 
 class TestTuning:

@@ -9,7 +9,10 @@ import os
 
 from aiohttp import web
 
+from plextuner.logging import get_logger
 from plextuner.state.aggregate import Aggregate, Piece
+
+log = get_logger(__name__)
 
 XML = "application/xml; charset=utf-8"
 _CHUNK = 1 << 20
@@ -46,8 +49,14 @@ async def send_aggregate(request: web.Request, agg: Aggregate) -> web.StreamResp
     resp.content_length = count
     await resp.prepare(request)
     if request.method != "HEAD":
-        for piece in agg.span(start, count):
-            await _send(request, resp, piece)
+        try:
+            for piece in agg.span(start, count):
+                await _send(request, resp, piece)
+        except ConnectionError:  # the player went away mid-download: its choice, not an error
+            log.debug("epg_xml_client_gone", path=request.path)
+            if request.transport is not None:
+                request.transport.close()  # the rest of the promised length never comes
+            return resp
     await resp.write_eof()
     return resp
 
