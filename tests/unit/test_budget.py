@@ -127,3 +127,36 @@ class TestLinger:
         before = budget.linger_s
         budget.note_refusal()
         assert budget.linger_s > before
+
+    async def test_learned_per_kind(self) -> None:
+        """A provider that keeps counting HLS sessions: the refusal after an HLS probe teaches
+        the HLS linger only, so a TS stream's slot is free again at once and an HLS one's not."""
+        budget = ProviderBudget("p", 2)
+        hls = budget.try_acquire_probe()
+        assert hls is not None
+        hls.hls = True
+        hls.release()
+        ts = budget.try_acquire_probe()  # TS after it, taken (nothing learned yet)
+        assert ts is not None
+        ts.release()
+        budget.note_refusal()
+        assert budget.linger_for(True) >= 5.0 and budget.linger_for(False) == 0
+        budget._probe_hold_until = 0.0  # past the hold after the refusal
+        budget._released_at.clear()  # and past the HLS linger
+        ts = budget.try_acquire_probe()
+        assert ts is not None
+        ts.release()
+        again = budget.try_acquire_probe()
+        assert again is not None  # a closed TS stream does not linger
+        again.hls = True
+        again.release()
+        assert budget.try_acquire_probe() is None  # a closed HLS session does
+
+    async def test_a_lingering_ts_provider_is_learned_too(self) -> None:
+        """With no HLS session closed lately, the refusal is the TS streams' linger."""
+        budget = ProviderBudget("p", 2)
+        lease = budget.try_acquire_probe()
+        assert lease is not None
+        lease.release()
+        budget.note_refusal()
+        assert budget.linger_for(False) >= 5.0 and budget.linger_for(True) == 0

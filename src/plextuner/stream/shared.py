@@ -45,7 +45,7 @@ from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.stream.fanout import SharedUpstream, UpstreamState
 from plextuner.stream.sources import SourceHealth
 from plextuner.stream.ts import TS_PACKET, keepalive
-from plextuner.stream.upstream import Upstream, open_upstream
+from plextuner.stream.upstream import FfmpegUpstream, Upstream, open_upstream
 from plextuner.stream.viewer import SlowPolicy, Viewer
 from plextuner.supervise import record_crash
 
@@ -306,6 +306,7 @@ class UpstreamHub:
             except BaseException:
                 lease.release()
                 raise
+            lease.hls = isinstance(upstream, FfmpegUpstream)  # an HLS session (see budget.py)
             up.source_index = index
             self._set_provider(up, account.key)
             self.health.succeeded(source.url)

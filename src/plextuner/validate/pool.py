@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from plextuner.config import PostvalidateConfig
-from plextuner.ingest.models import Source
+from plextuner.ingest.models import Source, StreamKind
 from plextuner.logging import get_logger
 from plextuner.redact import host_of
 from plextuner.stream.budget import BudgetRegistry, Lease
@@ -259,6 +259,7 @@ class ProbePool:
         for account in accounts:
             lease = self.budgets.get(account.key).try_acquire_probe()
             if lease is not None:
+                lease.hls = job.source.kind is StreamKind.HLS
                 url = account.stream_url(job.source.url, accounts[0])
                 source = job.source if url == job.source.url else replace(job.source, url=url)
                 return True, lease, source
