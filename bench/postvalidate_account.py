@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,20 +114,26 @@ class Provider:
         now = asyncio.get_running_loop().time()
         self._until[key] = max(self._until.get(key, 0.0), now + linger)
 
-    def _refused(self) -> web.Response:
-        return web.Response(status=403, text="max connections reached")
-
-    async def _ts(self, request: web.Request) -> web.StreamResponse:
+    async def _session(
+        self,
+        request: web.Request,
+        linger: float,
+        answer: Callable[[str], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """One request of a session the account counts (refused past LIMIT)."""
         name = request.match_info["name"]
         if not self._admit(name):
-            return self._refused()
+            return web.Response(status=403, text="max connections reached")
         try:
-            return await self._answer(self.channels[name], request)
+            await asyncio.sleep(0.03)
+            return await answer(self.channels[name])
         finally:
-            self._done(name, TS_LINGER)
+            self._done(name, linger)
+
+    async def _ts(self, request: web.Request) -> web.StreamResponse:
+        return await self._session(request, TS_LINGER, lambda kind: self._answer(kind, request))
 
     async def _answer(self, kind: str, request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.03)
         if kind == "404":
             return web.Response(status=404)
         if kind == "html":
@@ -141,28 +148,20 @@ class Provider:
             return resp
         return web.Response(body=HEALTHY, content_type="video/mp2t")
 
-    async def _playlist(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if not self._admit(name):
-            return self._refused()
-        try:
-            await asyncio.sleep(0.03)
+    async def _playlist(self, request: web.Request) -> web.StreamResponse:
+        async def answer(kind: str) -> web.StreamResponse:
             body = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n"
-            if self.channels[name] == "hls":
+            if kind == "hls":
                 body += "#EXTINF:6.0,\nseg.ts\n"
             return web.Response(text=body, content_type="application/vnd.apple.mpegurl")
-        finally:
-            self._done(name, HLS_LINGER)
 
-    async def _segment(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if not self._admit(name):
-            return self._refused()
-        try:
-            await asyncio.sleep(0.03)
+        return await self._session(request, HLS_LINGER, answer)
+
+    async def _segment(self, request: web.Request) -> web.StreamResponse:
+        async def answer(_kind: str) -> web.StreamResponse:
             return web.Response(body=HEALTHY, content_type="video/mp2t")
-        finally:
-            self._done(name, HLS_LINGER)
+
+        return await self._session(request, HLS_LINGER, answer)
 
 
 async def build() -> tuple[Provider, list[Job]]:
@@ -209,7 +208,10 @@ async def oracle() -> tuple[float, dict[JobKey, Verdict], Provider]:
                 if result.verdict is Verdict.TRANSIENT and attempt == 0:
                     retries.append(job)
                     continue
-                verdicts[job.key] = Verdict.OK if result.verdict is Verdict.OK else Verdict.DEAD
+                # Dead: a dead answer, or the same definite failure twice; anything else (a
+                # timeout twice, say) stays unverified, as the issue asks of every prober.
+                dead = result.verdict is Verdict.DEAD or result.definite
+                verdicts[job.key] = Verdict.DEAD if dead else result.verdict
     wall = time.monotonic() - start
     await provider.stop()
     return wall, verdicts, provider

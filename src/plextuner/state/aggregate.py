@@ -9,7 +9,7 @@ of the device guide files, sent by the kernel (`sendfile`) from descriptors open
 request came: a device guide replaced by a refresh meanwhile does not mix two versions into one
 answer. Channel ids are unique across devices (built from GuideNumbers), so nothing collides.
 
-A device guide of another shape (not written by this module's writer) is re-parsed and its
+A device guide of another shape (not written by epg/writer.py) is re-parsed and its
 elements serialised; that costs what it costs, and only for such a file.
 """
 
