@@ -160,3 +160,17 @@ class TestLinger:
         lease.release()
         budget.note_refusal()
         assert budget.linger_for(False) >= 5.0 and budget.linger_for(True) == 0
+
+    async def test_a_refused_connection_does_not_linger(self) -> None:
+        """The probe the provider refused was never open there: the refusal is put on the TS
+        stream closed before it, not on the refused HLS session."""
+        budget = ProviderBudget("p", 2)
+        ts = budget.try_acquire_probe()
+        assert ts is not None
+        ts.release()
+        refused = budget.try_acquire_probe()
+        assert refused is not None
+        refused.hls, refused.refused = True, True
+        refused.release()
+        budget.note_refusal()
+        assert budget.linger_for(False) >= 5.0 and budget.linger_for(True) == 0

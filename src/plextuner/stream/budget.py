@@ -46,6 +46,8 @@ class Lease:
         # An HLS session: providers keep counting one for a while after its last request,
         # a TS stream mostly not; its holder says which, and the linger is learned per kind.
         self.hls = False
+        # Refused by the provider ("max connections"): never open there, so it does not linger.
+        self.refused = False
         self._on_preempt = on_preempt
         self._released = False
 
@@ -127,7 +129,8 @@ class ProviderBudget:
     def returned(self, lease: Lease) -> None:
         """A lease's connection is free again (called by `Lease.release` only)."""
         self._leases.pop(lease.id, None)
-        self._released_at.append((time.monotonic(), lease.hls))
+        if not lease.refused:
+            self._released_at.append((time.monotonic(), lease.hls))
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
             if not fut.done():

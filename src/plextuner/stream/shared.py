@@ -297,6 +297,7 @@ class UpstreamHub:
                     self.cfg.connect_timeout,
                 )
             except UpstreamError as err:
+                lease.refused = err.kind is FailureKind.LIMIT
                 lease.release()
                 self.health.failed(source.url)
                 UPSTREAM_ERRORS.labels(kind=err.label).inc()

@@ -275,10 +275,12 @@ class ProbePool:
             timeout = (
                 self.cfg.timeout if job.attempts else min(self.cfg.first_timeout, self.cfg.timeout)
             )
+            result: ProbeResult | None = None
             try:
                 result = await self._probe_or_yield(source, lease, timeout)
             finally:
                 if lease is not None:
+                    lease.refused = result is not None and result.scope is Scope.ACCOUNT
                     lease.release()
             self._apply(job, limiter, result)
         finally:
