@@ -98,6 +98,10 @@ class CdnState:
     stall_after: dict[str, int] = field(default_factory=dict)  # channel -> bytes then hang
     dead: set[str] = field(default_factory=set)  # channel -> 404
     user_limit: dict[str, int] = field(default_factory=dict)  # per-account limits (403 past)
+    # The next this many stream requests are refused as over the account's limit: the provider
+    # still counting streams that closed (an HLS session lingers for seconds).
+    refuse_next: int = 0
+    refused: int = 0
     open_by_user: dict[str, int] = field(default_factory=dict)
     peak_by_user: dict[str, int] = field(default_factory=dict)
 
@@ -140,7 +144,9 @@ class FakeCdn:
         st.requests += 1
         if channel in st.dead:
             return web.Response(status=404)
-        if st.open_connections >= st.max_connections:
+        if st.open_connections >= st.max_connections or st.refuse_next > 0:
+            st.refuse_next = max(0, st.refuse_next - 1)
+            st.refused += 1
             return web.Response(status=403, text="max connections reached")
         if st.open_by_user.get(user, 0) >= st.user_limit.get(user, 10**6):
             return web.Response(status=403, text="max connections reached for this account")

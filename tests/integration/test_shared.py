@@ -180,6 +180,24 @@ async def test_zap_on_one_connection_account(cdn: FakeCdn, tmp_path: Path) -> No
         await until(lambda: cdn.state.open_connections == 0, "the last upstream to close", 10)
 
 
+async def test_a_tune_outlasts_the_providers_own_linger(cdn: FakeCdn, tmp_path: Path) -> None:
+    """The provider still counts a stream that closed and refuses the tune ("max connections")
+    though our count has room: the viewer is not turned away; the source is asked again within
+    the first-byte time and plays, and probes on that account hold back and learn the linger."""
+    async with daemon_with(cdn, tmp_path, 2) as service, httpx.AsyncClient(timeout=20) as client:
+        cdn.state.refuse_next = 3
+        reader = Reader(client, url(service, numbers(service)[0])).start()
+        try:
+            await asyncio.wait_for(reader.opened.wait(), 15)
+            assert reader.status == 200 and reader.first
+            assert cdn.state.refused == 3
+            budget = service.engine.budgets.get("p")
+            assert budget.try_acquire_probe() is None  # held back after the refusals
+            assert budget.linger_s >= 5.0
+        finally:
+            await reader.stop()
+
+
 async def test_linger_then_close(cdn: FakeCdn, tmp_path: Path) -> None:
     """A viewer that comes back within the linger reuses the upstream (no new provider request);
     after the linger the provider's connection is closed."""

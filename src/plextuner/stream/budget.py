@@ -213,6 +213,13 @@ class ProviderBudget:
         finally:
             self._viewers_waiting -= 1
 
+    def preempt_probes(self) -> None:
+        """Ask every probe on this account to give its connection up (the provider refused a
+        viewer: its count, lingering streams included, is full)."""
+        for lease in list(self._leases.values()):
+            if lease.kind is LeaseKind.PROBE:
+                lease.preempt()
+
     def _preempt_one_probe(self) -> None:
         probes = [lease for lease in self._leases.values() if lease.kind is LeaseKind.PROBE]
         pending = [p for p in probes if not p.preempted.is_set()]

@@ -52,6 +52,10 @@ from plextuner.supervise import record_crash
 log = get_logger(__name__)
 KEEPALIVE_EVERY = 1.0
 RECONNECT_BACKOFF = 0.5  # doubles per failed reconnect of one upstream
+# A source refused for the account's limit (the provider still counting a closed stream) is
+# asked again this often, this long at most.
+ACCOUNT_RETRY_STEP = 0.5
+ACCOUNT_RETRY_FOR = 4.0
 RECENT_FAILOVERS = 20
 
 
@@ -281,37 +285,53 @@ class UpstreamHub:
         sources = self.health.order(up.entry.channel.sources, self.budgets)
         exhausted: ConnectionsExhaustedError | None = None
         last: UpstreamError | None = None
-        for index, source in sources:
-            try:
-                lease, account = await self.budgets.lease_any(source.provider)
-            except ConnectionsExhaustedError as err:
-                exhausted = err
-                continue
-            first = self.budgets.accounts_of(source.provider)[0]
-            url = account.stream_url(source.url, first)
-            try:
-                upstream = await open_upstream(
-                    self._session(),
-                    self.ffmpeg,
-                    source if url == source.url else dataclasses.replace(source, url=url),
-                    self.cfg.connect_timeout,
-                )
-            except UpstreamError as err:
-                lease.refused = err.kind is FailureKind.LIMIT
-                lease.release()
-                self.health.failed(source.url)
-                UPSTREAM_ERRORS.labels(kind=err.label).inc()
-                log.info("upstream_failed", host=host_of(source.url), kind=err.label)
-                last = err
-                continue
-            except BaseException:
-                lease.release()
-                raise
-            lease.hls = isinstance(upstream, FfmpegUpstream)  # an HLS session (see budget.py)
-            up.source_index = index
-            self._set_provider(up, account.key)
-            self.health.succeeded(source.url)
-            return upstream, lease, source
+        waited = 0.0
+        while True:
+            refused: list[tuple[int, Source]] = []
+            for index, source in sources:
+                try:
+                    lease, account = await self.budgets.lease_any(source.provider)
+                except ConnectionsExhaustedError as err:
+                    exhausted = err
+                    continue
+                first = self.budgets.accounts_of(source.provider)[0]
+                url = account.stream_url(source.url, first)
+                try:
+                    upstream = await open_upstream(
+                        self._session(),
+                        self.ffmpeg,
+                        source if url == source.url else dataclasses.replace(source, url=url),
+                        self.cfg.connect_timeout,
+                    )
+                except UpstreamError as err:
+                    lease.refused = err.kind is FailureKind.LIMIT
+                    lease.release()
+                    if lease.refused:  # the account is full at the provider, not in our count
+                        budget = self.budgets.get(account.key)
+                        budget.note_refusal()  # probes hold back and learn its linger
+                        budget.preempt_probes()  # a probe's connection is the viewer's
+                        refused.append((index, source))
+                    self.health.failed(source.url)
+                    UPSTREAM_ERRORS.labels(kind=err.label).inc()
+                    log.info("upstream_failed", host=host_of(source.url), kind=err.label)
+                    last = err
+                    continue
+                except BaseException:
+                    lease.release()
+                    raise
+                lease.hls = isinstance(upstream, FfmpegUpstream)  # an HLS session (budget.py)
+                up.source_index = index
+                self._set_provider(up, account.key)
+                self.health.succeeded(source.url)
+                return upstream, lease, source
+            if not refused or waited >= ACCOUNT_RETRY_FOR:
+                break
+            # Every source failed, some only because the provider still counts a stream that
+            # closed (an HLS session lingers for seconds): ask those again while time is left
+            # (a first tune stays bounded by its first-byte deadline).
+            await asyncio.sleep(ACCOUNT_RETRY_STEP)
+            waited += ACCOUNT_RETRY_STEP
+            sources = refused
         if last is None and exhausted is not None:
             raise exhausted
         if not up.ready.is_set():
