@@ -213,9 +213,10 @@ class ProviderBudget:
         finally:
             self._viewers_waiting -= 1
 
-    def preempt_probes(self) -> None:
-        """Ask every probe on this account to give its connection up (the provider refused a
-        viewer: its count, lingering streams included, is full)."""
+    def viewer_refused(self) -> None:
+        """The provider refused a viewer (account limit) though our count had room: probes give
+        way and hold off a while. No lesson on the linger: a 403 for good would teach 60 s."""
+        self._probe_hold_until = max(self._probe_hold_until, time.monotonic() + LINGER_STEP)
         for lease in list(self._leases.values()):
             if lease.kind is LeaseKind.PROBE:
                 lease.preempt()

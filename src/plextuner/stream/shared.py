@@ -307,9 +307,7 @@ class UpstreamHub:
                     lease.refused = err.kind is FailureKind.LIMIT
                     lease.release()
                     if lease.refused:  # the account is full at the provider, not in our count
-                        budget = self.budgets.get(account.key)
-                        budget.note_refusal()  # probes hold back and learn its linger
-                        budget.preempt_probes()  # a probe's connection is the viewer's
+                        self.budgets.get(account.key).viewer_refused()
                         refused.append((index, source))
                     self.health.failed(source.url)
                     UPSTREAM_ERRORS.labels(kind=err.label).inc()
