@@ -134,7 +134,7 @@ def _cached_sections(
     with _cache_lock:
         if identity in _sections_cache:
             return _sections_cache[identity]
-    spans = sections(fh, identity[2])
+    spans = _sections(fh, identity[2])
     with _cache_lock:
         if len(_sections_cache) >= _CACHE_LIMIT:
             _sections_cache.clear()
@@ -142,7 +142,7 @@ def _cached_sections(
     return spans
 
 
-def sections(fh: BinaryIO, size: int) -> tuple[int, int, int] | None:
+def _sections(fh: BinaryIO, size: int) -> tuple[int, int, int] | None:
     """Byte offsets (channels start, programmes start, body end) of a guide our writer wrote,
     or None for a file of another shape."""
     fh.seek(0)

@@ -52,11 +52,10 @@ from plextuner.supervise import record_crash
 log = get_logger(__name__)
 KEEPALIVE_EVERY = 1.0
 RECONNECT_BACKOFF = 0.5  # doubles per failed reconnect of one upstream
-# A source refused for the account's limit (the provider still counting a closed stream) is
-# asked again this often, this long at most.
-ACCOUNT_RETRY_STEP = 0.5
-ACCOUNT_RETRY_FOR = 4.0
+ACCOUNT_RETRY_STEP = 0.5  # a source refused for the account's limit is asked again so often,
+ACCOUNT_RETRY_FOR = 4.0  # this long at most (the provider still counting a closed stream)
 RECENT_FAILOVERS = 20
+Opened = tuple[Upstream, Lease, Source]  # an upstream, its connection, the source it reads
 
 
 class UpstreamHub:
@@ -243,9 +242,7 @@ class UpstreamHub:
             upstream, lease, source = opened
             reason = await self._stream(up, upstream, lease, source, float("inf"))
 
-    async def _open(
-        self, up: SharedUpstream, deadline: float
-    ) -> tuple[Upstream, Lease, Source] | None:
+    async def _open(self, up: SharedUpstream, deadline: float) -> Opened | None:
         """The first source that opens; keep-alive to viewers meanwhile when reconnecting.
         Before the first byte, everything is bounded by the first-byte `deadline`."""
         if up.ready.is_set():  # a reconnect: viewers are fed meanwhile
@@ -281,60 +278,66 @@ class UpstreamHub:
                 viewer.keepalive(filler)
             await asyncio.sleep(KEEPALIVE_EVERY)
 
-    async def _open_any(self, up: SharedUpstream) -> tuple[Upstream, Lease, Source] | None:
+    async def _open_any(self, up: SharedUpstream) -> Opened | None:
         sources = self.health.order(up.entry.channel.sources, self.budgets)
         exhausted: ConnectionsExhaustedError | None = None
         last: UpstreamError | None = None
-        waited = 0.0
-        while True:
+        for retry in itertools.count():
             refused: list[tuple[int, Source]] = []
             for index, source in sources:
-                try:
-                    lease, account = await self.budgets.lease_any(source.provider)
-                except ConnectionsExhaustedError as err:
-                    exhausted = err
-                    continue
-                first = self.budgets.accounts_of(source.provider)[0]
-                url = account.stream_url(source.url, first)
-                try:
-                    upstream = await open_upstream(
-                        self._session(),
-                        self.ffmpeg,
-                        source if url == source.url else dataclasses.replace(source, url=url),
-                        self.cfg.connect_timeout,
-                    )
-                except UpstreamError as err:
-                    lease.refused = err.kind is FailureKind.LIMIT
-                    lease.release()
-                    if lease.refused:  # the account is full at the provider, not in our count
-                        self.budgets.get(account.key).viewer_refused()
+                outcome = await self._try_open(up, index, source)
+                if isinstance(outcome, ConnectionsExhaustedError):
+                    exhausted = outcome
+                elif isinstance(outcome, UpstreamError):
+                    last = outcome
+                    if outcome.kind is FailureKind.LIMIT:
                         refused.append((index, source))
-                    self.health.failed(source.url)
-                    UPSTREAM_ERRORS.labels(kind=err.label).inc()
-                    log.info("upstream_failed", host=host_of(source.url), kind=err.label)
-                    last = err
-                    continue
-                except BaseException:
-                    lease.release()
-                    raise
-                lease.hls = isinstance(upstream, FfmpegUpstream)  # an HLS session (budget.py)
-                up.source_index = index
-                self._set_provider(up, account.key)
-                self.health.succeeded(source.url)
-                return upstream, lease, source
-            if not refused or waited >= ACCOUNT_RETRY_FOR:
+                else:
+                    return outcome
+            if not refused or retry * ACCOUNT_RETRY_STEP >= ACCOUNT_RETRY_FOR:
                 break
-            # Every source failed, some only because the provider still counts a stream that
-            # closed (an HLS session lingers for seconds): ask those again while time is left
-            # (a first tune stays bounded by its first-byte deadline).
+            # Some sources failed only as the provider still counts a closed stream: ask again.
             await asyncio.sleep(ACCOUNT_RETRY_STEP)
-            waited += ACCOUNT_RETRY_STEP
             sources = refused
         if last is None and exhausted is not None:
             raise exhausted
         if not up.ready.is_set():
             raise TuneFailedError(str(last) if last else "no source could be opened")
         return None
+
+    async def _try_open(
+        self, up: SharedUpstream, index: int, source: Source
+    ) -> Opened | UpstreamError | ConnectionsExhaustedError:
+        """One source opened with a connection of its provider, or why not."""
+        try:
+            lease, account = await self.budgets.lease_any(source.provider)
+        except ConnectionsExhaustedError as err:
+            return err
+        url = account.stream_url(source.url, self.budgets.accounts_of(source.provider)[0])
+        try:
+            upstream = await open_upstream(
+                self._session(),
+                self.ffmpeg,
+                source if url == source.url else dataclasses.replace(source, url=url),
+                self.cfg.connect_timeout,
+            )
+        except UpstreamError as err:
+            lease.refused = err.kind is FailureKind.LIMIT
+            lease.release()
+            if lease.refused:  # the account is full at the provider, not in our count
+                self.budgets.get(account.key).viewer_refused()
+            self.health.failed(source.url)
+            UPSTREAM_ERRORS.labels(kind=err.label).inc()
+            log.info("upstream_failed", host=host_of(source.url), kind=err.label)
+            return err
+        except BaseException:
+            lease.release()
+            raise
+        lease.hls = isinstance(upstream, FfmpegUpstream)  # an HLS session (budget.py)
+        up.source_index = index
+        self._set_provider(up, account.key)
+        self.health.succeeded(source.url)
+        return upstream, lease, source
 
     def _set_provider(self, up: SharedUpstream, provider: str) -> None:
         if up.provider == provider:
