@@ -28,6 +28,7 @@ VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xD1, 0xEA})
 # PMT stream_type → the codec name ffprobe would report (the types a lineup can advertise).
 TS_VIDEO_CODECS = {0x01: "mpeg1video", 0x02: "mpeg2video", 0x1B: "h264", 0x24: "hevc"}
 SNIFF_BYTES = 188 * 400
+READ_PATIENCE = 2.0  # seconds a flowing stream may pause before its first bytes are judged
 
 
 class Engine(Protocol):
@@ -119,17 +120,31 @@ class _Phase:
             self.connected = True
 
 
+@dataclass(frozen=True, slots=True)
+class Media:
+    """The first bytes of a stream's media, reached directly or through an HLS playlist."""
+
+    head: bytes
+    via_hls: bool = False
+
+
 class NativeEngine:
     """Status, content type and the first bytes: TS sync + PAT/PMT, or an HLS playlist's segment."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, limit: int = SNIFF_BYTES) -> None:
         self.client = client
+        self.limit = limit  # how many bytes of media are read (the ffprobe engine wants more)
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        got = await self.fetch(source, timeout)
+        return got if isinstance(got, ProbeResult) else inspect_ts(got.head)
+
+    async def fetch(self, source: Source, timeout: float) -> ProbeResult | Media:
+        """The stream's first bytes, or the result that says why there are none."""
         phase = _Phase()
         try:
             async with asyncio.timeout(timeout):
-                return await self._probe(source.url, dict(source.headers), 0, phase)
+                return await self._fetch(source.url, dict(source.headers), 0, phase)
         except TimeoutError:
             # Where it stalled says whose trouble it is: a host that never accepts is the host's;
             # one that accepted (or answered 200) and then sent nothing is this channel's.
@@ -142,56 +157,75 @@ class NativeEngine:
             return ProbeResult(Verdict.TRANSIENT, "timed out", scope=Scope.HOST)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
-        except httpx.TransportError as err:  # reset or closed after the connection was made
-            scope = Scope.CHANNEL if phase.answered else Scope.HOST
-            return ProbeResult(
-                Verdict.TRANSIENT, f"connection failed ({type(err).__name__})", scope=scope
-            )
+        except httpx.TransportError as err:  # reset or closed before an answer
+            return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
             # Redirect loops, bad encodings, a URL httpx cannot send: not proof the channel is
             # dead (the URL was checked when it was parsed), so it stays unverified.
             return ProbeResult(Verdict.TRANSIENT, f"request failed ({type(err).__name__})")
 
-    async def _probe(
+    async def _fetch(
         self, url: str, headers: dict[str, str], depth: int, phase: _Phase
-    ) -> ProbeResult:
+    ) -> ProbeResult | Media:
         trace = {"trace": phase.trace}
-        async with self.client.stream("GET", url, headers=headers, extensions=trace) as resp:
+        # Redirects followed whatever the client's default: a provider's 302 to its CDN is how
+        # most Xtream streams start, and a 302 read as the stream would look like an empty 200.
+        async with self.client.stream(
+            "GET", url, headers=headers, extensions=trace, follow_redirects=True
+        ) as resp:
             verdict = classify_status(resp.status_code)
             if verdict is not None:
                 return verdict
             phase.answered = True
             ctype = resp.headers.get("content-type", "").lower()
-            head = await _read_head(resp, SNIFF_BYTES)
+            head, ended = await _read_head(resp, self.limit)
         if not head:
+            # An empty body, or the connection dropped after the status line: either way the
+            # server's own answer for this stream, the same on every attempt when it is dead.
             return ProbeResult(
                 Verdict.TRANSIENT, "200, then closed", scope=Scope.CHANNEL, definite=True
             )
         if is_hls_reply(ctype, head):
             if depth >= 2:
                 return ProbeResult(Verdict.DEAD, "HLS playlist nests too deep")
-            target = _first_uri(head)
+            # A playlist cut short (by the server or our limit) is read to its last whole line.
+            target = _first_uri(head if ended else head[: head.rfind(b"\n") + 1])
+            if target is None and not ended:
+                return ProbeResult(
+                    Verdict.TRANSIENT, "200, then closed", scope=Scope.CHANNEL, definite=True
+                )
             if target is None:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists nothing")
             try:
-                nested = urljoin(url, target)
+                nested = urljoin(str(resp.url), target)
             except ValueError:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
             if url_problem(nested) is not None:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
-            return await self._probe(nested, headers, depth + 1, phase)
+            return await self._fetch(nested, headers, depth + 1, phase)
         if is_html_reply(ctype, head):
             return ProbeResult(Verdict.DEAD, "HTML page served as 200")
-        return inspect_ts(head)
+        return Media(head, via_hls=depth > 0)
 
 
-async def _read_head(resp: httpx.Response, limit: int) -> bytes:
+async def _read_head(resp: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes, and whether the body ended there as the server meant it to. Once
+    bytes flow, a pause of READ_PATIENCE ends the read (a trickling stream is judged on what
+    came, not timed out), and so does a dropped connection: what came is the server's answer."""
     buf = bytearray()
-    async for chunk in resp.aiter_raw():
-        buf += chunk
-        if len(buf) >= limit:
-            break
-    return bytes(buf[:limit])
+    try:
+        async with asyncio.timeout(None) as patience:
+            async for chunk in resp.aiter_raw():
+                if chunk and not buf:
+                    patience.reschedule(asyncio.get_running_loop().time() + READ_PATIENCE)
+                buf += chunk
+                if len(buf) >= limit:
+                    return bytes(buf[:limit]), False
+    except TimeoutError:  # only ours can land here: the probe's own timeout is outside
+        return bytes(buf), False
+    except httpx.TransportError:  # the server dropped the connection midway
+        return bytes(buf), False
+    return bytes(buf), True
 
 
 def _first_uri(playlist: bytes) -> str | None:
