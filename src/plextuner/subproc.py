@@ -62,12 +62,12 @@ async def stop(proc: asyncio.subprocess.Process, grace: float = GRACE) -> None:
 
 @contextlib.asynccontextmanager
 async def managed_process(
-    argv: Sequence[str], *, stdout: bool = True, grace: float = GRACE
+    argv: Sequence[str], *, stdout: bool = True, stdin: bool = False, grace: float = GRACE
 ) -> AsyncIterator[ManagedProcess]:
     """Run `argv`; OSError (not installed, not executable) propagates before anything starts."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -92,9 +92,29 @@ async def managed_process(
                 transport.close()
 
 
-async def run_to_end(argv: Sequence[str], *, stdout: bool = True) -> tuple[int, bytes, str]:
-    """(exit code, stdout, stderr tail) of a child that runs to its end (caller bounds the time)."""
-    async with managed_process(argv, stdout=stdout) as child:
-        out = await child.stdout.read() if stdout else b""
-        code = await child.proc.wait()
+async def run_to_end(
+    argv: Sequence[str], *, stdout: bool = True, feed: bytes | None = None
+) -> tuple[int, bytes, str]:
+    """(exit code, stdout, stderr tail) of a child that runs to its end (caller bounds the time);
+    `feed` is written to its stdin, which is then closed."""
+    async with managed_process(argv, stdout=stdout, stdin=feed is not None) as child:
+        writer = None if feed is None else asyncio.ensure_future(_feed(child.proc, feed))
+        try:
+            out = await child.stdout.read() if stdout else b""
+            code = await child.proc.wait()
+        finally:
+            if writer is not None:  # done by now (the child is gone), unless we are cancelled
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
     return code, out, child.stderr_text
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    """Beside the stdout read (a child that writes while it reads must not block on either);
+    a child that stops reading early (it has seen enough) is not an error."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    proc.stdin.close()

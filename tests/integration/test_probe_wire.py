@@ -3,14 +3,19 @@ stopped decides whose trouble it is, and a definite failure is the same on every
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 
 from plextuner.ingest.models import Source
-from plextuner.validate.probe import NativeEngine
+from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
 from plextuner.validate.result import ProbeResult, Scope, Verdict
+from tests.conftest import require_tool
 from tests.fakes.wire import WireServer
 
 pytestmark = pytest.mark.integration
@@ -28,43 +33,119 @@ async def wire() -> AsyncIterator[WireServer]:
         await server.stop()
 
 
-async def native(wire: WireServer, name: str, timeout: float = 10.0) -> ProbeResult:
+ENGINES = ["native", "ffprobe"]
+
+
+def engine_for(kind: str, client: httpx.AsyncClient, ffprobe: str = "") -> Engine:
+    if kind == "native":
+        return NativeEngine(client)
+    return FfprobeEngine(ffprobe or require_tool("ffprobe"), client)
+
+
+async def probe(
+    wire: WireServer, name: str, kind: str = "native", timeout: float = 10.0
+) -> ProbeResult:
     # A client that follows no redirects, as a caller's own client may be: the engine must.
     async with httpx.AsyncClient(timeout=30) as client:
-        return await NativeEngine(client).probe(Source("p", wire.url(name)), timeout)
+        return await engine_for(kind, client).probe(Source("p", wire.url(name)), timeout)
 
 
 def shape(result: ProbeResult) -> tuple[Verdict, Scope, bool, str]:
     return result.verdict, result.scope, result.definite, result.reason
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("name", ["empty", "cut_length", "cut_chunked", "reset", "hls_cut_early"])
 async def test_a_200_that_ends_without_a_stream_is_the_channels_definite_failure(
-    wire: WireServer, name: str
+    wire: WireServer, name: str, kind: str
 ) -> None:
     """However the connection ends after the status line (no body, a body promised and not
     sent, a reset), it is the server's answer for this channel: it does not slow the host and,
     the same on every attempt, makes the channel dead."""
-    assert shape(await native(wire, name)) == CLOSED
+    assert shape(await probe(wire, name, kind)) == CLOSED
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize(
     "name", ["healthy", "healthy_then_reset", "trickle", "redirect", "hls_cut"]
 )
-async def test_a_stream_that_started_is_judged_on_what_came(wire: WireServer, name: str) -> None:
+async def test_a_stream_that_started_is_judged_on_what_came(
+    wire: WireServer, name: str, kind: str
+) -> None:
     """A good start is a good channel: cut short, paused (judged a moment after, not timed
     out: the probe's timeout here is 60 s), behind a redirect, or listed by a playlist whose
     last line was cut."""
-    result = await native(wire, name, timeout=60)
+    result = await probe(wire, name, kind, timeout=60)
     assert result.verdict is Verdict.OK, result.reason
+    assert result.video_codec == "h264"
 
 
-async def test_where_a_silent_channel_stopped(wire: WireServer) -> None:
-    stalled = await native(wire, "stall", timeout=1)
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_where_a_silent_channel_stopped(wire: WireServer, kind: str) -> None:
+    """The ffprobe engine used to call both of these "timed out", the host's trouble."""
+    stalled = await probe(wire, "stall", kind, timeout=1)
     assert shape(stalled) == (Verdict.TRANSIENT, Scope.CHANNEL, True, "200, then nothing")
-    hung = await native(wire, "hang", timeout=1)
+    hung = await probe(wire, "hang", kind, timeout=1)
     assert shape(hung) == (Verdict.TRANSIENT, Scope.CHANNEL, False, "connected, no answer")
 
 
-async def test_a_body_that_is_not_a_stream_is_dead(wire: WireServer) -> None:
-    assert (await native(wire, "text")).verdict is Verdict.DEAD
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_a_body_that_is_not_a_stream_is_dead(wire: WireServer, kind: str) -> None:
+    assert (await probe(wire, "text", kind)).verdict is Verdict.DEAD
+
+
+async def test_ffprobe_reads_the_bytes_not_the_url(wire: WireServer, tmp_path: Path) -> None:
+    """One connection per probe, ours; ffprobe gets the bytes on stdin, so the stream URL (and
+    the credentials in it) is never on a command line another user can read in `ps`."""
+    real = require_tool("ffprobe")
+    calls = tmp_path / "calls"
+    spy = tmp_path / "ffprobe"
+    spy.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {real} "$@"\n')
+    spy.chmod(0o755)
+    async with httpx.AsyncClient() as client:
+        engine = engine_for("ffprobe", client, str(spy))
+        result = await engine.probe(Source("p", wire.url("healthy")), 10)
+    assert result.verdict is Verdict.OK
+    argv = calls.read_text()
+    assert "pipe:0" in argv
+    assert "127.0.0.1" not in argv
+
+
+@pytest.fixture
+async def fmp4_hls(tmp_path: Path) -> AsyncIterator[str]:
+    """A real fragmented-MP4 HLS stream (ffmpeg's own), served as files."""
+    ffmpeg = require_tool("ffmpeg")
+    out = tmp_path / "hls"
+    out.mkdir()
+    subprocess.run(
+        [
+            *(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"),
+            *("-t", "3", "-c:v", "libx264", "-g", "25", "-f", "hls", "-hls_time", "1"),
+            *("-hls_segment_type", "fmp4", "-hls_playlist_type", "vod", str(out / "index.m3u8")),
+        ],
+        check=True,
+        timeout=60,
+        env={**os.environ, "AV_LOG_FORCE_NOCOLOR": "1"},
+    )
+    app = web.Application()
+    app.router.add_static("/", out)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/index.m3u8"
+    finally:
+        await runner.cleanup()
+
+
+async def test_fmp4_hls_is_never_dropped(fmp4_hls: str) -> None:
+    """Its segments are not MPEG-TS: the native engine cannot read their codecs (they are in
+    the init segment) and leaves the channel unverified, never dead; ffprobe reads it whole."""
+    async with httpx.AsyncClient() as client:
+        native = await engine_for("native", client).probe(Source("p", fmp4_hls), 10)
+        full = await engine_for("ffprobe", client).probe(Source("p", fmp4_hls), 10)
+    assert native.verdict is Verdict.TRANSIENT
+    assert native.scope is Scope.LOCAL
+    assert (full.verdict, full.video_codec, full.height) == (Verdict.OK, "h264", 240)

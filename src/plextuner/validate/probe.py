@@ -28,6 +28,8 @@ VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xD1, 0xEA})
 # PMT stream_type → the codec name ffprobe would report (the types a lineup can advertise).
 TS_VIDEO_CODECS = {0x01: "mpeg1video", 0x02: "mpeg2video", 0x1B: "h264", 0x24: "hevc"}
 SNIFF_BYTES = 188 * 400
+PROBE_BYTES = 1_000_000  # what the ffprobe engine reads and hands to ffprobe
+ANALYSE_TIMEOUT = 10.0  # ffprobe over bytes in memory: our own CPU, not the network
 READ_PATIENCE = 2.0  # seconds a flowing stream may pause before its first bytes are judged
 
 
@@ -36,11 +38,44 @@ class Engine(Protocol):
 
 
 class FfprobeEngine:
-    def __init__(self, binary: str, client: httpx.AsyncClient | None = None) -> None:
+    """The stream fetched as the native engine fetches it (one connection, and how far the
+    answer got says whose trouble a failure is), its first megabyte handed to ffprobe on stdin
+    for the codec and size. ffprobe fetching the URL itself could not tell a hung host from a
+    channel's `200, then nothing` (both "timed out"), nor a dropped connection from a CDN's
+    refusal, and had the URL, credentials and all, on its command line. It still reads the URL
+    for an HLS stream whose segment is not MPEG-TS (fMP4 needs the playlist's init segment)."""
+
+    def __init__(self, binary: str, client: httpx.AsyncClient) -> None:
         self.binary = binary
-        # ffprobe reports most 4xx codes as one "4XX Client Error": a 410 (dead) and a 429
-        # (transient) look alike, so the status is asked once more over HTTP in that case.
-        self.client = client
+        self.fetcher = NativeEngine(client, limit=PROBE_BYTES)
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        got = await self.fetcher.fetch(source, timeout)
+        if isinstance(got, ProbeResult):
+            return got
+        seen = inspect_ts(got.head)
+        analysed = await self._analyse(got.head)
+        if analysed is not None and analysed.verdict is Verdict.OK:
+            return analysed
+        if seen.verdict is Verdict.OK:  # a video PMT that ffprobe could not size
+            return seen
+        if analysed is not None:  # ffprobe read the bytes and found no video in them
+            return analysed
+        if got.via_hls and seen.verdict is Verdict.DEAD:
+            return await self._probe_url(source, timeout)
+        return seen
+
+    async def _analyse(self, head: bytes) -> ProbeResult | None:
+        """ffprobe's reading of the bytes; None when it could not read them as media (or did
+        not run: the bytes' own inspection decides then)."""
+        argv = [self.binary, "-v", "error", "-print_format", "json", "-show_streams"]
+        argv += ["-probesize", str(PROBE_BYTES), "-analyzeduration", "2000000", "-i", "pipe:0"]
+        try:
+            async with asyncio.timeout(ANALYSE_TIMEOUT):
+                code, out, _ = await run_to_end(argv, feed=head)
+        except (TimeoutError, OSError):  # TimeoutError first: it is an OSError
+            return None
+        return parse_ffprobe(out) if code == 0 else None
 
     def argv(self, source: Source, timeout: float) -> list[str]:
         argv = [
@@ -53,38 +88,28 @@ class FfprobeEngine:
             "-rw_timeout",
             str(int(timeout * 1_000_000)),
             "-probesize",
-            "1000000",
+            str(PROBE_BYTES),
             "-analyzeduration",
             "2000000",
         ]
         argv += header_args(source.headers)
         return [*argv, source.url]
 
-    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+    async def _probe_url(self, source: Source, timeout: float) -> ProbeResult:
         try:
             async with asyncio.timeout(timeout):
                 code, out, stderr = await run_to_end(self.argv(source, timeout))
+        except TimeoutError:  # before OSError, which it is
+            return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out", scope=Scope.CHANNEL)
         except OSError as err:
-            return ProbeResult(Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}")
-        except TimeoutError:
-            return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out")
+            return ProbeResult(
+                Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}", scope=Scope.LOCAL
+            )
         # ffprobe names the URL in its errors: never let it into a reason that may be logged.
         stderr = stderr[-4000:].replace(source.url, "<stream>")
         if code != 0:
-            if "4xx client error" in stderr.lower() and self.client is not None:
-                return await self._status(source, timeout)
             return classify_ffprobe_error(stderr)
         return parse_ffprobe(out)
-
-    async def _status(self, source: Source, timeout: float) -> ProbeResult:
-        assert self.client is not None
-        try:
-            async with asyncio.timeout(timeout):
-                async with self.client.stream("GET", source.url, headers=dict(source.headers)) as r:
-                    status = r.status_code
-        except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, ValueError):
-            return ProbeResult(Verdict.TRANSIENT, "HTTP 4xx, then no answer")
-        return classify_status(status) or ProbeResult(Verdict.TRANSIENT, f"HTTP {status} on retry")
 
 
 def parse_ffprobe(out: bytes) -> ProbeResult:
@@ -137,7 +162,13 @@ class NativeEngine:
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
         got = await self.fetch(source, timeout)
-        return got if isinstance(got, ProbeResult) else inspect_ts(got.head)
+        if isinstance(got, ProbeResult):
+            return got
+        if got.via_hls and is_fmp4(got.head):  # its codecs are in an init segment: not read here
+            return ProbeResult(
+                Verdict.TRANSIENT, "fMP4 HLS segment, not inspected", scope=Scope.LOCAL
+            )
+        return inspect_ts(got.head)
 
     async def fetch(self, source: Source, timeout: float) -> ProbeResult | Media:
         """The stream's first bytes, or the result that says why there are none."""
@@ -226,6 +257,14 @@ async def _read_head(resp: httpx.Response, limit: int) -> tuple[bytes, bool]:
     except httpx.TransportError:  # the server dropped the connection midway
         return bytes(buf), False
     return bytes(buf), True
+
+
+_BMFF_BOXES = (b"ftyp", b"styp", b"moof", b"sidx", b"moov", b"prft", b"emsg")
+
+
+def is_fmp4(data: bytes) -> bool:
+    """An ISO BMFF (fragmented MP4) segment: its first box's type, after the 4-byte size."""
+    return data[4:8] in _BMFF_BOXES
 
 
 def _first_uri(playlist: bytes) -> str | None:

@@ -60,7 +60,7 @@ def make_validate_stage(
                 elif entry.channel.sources:
                     jobs.append(Job(key, device.name, entry))
         probe_engine = engine or (
-            FfprobeEngine(settings.ffprobe)
+            FfprobeEngine(settings.ffprobe, await ctx.fetcher.http())
             if cfg.engine == "ffprobe"
             else NativeEngine(await ctx.fetcher.http())
         )
