@@ -1,6 +1,7 @@
 """Post-validation on a fake CDN whose hosts allow a known concurrency and request rate and
-refuse connections for a while after a burst. Ours (default settings) vs the seed's configuration
-(12 workers, no per-host limit, buckets in sequence, one failure = dead).
+refuse connections for a while after a burst. Ours (default settings; the native engine, then
+the ffprobe engine, the default) vs the seed's configuration (12 workers, no per-host limit,
+buckets in sequence, one failure = dead).
 
 Reports wall time vs an oracle prober that knows the hosts' rules (target <= 1.2x, issue 16),
 healthy channels dropped (target 0), dead channels found (target >= 97%), bans triggered.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import sys
 import time
 from collections import deque
@@ -25,7 +27,7 @@ from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Channel, Source
 from plextuner.validate.pool import Job, JobKey, ProbePool, interleave
-from plextuner.validate.probe import NativeEngine
+from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
 from plextuner.validate.result import Verdict
 
 HOSTS, PER_HOST, BUCKETS = 8, 105, 6
@@ -66,11 +68,21 @@ def score(hosts: list[CdnHost], verdicts: dict[JobKey, Verdict]) -> tuple[int, i
 
 
 async def ours() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
+    return await _ours(ffprobe=False)
+
+
+async def ours_ffprobe() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
+    """The default engine: the same fetch, ffprobe reading the bytes (one process a probe)."""
+    return await _ours(ffprobe=True)
+
+
+async def _ours(ffprobe: bool) -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
     hosts, per_bucket = await build()
     start = time.monotonic()
     async with httpx.AsyncClient(timeout=15) as client:
-        pool = ProbePool(PostvalidateConfig(engine="native"), NativeEngine(client))
-        results = await pool.run(interleave(per_bucket))
+        engine: Engine = FfprobeEngine("ffprobe", client) if ffprobe else NativeEngine(client)
+        cfg = PostvalidateConfig(engine="ffprobe" if ffprobe else "native")
+        results = await ProbePool(cfg, engine).run(interleave(per_bucket))
     wall = time.monotonic() - start
     for h in hosts:
         await h.stop()
@@ -158,7 +170,7 @@ def report(
     dropped, found, dead = score(hosts, verdicts)
     bans = sum(h.stats.bans for h in hosts)
     print(
-        f"{name:<6} wall {wall:6.1f} s  vs oracle {wall / base:4.2f}x  "
+        f"{name:<12} wall {wall:6.1f} s  vs oracle {wall / base:4.2f}x  "
         f"healthy dropped {dropped:3d}  dead found {found}/{dead} ({100 * found / dead:.0f}%)  "
         f"bans {bans}"
     )
@@ -171,6 +183,10 @@ def main() -> int:
     )
     runs = {name: asyncio.run(run()) for name, run in (("oracle", oracle), ("seed", seed),
                                                        ("ours", ours))}  # fmt: skip
+    if shutil.which("ffprobe"):
+        runs["ours-ffprobe"] = asyncio.run(ours_ffprobe())
+    else:
+        print("SKIPPED ours-ffprobe: ffprobe not installed (Debian package ffmpeg)")
     base = runs["oracle"][0]
     print(f"bound from the rate alone: {PER_HOST / RULES.max_rate:.1f} s per host")
     for name, (wall, verdicts, hosts) in runs.items():
