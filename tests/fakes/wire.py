@@ -66,6 +66,8 @@ SCRIPTS: dict[str, Script] = {
     "stall": _then_wait(TS_HEAD + LONG),
     "hang": _then_wait(b""),
     "text": _send(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nStream not available"),
+    "html": _send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>Busy</html>"),
+    "hls_empty": _send(HLS_HEAD + b"\r\n#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
     "redirect": _send(b"HTTP/1.1 302 Found\r\nLocation: /healthy\r\nContent-Length: 0\r\n\r\n"),
     # A playlist cut midway: its first whole line is its first URI, a cut line is not one.
     "hls_cut": _then_reset(HLS_HEAD + LONG + b"#EXTM3U\n#EXTINF:6,\n/healthy\n#EXTINF:6,\n/heal"),
@@ -78,6 +80,7 @@ class WireServer:
         self._server: asyncio.Server | None = None
         self.port = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.requests: dict[str, int] = {}
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
@@ -107,6 +110,7 @@ class WireServer:
                 pass
             parts = request.split()
             name = parts[1].decode().strip("/") if len(parts) > 1 else ""
+            self.requests[name] = self.requests.get(name, 0) + 1
             script = SCRIPTS.get(
                 name, _send(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             )

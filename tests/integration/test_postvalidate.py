@@ -265,8 +265,8 @@ async def test_cache_skips_recently_ok(hosts: list[CdnHost], tmp_path) -> None: 
     [
         ("404", Verdict.DEAD),
         ("410", Verdict.DEAD),
-        ("html", Verdict.DEAD),
-        ("garbage", Verdict.DEAD),
+        ("html", Verdict.TRANSIENT),  # definite: dead when the retry says it again
+        ("garbage", Verdict.TRANSIENT),
         ("audio_only", Verdict.DEAD),
         ("ok", Verdict.OK),
         ("hang", Verdict.TRANSIENT),
@@ -285,6 +285,7 @@ async def test_ffprobe_engine_classifies(hosts: list[CdnHost], kind: str, verdic
             Source("p", hosts[0].url(f"k{kind}")), 3
         )
     assert result.verdict is verdict, result.reason
+    assert result.definite is (kind in ("html", "garbage"))
     assert "127.0.0.1" not in result.reason
 
 

@@ -12,7 +12,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from plextuner.ingest.models import Source
+from plextuner.buckets.models import LineupEntry
+from plextuner.config import PostvalidateConfig
+from plextuner.ingest.models import Channel, Source
+from plextuner.validate.pool import Job, JobKey, ProbePool
 from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
 from plextuner.validate.result import ProbeResult, Scope, Verdict
 from tests.conftest import require_tool
@@ -90,8 +93,37 @@ async def test_where_a_silent_channel_stopped(wire: WireServer, kind: str) -> No
 
 
 @pytest.mark.parametrize("kind", ENGINES)
-async def test_a_body_that_is_not_a_stream_is_dead(wire: WireServer, kind: str) -> None:
-    assert (await probe(wire, "text", kind)).verdict is Verdict.DEAD
+@pytest.mark.parametrize("name", ["text", "html", "hls_empty"])
+async def test_a_body_that_is_not_a_stream_is_a_definite_failure(
+    wire: WireServer, kind: str, name: str
+) -> None:
+    """A page, a text or a playlist with nothing in it, served as a 200: the server's answer
+    for this channel, but one a panel also gives for a moment ("busy", "account full")."""
+    result = await probe(wire, name, kind)
+    assert (result.verdict, result.scope, result.definite) == (
+        Verdict.TRANSIENT,
+        Scope.CHANNEL,
+        True,
+    )
+
+
+async def test_the_same_answer_on_the_retry_makes_the_channel_dead(wire: WireServer) -> None:
+    """Through the scheduler: each such channel is asked twice, then dead; a healthy one once."""
+    names = ["text", "html", "hls_empty", "empty", "cut_length", "healthy"]
+    jobs = []
+    for i, name in enumerate(names):
+        source = Source("p", wire.url(name))
+        channel = Channel(key=name, name=name, tvg_id="", group="", provider="p", sources=[source])
+        jobs.append(Job(JobKey("a", str(i)), "a", LineupEntry(str(i), channel)))
+    cfg = PostvalidateConfig(engine="native", workers=2, per_host=2, min_interval=0.0, jitter=0.0)
+    async with httpx.AsyncClient() as client:
+        results = await ProbePool(cfg, NativeEngine(client)).run(jobs)
+    verdicts = {names[int(k.number)]: r.verdict for k, r in results.items()}
+    assert verdicts == {n: Verdict.OK if n == "healthy" else Verdict.DEAD for n in names}
+    assert all(
+        r.reason.endswith("(every attempt)") for r in results.values() if r.verdict is Verdict.DEAD
+    )
+    assert {n: wire.requests[n] for n in names} == {n: 1 if n == "healthy" else 2 for n in names}
 
 
 async def test_ffprobe_reads_the_bytes_not_the_url(wire: WireServer, tmp_path: Path) -> None:

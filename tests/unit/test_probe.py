@@ -18,7 +18,7 @@ from plextuner.validate.hosts import (
     Lessons,
 )
 from plextuner.validate.probe import inspect_ts, parse_ffprobe
-from plextuner.validate.result import Verdict, classify_ffprobe_error, classify_status
+from plextuner.validate.result import Scope, Verdict, classify_ffprobe_error, classify_status
 from tests.fakes.cdn import audio_only_ts
 
 
@@ -36,8 +36,14 @@ class TestInspectTs:
         assert inspect_ts(audio_only_ts()).verdict is Verdict.DEAD
 
     def test_not_ts(self) -> None:
-        """Bytes without TS sync are dead."""
-        assert inspect_ts(b"hello world" * 100).verdict is Verdict.DEAD
+        """Bytes without TS sync: the channel's own definite failure (dead when the retry
+        gets the same), not dead at once (a text page can be a panel's "try later")."""
+        result = inspect_ts(b"hello world" * 100)
+        assert (result.verdict, result.scope, result.definite) == (
+            Verdict.TRANSIENT,
+            Scope.CHANNEL,
+            True,
+        )
 
 
 class TestClassify:

@@ -61,7 +61,7 @@ class FfprobeEngine:
             return seen
         if analysed is not None:  # ffprobe read the bytes and found no video in them
             return analysed
-        if got.via_hls and seen.verdict is Verdict.DEAD:
+        if got.via_hls and is_fmp4(got.head):  # ffprobe on the URL reads the init segment
             return await self._probe_url(source, timeout)
         return seen
 
@@ -226,7 +226,7 @@ class NativeEngine:
                     Verdict.TRANSIENT, "200, then closed", scope=Scope.CHANNEL, definite=True
                 )
             if target is None:
-                return ProbeResult(Verdict.DEAD, "HLS playlist lists nothing")
+                return _refused_by_server("HLS playlist lists nothing")
             try:
                 nested = urljoin(str(resp.url), target)
             except ValueError:
@@ -235,7 +235,7 @@ class NativeEngine:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
             return await self._fetch(nested, headers, depth + 1, phase)
         if is_html_reply(ctype, head):
-            return ProbeResult(Verdict.DEAD, "HTML page served as 200")
+            return _refused_by_server("HTML page served as 200")
         return Media(head, via_hls=depth > 0)
 
 
@@ -279,7 +279,7 @@ def inspect_ts(data: bytes) -> ProbeResult:
     """MPEG-TS sync, then PAT → PMT → a video stream type."""
     start = next((i for i in range(min(188, len(data))) if _synced(data, i)), None)
     if start is None:
-        return ProbeResult(Verdict.DEAD, "not MPEG-TS (no sync bytes)")
+        return _refused_by_server("not MPEG-TS (no sync bytes)")
     pmt_pids: set[int] = set()
     stream_types: deque[int] = deque()
     saw_pmt = False
@@ -304,6 +304,13 @@ def inspect_ts(data: bytes) -> ProbeResult:
     return ProbeResult(
         Verdict.TRANSIENT, "no PAT/PMT in the first bytes", scope=Scope.CHANNEL, definite=True
     )
+
+
+def _refused_by_server(reason: str) -> ProbeResult:
+    """A 200 whose body is no stream (an HTML page, text, an empty playlist): dead when the
+    server says it again on the retry, a while later. Such a page is also what a CDN or panel
+    shows while it protects itself or the account is full, for a moment."""
+    return ProbeResult(Verdict.TRANSIENT, reason, scope=Scope.CHANNEL, definite=True)
 
 
 def _synced(data: bytes, i: int) -> bool:
