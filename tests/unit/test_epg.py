@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def entry(number: str, name: str, tvg_id: str = "", shift: float | None = None) 
     )
 
 
-def objects(items: list[Programme | Kept]) -> list[Programme]:
+def objects(items: Sequence[Programme | Kept]) -> list[Programme]:
     """Programmes held as objects (a GuideData without a spill holds them so)."""
     assert all(isinstance(p, Programme) for p in items)
     return [p for p in items if isinstance(p, Programme)]

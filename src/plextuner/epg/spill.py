@@ -15,9 +15,9 @@ import math
 import mmap
 import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, overload
 
 from plextuner.errors import EpgError
 from plextuner.logging import get_logger
@@ -38,10 +38,11 @@ class Kept(NamedTuple):
     body: int
 
 
-class KeptList:
+class KeptList(Sequence[Kept]):
     """One source's kept programmes of one guide channel, packed: three machine numbers a
     programme (24 bytes) where a tuple with its reference was ~100. A guide whose every
-    programme is in the window keeps a million of them."""
+    programme is in the window keeps a million of them. Read as a sequence of `Kept`, made
+    as they are asked for."""
 
     __slots__ = ("bodies", "starts", "stops")
 
@@ -67,6 +68,18 @@ class KeptList:
     def __iter__(self) -> Iterator[Kept]:
         for start, stop, body in zip(self.starts, self.stops, self.bodies, strict=True):
             yield Kept(start, None if math.isnan(stop) else stop, body)
+
+    @overload
+    def __getitem__(self, i: int) -> Kept: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Kept]: ...
+
+    def __getitem__(self, i: int | slice) -> Kept | list[Kept]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        stop = self.stops[i]
+        return Kept(self.starts[i], None if math.isnan(stop) else stop, self.bodies[i])
 
 
 class Spill:
