@@ -238,6 +238,24 @@ def test_xtream_json_as_json_reads_it(raw: str) -> None:
     assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 
+def test_xtream_json_big_reply_read_the_same() -> None:
+    """A reply over INTERRUPTIBLE_ABOVE (decoded with a hook per object) reads as `json` does."""
+    from plextuner.ingest.xtream import INTERRUPTIBLE_ABOVE
+
+    rows = [
+        {"stream_id": i, "name": f"Ch {i} ü", "nested": {"a": [i, None, 1.5]}} for i in range(20000)
+    ]
+    raw = json.dumps(rows).encode()
+    assert len(raw) > INTERRUPTIBLE_ABOVE
+    assert _json(raw, "panel") == rows
+    try:
+        _json(raw[:-1], "panel")
+    except IngestError as err:
+        assert "invalid JSON" in str(err)
+    else:
+        raise AssertionError("a truncated reply decoded")
+
+
 def test_xtream_json_nested_too_deep() -> None:
     """A 100,000-deep array is refused, not a RecursionError."""
     try:
