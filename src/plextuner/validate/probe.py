@@ -37,81 +37,6 @@ class Engine(Protocol):
     async def probe(self, source: Source, timeout: float) -> ProbeResult: ...
 
 
-class FfprobeEngine:
-    """The stream fetched as the native engine fetches it (one connection, and how far the
-    answer got says whose trouble a failure is), its first megabyte handed to ffprobe on stdin
-    for the codec and size. ffprobe fetching the URL itself could not tell a hung host from a
-    channel's `200, then nothing` (both "timed out"), nor a dropped connection from a CDN's
-    refusal, and had the URL, credentials and all, on its command line. It still reads the URL
-    for an HLS stream whose segment is not MPEG-TS (fMP4 needs the playlist's init segment)."""
-
-    def __init__(self, binary: str, client: httpx.AsyncClient) -> None:
-        self.binary = binary
-        self.fetcher = NativeEngine(client, limit=PROBE_BYTES)
-
-    async def probe(self, source: Source, timeout: float) -> ProbeResult:
-        got = await self.fetcher.fetch(source, timeout)
-        if isinstance(got, ProbeResult):
-            return got
-        seen = inspect_ts(got.head)
-        analysed = await self._analyse(got.head)
-        if analysed is not None and analysed.verdict is Verdict.OK:
-            return analysed
-        if seen.verdict is Verdict.OK:  # a video PMT that ffprobe could not size
-            return seen
-        if analysed is not None:  # ffprobe read the bytes and found no video in them
-            return analysed
-        if got.via_hls and is_fmp4(got.head):  # ffprobe on the URL reads the init segment
-            return await self._probe_url(source, timeout)
-        return seen
-
-    async def _analyse(self, head: bytes) -> ProbeResult | None:
-        """ffprobe's reading of the bytes; None when it could not read them as media (or did
-        not run: the bytes' own inspection decides then)."""
-        argv = [self.binary, "-v", "error", "-print_format", "json", "-show_streams"]
-        argv += ["-probesize", str(PROBE_BYTES), "-analyzeduration", "2000000", "-i", "pipe:0"]
-        try:
-            async with asyncio.timeout(ANALYSE_TIMEOUT):
-                code, out, _ = await run_to_end(argv, feed=head)
-        except (TimeoutError, OSError):  # TimeoutError first: it is an OSError
-            return None
-        return parse_ffprobe(out) if code == 0 else None
-
-    def argv(self, source: Source, timeout: float) -> list[str]:
-        argv = [
-            self.binary,
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-rw_timeout",
-            str(int(timeout * 1_000_000)),
-            "-probesize",
-            str(PROBE_BYTES),
-            "-analyzeduration",
-            "2000000",
-        ]
-        argv += header_args(source.headers)
-        return [*argv, source.url]
-
-    async def _probe_url(self, source: Source, timeout: float) -> ProbeResult:
-        try:
-            async with asyncio.timeout(timeout):
-                code, out, stderr = await run_to_end(self.argv(source, timeout))
-        except TimeoutError:  # before OSError, which it is
-            return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out", scope=Scope.CHANNEL)
-        except OSError as err:
-            return ProbeResult(
-                Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}", scope=Scope.LOCAL
-            )
-        # ffprobe names the URL in its errors: never let it into a reason that may be logged.
-        stderr = stderr[-4000:].replace(source.url, "<stream>")
-        if code != 0:
-            return classify_ffprobe_error(stderr)
-        return parse_ffprobe(out)
-
-
 def parse_ffprobe(out: bytes) -> ProbeResult:
     try:
         doc = json.loads(out or b"{}")
@@ -226,7 +151,7 @@ class NativeEngine:
                     Verdict.TRANSIENT, "200, then closed", scope=Scope.CHANNEL, definite=True
                 )
             if target is None:
-                return _refused_by_server("HLS playlist lists nothing")
+                return _no_stream("HLS playlist lists nothing")
             try:
                 nested = urljoin(str(resp.url), target)
             except ValueError:
@@ -235,7 +160,7 @@ class NativeEngine:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
             return await self._fetch(nested, headers, depth + 1, phase)
         if is_html_reply(ctype, head):
-            return _refused_by_server("HTML page served as 200")
+            return _no_stream("HTML page served as 200")
         return Media(head, via_hls=depth > 0)
 
 
@@ -259,6 +184,81 @@ async def _read_head(resp: httpx.Response, limit: int) -> tuple[bytes, bool]:
     return bytes(buf), True
 
 
+class FfprobeEngine:
+    """The stream fetched as the native engine fetches it (one connection, and how far the
+    answer got says whose trouble a failure is), its first megabyte handed to ffprobe on stdin
+    for the codec and size. ffprobe fetching the URL itself could not tell a hung host from a
+    channel's `200, then nothing` (both "timed out"), nor a dropped connection from a CDN's
+    refusal, and had the URL, credentials and all, on its command line. It still reads the URL
+    for an HLS stream whose segment is not MPEG-TS (fMP4 needs the playlist's init segment)."""
+
+    def __init__(self, binary: str, client: httpx.AsyncClient) -> None:
+        self.binary = binary
+        self.fetcher = NativeEngine(client, limit=PROBE_BYTES)
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        got = await self.fetcher.fetch(source, timeout)
+        if isinstance(got, ProbeResult):
+            return got
+        seen = inspect_ts(got.head)
+        analysed = await self._analyse(got.head)
+        if analysed is not None and analysed.verdict is Verdict.OK:
+            return analysed
+        if seen.verdict is Verdict.OK:  # a video PMT that ffprobe could not size
+            return seen
+        if analysed is not None:  # ffprobe read the bytes and found no video in them
+            return analysed
+        if got.via_hls and is_fmp4(got.head):  # ffprobe on the URL reads the init segment
+            return await self._probe_url(source, timeout)
+        return seen
+
+    async def _analyse(self, head: bytes) -> ProbeResult | None:
+        """ffprobe's reading of the bytes; None when it could not read them as media (or did
+        not run: the bytes' own inspection decides then)."""
+        argv = [self.binary, "-v", "error", "-print_format", "json", "-show_streams"]
+        argv += ["-probesize", str(PROBE_BYTES), "-analyzeduration", "2000000", "-i", "pipe:0"]
+        try:
+            async with asyncio.timeout(ANALYSE_TIMEOUT):
+                code, out, _ = await run_to_end(argv, feed=head)
+        except (TimeoutError, OSError):  # TimeoutError first: it is an OSError
+            return None
+        return parse_ffprobe(out) if code == 0 else None
+
+    def argv(self, source: Source, timeout: float) -> list[str]:
+        argv = [
+            self.binary,
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-rw_timeout",
+            str(int(timeout * 1_000_000)),
+            "-probesize",
+            str(PROBE_BYTES),
+            "-analyzeduration",
+            "2000000",
+        ]
+        argv += header_args(source.headers)
+        return [*argv, source.url]
+
+    async def _probe_url(self, source: Source, timeout: float) -> ProbeResult:
+        try:
+            async with asyncio.timeout(timeout):
+                code, out, stderr = await run_to_end(self.argv(source, timeout))
+        except TimeoutError:  # before OSError, which it is
+            return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out", scope=Scope.CHANNEL)
+        except OSError as err:
+            return ProbeResult(
+                Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}", scope=Scope.LOCAL
+            )
+        # ffprobe names the URL in its errors: never let it into a reason that may be logged.
+        stderr = stderr[-4000:].replace(source.url, "<stream>")
+        if code != 0:
+            return classify_ffprobe_error(stderr)
+        return parse_ffprobe(out)
+
+
 _BMFF_BOXES = (b"ftyp", b"styp", b"moof", b"sidx", b"moov", b"prft", b"emsg")
 
 
@@ -279,7 +279,7 @@ def inspect_ts(data: bytes) -> ProbeResult:
     """MPEG-TS sync, then PAT → PMT → a video stream type."""
     start = next((i for i in range(min(188, len(data))) if _synced(data, i)), None)
     if start is None:
-        return _refused_by_server("not MPEG-TS (no sync bytes)")
+        return _no_stream("not MPEG-TS (no sync bytes)")
     pmt_pids: set[int] = set()
     stream_types: deque[int] = deque()
     saw_pmt = False
@@ -306,7 +306,7 @@ def inspect_ts(data: bytes) -> ProbeResult:
     )
 
 
-def _refused_by_server(reason: str) -> ProbeResult:
+def _no_stream(reason: str) -> ProbeResult:
     """A 200 whose body is no stream (an HTML page, text, an empty playlist): dead when the
     server says it again on the retry, a while later. Such a page is also what a CDN or panel
     shows while it protects itself or the account is full, for a moment."""
