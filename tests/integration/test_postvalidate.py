@@ -197,7 +197,7 @@ def device(name: str, n: int) -> Device:
     return Device(name, name, name, "1500000C", 5004, 2, True, entries)
 
 
-def refresh_settings(tmp_path, hosts: list[CdnHost], cache_ttl: float = 0):  # type: ignore[no-untyped-def]
+def refresh_settings(tmp_path, hosts: list[CdnHost], cache_ttl: float = 0, engine: str = "native"):  # type: ignore[no-untyped-def]
     from plextuner.config import load_settings
 
     lines = ["#EXTM3U"]
@@ -219,7 +219,7 @@ def refresh_settings(tmp_path, hosts: list[CdnHost], cache_ttl: float = 0):  # t
                 {"name": "g1", "match": {"group": "G1"}},
             ],
             "postvalidate": {
-                "engine": "native",
+                "engine": engine,
                 "cache_ttl": cache_ttl,
                 "max_drop_ratio": 0.2,
                 **FAST,
@@ -227,6 +227,29 @@ def refresh_settings(tmp_path, hosts: list[CdnHost], cache_ttl: float = 0):  # t
         },
         env={},
     )
+
+
+async def test_the_default_engine_through_a_refresh(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The ffprobe engine (the default) as the refresh builds it: our client fetches, ffprobe
+    reads the bytes; a channel that stalls after its 200 and one serving a page are dead after
+    their retry (neither slowed its host), the rest ok with the codec ffprobe read."""
+    from plextuner.pipeline import run_refresh
+    from plextuner.refresh import default_stages
+    from tests.conftest import require_tool
+
+    require_tool("ffprobe")
+    settings = refresh_settings(tmp_path, hosts, engine="ffprobe")
+    hosts[0].channels["h0c3"] = "stall"
+    hosts[0].channels["h0c7"] = "html"
+    outcome = await run_refresh(settings, stages=default_stages(settings))
+    by_device = {d.name: d.entries for d in outcome.state.devices}
+    assert sorted(e.channel.name for e in by_device["g0"]) == [
+        f"h0c{i}" for i in range(10) if i not in (3, 7)
+    ]
+    assert len(by_device["g1"]) == 10
+    assert all(e.state.value == "ok" for d in outcome.state.devices for e in d.entries)
+    assert hosts[0].stats.bans == 0
+    assert hosts[0].stats.served["stall"] == 2 and hosts[0].stats.served["html"] == 2
 
 
 async def test_guard_holds_bucket_whose_host_turns_bad(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]
