@@ -39,6 +39,18 @@ def _then_wait(data: bytes) -> Script:
     return script
 
 
+def _paused(first: bytes, pause: float, rest: bytes) -> Script:
+    async def script(writer: asyncio.StreamWriter) -> None:
+        writer.write(first)
+        await writer.drain()
+        await asyncio.sleep(pause)
+        writer.write(rest)
+        await writer.drain()
+        await asyncio.sleep(FOREVER)
+
+    return script
+
+
 def _then_reset(data: bytes) -> Script:
     async def script(writer: asyncio.StreamWriter) -> None:
         writer.write(data)
@@ -63,6 +75,8 @@ SCRIPTS: dict[str, Script] = {
     "healthy_then_reset": _then_reset(TS_HEAD + LONG + START),
     # A good start, then a pause no probe should sit through.
     "trickle": _then_wait(TS_HEAD + LONG + START),
+    # Its first packet, then a pause (an on-demand restream fetching its source), then a stream.
+    "slow_start": _paused(TS_HEAD + LONG + START[:188], 2.5, START[188:]),
     "stall": _then_wait(TS_HEAD + LONG),
     "hang": _then_wait(b""),
     "text": _send(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nStream not available"),

@@ -70,14 +70,14 @@ async def test_a_200_that_ends_without_a_stream_is_the_channels_definite_failure
 
 @pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize(
-    "name", ["healthy", "healthy_then_reset", "trickle", "redirect", "hls_cut"]
+    "name", ["healthy", "healthy_then_reset", "trickle", "slow_start", "redirect", "hls_cut"]
 )
 async def test_a_stream_that_started_is_judged_on_what_came(
     wire: WireServer, name: str, kind: str
 ) -> None:
-    """A good start is a good channel: cut short, paused (judged a moment after, not timed
-    out: the probe's timeout here is 60 s), behind a redirect, or listed by a playlist whose
-    last line was cut."""
+    """A good start is a good channel: cut short, paused for good (judged on what came once
+    it shows video, not timed out: the probe's timeout here is 60 s), slow to start after its
+    first packet, behind a redirect, or listed by a playlist whose last line was cut."""
     result = await probe(wire, name, kind, timeout=60)
     assert result.verdict is Verdict.OK, result.reason
     assert result.video_codec == "h264"

@@ -30,7 +30,7 @@ TS_VIDEO_CODECS = {0x01: "mpeg1video", 0x02: "mpeg2video", 0x1B: "h264", 0x24: "
 SNIFF_BYTES = 188 * 400
 PROBE_BYTES = 1_000_000  # what the ffprobe engine reads and hands to ffprobe
 ANALYSE_TIMEOUT = 10.0  # ffprobe over bytes in memory: our own CPU, not the network
-READ_PATIENCE = 2.0  # seconds a flowing stream may pause before its first bytes are judged
+READ_AFTER_VIDEO = 1.0  # seconds the ffprobe engine reads on once a video stream shows (its size)
 
 
 class Engine(Protocol):
@@ -81,9 +81,12 @@ class Media:
 class NativeEngine:
     """Status, content type and the first bytes: TS sync + PAT/PMT, or an HLS playlist's segment."""
 
-    def __init__(self, client: httpx.AsyncClient, limit: int = SNIFF_BYTES) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, limit: int = SNIFF_BYTES, after_video: float = 0.0
+    ) -> None:
         self.client = client
         self.limit = limit  # how many bytes of media are read (the ffprobe engine wants more)
+        self.after_video = after_video  # how long to read on once a video stream shows
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
         got = await self.fetch(source, timeout)
@@ -98,9 +101,11 @@ class NativeEngine:
     async def fetch(self, source: Source, timeout: float) -> ProbeResult | Media:
         """The stream's first bytes, or the result that says why there are none."""
         phase = _Phase()
+        # The body's read ends a moment before the probe's timeout, so what came is kept.
+        deadline = asyncio.get_running_loop().time() + timeout - min(0.1, timeout / 10)
         try:
             async with asyncio.timeout(timeout):
-                return await self._fetch(source.url, dict(source.headers), 0, phase)
+                return await self._fetch(source.url, dict(source.headers), 0, phase, deadline)
         except TimeoutError:
             # Where it stalled says whose trouble it is: a host that never accepts is the host's;
             # one that accepted (or answered 200) and then sent nothing is this channel's.
@@ -121,7 +126,7 @@ class NativeEngine:
             return ProbeResult(Verdict.TRANSIENT, f"request failed ({type(err).__name__})")
 
     async def _fetch(
-        self, url: str, headers: dict[str, str], depth: int, phase: _Phase
+        self, url: str, headers: dict[str, str], depth: int, phase: _Phase, deadline: float
     ) -> ProbeResult | Media:
         trace = {"trace": phase.trace}
         # Redirects followed whatever the client's default: a provider's 302 to its CDN is how
@@ -134,7 +139,7 @@ class NativeEngine:
                 return verdict
             phase.answered = True
             ctype = resp.headers.get("content-type", "").lower()
-            head, ended = await _read_head(resp, self.limit)
+            head, ended = await _read_head(resp, self.limit, deadline, self.after_video)
         if not head:
             # An empty body, or the connection dropped after the status line: either way the
             # server's own answer for this stream, the same on every attempt when it is dead.
@@ -158,26 +163,39 @@ class NativeEngine:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
             if url_problem(nested) is not None:
                 return ProbeResult(Verdict.DEAD, "HLS playlist lists a malformed URL")
-            return await self._fetch(nested, headers, depth + 1, phase)
+            return await self._fetch(nested, headers, depth + 1, phase, deadline)
         if is_html_reply(ctype, head):
             return _no_stream("HTML page served as 200")
         return Media(head, via_hls=depth > 0)
 
 
-async def _read_head(resp: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """Up to `limit` bytes, and whether the body ended there as the server meant it to. Once
-    bytes flow, a pause of READ_PATIENCE ends the read (a trickling stream is judged on what
-    came, not timed out), and so does a dropped connection: what came is the server's answer."""
+async def _read_head(
+    resp: httpx.Response, limit: int, deadline: float, after_video: float
+) -> tuple[bytes, bool]:
+    """Up to `limit` bytes, and whether the body ended there as the server meant it to. The
+    read also ends `after_video` seconds after the bytes show a video stream (0: at once; the
+    ffprobe engine reads on a while, for the frames that give the size), at `deadline` (what
+    came is judged: a slow starter is not a silent channel), and when the server drops the
+    connection (what came is its answer). With nothing at the deadline, TimeoutError."""
     buf = bytearray()
+    look_at = 188 * 8  # looked at for a video stream at doubling sizes: linear work in all
     try:
-        async with asyncio.timeout(None) as patience:
+        async with asyncio.timeout_at(deadline) as stop:
             async for chunk in resp.aiter_raw():
-                if chunk and not buf:
-                    patience.reschedule(asyncio.get_running_loop().time() + READ_PATIENCE)
                 buf += chunk
                 if len(buf) >= limit:
                     return bytes(buf[:limit]), False
-    except TimeoutError:  # only ours can land here: the probe's own timeout is outside
+                if look_at and len(buf) >= look_at:
+                    look_at *= 2
+                    if inspect_ts(bytes(buf)).verdict is Verdict.OK:
+                        if after_video <= 0:
+                            return bytes(buf), False
+                        now = asyncio.get_running_loop().time()
+                        stop.reschedule(min(deadline, now + after_video))
+                        look_at = 0
+    except TimeoutError:  # ours: the probe's own timeout is a moment later, outside
+        if not buf:
+            raise
         return bytes(buf), False
     except httpx.TransportError:  # the server dropped the connection midway
         return bytes(buf), False
@@ -194,7 +212,7 @@ class FfprobeEngine:
 
     def __init__(self, binary: str, client: httpx.AsyncClient) -> None:
         self.binary = binary
-        self.fetcher = NativeEngine(client, limit=PROBE_BYTES)
+        self.fetcher = NativeEngine(client, limit=PROBE_BYTES, after_video=READ_AFTER_VIDEO)
 
     async def probe(self, source: Source, timeout: float) -> ProbeResult:
         got = await self.fetcher.fetch(source, timeout)
