@@ -181,3 +181,11 @@ async def test_fmp4_hls_is_never_dropped(fmp4_hls: str) -> None:
     assert native.verdict is Verdict.TRANSIENT
     assert native.scope is Scope.LOCAL
     assert (full.verdict, full.video_codec, full.height) == (Verdict.OK, "h264", 240)
+
+
+async def test_the_clients_read_timeout_is_a_stall_too(wire: WireServer) -> None:
+    """A client whose read timeout is shorter than the probe's: nothing after the 200 is still
+    `200, then nothing`, not a closed connection."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=0.5)) as client:
+        result = await NativeEngine(client).probe(Source("p", wire.url("stall")), 5)
+    assert shape(result) == (Verdict.TRANSIENT, Scope.CHANNEL, True, "200, then nothing")

@@ -193,9 +193,9 @@ async def _read_head(
                         now = asyncio.get_running_loop().time()
                         stop.reschedule(min(deadline, now + after_video))
                         look_at = 0
-    except TimeoutError:  # ours: the probe's own timeout is a moment later, outside
+    except (TimeoutError, httpx.TimeoutException):  # ours, or the client's read timeout
         if not buf:
-            raise
+            raise TimeoutError from None  # `200, then nothing`
         return bytes(buf), False
     except httpx.TransportError:  # the server dropped the connection midway
         return bytes(buf), False
