@@ -327,6 +327,24 @@ async def test_whole_dead_bucket_trips_early(hosts: list[CdnHost]) -> None:
     assert len(results) < 120  # the rest were never probed: they stay unchecked
 
 
+async def test_a_bucket_of_error_pages_trips_early(hosts: list[CdnHost]) -> None:
+    """A provider serving its error page for every channel, on a 2-connection account (one
+    probe slot: each page's retry waits for the end of the run): the bucket trips as early as
+    a bucket of 404s. Before, every channel was asked once before any retry could decide one."""
+    per_bucket = world(hosts[:1], 60, dead_every=1000)
+    for name in hosts[0].channels:
+        hosts[0].channels[name] = "html"
+    budgets = BudgetRegistry(2)
+    budgets.set_limit("p", 2)
+    cfg = PostvalidateConfig(workers=4, per_host=2, **FAST)
+    async with httpx.AsyncClient() as client:
+        pool = ProbePool(cfg, NativeEngine(client), budgets)
+        results = await pool.run(interleave(per_bucket))
+    assert sorted(pool.stats.tripped_buckets) == ["a", "b"]
+    assert hosts[0].stats.requests < 60  # each bucket's 20th page trips it
+    assert not any(r.verdict is Verdict.OK for r in results.values())
+
+
 async def test_daemon_serves_before_probing_finishes(hosts: list[CdnHost], tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A fresh daemon publishes its lineups at once and validates them afterwards."""
     from tests.fakes.daemon import daemon_settings, running

@@ -137,6 +137,20 @@ class TestTripwire:
         assert trips.count(True) == 1 and wire.tripped == ["a"]
         assert not any(wire.decided("b", dead=i % 10 == 0) for i in range(200))
 
+    def test_a_definite_failure_counts_dead_until_its_retry_decides(self) -> None:
+        """Struck channels (a page, `200, then nothing`; their retry pending) count as dead for
+        the trip, once each: the retry's verdict replaces the strike, it does not add to it."""
+        wire = BucketTripwire(0.1)
+        for n in range(EARLY_TRIP_MIN_DEAD - 1):
+            assert not wire.struck("a", n)
+        for n in range(EARLY_TRIP_MIN_DEAD - 1):  # every retry came back ok: no more strikes
+            assert not wire.decided("a", dead=False, key=n)
+        assert not wire.struck("a", "late")  # 1 struck of 20: far under the share
+        fresh = BucketTripwire(0.1)
+        trips = [fresh.struck("b", n) for n in range(EARLY_TRIP_MIN_DEAD)]
+        assert trips == [False] * (EARLY_TRIP_MIN_DEAD - 1) + [True]
+        assert fresh.tripped == ["b"]
+
 
 class _SlowEngine:
     """An engine whose probes finish only when the test says so."""

@@ -272,9 +272,8 @@ class ProbePool:
             self.stats.probes += 1
             # A short first-byte timeout first: a hanging channel must not hold a slot (often
             # the only one) for long; the full timeout only on a retry.
-            timeout = (
-                self.cfg.timeout if job.attempts else min(self.cfg.first_timeout, self.cfg.timeout)
-            )
+            first = min(self.cfg.first_timeout, self.cfg.timeout)
+            timeout = self.cfg.timeout if job.attempts else first
             result: ProbeResult | None = None
             try:
                 result = await self._probe_or_yield(source, lease, timeout)
@@ -327,9 +326,10 @@ class ProbePool:
             limiter.finished_neutral(self.clock(), aborted)
         else:
             limiter.finished_transient(self.clock(), result.reason)
-        self._follow(
-            job, settle(job, result, self.results.get(job.key), self.cfg.retries, self.rng)
-        )
+        outcome = settle(job, result, self.results.get(job.key), self.cfg.retries, self.rng)
+        if isinstance(outcome, Retry) and result.definite:
+            self._trip(job.bucket, self._tripwire.struck(job.bucket, job.key))
+        self._follow(job, outcome)
 
     def _follow(self, job: Job, outcome: Retry | NextSource | Decided) -> None:
         match outcome:
@@ -353,13 +353,13 @@ class ProbePool:
                 self.results[job.key] = result
                 if result.verdict is Verdict.OK:
                     self.ok_source[job.key] = job.source_index
-                self._decide(job, result)
+                dead = result.verdict is Verdict.DEAD
+                self._trip(job.bucket, self._tripwire.decided(job.bucket, dead, job.key))
 
-    def _decide(self, job: Job, result: ProbeResult) -> None:
-        if self._tripwire.decided(job.bucket, result.verdict is Verdict.DEAD):
-            for queue in self.queues.values():
-                for queued in [j for j in queue if j.bucket == job.bucket]:
-                    queue.remove(queued)  # not probed: the channel stays `unchecked`
+    def _trip(self, bucket: str, tripped: bool) -> None:
+        for queue in (*self.queues.values(), self.deferred) if tripped else ():
+            for queued in [j for j in queue if j.bucket == bucket]:
+                queue.remove(queued)  # not probed (again): the channel stays as it was
 
     def _patience(self) -> float:
         return min(60.0, max(5.0, 2 * self.cfg.timeout))

@@ -20,13 +20,28 @@ class BucketTripwire:
     max_drop_ratio: float
     tripped: list[str] = field(default_factory=list)
     _counts: dict[str, list[int]] = field(default_factory=dict)  # bucket -> [decided, dead]
+    # Channels whose first answer was a definite failure (a page, `200, then nothing`), their
+    # retry pending: counted dead until decided. A provider serving its error page for every
+    # channel trips the bucket as early as one answering 404 (tripping drops nothing: the
+    # guard holds the bucket either way).
+    _struck: dict[str, set[object]] = field(default_factory=dict)
 
-    def decided(self, bucket: str, dead: bool) -> bool:
+    def struck(self, bucket: str, key: object) -> bool:
+        """A definite failure awaiting its retry; True when this trips the bucket (once)."""
+        self._struck.setdefault(bucket, set()).add(key)
+        return self._check(bucket)
+
+    def decided(self, bucket: str, dead: bool, key: object = None) -> bool:
         """Count one decided channel; True when this trips the bucket (once)."""
+        self._struck.get(bucket, set()).discard(key)
         counts = self._counts.setdefault(bucket, [0, 0])
         counts[0] += 1
         counts[1] += dead
-        total, dead_count = counts
+        return self._check(bucket)
+
+    def _check(self, bucket: str) -> bool:
+        pending = len(self._struck.get(bucket, ()))
+        total, dead_count = (n + pending for n in self._counts.get(bucket, [0, 0]))
         if (
             bucket in self.tripped
             or dead_count < EARLY_TRIP_MIN_DEAD
