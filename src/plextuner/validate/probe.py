@@ -76,6 +76,7 @@ class Media:
 
     head: bytes
     via_hls: bool = False
+    video: ProbeResult | None = None  # the bytes' inspection when the read already found video
 
 
 class NativeEngine:
@@ -96,7 +97,7 @@ class NativeEngine:
             return ProbeResult(
                 Verdict.TRANSIENT, "fMP4 HLS segment, not inspected", scope=Scope.LOCAL
             )
-        return inspect_ts(got.head)
+        return got.video or inspect_ts(got.head)
 
     async def fetch(self, source: Source, timeout: float) -> ProbeResult | Media:
         """The stream's first bytes, or the result that says why there are none."""
@@ -139,7 +140,7 @@ class NativeEngine:
                 return verdict
             phase.answered = True
             ctype = resp.headers.get("content-type", "").lower()
-            head, ended = await _read_head(resp, self.limit, deadline, self.after_video)
+            head, ended, video = await _read_head(resp, self.limit, deadline, self.after_video)
         if not head:
             # An empty body, or the connection dropped after the status line: either way the
             # server's own answer for this stream, the same on every attempt when it is dead.
@@ -166,40 +167,44 @@ class NativeEngine:
             return await self._fetch(nested, headers, depth + 1, phase, deadline)
         if is_html_reply(ctype, head):
             return _no_stream("HTML page served as 200")
-        return Media(head, via_hls=depth > 0)
+        return Media(head, depth > 0, video)
 
 
 async def _read_head(
     resp: httpx.Response, limit: int, deadline: float, after_video: float
-) -> tuple[bytes, bool]:
+) -> tuple[bytes, bool, ProbeResult | None]:
     """Up to `limit` bytes, and whether the body ended there as the server meant it to. The
     read also ends `after_video` seconds after the bytes show a video stream (0: at once; the
     ffprobe engine reads on a while, for the frames that give the size), at `deadline` (what
     came is judged: a slow starter is not a silent channel), and when the server drops the
-    connection (what came is its answer). With nothing at the deadline, TimeoutError."""
+    connection (what came is its answer). With nothing at the deadline, TimeoutError. Also the
+    inspection that showed video, if one did (not made again)."""
     buf = bytearray()
+    video: ProbeResult | None = None
     look_at = 188 * 8  # looked at for a video stream at doubling sizes: linear work in all
     try:
         async with asyncio.timeout_at(deadline) as stop:
             async for chunk in resp.aiter_raw():
                 buf += chunk
                 if len(buf) >= limit:
-                    return bytes(buf[:limit]), False
+                    return bytes(buf[:limit]), False, video
                 if look_at and len(buf) >= look_at:
                     look_at *= 2
-                    if inspect_ts(bytes(buf)).verdict is Verdict.OK:
+                    seen = inspect_ts(bytes(buf))
+                    if seen.verdict is Verdict.OK:
+                        video = seen
                         if after_video <= 0:
-                            return bytes(buf), False
+                            return bytes(buf), False, video
                         now = asyncio.get_running_loop().time()
                         stop.reschedule(min(deadline, now + after_video))
                         look_at = 0
     except (TimeoutError, httpx.TimeoutException):  # ours, or the client's read timeout
         if not buf:
             raise TimeoutError from None  # `200, then nothing`
-        return bytes(buf), False
+        return bytes(buf), False, video
     except httpx.TransportError:  # the server dropped the connection midway
-        return bytes(buf), False
-    return bytes(buf), True
+        return bytes(buf), False, video
+    return bytes(buf), True, video
 
 
 class FfprobeEngine:
@@ -218,7 +223,7 @@ class FfprobeEngine:
         got = await self.fetcher.fetch(source, timeout)
         if isinstance(got, ProbeResult):
             return got
-        seen = inspect_ts(got.head)
+        seen = got.video or inspect_ts(got.head)
         analysed = await self._analyse(got.head)
         if analysed is not None and analysed.verdict is Verdict.OK:
             return analysed
