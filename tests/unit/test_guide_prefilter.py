@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plextuner.epg import prefilter
+from plextuner.epg.plain import RenderedRun
 from plextuner.epg.prefilter import Markup, ascii_codec
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
@@ -50,7 +51,8 @@ def parse(
         for item in iter_guide(
             io.BytesIO(body), "t", outcome, wanted if channels is not None else None, window
         ):
-            items.append(item)  # noqa: PERF402 - `wanted` reads the list as it grows
+            assert not isinstance(item, RenderedRun)  # (only with `fold`)
+            items.append(item)
     assert len(asked) <= 1
     if asked:  # the guides generated here put every channel first, as the DTD does
         assert asked[0] == sum(isinstance(i, GuideChannel) for i in items)

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
+from plextuner.epg.plain import RenderedRun
 from plextuner.epg.spill import KeptList, Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
@@ -115,11 +116,27 @@ def shaped(p: Programme, fold: bool) -> Programme:
 
 
 def keep_programme(
-    p: Programme, fold: bool, spill: Spill, packed: dict[str, KeptList], bodies: BodyRenderer
+    p: Programme | RenderedRun,
+    fold: bool,
+    spill: Spill,
+    packed: dict[str, KeptList],
+    bodies: BodyRenderer,
 ) -> None:
-    """`p` rendered into `spill`, its times and reference added to its channel's list."""
+    """`p` rendered into `spill` (or a run that came rendered), its times and reference added
+    to its channel's list."""
+    if isinstance(p, RenderedRun):
+        _keep_run(p, spill, packed)
+        return
     kept = packed.get(p.channel)
     if kept is None:
         kept = packed[p.channel] = KeptList()
-    body = bodies.render(shaped(p, fold))
-    kept.append(p.start, p.stop, spill.add(body.encode()))
+    kept.append(p.start, p.stop, spill.add(bodies.render(shaped(p, fold)).encode()))
+
+
+def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, KeptList]) -> None:
+    add, get = spill.add, packed.get
+    for channel, start, stop, body in run:
+        kept = get(channel)
+        if kept is None:
+            kept = packed[channel] = KeptList()
+        kept.append(start, stop, add(body))

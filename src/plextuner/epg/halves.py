@@ -332,7 +332,7 @@ def run_half(job: HalfJob) -> HalfResult:
                 outcome,
                 lambda: job.wanted,
                 job.window,
-                share=False,
+                fold=job.fold,
             ):
                 if isinstance(item, GuideChannel):
                     result.channels.append(item)

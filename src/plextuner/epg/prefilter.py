@@ -2,20 +2,19 @@
 
 A provider's guide covers thousands of channels; a lineup carries a few hundred, and the guide
 window keeps a few days of the two weeks a guide may hold. Building an element for every one of
-the programmes and clearing it again was most of a big guide's ingest (the bare iterparse loop
-over the same file is the floor that approach cannot go under). Here a `<programme>` whose
-`channel` the lineup does not carry, or whose times fall outside the window, is dropped from the
-byte stream with a few `find` calls; the XML parser sees the rest.
+the programmes and clearing it again was most of a big guide's ingest. Here a `<programme>`
+whose `channel` the lineup does not carry, or whose times fall outside the window, is dropped
+from the byte stream with a few `find` calls; the kept ones go to the parser, or, when plainly
+spelled, are read from their bytes by plain.py.
 
 Only what is certainly one whole, plain `<programme>` element is cut: the stream is split on
 `</programme>`, and a piece is cut only when it holds exactly one `<programme ` start tag whose
 `channel` (and `start`/`stop`) values are plain (no entity, no whitespace the parser would
 normalise) and it lies in a block with no comment, CDATA section or processing instruction. A
 block holding one is passed whole; one that may leave such a construct open turns the filter off
-for the rest of the file. Anything unusual goes to the parser, which decides as before, so the
-items come out the same as without the filter (a property test holds them equal). A cut
-programme's line breaks stay, so a parse error names the file's line; its column may differ on a
-line that held a cut programme.
+for the rest of the file. Anything unusual goes to the parser, which decides as before (a
+property test holds the items equal). A cut programme's line breaks stay, so a parse error names
+the file's line; its column may differ on a line that held a cut programme.
 """
 
 from __future__ import annotations
@@ -24,7 +23,10 @@ import codecs
 import re
 from collections.abc import Callable, Container, Iterator
 from operator import itemgetter
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plextuner.epg.plain import PlainReader, RenderedRun  # (it imports this module)
 
 END = b"</programme>"
 START = b"<programme"
@@ -40,12 +42,9 @@ _COMMON = re.compile(
 # read as one pair (group 1) and `channel` (group 2): one pass over a block finds every tag.
 _PLAIN = rb'"[^"<&\t\n\r]*"'
 _HEAD = (
-    rb"[ \t\n\r]*<programme (start="
-    + _PLAIN
-    + rb"[ \t\n\r]+stop="
-    + _PLAIN
+    rb"[ \t\n\r]*<programme (start=" + _PLAIN + rb"[ \t\n\r]+stop=" + _PLAIN
     + rb')[ \t\n\r]+channel="([^"<&\t\n\r]*)"'
-)
+)  # fmt: skip
 _FIRST = re.compile(_HEAD)
 _NEXT = re.compile(rb"</programme>" + _HEAD)
 # Any order: the attributes before `channel` (group 1), then the channel's value (group 2).
@@ -135,9 +134,11 @@ class Prefilter:
         self._verdicts: dict[bytes, bool] = {}  # channel value → the lineup may carry it
         self._times: dict[tuple[bytes, bytes], bool] = {}  # (start, stop) → maybe in the window
         self.markup = Markup()  # where the bytes read so far stand (halves.py asks)
+        self.plain: PlainReader | None = None  # reads plain kept programmes itself (plain.py)
 
-    def blocks(self, fh: IO[bytes]) -> Iterator[bytes | None]:
-        """The file's bytes to parse, in order; one None marks where the channels are known."""
+    def blocks(self, fh: IO[bytes]) -> Iterator[bytes | RenderedRun | None]:
+        """The file's bytes to parse (and runs `plain` read), in order; one None marks where
+        the channels are known."""
         markup = self.markup
         on = self._codec is not None and (self._channels is not None or self._in_window is not None)
         pays = Worth()
@@ -164,10 +165,11 @@ class Prefilter:
             block, tail = buf[:cut], buf[cut:]  # the tail: an unfinished programme (or the end)
             if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
                 on, block, tail = False, buf, b""
-            if on and pays.examine() and markup.outside and not _has_markup(block):
+            plain = self.plain  # with one, scanning always pays (it reads what it keeps)
+            if on and (plain or pays.examine()) and markup.outside and not _has_markup(block):
                 before = self.skipped
                 kept, looked = self._filtered(block)
-                yield kept
+                yield from plain.segments(kept) if plain else (kept,)
                 pays.judge(looked, self.skipped - before)
             else:
                 markup.feed(block)
@@ -379,8 +381,7 @@ def _first_programme(buf: bytes, markup: Markup) -> tuple[int, int]:
 
 
 def _has_markup(block: bytes) -> bool:
-    """Whether a comment, CDATA section or processing instruction may start in `block`: two
-    `memchr`s answer for most blocks, the 2-byte search (1 ms a megabyte) only when needed."""
+    """Whether a comment, CDATA section or PI may start in `block` (two `memchr`s for most)."""
     if block.find(b"!") < 0 and block.find(b"?") < 0:
         return False
     return _MARKUP.search(block) is not None

@@ -119,13 +119,13 @@ def parse_source(
             return ids
 
         try:
-            for item in iter_guide(
-                fh, label, outcome, wanted, slack, share=spill is None, until=half
-            ):
+            fold = None if spill is None else data.fold  # plain programmes come rendered
+            for item in iter_guide(fh, label, outcome, wanted, slack, until=half, fold=fold):
                 if isinstance(item, GuideChannel):
                     data.matcher.add(item)
                     data.stale = True
                 elif spill is None:
+                    assert isinstance(item, Programme)  # (rendered ones only with a spill)
                     mine.setdefault(item.channel, []).append(item)
                 else:  # rendered once, here; the objects and their strings freed at once
                     keep_programme(item, data.fold, spill, packed, bodies)

@@ -18,6 +18,7 @@ from lxml import etree
 
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
+from plextuner.epg.plain import PlainReader, RenderedRun
 from plextuner.epg.prefilter import Prefilter, ascii_codec
 from plextuner.errors import EpgError
 
@@ -200,16 +201,19 @@ def iter_guide(
     outcome: ParseOutcome,
     channels: Callable[[], Container[str]] | None = None,
     window: tuple[float, float] | None = None,
-    share: bool = True,
+    *,
     until: Until | None = None,
-) -> Iterator[GuideChannel | Programme]:
+    fold: bool | None = None,
+) -> Iterator[GuideChannel | Programme | RenderedRun]:
     """Channels and programmes in file order; memory stays flat whatever the file size.
 
     `channels()` (asked once, at the first programme: the DTD puts every channel first) and
     `window` prune programmes before any Python object is made for them; most never reach the
-    parser at all (see prefilter.py). `share`: kept programmes share equal strings (worth it
-    when they are held as objects; not when each is rendered and dropped at once). `until`: the
-    file may end early, where another process reads the rest (halves.py).
+    parser at all (see prefilter.py). `until`: the file may end early, where another process
+    reads the rest (halves.py). `fold` (for a reader that renders what it keeps): plainly spelled
+    programmes come rendered from their bytes, not through the parser, in runs (`RenderedRun`,
+    `epg.fold_subtitle` applied: see plain.py); without it, kept programmes share equal strings
+    (worth it when they are held as objects, not when each is rendered and dropped at once).
     """
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
@@ -226,11 +230,9 @@ def iter_guide(
         remove_pis=True,
     )
     lo, hi = window or (float("-inf"), float("inf"))
-    prefilter = Prefilter(
-        ascii_codec(head), channels, functools.partial(in_window, lo, hi) if window else None
-    )
+    prefilter = _prefilter(ascii_codec(head), channels, window, fold)
     fh = bounded(fh, until, lambda: prefilter.markup.outside)
-    shared: dict[Any, Any] | None = {} if share else None
+    shared: dict[Any, Any] | None = {} if fold is None else None
     seen = 0
     error: etree.XMLSyntaxError | None = None
 
@@ -247,19 +249,16 @@ def iter_guide(
 
     try:
         for block in _trimmed(prefilter.blocks(fh)):
-            try:
-                if block is not None:
-                    parser.feed(block)
-            except etree.XMLSyntaxError as err:
-                error = err  # what parsed before it in this block is still read
+            if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
+                outcome.programmes += len(block)
+                yield block
+                continue
+            error = _fed(parser, block)  # what parsed before an error in the block is read
             yield from drained()
             if error is not None:
                 break
         else:
-            try:
-                parser.close()
-            except etree.XMLSyntaxError as err:
-                error = err
+            error = _fed(parser, None, close=True)
             yield from drained()
     finally:
         outcome.skipped += prefilter.skipped
@@ -268,6 +267,34 @@ def iter_guide(
             outcome.truncated = str(error)[:200]
             return
         raise EpgError(f"{source}: not a valid XMLTV file ({str(error)[:160]})") from None
+
+
+def _fed(
+    parser: etree.XMLPullParser, block: bytes | None, close: bool = False
+) -> etree.XMLSyntaxError | None:
+    """`block` fed to the parser (or the parser closed): the error it raised, if any."""
+    try:
+        if close:
+            parser.close()
+        elif block is not None:
+            parser.feed(block)
+    except etree.XMLSyntaxError as err:
+        return err
+    return None
+
+
+def _prefilter(
+    codec: str | None,
+    channels: Callable[[], Container[str]] | None,
+    window: tuple[float, float] | None,
+    fold: bool | None,
+) -> Prefilter:
+    prefilter = Prefilter(
+        codec, channels, functools.partial(in_window, *window) if window else None
+    )
+    if fold is not None and window is not None and codec is not None:
+        prefilter.plain = PlainReader(codec, fold, lambda: prefilter.wanted, window, parse_time)
+    return prefilter
 
 
 def _item(
@@ -311,7 +338,9 @@ def _overlaps(lo: float, hi: float, start: float | None, stop: float | None) -> 
     return start is not None and start < hi and (stop or start + 3600) > lo
 
 
-def _trimmed(blocks: Iterator[bytes | None]) -> Iterator[bytes | None]:
+def _trimmed(
+    blocks: Iterator[bytes | RenderedRun | None],
+) -> Iterator[bytes | RenderedRun | None]:
     """`blocks`, the heap handed back every TRIM_EVERY of them (see memtrim.py): freed nodes
     and strings of the blocks parsed so far otherwise stay in the process's RSS."""
     for n, block in enumerate(blocks, 1):

@@ -1,0 +1,308 @@
+"""Plainly spelled programmes rendered from their bytes, without the XML parser.
+
+A provider's own guide keeps every programme of the window, and each cost ~20 us of Python on
+its way from libxml2 to the spill: the element, an object with its fields, the rendered body.
+Most programmes of a real guide are spelled the same simple way: the start tag with `start`,
+`stop` and `channel`, then children holding text and nothing else (a title, a description, a
+category or two, an episode number), in the order the XMLTV DTD lists them. Such a programme is
+matched whole by one regular expression and its body put together from the matched bytes: the
+same bytes `bodies.BodyRenderer` writes for the element (a property test holds them equal).
+
+Only what is certainly read the same is taken (anything else goes to the parser, which decides
+as before): text whose only entities are `&amp;`, `&lt;`, `&gt;` and that holds no `>`, no
+carriage return and no character XML refuses (then its escaped form is its bytes as they are),
+no leading or trailing white space to strip but ASCII, valid UTF-8 (or ASCII in another
+ASCII-based encoding), one attribute at most on an element we skip, and each of title,
+sub-title, description and date non-empty where it stands (the parser's rule takes a later
+one when the first is empty). The prefilter hands over only pieces it knows to be one whole
+`<programme>` in a stretch with no comment, CDATA section or processing instruction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Container, Iterator
+
+from plextuner.epg.prefilter import END
+
+_W = rb"[ \t\n\r]*"
+# Text and attribute values by structure alone (the cheap classes); what else they may not
+# hold is looked for once over the whole piece (`_REFUSED`, `_ENTITY`).
+_TEXT = rb"[^<>\r]*"
+_VALUE = rb'[^"<>\x00-\x1f]*'
+_PLAIN_ATTR = rb'"[^"<&\t\n\r]*"'
+_LANG = rb'(?:[ \t\n\r]+lang="[^"<]*")?' + _W
+_ONE_ATTR = rb'(?:[ \t\n\r]+[A-Za-z_][\w.-]*="[^"<]*")?' + _W
+# Characters XML refuses (the parser would stop there) and entities other than the three whose
+# escaped form is what `xml_text` writes back.
+_REFUSED = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_ENTITY = re.compile(rb"&(?!(?:amp|lt|gt);)")
+_ESCAPES = (b"&amp;", b"&lt;", b"&gt;")
+_OURS = rb"(?:title|sub-title|desc|date|category|icon|episode-num|new|previously-shown)(?![\w.-])"
+
+
+def _skipped(n: int) -> bytes:
+    """Elements we do not write, in a run: text-only or with text-only children (credits,
+    rating, star-rating, video), one attribute at most each (two may be a duplicate)."""
+    inner = (
+        rb"(?:<(?P<i" + str(n).encode() + rb">[A-Za-z_][\w.-]*)" + _ONE_ATTR
+        + rb"(?:/>|>" + _TEXT + rb"</(?P=i" + str(n).encode() + rb")>)" + _W + rb")*"
+    )  # fmt: skip
+    return (
+        rb"(?:" + _W + rb"<(?!" + _OURS + rb")(?P<o" + str(n).encode() + rb">[A-Za-z_][\w.-]*)"
+        + _ONE_ATTR + rb"(?:/>|>" + _TEXT + inner
+        + rb"</(?P=o" + str(n).encode() + rb")>))*"
+    )  # fmt: skip
+
+
+def _first(tag: bytes, name: bytes, attrs: bytes = _LANG) -> bytes:
+    """The first of a run of `tag` captured (its text, as group `name`), the rest matched."""
+    one = rb"<" + tag + attrs + rb">(?P<" + name + rb">" + _TEXT + rb")</" + tag + rb">"
+    rest = rb"(?:" + _W + rb"<" + tag + attrs + rb">" + _TEXT + rb"</" + tag + rb">)*"
+    return _W + one + rest
+
+
+_PROGRAMME = re.compile(
+    _W + rb"<programme start=(?P<start>" + _PLAIN_ATTR + rb")[ \t\n\r]+stop=(?P<stop>"
+    + _PLAIN_ATTR + rb')[ \t\n\r]+channel="(?P<channel>[^"<&\t\n\r]*)"' + _W + rb">"
+    + _first(b"title", b"title")
+    + rb"(?:" + _first(b"sub-title", b"sub") + rb")?"
+    + rb"(?:" + _first(b"desc", b"desc") + rb")?"
+    + _skipped(1)
+    + rb"(?:" + _W + rb"<date>(?P<date>" + _TEXT + rb")</date>)?"
+    + rb"(?P<cats>(?:" + _W + rb"<category" + _LANG + rb">" + _TEXT + rb"</category>)*)"
+    + _skipped(2)
+    + rb'(?:' + _W + rb'<icon[ \t\n\r]+src="(?P<icon>' + _VALUE + rb')"' + _W + rb"/>)?"
+    + _skipped(3)
+    + rb"(?P<eps>(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="' + _VALUE + rb'")?' + _W
+    + rb">" + _TEXT + rb"</episode-num>)*)"
+    + _skipped(4)
+    + rb"(?:" + _W + rb"(?P<shown><previously-shown" + _W + rb"/>))?"
+    + _skipped(5)
+    + rb"(?:" + _W + rb"(?P<new><new" + _W + rb"/>))?"
+    + _skipped(6)
+    + _W
+)  # fmt: skip
+# Where each field is in `groups()` (the skipped elements' groups lie between them)
+_FIELDS = ("start", "stop", "channel", "title", "sub", "desc", "date", "cats", "icon", "eps",
+           "shown", "new")  # fmt: skip
+(_START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CATS, _ICON, _EPS, _SHOWN, _NEW) = (
+    _PROGRAMME.groupindex[name] - 1 for name in _FIELDS
+)
+_CATEGORY = re.compile(rb">(" + _TEXT + rb")</category>")
+_EPISODE = re.compile(
+    rb'<episode-num(?:[ \t\n\r]+system="(' + _VALUE + rb')")?' + _W + rb">(" + _TEXT
+    + rb")</episode-num>"
+)  # fmt: skip
+_SPACE = b" \t\n\r"
+
+
+# A programme read from its bytes: its channel, times and rendered body (what `Spill` holds).
+Rendered = tuple[str, float, float | None, bytes]
+
+
+class RenderedRun(list[Rendered]):
+    """Programmes read from their bytes, in file order (a list of its own kind, so a reader
+    tells it from the parser's items)."""
+
+    __slots__ = ()
+
+
+class PlainReader:
+    """`take(piece)`: the piece's programme `Rendered`, or None (the parser's to read)."""
+
+    def __init__(
+        self,
+        codec: str,
+        fold: bool,
+        wanted: Callable[[], Container[str] | None],
+        window: tuple[float, float],
+        parse_time: Callable[[str], float | None],
+    ) -> None:
+        self._utf8 = codec == "utf-8"
+        self._codec = codec
+        self._fold = fold
+        self._wanted = wanted  # the prefilter's: known from the first programme on
+        self._lo, self._hi = window
+        self._parse_time = parse_time
+        self._times: dict[bytes, float | None] = {}
+        self._channels: dict[bytes, str | None] = {}  # raw value -> kept channel id, or None
+        self._clean = self._plain_entities = self._ascii = False  # of the block (`segments`)
+
+    def segments(self, block: bytes) -> Iterator[bytes | RenderedRun]:
+        """`block` (whole programmes, each ending in `</programme>`) as bytes for the parser and
+        runs of programmes read here, in file order. A programme read here leaves its line
+        breaks to the parser, whose errors name the file's lines."""
+        pieces = block.split(END)
+        tail = pieces.pop()  # after the last `</programme>`: the parser's, last
+        # What no piece may hold, looked for once in the block (a piece at a time only when
+        # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
+        self._clean = len(block.translate(None, _REFUSED)) == len(block)
+        self._plain_entities = block.count(b"&") == sum(map(block.count, _ESCAPES))
+        self._ascii = block.isascii()
+        items = list(map(self.take, pieces))
+        if None not in items:  # every one read here: most blocks of most guides
+            if items:
+                yield RenderedRun(items)  # type: ignore[arg-type]  # (None is not in it)
+            yield b"\n" * (block.count(b"\n") - tail.count(b"\n")) + tail
+            return
+        text: list[bytes] = []
+        run = RenderedRun()
+        parsed = False  # `text` holds a programme for the parser (else line breaks only)
+        for piece, item in zip(pieces, items, strict=True):
+            if item is None:
+                if run:  # the run came before this piece
+                    yield run
+                    run = RenderedRun()
+                text += (piece, END)
+                parsed = True
+                continue
+            if parsed:  # the parser's programmes came before this one
+                yield b"".join(text)
+                text, parsed = [], False
+            run.append(item)
+            if lines := piece.count(b"\n"):
+                text.append(b"\n" * lines)
+        if run:
+            yield run
+        text.append(tail)
+        yield b"".join(text)
+
+    def take(self, piece: bytes) -> Rendered | None:
+        m = _PROGRAMME.fullmatch(piece)
+        if m is None or not self._checked(piece):
+            return None
+        g = m.groups()
+        raw_start, raw_stop, raw_channel, title = g[_START], g[_STOP], g[_CHANNEL], g[_TITLE]
+        channels, times = self._channels, self._times
+        channel = channels[raw_channel] if raw_channel in channels else self._channel(raw_channel)
+        start = times[raw_start] if raw_start in times else self._time(raw_start)
+        stop = times[raw_stop] if raw_stop in times else self._time(raw_stop)
+        if channel is None or start is None:
+            return None
+        if not (start < self._hi and (stop or start + 3600) > self._lo):
+            return None  # the prefilter drops what it reads as outside; the parser the rest
+        title = title.strip(_SPACE)
+        if not title or title[0] >= 0x80 or title[-1] >= 0x80:
+            return None  # no title (the parser's rule: a later one), or one to strip as text
+        body = self._body(g, title)
+        return None if body is None else (channel, start, stop, body)
+
+    def _checked(self, piece: bytes) -> bool:
+        """No character XML refuses, no entity but the three, UTF-8 (see `segments`)."""
+        if not self._clean and len(piece.translate(None, _REFUSED)) != len(piece):
+            return False
+        if not self._plain_entities and b"&" in piece and _ENTITY.search(piece):
+            return False
+        return self._ascii or piece.isascii() or self._decodes(piece)
+
+    def _decodes(self, piece: bytes) -> bool:
+        """Non-ASCII bytes: valid UTF-8 holding no U+FFFE/U+FFFF (which XML refuses)."""
+        if not self._utf8 or b"\xef\xbf\xbe" in piece or b"\xef\xbf\xbf" in piece:
+            return False
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    def _channel(self, raw: bytes) -> str | None:
+        try:
+            value: str | None = raw.decode(self._codec)
+        except UnicodeDecodeError:
+            value = None
+        wanted = self._wanted()
+        if value is not None and (not value or (wanted is not None and value not in wanted)):
+            value = None
+        if len(self._channels) < _MEMO:
+            self._channels[raw] = value
+        return value
+
+    def _time(self, quoted: bytes) -> float | None:
+        try:
+            value = self._parse_time(quoted[1:-1].decode(self._codec)) if len(quoted) > 2 else None
+        except UnicodeDecodeError:
+            value = None
+        if len(self._times) < _MEMO:
+            self._times[quoted] = value
+        return value
+
+    def _body(self, g: tuple[bytes | None, ...], title: bytes) -> bytes | None:
+        """Everything after the start tag, as `BodyRenderer` renders the parsed element."""
+        eps = g[_EPS]
+        episodes = _episodes(eps) if eps else []
+        if episodes is None:
+            return None
+        parts = [b"<title>", title, b"</title>"]
+        for field, tag in ((_SUB, b"sub-title"), (_DESC, b"desc"), (_DATE, b"date")):
+            if (raw := g[field]) is None:
+                continue
+            if not (value := _stripped(raw)):
+                return None  # empty, or not certain: the parser's rule may take a later one
+            if field == _SUB and self._fold and not episodes and _folds(value, title):
+                parts[1] = title + b": " + value  # as `bodies.shaped`
+            parts += (b"<", tag, b">", value, b"</", tag, b">")
+        if cats := g[_CATS]:
+            categories = _categories(cats)
+            if categories is None:
+                return None
+            parts += categories
+        if (icon := g[_ICON]) is not None:
+            if not icon:
+                return None  # the parser's rule lets a later icon have its say
+            parts += (b'<icon src="', icon, b'"/>')
+        parts += episodes
+        if g[_SHOWN] is not None:
+            parts.append(b"<previously-shown/>")
+        if g[_NEW] is not None:
+            parts.append(b"<new/>")
+        parts.append(b"</programme>")
+        return b"".join(parts)
+
+
+def _folds(sub: bytes, title: bytes) -> bool:
+    """`bodies.shaped`'s test on the unescaped values: the sub-title is not in the title."""
+    return _unescaped(sub) not in _unescaped(title)
+
+
+def _categories(run: bytes) -> list[bytes] | None:
+    """A run of `<category>` rendered (empty ones dropped), or None when not certain."""
+    parts: list[bytes] = []
+    for raw in _CATEGORY.findall(run):
+        text = _stripped(raw)
+        if text is None:
+            return None
+        if text:
+            parts += (b"<category>", text, b"</category>")
+    return parts
+
+
+def _episodes(run: bytes) -> list[bytes] | None:
+    """A run of `<episode-num>` rendered (empty ones dropped), or None when not certain."""
+    parts: list[bytes] = []
+    for system, raw in _EPISODE.findall(run):
+        text = _stripped(raw)
+        if text is None:
+            return None
+        if text:
+            parts += (b'<episode-num system="', system or b"onscreen", b'">', text)
+            parts.append(b"</episode-num>")
+    return parts
+
+
+def _stripped(text: bytes) -> bytes | None:
+    """`text` as the parser's `.strip()` leaves it; None when that is not certain from the bytes
+    (a non-ASCII character at an end may be white space)."""
+    text = text.strip(_SPACE)
+    if text and (text[0] >= 0x80 or text[-1] >= 0x80):
+        value = text.decode("utf-8", "replace")
+        if value != value.strip():
+            return None
+    return text
+
+
+def _unescaped(text: bytes) -> bytes:
+    return text.replace(b"&lt;", b"<").replace(b"&gt;", b">").replace(b"&amp;", b"&")
+
+
+_MEMO = 65536  # distinct channel values / time values remembered

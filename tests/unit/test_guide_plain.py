@@ -1,0 +1,253 @@
+"""Programmes read from their bytes (epg/plain.py) are kept exactly as the parser's reading keeps
+them: the same channels, times, rendered bodies, order and counts.
+
+Every test reads a guide twice through `iter_guide`: once with plain programmes read from their
+bytes (`fold` given, as the guide stage reads with a spill) and once with every programme going
+through the parser and `BodyRenderer` (as before). Guides are written with the spellings that
+could tell the two apart: entities and character references, CDATA, white space to strip
+(ASCII and not), empty and repeated elements, attributes, elements we do not write (nested or
+not), children out of the DTD's order, non-ASCII text, refused characters, blocks of any size.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plextuner.epg import prefilter
+from plextuner.epg.bodies import BodyRenderer, shaped
+from plextuner.epg.plain import RenderedRun
+from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
+from plextuner.errors import EpgError
+
+WANTED = frozenset({"a.tv", "b.tv", "ü.tv"})
+IDS = ["a.tv", "b.tv", "ü.tv", "x.tv"]
+WINDOW = (1_700_000_000.0, 1_700_000_000.0 + 6 * 3600.0)
+TIMES = ["20231114221320 +0000", "20231115001320 +0000", "20231116001320 +0000", "x", ""]
+Kept = tuple[str, float, float | None, bytes]
+_COLUMN = re.compile(r"column \d+")  # a line that held a programme read from bytes: may differ
+
+
+def read(body: bytes, fold: bool, fast: bool) -> tuple[list[Kept], tuple[object, ...], int]:
+    """The kept programmes as the stage spills them, the counts, and how many came from the
+    bytes."""
+    outcome = ParseOutcome("t")
+    bodies = BodyRenderer()
+    kept: list[Kept] = []
+    from_bytes = 0
+    for item in iter_guide(
+        io.BytesIO(body), "t", outcome, lambda: WANTED, WINDOW, fold=fold if fast else None
+    ):  # fmt: skip
+        if isinstance(item, RenderedRun):
+            kept.extend(item)
+            from_bytes += len(item)
+        elif isinstance(item, Programme):
+            rendered = bodies.render(shaped(item, fold)).encode()
+            kept.append((item.channel, item.start, item.stop, rendered))
+        else:
+            assert isinstance(item, GuideChannel)
+    truncated = _COLUMN.sub("", outcome.truncated) if outcome.truncated else None
+    counts = (outcome.channels, outcome.programmes, outcome.skipped, truncated)
+    return kept, counts, from_bytes
+
+
+def same(body: bytes, fold: bool) -> int:
+    """Both readings agree (or both refuse the guide alike); how many came from the bytes."""
+    reason: str | None = None
+    try:
+        slow = read(body, fold, fast=False)
+    except EpgError as err:
+        reason = str(err)
+    if reason is not None:
+        with pytest.raises(EpgError) as raised:
+            read(body, fold, fast=True)
+        assert _COLUMN.sub("", str(raised.value)) == _COLUMN.sub("", reason)
+        return 0
+    fast = read(body, fold, fast=True)
+    assert fast[0] == slow[0]
+    assert fast[1] == slow[1]
+    return fast[2]
+
+
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def guide(programmes: Iterable[str], head: str = HEAD) -> bytes:
+    channels = "".join(
+        f'<channel id="{c}"><display-name>{c}</display-name></channel>\n' for c in IDS
+    )
+    encoding = "latin-1" if "ISO-8859-1" in head else "utf-8"
+    return f"{head}<tv>{channels}{''.join(programmes)}\n</tv>\n".encode(encoding, "replace")
+
+
+TEXTS = [
+    "News", "Tom &amp; Jerry", "a &lt;b&gt; c", " padded ", "\n  multi\n  line\n", "", "  ",
+    "caf\u00e9", "\u00a0nbsp\u00a0", "x\u3000", "say &quot;hi&quot;", "it&apos;s", "&#65;BC",
+    "<![CDATA[raw <b>]]>", "a > b", "tab\there", "Show: Part", "Part", "\u2028", "emoji \U0001f600",
+    "amp; Jerry", "lt;b", " x ",
+]  # fmt: skip
+PLAIN_TEXTS = [
+    "News",
+    "\u00a0nbsp",
+    "x\u3000",
+    "Tom &amp; Jerry",
+    "amp; Jerry",
+    " padded ",
+    "\n  two\n  lines\n",
+    "caf\u00e9",
+]
+LANGS = ["", ' lang="en"', ' lang="de" ', "\n lang='fr'"]
+
+
+@st.composite
+def child(draw: st.DrawFn) -> str:
+    text = draw(st.sampled_from(TEXTS))
+    lang = draw(st.sampled_from(LANGS))
+    return draw(
+        st.sampled_from(
+            [
+                f"<title{lang}>{text}</title>",
+                f"<sub-title{lang}>{text}</sub-title>",
+                f"<desc{lang}>{text}</desc>",
+                f"<date>{text}</date>",
+                f"<category{lang}>{text}</category>",
+                f'<icon src="{text}"/>',
+                f'<icon src="http://i.invalid/a.png?x=1&amp;y=2" width="{len(text)}"/>',
+                "<icon/>",
+                f'<episode-num system="xmltv_ns">{text}</episode-num>',
+                f"<episode-num>{text}</episode-num>",
+                f'<episode-num system="">{text}</episode-num>',
+                "<new/>", "<new />", "<previously-shown/>", '<previously-shown start="2023"/>',
+                f"<credits><director>{text}</director><actor role=\"x\">B</actor></credits>",
+                f'<rating system="MPAA"><value>{text}</value></rating>',
+                '<length units="minutes">30</length>', '<video><quality>HD</quality></video>',
+                '<image type="poster" size="2">u</image>', "<premiere/>", "<star-rating/>",
+            ]
+        )
+    )  # fmt: skip
+
+
+PLAIN_KIDS = [
+    "<title>{}</title>", '<sub-title lang="en">{}</sub-title>', "<desc>{}</desc>",
+    "<credits><actor>{}</actor></credits>", "<date>{}</date>", "<category>{}</category>",
+    '<icon src="{}"/>', '<episode-num system="xmltv_ns">{}</episode-num>',
+    "<previously-shown/>", "<new/>", '<rating system="x"><value>{}</value></rating>',
+]  # fmt: skip
+
+
+@st.composite
+def programme(draw: st.DrawFn) -> str:
+    start, stop = draw(st.sampled_from(TIMES)), draw(st.sampled_from(TIMES))
+    channel = draw(st.sampled_from(IDS))
+    gap = draw(st.sampled_from([" ", " ", "\n  "]))
+    tag = f'<programme start="{start}"{gap}stop="{stop}" channel="{channel}">'
+    if draw(st.integers(0, 9)) == 0:  # another order or another attribute: the parser's
+        tag = f'<programme channel="{channel}" start="{start}" stop="{stop}" x="1">'
+    if draw(st.booleans()):  # what plain.py reads: a title, then the DTD's order
+        text = st.sampled_from(PLAIN_TEXTS)
+        kids = [f"<title>{draw(text)}</title>"]
+        kids += [
+            kid.format(draw(text))
+            for kid in draw(st.lists(st.sampled_from(PLAIN_KIDS), unique=True))
+        ]
+        kids.sort(key=lambda k: next(i for i, t in enumerate(PLAIN_KIDS) if k[1:5] == t[1:5]))
+        kids.insert(1, draw(st.sampled_from(["", "<title>{}</title>"])).format(draw(text)))
+        sep = draw(st.sampled_from(["", "\n    "]))
+        return f"{tag}{sep}{sep.join(kids)}{sep}</programme>"
+    kids = draw(st.lists(child(), max_size=7))
+    order = ["title", "sub-title", "desc", "credits", "date", "category", "length", "icon",
+             "episode-num", "video", "previously-shown", "premiere", "new", "rating"]  # fmt: skip
+    if draw(st.booleans()):
+        kids.sort(key=lambda k: next((i for i, t in enumerate(order) if k[1:].startswith(t)), 99))
+    sep = draw(st.sampled_from(["", "\n    ", " "]))
+    return f"{tag}{sep}{sep.join(kids)}{sep}</programme>"
+
+
+@given(
+    st.lists(programme(), max_size=10),
+    st.sampled_from(["\n", "", "\r\n", "<!-- c -->"]),
+    st.booleans(),
+    st.sampled_from([7, 200, 1024 * 1024]),
+    st.sampled_from([HEAD, "<?xml version='1.0' encoding='ISO-8859-1'?>\n"]),
+)  # fmt: skip
+@settings(max_examples=400, deadline=None)
+def test_the_same_programmes_read_either_way(
+    programmes: list[str], sep: str, fold: bool, chunk: int, head: str
+) -> None:
+    """Whatever the spelling, the block size or the encoding, reading plain programmes from
+    their bytes keeps what the parser's reading keeps, in the same order, counted the same."""
+    body = guide([sep + p for p in programmes], head)
+    with mock.patch.object(prefilter, "CHUNK", chunk):
+        same(body, fold)
+
+
+def plain(channel: str, start: str, body: str) -> str:
+    return f'\n<programme start="{start}" stop="" channel="{channel}">{body}</programme>'
+
+
+def test_a_plain_guide_is_read_from_its_bytes() -> None:
+    """A provider's usual spelling (the bench's, pretty-printed, with `lang`, credits and a
+    rating) is read from the bytes: every kept programme, none through the parser."""
+    bodies = [
+        "<title>Show</title><desc>An hour &amp; more.</desc><category>Series</category>"
+        '<episode-num system="xmltv_ns">0.4.</episode-num>',
+        '\n  <title lang="en">Film</title>\n  <sub-title lang="en">Part</sub-title>\n'
+        '  <desc lang="en">Caf\u00e9 &lt;3</desc>\n  <credits><actor>A</actor></credits>\n'
+        '  <date>2020</date>\n  <category lang="en">Movie</category>\n'
+        '  <icon src="http://i.invalid/p.png?a=1&amp;b=2"/>\n  <previously-shown/>\n'
+        '  <rating system="VCHIP"><value>TV-G</value></rating>\n',
+        "<title>News</title><new/>",
+    ]
+    programmes = [plain(c, t, b) for c in ("a.tv", "ü.tv") for t in TIMES[:2] for b in bodies]
+    for fold in (True, False):
+        assert same(guide(programmes), fold) == len(programmes)
+
+
+def test_what_plain_reading_leaves_to_the_parser() -> None:
+    """Each of these is read by the parser (and kept the same): a refused character, an entity
+    other than the three, a CDATA section, white space a non-ASCII character may be, an empty
+    title, children out of order, invalid UTF-8."""
+    awkward = [
+        "<title>A\x01</title>", "<title>&quot;A&quot;</title>", "<title><![CDATA[A]]></title>",
+        "<title>\u00a0A</title>", "<title></title><title>B</title>",
+        "<desc>D</desc><title>A</title>", "<title>A</title><date>1</date><desc>D</desc>",
+    ]  # fmt: skip
+    for body in awkward:
+        assert same(guide([plain("a.tv", TIMES[0], body)]), fold=True) == 0, body
+    raw = guide([plain("a.tv", TIMES[0], "<title>A</title>")]).replace(b"<title>A", b"<title>\xff")
+    assert same(raw, fold=True) == 0
+
+
+def test_folding_matches_the_parsers_reading() -> None:
+    """`epg.fold_subtitle`: the sub-title joins the title (once, compared unescaped) unless
+    there is an episode number."""
+    cases = {
+        "<title>A &amp; B</title><sub-title>&amp; B</sub-title>": b"<title>A &amp; B</title>",
+        "<title>A</title><sub-title>x &lt; y</sub-title>": b"<title>A: x &lt; y</title>",
+        "<title>A</title><sub-title>S</sub-title><episode-num>1</episode-num>": b"<title>A</title>",
+        "<title>Tom &amp; J</title><sub-title>amp; J</sub-title>": b"<title>Tom &amp; J: amp; J<",
+    }
+    for body, title in cases.items():
+        kept, _, from_bytes = read(guide([plain("a.tv", TIMES[0], body)]), True, fast=True)
+        assert from_bytes == 1 and kept[0][3].startswith(title), body
+        assert same(guide([plain("a.tv", TIMES[0], body)]), fold=True) == 1
+
+
+def test_an_error_after_plain_programmes_names_the_files_line() -> None:
+    """Programmes read from the bytes leave their line breaks: a parse error further on names
+    the same line as the parser's reading."""
+    programme = (
+        '<programme start="20231114221320 +0000" stop="20231114231320 +0000"\n'
+        '  channel="a.tv">\n  <title>T</title>\n</programme>\n'
+    )
+    body = guide([programme * 30]).replace(b"\n</tv>\n", b"<programme start=</tv>\n")
+    slow, fast = read(body, True, fast=False), read(body, True, fast=True)
+    assert fast[2] == 30
+    assert "line 126" in str(slow[1][3])
+    assert fast[:2] == slow[:2]
