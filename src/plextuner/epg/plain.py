@@ -43,7 +43,9 @@ _OURS = rb"(?:title|sub-title|desc|date|category|icon|episode-num|new|previously
 
 def _skipped(n: int) -> bytes:
     """Elements we do not write, in a run: text-only or with text-only children (credits,
-    rating, star-rating, video), one attribute at most each (two may be a duplicate)."""
+    rating, star-rating, video), one attribute at most each (two may be a duplicate). Where
+    the DTD puts the common ones: after the description (credits), the categories (keyword,
+    length), the episode numbers (video, audio) and at the end (rating, star-rating)."""
     inner = (
         rb"(?:<(?P<i" + str(n).encode() + rb">[A-Za-z_][\w.-]*)" + _ONE_ATTR
         + rb"(?:/>|>" + _TEXT + rb"</(?P=i" + str(n).encode() + rb")>)" + _W + rb")*"
@@ -70,25 +72,26 @@ _PROGRAMME = re.compile(
     + rb"(?:" + _first(b"desc", b"desc") + rb")?"
     + _skipped(1)
     + rb"(?:" + _W + rb"<date>(?P<date>" + _TEXT + rb")</date>)?"
-    + rb"(?P<cats>(?:" + _W + rb"<category" + _LANG + rb">" + _TEXT + rb"</category>)*)"
+    + rb"(?:" + _W + rb"<category" + _LANG + rb">(?P<cat>" + _TEXT + rb")</category>"
+    + rb"(?P<cats>(?:" + _W + rb"<category" + _LANG + rb">" + _TEXT + rb"</category>)*))?"
     + _skipped(2)
     + rb'(?:' + _W + rb'<icon[ \t\n\r]+src="(?P<icon>' + _VALUE + rb')"' + _W + rb"/>)?"
-    + _skipped(3)
+    + rb"(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="(?P<system>' + _VALUE + rb')")?'
+    + _W + rb">(?P<ep>" + _TEXT + rb")</episode-num>"
     + rb"(?P<eps>(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="' + _VALUE + rb'")?' + _W
-    + rb">" + _TEXT + rb"</episode-num>)*)"
-    + _skipped(4)
+    + rb">" + _TEXT + rb"</episode-num>)*))?"
+    + _skipped(3)
     + rb"(?:" + _W + rb"(?P<shown><previously-shown" + _W + rb"/>))?"
-    + _skipped(5)
     + rb"(?:" + _W + rb"(?P<new><new" + _W + rb"/>))?"
-    + _skipped(6)
+    + _skipped(4)
     + _W
 )  # fmt: skip
-# Where each field is in `groups()` (the skipped elements' groups lie between them)
-_FIELDS = ("start", "stop", "channel", "title", "sub", "desc", "date", "cats", "icon", "eps",
-           "shown", "new")  # fmt: skip
-(_START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CATS, _ICON, _EPS, _SHOWN, _NEW) = (
-    _PROGRAMME.groupindex[name] - 1 for name in _FIELDS
-)
+# Where each field is in `groups()` (the skipped elements' groups lie between them); the first
+# category and episode number, and the rest of each run
+_FIELDS = ("start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats", "icon",
+           "system", "ep", "eps", "shown", "new")  # fmt: skip
+(_START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CAT, _CATS, _ICON, _SYSTEM, _EP, _EPS,
+ _SHOWN, _NEW) = (_PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
 _CATEGORY = re.compile(rb">(" + _TEXT + rb")</category>")
 _EPISODE = re.compile(
     rb'<episode-num(?:[ \t\n\r]+system="(' + _VALUE + rb')")?' + _W + rb">(" + _TEXT
@@ -127,7 +130,8 @@ class PlainReader:
         self._parse_time = parse_time
         self._times: dict[bytes, float | None] = {}
         self._channels: dict[bytes, str | None] = {}  # raw value -> kept channel id, or None
-        self._clean = self._plain_entities = self._ascii = False  # of the block (`segments`)
+        # Of the block (`segments`)
+        self._clean = self._plain_entities = self._ascii = self._easy = False
 
     def segments(self, block: bytes) -> Iterator[bytes | RenderedRun]:
         """`block` (whole programmes, each ending in `</programme>`) as bytes for the parser and
@@ -140,6 +144,7 @@ class PlainReader:
         self._clean = len(block.translate(None, _REFUSED)) == len(block)
         self._plain_entities = block.count(b"&") == sum(map(block.count, _ESCAPES))
         self._ascii = block.isascii()
+        self._easy = self._clean and self._plain_entities and self._ascii
         items = list(map(self.take, pieces))
         if None not in items:  # every one read here: most blocks of most guides
             if items:
@@ -170,7 +175,7 @@ class PlainReader:
 
     def take(self, piece: bytes) -> Rendered | None:
         m = _PROGRAMME.fullmatch(piece)
-        if m is None or not self._checked(piece):
+        if m is None or not (self._easy or self._checked(piece)):
             return None
         g = m.groups()
         raw_start, raw_stop, raw_channel, title = g[_START], g[_STOP], g[_CHANNEL], g[_TITLE]
@@ -183,7 +188,7 @@ class PlainReader:
         if not (start < self._hi and (stop or start + 3600) > self._lo):
             return None  # the prefilter drops what it reads as outside; the parser the rest
         title = title.strip(_SPACE)
-        if not title or title[0] >= 0x80 or title[-1] >= 0x80:
+        if not title or title[0] > _ASCII or title[-1] > _ASCII:
             return None  # no title (the parser's rule: a later one), or one to strip as text
         body = self._body(g, title)
         return None if body is None else (channel, start, stop, body)
@@ -227,31 +232,56 @@ class PlainReader:
             self._times[quoted] = value
         return value
 
-    def _body(self, g: tuple[bytes | None, ...], title: bytes) -> bytes | None:
-        """Everything after the start tag, as `BodyRenderer` renders the parsed element."""
-        eps = g[_EPS]
-        episodes = _episodes(eps) if eps else []
-        if episodes is None:
-            return None
-        parts = [b"<title>", title, b"</title>"]
-        for field, tag in ((_SUB, b"sub-title"), (_DESC, b"desc"), (_DATE, b"date")):
-            if (raw := g[field]) is None:
-                continue
-            if not (value := _stripped(raw)):
-                return None  # empty, or not certain: the parser's rule may take a later one
-            if field == _SUB and self._fold and not episodes and _folds(value, title):
-                parts[1] = title + b": " + value  # as `bodies.shaped`
-            parts += (b"<", tag, b">", value, b"</", tag, b">")
-        if cats := g[_CATS]:
-            categories = _categories(cats)
-            if categories is None:
+    def _body(  # noqa: C901, PLR0912 - run a million times for a big guide: inlined
+        self, g: tuple[bytes | None, ...], title: bytes
+    ) -> bytes | None:
+        """Everything after the start tag, as `BodyRenderer` renders the parsed element. A
+        value to strip is None when stripping it is not certain from the bytes (a non-ASCII
+        character at an end may be white space); an empty one is left to the parser, whose
+        rule may take a later one of the same kind."""
+        episodes = b""
+        if (ep := g[_EP]) is not None:
+            found = []
+            for system, raw in _EPISODE.findall(g[_EPS] or b""):
+                if text := _stripped(raw):
+                    found.append(_EPISODE_NUM % (system or b"onscreen", text))
+                elif text is None:
+                    return None
+            if ep := _stripped(ep):
+                found.insert(0, _EPISODE_NUM % (g[_SYSTEM] or b"onscreen", ep))
+            elif ep is None:
                 return None
-            parts += categories
+            episodes = b"".join(found)
+        parts = [b"<title>", title, b"</title>"]
+        if (sub := g[_SUB]) is not None:
+            if not (sub := _stripped(sub)):
+                return None
+            if self._fold and not episodes and _folds(sub, title):
+                parts[1] = title + b": " + sub  # as `bodies.shaped`
+            parts.append(b"<sub-title>%s</sub-title>" % sub)
+        if (desc := g[_DESC]) is not None:
+            if not (desc := _stripped(desc)):
+                return None
+            parts.append(b"<desc>%s</desc>" % desc)
+        if (date := g[_DATE]) is not None:
+            if not (date := _stripped(date)):
+                return None
+            parts.append(b"<date>%s</date>" % date)
+        if (cat := g[_CAT]) is not None:
+            if cat := _stripped(cat):
+                parts.append(b"<category>%s</category>" % cat)
+            elif cat is None:
+                return None
+            for raw in _CATEGORY.findall(g[_CATS] or b""):
+                if text := _stripped(raw):
+                    parts.append(b"<category>%s</category>" % text)
+                elif text is None:
+                    return None
         if (icon := g[_ICON]) is not None:
             if not icon:
                 return None  # the parser's rule lets a later icon have its say
-            parts += (b'<icon src="', icon, b'"/>')
-        parts += episodes
+            parts.append(b'<icon src="%s"/>' % icon)
+        parts.append(episodes)
         if g[_SHOWN] is not None:
             parts.append(b"<previously-shown/>")
         if g[_NEW] is not None:
@@ -265,40 +295,21 @@ def _folds(sub: bytes, title: bytes) -> bool:
     return _unescaped(sub) not in _unescaped(title)
 
 
-def _categories(run: bytes) -> list[bytes] | None:
-    """A run of `<category>` rendered (empty ones dropped), or None when not certain."""
-    parts: list[bytes] = []
-    for raw in _CATEGORY.findall(run):
-        text = _stripped(raw)
-        if text is None:
-            return None
-        if text:
-            parts += (b"<category>", text, b"</category>")
-    return parts
-
-
-def _episodes(run: bytes) -> list[bytes] | None:
-    """A run of `<episode-num>` rendered (empty ones dropped), or None when not certain."""
-    parts: list[bytes] = []
-    for system, raw in _EPISODE.findall(run):
-        text = _stripped(raw)
-        if text is None:
-            return None
-        if text:
-            parts += (b'<episode-num system="', system or b"onscreen", b'">', text)
-            parts.append(b"</episode-num>")
-    return parts
+_EPISODE_NUM = b'<episode-num system="%s">%s</episode-num>'
 
 
 def _stripped(text: bytes) -> bytes | None:
     """`text` as the parser's `.strip()` leaves it; None when that is not certain from the bytes
     (a non-ASCII character at an end may be white space)."""
     text = text.strip(_SPACE)
-    if text and (text[0] >= 0x80 or text[-1] >= 0x80):
+    if text and (text[0] > _ASCII or text[-1] > _ASCII):
         value = text.decode("utf-8", "replace")
         if value != value.strip():
             return None
     return text
+
+
+_ASCII = 0x7F
 
 
 def _unescaped(text: bytes) -> bytes:
