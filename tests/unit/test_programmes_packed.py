@@ -1,14 +1,16 @@
-"""A spilled source's programmes chosen packed (a KeptList) are the general path's choice."""
+"""A spilled source's programmes chosen and written packed (a KeptList) are the general path's."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.buckets.models import LineupEntry
+from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.programmes import programmes_for
-from plextuner.epg.spill import Kept, KeptList
+from plextuner.epg.spill import Kept, KeptList, Spill
+from plextuner.epg.writer import write_guide
 from plextuner.ingest.models import Channel
 
 _time = st.sampled_from([0.0, 1800.0, 3600.0, 5400.0, 7200.0, 9000.0, 86400.0, -3600.0])
@@ -43,3 +45,26 @@ def test_packed_choice_is_the_general_one(
     assert len(fast) == len(general)
     if len(fast):
         assert fast[-1] == list(fast)[-1] and fast[0:2] == list(fast)[0:2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_time, _stop, st.text(max_size=3)), max_size=20))
+def test_packed_writing_is_the_general_one(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[float, float | None, str]]
+) -> None:
+    """A device guide written from a packed list (bodies read out at once, no `Kept` made for
+    each) is byte for byte the one the general loop writes from the same programmes."""
+    tmp = tmp_path_factory.mktemp("w")
+    spill = Spill(tmp)
+    packed = KeptList()
+    for start, stop, title in rows:
+        packed.append(start, stop, spill.add(f"<title>{title}</title></programme>".encode()))
+    channel = Channel(key="k", name="n", tvg_id="t", group="", provider="p")
+    device = Device("d", "d", "D", "1500000C", 5004, 2, True, [LineupEntry("1", channel)])
+    written = []
+    for items in (packed, list(packed)):
+        path = tmp / "guide.xml"
+        count = write_guide(path, device, {"1": items}, {}, generated=0.0, spill=spill)
+        written.append((count, path.read_bytes()))
+    spill.close()
+    assert written[0] == written[1]

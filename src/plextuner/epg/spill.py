@@ -193,6 +193,31 @@ class Spill:
         assert self._held is not None  # a body the disk took only in part
         return self._map[at:] + bytes(self._held[: end - self._on_disk])
 
+    def read_many(self, refs: Sequence[int]) -> list[bytes]:
+        """`read` of each reference, in order: a device guide copies a channel's programmes
+        out at once (a call and its checks a programme were a tenth of writing a big guide)."""
+        if self._file is None:
+            raise EpgError("the guide's spilled programmes are gone")
+        if self._pending:
+            self._flush()
+        on_disk = self._on_disk
+        if not on_disk:  # nothing on disk to map (the disk refused all): held in memory
+            return [self.read(ref) for ref in refs]
+        if self._map is None or len(self._map) < on_disk:
+            if self._map is not None:
+                self._map.close()
+            self._map = self._mapped()
+        view, out = self._map, []
+        for ref in refs:
+            at = ref >> _SIZE_BITS
+            end = at + (ref & _MAX_BODY)
+            out.append(view[at:end] if end <= on_disk else self.read(ref))
+        self._reads += len(refs)
+        if self._reads >= READS_PER_RELEASE:
+            self._reads = 0
+            view.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
+        return out
+
     @property
     def size(self) -> int:
         """Bytes added (on disk, pending or held)."""
