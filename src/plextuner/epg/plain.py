@@ -37,7 +37,6 @@ _ONE_ATTR = rb'(?:[ \t\n\r]+[A-Za-z_][\w.-]*="[^"<]*")?' + _W
 # escaped form is what `xml_text` writes back.
 _REFUSED = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _ENTITY = re.compile(rb"&(?!(?:amp|lt|gt);)")
-_ESCAPES = (b"&amp;", b"&lt;", b"&gt;")
 _OURS = rb"(?:title|sub-title|desc|date|category|icon|episode-num|new|previously-shown)(?![\w.-])"
 
 
@@ -142,7 +141,7 @@ class PlainReader:
         # What no piece may hold, looked for once in the block (a piece at a time only when
         # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
         self._clean = len(block.translate(None, _REFUSED)) == len(block)
-        self._plain_entities = block.count(b"&") == sum(map(block.count, _ESCAPES))
+        self._plain_entities = _ENTITY.search(block) is None
         self._ascii = block.isascii()
         self._easy = self._clean and self._plain_entities and self._ascii
         items = list(map(self.take, pieces))
@@ -236,22 +235,20 @@ class PlainReader:
         self, g: tuple[bytes | None, ...], title: bytes
     ) -> bytes | None:
         """Everything after the start tag, as `BodyRenderer` renders the parsed element. A
-        value to strip is None when stripping it is not certain from the bytes (a non-ASCII
-        character at an end may be white space); an empty one is left to the parser, whose
-        rule may take a later one of the same kind."""
+        value is stripped as the parser's reading strips it, and left to the parser when that
+        is not certain from the bytes (`_unsure`) or when it is empty where the parser's rule
+        would take a later one of the same kind."""
         episodes = b""
         if (ep := g[_EP]) is not None:
-            found = []
-            for system, raw in _EPISODE.findall(g[_EPS] or b""):
-                if text := _stripped(raw):
-                    found.append(_EPISODE_NUM % (system or b"onscreen", text))
-                elif text is None:
-                    return None
-            if ep := _stripped(ep):
-                found.insert(0, _EPISODE_NUM % (g[_SYSTEM] or b"onscreen", ep))
-            elif ep is None:
+            if (ep := ep.strip(_SPACE)) and (ep[0] > _ASCII or ep[-1] > _ASCII) and _unsure(ep):
                 return None
-            episodes = b"".join(found)
+            if ep:
+                episodes = _EPISODE_NUM % (g[_SYSTEM] or b"onscreen", ep)
+            if more := g[_EPS]:
+                rest = _more(_EPISODE, more)
+                if rest is None:
+                    return None
+                episodes += rest
         parts = [b"<title>", title, b"</title>"]
         if (sub := g[_SUB]) is not None:
             if not (sub := _stripped(sub)):
@@ -260,7 +257,8 @@ class PlainReader:
                 parts[1] = title + b": " + sub  # as `bodies.shaped`
             parts.append(b"<sub-title>%s</sub-title>" % sub)
         if (desc := g[_DESC]) is not None:
-            if not (desc := _stripped(desc)):
+            desc = desc.strip(_SPACE)
+            if not desc or ((desc[0] > _ASCII or desc[-1] > _ASCII) and _unsure(desc)):
                 return None
             parts.append(b"<desc>%s</desc>" % desc)
         if (date := g[_DATE]) is not None:
@@ -268,15 +266,16 @@ class PlainReader:
                 return None
             parts.append(b"<date>%s</date>" % date)
         if (cat := g[_CAT]) is not None:
-            if cat := _stripped(cat):
-                parts.append(b"<category>%s</category>" % cat)
-            elif cat is None:
+            cat = cat.strip(_SPACE)
+            if cat and (cat[0] > _ASCII or cat[-1] > _ASCII) and _unsure(cat):
                 return None
-            for raw in _CATEGORY.findall(g[_CATS] or b""):
-                if text := _stripped(raw):
-                    parts.append(b"<category>%s</category>" % text)
-                elif text is None:
+            if cat:
+                parts.append(b"<category>%s</category>" % cat)
+            if more := g[_CATS]:
+                rest = _more(_CATEGORY, more)
+                if rest is None:
                     return None
+                parts.append(rest)
         if (icon := g[_ICON]) is not None:
             if not icon:
                 return None  # the parser's rule lets a later icon have its say
@@ -288,6 +287,23 @@ class PlainReader:
             parts.append(b"<new/>")
         parts.append(b"</programme>")
         return b"".join(parts)
+
+
+def _more(pattern: re.Pattern[bytes], run: bytes) -> bytes | None:
+    """The rest of a run of categories or episode numbers rendered (empty ones dropped)."""
+    parts: list[bytes] = []
+    for found in pattern.findall(run):
+        system, raw = found if isinstance(found, tuple) else (None, found)
+        text = _stripped(raw)
+        if text is None:
+            return None
+        if not text:
+            continue
+        if pattern is _EPISODE:
+            parts.append(_EPISODE_NUM % (system or b"onscreen", text))
+        else:
+            parts.append(b"<category>%s</category>" % text)
+    return b"".join(parts)
 
 
 def _folds(sub: bytes, title: bytes) -> bool:
@@ -302,11 +318,15 @@ def _stripped(text: bytes) -> bytes | None:
     """`text` as the parser's `.strip()` leaves it; None when that is not certain from the bytes
     (a non-ASCII character at an end may be white space)."""
     text = text.strip(_SPACE)
-    if text and (text[0] > _ASCII or text[-1] > _ASCII):
-        value = text.decode("utf-8", "replace")
-        if value != value.strip():
-            return None
+    if text and (text[0] > _ASCII or text[-1] > _ASCII) and _unsure(text):
+        return None
     return text
+
+
+def _unsure(text: bytes) -> bool:
+    """Whether `.strip()` of the decoded value would take more than ASCII white space."""
+    value = text.decode("utf-8", "replace")
+    return value != value.strip()
 
 
 _ASCII = 0x7F
