@@ -139,7 +139,8 @@ PLAIN_KIDS = [
     '<icon src="{}"/>', '<episode-num system="xmltv_ns">{}</episode-num>',
     "<previously-shown/>", "<new/>", '<rating system="x"><value>{}</value></rating>',
     '<category>{}</category><category lang="en"> </category><category>B</category>',
-    '<episode-num>{}</episode-num><episode-num system="a"> </episode-num><episode-num>2</episode-num>',
+    '<episode-num>{}</episode-num><episode-num system="a"> </episode-num>'
+    '<episode-num>2</episode-num>',
 ]  # fmt: skip
 
 
