@@ -4,7 +4,9 @@ time (an earlier source wins an overlap), and shaped for Plex."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import operator
 from collections.abc import Sequence
 from typing import overload
 
@@ -81,8 +83,10 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
     """One spilled source (a provider's own guide): the same choice as the general path, kept
     packed (24 bytes a programme where a list of `Kept` tuples was ~150: a device's share of a
     million kept programmes was the guide job's peak while it was written)."""
-    out = KeptList()
     lo, hi = window
+    if not shift and _all_kept(items, lo, hi):
+        return items  # what the loop below would copy, programme for programme
+    out = KeptList()
     starts, stops, bodies = items.starts, items.stops, items.bodies
     n = len(starts)
     ordered = all(starts[i] <= starts[i + 1] for i in range(n - 1))
@@ -97,6 +101,23 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
         last = start
         out.append(start, stop, bodies[i])
     return out
+
+
+def _all_kept(items: KeptList, lo: float, hi: float) -> bool:
+    """Whether `_packed` would keep every programme as it is, judged by C loops over the
+    arrays: starts strictly increasing (in order, no repeats), the last before the window's
+    end, every programme ending after its start (no stop at or before it; the first one's
+    default length past it), and no stop of 0 (which the loop would store as none)."""
+    starts, stops = items.starts, items.stops
+    if not starts:
+        return True
+    return (
+        starts[-1] < hi
+        and starts[0] + DEFAULT_LENGTH > lo
+        and all(map(operator.lt, starts, itertools.islice(starts, 1, None)))
+        and not any(map(lo.__ge__, stops))  # (NaN, no stop, compares false)
+        and 0.0 not in stops
+    )
 
 
 def _start(p: Programme | Kept) -> float:
