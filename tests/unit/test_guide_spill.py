@@ -160,6 +160,32 @@ def test_a_disk_that_fills_keeps_the_rest_in_memory(tmp_path: Path) -> None:
     spill.close()
 
 
+@pytest.mark.parametrize("room", [None, 0, 1000, 5000])
+def test_many_at_once_is_one_at_a_time(tmp_path: Path, room: int | None) -> None:
+    """`add_many` and `read_many` give the references and bytes `add` and `read` give, on a
+    disk with room, one full from the start (all held in memory), or one that fills midway
+    (a body cut by a partial write included), with pages released between reads."""
+    bodies = [f"<title>{i}</title><desc>{'x' * (i % 50)}</desc>".encode() for i in range(300)]
+    runs = [bodies[:7], [], bodies[7:150], bodies[150:151], bodies[151:]]
+    spills = []
+    for many in (False, True):
+        spill = Spill(tmp_path)
+        if room is not None:
+            spill._file = FullDisk(spill._file, room=room)  # type: ignore[assignment]
+        with (
+            mock.patch.object(spill_module, "FLUSH_BYTES", 64),
+            mock.patch.object(spill_module, "READS_PER_RELEASE", 5),
+        ):
+            refs = [
+                r for run in runs for r in (spill.add_many(run) if many else map(spill.add, run))
+            ]
+            assert spill.read_many(refs) == bodies
+            assert spill.read_many(refs[::-1]) == [spill.read(r) for r in refs[::-1]]
+        spills.append((refs, spill.in_memory))
+        spill.close()
+    assert spills[0] == spills[1]
+
+
 def test_kept_list_packs_times_and_references() -> None:
     kept = KeptList()
     kept.append(1.0, None, 7)

@@ -7,6 +7,7 @@ value escaped alone is what the joint escape gives it."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -134,9 +135,13 @@ def keep_programme(
 
 
 def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, KeptList]) -> None:
-    add, get = spill.add, packed.get
-    for channel, start, stop, body in run:
+    """`KeptList.append` inlined: a provider's own guide keeps a million programmes."""
+    refs = spill.add_many([item[3] for item in run])
+    get = packed.get
+    for (channel, start, stop, _), ref in zip(run, refs, strict=True):
         kept = get(channel)
         if kept is None:
             kept = packed[channel] = KeptList()
-        kept.append(start, stop, add(body))
+        kept.starts.append(start)
+        kept.stops.append(math.nan if stop is None else stop)
+        kept.bodies.append(ref)

@@ -11,6 +11,7 @@ touched are handed back every READS_PER_RELEASE reads, so the mapping never grow
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 import tempfile
@@ -124,6 +125,27 @@ class Spill:
             if self._pending_size >= FLUSH_BYTES:
                 self._flush()
         return at << _SIZE_BITS | size
+
+    def add_many(self, bodies: list[bytes]) -> list[int]:
+        """`add` of each body, in order (a run of programmes read from their bytes)."""
+        sizes = list(map(len, bodies))
+        if self._file is None or max(sizes, default=0) > _MAX_BODY:
+            return [self.add(body) for body in bodies]  # (which says what is wrong)
+        at = self._size
+        refs = [
+            offset << _SIZE_BITS | size
+            for offset, size in zip(itertools.accumulate(sizes, initial=at), sizes, strict=False)
+        ]
+        total = sum(sizes)
+        self._size = at + total
+        if self._held is not None:
+            self._held += b"".join(bodies)
+        else:
+            self._pending += bodies
+            self._pending_size += total
+            if self._pending_size >= FLUSH_BYTES:
+                self._flush()
+        return refs
 
     def _flush(self) -> None:
         assert self._file is not None
