@@ -25,14 +25,16 @@ from collections.abc import Callable, Container, Iterator
 
 from plextuner.epg.prefilter import END
 
-_W = rb"[ \t\n\r]*"
+_W = rb"[ \t\n\r]*+"
 # Text and attribute values by structure alone (the cheap classes); what else they may not
-# hold is looked for once over the whole piece (`_REFUSED`, `_ENTITY`).
-_TEXT = rb"[^<>\r]*"
-_VALUE = rb'[^"<>\x00-\x1f]*'
-_PLAIN_ATTR = rb'"[^"<&\t\n\r]*"'
-_LANG = rb'(?:[ \t\n\r]+lang="[^"<]*")?' + _W
-_ONE_ATTR = rb'(?:[ \t\n\r]+[A-Za-z_][\w.-]*="[^"<]*")?' + _W
+# hold is looked for once over the whole piece (`_REFUSED`, `_ENTITY`). Every repetition is
+# possessive (`*+`: no backtracking into it, a fifth of the match's time): what follows each
+# (a `<`, a quote, an element's end) is never something it could have taken.
+_TEXT = rb"[^<>\r]*+"
+_VALUE = rb'[^"<>\x00-\x1f]*+'
+_PLAIN_ATTR = rb'"[^"<&\t\n\r]*+"'
+_LANG = rb'(?:[ \t\n\r]+lang="[^"<]*+")?' + _W
+_ONE_ATTR = rb'(?:[ \t\n\r]+[A-Za-z_][\w.-]*+="[^"<]*+")?' + _W
 # Characters XML refuses (the parser would stop there) and entities other than the three whose
 # escaped form is what `xml_text` writes back.
 _REFUSED = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
@@ -46,39 +48,39 @@ def _skipped(n: int) -> bytes:
     the DTD puts the common ones: after the description (credits), the categories (keyword,
     length), the episode numbers (video, audio) and at the end (rating, star-rating)."""
     inner = (
-        rb"(?:<(?P<i" + str(n).encode() + rb">[A-Za-z_][\w.-]*)" + _ONE_ATTR
-        + rb"(?:/>|>" + _TEXT + rb"</(?P=i" + str(n).encode() + rb")>)" + _W + rb")*"
+        rb"(?:<(?P<i" + str(n).encode() + rb">[A-Za-z_][\w.-]*+)" + _ONE_ATTR
+        + rb"(?:/>|>" + _TEXT + rb"</(?P=i" + str(n).encode() + rb")>)" + _W + rb")*+"
     )  # fmt: skip
     return (
-        rb"(?:" + _W + rb"<(?!" + _OURS + rb")(?P<o" + str(n).encode() + rb">[A-Za-z_][\w.-]*)"
+        rb"(?:" + _W + rb"<(?!" + _OURS + rb")(?P<o" + str(n).encode() + rb">[A-Za-z_][\w.-]*+)"
         + _ONE_ATTR + rb"(?:/>|>" + _TEXT + inner
-        + rb"</(?P=o" + str(n).encode() + rb")>))*"
+        + rb"</(?P=o" + str(n).encode() + rb")>))*+"
     )  # fmt: skip
 
 
 def _first(tag: bytes, name: bytes, attrs: bytes = _LANG) -> bytes:
     """The first of a run of `tag` captured (its text, as group `name`), the rest matched."""
     one = rb"<" + tag + attrs + rb">(?P<" + name + rb">" + _TEXT + rb")</" + tag + rb">"
-    rest = rb"(?:" + _W + rb"<" + tag + attrs + rb">" + _TEXT + rb"</" + tag + rb">)*"
+    rest = rb"(?:" + _W + rb"<" + tag + attrs + rb">" + _TEXT + rb"</" + tag + rb">)*+"
     return _W + one + rest
 
 
 _PROGRAMME = re.compile(
-    _W + rb"<programme start=(?P<start>" + _PLAIN_ATTR + rb")[ \t\n\r]+stop=(?P<stop>"
-    + _PLAIN_ATTR + rb')[ \t\n\r]+channel="(?P<channel>[^"<&\t\n\r]*)"' + _W + rb">"
+    _W + rb"<programme (?P<slot>start=(?P<start>" + _PLAIN_ATTR + rb")[ \t\n\r]+stop=(?P<stop>"
+    + _PLAIN_ATTR + rb'))[ \t\n\r]+channel="(?P<channel>[^"<&\t\n\r]*+)"' + _W + rb">"
     + _first(b"title", b"title")
     + rb"(?:" + _first(b"sub-title", b"sub") + rb")?"
     + rb"(?:" + _first(b"desc", b"desc") + rb")?"
     + _skipped(1)
     + rb"(?:" + _W + rb"<date>(?P<date>" + _TEXT + rb")</date>)?"
     + rb"(?:" + _W + rb"<category" + _LANG + rb">(?P<cat>" + _TEXT + rb")</category>"
-    + rb"(?P<cats>(?:" + _W + rb"<category" + _LANG + rb">" + _TEXT + rb"</category>)*))?"
+    + rb"(?P<cats>(?:" + _W + rb"<category" + _LANG + rb">" + _TEXT + rb"</category>)*+))?"
     + _skipped(2)
     + rb'(?:' + _W + rb'<icon[ \t\n\r]+src="(?P<icon>' + _VALUE + rb')"' + _W + rb"/>)?"
     + rb"(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="(?P<system>' + _VALUE + rb')")?'
     + _W + rb">(?P<ep>" + _TEXT + rb")</episode-num>"
     + rb"(?P<eps>(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="' + _VALUE + rb'")?' + _W
-    + rb">" + _TEXT + rb"</episode-num>)*))?"
+    + rb">" + _TEXT + rb"</episode-num>)*+))?"
     + _skipped(3)
     + rb"(?:" + _W + rb"(?P<shown><previously-shown" + _W + rb"/>))?"
     + rb"(?:" + _W + rb"(?P<new><new" + _W + rb"/>))?"
@@ -87,10 +89,10 @@ _PROGRAMME = re.compile(
 )  # fmt: skip
 # Where each field is in `groups()` (the skipped elements' groups lie between them); the first
 # category and episode number, and the rest of each run
-_FIELDS = ("start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats", "icon",
-           "system", "ep", "eps", "shown", "new")  # fmt: skip
-(_START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CAT, _CATS, _ICON, _SYSTEM, _EP, _EPS,
- _SHOWN, _NEW) = (_PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
+_FIELDS = ("slot", "start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats",
+           "icon", "system", "ep", "eps", "shown", "new")  # fmt: skip
+(_SLOT, _START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CAT, _CATS, _ICON, _SYSTEM, _EP,
+ _EPS, _SHOWN, _NEW) = (_PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
 _CATEGORY = re.compile(rb">(" + _TEXT + rb")</category>")
 _EPISODE = re.compile(
     rb'<episode-num(?:[ \t\n\r]+system="(' + _VALUE + rb')")?' + _W + rb">(" + _TEXT
@@ -127,7 +129,7 @@ class PlainReader:
         self._wanted = wanted  # the prefilter's: known from the first programme on
         self._lo, self._hi = window
         self._parse_time = parse_time
-        self._times: dict[bytes, float | None] = {}
+        self._slots: dict[bytes, tuple[float, float | None] | None] = {}  # start and stop
         self._channels: dict[bytes, str | None] = {}  # raw value -> kept channel id, or None
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
@@ -177,20 +179,21 @@ class PlainReader:
         if m is None or not (self._easy or self._checked(piece)):
             return None
         g = m.groups()
-        raw_start, raw_stop, raw_channel, title = g[_START], g[_STOP], g[_CHANNEL], g[_TITLE]
-        channels, times = self._channels, self._times
-        channel = channels[raw_channel] if raw_channel in channels else self._channel(raw_channel)
-        start = times[raw_start] if raw_start in times else self._time(raw_start)
-        stop = times[raw_stop] if raw_stop in times else self._time(raw_stop)
-        if channel is None or start is None:
-            return None
-        if not (start < self._hi and (stop or start + 3600) > self._lo):
-            return None  # the prefilter drops what it reads as outside; the parser the rest
-        title = title.strip(_SPACE)
+        try:  # (a guide repeats a few thousand of each)
+            slot = self._slots[g[_SLOT]]
+        except KeyError:
+            slot = self._slot(g[_SLOT], g[_START], g[_STOP])
+        try:
+            channel = self._channels[g[_CHANNEL]]
+        except KeyError:
+            channel = self._channel(g[_CHANNEL])
+        if slot is None or channel is None:
+            return None  # not kept: the prefilter drops what it reads so, the parser the rest
+        title = g[_TITLE].strip(_SPACE)
         if not title or title[0] > _ASCII or title[-1] > _ASCII:
             return None  # no title (the parser's rule: a later one), or one to strip as text
         body = self._body(g, title)
-        return None if body is None else (channel, start, stop, body)
+        return None if body is None else (channel, slot[0], slot[1], body)
 
     def _checked(self, piece: bytes) -> bool:
         """No character XML refuses, no entity but the three, UTF-8 (see `segments`)."""
@@ -222,14 +225,21 @@ class PlainReader:
             self._channels[raw] = value
         return value
 
+    def _slot(self, key: bytes, start: bytes, stop: bytes) -> tuple[float, float | None] | None:
+        """A start tag's times, None when the programme is not in the window (or unreadable)."""
+        begins, ends = self._time(start), self._time(stop)
+        slot = None
+        if begins is not None and begins < self._hi and (ends or begins + 3600) > self._lo:
+            slot = (begins, ends)
+        if len(self._slots) < _MEMO:
+            self._slots[key] = slot
+        return slot
+
     def _time(self, quoted: bytes) -> float | None:
         try:
-            value = self._parse_time(quoted[1:-1].decode(self._codec)) if len(quoted) > 2 else None
+            return self._parse_time(quoted[1:-1].decode(self._codec)) if len(quoted) > 2 else None
         except UnicodeDecodeError:
-            value = None
-        if len(self._times) < _MEMO:
-            self._times[quoted] = value
-        return value
+            return None
 
     def _body(  # noqa: C901, PLR0912 - run a million times for a big guide: inlined
         self, g: tuple[bytes | None, ...], title: bytes
