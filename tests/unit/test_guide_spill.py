@@ -186,6 +186,34 @@ def test_many_at_once_is_one_at_a_time(tmp_path: Path, room: int | None) -> None
     assert spills[0] == spills[1]
 
 
+def test_the_spill_writes_small_pieces(tmp_path: Path) -> None:
+    """However much comes at once (a run of programmes, another spill adopted), no write is
+    over FLUSH_BYTES: the page cache holds a big write in large folios, and reading one body
+    back then maps its whole folio into the writer's memory."""
+    sizes: list[int] = []
+
+    class Recording(FullDisk):
+        def write(self, data: memoryview) -> int:
+            sizes.append(len(data))
+            return super().write(data)
+
+    spill = Spill(tmp_path)
+    spill._file = Recording(spill._file, room=1 << 30)  # type: ignore[assignment]
+    bodies = [b"x" * 300] * 2000
+    refs = spill.add_many(bodies)
+    other = Spill(tmp_path)
+    other.add_many(bodies)
+    other.flush()
+    assert other._file is not None
+    shift = spill.adopt(other._file, other.size)
+    spill.flush()
+    assert sizes and max(sizes) <= spill_module.FLUSH_BYTES
+    assert spill.read_many(refs) == bodies
+    assert spill.read_many([r + shift for r in refs]) == bodies
+    spill.close()
+    other.close()
+
+
 def test_kept_list_packs_times_and_references() -> None:
     kept = KeptList()
     kept.append(1.0, None, 7)

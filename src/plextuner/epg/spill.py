@@ -155,7 +155,10 @@ class Spill:
         with memoryview(data) as view:
             try:
                 while done < len(view):
-                    wrote = self._file.write(view[done:])
+                    # At most FLUSH_BYTES a write: the page cache holds a big write in large
+                    # folios, and reading a body back maps its whole folio (1 MB writes kept
+                    # twice the spill resident while the guides were written).
+                    wrote = self._file.write(view[done : done + FLUSH_BYTES])
                     if not wrote:  # a regular file writes something or raises; never spin
                         error = "the disk took nothing"
                         break
