@@ -64,7 +64,7 @@ def test_packed_writing_is_the_general_one(
     written = []
     for items in (packed, list(packed)):
         path = tmp / "guide.xml"
-        count = write_guide(path, device, {"1": items}, {}, generated=0.0, spill=spill)
+        count = write_guide(path, device, {"1": items}, {}, generated=1.0, spill=spill)
         written.append((count, path.read_bytes()))
     spill.close()
     assert written[0] == written[1]
