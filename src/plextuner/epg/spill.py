@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import mmap
+import operator
 import tempfile
 from array import array
 from collections.abc import Iterator, Sequence
@@ -232,11 +233,16 @@ class Spill:
             if self._map is not None:
                 self._map.close()
             self._map = self._mapped()
-        view, out = self._map, []
-        for ref in refs:
-            at = ref >> _SIZE_BITS
-            end = at + (ref & _MAX_BODY)
-            out.append(view[at:end] if end <= on_disk else self.read(ref))
+        view = self._map
+        ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
+        ends = list(map(operator.add, ats, map(operator.and_, refs, itertools.repeat(_MAX_BODY))))
+        if not ends or max(ends) <= on_disk:  # all on disk: sliced in C iterators
+            out = list(map(view.__getitem__, map(slice, ats, ends)))
+        else:
+            out = [
+                view[a:e] if e <= on_disk else self.read(r)
+                for a, e, r in zip(ats, ends, refs, strict=True)
+            ]
         self._reads += len(refs)
         if self._reads >= READS_PER_RELEASE:
             self._reads = 0
