@@ -6,7 +6,8 @@ guide: the prefilter cuts the other channels' programmes, and the ones outside t
 the bytes, so ours can be under the bare loop, which parses every element) and all 3,000 (every
 programme in the window is parsed, kept and written). A second guide has the shape of a
 provider's own: 6,000 channels, all ours, a programme every 30 minutes, the window about all of
-it (~900k programmes kept; OPPORTUNITIES: 2.4x, the target missed).
+it (~750k programmes kept, most read from their bytes by epg/plain.py: 2.1x before it, ~1.1-1.3x
+with it; its peak RSS misses 150 MB, see OPPORTUNITIES).
 BENCH_EPG_MB sets the generated size (default 300); BENCH_EPG_LINEUP runs one lineup size only.
 A big guide is read in two processes (epg/halves.py): the peak RSS is the pair's, sampled.
 """
