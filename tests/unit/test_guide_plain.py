@@ -14,13 +14,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
+from typing import Any
 from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.epg import prefilter
+from plextuner.epg import prefilter, xmltv
 from plextuner.epg.bodies import BodyRenderer, shaped
 from plextuner.epg.plain import RenderedRun
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
@@ -254,3 +255,38 @@ def test_an_error_after_plain_programmes_names_the_files_line() -> None:
     assert fast[2] == 30
     assert "line 126" in str(slow[1][3])
     assert fast[:2] == slow[:2]
+
+
+def test_the_scan_steps_aside_only_while_everything_is_kept() -> None:
+    """Blocks whose programmes are all ours are read without the prefilter's scan first (the
+    plain reader cuts what is not ours itself); a block it cut from brings the scan back, so a
+    stretch of programmes that are not ours is cut by the cheap scan, block after block. No
+    programme reaches the parser."""
+    unwanted = [plain("x.tv", TIMES[0], "<title>X</title>")] * 60
+    ours = [plain("a.tv", TIMES[0], "<title>A</title>")] * 60
+    mixed = [plain(c, TIMES[0], "<title>M</title>") for c in ("a.tv", "x.tv") * 30]
+    body = guide([*unwanted, *ours, *mixed, *unwanted])
+    scans: list[int] = []
+    parsed: list[str] = []
+    real_filtered = prefilter.Prefilter._filtered
+
+    def filtered(self: prefilter.Prefilter, block: bytes) -> tuple[bytes, int]:
+        scans.append(block.count(b"<programme "))
+        return real_filtered(self, block)
+
+    real_item = xmltv._item
+
+    def item(elem: Any, *args: Any) -> object:
+        parsed.append(elem.tag)
+        return real_item(elem, *args)
+
+    with (
+        mock.patch.object(prefilter, "CHUNK", 800),
+        mock.patch.object(prefilter.Prefilter, "_filtered", filtered),
+        mock.patch.object(xmltv, "_item", item),
+    ):
+        kept, counts, from_bytes = read(body, True, fast=True)
+    assert "programme" not in parsed
+    assert from_bytes == 90 and counts[1:3] == (90, 150)
+    assert sum(scans) >= 120  # both unwanted stretches scanned, not read one by one
+    assert sum(scans) < 240  # and the kept stretch mostly not

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Container, Iterator
 
-from plextuner.epg.prefilter import END
+from plextuner.epg.prefilter import END, Prefilter
 
 _W = rb"[ \t\n\r]*+"
 # Text and attribute values by structure alone (the cheap classes); what else they may not
@@ -103,6 +103,9 @@ _SPACE = b" \t\n\r"
 
 # A programme read from its bytes: its channel, times and rendered body (what `Spill` holds).
 Rendered = tuple[str, float, float | None, bytes]
+# What `take` answers for a plainly spelled programme that is not kept (not a channel of ours,
+# or outside the window): cut, as the prefilter cuts it
+DROPPED: Rendered = ("", 0.0, None, b"")
 
 
 class RenderedRun(list[Rendered]):
@@ -113,7 +116,7 @@ class RenderedRun(list[Rendered]):
 
 
 class PlainReader:
-    """`take(piece)`: the piece's programme `Rendered`, or None (the parser's to read)."""
+    """`take(piece)`: the piece's programme `Rendered`, DROPPED, or None (the parser's)."""
 
     def __init__(
         self,
@@ -130,14 +133,20 @@ class PlainReader:
         self._lo, self._hi = window
         self._parse_time = parse_time
         self._slots: dict[bytes, tuple[float, float | None] | None] = {}  # start and stop
-        self._channels: dict[bytes, str | None] = {}  # raw value -> kept channel id, or None
+        # raw value -> kept channel id, "" (not ours) or None (the parser's: unreadable, empty)
+        self._channels: dict[bytes, str | None] = {}
+        self.took_all = False  # see `segments`
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
 
-    def segments(self, block: bytes) -> Iterator[bytes | RenderedRun]:
+    def segments(
+        self, block: bytes, counts: Prefilter, cut: int = 0
+    ) -> Iterator[bytes | RenderedRun]:
         """`block` (whole programmes, each ending in `</programme>`) as bytes for the parser and
-        runs of programmes read here, in file order. A programme read here leaves its line
-        breaks to the parser, whose errors name the file's lines."""
+        runs of programmes read here, in file order; the programmes cut (DROPPED) counted as
+        `counts.skipped`. A programme read or cut here leaves its line breaks to the parser,
+        whose errors name the file's lines. `took_all`: every programme of the block was kept
+        and read here (and `cut`, the prefilter's cuts from it, is none)."""
         pieces = block.split(END)
         tail = pieces.pop()  # after the last `</programme>`: the parser's, last
         # What no piece may hold, looked for once in the block (a piece at a time only when
@@ -147,7 +156,8 @@ class PlainReader:
         self._ascii = block.isascii()
         self._easy = self._clean and self._plain_entities and self._ascii
         items = list(map(self.take, pieces))
-        if None not in items:  # every one read here: most blocks of most guides
+        self.took_all = not cut and None not in items and DROPPED not in items
+        if self.took_all:  # every one kept and read here: most blocks of most guides
             if items:
                 yield RenderedRun(items)  # type: ignore[arg-type]  # (None is not in it)
             yield b"\n" * (block.count(b"\n") - tail.count(b"\n")) + tail
@@ -163,10 +173,13 @@ class PlainReader:
                 text += (piece, END)
                 parsed = True
                 continue
-            if parsed:  # the parser's programmes came before this one
-                yield b"".join(text)
-                text, parsed = [], False
-            run.append(item)
+            if item is DROPPED:
+                counts.skipped += 1
+            else:
+                if parsed:  # the parser's programmes came before this one
+                    yield b"".join(text)
+                    text, parsed = [], False
+                run.append(item)
             if lines := piece.count(b"\n"):
                 text.append(b"\n" * lines)
         if run:
@@ -187,8 +200,10 @@ class PlainReader:
             channel = self._channels[g[_CHANNEL]]
         except KeyError:
             channel = self._channel(g[_CHANNEL])
-        if slot is None or channel is None:
-            return None  # not kept: the prefilter drops what it reads so, the parser the rest
+        if channel is None:
+            return None
+        if slot is None or not channel:
+            return DROPPED
         title = g[_TITLE].strip(_SPACE)
         if not title or title[0] > _ASCII or title[-1] > _ASCII:
             return None  # no title (the parser's rule: a later one), or one to strip as text
@@ -219,8 +234,10 @@ class PlainReader:
         except UnicodeDecodeError:
             value = None
         wanted = self._wanted()
-        if value is not None and (not value or (wanted is not None and value not in wanted)):
-            value = None
+        if not value:
+            value = None  # (the parser reads an empty one as no programme)
+        elif wanted is not None and value not in wanted:
+            value = ""
         if len(self._channels) < _MEMO:
             self._channels[raw] = value
         return value

@@ -168,8 +168,12 @@ class Prefilter:
             plain = self.plain  # with one, scanning always pays (it reads what it keeps)
             if on and (plain or pays.examine()) and markup.outside and not _has_markup(block):
                 before = self.skipped
-                kept, looked = self._filtered(block)
-                yield from plain.segments(kept) if plain else (kept,)
+                if plain is None:
+                    kept, looked = self._filtered(block)
+                    yield kept
+                else:  # no scan first while it keeps (and cuts) every programme itself
+                    kept, looked = (block, 0) if plain.took_all else self._filtered(block)
+                    yield from plain.segments(kept, self, cut=self.skipped - before)
                 pays.judge(looked, self.skipped - before)
             else:
                 markup.feed(block)
@@ -179,11 +183,8 @@ class Prefilter:
             yield None
 
     def _filtered(self, block: bytes) -> tuple[bytes, int]:
-        """The block (whole programmes, each up to a `</programme>`) minus the droppable ones,
-        and how many it held. The one loop a big guide runs a million times: when every piece
-        is one plainly spelled programme, one regex pass over the block reads them all and the
-        verdicts are taken per distinct channel and time pair; otherwise a `find` and an
-        anchored match a piece."""
+        """The block (whole programmes) minus the droppable ones, and how many it held: one
+        regex pass over a plainly spelled block, verdicts per distinct channel and time pair."""
         count = block.count(END)
         keep = self._verdicts_at_once(block, count) if count else True
         if keep is True:
