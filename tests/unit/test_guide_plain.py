@@ -285,7 +285,7 @@ def test_the_scan_steps_aside_only_while_everything_is_kept() -> None:
         mock.patch.object(prefilter.Prefilter, "_filtered", filtered),
         mock.patch.object(xmltv, "_item", item),
     ):
-        kept, counts, from_bytes = read(body, True, fast=True)
+        _, counts, from_bytes = read(body, True, fast=True)
     assert "programme" not in parsed
     assert from_bytes == 90 and counts[1:3] == (90, 150)
     assert sum(scans) >= 120  # both unwanted stretches scanned, not read one by one
