@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from plextuner import memtrim
 from plextuner.epg.prefilter import END
 from plextuner.epg.spill import KeptList, Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
@@ -364,7 +365,8 @@ def main() -> None:
         os.nice(NICE)
     job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
     result = run(job)
-    answer.write(pickle.dumps(result))
+    memtrim.trim()  # what reading freed, handed back while the reader takes the answer
+    pickle.dump(result, answer, protocol=pickle.HIGHEST_PROTOCOL)  # framed: no second copy
     answer.flush()
 
 
