@@ -89,7 +89,7 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
     out = KeptList()
     starts, stops, bodies = items.starts, items.stops, items.bodies
     n = len(starts)
-    ordered = all(starts[i] <= starts[i + 1] for i in range(n - 1))
+    ordered = all(map(operator.le, starts, itertools.islice(starts, 1, None)))
     last: float | None = None
     for i in range(n) if ordered else sorted(range(n), key=starts.__getitem__):
         start = starts[i] + shift

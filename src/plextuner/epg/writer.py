@@ -186,9 +186,9 @@ def _packed(items: KeptList, quoted: str, spill: Spill) -> list[bytes]:
     starts, stops, n = items.starts, items.stops, len(items)
     bodies = spill.read_many(items.bodies)
     channel = f"{quoted}>".encode()
-    if 0.0 not in stops and not any(map(math.isnan, stops)) and all(map(lt, starts, stops)):
-        # Every programme has its own stop after its start (a provider's guide): the loop
-        # below in C iterators, nothing skipped
+    if 0.0 not in stops and all(map(lt, starts, stops)):
+        # Every programme has its own stop after its start (a provider's guide; NaN, no stop,
+        # compares false): the loop below in C iterators, nothing skipped
         heads = map(_slot_bytes, starts, stops)
         return list(itertools.chain.from_iterable(zip(heads, itertools.repeat(channel), bodies)))
     parts: list[bytes] = []
