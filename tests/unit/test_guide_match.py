@@ -175,6 +175,54 @@ class TestNeverGuessWrong:
         assert m.match(facts("Dave", "UK")).guide_id == "first.uk"
 
 
+class TestIndexedLate:
+    """The name indexes are built at the first lookup an exact tvg-id does not answer, from the
+    guide channels added so far, in their order; channels added later join at the next one."""
+
+    def test_exact_ids_never_build_the_name_indexes(self) -> None:
+        m = guide(*((f"ch{i}.tv", f"Channel {i}") for i in range(50)))
+        for i in range(50):
+            assert m.match(facts("x", tvg_id=f"CH{i}.tv")).tier is MatchTier.TVG_ID
+        assert len(m._pending) == 50  # the memory this is for: 25 MB for 6,000 guide channels
+
+    def test_channels_added_after_a_lookup_are_found(self) -> None:
+        m = guide(("a.uk", "BBC 1 HD"))
+        assert m.match(facts("UK: BBC One FHD")).guide_id == "a.uk"  # indexes built here
+        m.next_source()
+        m.add(GuideChannel("b.uk", ["Dave"]))
+        m.add(GuideChannel("c.uk", ["BBC One"]))  # a later source's same name: ranks below
+        m.add(GuideChannel("bbc1.de", ["Other"]))
+        assert m.match(facts("Dave", "UK")).guide_id == "b.uk"
+        assert m.match(facts("BBC One")).guide_id == "a.uk"
+        r = m.match(facts("x", tvg_id="BBCOne.de"))
+        assert (r.guide_id, r.tier) == ("bbc1.de", MatchTier.TVG_ID_NORMALISED)
+
+    def test_country_from_names_counts_once_indexed(self) -> None:
+        # the guide id says nothing of a country; its display-name does
+        m = guide(("dave1", "UK: Dave"), ("dave2", "DE: Dave"))
+        assert m.match(facts("Dave", "UK")).guide_id == "dave1"
+        assert m.match(facts("Dave", "Germany")).guide_id == "dave2"
+
+    @given(st.lists(st.sampled_from(["BBC One", "BBC 1 HD", "Dave", "Sky Sports 1",
+                                     "Sky Sport 1", "UK: Dave", "Canal Nova", "RTL"]),
+                    min_size=1, max_size=8),
+           st.lists(st.integers(0, 7), max_size=4))  # fmt: skip
+    @settings(max_examples=60, deadline=None)
+    def test_same_answers_whenever_indexed(self, names: list[str], early: list[int]) -> None:
+        """Looking up between adds (indexes built early, then extended) answers as a matcher
+        given every channel first."""
+        queries = [facts(n) for n in names] + [facts("x", tvg_id="bbc1")]
+        whole = Matcher()
+        for i, n in enumerate(names):
+            whole.add(GuideChannel(f"id{i}", [n]))
+        late = Matcher()
+        for i, n in enumerate(names):
+            if i in early:
+                late.match(queries[i % len(queries)])
+            late.add(GuideChannel(f"id{i}", [n]))
+        assert [late.match(q) for q in queries] == [whole.match(q) for q in queries]
+
+
 class TestProgrammes:
     def test_sources_deduplicated_by_time(self) -> None:
         t = 1_800_000_000.0

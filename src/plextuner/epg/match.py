@@ -97,10 +97,11 @@ class ChannelFacts:
 class _Guide:
     id: str
     name: str
-    country: str | None
+    country: str | None  # the id's; the names' too once indexed
     lang: str
     lcn: str
     source: int
+    names: Sequence[str] = ()
     keys: list[NameKey] = field(default_factory=list)
 
 
@@ -145,6 +146,10 @@ class Matcher:
         self._key_country: list[str | None] = []  # each key's guide channel's country
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
+        # Guide channels added and not yet in the name indexes: a lineup whose channels all
+        # find their exact tvg-id (a provider's own guide) never needs them, and for 6,000
+        # guide channels they were 25 MB beside the guide's programmes.
+        self._pending: list[_Guide] = []
         for group in aliases:
             keys = [name_key(n).compact for n in group if name_key(n)]
             for k in keys[1:]:
@@ -163,9 +168,6 @@ class Matcher:
         if channel.id in self.guides:
             return  # an earlier source already described it
         stem, country = split_id(channel.id)
-        keys = [k for n in channel.names if (k := name_key(n))]
-        country = country or next((k.country for k in keys if k.country), None)
-        from_id = id_key(channel.id)
         g = _Guide(
             channel.id,
             channel.names[0] if channel.names else stem,
@@ -173,29 +175,43 @@ class Matcher:
             channel.lang,
             channel.lcn,
             self.source,
-            keys + ([from_id] if from_id else []),
+            channel.names,
         )
         self.guides[channel.id] = g
         if channel.icon:
             self.icons[channel.id] = channel.icon
         self._by_fold.setdefault(channel.id.casefold(), channel.id)
-        if from_id:
-            self._by_idkey[from_id.compact].append(channel.id)
+        self._pending.append(g)
+        self._fuzzy_cache.clear()
+
+    def _index(self) -> None:
+        """The name indexes of the guide channels added since the last call, in their order."""
+        pending, self._pending = self._pending, []
+        for g in pending:
+            keys = [k for n in g.names if (k := name_key(n))]
+            g.country = g.country or next((k.country for k in keys if k.country), None)
+            from_id = id_key(g.id)
+            g.keys = keys + ([from_id] if from_id else [])
+            g.names = ()
+            if from_id:
+                self._by_idkey[from_id.compact].append(g.id)
+            self._index_keys(g)
+
+    def _index_keys(self, g: _Guide) -> None:
         seen: set[tuple[str, str | None]] = set()
         for k in g.keys:
             if (k.compact, k.country) in seen:
                 continue  # the same name twice (display-name and id): indexed once
             seen.add((k.compact, k.country))
-            _append(self._by_compact[self._canon(k.compact)], channel.id)
+            _append(self._by_compact[self._canon(k.compact)], g.id)
             if k.loose:
-                _append(self._by_loose[self._canon(k.loose)], channel.id)
+                _append(self._by_loose[self._canon(k.loose)], g.id)
             index = len(self._keys)
-            self._keys.append((k, channel.id))
+            self._keys.append((k, g.id))
             self._compacts.append(k.compact)
-            self._key_country.append(country)
+            self._key_country.append(g.country)
             for token in k.content:
                 self._postings[k.signature, token].append(index)
-        self._fuzzy_cache.clear()
 
     # -- tiers -------------------------------------------------------------------------------
 
@@ -208,6 +224,8 @@ class Matcher:
             gid = self._by_fold.get(facts.tvg_id.casefold())
             if gid is not None:
                 return MatchResult(gid, MatchTier.TVG_ID, 1.0)
+        if self._pending:
+            self._index()
         country = facts.country
         result = self._exact(facts, country)
         if result is not None:
