@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import halves, prefilter, stage
-from plextuner.epg.halves import HalfJob, run_half
+from plextuner.epg.halfwire import HalfJob
+from plextuner.epg.halves import run_half
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.stage import GuideData, parse_source, write_all
 from plextuner.epg.worker import run_guide_job

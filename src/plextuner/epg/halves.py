@@ -29,13 +29,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
+from plextuner.epg.halfwire import HalfJob, HalfResult
 from plextuner.epg.prefilter import END
-from plextuner.epg.spill import KeptList, Spill, temporary
+from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
 from plextuner.logging import get_logger
 
@@ -52,29 +52,6 @@ NICE = 5  # the helper yields to the reader and to a serving daemon
 _TAG = re.compile(rb"<programme\s([^>]*)>")
 _ATTRS = {k: re.compile(rb"\b" + k + rb'="([^"]*)"') for k in (b"start", b"stop", b"channel")}
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
-
-
-@dataclass(frozen=True, slots=True)
-class HalfJob:
-    path: str  # `/proc/self/fd/N` of a descriptor passed as N (or, without /proc, the path)
-    label: str
-    start: int  # where the second half starts: right after a `</programme>`
-    prolog: bytes  # the file's bytes up to and including the root's start tag
-    wanted: frozenset[str]
-    window: tuple[float, float]
-    fold: bool
-    fd: int  # the spill file the parent made, open in the helper under this number
-    parent: int
-
-
-@dataclass(slots=True)
-class HalfResult:
-    channels: list[GuideChannel] = field(default_factory=list)
-    packed: dict[str, KeptList] = field(default_factory=dict)
-    spilled: int = 0  # bytes written to the spill file
-    counts: tuple[int, int, int] = (0, 0, 0)  # channels, programmes, skipped
-    notes: list[str] = field(default_factory=list)
-    problem: str | None = None  # why the half cannot be used
 
 
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
