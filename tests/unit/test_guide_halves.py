@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import halves, prefilter, stage
-from plextuner.epg.halfwire import HalfJob
+from plextuner.epg.halfwire import HalfJob, read_answer
 from plextuner.epg.halves import run_half
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.stage import GuideData, parse_source, write_all
@@ -124,14 +124,26 @@ def test_a_truncated_second_half_reads_on_alone(tmp_path: Path) -> None:
     assert (split.guides, split.counts) == (whole.guides, whole.counts)
 
 
+# a helper's start: its job read, what it needs imported (then the case's own ending)
+_HALF = (
+    "import os, pickle, sys; from plextuner.epg.halves import run_half; "
+    "from plextuner.epg.halfwire import write_answer; j = pickle.load(sys.stdin.buffer); "
+)
+
+
 @pytest.mark.parametrize(
     "helper",
     [
         [sys.executable, "-c", "import sys; sys.exit(3)"],  # fails
-        [sys.executable, "-c", "import sys; sys.stdout.write('garbage')"],  # answers nonsense
+        [sys.executable, "-c", "import sys; sys.stdout.write('garbage')"],  # answers nowhere
+        [sys.executable, "-c", _HALF + "os.write(j.answer, b'garbage')"],  # answers nonsense
+        [sys.executable, "-c", _HALF + "f = os.fdopen(j.answer, 'wb'); write_answer(run_half(j), "
+         "f); f.truncate(f.tell() - 1)"],  # an answer cut short
+        [sys.executable, "-c", _HALF + "os.dup2(os.open('/dev/full', os.O_WRONLY), j.answer); "
+         "write_answer(run_half(j), os.fdopen(j.answer, 'wb'))"],  # the disk refuses the answer
         ["/nonexistent/python"],  # cannot start
     ],
-)
+)  # fmt: skip
 def test_a_failing_helper_leaves_the_guide_to_the_reader(tmp_path: Path, helper: list[str]) -> None:
     guide = big_guide(tmp_path / "g.xml")
     whole = read(tmp_path / "w", guide, False)
@@ -174,6 +186,7 @@ def test_a_helper_whose_reader_is_gone_stops(tmp_path: Path) -> None:
             True,
             os.dup(spill.fileno()),
             -1,  # not our parent: the reader is gone
+            -1,
         )
         with pytest.raises(SystemExit):
             run_half(job)
@@ -238,6 +251,7 @@ def test_the_helper_answers_cleanly_when_it_logs(tmp_path: Path) -> None:
     data = guide.read_bytes()
     start = data.find(b"</programme>") + len(b"</programme>")
     full = os.open("/dev/full", os.O_RDWR)  # every write: ENOSPC
+    answer = temporary(tmp_path)
     try:
         job = HalfJob(
             str(guide),
@@ -249,18 +263,20 @@ def test_the_helper_answers_cleanly_when_it_logs(tmp_path: Path) -> None:
             True,
             full,
             os.getpid(),
+            answer.fileno(),
         )
         done = subprocess.run(
             halves.HELPER,
             input=pickle.dumps(job),
             capture_output=True,
-            pass_fds=(full,),
+            pass_fds=(full, answer.fileno()),
             timeout=120,
             check=True,
         )
+        result = read_answer(answer)
     finally:
         os.close(full)
-    result = pickle.loads(done.stdout)  # noqa: S301 - our own helper's answer
+        answer.close()
     assert result.problem == "the disk is full"
     assert b"guide_spill_full" in done.stderr
 

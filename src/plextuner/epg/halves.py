@@ -9,8 +9,9 @@ the same, and reads on up to there (by bytes alone, a guide in time order, which
 window in its first third, gave the reader all the work). The helper parses the rest as a
 document of its own (the file's prolog and root tag, then its bytes), renders the kept
 programmes into a spill file its parent made (unlinked from the start, its descriptor passed
-on), and sends back its channels, its kept programmes' times and references, and its counts.
-At the split the reader takes them in file order, as if it had read them itself.
+on), and leaves its channels, its kept programmes' times and references, and its counts in a
+second such file (halfwire.py). At the split the reader takes them in file order, as if it had
+read them itself.
 
 Anything off falls back to reading on alone, as before: a helper that fails, hangs, finds the
 file malformed or truncated, runs out of disk, or a split point inside a comment, CDATA section
@@ -29,13 +30,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
-from plextuner.epg.halfwire import HalfJob, HalfResult
+from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
 from plextuner.epg.prefilter import END
-from plextuner.epg.spill import Spill, temporary
+from plextuner.epg.spill import KeptList, Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
 from plextuner.logging import get_logger
 
@@ -90,6 +92,7 @@ class SecondHalf:
         self._closing = b"</" + root.group(1) + b">\n" if root else b""
         self._proc: subprocess.Popen[bytes] | None = None
         self._file: IO[bytes] | None = None
+        self._answer: IO[bytes] | None = None
         self._started = 0.0
 
     def start(self, wanted: frozenset[str]) -> None:
@@ -117,6 +120,7 @@ class SecondHalf:
 
     def _launch(self, wanted: frozenset[str], split: int) -> None:
         self._file = temporary(self._directory)
+        self._answer = temporary(self._directory)
         # The helper reads the reader's own file, even if its path is replaced meanwhile (a
         # second refresh fetching the same guide): a descriptor of its own on the same inode.
         source = _reopened(self._fh)
@@ -131,8 +135,10 @@ class SecondHalf:
                 self._fold,
                 self._file.fileno(),
                 os.getpid(),
+                self._answer.fileno(),
             )
-            passed = (self._file.fileno(),) if source is None else (self._file.fileno(), source)
+            passed = [self._file.fileno(), self._answer.fileno()]
+            passed += [] if source is None else [source]
             self._proc = subprocess.Popen(
                 HELPER,
                 stdin=subprocess.PIPE,
@@ -169,7 +175,7 @@ class SecondHalf:
         # The helper had the same amount to read: far longer than the reader took is a hang.
         wait = max(60.0, 4 * (time.monotonic() - self._started))
         try:
-            out, err = proc.communicate(timeout=wait)
+            _, err = proc.communicate(timeout=wait)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -177,11 +183,16 @@ class SecondHalf:
         if proc.returncode != 0:
             tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             return HalfResult(problem=f"the helper exited {proc.returncode}: {tail[0][:160]}")
+        assert self._answer is not None
         try:
-            result = pickle.loads(out)  # noqa: S301 - our own child's answer
+            return read_answer(self._answer)
         except Exception as error:  # noqa: BLE001
             return HalfResult(problem=f"the helper's answer is unreadable: {error}")
-        return result if isinstance(result, HalfResult) else HalfResult(problem="no answer")
+
+    def packed(self) -> Iterator[tuple[str, KeptList]]:
+        """The taken half's kept programmes, a channel at a time."""
+        assert self.result is not None and self._answer is not None
+        return read_packed(self.result, self._answer)
 
     @property
     def spill_file(self) -> IO[bytes] | None:
@@ -192,9 +203,10 @@ class SecondHalf:
             self._proc.kill()
             self._proc.communicate()
         self._proc = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        for file in (self._file, self._answer):
+            if file is not None:
+                file.close()
+        self._file = self._answer = None
 
 
 def _even_split(
@@ -333,18 +345,16 @@ def main() -> None:
     # so the parent can read them.
     from plextuner.epg.halves import run_half as run
 
-    # The answer goes to the parent on what was stdout; anything printed or logged (structlog
-    # unconfigured prints to stdout) goes to stderr instead of into the answer.
-    answer = os.fdopen(os.dup(1), "wb")
+    # Anything printed or logged (structlog unconfigured prints to stdout) goes to stderr.
     os.dup2(2, 1)
     gc.disable()  # a one-shot process, as the guide worker (worker.py)
     with contextlib.suppress(OSError):
         os.nice(NICE)
     job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
     result = run(job)
-    memtrim.trim()  # what reading freed, handed back while the reader takes the answer
-    pickle.dump(result, answer, protocol=pickle.HIGHEST_PROTOCOL)  # framed: no second copy
-    answer.flush()
+    memtrim.trim()  # what reading freed, handed back before the answer is written
+    with os.fdopen(job.answer, "wb") as answer:
+        write_answer(result, answer)
 
 
 if __name__ == "__main__":

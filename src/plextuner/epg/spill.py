@@ -47,6 +47,7 @@ class KeptList(Sequence[Kept]):
     as they are asked for."""
 
     __slots__ = ("bodies", "starts", "stops")
+    ITEM_BYTES = 24  # of `write_to`
 
     def __init__(self) -> None:
         self.starts = array("d")
@@ -66,6 +67,19 @@ class KeptList(Sequence[Kept]):
         self.starts.extend(other.starts)
         self.stops.extend(other.stops)
         self.bodies.extend(rebased(other, shift).bodies)
+
+    def write_to(self, out: IO[bytes]) -> None:
+        """Its numbers as machine bytes, for `read_from` in a process of the same build."""
+        for numbers in (self.starts, self.stops, self.bodies):
+            numbers.tofile(out)
+
+    @classmethod
+    def read_from(cls, fh: IO[bytes], count: int) -> KeptList:
+        """`count` programmes `write_to` wrote (EOFError when fewer are there)."""
+        kept = cls()
+        for numbers in (kept.starts, kept.stops, kept.bodies):
+            numbers.fromfile(fh, count)
+        return kept
 
     def __iter__(self) -> Iterator[Kept]:
         for start, stop, body in zip(self.starts, self.stops, self.bodies, strict=True):

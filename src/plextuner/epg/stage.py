@@ -151,7 +151,7 @@ def _take_half(
         data.matcher.add(channel)
         data.stale = True
     shift = data.spill.adopt(file, result.spilled)
-    for gid, kept in result.packed.items():
+    for gid, kept in half.packed():
         if gid in packed:
             packed[gid].extend(kept, shift)
         else:
