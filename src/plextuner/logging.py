@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
-
-import structlog
+from typing import TYPE_CHECKING, Any, TextIO
 
 from plextuner.redact import SECRETS
+
+if TYPE_CHECKING:
+    import structlog
 
 
 def _scrub(value: Any) -> Any:
@@ -35,6 +36,8 @@ def scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapp
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog once per process (the CLI calls this)."""
+    import structlog
+
     out = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any = (
@@ -89,7 +92,7 @@ class _LibraryBridge(logging.Handler):
                 fields["message"] = _one_line(record.getMessage())
                 if exc is not None:
                     fields["exc_info"] = record.exc_info
-            structlog.get_logger(record.name).log(level, event, **fields)
+            get_logger(record.name).log(level, event, **fields)
         except Exception:  # noqa: BLE001 - supervision boundary: logging never raises
             self.handleError(record)
 
@@ -123,5 +126,25 @@ class _StderrLoggerFactory:
         return _StderrLogger()
 
 
+class _Deferred:
+    """A module's logger, structlog's own from its first use on: a process that never logs
+    (the guide's second-half helper, epg/halves.py) does not import structlog, which imports
+    asyncio, ssl and greenlet: 9 MB of a helper's ~50."""
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: structlog.typing.BindableLogger | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        logger = self._logger
+        if logger is None:
+            import structlog
+
+            logger = self._logger = structlog.get_logger(self._name)
+        return getattr(logger, attr)
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    return _Deferred(name)
