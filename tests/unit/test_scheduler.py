@@ -76,7 +76,9 @@ class TestSettle:
         assert host_signal(FLAKY) is HostSignal.TROUBLE
 
 
-STALLED = ProbeResult(Verdict.TRANSIENT, "200, then nothing", scope=Scope.CHANNEL, definite=True)
+STALLED = ProbeResult(
+    Verdict.TRANSIENT, "200, then nothing", scope=Scope.CHANNEL, definite=True, dropped=True
+)
 NO_ANSWER = ProbeResult(Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL)
 FULL = ProbeResult(Verdict.TRANSIENT, "HTTP 403", scope=Scope.ACCOUNT)
 
@@ -248,3 +250,34 @@ async def test_on_a_small_account_the_long_retry_waits_for_the_end() -> None:
     results = await asyncio.wait_for(pool.run(_numbered(40)), 60)
     assert engine.calls[-1] == ("0", cfg.timeout)
     assert results[JobKey("d", "0")].verdict is Verdict.DEAD
+
+
+class _ScriptedEngine:
+    """Answers each probe of channel N with `script[N]`."""
+
+    def __init__(self, script: list[ProbeResult]) -> None:
+        self.script = script
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        return self.script[int(source.url.rsplit("/", 1)[1])]
+
+
+async def test_only_a_request_we_gave_up_on_holds_the_hosts_next_start() -> None:
+    """A channel's own failure leaves the host's pace alone, but when we dropped a request the
+    server still held (a timeout), its next start waits ABORT_GRACE; one the server ended
+    itself (closed, HTML, an empty playlist) holds nothing of ours there."""
+    from unittest import mock
+
+    from plextuner.validate.hosts import HostLimiter
+
+    ended = ProbeResult(Verdict.TRANSIENT, "200, then closed", scope=Scope.CHANNEL, definite=True)
+    dropped = ProbeResult(
+        Verdict.TRANSIENT, "200, then nothing", scope=Scope.CHANNEL, definite=True, dropped=True
+    )
+    cfg = PostvalidateConfig(workers=1, per_host=1, min_interval=0, jitter=0, retries=0)
+    pool = ProbePool(cfg, _ScriptedEngine([ended, dropped, DEAD]))
+    with mock.patch.object(
+        HostLimiter, "finished_neutral", autospec=True, side_effect=HostLimiter.finished_neutral
+    ) as neutral:
+        await asyncio.wait_for(pool.run(_numbered(3)), 10)
+    assert sorted(call.args[2] for call in neutral.call_args_list) == [False, False, True]

@@ -322,8 +322,7 @@ class ProbePool:
         if signal is HostSignal.OK:
             limiter.finished_ok()
         elif signal is HostSignal.NEUTRAL:
-            aborted = result.verdict is Verdict.TRANSIENT and result.scope is Scope.CHANNEL
-            limiter.finished_neutral(self.clock(), aborted)
+            limiter.finished_neutral(self.clock(), result.dropped)
         else:
             limiter.finished_transient(self.clock(), result.reason)
         outcome = settle(job, result, self.results.get(job.key), self.cfg.retries, self.rng)

@@ -112,10 +112,16 @@ class NativeEngine:
             # one that accepted (or answered 200) and then sent nothing is this channel's.
             if phase.answered:
                 return ProbeResult(
-                    Verdict.TRANSIENT, "200, then nothing", scope=Scope.CHANNEL, definite=True
+                    Verdict.TRANSIENT,
+                    "200, then nothing",
+                    scope=Scope.CHANNEL,
+                    definite=True,
+                    dropped=True,
                 )
             if phase.connected:
-                return ProbeResult(Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL)
+                return ProbeResult(
+                    Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL, dropped=True
+                )
             return ProbeResult(Verdict.TRANSIENT, "timed out", scope=Scope.HOST)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
@@ -270,7 +276,9 @@ class FfprobeEngine:
             async with asyncio.timeout(timeout):
                 code, out, stderr = await run_to_end(self.argv(source, timeout))
         except TimeoutError:  # before OSError, which it is
-            return ProbeResult(Verdict.TRANSIENT, "ffprobe timed out", scope=Scope.CHANNEL)
+            return ProbeResult(
+                Verdict.TRANSIENT, "ffprobe timed out", scope=Scope.CHANNEL, dropped=True
+            )
         except OSError as err:
             return ProbeResult(
                 Verdict.TRANSIENT, f"cannot run ffprobe: {err.strerror}", scope=Scope.LOCAL

@@ -48,6 +48,10 @@ class ProbeResult:
     # A channel-scope failure the server gives the same way every time (a 200 with no bytes,
     # bytes with no TS tables): after the retries it makes the channel dead.
     definite: bool = False
+    # We gave up on a request the server still held open (a timeout): the host may count the
+    # connection a moment longer. An answer the server ended itself (closed, HTML, an empty
+    # playlist) holds nothing.
+    dropped: bool = False
 
     @property
     def hd(self) -> bool | None:
