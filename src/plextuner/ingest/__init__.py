@@ -1,17 +1,40 @@
-"""The indexer: provider playlists and APIs into de-duplicated channels."""
+"""The indexer: provider playlists and APIs into de-duplicated channels.
 
-from plextuner.ingest.dedupe import merge_entries, normalise_name
-from plextuner.ingest.m3u import parse_m3u, parse_m3u_file
-from plextuner.ingest.models import (
-    AccountInfo,
-    Channel,
-    Entry,
-    ParseReport,
-    ProviderResult,
-    Source,
-    StreamKind,
-)
+Its names load with their module on first use: a process that needs only the models (a guide
+writer, epg/writehalf.py) does not import the parsers and their config (pydantic, 30 MB).
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plextuner.ingest.dedupe import merge_entries, normalise_name
+    from plextuner.ingest.m3u import parse_m3u, parse_m3u_file
+    from plextuner.ingest.models import (
+        AccountInfo,
+        Channel,
+        Entry,
+        ParseReport,
+        ProviderResult,
+        Source,
+        StreamKind,
+    )
+
+_WHERE = {
+    "merge_entries": "dedupe",
+    "normalise_name": "dedupe",
+    "parse_m3u": "m3u",
+    "parse_m3u_file": "m3u",
+    "AccountInfo": "models",
+    "Channel": "models",
+    "Entry": "models",
+    "ParseReport": "models",
+    "ProviderResult": "models",
+    "Source": "models",
+    "StreamKind": "models",
+}
 __all__ = [
     "AccountInfo",
     "Channel",
@@ -25,3 +48,12 @@ __all__ = [
     "parse_m3u",
     "parse_m3u_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
