@@ -82,7 +82,8 @@ def ours(path: Path, data_dir: Path, lineup: int) -> int:
     from plextuner.buckets.models import Device, LineupEntry
     from plextuner.config import load_settings
     from plextuner.epg.spill import Spill
-    from plextuner.epg.stage import GuideData, parse_source, write_all
+    from plextuner.epg.stage import GuideData, parse_source
+    from plextuner.epg.writeall import write_all
     from plextuner.ingest.models import Channel
     from plextuner.stages import RefreshContext
 

@@ -19,8 +19,9 @@ from plextuner.epg import halves, prefilter, stage
 from plextuner.epg.halfwire import HalfJob, read_answer
 from plextuner.epg.halves import run_half
 from plextuner.epg.spill import Spill, temporary
-from plextuner.epg.stage import GuideData, parse_source, write_all
+from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.worker import run_guide_job
+from plextuner.epg.writeall import write_all
 from plextuner.stages import RefreshContext
 from tests.unit.test_guide_spill import HOUR, WINDOW, devices, guide_job, stamp
 

@@ -15,8 +15,9 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings, load_settings
 from plextuner.epg import spill as spill_module
 from plextuner.epg.spill import KeptList, Spill
-from plextuner.epg.stage import GuideData, parse_source, write_all
+from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.worker import GuideJob, run_guide_job
+from plextuner.epg.writeall import write_all
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
 from plextuner.stages import RefreshContext

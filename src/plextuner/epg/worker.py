@@ -67,7 +67,8 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     """Everything the guide stage computes, from plain data to plain data."""
     from plextuner.epg.match import Matcher
     from plextuner.epg.spill import Spill
-    from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source, write_all
+    from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source
+    from plextuner.epg.writeall import write_all
 
     cfg = job.settings.epg
     devices = (
