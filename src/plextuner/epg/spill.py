@@ -120,6 +120,21 @@ class Spill:
         self._map: mmap.mmap | None = None
         self._reads = 0
 
+    @classmethod
+    def written(cls, file: IO[bytes], size: int) -> Spill:
+        """Another process's spill to read: its first `size` bytes are on disk (the second
+        writer's, writehalf.py)."""
+        spill = cls(file=file)
+        spill._size = spill._on_disk = size
+        return spill
+
+    def fileno(self) -> int | None:
+        """The file's descriptor, everything added flushed to it first; None once closed."""
+        if self._file is None:
+            return None
+        self.flush()
+        return self._file.fileno()
+
     @property
     def in_memory(self) -> int:
         """Bytes the disk refused, held in memory instead."""
@@ -274,6 +289,12 @@ class Spill:
             return mmap.mmap(self._file.fileno(), self._on_disk, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as err:
             raise EpgError(f"cannot read the guide's programmes back: {err}") from None
+
+    def release(self) -> None:
+        """Hand back the pages reading mapped (the page cache keeps them)."""
+        if self._map is not None:
+            self._map.madvise(mmap.MADV_DONTNEED)
+            self._reads = 0
 
     def close(self) -> None:
         if self._map is not None:

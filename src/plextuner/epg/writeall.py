@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, overload
 
 from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
@@ -16,10 +19,81 @@ from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
 from plextuner.epg.spill import Kept
 from plextuner.epg.stage import GuideData, facts_of
+from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
 from plextuner.epg.writer import Placeholders, write_guide
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.stages import RefreshContext, StageName
+
+
+@dataclass(slots=True)
+class _GuidePass:
+    """What writing the device guides keeps track of: their notes, fingerprints and reports."""
+
+    ctx: RefreshContext
+    data: GuideData
+    window: tuple[float, float]
+    fresh: bool
+    known: dict[str, str]
+    context: str  # the sources' stamps and the guide settings (in every fingerprint)
+    prints: dict[str, str] = field(default_factory=dict)
+    reports: dict[int, bytes] = field(default_factory=dict)  # by device index
+
+    @overload
+    def prepare(
+        self, i: int, device: Device, results: list[MatchResult], force: Literal[True]
+    ) -> GuideFile: ...
+
+    @overload
+    def prepare(self, i: int, device: Device, results: list[MatchResult]) -> GuideFile | None: ...
+
+    def prepare(
+        self, i: int, device: Device, results: list[MatchResult], force: bool = False
+    ) -> GuideFile | None:
+        """The device's entries matched and its programmes gathered; what to write, or None
+        when its guide on disk stays (the same again, or kept while its sources failed).
+        `force`: gathered again for a guide the helper did not write (`results` matched again:
+        `epg.require` may have left fewer entries)."""
+        cfg, notes = self.ctx.settings.epg, self.ctx.report(StageName.GUIDE, "guide").by_device
+        programmes, icons = _device_programmes(device, results, self.data, self.window, cfg)
+        path = self.ctx.settings.paths.guide(device.name)
+        if force:
+            return GuideFile(str(path), device, programmes, icons)
+        self.reports[i] = encode_json(device_report(device, results))  # bytes: 1/4 the memory
+        if cfg.require:
+            device.entries = [e for e in device.entries if e.has_guide]
+        if not self.fresh and path.exists():
+            notes[device.name] = "kept (sources failed)"
+            if device.name in self.known:
+                self.prints[device.name] = self.known[device.name]
+            return None  # never publish an emptier guide over a good one
+        covered = sum(1 for e in device.entries if e.has_guide)
+        rest = len(device.entries) - covered
+        filler = "placeholder" if cfg.placeholder else "no guide"
+        notes[device.name] = f"{covered} matched, {rest} {filler}"
+        made = fingerprint.guide_fingerprint(device, programmes, icons, self.context)
+        self.prints[device.name] = made
+        if self.known.get(device.name) == made and path.exists():
+            return None  # the same file again: not rewritten
+        self.known.pop(device.name, None)  # until written, what is on disk is not known
+        return GuideFile(str(path), device, programmes, icons)
+
+    def rewrite(
+        self, i: int, device: Device, gone: set[str], write: Callable[[GuideFile], None]
+    ) -> int:
+        """A guide the helper did not write, written here (1) from its programmes gathered
+        again; or kept (0) when they went to the helper, and rewritten by the next refresh."""
+        notes = self.ctx.report(StageName.GUIDE, "guide").by_device
+        results = _device_results(device.entries, self.data)
+        if any(r.guide_id in gone for r in results):
+            self.prints.pop(device.name, None)  # what is on disk is not this refresh's
+            path = self.ctx.settings.paths.guide(device.name)
+            if path.exists():
+                notes[device.name] = "kept (the guide writer failed)"
+                return 0
+            notes[device.name] = "written without its programmes (the guide writer failed)"
+        write(self.prepare(i, device, results, force=True))
+        return 1
 
 
 def write_all(
@@ -28,48 +102,53 @@ def write_all(
     cfg = ctx.settings.epg
     if data.stamps:  # what parsing the guides freed, handed back before writing (~10 MB)
         memtrim.trim()
-    notes = ctx.report(StageName.GUIDE, "guide").by_device
-    reports: list[bytes] = []
     paths = ctx.settings.paths
-    known = fingerprint.load(paths.guides)
-    prints: dict[str, str] = {}
     context = "\n".join([cfg.model_dump_json(), *data.stamps])
+    guides = _GuidePass(ctx, data, window, fresh, fingerprint.load(paths.guides), context)
+    devices = ctx.devices
+    results = [_device_results(d.entries, data) for d in devices]
+    # With a second CPU, a helper writes the devices holding about half the kept programmes
+    # (writehalf.py): gathered first and handed over, the rest written here meanwhile.
+    second = (
+        share([work(r, data.programmes) for r in results])
+        if data.parallel and two_writers(data.spill)
+        else set()
+    )
+    order = sorted(range(len(devices)), key=lambda i: i not in second)
+    handed: list[GuideFile] = []
+    writer = SecondWriter(data.spill)
+    started = time.monotonic()
     written = 0
-    # The files are flushed and renamed by a committer thread while the next one is rendered.
-    with Committer() as committer:
-        for device in ctx.devices:
-            # The last device's programmes go before this one's are gathered: the two together
-            # were the guide job's peak (a device's share of a million kept programmes).
-            programmes: dict[str, Sequence[Programme | Kept] | Placeholders] = {}
-            results = _device_results(device.entries, data)
-            programmes, icons = _device_programmes(device, results, data, window, cfg)
-            reports.append(encode_json(device_report(device, results)))  # bytes: 1/4 the memory
-            if cfg.require:
-                device.entries = [e for e in device.entries if e.has_guide]
-            covered = sum(1 for e in device.entries if e.has_guide)
-            path = paths.guide(device.name)
-            if not fresh and path.exists():
-                notes[device.name] = "kept (sources failed)"
-                if device.name in known:
-                    prints[device.name] = known[device.name]
-                continue  # never publish an emptier guide over a good one
-            rest = len(device.entries) - covered
-            filler = "placeholder" if cfg.placeholder else "no guide"
-            notes[device.name] = f"{covered} matched, {rest} {filler}"
-            prints[device.name] = fingerprint.guide_fingerprint(device, programmes, icons, context)
-            if known.get(device.name) == prints[device.name] and path.exists():
-                continue  # the same file again: not rewritten
-            known.pop(device.name, None)  # until written, what is on disk is not known
-            write_guide(
-                path,
-                device,
-                programmes,
-                icons,
-                id_style=cfg.channel_ids,
-                committer=committer,
-                spill=data.spill,
-            )
-            written += 1
+    gone: set[str] = set()  # guide channels whose programmes only the helper has now
+
+    def write(f: GuideFile, committer: Committer) -> None:
+        write_guide(Path(f.path), f.device, f.programmes, f.icons, id_style=cfg.channel_ids,
+                    committer=committer, spill=data.spill)  # fmt: skip
+
+    try:
+        # The files are flushed and renamed by a committer thread while the next is rendered.
+        with Committer() as committer:
+            for n, i in enumerate(order):
+                # The last device's programmes go before this one's are gathered (unless the
+                # helper has them): the two together were the guide job's peak.
+                f = guides.prepare(i, devices[i], results[i])
+                if f is not None and i in second:
+                    handed.append(GuideFile(f.path, light(f.device), f.programmes, f.icons))
+                elif f is not None:
+                    write(f, committer)
+                    written += 1
+                last = i in second and (n + 1 == len(order) or order[n + 1] not in second)
+                if last and writer.start(handed, cfg.channel_ids, time.time()):
+                    gone = _hand_over(data, results, second)
+            if data.spill is not None and second:
+                data.spill.release()  # while the helper writes: its pages, and the heap freed
+                memtrim.trim()
+            left = {f.path for f in writer.finish(max(60.0, 4 * (time.monotonic() - started)))}
+            for i in sorted(second):
+                if str(paths.guide(devices[i].name)) in left:
+                    written += guides.rewrite(i, devices[i], gone, lambda f: write(f, committer))
+    finally:
+        writer.close()
     if written:
         fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
 
@@ -78,8 +157,9 @@ def write_all(
     with contextlib.suppress(OSError):
         paths.legacy_aggregate_guide.unlink(missing_ok=True)
     head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
-    write_atomic(paths.guide_matches, [head, b",".join(reports), b"]}"])
-    fingerprint.save(paths.guides, prints)
+    reports = b",".join(r for _, r in sorted(guides.reports.items()))
+    write_atomic(paths.guide_matches, [head, reports, b"]}"])
+    fingerprint.save(paths.guides, guides.prints)
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and
     # freeing them where the stage's frame ends (the event loop) stalls every viewer.
     data.programmes.clear()
@@ -87,6 +167,17 @@ def write_all(
     data.matcher = Matcher()
     if data.spill is not None:
         data.spill.close()
+
+
+def _hand_over(data: GuideData, results: list[list[MatchResult]], second: set[int]) -> set[str]:
+    """Forget the programmes only the helper's devices use: it has them (a provider's guide:
+    half of its packed programmes, 9 MB, would sit in both processes while both write)."""
+    mine = {r.guide_id for i, rs in enumerate(results) if i not in second for r in rs}
+    theirs = {r.guide_id for i in second for r in results[i] if r.guide_id not in mine}
+    for gid in theirs:
+        if gid is not None:
+            data.programmes.pop(gid, None)
+    return {gid for gid in theirs if gid is not None}
 
 
 def _device_programmes(

@@ -1,0 +1,210 @@
+"""Device guides written by two processes (epg/writehalf.py): the files, fingerprints and notes
+are what one process writes, whatever becomes of the helper."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from plextuner.buckets.models import Device, LineupEntry
+from plextuner.config import load_settings
+from plextuner.epg import writehalf
+from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.stage import GuideData, parse_source
+from plextuner.epg.writeall import write_all
+from plextuner.ingest.models import Channel, Source
+from plextuner.stages import RefreshContext, StageName
+from tests.unit.test_guide_spill import HOUR, WINDOW, stamp
+
+GUIDE_CHANNELS = [f"c{i}" for i in range(8)]
+SECRET = "http://user:hunter22@provider.invalid/live/1.ts"
+
+
+def guide(path: Path, title: str = "Show") -> Path:
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv>']
+    parts += [
+        f'<channel id="{c}"><display-name>{c}</display-name><icon src="http://i/{c}.png"/>'
+        "</channel>"
+        for c in GUIDE_CHANNELS
+    ]
+    for h in range(60):
+        t = WINDOW[0] - 6 * HOUR + h * HOUR / 2
+        for i, c in enumerate(GUIDE_CHANNELS):
+            stop = f' stop="{stamp(t + HOUR / 2)}"' if (h + i) % 9 else ""
+            parts.append(
+                f'<programme start="{stamp(t)}"{stop} channel="{c}"><title>{title} {h} &amp; '
+                f"co</title><desc>{'words ' * (h % 5)}ü</desc></programme>"
+            )
+    parts.append("</tv>\n")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def devices() -> list[Device]:
+    """Four devices; c0 is in the first and the last (the helper's), one entry has no guide,
+    one a tvg-shift, one a name that needs escaping."""
+
+    def entry(number: str, gid: str, shift: float | None = None) -> LineupEntry:
+        channel = Channel(key=number, name=f"N{number} & <x>", tvg_id=gid, group="", provider="p")
+        channel.tvg_shift = shift
+        channel.sources = [Source("p", SECRET)]
+        return LineupEntry(number, channel)
+
+    rows = [
+        [entry("1", "c0"), entry("2", "c1", -2.0)],
+        [entry("3", "c2"), entry("4", "c3"), entry("5", "none")],
+        [entry("6", "c4"), entry("7", "c5", 1.5)],
+        [entry("8", "c6"), entry("9", "c7"), entry("10", "c0")],
+    ]
+    return [
+        Device(f"d{i}", f"d{i}", f"D{i}", f"1500000{i}", 5004 + i, 2, True, row)
+        for i, row in enumerate(rows)
+    ]
+
+
+@dataclass
+class Written:
+    guides: dict[str, bytes]
+    prints: dict[str, str]
+    notes: dict[str, str]
+    matches: bytes
+    started: int  # helpers started
+
+
+def write(tmp: Path, source: Path, helper: bool, fresh_dir: bool = True, **kw: object) -> Written:
+    data_dir = tmp / "data"
+    settings = load_settings(None, {"data_dir": str(data_dir), **kw}, env={})
+    data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
+    ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
+    entries = [e for d in ctx.devices for e in d.entries]
+    parse_source(source, "g", data, entries, WINDOW)
+    with (
+        mock.patch.object(writehalf, "HELPER_MIN", 0 if helper else 1 << 62),
+        mock.patch.object(
+            writehalf.SecondWriter, "start", autospec=True, side_effect=writehalf.SecondWriter.start
+        ) as start,
+        mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]),
+    ):
+        write_all(ctx, data, WINDOW, fresh=fresh_dir)
+    paths = settings.paths
+    guides = {p.name: p.read_bytes() for p in sorted(paths.guides.glob("*.xml"))}
+    prints = json.loads((paths.guides / ".fingerprints.json").read_text())
+    prints = prints.get("devices", prints)
+    matches = paths.guide_matches.read_bytes()
+    matches = matches[matches.index(b'"devices"') :]  # after its time stamp
+    notes = dict(ctx.report(StageName.GUIDE, "guide").by_device)
+    assert not [p for p in paths.guides.iterdir() if p.name.endswith(".tmp")]
+    return Written(
+        guides, prints, notes, matches, sum(1 for c in start.call_args_list if c.args[1])
+    )
+
+
+def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
+    source = guide(tmp_path / "g.xml")
+    one = write(tmp_path / "one", source, helper=False)
+    two = write(tmp_path / "two", source, helper=True)
+    assert (one.started, two.started) == (0, 1)
+    assert two.guides == one.guides
+    assert two.prints == one.prints
+    assert two.notes == one.notes
+    assert two.matches == one.matches
+    assert b"Show 30" in two.guides["d3.xml"] and b"N10 &amp; &lt;x&gt;" in two.guides["d3.xml"]
+
+
+@pytest.mark.parametrize(
+    "helper",
+    [
+        [sys.executable, "-c", "import sys; sys.exit(3)"],  # fails at once
+        [sys.executable, "-c", "import sys; sys.stdout.write('garbage')"],  # answers nonsense
+        ["/nonexistent/python"],  # cannot start
+    ],
+)
+def test_a_helper_that_writes_nothing_leaves_its_guides_to_the_job(
+    tmp_path: Path, helper: list[str]
+) -> None:
+    """What the helper did not write is written by the guide job: from its programmes, when it
+    still has them (the helper never started), else kept for the next refresh."""
+    source = guide(tmp_path / "g.xml")
+    one = write(tmp_path / "one", source, helper=False)
+    with mock.patch.object(writehalf, "WRITER", helper):
+        two = write(tmp_path / "two", source, helper=True)
+    assert set(two.guides) == set(one.guides)
+    assert two.guides["d0.xml"] == one.guides["d0.xml"]  # the guide job's own
+    if helper[0].startswith("/nonexistent"):  # nothing handed over: everything as one writes
+        assert (two.guides, two.prints, two.notes) == (one.guides, one.prints, one.notes)
+        return
+    # Handed over, then lost: c4-c7 only the helper's devices had; d3 shares c0 with d0.
+    assert (
+        two.notes["d2"]
+        == two.notes["d3"]
+        == ("written without its programmes (the guide writer failed)")
+    )
+    assert "d2" not in two.prints and "d3" not in two.prints  # rewritten by the next refresh
+    assert b"Show" not in two.guides["d2.xml"] and b"N6" in two.guides["d2.xml"]  # placeholders
+    again = write(tmp_path / "two", source, helper=True)
+    assert (again.guides, again.prints) == (one.guides, one.prints)
+
+
+def test_a_guide_the_helper_lost_keeps_the_one_on_disk(tmp_path: Path) -> None:
+    old = guide(tmp_path / "old.xml", title="Old")
+    new = guide(tmp_path / "new.xml", title="New")
+    first = write(tmp_path / "w", old, helper=True)
+    with mock.patch.object(writehalf, "WRITER", [sys.executable, "-c", "import sys; sys.exit(3)"]):
+        second = write(tmp_path / "w", new, helper=True)
+    assert second.guides["d2.xml"] == first.guides["d2.xml"]  # an older guide, not an emptier
+    assert second.notes["d2"] == "kept (the guide writer failed)"
+    assert b"New 30" in second.guides["d0.xml"]
+    third = write(tmp_path / "w", new, helper=True)
+    assert b"New 30" in third.guides["d2.xml"] and "d2" in third.prints
+
+
+def test_with_epg_require_a_rewritten_guide_matches_its_entries(tmp_path: Path) -> None:
+    """`epg.require` drops entries without a guide before the helper's guides are handed
+    over; one written again by the guide job is written from the entries left."""
+    source = guide(tmp_path / "g.xml")
+    one = write(tmp_path / "one", source, helper=False, epg={"require": True})
+    with mock.patch.object(writehalf, "WRITER", ["/nonexistent/python"]):
+        two = write(tmp_path / "two", source, helper=True, epg={"require": True})
+    assert two.guides == one.guides and b"N5" not in one.guides["d1.xml"]
+
+
+def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
+    """Only names, ids and logos go to the helper: a source URL carries credentials."""
+    kept = KeptList()
+    kept.append(WINDOW[0], WINDOW[0] + HOUR, 0)
+    files = [
+        writehalf.GuideFile(str(tmp_path / "d.xml"), writehalf.light(d), {"1": kept}, {})
+        for d in devices()
+    ]
+    out = tmp_path / "job"
+    with out.open("wb") as fh:
+        writehalf.dump_job(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1, files), fh)
+    raw = out.read_bytes()
+    assert b"hunter22" not in raw and b"provider.invalid" not in raw
+    with out.open("rb") as fh:
+        job = writehalf.load_job(fh)
+    sent = job.files[0].programmes["1"]
+    assert isinstance(sent, KeptList) and list(sent) == list(kept)
+    assert [e.channel.name for e in job.files[3].device.entries] == ["N8 & <x>", "N9 & <x>",
+                                                                     "N10 & <x>"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("weights", "taken"),
+    [
+        ([100, 100, 100, 100], {2, 3}),
+        ([400, 10, 10, 10], {1, 2, 3}),  # the first is always the guide job's
+        ([10, 10, 10, 400], {3}),  # one device holds nearly all: the helper writes it
+        ([200, 200], {1}),
+        ([400], set()),
+        ([1, 1, 1, 1], set()),  # too little work
+    ],
+)
+def test_the_helper_takes_about_half_of_the_work(weights: list[int], taken: set[int]) -> None:
+    with mock.patch.object(writehalf, "HELPER_MIN", 100):
+        assert writehalf.share(weights) == taken
