@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,6 +47,39 @@ def test_packed_choice_is_the_general_one(
     assert len(fast) == len(general)
     if len(fast):
         assert fast[-1] == list(fast)[-1] and fast[0:2] == list(fast)[0:2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 4), max_size=30),
+    lengths=st.lists(st.integers(1, 5), min_size=30, max_size=30),
+    window=st.tuples(st.integers(-3, 70), st.integers(-3, 70)),
+)
+def test_a_guide_in_step_is_cut_as_the_general_path_cuts(
+    gaps: list[int], lengths: list[int], window: tuple[int, int]
+) -> None:
+    """Starts and stops both rising (a provider's guide: each programme ends when or after the
+    next begins, never before its own start): the stretch the window keeps, cut in C, is the
+    general loop's choice."""
+    from plextuner.epg import programmes
+
+    packed = KeptList()
+    start = 0.0
+    for i, gap in enumerate(gaps):
+        start += gap * 1800.0
+        packed.append(start, start + lengths[i] * 1800.0 if i % 7 else start + gap * 1800.0, i)
+    lo, hi = window[0] * 1800.0, window[1] * 1800.0
+    entry = LineupEntry("1", Channel(key="k", name="n", tvg_id="t", group="", provider="p"))
+    as_list: list[Kept] = list(packed)
+    general: list[object] = programmes_for(entry, [as_list], (lo, hi), EpgConfig())  # type: ignore[list-item, assignment]
+    fast = programmes_for(entry, [packed], (lo, hi), EpgConfig())
+    stops = list(packed.stops)
+    if all(a < b for a, b in itertools.pairwise(stops)):
+        assert programmes._in_step(packed)
+    assert isinstance(fast, KeptList)
+    assert [(k.start, k.stop, k.body) for k in fast] == [
+        (k.start, k.stop, k.body) for k in general if isinstance(k, Kept)
+    ]
 
 
 @settings(max_examples=200, deadline=None)

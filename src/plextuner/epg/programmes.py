@@ -3,6 +3,7 @@ time (an earlier source wins an overlap), and shaped for Plex."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
@@ -86,8 +87,15 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
     lo, hi = window
     if not shift and _all_kept(items, lo, hi):
         return items  # what the loop below would copy, programme for programme
-    out = KeptList()
     starts, stops, bodies = items.starts, items.stops, items.bodies
+    if not shift and _in_step(items):
+        # Starts and stops both rising, each stop after its start (a provider's guide): what
+        # the loop keeps is one stretch, cut out in C (the loop was 0.1 s of a big guide).
+        a, b = bisect.bisect_right(stops, lo), bisect.bisect_left(starts, hi)
+        out = KeptList()
+        out.starts, out.stops, out.bodies = starts[a:b], stops[a:b], bodies[a:b]
+        return out
+    out = KeptList()
     n = len(starts)
     ordered = all(map(operator.le, starts, itertools.islice(starts, 1, None)))
     last: float | None = None
@@ -101,6 +109,17 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
         last = start
         out.append(start, stop, bodies[i])
     return out
+
+
+def _in_step(items: KeptList) -> bool:
+    """Starts and stops strictly rising, every stop after its start (none missing: NaN
+    compares false), judged by C loops."""
+    starts, stops = items.starts, items.stops
+    return (
+        all(map(operator.lt, starts, itertools.islice(starts, 1, None)))
+        and all(map(operator.lt, stops, itertools.islice(stops, 1, None)))
+        and all(map(operator.lt, starts, stops))
+    )
 
 
 def _all_kept(items: KeptList, lo: float, hi: float) -> bool:
