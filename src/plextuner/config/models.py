@@ -196,8 +196,9 @@ class EpgConfig(_Model):
     )
     parallel: bool = Field(
         True,
-        description="Read a big guide (64 MB or more past its channels) with a second process "
-        "when two CPUs are available (the pod's CPU limit counts); ~55 MB more at the peak",
+        description="Read a big guide (64 MB or more past its channels) with a second process, "
+        "and write big device guides (150k kept programmes or more) with a second process, "
+        "when two CPUs are available (the pod's CPU limit counts); ~50 MB more at the peak",
     )
 
 
