@@ -116,11 +116,20 @@ def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
     assert b"Show 30" in two.guides["d3.xml"] and b"N10 &amp; &lt;x&gt;" in two.guides["d3.xml"]
 
 
+# A helper that reads its job, starts the first guide's temporary file and dies.
+_DIES_WRITING = (
+    "import os, sys; from plextuner.epg.writehalf import load_job; j = load_job(sys.stdin.buffer); "
+    "p = j.files[0].path; d, n = os.path.split(p); "
+    "open(os.path.join(d, '.' + n + '.x1y2.tmp'), 'w').write('<tv>'); os._exit(9)"
+)
+
+
 @pytest.mark.parametrize(
     "helper",
     [
         [sys.executable, "-c", "import sys; sys.exit(3)"],  # fails at once
         [sys.executable, "-c", "import sys; sys.stdout.write('garbage')"],  # answers nonsense
+        [sys.executable, "-c", _DIES_WRITING],  # killed while writing: its temporary file left
         ["/nonexistent/python"],  # cannot start
     ],
 )

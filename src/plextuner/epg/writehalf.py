@@ -192,6 +192,7 @@ class SecondWriter:
             proc.kill()
             proc.communicate()
             log.warning("guide_writer_failed", why=f"took over {timeout:.0f} s")
+            _remove_temporary(files)
             return files
         written: set[str] = set()
         with contextlib.suppress(Exception):
@@ -199,6 +200,7 @@ class SecondWriter:
             written = set(answer) if isinstance(answer, list) else set()
         left = [f for f in files if f.path not in written]
         if left:
+            _remove_temporary(left)
             tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             log.warning(
                 "guide_writer_failed",
@@ -211,7 +213,18 @@ class SecondWriter:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
             self._proc.communicate()
+            _remove_temporary(self._files)
         self._proc = None
+
+
+def _remove_temporary(files: list[GuideFile]) -> None:
+    """The temporary files a helper killed while writing left beside these guides (see
+    writer.py `_atomic_raw`: `.<name>.<random>.tmp`)."""
+    for f in files:
+        path = Path(f.path)
+        for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _send(pipe: IO[bytes], job: WriteJob) -> None:
