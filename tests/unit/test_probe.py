@@ -9,6 +9,7 @@ import pytest
 from plextuner.demo.clips import minimal_ts
 from plextuner.validate.hosts import (
     ABORT_GRACE,
+    BOLDER_AFTER,
     OVERSHOOT,
     RATE_STEP,
     REFINE,
@@ -126,6 +127,21 @@ class TestRatePacing:
         self.clean(lim, 3 * 6)
         assert lim.jitter_now == 0.0
         assert lim.rate == pytest.approx(2.0 + 6 * RATE_STEP)
+
+    def test_a_long_clean_run_climbs_bolder_until_the_first_trouble(self) -> None:
+        """Every BOLDER_AFTER clean answers in a row the step grows by RATE_STEP; trouble ends
+        the run (and a learned ceiling takes over the climb)."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=5, rng=random.Random(1))
+        self.clean(lim, BOLDER_AFTER)
+        at = 2.0 + (BOLDER_AFTER // 3 - 1) * RATE_STEP + 2 * RATE_STEP  # the last step doubled
+        assert lim.rate == pytest.approx(at)
+        self.clean(lim, 3)
+        assert lim.rate == pytest.approx(at + 2 * RATE_STEP)
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        ceiling = lim.ceiling
+        self.clean(lim, BOLDER_AFTER + 3)
+        assert lim.rate <= ceiling  # after a lesson the ceiling bounds the climb, bold or not
 
     def test_first_trouble_sets_a_ceiling_the_climb_respects(self) -> None:
         lim = HostLimiter("h", 2, 0.5, 0.0, park_after=5, rng=random.Random(1))
