@@ -6,8 +6,9 @@ writer, epg/writehalf.py) does not import the rules and their config (pydantic, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from plextuner.lazy import names_of
 
 if TYPE_CHECKING:
     from plextuner.buckets.assignment import Assignments
@@ -42,10 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = names_of(__name__, _WHERE)
