@@ -118,8 +118,9 @@ def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
 
 # A helper that reads its job, starts the first guide's temporary file and dies.
 _DIES_WRITING = (
-    "import os, sys; from plextuner.epg.writehalf import load_job; j = load_job(sys.stdin.buffer); "
-    "p = j.files[0].path; d, n = os.path.split(p); "
+    "import os, sys; from plextuner.epg.writehalf import load_job; "
+    "j, files = load_job(os.fdopen(int(sys.argv[-1]), 'rb')); p = next(files).path; "
+    "d, n = os.path.split(p); "
     "open(os.path.join(d, '.' + n + '.x1y2.tmp'), 'w').write('<tv>'); os._exit(9)"
 )
 
@@ -196,11 +197,13 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
     raw = out.read_bytes()
     assert b"hunter22" not in raw and b"provider.invalid" not in raw
     with out.open("rb") as fh:
-        job = writehalf.load_job(fh)
-    sent = job.files[0].programmes["1"]
+        job, frames = writehalf.load_job(fh)
+        got = list(frames)
+    assert (job.id_style, job.parent, len(got)) == ("xmltv", 1, 4)
+    sent = got[0].programmes["1"]
     assert isinstance(sent, KeptList) and list(sent) == list(kept)
-    assert [e.channel.name for e in job.files[3].device.entries] == ["N8 & <x>", "N9 & <x>",
-                                                                     "N10 & <x>"]  # fmt: skip
+    assert [e.channel.name for e in got[3].device.entries] == ["N8 & <x>", "N9 & <x>",
+                                                               "N10 & <x>"]  # fmt: skip
 
 
 @pytest.mark.parametrize(

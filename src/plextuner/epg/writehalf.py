@@ -11,9 +11,11 @@ old one), and answers which it wrote. A guide it did not write (it failed, was k
 found its disk full) is written by the guide job after its own, as before: the files on disk
 are the same whoever wrote them.
 
-The job goes through the helper's stdin: the packed programme lists (three arrays each) as
-machine bytes, then the rest pickled with references to them; a channel's sources (their URLs
-carry credentials) are left out, as the writer needs only names, ids and logos.
+The job goes to the helper in an unlinked file it reads a guide at a time (each: its packed
+programme lists, three arrays each, as machine bytes, then the rest pickled with references to
+them), and the guide job forgets those programmes once the file is written; a channel's
+sources (their URLs carry credentials) are left out, as the writer needs only names, ids and
+logos.
 """
 
 from __future__ import annotations
@@ -25,18 +27,19 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.spill import Kept, KeptList, Spill
+from plextuner.epg.spill import Kept, KeptList, Spill, temporary
 from plextuner.epg.writer import Placeholders, write_guide
 from plextuner.epg.xmltv import Programme
+from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
 from plextuner.logging import get_logger
 
@@ -114,35 +117,45 @@ def light(device: Device) -> Device:
 
 
 def dump_job(job: WriteJob, out: IO[bytes]) -> None:
-    """The packed lists first, as machine bytes; then the job, pickled, referring to them."""
-    packed: list[KeptList] = []
+    """The job's settings, then each guide as a frame: its packed lists' lengths, their numbers
+    as machine bytes, and the rest pickled, referring to them."""
+    head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent, len(job.files))
+    pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
+    for f in job.files:
+        packed: list[KeptList] = []
 
-    def reference(obj: object) -> int | None:
-        if type(obj) is KeptList:
-            packed.append(obj)
-            return len(packed) - 1
-        return None
+        def reference(obj: object, packed: list[KeptList] = packed) -> int | None:
+            if type(obj) is KeptList:
+                packed.append(obj)
+                return len(packed) - 1
+            return None
 
-    rest = io.BytesIO()
-    pickler = pickle.Pickler(rest, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.persistent_id = reference  # type: ignore[method-assign]
-    pickler.dump(job)
-    pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
-    for kept in packed:
-        kept.write_to(out)
-    out.write(rest.getbuffer())
+        rest = io.BytesIO()
+        pickler = pickle.Pickler(rest, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = reference  # type: ignore[method-assign]
+        pickler.dump(f)
+        pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
+        for kept in packed:
+            kept.write_to(out)
+        out.write(rest.getbuffer())
     out.flush()
 
 
-def load_job(fh: IO[bytes]) -> WriteJob:
-    counts = pickle.load(fh)  # noqa: S301 - from our own parent
-    packed = [KeptList.read_from(fh, count) for count in counts]
-    unpickler = pickle.Unpickler(fh)  # noqa: S301 - from our own parent
-    unpickler.persistent_load = packed.__getitem__  # type: ignore[method-assign]
-    job = unpickler.load()
-    if not isinstance(job, WriteJob):
-        raise TypeError("not a write job")
-    return job
+def load_job(fh: IO[bytes]) -> tuple[WriteJob, Iterator[GuideFile]]:
+    """The job's settings, and its guides read one at a time as they are asked for."""
+    spill, size, id_style, generated, parent, count = pickle.load(fh)  # noqa: S301 - ours
+    return WriteJob(spill, size, id_style, generated, parent), _frames(fh, count)
+
+
+def _frames(fh: IO[bytes], count: int) -> Iterator[GuideFile]:
+    for _ in range(count):
+        packed = [KeptList.read_from(fh, n) for n in pickle.load(fh)]  # noqa: S301 - ours
+        unpickler = pickle.Unpickler(fh)  # noqa: S301 - from our own parent
+        unpickler.persistent_load = packed.__getitem__  # type: ignore[method-assign]
+        f = unpickler.load()
+        if not isinstance(f, GuideFile):
+            raise TypeError("not a guide to write")
+        yield f
 
 
 class SecondWriter:
@@ -152,6 +165,7 @@ class SecondWriter:
         self._spill = spill
         self._proc: subprocess.Popen[bytes] | None = None
         self._files: list[GuideFile] = []
+        self._job: IO[bytes] | None = None
 
     def start(self, files: list[GuideFile], id_style: str, generated: float) -> bool:
         """Hand `files` to a helper; False when none could start (then `finish` returns them
@@ -163,20 +177,30 @@ class SecondWriter:
             return False  # bodies the disk refused are only in this process's memory
         job = WriteJob(fd, spill.size, id_style, generated, os.getpid(), files)
         try:
+            # The job in an unlinked file the helper reads a guide at a time: through a pipe,
+            # both processes held every guide's packed lists while they wrote (4.5 MB a device
+            # of a provider's guide, at the pair's peak).
+            self._job = temporary(spill.directory or Path(tempfile.gettempdir()))
+            with open(self._job.fileno(), "wb", closefd=False) as out:
+                dump_job(job, out)
+            self._job.seek(0)
             self._proc = subprocess.Popen(
-                WRITER,
-                stdin=subprocess.PIPE,
+                [*WRITER, str(self._job.fileno())],
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(fd,),
+                pass_fds=(fd, self._job.fileno()),
             )
-        except OSError as err:
+        except (OSError, EpgError) as err:
             log.warning("guide_writer_not_started", error=str(err)[:200])
+            self._close_job()
             return False
-        pipe, self._proc.stdin = self._proc.stdin, None  # `communicate` has nothing to send
-        assert pipe is not None
-        # Sent from a thread: the pipe holds 64 KB and the helper reads while it imports.
-        threading.Thread(target=_send, args=(pipe, job), daemon=True).start()
+        finally:
+            # Sent (or not): held on, a device's share of a provider's guide sat in both
+            # processes; a guide the helper fails to write has its programmes gathered again.
+            for f in files:
+                f.programmes, f.icons = {}, {}
+            memtrim.trim()  # the lists only the helper needed (the job forgot them)
         return True
 
     def finish(self, timeout: float) -> list[GuideFile]:
@@ -186,6 +210,7 @@ class SecondWriter:
         self._proc, self._files = None, []
         if proc is None:
             return files
+        self._close_job()
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -215,6 +240,12 @@ class SecondWriter:
             self._proc.communicate()
             _remove_temporary(self._files)
         self._proc = None
+        self._close_job()
+
+    def _close_job(self) -> None:
+        if self._job is not None:
+            self._job.close()
+            self._job = None
 
 
 def _remove_temporary(files: list[GuideFile]) -> None:
@@ -227,30 +258,14 @@ def _remove_temporary(files: list[GuideFile]) -> None:
                 tmp.unlink()
 
 
-def _send(pipe: IO[bytes], job: WriteJob) -> None:
-    try:
-        dump_job(job, pipe)
-    except OSError:
-        pass  # the helper is gone: its exit says why
-    finally:
-        with contextlib.suppress(OSError):
-            pipe.close()
-        # Sent (or not): the helper has them. Held on, a device's share of a provider's guide
-        # (9 MB for two of four devices) sat in both processes; a guide the helper fails to
-        # write has its programmes gathered again (`SecondWriter.finish`).
-        for f in job.files:
-            f.programmes, f.icons = {}, {}
-        memtrim.trim()  # the lists only the helper needed (the guide job forgot them), handed back
-
-
-def run_job(job: WriteJob) -> list[str]:
+def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
     """The helper's work: each guide written, in order; the paths written."""
     spill = None
     if job.spill >= 0:
         spill = Spill.written(os.fdopen(job.spill, "rb", buffering=0), job.spill_size)
     written: list[str] = []
     try:
-        for f in job.files:
+        for f in files:
             if os.getppid() != job.parent:
                 break  # nobody wants these guides
             write_guide(
@@ -282,8 +297,9 @@ def main() -> None:
     with contextlib.suppress(OSError):
         os.nice(NICE)
     started = time.monotonic()
-    job = load(sys.stdin.buffer)
-    written = run(job)
+    with os.fdopen(int(sys.argv[1]), "rb") as fh:
+        job, files = load(fh)
+        written = run(job, files)
     pickle.dump(written, answer)
     answer.flush()
     print(f"guide_writer: {len(written)} guides in {time.monotonic() - started:.2f} s",
