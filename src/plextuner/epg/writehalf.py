@@ -169,7 +169,8 @@ class SecondWriter:
 
     def start(self, files: list[GuideFile], id_style: str, generated: float) -> bool:
         """Hand `files` to a helper; False when none could start (then `finish` returns them
-        all, their programmes untouched)."""
+        all, to be gathered again and written by the guide job: the programmes they held are
+        dropped either way, and the job still has them)."""
         self._files = files
         spill = self._spill
         fd = spill.fileno() if spill is not None else None
