@@ -36,8 +36,9 @@ from typing import IO, TYPE_CHECKING
 
 from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
+from plextuner.epg.halves import usable_cpus
 from plextuner.epg.spill import Kept, KeptList, Spill, temporary
-from plextuner.epg.writer import Placeholders, write_guide
+from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
 from plextuner.epg.xmltv import Programme
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
@@ -83,8 +84,6 @@ def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]]) ->
 
 def two_writers(spill: Spill | None) -> bool:
     """A second CPU to write on, and the bodies in a file a helper can read."""
-    from plextuner.epg.halves import usable_cpus
-
     return spill is not None and usable_cpus() >= 1.5
 
 
@@ -96,13 +95,13 @@ def share(weights: Sequence[int]) -> set[int]:
     if total < HELPER_MIN or len(weights) < 2:
         return set()
     taken: set[int] = set()
-    work = 0
+    given = 0  # the helper's work so far
     for i in range(len(weights) - 1, 0, -1):
-        more = work + weights[i]
-        if max(total - more, more) >= max(total - work, work):
+        more = given + weights[i]
+        if max(total - more, more) >= max(total - given, given):
             break
         taken.add(i)
-        work = more
+        given = more
     return taken
 
 
@@ -250,13 +249,9 @@ class SecondWriter:
 
 
 def _remove_temporary(files: list[GuideFile]) -> None:
-    """The temporary files a helper killed while writing left beside these guides (see
-    writer.py `_atomic_raw`: `.<name>.<random>.tmp`)."""
+    """The temporary files a helper killed while writing left beside these guides."""
     for f in files:
-        path = Path(f.path)
-        for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        remove_temporaries(Path(f.path))
 
 
 def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:

@@ -207,6 +207,16 @@ def _slot_bytes(start: float, stop: float) -> bytes:
     return _slot(start, stop).encode()
 
 
+_TEMPORARY = ".tmp"  # `.<name>.<random>.tmp` beside the guide, until it is renamed over it
+
+
+def remove_temporaries(path: Path) -> None:
+    """What a writer killed while writing `path` left beside it (the guide itself stays)."""
+    for tmp in path.parent.glob(f".{path.name}.*{_TEMPORARY}"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 @contextlib.contextmanager
 def _atomic_raw(
     path: Path, attrs: dict[str, str], committer: Committer | None = None
@@ -215,7 +225,7 @@ def _atomic_raw(
     over `path` only when the body finished (a crash or an error leaves the old file); by the
     `committer` when one is given (then the caller syncs the directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMPORARY, dir=path.parent)
     head = "".join(f" {k}={xml_attr(v)}" for k, v in attrs.items())
     try:
         with os.fdopen(fd, "wb", buffering=1024 * 1024) as fh:
