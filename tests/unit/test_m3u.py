@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plextuner.errors import IngestError
-from plextuner.ingest import m3u
+from plextuner.ingest import m3uline
 from plextuner.ingest.lines import bounded_blocks
 from plextuner.ingest.m3u import parse_attrs, parse_m3u, split_extinf, split_kodi_url
 from plextuner.ingest.models import ParseReport
@@ -186,18 +186,18 @@ _ATTR_TEXT = st.lists(
 @settings(max_examples=600, deadline=None)
 def test_quoted_attribute_reader_agrees_with_the_scan(text: str) -> None:
     """Where the split-based reader answers, it answers what the regex scan does."""
-    fast = m3u._attrs_quoted(text)
+    fast = m3uline._attrs_quoted(text)
     if fast is not None:
-        assert fast == m3u._attrs_scan(text)
-    assert parse_attrs(text) == m3u._attrs_scan(text)
+        assert fast == m3uline._attrs_scan(text)
+    assert parse_attrs(text) == m3uline._attrs_scan(text)
 
 
 def test_quoted_attribute_reader_takes_the_common_spelling() -> None:
     line = '-1 tvg-id="a.uk" tvg-name="A" tvg-logo="http://l/x=1.png" group-title="News"'
-    assert m3u._attrs_quoted(line) == {
+    assert m3uline._attrs_quoted(line) == {
         "tvg-id": "a.uk", "tvg-name": "A", "tvg-logo": "http://l/x=1.png", "group-title": "News"
     }  # fmt: skip
-    assert m3u._attrs_quoted("-1 a=b") is None  # a bare value: the scan reads it
+    assert m3uline._attrs_quoted("-1 a=b") is None  # a bare value: the scan reads it
 
 
 @given(_ATTR_TEXT, st.text(alphabet='ab ,"', max_size=6))
@@ -206,8 +206,8 @@ def test_extinf_split_agrees_with_the_regex(attrs: str, name: str) -> None:
     """The first-comma split and the quote-aware regex find the same name."""
     report = ParseReport("t")
     line = f"#EXTINF:{attrs},{name}"
-    got = m3u._entry_from_extinf(line, 1, "p", report)
-    match = m3u._EXTINF.match(line)
+    got = m3uline.entry_from_extinf(line, 1, "p", report)
+    match = m3uline._EXTINF.match(line)
     if match is None:
         return
     want_name = match.group(2).strip() or parse_attrs(match.group(1)).get("tvg-name", "")

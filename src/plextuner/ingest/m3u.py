@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 from plextuner.errors import IngestError
 from plextuner.ingest.lines import MAX_LINE, decode_line, decode_playlist, file_lines
-from plextuner.ingest.models import Entry, ParseReport, clean_text
-from plextuner.ingest.urls import url_problem
+from plextuner.ingest.m3uline import (
+    URL_SCHEMES,
+    Pending,
+    entry_from_extinf,
+    finish,
+    kodiprop,
+    parse_attrs,
+    read_header,
+    split_extinf,
+    split_kodi_url,
+    vlcopt,
+)
+from plextuner.ingest.models import Entry, ParseReport
+
+__all__ = ["parse_attrs", "parse_m3u", "parse_m3u_file", "split_extinf", "split_kodi_url"]
 
 SNIFF_BYTES = 2048
-# Keys are bounded (64 chars) so a long run of word characters costs linear, not quadratic, time.
-_ATTR = re.compile(r"""([A-Za-z][\w.:-]{0,63})\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
-# `#EXTINF:<dur> <attrs>,<name>`: the name starts at the first comma outside double quotes.
-# Possessive and one character per step: a nested `(?:[^",]+)*` backtracked exponentially on a
-# line with no comma outside quotes (a 30-character line took minutes; found by fuzzing).
-_EXTINF = re.compile(r'#EXTINF:?((?:[^",]|"[^"]*")*+),(.*)$', re.IGNORECASE)
-_URL_SCHEMES = ("http://", "https://")
-_HEADER_NAMES = {
-    "http-user-agent": "User-Agent",
-    "user-agent": "User-Agent",
-    "http-referrer": "Referer",
-    "http-referer": "Referer",
-    "referrer": "Referer",
-    "referer": "Referer",
-    "http-origin": "Origin",
-    "origin": "Origin",
-    "http-cookie": "Cookie",
-    "cookie": "Cookie",
-}
 
 
 def sniff_rejection(text: str) -> str | None:
@@ -48,103 +40,6 @@ def sniff_rejection(text: str) -> str | None:
     if "\x00" in head:
         return "binary data, not an M3U playlist"
     return None
-
-
-def parse_attrs(text: str) -> dict[str, str]:
-    """Attributes of an #EXTINF or #EXTM3U line; the first non-empty value of a key wins."""
-    fast = _attrs_quoted(text)
-    return fast if fast is not None else _attrs_scan(text)
-
-
-def _attrs_scan(text: str) -> dict[str, str]:
-    """Any spelling: quoted, single-quoted and bare values, spaces around `=`."""
-    attrs: dict[str, str] = {}
-    for raw_key, dq, sq, bare in _ATTR.findall(text):
-        key = raw_key.lower()
-        if not attrs.get(key):
-            attrs[key] = (dq or sq or bare).strip()
-    return attrs
-
-
-# The text before each `"value"` (`-1 tvg-id=`, ` group-title=`) → the key `_ATTR` would read
-# there, or "" when there is none. Playlists repeat a handful of these, so the cache stays small;
-# it is bounded all the same.
-_SEGMENT_KEY = re.compile(r"([A-Za-z][\w.:-]{0,63})\s*=$")
-_SEGMENT_KEYS: dict[str, str] = {}
-_SEGMENT_CACHE = 4096
-
-
-def _attrs_quoted(text: str) -> dict[str, str] | None:
-    """The common spelling, every value double-quoted, read with one `split` instead of a regex
-    scan that tried a key at every letter of every value (the parser's largest cost on a 50k
-    list). The same answer as `_attrs_scan` (a property test holds them equal), or None when
-    the line is spelled otherwise: each text between values must hold exactly one `=`, at its
-    end, and nothing after the last value may."""
-    parts = text.split('"')
-    last = len(parts) - 1
-    if last & 1 or "=" in parts[last]:
-        return None  # unbalanced quotes, or a bare value at the end
-    attrs: dict[str, str] = {}
-    for i in range(0, last, 2):
-        segment = parts[i]
-        key = _SEGMENT_KEYS.get(segment)
-        if key is None:
-            if segment[-1:] != "=" or segment.count("=") != 1:
-                return None
-            match = _SEGMENT_KEY.search(segment)
-            key = match.group(1).lower() if match else ""
-            if len(_SEGMENT_KEYS) < _SEGMENT_CACHE:
-                _SEGMENT_KEYS[segment] = key
-        if key and not attrs.get(key):
-            attrs[key] = parts[i + 1].strip()
-    return attrs
-
-
-def split_extinf(body: str) -> tuple[str, str]:
-    """(attribute part, display name): the name starts at the first comma outside quotes."""
-    in_quote = False
-    for i, ch in enumerate(body):
-        if ch == '"':
-            in_quote = not in_quote
-        elif ch == "," and not in_quote:
-            return body[:i], body[i + 1 :].strip()
-    if in_quote:  # an unbalanced quote: fall back to the last comma
-        head, sep, tail = body.rpartition(",")
-        if sep:
-            return head, tail.strip()
-    return body, ""
-
-
-def _float(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value.replace(",", "."))
-    except ValueError:
-        return None
-
-
-def split_kodi_url(url: str) -> tuple[str, dict[str, str]]:
-    """`http://x/s.ts|User-Agent=a&Referer=b` → URL and headers."""
-    if "|" not in url:
-        return url, {}
-    base, _, suffix = url.partition("|")
-    headers = {}
-    for key, value in parse_qsl(suffix, keep_blank_values=False):
-        name = _HEADER_NAMES.get(key.lower(), key)
-        headers[name] = value
-    return base.strip(), headers
-
-
-class _Pending:
-    """Directive lines collected between an #EXTINF and its URL."""
-
-    __slots__ = ("entry", "headers", "kodiprops")
-
-    def __init__(self) -> None:
-        self.entry: Entry | None = None
-        self.headers: dict[str, str] = {}
-        self.kodiprops: dict[str, str] = {}
 
 
 def parse_m3u(
@@ -177,7 +72,7 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
 ) -> tuple[list[Entry], ParseReport]:
     report = ParseReport(source=source)
     entries: list[Entry] = []
-    pending = _Pending()
+    pending = Pending()
     sticky_group = ""
     saw_header = False
     for lineno, raw in enumerate(lines, 1):
@@ -195,29 +90,29 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
             if upper.startswith("#EXTINF"):
                 if pending.entry is not None:
                     report.skip("entry without URL")
-                pending.entry = _entry_from_extinf(line, lineno, provider, report)
+                pending.entry = entry_from_extinf(line, lineno, provider, report)
                 if pending.entry is not None and not pending.entry.group and sticky_group:
                     pending.entry.group = sticky_group
             elif upper.startswith("#EXTM3U"):
                 saw_header = True
-                _read_header(line, report)
+                read_header(line, report)
             elif upper.startswith("#EXTGRP:"):
                 sticky_group = line[8:].strip()
                 if pending.entry is not None and not pending.entry.group:
                     pending.entry.group = sticky_group
             elif upper.startswith("#EXTVLCOPT:"):
-                _vlcopt(line[11:], pending)
+                vlcopt(line[11:], pending)
             elif upper.startswith("#KODIPROP:"):
-                _kodiprop(line[10:], pending)
+                kodiprop(line[10:], pending)
             continue
         if pending.entry is None:
-            if line.startswith(_URL_SCHEMES):
+            if line.startswith(URL_SCHEMES):
                 report.skip("URL without #EXTINF")
             else:
                 report.skip("unparsable line")
             continue
-        entry = _finish(pending, line, report)
-        pending = _Pending()
+        entry = finish(pending, line, report)
+        pending = Pending()
         if entry is not None:
             entries.append(entry)
     if pending.entry is not None:
@@ -231,94 +126,3 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
         raise IngestError(source, why)
     report.entries = len(entries)
     return entries, report
-
-
-def _read_header(line: str, report: ParseReport) -> None:
-    attrs = parse_attrs(line[7:])
-    for key in ("url-tvg", "x-tvg-url"):
-        for url in attrs.get(key, "").split(","):
-            if url.strip() and url.strip() not in report.guide_urls:
-                report.guide_urls.append(url.strip())
-    report.tvg_shift = _float(attrs.get("tvg-shift"))
-
-
-def _entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport) -> Entry | None:
-    line = clean_text(line)
-    comma = line.find(",", 8)
-    if line[7:8] == ":" and comma > 0 and not line.count('"', 8, comma) & 1:
-        # The first comma, with no quote open before it: where `_EXTINF` would split (the
-        # regex walks the attributes a character at a time; this is one C-level scan).
-        attr_part, name = line[8:comma], line[comma + 1 :].strip()
-    elif (match := _EXTINF.match(line)) is not None:
-        attr_part, name = match.group(1), match.group(2).strip()
-    else:  # no comma outside quotes: unbalanced quote or no name at all
-        attr_part, name = split_extinf(line[8:] if len(line) > 8 else "")
-    attrs = parse_attrs(attr_part)
-    name = name or attrs.get("tvg-name", "")
-    if not name:
-        report.skip("entry without name")
-        return None
-    headers = (
-        {}
-        if _HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
-        else {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
-    )
-    group = attrs.get("group-title", "")
-    return Entry(  # positional, in the field order: 50k of these per big list
-        name,
-        "",
-        provider,
-        attrs.get("tvg-id", "").strip(),
-        attrs.get("tvg-name", ""),
-        attrs.get("tvg-logo", ""),
-        group.split(";", 1)[0].strip() if ";" in group else group.strip(),
-        attrs.get("tvg-chno") or attrs.get("ch-number", ""),
-        _float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
-        _catchup(attrs),
-        headers,
-        {},
-        lineno,
-    )
-
-
-def _catchup(attrs: dict[str, str]) -> dict[str, str]:
-    if "catchup" not in attrs and "timeshift" not in attrs and "catchup-source" not in attrs:
-        return {}
-    return {k: v for k, v in attrs.items() if k.startswith("catchup") or k == "timeshift"}
-
-
-def _vlcopt(option: str, pending: _Pending) -> None:
-    key, sep, value = option.partition("=")
-    name = _HEADER_NAMES.get(key.strip().lower())
-    if sep and name and value.strip():
-        pending.headers[name] = value.strip()
-
-
-def _kodiprop(prop: str, pending: _Pending) -> None:
-    key, sep, value = prop.partition("=")
-    if not sep:
-        return
-    key = key.strip().lower()
-    pending.kodiprops[key] = value.strip()
-    if key.endswith(("stream_headers", "manifest_headers")):
-        for hkey, hval in parse_qsl(value.strip()):
-            pending.headers[_HEADER_NAMES.get(hkey.lower(), hkey)] = hval
-
-
-def _finish(pending: _Pending, line: str, report: ParseReport) -> Entry | None:
-    entry = pending.entry
-    assert entry is not None
-    url, url_headers = split_kodi_url(line)
-    problem = url_problem(url)
-    if problem is not None:
-        report.skip(problem)
-        return None
-    if url.endswith(".mpd") or ".mpd?" in url:
-        report.skip("DASH (.mpd) stream, cannot be served as MPEG-TS")
-        return None
-    entry.url = url
-    if pending.headers or url_headers:
-        entry.headers = {**entry.headers, **pending.headers, **url_headers}
-    for key, value in pending.kodiprops.items():
-        entry.attrs[f"kodiprop:{key}"] = value
-    return entry
