@@ -76,7 +76,9 @@ def _attrs_quoted(text: str) -> dict[str, str] | None:
             key = match.group(1).lower() if match else ""
             if len(_SEGMENT_KEYS) < _SEGMENT_CACHE:
                 _SEGMENT_KEYS[segment] = key
-        if key and not attrs.get(key):
+        if not key:  # a value with no key before it: the scan reads keys inside it (`="a=b"`)
+            return None
+        if not attrs.get(key):
             attrs[key] = parts[i + 1].strip()
     return attrs
 
