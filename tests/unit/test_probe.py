@@ -100,6 +100,19 @@ class TestHostLimiter:
             lim.finished_transient(100, "refused")
         assert lim.mode is HostMode.PARKED and not lim.ready(10_000)
 
+    @pytest.mark.parametrize("seed", range(40))
+    def test_cooldowns_after_refusals_stay_near_their_doubling(self, seed: int) -> None:
+        """Refusals in a row (a ban): each retry waits 1, 2, 4, ... s within a quarter either
+        way, so the retries that reach past a 5 s ban come after 5.25-8.75 s, never 10+."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(seed))
+        now, nominal = 0.0, 0.0
+        for strike in range(1, 5):
+            lim.started(now)
+            lim.finished_transient(now, "refused")
+            nominal += 0.5 * 2**strike
+            now = lim.next_start
+            assert 0.75 * nominal <= now <= 1.25 * nominal, (strike, now)
+
     def test_slow_recovery(self) -> None:
         """Successes recover one step per few probes, back to normal."""
         lim = HostLimiter("h", 4, 0.5, 0.0, park_after=10)
