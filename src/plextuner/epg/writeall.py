@@ -140,7 +140,6 @@ def write_all(
                 last = i in second and (n + 1 == len(order) or order[n + 1] not in second)
                 if last and writer.start(handed, cfg.channel_ids, time.time()):
                     gone = _hand_over(data, results, second)
-                    memtrim.trim()  # what forgetting them freed, before the helper grows
             if data.spill is not None and second:
                 data.spill.release()  # while the helper writes: its pages, and the heap freed
                 memtrim.trim()
@@ -178,6 +177,7 @@ def _hand_over(data: GuideData, results: list[list[MatchResult]], second: set[in
     for gid in theirs:
         if gid is not None:
             data.programmes.pop(gid, None)
+    memtrim.trim()  # what forgetting them freed, handed back before the helper grows
     return {gid for gid in theirs if gid is not None}
 
 
