@@ -55,7 +55,7 @@ bench: $(STAMP) deps
 	$(BIN)/python -m bench
 
 fuzz: $(STAMP) deps
-	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/unit/test_fuzz.py tests/integration/test_fuzz_live.py
+	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q --timeout=1800 tests/unit/test_fuzz.py tests/integration/test_fuzz_live.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -79,15 +80,19 @@ async def running(
 
 
 def serve_process(config: Path, port: int, timeout: float = 30) -> subprocess.Popen[str]:
-    """`plextuner serve --config <config>` as a process (output piped, unbuffered), returned
-    once /readyz answers 200 on `port`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "plextuner", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    """`plextuner serve --config <config>` as a process (unbuffered), returned once /readyz
+    answers 200 on `port`. Its output goes to an unlinked file `proc.stdout` reads from the
+    start: a pipe nobody drains while the test runs stalls the daemon on its 64 KB'th byte of
+    log (`make fuzz`'s 5,000 requests did, and every later test of the module failed)."""
+    with tempfile.NamedTemporaryFile(prefix="plextuner-serve-", suffix=".log") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "plextuner", "serve", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        proc.stdout = open(log.name, encoding="utf-8", errors="replace")  # noqa: SIM115 - the caller's
 
     def ready() -> bool:
         try:
