@@ -7,7 +7,6 @@ last and atomic, so a failure anywhere before it leaves the previous state serve
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import time
 from collections.abc import Awaitable, Sequence
@@ -93,10 +92,9 @@ async def ingest_provider(fetcher: Fetcher, cfg: ProviderConfig) -> ProviderResu
 # Every field a channel keeps from its entries, found from the two models (a field added to
 # both is carried over with no edit here); provider and group come from the source.
 _CARRIED = tuple(
-    f.name
-    for f in dataclasses.fields(Entry)
-    if f.name in {c.name for c in dataclasses.fields(Channel)}
-    and f.name not in ("provider", "group")
+    name
+    for name in Entry.__struct_fields__
+    if name in Channel.__struct_fields__ and name not in ("provider", "group")
 )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import msgspec
+
 from plextuner.ingest.models import Channel
 
 
@@ -15,8 +17,7 @@ class ChannelState(StrEnum):
     UNCHECKED = "unchecked"  # not probed (disabled, opted out, or cached)
 
 
-@dataclass(slots=True)
-class LineupEntry:
+class LineupEntry(msgspec.Struct):
     number: str
     channel: Channel
     state: ChannelState = ChannelState.UNCHECKED

@@ -1,10 +1,17 @@
-"""Plain models the indexer hands to the rest of the pipeline."""
+"""Plain models the indexer hands to the rest of the pipeline.
+
+The four a big list makes tens of thousands of (`Entry`, `Source`, `Channel`, and the lineup's
+`LineupEntry`) are msgspec Structs: built in C, about half the time of a slotted dataclass, and
+encoded into the published state without a field lookup each (a 50k-stream refresh: merge
+124-133 -> 109-113 ms, bucketing 84-91 -> 70-74, the state's encoding 91 -> 51-54)."""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 # C0 and C1 control characters (tab becomes a space): XML 1.0 cannot carry them, so a name with
 # one would make every guide and lineup.xml unwritable (found by the whole-pipeline fuzz test).
@@ -60,8 +67,7 @@ def stream_kind(url: str) -> StreamKind:
     return StreamKind.OTHER
 
 
-@dataclass(slots=True)
-class Source:
+class Source(msgspec.Struct):
     """One way to fetch a channel. `url` carries credentials: it never leaves the daemon."""
 
     provider: str
@@ -70,9 +76,12 @@ class Source:
     kind: StreamKind = StreamKind.OTHER
     group: str = ""  # the group of the playlist entry this source came from
 
+    def at(self, url: str) -> Source:
+        """This source fetched from `url` (another account's credentials in it)."""
+        return self if url == self.url else msgspec.structs.replace(self, url=url)
 
-@dataclass(slots=True)
-class Entry:
+
+class Entry(msgspec.Struct):
     """One playlist entry (or one Xtream stream) as the provider listed it."""
 
     name: str
@@ -84,14 +93,13 @@ class Entry:
     group: str = ""
     chno: str = ""
     tvg_shift: float | None = None
-    catchup: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    attrs: dict[str, str] = field(default_factory=dict)
+    catchup: dict[str, str] = msgspec.field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    attrs: dict[str, str] = msgspec.field(default_factory=dict)
     line: int = 0
 
 
-@dataclass(slots=True)
-class Channel:
+class Channel(msgspec.Struct):
     """A channel after de-duplication: one identity, its sources in priority order."""
 
     key: str
@@ -103,10 +111,10 @@ class Channel:
     tvg_name: str = ""
     chno: str = ""
     tvg_shift: float | None = None
-    sources: list[Source] = field(default_factory=list)
+    sources: list[Source] = msgspec.field(default_factory=list)
     # Every group its entries were listed under, in order: bucket rules match any of them, so
     # a channel's device does not depend on which of its entries the provider lists first.
-    groups: list[str] = field(default_factory=list)
+    groups: list[str] = msgspec.field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,11 +1,12 @@
-"""JSON for the persisted dataclasses, derived from their fields and type hints by msgspec.
+"""JSON for the persisted models, derived from their fields and type hints by msgspec.
 
 A field added to `Channel`, `Source`, `LineupEntry`, `Device` or `ProviderState` is persisted and
-loaded with no edit here: msgspec reads the dataclasses' fields and type hints (enums by value,
-tuples, optionals, nested dataclasses) and encodes/decodes in C, checking every type on the way
-in. An old file lacking a new field loads with its default. Measured on a 50k-channel state:
-encode 0.10 s and decode 0.16 s, against 0.7 s and 0.9 s for the Python codec derived the same
-way that this replaced (and 0.3 s for `json.loads` alone, before building any object).
+loaded with no edit here: msgspec reads the models' fields and type hints (Structs and
+dataclasses, enums by value, tuples, optionals, nesting) and encodes/decodes in C, checking
+every type on the way in. An old file lacking a new field loads with its default. Measured on a
+50k-channel state: encode 0.10 s and decode 0.16 s, against 0.7 s and 0.9 s for the Python codec
+derived the same way that this replaced (and 0.3 s for `json.loads` alone, before building any
+object).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _PATH = re.compile(r"`\$")
 
 
 def encode(obj: Any) -> Any:
-    """JSON-ready data (dicts, lists, scalars) for a dataclass tree: exactly what the file holds
+    """JSON-ready data (dicts, lists, scalars) for a tree of models: exactly what the file holds
     (`to_builtins` would keep tuples as tuples)."""
     return msgspec.json.decode(_ENCODER.encode(obj))
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from plextuner.buckets.models import Device, LineupEntry
@@ -182,7 +183,7 @@ def apply_overrides(devices: list[Device], overrides: Mapping[str, Override]) ->
                 taken.discard(entry.number)
                 continue
             if o.name:
-                entry.channel = replace(entry.channel, name=o.name)
+                entry.channel = msgspec.structs.replace(entry.channel, name=o.name)
             if o.number and o.number != entry.number:
                 if o.number in taken:
                     problems.append(f"{entry.channel.key}: number {o.number} is taken")

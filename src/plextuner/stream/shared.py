@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import time
 from collections import deque
@@ -318,7 +317,7 @@ class UpstreamHub:
             upstream = await open_upstream(
                 self._session(),
                 self.ffmpeg,
-                source if url == source.url else dataclasses.replace(source, url=url),
+                source.at(url),
                 self.cfg.connect_timeout,
             )
         except UpstreamError as err:

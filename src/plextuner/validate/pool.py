@@ -15,7 +15,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Source, StreamKind
@@ -261,8 +261,7 @@ class ProbePool:
             if lease is not None:
                 lease.hls = job.source.kind is StreamKind.HLS
                 url = account.stream_url(job.source.url, accounts[0])
-                source = job.source if url == job.source.url else replace(job.source, url=url)
-                return True, lease, source
+                return True, lease, job.source.at(url)
         return False, None, job.source
 
     async def _probe(
