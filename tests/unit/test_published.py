@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
 from plextuner.buckets.models import ChannelState, Device, LineupEntry
@@ -91,6 +93,42 @@ def test_every_field_round_trips(tmp_path: Path) -> None:
     assert loaded is not None
     assert loaded.devices == state.devices and loaded.providers == state.providers
     assert (loaded.published_at, loaded.held) == (1.5, ["b"])
+
+
+def test_defaults_are_left_out_and_spelled_out_lines_still_load(tmp_path: Path) -> None:
+    """Fields at their defaults are not written (an unprobed entry carries no probe fields);
+    a line written with every field spelled out (before they were left out) loads the same."""
+    state = _state(1)
+    state.devices[0].entries[0].state = ChannelState.UNCHECKED  # the default
+    paths = DataDir(tmp_path)
+    save_state(paths, state)
+    head, line, tail = paths.lineups.read_bytes().split(b"\n", 2)
+    device = json.loads(line)
+    first = device["entries"][0]
+    assert set(first) == {"number", "channel"}, first
+    assert "headers" not in first["channel"]["sources"][0]
+    assert "logo" not in first["channel"]
+
+    def spelled_out(value: Any, kind: Any) -> Any:
+        """Every field a Struct leaves out, written with its default."""
+        if isinstance(value, list):
+            return [spelled_out(v, kind) for v in value]
+        for f in msgspec.structs.fields(kind):
+            if f.encode_name not in value:
+                default = (
+                    f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
+                )
+                value[f.encode_name] = msgspec.to_builtins(default)
+        return value
+
+    for entry in device["entries"]:
+        spelled_out(entry, LineupEntry)
+        spelled_out(entry["channel"], Channel)
+        spelled_out(entry["channel"]["sources"], Source)
+    assert first["video_codec"] is None and first["state"] == "unchecked"
+    paths.lineups.write_bytes(b"\n".join([head, json.dumps(device).encode(), tail]))
+    loaded = load_state(paths)
+    assert loaded is not None and loaded.devices == state.devices
 
 
 def test_format_1_files_still_load(tmp_path: Path) -> None:

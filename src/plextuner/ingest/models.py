@@ -3,7 +3,9 @@
 The four a big list makes tens of thousands of (`Entry`, `Source`, `Channel`, and the lineup's
 `LineupEntry`) are msgspec Structs: built in C, about half the time of a slotted dataclass, and
 encoded into the published state without a field lookup each (a 50k-stream refresh: merge
-124-133 -> 109-113 ms, bucketing 84-91 -> 70-74, the state's encoding 91 -> 51-54)."""
+124-133 -> 109-113 ms, bucketing 84-91 -> 70-74, the state's encoding 91 -> 51-54). Those
+persisted leave out fields at their defaults (`omit_defaults`; read back as the defaults): an
+unprobed channel's eight empty probe fields were a third of `lineups.json` (50k: 20.6 -> 14.8 MB)."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def stream_kind(url: str) -> StreamKind:
     return StreamKind.OTHER
 
 
-class Source(msgspec.Struct):
+class Source(msgspec.Struct, omit_defaults=True):
     """One way to fetch a channel. `url` carries credentials: it never leaves the daemon."""
 
     provider: str
@@ -99,7 +101,7 @@ class Entry(msgspec.Struct):
     line: int = 0
 
 
-class Channel(msgspec.Struct):
+class Channel(msgspec.Struct, omit_defaults=True):
     """A channel after de-duplication: one identity, its sources in priority order."""
 
     key: str
