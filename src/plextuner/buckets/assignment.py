@@ -56,12 +56,11 @@ class Assignments:
         )
 
     def save(self, path: Path) -> None:
-        channels = {k: list(v) for k, v in self.channels.items()}
-        write_json(
+        write_json(  # the (bucket, device) pairs as JSON arrays: msgspec writes tuples so
             path,
             {
                 "version": FORMAT_VERSION,
-                "channels": channels,
+                "channels": self.channels,
                 "ports": self.ports,
                 "rules": self.rules,
             },
