@@ -5,7 +5,8 @@ The four a big list makes tens of thousands of (`Entry`, `Source`, `Channel`, an
 encoded into the published state without a field lookup each (a 50k-stream refresh: merge
 124-133 -> 109-113 ms, bucketing 84-91 -> 70-74, the state's encoding 91 -> 51-54). Those
 persisted leave out fields at their defaults (`omit_defaults`; read back as the defaults): an
-unprobed channel's eight empty probe fields were a third of `lineups.json` (50k: 20.6 -> 14.8 MB)."""
+unprobed channel's eight empty probe fields were a third of `lineups.json` (50k: 20.6 -> 14.8
+MB)."""
 
 from __future__ import annotations
 
