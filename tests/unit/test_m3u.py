@@ -256,3 +256,80 @@ def test_every_entry_field_lands_in_its_place() -> None:
     assert (entry.group, entry.chno, entry.tvg_shift) == ("News", "7", -1.5)
     assert entry.catchup == {"catchup": "shift"} and entry.headers == {"User-Agent": "UA/1"}
     assert (entry.attrs, entry.line) == ({}, 2)
+
+
+# Spellings of #EXTINF lines: a few per playlist, each line filling one with its own values.
+_KEY = st.sampled_from(
+    ["tvg-id", "tvg-name", "tvg-logo", "group-title", "tvg-country", "TVG-ID", "catchup",
+     "catchup-days", "user-agent", "tvg-shift", "tvg-chno", "x.y:z"]
+)  # fmt: skip
+_GAP = st.sampled_from([" ", "  ", "\t", " x ", ""])
+_SPELLING = st.tuples(
+    st.sampled_from(["-1", "0", "-1 ", " -1"]),
+    st.lists(st.tuples(_GAP, _KEY), max_size=5),
+    st.sampled_from(["", " ", "x"]),
+)
+_VALUE = st.one_of(
+    st.text(alphabet=" ,;=aé\x01'\"A1-", max_size=6), st.sampled_from(["1", "-1.5", " 7 ", ""])
+)
+
+
+@st.composite
+def _extinf_lines(draw: st.DrawFn) -> list[str]:
+    spellings = draw(st.lists(_SPELLING, min_size=1, max_size=3))
+    lines = []
+    for _ in range(draw(st.integers(1, 12))):
+        duration, attrs, tail = draw(st.sampled_from(spellings))
+        line = "#EXTINF:" + duration
+        for gap, key in attrs:
+            line += f'{gap}{key}="{draw(_VALUE)}"'
+        lines.append(f"{line}{tail},{draw(_VALUE)}")
+    return lines
+
+
+@given(_extinf_lines())
+@settings(max_examples=500, deadline=None)
+@example(['#EXTINF:-1 tvg-id="a" tvg-name="A",A', '#EXTINF:-1 tvg-id=" b,c " tvg-name="B;x",'])
+@example(['#EXTINF:-1 tvg-chno="7",A', '#EXTINF:-1 tvg-chno="8",B'])
+@example(['#EXTINF:-1 tvg-shift="1",A', '#EXTINF:-1 tvg-shift="2",B'])
+@example(['#EXTINF:-1 tvg-name="A",A', '#EXTINF:-1 tvg-name="",', '#EXTINF:-1 tvg-name="\x01",x'])
+def test_learned_spellings_read_lines_as_the_general_way_does(lines: list[str]) -> None:
+    """A line read through a spelling learned from the lines before it gives the entry (and the
+    skips) the general reading gives it."""
+    known = m3uline.Spellings()
+    fast, general = ParseReport("a"), ParseReport("b")
+    for n, line in enumerate(lines):
+        want = m3uline.entry_from_extinf(line, n, "p", general)
+        assert m3uline.entry_from_extinf(line, n, "p", fast, known) == want, line
+    assert fast.skipped == general.skipped
+
+
+def test_a_playlist_spelled_alike_is_read_through_its_spelling() -> None:
+    lines = [f'#EXTINF:-1 tvg-id="c{i}.uk" tvg-logo="l{i}" group-title="G",C {i}' for i in range(9)]
+    known = m3uline.Spellings()
+    report = ParseReport("s")
+    entries = [
+        m3uline.entry_from_extinf(line, n, "p", report, known) for n, line in enumerate(lines)
+    ]
+    assert len(known.shapes) == 1 and known.hits == 8
+    assert [(e.name, e.tvg_id, e.logo, e.group) for e in entries if e] == [
+        (f"C {i}", f"c{i}.uk", f"l{i}", "G") for i in range(9)
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", [DATA / "messy.m3u", REALWORLD / "iptv-org-uk-excerpt.m3u"], ids=lambda p: p.name
+)
+def test_real_playlists_read_the_same_without_learned_spellings(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real playlists (and the messy one) give the same entries and report either way."""
+    data = path.read_bytes()
+    fast = parse_m3u(data, "s", "p")
+
+    class Unlearned(m3uline.Spellings):
+        def learn(self, attr_part: str) -> None:
+            return None
+
+    monkeypatch.setattr("plextuner.ingest.m3u.Spellings", Unlearned)
+    assert parse_m3u(data, "s", "p") == fast

@@ -10,6 +10,7 @@ from plextuner.ingest.lines import MAX_LINE, decode_line, decode_playlist, file_
 from plextuner.ingest.m3uline import (
     URL_SCHEMES,
     Pending,
+    Spellings,
     entry_from_extinf,
     finish,
     kodiprop,
@@ -73,6 +74,7 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
     report = ParseReport(source=source)
     entries: list[Entry] = []
     pending = Pending()
+    known = Spellings()
     sticky_group = ""
     saw_header = False
     for lineno, raw in enumerate(lines, 1):
@@ -90,7 +92,7 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
             if upper.startswith("#EXTINF"):
                 if pending.entry is not None:
                     report.skip("entry without URL")
-                pending.entry = entry_from_extinf(line, lineno, provider, report)
+                pending.entry = entry_from_extinf(line, lineno, provider, report, known)
                 if pending.entry is not None and not pending.entry.group and sticky_group:
                     pending.entry.group = sticky_group
             elif upper.startswith("#EXTM3U"):

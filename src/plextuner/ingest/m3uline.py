@@ -139,7 +139,15 @@ def read_header(line: str, report: ParseReport) -> None:
     report.tvg_shift = _float(attrs.get("tvg-shift"))
 
 
-def entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport) -> Entry | None:
+def entry_from_extinf(
+    line: str, lineno: int, provider: str, report: ParseReport, known: Spellings | None = None
+) -> Entry | None:
+    """The entry an #EXTINF line describes; None (the skip counted) when it has no name.
+    `known`: the playlist's spellings so far, tried first and learned from this line."""
+    if known is not None and known.shapes:
+        entry = known.read(line, lineno, provider, report.tvg_shift)
+        if entry is not None:
+            return entry
     line = clean_text(line)
     comma = line.find(",", 8)
     if line[7:8] == ":" and comma > 0 and not line.count('"', 8, comma) & 1:
@@ -155,6 +163,8 @@ def entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport
     if not name:
         report.skip("entry without name")
         return None
+    if known is not None and attrs and line[7:8] == ":":
+        known.learn(attr_part)
     headers = (
         {}
         if _HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
@@ -168,7 +178,7 @@ def entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport
         attrs.get("tvg-id", "").strip(),
         attrs.get("tvg-name", ""),
         attrs.get("tvg-logo", ""),
-        group.split(";", 1)[0].strip() if ";" in group else group.strip(),
+        _group(group),
         attrs.get("tvg-chno") or attrs.get("ch-number", ""),
         _float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
         _catchup(attrs),
@@ -176,6 +186,93 @@ def entry_from_extinf(line: str, lineno: int, provider: str, report: ParseReport
         {},
         lineno,
     )
+
+
+def _group(value: str) -> str:
+    return value.split(";", 1)[0].strip() if ";" in value else value.strip()
+
+
+# A playlist spells its #EXTINF lines alike: the same attributes, in the same order, with the
+# same text between the values (`-1 tvg-id="`, `" tvg-name="`, ...). That text, learned from a
+# line read the general way, becomes a pattern later lines are matched against whole: the values
+# come out as its groups, with no split, no dict and no lookups. Only a spelling whose
+# attributes all land in plain fields is learned: one naming a key twice, or a header,
+# catch-up, tvg-shift or channel-number attribute, is read the general way every time.
+SPELLINGS_KEPT = 8  # a playlist has a handful (with and without a logo, ...)
+GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
+_FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned spelling fills
+_NOT_PLAIN = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
+
+
+class _Shape:
+    __slots__ = ("name_at", "pattern", "slots")
+
+    def __init__(self, pattern: re.Pattern[str], slots: tuple[int, ...]) -> None:
+        self.pattern = pattern
+        self.slots = slots  # the group of each of _FIELDS (0: not in this spelling)
+        self.name_at = pattern.groups  # the display name: the last group
+
+
+class Spellings:
+    """The #EXTINF spellings one playlist's parse has learned."""
+
+    __slots__ = ("hits", "learning", "misses", "refused", "shapes")
+
+    def __init__(self) -> None:
+        self.shapes: list[_Shape] = []
+        self.hits = self.misses = self.refused = 0
+        self.learning = True
+
+    def read(self, line: str, lineno: int, provider: str, shift: float | None) -> Entry | None:
+        """What the general reading gives `line`, when it has a known spelling and a name;
+        None for the general reading (which counts the skip of a nameless entry)."""
+        if line.isprintable():  # else the general reading cleans it first
+            for shape in self.shapes:
+                if (match := shape.pattern.fullmatch(line)) is not None:
+                    self.hits += 1
+                    values = ("", *match.groups())
+                    tvg_id, tvg_name, logo, group = (values[i].strip() for i in shape.slots)
+                    name = values[shape.name_at].strip() or tvg_name
+                    if not name:
+                        return None
+                    return Entry(name, "", provider, tvg_id, tvg_name, logo, _group(group), "",
+                                 shift, {}, {}, {}, lineno)  # fmt: skip
+        self.misses += 1
+        if self.misses > GIVE_UP_AFTER and self.misses > 4 * self.hits:
+            self.shapes, self.learning = [], False  # spelled every which way: not worth a try
+        return None
+
+    def learn(self, attr_part: str) -> None:
+        """Keep the spelling of a line whose attributes, read the general way, were these."""
+        if not self.learning or len(self.shapes) >= SPELLINGS_KEPT:
+            return
+        if not self._plain(attr_part):
+            self.refused += 1
+            self.learning = self.refused < GIVE_UP_AFTER  # each try costs a second reading
+            return
+        parts = attr_part.split('"')
+        keys = [_SEGMENT_KEYS[parts[i]] for i in range(0, len(parts) - 1, 2)]
+        pattern = "#EXTINF:" + re.escape(parts[0])
+        for segment in parts[2::2]:
+            pattern += '"([^"]*)"' + re.escape(segment)
+        pattern += ",(.*)"
+        if any(s.pattern.pattern == pattern for s in self.shapes):
+            return
+        slots = tuple(keys.index(f) + 1 if f in keys else 0 for f in _FIELDS)
+        self.shapes.append(_Shape(re.compile(pattern, re.DOTALL), slots))
+
+    @staticmethod
+    def _plain(attr_part: str) -> bool:
+        """Double-quoted values, each key once, every one landing in a plain field."""
+        if _attrs_quoted(attr_part) is None:
+            return False
+        parts = attr_part.split('"')
+        keys = [_SEGMENT_KEYS.get(parts[i], "") for i in range(0, len(parts) - 1, 2)]
+        return (
+            all(keys)
+            and len(set(keys)) == len(keys)
+            and not any(k in _NOT_PLAIN or k.startswith("catchup") for k in keys)
+        )
 
 
 def _catchup(attrs: dict[str, str]) -> dict[str, str]:
