@@ -246,12 +246,12 @@ class Spellings:
         """Keep the spelling of a line whose attributes, read the general way, were these."""
         if not self.learning or len(self.shapes) >= SPELLINGS_KEPT:
             return
-        if not self._plain(attr_part):
+        parts = attr_part.split('"')
+        keys = self._plain_keys(attr_part, parts)
+        if keys is None:
             self.refused += 1
             self.learning = self.refused < GIVE_UP_AFTER  # each try costs a second reading
             return
-        parts = attr_part.split('"')
-        keys = [_SEGMENT_KEYS[parts[i]] for i in range(0, len(parts) - 1, 2)]
         pattern = "#EXTINF:" + re.escape(parts[0])
         for segment in parts[2::2]:
             pattern += '"([^"]*)"' + re.escape(segment)
@@ -262,17 +262,18 @@ class Spellings:
         self.shapes.append(_Shape(re.compile(pattern, re.DOTALL), slots))
 
     @staticmethod
-    def _plain(attr_part: str) -> bool:
-        """Double-quoted values, each key once, every one landing in a plain field."""
+    def _plain_keys(attr_part: str, parts: list[str]) -> list[str] | None:
+        """The keys of `attr_part` (split at its quotes into `parts`) when its values are all
+        double-quoted, each key comes once and every one lands in a plain field; else None."""
         if _attrs_quoted(attr_part) is None:
-            return False
-        parts = attr_part.split('"')
+            return None
         keys = [_SEGMENT_KEYS.get(parts[i], "") for i in range(0, len(parts) - 1, 2)]
-        return (
+        plain = (
             all(keys)
             and len(set(keys)) == len(keys)
             and not any(k in _NOT_PLAIN or k.startswith("catchup") for k in keys)
         )
+        return keys if plain else None
 
 
 def _catchup(attrs: dict[str, str]) -> dict[str, str]:
