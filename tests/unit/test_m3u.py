@@ -261,7 +261,8 @@ def test_every_entry_field_lands_in_its_place() -> None:
 # Spellings of #EXTINF lines: a few per playlist, each line filling one with its own values.
 _KEY = st.sampled_from(
     ["tvg-id", "tvg-name", "tvg-logo", "group-title", "tvg-country", "TVG-ID", "catchup",
-     "catchup-days", "user-agent", "tvg-shift", "tvg-chno", "x.y:z"]
+     "catchup-days", "user-agent", "tvg-shift", "tvg-chno", "x.y:z", "ch-number", "timeshift",
+     "catchup-source", "http-referrer", "Referer", "http-user-agent"]
 )  # fmt: skip
 _GAP = st.sampled_from([" ", "  ", "\t", " x ", ""])
 _SPELLING = st.tuples(
@@ -287,17 +288,32 @@ def _extinf_lines(draw: st.DrawFn) -> list[str]:
     return lines
 
 
-@given(_extinf_lines())
+@given(_extinf_lines(), st.sampled_from([None, 2.0]))
 @settings(max_examples=500, deadline=None)
-@example(['#EXTINF:-1 tvg-id="a" tvg-name="A",A', '#EXTINF:-1 tvg-id=" b,c " tvg-name="B;x",'])
-@example(['#EXTINF:-1 tvg-chno="7",A', '#EXTINF:-1 tvg-chno="8",B'])
-@example(['#EXTINF:-1 tvg-shift="1",A', '#EXTINF:-1 tvg-shift="2",B'])
-@example(['#EXTINF:-1 tvg-name="A",A', '#EXTINF:-1 tvg-name="",', '#EXTINF:-1 tvg-name="\x01",x'])
-def test_learned_spellings_read_lines_as_the_general_way_does(lines: list[str]) -> None:
+@example(
+    ['#EXTINF:-1 tvg-id="a" tvg-name="A",A', '#EXTINF:-1 tvg-id=" b,c " tvg-name="B;x",'], None
+)
+@example(['#EXTINF:-1 tvg-chno="7",A', '#EXTINF:-1 tvg-chno="8",B'], None)
+@example(['#EXTINF:-1 tvg-shift="1",A', '#EXTINF:-1 tvg-shift="x",B'], 2.0)
+@example(['#EXTINF:-1 tvg-chno="" ch-number="5",A', '#EXTINF:-1 tvg-chno="" ch-number="6",B'], None)
+@example(
+    [
+        '#EXTINF:-1 user-agent="a" http-user-agent="",A',
+        '#EXTINF:-1 user-agent="b" http-user-agent="c",B',
+    ],
+    None,
+)
+@example(
+    ['#EXTINF:-1 tvg-name="A",A', '#EXTINF:-1 tvg-name="",', '#EXTINF:-1 tvg-name="\x01",x'], None
+)
+def test_learned_spellings_read_lines_as_the_general_way_does(
+    lines: list[str], shift: float | None
+) -> None:
     """A line read through a spelling learned from the lines before it gives the entry (and the
     skips) the general reading gives it."""
     known = m3uline.Spellings()
     fast, general = ParseReport("a"), ParseReport("b")
+    fast.tvg_shift = general.tvg_shift = shift
     for n, line in enumerate(lines):
         want = m3uline.entry_from_extinf(line, n, "p", general)
         assert m3uline.entry_from_extinf(line, n, "p", fast, known) == want, line
@@ -315,6 +331,31 @@ def test_a_playlist_spelled_alike_is_read_through_its_spelling() -> None:
     assert [(e.name, e.tvg_id, e.logo, e.group) for e in entries if e] == [
         (f"C {i}", f"c{i}.uk", f"l{i}", "G") for i in range(9)
     ]
+
+
+def test_a_spelling_with_channel_numbers_catchup_and_headers_is_learned() -> None:
+    lines = [
+        f'#EXTINF:-1 tvg-id="c{i}" tvg-chno="{i}" tvg-shift="1.5" catchup="default" '
+        f'catchup-days="7" user-agent="UA/{i}" group-title="G;H",C {i}'
+        for i in range(9)
+    ]
+    known = m3uline.Spellings()
+    report = ParseReport("s")
+    entries = [
+        m3uline.entry_from_extinf(line, n, "p", report, known) for n, line in enumerate(lines)
+    ]
+    assert len(known.shapes) == 1 and known.hits == 8
+    last = entries[-1]
+    assert last is not None
+    assert (last.name, last.tvg_id, last.chno, last.tvg_shift, last.group) == (
+        "C 8",
+        "c8",
+        "8",
+        1.5,
+        "G",
+    )
+    assert last.catchup == {"catchup": "default", "catchup-days": "7"}
+    assert last.headers == {"User-Agent": "UA/8"}
 
 
 @pytest.mark.parametrize(

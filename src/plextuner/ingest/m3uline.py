@@ -165,11 +165,6 @@ def entry_from_extinf(
         return None
     if known is not None and attrs and line[7:8] == ":":
         known.learn(attr_part)
-    headers = (
-        {}
-        if _HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
-        else {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
-    )
     group = attrs.get("group-title", "")
     return Entry(  # positional, in the field order: 50k of these per big list
         name,
@@ -179,12 +174,28 @@ def entry_from_extinf(
         attrs.get("tvg-name", ""),
         attrs.get("tvg-logo", ""),
         _group(group),
-        attrs.get("tvg-chno") or attrs.get("ch-number", ""),
-        _float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else report.tvg_shift,
-        _catchup(attrs),
-        headers,
+        *_specials(attrs, report.tvg_shift),
         {},
         lineno,
+    )
+
+
+def _specials(
+    attrs: dict[str, str], shift: float | None
+) -> tuple[str, float | None, dict[str, str], dict[str, str]]:
+    """The fields read from more than one attribute, or converted: channel number, tvg-shift
+    (else the header's `shift`), catch-up attributes and HTTP headers. They depend only on the
+    keys in _SPECIAL (and those starting `catchup`), so a learned spelling passes just those."""
+    headers = (
+        {}
+        if _HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
+        else {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
+    )
+    return (
+        attrs.get("tvg-chno") or attrs.get("ch-number", ""),
+        _float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else shift,
+        _catchup(attrs),
+        headers,
     )
 
 
@@ -195,21 +206,28 @@ def _group(value: str) -> str:
 # A playlist spells its #EXTINF lines alike: the same attributes, in the same order, with the
 # same text between the values (`-1 tvg-id="`, `" tvg-name="`, ...). That text, learned from a
 # line read the general way, becomes a pattern later lines are matched against whole: the values
-# come out as its groups, with no split, no dict and no lookups. Only a spelling whose
-# attributes all land in plain fields is learned: one naming a key twice, or a header,
-# catch-up, tvg-shift or channel-number attribute, is read the general way every time.
+# come out as its groups, with no split and no lookups. The plain fields are taken from their
+# groups; the few attributes read through _specials (channel number, shift, catch-up, headers)
+# are handed to it as a dict of just those. A spelling naming a key twice is not learned (the
+# first non-empty value wins there: read the general way every time).
 SPELLINGS_KEPT = 8  # a playlist has a handful (with and without a logo, ...)
 GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
 _FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned spelling fills
-_NOT_PLAIN = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
+_SPECIAL = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
 
 
 class _Shape:
-    __slots__ = ("name_at", "pattern", "slots")
+    __slots__ = ("name_at", "pattern", "slots", "specials")
 
-    def __init__(self, pattern: re.Pattern[str], slots: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        pattern: re.Pattern[str],
+        slots: tuple[int, ...],
+        specials: tuple[tuple[str, int], ...],
+    ) -> None:
         self.pattern = pattern
         self.slots = slots  # the group of each of _FIELDS (0: not in this spelling)
+        self.specials = specials  # (key, group) of each attribute read through _specials
         self.name_at = pattern.groups  # the display name: the last group
 
 
@@ -235,6 +253,10 @@ class Spellings:
                     name = values[shape.name_at].strip() or tvg_name
                     if not name:
                         return None
+                    if shape.specials:
+                        special = {k: values[i].strip() for k, i in shape.specials}
+                        return Entry(name, "", provider, tvg_id, tvg_name, logo, _group(group),
+                                     *_specials(special, shift), {}, lineno)  # fmt: skip
                     return Entry(name, "", provider, tvg_id, tvg_name, logo, _group(group), "",
                                  shift, {}, {}, {}, lineno)  # fmt: skip
         self.misses += 1
@@ -247,7 +269,7 @@ class Spellings:
         if not self.learning or len(self.shapes) >= SPELLINGS_KEPT:
             return
         parts = attr_part.split('"')
-        keys = self._plain_keys(attr_part, parts)
+        keys = self._keys(attr_part, parts)
         if keys is None:
             self.refused += 1
             self.learning = self.refused < GIVE_UP_AFTER  # each try costs a second reading
@@ -259,21 +281,19 @@ class Spellings:
         if any(s.pattern.pattern == pattern for s in self.shapes):
             return
         slots = tuple(keys.index(f) + 1 if f in keys else 0 for f in _FIELDS)
-        self.shapes.append(_Shape(re.compile(pattern, re.DOTALL), slots))
+        specials = tuple(
+            (k, n) for n, k in enumerate(keys, 1) if k in _SPECIAL or k.startswith("catchup")
+        )
+        self.shapes.append(_Shape(re.compile(pattern, re.DOTALL), slots, specials))
 
     @staticmethod
-    def _plain_keys(attr_part: str, parts: list[str]) -> list[str] | None:
+    def _keys(attr_part: str, parts: list[str]) -> list[str] | None:
         """The keys of `attr_part` (split at its quotes into `parts`) when its values are all
-        double-quoted, each key comes once and every one lands in a plain field; else None."""
+        double-quoted and each key comes once; else None."""
         if _attrs_quoted(attr_part) is None:
             return None
         keys = [_SEGMENT_KEYS.get(parts[i], "") for i in range(0, len(parts) - 1, 2)]
-        plain = (
-            all(keys)
-            and len(set(keys)) == len(keys)
-            and not any(k in _NOT_PLAIN or k.startswith("catchup") for k in keys)
-        )
-        return keys if plain else None
+        return keys if all(keys) and len(set(keys)) == len(keys) else None
 
 
 def _catchup(attrs: dict[str, str]) -> dict[str, str]:
