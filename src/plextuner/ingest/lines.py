@@ -45,6 +45,9 @@ def file_lines(fh: IO[bytes]) -> Iterator[str | None]:
             lines = block.decode("utf-8").split("\n")
         except UnicodeDecodeError:
             lines = [decode_line(raw) for raw in block.split(b"\n")]
+        if max(map(len, lines)) <= _MAYBE_LONG:  # the common block: no line could be too long
+            yield from lines
+            continue
         for line in lines:
             # A block may hold one over-long line: only lines that could be are measured.
             if len(line) > _MAYBE_LONG and len(line.encode("utf-8", "surrogateescape")) > MAX_LINE:

@@ -88,7 +88,7 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
             report.skip("line with NUL bytes")
             continue
         if line[0] == "#":
-            upper = line[:12].upper()
+            upper = line if line.startswith("#EXTINF") else line[:12].upper()
             if upper.startswith("#EXTINF"):
                 if pending.entry is not None:
                     report.skip("entry without URL")
@@ -114,7 +114,11 @@ def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind disp
                 report.skip("unparsable line")
             continue
         entry = finish(pending, line, report)
-        pending = Pending()
+        pending.entry = None  # emptied in place: most entries have no directives to forget
+        if pending.headers:
+            pending.headers = {}
+        if pending.kodiprops:
+            pending.kodiprops = {}
         if entry is not None:
             entries.append(entry)
     if pending.entry is not None:

@@ -249,16 +249,20 @@ class Spellings:
                 if (match := shape.pattern.fullmatch(line)) is not None:
                     self.hits += 1
                     values = ("", *match.groups())
-                    tvg_id, tvg_name, logo, group = (values[i].strip() for i in shape.slots)
+                    a, b, c, d = shape.slots
+                    tvg_id, tvg_name = values[a].strip(), values[b].strip()
+                    logo, group = values[c].strip(), values[d].strip()
+                    if ";" in group:
+                        group = _group(group)
                     name = values[shape.name_at].strip() or tvg_name
                     if not name:
                         return None
                     if shape.specials:
                         special = {k: values[i].strip() for k, i in shape.specials}
-                        return Entry(name, "", provider, tvg_id, tvg_name, logo, _group(group),
+                        return Entry(name, "", provider, tvg_id, tvg_name, logo, group,
                                      *_specials(special, shift), {}, lineno)  # fmt: skip
-                    return Entry(name, "", provider, tvg_id, tvg_name, logo, _group(group), "",
-                                 shift, {}, {}, {}, lineno)  # fmt: skip
+                    return Entry(name, "", provider, tvg_id, tvg_name, logo, group, "", shift,
+                                 {}, {}, {}, lineno)  # fmt: skip
         self.misses += 1
         if self.misses > GIVE_UP_AFTER and self.misses > 4 * self.hits:
             self.shapes, self.learning = [], False  # spelled every which way: not worth a try
@@ -323,17 +327,18 @@ def kodiprop(prop: str, pending: Pending) -> None:
 def finish(pending: Pending, line: str, report: ParseReport) -> Entry | None:
     entry = pending.entry
     assert entry is not None
-    url, url_headers = split_kodi_url(line)
+    url, url_headers = split_kodi_url(line) if "|" in line else (line, None)
     problem = url_problem(url)
     if problem is not None:
         report.skip(problem)
         return None
-    if url.endswith(".mpd") or ".mpd?" in url:
+    if ".mpd" in url and (url.endswith(".mpd") or ".mpd?" in url):
         report.skip("DASH (.mpd) stream, cannot be served as MPEG-TS")
         return None
     entry.url = url
     if pending.headers or url_headers:
-        entry.headers = {**entry.headers, **pending.headers, **url_headers}
-    for key, value in pending.kodiprops.items():
-        entry.attrs[f"kodiprop:{key}"] = value
+        entry.headers = {**entry.headers, **pending.headers, **(url_headers or {})}
+    if pending.kodiprops:
+        for key, value in pending.kodiprops.items():
+            entry.attrs[f"kodiprop:{key}"] = value
     return entry
