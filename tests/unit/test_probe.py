@@ -9,6 +9,7 @@ import pytest
 from plextuner.demo.clips import minimal_ts
 from plextuner.validate.hosts import (
     ABORT_GRACE,
+    BAN_PATIENCE,
     BOLDER_AFTER,
     OVERSHOOT,
     RATE_STEP,
@@ -99,6 +100,23 @@ class TestHostLimiter:
             lim.started(100)
             lim.finished_transient(100, "refused")
         assert lim.mode is HostMode.PARKED and not lim.ready(10_000)
+
+    def test_a_host_that_answered_is_parked_only_after_its_ban_outlasts_patience(self) -> None:
+        """Refusals from a host that answered earlier in the run are a ban (it ends): the host
+        is retried on doubling cool-downs until BAN_PATIENCE has passed, then parked."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=3, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_ok()
+        now = 10.0
+        for _ in range(6):
+            lim.started(now)
+            lim.finished_transient(now, "HTTP 503")
+            assert lim.mode is HostMode.BACKOFF, now
+            now = lim.next_start
+        assert now - 10.0 < BAN_PATIENCE
+        lim.started(10.0 + BAN_PATIENCE)
+        lim.finished_transient(10.0 + BAN_PATIENCE, "HTTP 503")
+        assert lim.mode is HostMode.PARKED
 
     @pytest.mark.parametrize("seed", range(40))
     def test_cooldowns_after_refusals_stay_near_their_doubling(self, seed: int) -> None:

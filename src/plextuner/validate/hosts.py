@@ -8,7 +8,8 @@ allows rather than a third below it. The first refusal (refused or reset
 connection, 429/503, connect timeout) halves the rate and sets a ceiling just under the rate it
 came at; later climbs stop there, closing in on it by halves, so one burst teaches a host's limit
 and the rest of the run stays under it. Trouble in a row stretches a cool-down and parks a host
-that keeps refusing. A channel's own failure after the host answered is neutral (see settle).
+that keeps refusing (one that answered earlier in the run only after BAN_PATIENCE: a ban
+ends). A channel's own failure after the host answered is neutral (see settle).
 
 The rate a lesson is taken at is the jittered mean; the trouble came from the densest spacing,
 the base rate's. A host that met trouble while its jitter was still wide learns a ceiling well
@@ -56,6 +57,12 @@ POOLED_AFTER = 3  # lessons before their median is trusted to lower a host's own
 # then took its third retry early (still banned) and its fourth at up to 22 s, not 5-9 s
 # (the banning bench: 75.6-82.2 s over three runs, 75.4-77.2 s at +-25%).
 COOLDOWN_SPREAD = 0.25
+# A host that answered earlier in the run and now refuses everything is banning us, and a ban
+# ends: it is parked only after refusing for this long (`park_after` refusals in a row park a
+# host that never answered: it is gone). The cool-downs double to MAX_COOLDOWN meanwhile. At
+# `park_after` refusals alone (~31 s of cool-downs), a CDN banning for 30 s had three hosts of
+# eight parked in one run and a third of its dead channels left unverified.
+BAN_PATIENCE = 300.0
 
 
 class HostMode(StrEnum):
@@ -98,6 +105,8 @@ class HostLimiter:
     lessons: Lessons | None = None  # shared by the run's hosts
     cap: float = MAX_RATE  # SAFETY x the base rate of the first trouble: no lesson goes above
     taught: int = 0  # lessons this host learned itself (its first, then refinements)
+    answered: bool = False  # the host itself answered a probe in this run: it is there
+    trouble_since: float = 0.0  # when the refusals in a row began
 
     def __post_init__(self) -> None:
         self.concurrency = self.max_concurrency
@@ -141,6 +150,7 @@ class HostLimiter:
         self._clean()
 
     def _clean(self) -> None:
+        self.answered = True
         self.strikes = 0
         self.streak += 1
         if self.streak % CLEAN_STREAK:
@@ -182,6 +192,7 @@ class HostLimiter:
         self.strikes += 1
         self.level += 1
         if self.strikes == 1:  # once per burst of trouble: the refusals after it are echoes
+            self.trouble_since = now
             rate = self.effective_rate
             # Trouble well under the ceiling is not about the rate (a slot held by a hung
             # request, a blip): it slows the host now but teaches no lower ceiling.
@@ -201,7 +212,9 @@ class HostLimiter:
         spread = 1 - COOLDOWN_SPREAD + 2 * COOLDOWN_SPREAD * self.rng.random()
         self.next_start = max(self.next_start, now + cooldown * spread)
         HOST_BACKOFF.labels(host=self.host).set(self.level)
-        if self.strikes >= self.park_after:
+        if self.strikes >= self.park_after and (
+            not self.answered or now - self.trouble_since >= BAN_PATIENCE
+        ):
             self._set_mode(HostMode.PARKED, reason)
         else:
             self._set_mode(HostMode.BACKOFF, reason)
