@@ -224,7 +224,10 @@ class PostvalidateConfig(_Model):
     cache_ttl: Duration = Field(86400.0, description="A channel proven ok within this is skipped")
     retries: int = Field(3, ge=0, le=10, description="Retries of a transient result, with backoff")
     park_after: int = Field(
-        6, ge=1, description="Consecutive transient failures before a host is parked for the run"
+        6,
+        ge=1,
+        description="Consecutive transient failures before a host is parked for the run (one "
+        "that answered earlier in the run: after 300 s of them, a ban ends)",
     )
     max_run_time: Duration = Field(
         3600.0, description="Probes still pending after this are kept as unverified"
