@@ -257,3 +257,22 @@ def test_typed_reading_keeps_what_the_forgiving_reader_keeps(
         slow_a.ports,
         slow_a.rules,
     )
+
+
+def test_a_shard_taking_new_channels_after_kept_ones_stays_in_number_order() -> None:
+    """Kept channels fill their shard first and new ones the first with room: a shard holding
+    both is put back in GuideNumber order (the lineup Plex reads is in channel order)."""
+    from plextuner.buckets.devices import _shards
+    from plextuner.buckets.models import LineupEntry
+    from plextuner.config import BucketConfig
+    from plextuner.ingest.models import Channel
+
+    cfg = BucketConfig(name="b", max_channels=3)
+    entries = [LineupEntry(str(1000 + i), Channel(f"k{i}", f"C{i}", "", "", "p")) for i in range(6)]
+    placed = Assignments()
+    placed.channels = {"k4": ("b", "b"), "k5": ("b", "b"), "k0": ("b", "b-2")}
+    shards = _shards(cfg, entries, placed)
+    assert {name: [e.number for e in chunk] for name, chunk in shards.items()} == {
+        "b": ["1001", "1004", "1005"],
+        "b-2": ["1000", "1002", "1003"],
+    }

@@ -53,13 +53,9 @@ def build_devices(
     assigned = numbers.assign(per_bucket, first_numbers(buckets))
     planned: list[tuple[BucketConfig, str, int, list[LineupEntry]]] = []
     for cfg in buckets:
-        entries = sorted(
-            (
-                LineupEntry(number=str(assigned[cfg.name][ch.key]), channel=ch)
-                for ch in per_bucket[cfg.name]
-            ),
-            key=lambda e: int(e.number),
-        )
+        numbered = assigned[cfg.name]
+        ordered = sorted(per_bucket[cfg.name], key=lambda ch: numbered[ch.key])
+        entries = [LineupEntry(str(numbered[ch.key]), ch) for ch in ordered]
         for index, (name, chunk) in enumerate(_shards(cfg, entries, placed).items()):
             planned.append((cfg, name, index, chunk))
     ids = device_ids_for([name for _, name, _, _ in planned])
@@ -119,13 +115,18 @@ def _shards(
         else:
             pending.append(e)
     index = 0
+    kept = {i for i, chunk in shards.items() if chunk}
+    mixed: set[int] = set()  # shards that took new channels after kept ones: out of order
     for e in pending:
         while len(shards.setdefault(index, [])) >= cap:
             index += 1
         shards[index].append(e)
+        if index in kept:
+            mixed.add(index)
     out: dict[str, list[LineupEntry]] = {}
     for i in sorted(shards):
         if i == 0 or shards[i]:
-            shards[i].sort(key=lambda e: int(e.number))
+            if i in mixed:  # `entries` come in number order, and so does each run appended
+                shards[i].sort(key=lambda e: int(e.number))
             out[shard_names(cfg.name, i + 1)[-1]] = shards[i]
     return out

@@ -34,12 +34,14 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
     sources are ordered as the providers are.
     """
     channels: dict[str, Channel] = {}
+    get = channels.get
     for entry in entries:
-        key = channel_key(entry)
+        tvg_id = entry.tvg_id
+        key = "id:" + tvg_id.casefold() if tvg_id else channel_key(entry)  # channel_key, inlined
         # Positional, in the models' field order (a test pins them): 50k of each per big list.
         headers = tuple(sorted(entry.headers.items())) if entry.headers else ()
         source = Source(entry.provider, entry.url, headers, stream_kind(entry.url), entry.group)
-        channel = channels.get(key)
+        channel = get(key)
         if channel is None:
             channels[key] = Channel(
                 key,
