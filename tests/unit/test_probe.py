@@ -10,6 +10,7 @@ from plextuner.demo.clips import minimal_ts
 from plextuner.validate.hosts import (
     ABORT_GRACE,
     BAN_PATIENCE,
+    BAN_RETRY,
     BOLDER_AFTER,
     OVERSHOOT,
     RATE_STEP,
@@ -103,15 +104,17 @@ class TestHostLimiter:
 
     def test_a_host_that_answered_is_parked_only_after_its_ban_outlasts_patience(self) -> None:
         """Refusals from a host that answered earlier in the run are a ban (it ends): the host
-        is retried on doubling cool-downs until BAN_PATIENCE has passed, then parked."""
+        is retried, at least every BAN_RETRY (within a quarter), until BAN_PATIENCE has passed,
+        then parked. One that never answered doubles its cool-downs (the test below)."""
         lim = HostLimiter("h", 2, 0.5, 0.0, park_after=3, rng=random.Random(1))
         lim.started(0)
         lim.finished_ok()
         now = 10.0
-        for _ in range(6):
+        for _ in range(12):
             lim.started(now)
             lim.finished_transient(now, "HTTP 503")
             assert lim.mode is HostMode.BACKOFF, now
+            assert lim.next_start - now <= 1.25 * BAN_RETRY
             now = lim.next_start
         assert now - 10.0 < BAN_PATIENCE
         lim.started(10.0 + BAN_PATIENCE)
