@@ -96,7 +96,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     # Reference counting frees them; the process exits right after.
     gc.disable()
     try:
-        outcome = asyncio.run(run_refresh(settings, stages=default_stages(settings)))
+        stages = default_stages(settings, guide_worker=False)  # nobody to stall: no process
+        outcome = asyncio.run(run_refresh(settings, stages=stages))
     except NothingPublishedError as err:
         _err(f"nothing published, previous lineups kept: {err}")
         return EXIT_FAIL

@@ -10,8 +10,11 @@ from plextuner.stages import Stage
 from plextuner.stream.budget import BudgetRegistry
 
 
-def default_stages(settings: Settings, budgets: BudgetRegistry | None = None) -> list[Stage]:
-    """Post-validation, then the guide (so the guide covers exactly what is published)."""
+def default_stages(
+    settings: Settings, budgets: BudgetRegistry | None = None, *, guide_worker: bool = True
+) -> list[Stage]:
+    """Post-validation, then the guide (so the guide covers exactly what is published).
+    `guide_worker`: a big guide job in a child process (see epg/worker.py)."""
     from plextuner.epg.stage import make_epg_stage
 
     stages: list[Stage] = []
@@ -19,5 +22,5 @@ def default_stages(settings: Settings, budgets: BudgetRegistry | None = None) ->
         from plextuner.validate.stage import make_validate_stage
 
         stages.append(make_validate_stage(settings, budgets))
-    stages.append(make_epg_stage(settings))
+    stages.append(make_epg_stage(settings, worker=guide_worker))
     return stages

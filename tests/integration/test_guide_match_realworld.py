@@ -132,10 +132,23 @@ def test_guide_match_command(refreshed: Path, capsys: pytest.CaptureFixture[str]
     assert sum(1 for c in chans if c["guide_id"]) == len(matched)
 
 
+def _serve_refresh(config: Path) -> None:
+    """One refresh with the stages `serve` runs (a big guide job in a worker process)."""
+    import asyncio
+
+    from plextuner.config import load_settings
+    from plextuner.pipeline import run_refresh
+    from plextuner.refresh import default_stages
+
+    settings = load_settings(config, env={})
+    asyncio.run(run_refresh(settings, stages=default_stages(settings)))
+
+
 def test_same_answer_from_a_worker_process(
     refreshed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A big guide job runs in a child process (no GIL shared with viewers): same guides."""
+    """In `serve`, a big guide job runs in a child process (no GIL shared with viewers): the
+    same guides as the thread the one-shot `refresh` command runs it in."""
     from plextuner.epg import worker
 
     threaded = received(refreshed.parent / "data" / "guides")
@@ -148,9 +161,28 @@ def test_same_answer_from_a_worker_process(
 
     monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
     monkeypatch.setattr("plextuner.epg.stage.run_in_process", spy)
-    assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
+    _serve_refresh(refreshed)
     assert started == [True]
     assert received(refreshed.parent / "data" / "guides") == threaded
+
+
+def test_the_refresh_command_runs_even_a_big_guide_job_in_a_thread(
+    refreshed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-shot `plextuner refresh` has no viewers to keep a guide job from: no worker
+    process (a second interpreter, and the lineup copied to it)."""
+    from plextuner.epg import worker
+
+    started: list[bool] = []
+
+    async def spy(job: worker.GuideJob) -> worker.GuideJobResult:
+        started.append(True)
+        raise AssertionError("no worker process for the refresh command")
+
+    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
+    monkeypatch.setattr("plextuner.epg.stage.run_in_process", spy)
+    assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
+    assert started == []
 
 
 def test_a_dead_worker_falls_back_to_a_thread(
@@ -162,11 +194,14 @@ def test_a_dead_worker_falls_back_to_a_thread(
     from plextuner.errors import EpgError
 
     before = received(refreshed.parent / "data" / "guides")
+    died: list[bool] = []
 
     async def dies(job: worker.GuideJob) -> worker.GuideJobResult:
+        died.append(True)
         raise EpgError("the guide worker exited without an answer")
 
     monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
     monkeypatch.setattr("plextuner.epg.stage.run_in_process", dies)
-    assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
+    _serve_refresh(refreshed)
+    assert died == [True]
     assert received(refreshed.parent / "data" / "guides") == before
