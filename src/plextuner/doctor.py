@@ -14,7 +14,8 @@ import httpx
 
 from plextuner.config import Settings
 from plextuner.errors import ConfigError, PlexTunerError
-from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
+from plextuner.ingest.client import make_client
+from plextuner.ingest.fetch import Fetcher, FetchOptions
 from plextuner.ingest.m3u import parse_m3u
 from plextuner.ingest.xtream import XtreamAccount, parse_account
 from plextuner.redact import SECRETS, redact_url

@@ -17,7 +17,8 @@ from plextuner.buckets import Assignments, NumberMap, build_devices
 from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
 from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u_file
-from plextuner.ingest.fetch import Fetcher, FetchOptions, make_client
+from plextuner.ingest.client import make_client
+from plextuner.ingest.fetch import Fetcher, FetchOptions
 from plextuner.ingest.models import Channel
 from plextuner.ingest.xtream import fetch_xtream
 from plextuner.logging import get_logger

@@ -159,7 +159,7 @@ class _Download:
 
 class Fetcher:
     """One shared httpx client for provider downloads, with an ETag/Last-Modified cache. Given a
-    `factory` instead of a client, the client is built on the first download (in a thread:
+    `factory` instead of a client (client.py), it is built on the first download (in a thread:
     loading the CA bundle is ~0.1 s of CPU), so a refresh of local files never pays it; `aclose`
     then closes it."""
 
@@ -384,17 +384,3 @@ def check_status(status: int, label: str) -> None:
     if status < 300:
         return
     raise FetchError(label, f"HTTP {status}", transient=retry_may_help(status), status=status)
-
-
-def make_client(timeout: float, user_agent: str) -> httpx.AsyncClient:
-    """The process-wide provider client: bounded pool, connect/read timeouts, redirects followed."""
-    import httpx  # lazily: see the imports
-
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        follow_redirects=True,
-        max_redirects=5,
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        headers={"User-Agent": user_agent},
-        trust_env=False,
-    )
