@@ -13,6 +13,7 @@ declare -A PKG=(
   [promtool]=prometheus
   [chromium]=chromium
   [tv_validate_file]=xmltv-util
+  [openssl]=openssl
 )
 
 missing=()

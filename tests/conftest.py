@@ -24,6 +24,7 @@ TOOL_PACKAGES = {
     "promtool": "prometheus",
     "chromium": "chromium",
     "tv_validate_file": "xmltv-util",
+    "openssl": "openssl",
     "kubectl": "kubectl >= 1.21 (its built-in kustomize must support components)",
 }
 

@@ -31,6 +31,7 @@ from plextuner.ingest.bodycache import (
     read_meta,
     store_cache,
 )
+from plextuner.ingest.client import load_pending
 from plextuner.logging import get_logger
 from plextuner.redact import redact_url
 
@@ -159,9 +160,8 @@ class _Download:
 
 class Fetcher:
     """One shared httpx client for provider downloads, with an ETag/Last-Modified cache. Given a
-    `factory` instead of a client (client.py), it is built on the first download (in a thread:
-    loading the CA bundle is ~0.1 s of CPU), so a refresh of local files never pays it; `aclose`
-    then closes it."""
+    `factory` instead of a client (client.py), it is built, in a thread, on the first download:
+    a refresh of local files never pays for it; `aclose` then closes it."""
 
     def __init__(
         self,
@@ -332,6 +332,8 @@ class Fetcher:
         try:
             async with asyncio.timeout(total):
                 client = await self.http()
+                if url[:8].lower() == "https://":  # the CA bundle, off the loop (see tls.py)
+                    await asyncio.to_thread(load_pending)
                 async with client.stream("GET", url, headers=req_headers) as resp:
                     if resp.status_code == 304 and cached:
                         return _Download(not_modified=True)
