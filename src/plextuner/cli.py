@@ -97,7 +97,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     gc.disable()
     try:
         stages = default_stages(settings, guide_worker=False)  # nobody to stall: no process
-        outcome = asyncio.run(run_refresh(settings, stages=stages))
+        outcome = asyncio.run(run_refresh(settings, stages=stages, serving=False))
     except NothingPublishedError as err:
         _err(f"nothing published, previous lineups kept: {err}")
         return EXIT_FAIL

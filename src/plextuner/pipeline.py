@@ -228,8 +228,10 @@ async def run_refresh(
     *,
     stages: Sequence[Stage] = (),
     client: httpx.AsyncClient | None = None,
+    serving: bool = True,
 ) -> RefreshOutcome:
-    """One full pass; raises NothingPublishedError (previous state untouched) when it cannot."""
+    """One full pass; raises NothingPublishedError (previous state untouched) when it cannot.
+    `serving`: viewers stream through this process meanwhile (False: the refresh command)."""
     started = time.monotonic()
     opts = FetchOptions(
         timeout=settings.fetch.timeout,
@@ -237,6 +239,7 @@ async def run_refresh(
         max_bytes=settings.fetch.max_bytes,
         user_agent=settings.fetch.user_agent,
         cache_dir=settings.paths.fetch_cache,
+        yield_gil=serving,
     )
     # Without a client, one is built on the first download (local files need none).
     factory = functools.partial(make_client, settings.fetch.timeout, settings.fetch.user_agent)

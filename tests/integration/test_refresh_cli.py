@@ -265,3 +265,30 @@ def test_a_refresh_run_in_process_keeps_nothing_for_an_exit(
     cfg = write_config(tmp_path, m3u_provider(provider))
     assert main(["refresh", "--config", str(cfg)]) == 0
     assert not cli._LEFT_TO_EXIT
+
+
+def test_only_a_serving_refresh_decodes_big_panel_replies_in_steps(
+    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh command serves no viewers: a big Xtream reply is decoded in one msgspec
+    call; a refresh inside `serve` keeps decoding it in steps its event loop can run between."""
+    import asyncio
+
+    from plextuner.config import load_settings
+    from plextuner.ingest import xtream
+    from plextuner.pipeline import run_refresh
+
+    seen: list[bool] = []
+    real = xtream._json
+
+    def spy(data: bytes, label: str, yield_gil: bool = True) -> object:
+        seen.append(yield_gil)
+        return real(data, label, yield_gil)
+
+    monkeypatch.setattr(xtream, "_json", spy)
+    cfg = write_config(tmp_path, xtream_provider(provider))
+    assert main(["refresh", "--config", str(cfg)]) == 0
+    assert seen and not any(seen)
+    seen.clear()
+    asyncio.run(run_refresh(load_settings(cfg, env={})))
+    assert seen and all(seen)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import struct
 import zlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -238,8 +240,10 @@ def test_xtream_json_as_json_reads_it(raw: str) -> None:
     assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 
-def test_xtream_json_big_reply_read_the_same() -> None:
-    """A reply over INTERRUPTIBLE_ABOVE (decoded with a hook per object) reads as `json` does."""
+@pytest.mark.parametrize("yield_gil", [True, False], ids=["serving", "refresh-command"])
+def test_xtream_json_big_reply_read_the_same(yield_gil: bool) -> None:
+    """A reply over INTERRUPTIBLE_ABOVE (decoded with a hook per object while serving, by
+    msgspec in the refresh command) reads as `json` does, NaN and all."""
     from plextuner.ingest.xtream import INTERRUPTIBLE_ABOVE
 
     rows = [
@@ -247,19 +251,23 @@ def test_xtream_json_big_reply_read_the_same() -> None:
     ]
     raw = json.dumps(rows).encode()
     assert len(raw) > INTERRUPTIBLE_ABOVE
-    assert _json(raw, "panel") == rows
+    assert _json(raw, "panel", yield_gil) == rows
+    with_nan = json.dumps([*rows, {"x": float("nan")}]).encode()
+    assert math.isnan(_json(with_nan, "panel", yield_gil)[-1]["x"])
     try:
-        _json(raw[:-1], "panel")
+        _json(raw[:-1], "panel", yield_gil)
     except IngestError as err:
         assert "invalid JSON" in str(err)
     else:
         raise AssertionError("a truncated reply decoded")
 
 
-def test_xtream_json_nested_too_deep() -> None:
-    """A 100,000-deep array is refused, not a RecursionError."""
+@pytest.mark.parametrize("depth", [100_000, 600_000], ids=["small", "over-interruptible"])
+@pytest.mark.parametrize("yield_gil", [True, False], ids=["serving", "refresh-command"])
+def test_xtream_json_nested_too_deep(depth: int, yield_gil: bool) -> None:
+    """A deeply nested array is refused, not a RecursionError, however it is decoded."""
     try:
-        _json(b"[" * 100_000 + b"]" * 100_000, "panel")
+        _json(b"[" * depth + b"]" * depth, "panel", yield_gil)
     except IngestError as err:
         assert "nested" in str(err) or "invalid" in str(err)
 

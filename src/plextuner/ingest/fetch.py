@@ -53,6 +53,9 @@ class FetchOptions:
     cache_dir: Path | None = None
     backoff: float = 0.5  # first retry delay; doubles per attempt, capped at 8 s, jittered
     total_timeout: float | None = None  # whole download; default 4 x timeout
+    # Big replies decoded in steps that let a serving daemon's event loop run (xtream.py);
+    # False in the one-shot refresh command, which serves nobody
+    yield_gil: bool = True
 
 
 def is_url(location: str) -> bool:

@@ -74,9 +74,11 @@ def _same(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def _json(data: bytes, label: str) -> Any:
+def _json(data: bytes, label: str, yield_gil: bool = True) -> Any:
+    """`yield_gil`: a daemon serves viewers meanwhile (the one-shot refresh command serves
+    none, and decodes a 50k-stream reply in msgspec: 40 ms against 67)."""
     try:
-        if len(data) > INTERRUPTIBLE_ABOVE:
+        if yield_gil and len(data) > INTERRUPTIBLE_ABOVE:
             # One C call holds the GIL from start to end, worker thread or not: a 50k-stream
             # get_live_streams (15 MB) stalled the event loop's viewers 82 ms in msgspec, 152 ms
             # in json. A Python hook per object lets the interpreter hand the GIL over between
@@ -172,7 +174,7 @@ def streams_to_entries(
 async def _api(fetcher: Fetcher, url: str, label: str) -> Any:
     """A player_api.php reply decoded off the event loop (big panels send tens of MB)."""
     data = await fetcher.fetch(url, max_bytes=API_MAX_BYTES)
-    return await asyncio.to_thread(_json, data, label)
+    return await asyncio.to_thread(_json, data, label, fetcher.options.yield_gil)
 
 
 async def fetch_xtream(
