@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from plextuner.config import XtreamConfig
 from plextuner.errors import IngestError, ProviderAuthError
-from plextuner.ingest.models import Entry, ParseReport, clean_text
-from plextuner.ingest.urls import url_problem
-from plextuner.ingest.xtream import XtreamAccount, _int, parse_account, streams_to_entries
+from plextuner.ingest.models import ParseReport
+from plextuner.ingest.xtream import XtreamAccount, parse_account, streams_to_entries
 
 
 class TestAccount:
@@ -83,73 +78,3 @@ def test_hostile_json_bodies() -> None:
     ):
         with pytest.raises(IngestError, match=match):
             _json(body, "panel")
-
-
-def _reference(
-    account: XtreamAccount,
-    categories: list[dict[str, Any]],
-    streams: list[dict[str, Any]],
-    provider: str,
-    report: ParseReport,
-) -> list[Entry]:
-    """streams_to_entries as it was before it was made faster (keywords, str() everywhere)."""
-    names = {
-        str(c.get("category_id")): clean_text(str(c.get("category_name") or "")) for c in categories
-    }
-    entries = []
-    prefix, suffix = account.stream_prefix(), f".{account.output}"
-    problem = url_problem(f"{prefix}0{suffix}")
-    for item in streams:
-        stream_id = _int(item.get("stream_id"))
-        name = clean_text(str(item.get("name") or "")).strip()
-        if stream_id is None or not name:
-            report.skip("stream without id or name")
-            continue
-        if str(item.get("stream_type") or "live") not in ("live", "created_live", "radio_streams"):
-            report.skip("not a live stream")
-            continue
-        if problem is not None:
-            report.skip(problem)
-            continue
-        entries.append(
-            Entry(
-                name=name,
-                url=f"{prefix}{stream_id}{suffix}",
-                provider=provider,
-                tvg_id=clean_text(str(item.get("epg_channel_id") or "")).strip(),
-                logo=clean_text(str(item.get("stream_icon") or "")),
-                group=names.get(str(item.get("category_id")), ""),
-                chno=str(item.get("num") or ""),
-                attrs={"stream_id": str(stream_id)},
-            )
-        )
-    report.entries = len(entries)
-    return entries
-
-
-_FIELD = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False, width=32),
-    st.text(alphabet="ab 1\x01\x85é", max_size=5), st.sampled_from(["live", "movie", "1", ""]),
-    st.lists(st.integers(0, 2), max_size=2),
-    st.dictionaries(st.just("k"), st.integers(), max_size=1),
-)  # fmt: skip
-_KEYS = ["stream_id", "name", "stream_type", "epg_channel_id", "stream_icon", "category_id", "num"]
-
-
-@given(
-    st.lists(st.dictionaries(st.sampled_from(_KEYS), _FIELD), max_size=8),
-    st.lists(
-        st.dictionaries(st.sampled_from(["category_id", "category_name"]), _FIELD), max_size=3
-    ),
-)
-@settings(max_examples=400, deadline=None)
-def test_streams_read_as_the_reference_reading_does(
-    streams: list[dict[str, Any]], categories: list[dict[str, Any]]
-) -> None:
-    account = XtreamAccount(
-        XtreamConfig(url="http://panel.invalid:8080", username="u", password="p")
-    )
-    fast, slow = ParseReport("a"), ParseReport("a")
-    want = _reference(account, categories, streams, "xt", slow)
-    assert streams_to_entries(account, categories, streams, "xt", fast) == want
-    assert fast == slow
