@@ -55,10 +55,7 @@ class TreeSampler:
         me = os.getpid()
         own = _cmdline(me)
         while not self._stop.wait(self._every):
-            try:
-                children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
-            except OSError:
-                children = []
+            children = _children(me)
             # A child between its (v)fork and its exec still runs our command line on our
             # pages: its RSS is ours counted twice (one sample caught it: 171 MB for 137).
             started = [int(pid) for pid in children if _cmdline(int(pid)) != own]
@@ -69,6 +66,22 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
         return self.peak_mb
+
+
+def _children(pid: int) -> list[str]:
+    """Every thread's children: a helper started from a worker thread (the refresh command runs
+    its guide job in one) is listed under that thread's task only."""
+    found: list[str] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue  # the thread ended between the listing and the read
+    return found
 
 
 def _rss_kb(pid: int) -> int:
