@@ -208,6 +208,17 @@ def main() -> int:
     return 0
 
 
+def judge(
+    runs: list[dict[str, float]], base: dict[str, float]
+) -> tuple[dict[str, float], float, float, bool]:
+    """The best run, the highest peak of them all, the best run's ratio to the baseline, and
+    whether both meet issue 16's targets (1.3x, 150 MB)."""
+    best = min(runs, key=lambda r: r["wall"])
+    peak = max(r["peak_mb"] for r in runs)
+    ratio = best["wall"] / base["wall"]
+    return best, peak, ratio, ratio <= 1.3 and peak <= 150
+
+
 def run_shape(
     label: str, megabytes: int, channels: int, minutes: int, lineups: tuple[int, ...]
 ) -> bool:
@@ -237,10 +248,7 @@ def run_shape(
         print(f"{label}: {size:.0f} MB, {channels} channels, a programme every {minutes} min")
         print(f"baseline iterparse+clear: {base['wall']:.1f} s, peak RSS {base['peak_mb']:.0f} MB")
         for n in lineups:
-            mine = min(mines[n], key=lambda r: r["wall"])
-            peak = max(r["peak_mb"] for r in mines[n])  # the reader and its helper together
-            ratio = mine["wall"] / base["wall"]
-            passed = ratio <= 1.3 and peak <= 150
+            mine, peak, ratio, passed = judge(mines[n], base)  # peak: the reader and its helper
             ok = ok and passed
             print(
                 f"lineup {n:5d} channels: ingest+prune+write {mine['wall']:.1f} s, peak RSS "
@@ -251,10 +259,7 @@ def run_shape(
                 f"{'PASS' if passed else 'MISS'}"
             )
         if commands:
-            mine = min(commands, key=lambda r: r["wall"])
-            peak = max(r["peak_mb"] for r in commands)
-            ratio = mine["wall"] / base["wall"]
-            passed = ratio <= 1.3 and peak <= 150
+            mine, peak, ratio, passed = judge(commands, base)
             ok = ok and passed
             print(
                 f"`plextuner refresh` of all {channels} channels, this guide its source: "

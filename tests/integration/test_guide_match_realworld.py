@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from lxml import etree
 
 from plextuner.cli import main
+from plextuner.epg.worker import GuideJob, GuideJobResult
 from plextuner.ingest import merge_entries, parse_m3u_file
 
 pytestmark = pytest.mark.integration
@@ -132,6 +134,16 @@ def test_guide_match_command(refreshed: Path, capsys: pytest.CaptureFixture[str]
     assert sum(1 for c in chans if c["guide_id"]) == len(matched)
 
 
+def _worker_replaced(
+    monkeypatch: pytest.MonkeyPatch, run: Callable[[GuideJob], Awaitable[GuideJobResult]]
+) -> None:
+    """Every guide job counts as big (a worker's), and `run` stands in for the worker."""
+    from plextuner.epg import worker
+
+    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
+    monkeypatch.setattr("plextuner.epg.stage.run_in_process", run)
+
+
 def _serve_refresh(config: Path) -> None:
     """One refresh with the stages `serve` runs (a big guide job in a worker process)."""
     import asyncio
@@ -159,8 +171,7 @@ def test_same_answer_from_a_worker_process(
         started.append(True)
         return await real(job)
 
-    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
-    monkeypatch.setattr("plextuner.epg.stage.run_in_process", spy)
+    _worker_replaced(monkeypatch, spy)
     _serve_refresh(refreshed)
     assert started == [True]
     assert received(refreshed.parent / "data" / "guides") == threaded
@@ -171,16 +182,13 @@ def test_the_refresh_command_runs_even_a_big_guide_job_in_a_thread(
 ) -> None:
     """A one-shot `plextuner refresh` has no viewers to keep a guide job from: no worker
     process (a second interpreter, and the lineup copied to it)."""
-    from plextuner.epg import worker
-
     started: list[bool] = []
 
-    async def spy(job: worker.GuideJob) -> worker.GuideJobResult:
+    async def spy(job: GuideJob) -> GuideJobResult:
         started.append(True)
         raise AssertionError("no worker process for the refresh command")
 
-    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
-    monkeypatch.setattr("plextuner.epg.stage.run_in_process", spy)
+    _worker_replaced(monkeypatch, spy)
     assert main(["refresh", "--config", str(refreshed)]) in (0, 3)
     assert started == []
 
@@ -190,18 +198,16 @@ def test_a_dead_worker_falls_back_to_a_thread(
 ) -> None:
     """A worker process that dies (killed for memory, say) costs the viewers' loop some time,
     never the guides: the job runs again in a thread."""
-    from plextuner.epg import worker
     from plextuner.errors import EpgError
 
     before = received(refreshed.parent / "data" / "guides")
     died: list[bool] = []
 
-    async def dies(job: worker.GuideJob) -> worker.GuideJobResult:
+    async def dies(job: GuideJob) -> GuideJobResult:
         died.append(True)
         raise EpgError("the guide worker exited without an answer")
 
-    monkeypatch.setattr(worker, "PROCESS_ABOVE_BYTES", 0)
-    monkeypatch.setattr("plextuner.epg.stage.run_in_process", dies)
+    _worker_replaced(monkeypatch, dies)
     _serve_refresh(refreshed)
     assert died == [True]
     assert received(refreshed.parent / "data" / "guides") == before

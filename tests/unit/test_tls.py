@@ -65,37 +65,35 @@ async def https_url(pki: dict[str, Path]) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def _fetcher() -> Fetcher:
-    return Fetcher(None, FetchOptions(retries=0), functools.partial(make_client, 5.0, "t/1"))
+@pytest.fixture
+async def fetcher() -> AsyncIterator[Fetcher]:
+    """A refresh's fetcher: its client (make_client's) built at the first download."""
+    built = Fetcher(None, FetchOptions(retries=0), functools.partial(make_client, 5.0, "t/1"))
+    try:
+        yield built
+    finally:
+        await built.aclose()
 
 
 async def test_https_is_verified_against_the_bundle_loaded_at_first_use(
-    https_url: str, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    https_url: str, pki: dict[str, Path], fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("certifi.where", lambda: str(pki["ca"]))
-    fetcher = _fetcher()
-    try:
-        client = await fetcher.http()
-        contexts = list(tls._PENDING)
-        assert contexts and not any(c.loaded for c in contexts)  # nothing loaded yet
-        assert await fetcher.fetch(https_url) == BODY
-        assert all(c.loaded for c in contexts) and not tls._PENDING
-        assert client is await fetcher.http()
-    finally:
-        await fetcher.aclose()
+    client = await fetcher.http()
+    contexts = list(tls._PENDING)
+    assert contexts and not any(c.loaded for c in contexts)  # nothing loaded yet
+    assert await fetcher.fetch(https_url) == BODY
+    assert all(c.loaded for c in contexts) and not tls._PENDING
+    assert client is await fetcher.http()
 
 
 async def test_a_server_the_bundle_does_not_vouch_for_is_refused(
-    https_url: str, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    https_url: str, pki: dict[str, Path], fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The deferred load never means unverified: another CA's bundle refuses the server."""
     monkeypatch.setattr("certifi.where", lambda: str(pki["other"]))
-    fetcher = _fetcher()
-    try:
-        with pytest.raises(FetchError, match="connection failed"):
-            await fetcher.fetch(https_url)
-    finally:
-        await fetcher.aclose()
+    with pytest.raises(FetchError, match="connection failed"):
+        await fetcher.fetch(https_url)
 
 
 def test_an_unloaded_context_trusts_nothing_and_checks_host_names() -> None:
