@@ -59,9 +59,10 @@ POOLED_AFTER = 3  # lessons before their median is trusted to lower a host's own
 COOLDOWN_SPREAD = 0.25
 # A host that answered earlier in the run and now refuses everything is banning us, and a ban
 # ends: it is parked only after refusing for this long (`park_after` refusals in a row park a
-# host that never answered: it is gone). The cool-downs double to MAX_COOLDOWN meanwhile. At
-# `park_after` refusals alone (~31 s of cool-downs), a CDN banning for 30 s had three hosts of
-# eight parked in one run and a third of its dead channels left unverified.
+# host that never answered: it is gone). At `park_after` refusals alone (~31 s of cool-downs),
+# a CDN banning for 30 s had three hosts of eight parked in one run and a third of its dead
+# channels left unverified. The price: a host that goes away mid-run holds the run this long
+# (its channels stay unverified either way, and `max_run_time` still bounds the run).
 BAN_PATIENCE = 300.0
 # Meanwhile its retries come at least this often: a refused connection is no load, and waiting
 # out a doubled cool-down past the ban's end wasted up to the ban's length again (a 30 s ban:
