@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import re
 
-import pycountry
-
 from plextuner.ingest.models import fold
 
 # IPTV and guide-site spellings that are not ISO codes or names.
@@ -69,6 +67,8 @@ _NOT_CODES = frozenset(
 
 @functools.cache
 def _tables() -> tuple[dict[str, str], dict[str, str]]:
+    import pycountry  # at the first country asked (~2 ms): a refresh without a guide asks none
+
     codes: dict[str, str] = {}
     names: dict[str, str] = {}
     for c in pycountry.countries:

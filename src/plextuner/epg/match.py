@@ -16,12 +16,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
-
-from rapidfuzz import fuzz, process
+from typing import TYPE_CHECKING
 
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
 from plextuner.epg.xmltv import GuideChannel
+
+if TYPE_CHECKING:
+    from rapidfuzz import fuzz, process
+else:  # loaded at the first fuzzy comparison (~5 ms): a refresh without a guide makes none
+    fuzz = process = None
+
+
+def _rapidfuzz() -> None:
+    global fuzz, process  # noqa: PLW0603 - a lazily loaded module, bound once
+    from rapidfuzz import fuzz, process
 
 
 class MatchTier(StrEnum):
@@ -119,6 +128,8 @@ def similarity(a: NameKey, b: NameKey) -> float:
     sa, sb = a.content, b.content
     if sa < sb or sb < sa or any(len(t) < 4 for t in sa ^ sb):
         return 0.0
+    if fuzz is None:
+        _rapidfuzz()
     return float(max(fuzz.ratio(a.compact, b.compact), fuzz.token_sort_ratio(a.text, b.text)))
 
 
@@ -312,6 +323,8 @@ class Matcher:
         if not pool:
             return UNMATCHED
         order = list(pool)
+        if process is None:
+            _rapidfuzz()
         # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity
         choices = (
             itemgetter(*order)(self._compacts) if len(order) > 1 else [self._compacts[order[0]]]

@@ -12,15 +12,16 @@ import re
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, cast
-
-from lxml import etree
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
 from plextuner.epg.plain import PlainReader, RenderedRun
 from plextuner.epg.prefilter import Prefilter, ascii_codec
 from plextuner.errors import EpgError
+
+if TYPE_CHECKING:  # imported where a guide is parsed: a refresh without one never loads it
+    from lxml import etree
 
 _TIME = re.compile(
     r"^\s*(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?\s*([+-]\d{4}|[A-Za-z]{1,5})?"
@@ -215,6 +216,8 @@ def iter_guide(
     `epg.fold_subtitle` applied: see plain.py); without it, kept programmes share equal strings
     (worth it when they are held as objects, not when each is rendered and dropped at once).
     """
+    from lxml import etree  # lazily: see the imports
+
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
     fh.seek(0)
@@ -273,6 +276,8 @@ def _fed(
     parser: etree.XMLPullParser, block: bytes | None, close: bool = False
 ) -> etree.XMLSyntaxError | None:
     """`block` fed to the parser (or the parser closed): the error it raised, if any."""
+    from lxml import etree  # lazily: see the imports
+
     try:
         if close:
             parser.close()
