@@ -47,3 +47,17 @@ def test_rows_as_the_readers_take_them() -> None:
     assert rows[1]["candidates"] == [{"guide_id": "b2.uk", "name": "B Two", "score": 80.0}]
     assert rows[2]["guide_id"] is None and rows[2]["tier"] == "none"
     assert [needs_attention(r) for r in rows] == [False, True, True]  # under 0.9, or none
+
+
+def test_an_unmatched_row_is_written_as_any_other() -> None:
+    """The unmatched rows' shortcut (a guide-less lineup's every row) gives channel_row's row,
+    byte for byte, whatever the entry's has_guide."""
+    from plextuner.epg.report import _unmatched_row, channel_row
+
+    for has_guide in (None, False, True):
+        entry = LineupEntry("7", Channel("name:x", "X <&>", "x.tv", "G", "p"), has_guide=has_guide)
+        assert encode_json(_unmatched_row(entry)) == encode_json(channel_row(entry, UNMATCHED))
+    kept = MatchResult(None, MatchTier.NONE, 0.0)  # equal to UNMATCHED, not it: the long way
+    assert device_report(Device("d", "d", "D", "1", 1, 1, entries=[entry]), [kept])["rows"] == [
+        channel_row(entry, kept)
+    ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.match import LOW_CONFIDENCE, TIER_VALUE, MatchResult
+from plextuner.epg.match import LOW_CONFIDENCE, TIER_VALUE, UNMATCHED, MatchResult
 
 
 def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
@@ -35,8 +35,32 @@ def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
     }
 
 
+_NONE = TIER_VALUE[UNMATCHED.tier]
+
+
+def _unmatched_row(entry: LineupEntry) -> dict[str, Any]:
+    """`channel_row` of an entry whose result is UNMATCHED (a guide-less lineup's every entry),
+    its constant fields spelled out (a test holds the two equal)."""
+    ch = entry.channel
+    return {
+        "key": ch.key,
+        "number": entry.number,
+        "name": ch.name,
+        "tvg_id": ch.tvg_id,
+        "guide_id": None,
+        "tier": _NONE,
+        "confidence": 0.0,
+        "has_programmes": bool(entry.has_guide),
+        "note": "",
+        "candidates": [],
+    }
+
+
 def device_report(device: Device, results: list[MatchResult]) -> dict[str, Any]:
-    rows = [channel_row(e, r) for e, r in zip(device.entries, results, strict=True)]
+    rows = [
+        _unmatched_row(e) if r is UNMATCHED else channel_row(e, r)
+        for e, r in zip(device.entries, results, strict=True)
+    ]
     return {
         "name": device.name,
         "channels": len(rows),
