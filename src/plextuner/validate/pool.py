@@ -383,10 +383,8 @@ class ProbePool:
         queue = self.queues[host]
         while queue:
             job = queue.popleft()
-            outcome = give_up_source(
-                job, _unprobed(f"host {host} parked"), self.results.get(job.key)
-            )
-            self._follow(job, outcome)
+            gave_up = _unprobed(f"host {host} parked")
+            self._follow(job, give_up_source(job, gave_up, self.results.get(job.key)))
 
     def _finish_unprobed(self, reason: str) -> None:
         for job in self.deferred:
