@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from plextuner.errors import StateError
 from plextuner.fileio import read_json, write_json
+from plextuner.logging import get_logger
 from plextuner.validate.result import Origin, ProbeResult, Verdict
+
+log = get_logger(__name__)
 
 
 class ProbeCache:
@@ -15,7 +19,13 @@ class ProbeCache:
 
     @classmethod
     def load(cls, path: Path) -> ProbeCache:
-        raw = read_json(path)
+        """The cache on disk; empty when there is none, or when it cannot be read (a cache:
+        the next save replaces it, and post-validation probes everything meanwhile)."""
+        try:
+            raw = read_json(path)
+        except StateError as err:
+            log.warning("probe_cache_unreadable", error=str(err))
+            raw = None
         entries = raw.get("entries") if isinstance(raw, dict) else None
         return cls(entries if isinstance(entries, dict) else {})
 
