@@ -380,3 +380,62 @@ async def test_daemon_serves_before_probing_finishes(hosts: list[CdnHost], tmp_p
         await until(lambda: service.runtime.state is not state, "the validated state", 20)
         validated = service.runtime.state
         assert {e.state.value for e in validated.devices[0].entries} == {"ok"}  # type: ignore[union-attr]
+
+
+async def test_a_run_holds_the_ceilings_an_earlier_run_was_taught() -> None:
+    """Each host of a CDN that limits the probe rate bans the first run once, while its limit is
+    learned; a later run given those ceilings (probe_cache.json carries them) is banned by none."""
+    hosts = [CdnHost(HostRules(max_concurrency=10, max_rate=8, ban_seconds=0.6)) for _ in range(2)]
+    for host in hosts:
+        await host.start()
+    # Starting under the limit (6.7/s), as a configured pace does: the climb teaches it
+    cfg = PostvalidateConfig(workers=6, per_host=2, **{**FAST, "min_interval": 0.15})
+    try:
+        async with httpx.AsyncClient() as client:
+            first = ProbePool(cfg, NativeEngine(client))
+            await first.run(interleave(world(hosts, 30, dead_every=1000)))
+            bans = sum(h.stats.bans for h in hosts)
+            taught = {h: lim.ceiling for h, lim in first.hosts.items() if lim.taught}
+            assert bans > 0 and len(taught) == len(hosts)
+            await until(
+                lambda: all(h._ban_task is None or h._ban_task.done() for h in hosts), "bans over"
+            )
+            second = ProbePool(cfg, NativeEngine(client), known=taught)
+            results = await second.run(interleave(world(hosts, 30, dead_every=1000)))
+    finally:
+        for host in hosts:
+            await host.stop()
+    assert sum(h.stats.bans for h in hosts) == bans
+    # every channel decided, as the world made it (channel 0 is its one dead channel)
+    assert [k.number for k, r in results.items() if r.verdict is not Verdict.OK] == ["0"]
+
+
+async def test_a_refresh_keeps_the_ceilings_its_hosts_taught(
+    hosts: list[CdnHost],
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The ceilings a refresh's probes were taught go to probe_cache.json; the next refresh's
+    probe pool is given them."""
+    import json
+
+    from plextuner.pipeline import run_refresh
+    from plextuner.refresh import default_stages
+    from plextuner.validate import stage
+
+    settings = refresh_settings(tmp_path, hosts)  # FAST: 20/s against the hosts' 8/s
+    await run_refresh(settings, stages=default_stages(settings))
+    saved = json.loads(settings.paths.probe_cache.read_bytes())["hosts"]
+    taught = {h: v["ceiling"] for h, v in saved.items()}
+    assert sum(h.stats.bans for h in hosts) > 0 and taught
+    assert set(taught) <= {f"127.0.0.1:{h.port}" for h in hosts}
+    given: list[object] = []
+
+    class Spy(ProbePool):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            given.append(kwargs.get("known"))
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "ProbePool", Spy)
+    await run_refresh(settings, stages=default_stages(settings))
+    assert given == [taught]

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from plextuner.errors import StateError
 from plextuner.fileio import read_json, write_json
 from plextuner.logging import get_logger
+from plextuner.validate.hosts import LESSON_TTL
 from plextuner.validate.result import Origin, ProbeResult, Verdict
 
 log = get_logger(__name__)
 
 
 class ProbeCache:
-    def __init__(self, entries: dict[str, dict[str, object]] | None = None) -> None:
+    """Channels' results by cache key, and the probe ceilings hosts taught (`hosts`)."""
+
+    def __init__(
+        self,
+        entries: dict[str, dict[str, object]] | None = None,
+        hosts: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
         self._entries = entries or {}
+        self._hosts = hosts or {}  # host -> (ceiling in probes/s, when it was learned)
 
     @classmethod
     def load(cls, path: Path) -> ProbeCache:
@@ -27,10 +36,24 @@ class ProbeCache:
             log.warning("probe_cache_unreadable", error=str(err))
             raw = None
         entries = raw.get("entries") if isinstance(raw, dict) else None
-        return cls(entries if isinstance(entries, dict) else {})
+        hosts = raw.get("hosts") if isinstance(raw, dict) else None
+        return cls(entries if isinstance(entries, dict) else {}, _lessons(hosts))
 
     def save(self, path: Path) -> None:
-        write_json(path, {"version": 1, "entries": self._entries})
+        hosts = {h: {"ceiling": c, "at": at} for h, (c, at) in self._hosts.items()}
+        write_json(path, {"version": 1, "entries": self._entries, "hosts": hosts})
+
+    def ceilings(self, now: float | None = None) -> dict[str, float]:
+        """The hosts' ceilings learned within LESSON_TTL."""
+        now = now or time.time()
+        return {h: c for h, (c, at) in self._hosts.items() if 0 <= now - at <= LESSON_TTL}
+
+    def learned(self, ceilings: dict[str, float], now: float | None = None) -> None:
+        """Ceilings hosts taught this run (a remembered one kept its first date: see hosts.py),
+        and the expired ones dropped."""
+        now = now or time.time()
+        self._hosts = {h: v for h, v in self._hosts.items() if 0 <= now - v[1] <= LESSON_TTL}
+        self._hosts.update((h, (c, now)) for h, c in ceilings.items())
 
     def fresh_ok(self, key: str, ttl: float, now: float | None = None) -> ProbeResult | None:
         entry = self._entries.get(key)
@@ -65,3 +88,24 @@ class ProbeCache:
 
     def prune(self, keep: set[str]) -> None:
         self._entries = {k: v for k, v in self._entries.items() if k in keep}
+
+
+def _lessons(raw: object) -> dict[str, tuple[float, float]]:
+    """The `hosts` a save wrote; anything else in the file (hand-edited, garbage) ignored."""
+    if not isinstance(raw, dict):
+        return {}
+    kept = {}
+    for host, lesson in raw.items():
+        if not isinstance(lesson, dict):
+            continue
+        ceiling, at = lesson.get("ceiling"), lesson.get("at")
+        if (
+            isinstance(ceiling, int | float)
+            and isinstance(at, int | float)
+            and not isinstance(ceiling, bool)
+            and not isinstance(at, bool)
+            and 0 < ceiling < math.inf
+            and 0 <= at < math.inf
+        ):
+            kept[str(host)] = (float(ceiling), float(at))
+    return kept

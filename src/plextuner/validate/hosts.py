@@ -68,6 +68,10 @@ BAN_PATIENCE = 300.0
 # out a doubled cool-down past the ban's end wasted up to the ban's length again (a 30 s ban:
 # retries at 1, 3, 7, 15, 31 s, and at 63 s when the fifth came early; a run 1.9x its oracle).
 BAN_RETRY = 5.0
+# A host's learned ceiling is kept this long for the runs after the one that learned it (a
+# daemon probes every refresh: each run met every host's limit, and its ban, once). After it,
+# a run learns afresh, so a CDN that allows more is found within a day.
+LESSON_TTL = 86400.0
 
 
 class HostMode(StrEnum):
@@ -127,6 +131,13 @@ class HostLimiter:
     def effective_rate(self) -> float:
         """Starts per second, jitter included (its mean)."""
         return 1.0 / (self.interval + self.jitter_now / 2)
+
+    def remember(self, ceiling: float) -> None:
+        """A ceiling this host taught an earlier run (kept in probe_cache.json for LESSON_TTL):
+        held as this run's own, so the climb stops under it instead of meeting the limit, and
+        the ban, again. A refusal near it refines it as usual (and is kept as a new lesson)."""
+        self.ceiling = self.cap = min(MAX_RATE, max(MIN_RATE, ceiling))
+        self.rate = min(self.rate, self.ceiling)
 
     def ready(self, now: float) -> bool:
         return (

@@ -14,7 +14,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from plextuner.config import PostvalidateConfig
@@ -65,6 +65,7 @@ class ProbePool:
         budgets: BudgetRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        known: Mapping[str, float] | None = None,
     ) -> None:
         self.cfg = cfg
         self.engine = engine
@@ -72,6 +73,7 @@ class ProbePool:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.hosts: dict[str, HostLimiter] = {}
+        self.known = known or {}  # ceilings hosts taught earlier runs (HostLimiter.remember)
         self.lessons = Lessons()  # the hosts' first ceilings, pooled (validate/hosts.py)
         self.queues: dict[str, deque[Job]] = {}
         self.results: dict[JobKey, ProbeResult] = {}
@@ -90,6 +92,8 @@ class ProbePool:
             self.hosts[name] = HostLimiter(
                 name, c.per_host, c.min_interval, c.jitter, c.park_after, rng=rng, lessons=lessons
             )
+            if name in self.known:
+                self.hosts[name].remember(self.known[name])
             self.queues[name] = deque()
         return self.hosts[name]
 

@@ -64,8 +64,13 @@ def make_validate_stage(
             if cfg.engine == "ffprobe"
             else NativeEngine(await ctx.fetcher.http())
         )
-        pool = ProbePool(cfg, probe_engine, _budgets(ctx, budgets))
+        pool = ProbePool(cfg, probe_engine, _budgets(ctx, budgets), known=cache.ceilings())
         results = await pool.run(interleave(per_bucket))
+        # What a host that answered taught this run (not what it was reminded of) is kept for
+        # the next runs; a host that never answered taught nothing about its rate
+        cache.learned(
+            {h: lim.ceiling for h, lim in pool.hosts.items() if lim.taught and lim.answered}
+        )
         for device in ctx.devices:
             for entry in device.entries:
                 key = JobKey(device.name, entry.number)
