@@ -26,6 +26,7 @@ from tests.fakes.cdn import DEAD_KINDS, SILENT_KINDS, CdnHost, HostRules, HostSt
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Channel, Source
+from plextuner.validate.hosts import taught
 from plextuner.validate.pool import Job, JobKey, ProbePool, interleave
 from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
 from plextuner.validate.result import Verdict
@@ -96,7 +97,7 @@ async def ours_later() -> tuple[float, dict[JobKey, Verdict], list[CdnHost]]:
     async with httpx.AsyncClient(timeout=15) as client:
         first = ProbePool(PostvalidateConfig(engine="native"), NativeEngine(client))
         await first.run(interleave(per_bucket))
-        known = {h: lim.ceiling for h, lim in first.hosts.items() if lim.taught and lim.answered}
+        known = taught(first.hosts)
         await asyncio.sleep(RULES.ban_seconds)  # the first run's last ban over
         for h in hosts:
             h.stats = HostStats()

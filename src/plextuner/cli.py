@@ -96,7 +96,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     # Reference counting frees them; the process exits right after.
     gc.disable()
     try:
-        stages = default_stages(settings, guide_worker=False)  # nobody to stall: no process
+        stages = default_stages(settings)  # serving nobody: no guide worker, no GIL yielding
         outcome = asyncio.run(run_refresh(settings, stages=stages, serving=False))
     except NothingPublishedError as err:
         _err(f"nothing published, previous lineups kept: {err}")

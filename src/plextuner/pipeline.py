@@ -250,7 +250,7 @@ async def run_refresh(
         # never peak together, and only when a stage needs them; a failed provider's channels
         # read them early.
         head = await asyncio.to_thread(load_state, settings.paths, devices=False)
-        ctx = RefreshContext(settings=settings, fetcher=fetcher, previous=head)
+        ctx = RefreshContext(settings=settings, fetcher=fetcher, previous=head, serving=serving)
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
         placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
         await _timed(ctx, StageName.INGEST, ingest_all(ctx))

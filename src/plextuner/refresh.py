@@ -10,11 +10,8 @@ from plextuner.stages import Stage
 from plextuner.stream.budget import BudgetRegistry
 
 
-def default_stages(
-    settings: Settings, budgets: BudgetRegistry | None = None, *, guide_worker: bool = True
-) -> list[Stage]:
-    """Post-validation, then the guide (so the guide covers exactly what is published).
-    `guide_worker`: a big guide job in a child process (see epg/worker.py)."""
+def default_stages(settings: Settings, budgets: BudgetRegistry | None = None) -> list[Stage]:
+    """Post-validation, then the guide (so the guide covers exactly what is published)."""
     from plextuner.epg.stage import make_epg_stage
 
     stages: list[Stage] = []
@@ -22,5 +19,5 @@ def default_stages(
         from plextuner.validate.stage import make_validate_stage
 
         stages.append(make_validate_stage(settings, budgets))
-    stages.append(make_epg_stage(settings, worker=guide_worker))
+    stages.append(make_epg_stage(settings))
     return stages

@@ -50,6 +50,9 @@ class RefreshContext:
     dropped_unmatched: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     reports: dict[StageName, StageReport] = field(default_factory=dict)
+    # Viewers stream through this process meanwhile (`serve`); False in the refresh command,
+    # which has nobody to keep CPU work from (see pipeline.run_refresh)
+    serving: bool = True
 
     def report(self, stage: StageName, column: str) -> StageReport:
         """The stage's summary column, created on first use."""

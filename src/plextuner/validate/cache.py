@@ -46,13 +46,13 @@ class ProbeCache:
     def ceilings(self, now: float | None = None) -> dict[str, float]:
         """The hosts' ceilings learned within LESSON_TTL."""
         now = now or time.time()
-        return {h: c for h, (c, at) in self._hosts.items() if 0 <= now - at <= LESSON_TTL}
+        return {h: c for h, (c, at) in self._hosts.items() if _fresh(at, now)}
 
     def learned(self, ceilings: dict[str, float], now: float | None = None) -> None:
         """Ceilings hosts taught this run (a remembered one kept its first date: see hosts.py),
         and the expired ones dropped."""
         now = now or time.time()
-        self._hosts = {h: v for h, v in self._hosts.items() if 0 <= now - v[1] <= LESSON_TTL}
+        self._hosts = {h: v for h, v in self._hosts.items() if _fresh(v[1], now)}
         self._hosts.update((h, (c, now)) for h, c in ceilings.items())
 
     def fresh_ok(self, key: str, ttl: float, now: float | None = None) -> ProbeResult | None:
@@ -88,6 +88,11 @@ class ProbeCache:
 
     def prune(self, keep: set[str]) -> None:
         self._entries = {k: v for k, v in self._entries.items() if k in keep}
+
+
+def _fresh(learned_at: float, now: float) -> bool:
+    """Learned within LESSON_TTL (a date in the future: the clock went back, not trusted)."""
+    return 0 <= now - learned_at <= LESSON_TTL
 
 
 def _lessons(raw: object) -> dict[str, tuple[float, float]]:

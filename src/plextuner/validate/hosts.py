@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -250,3 +251,9 @@ class HostLimiter:
                 ceiling=round(self.ceiling, 2),
             )
             self.mode = mode
+
+
+def taught(hosts: Mapping[str, HostLimiter]) -> dict[str, float]:
+    """The ceilings hosts that answered taught this run (not those they were reminded of: see
+    `remember`), for the runs after it; a host that never answered taught nothing of its rate."""
+    return {name: lim.ceiling for name, lim in hosts.items() if lim.taught and lim.answered}

@@ -14,6 +14,7 @@ from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 from plextuner.stream.budget import BudgetRegistry
 from plextuner.validate.cache import ProbeCache
 from plextuner.validate.guard import hold, should_hold
+from plextuner.validate.hosts import taught
 from plextuner.validate.jobs import Job, JobKey, interleave
 from plextuner.validate.pool import ProbePool
 from plextuner.validate.probe import Engine, FfprobeEngine, NativeEngine
@@ -66,11 +67,7 @@ def make_validate_stage(
         )
         pool = ProbePool(cfg, probe_engine, _budgets(ctx, budgets), known=cache.ceilings())
         results = await pool.run(interleave(per_bucket))
-        # What a host that answered taught this run (not what it was reminded of) is kept for
-        # the next runs; a host that never answered taught nothing about its rate
-        cache.learned(
-            {h: lim.ceiling for h, lim in pool.hosts.items() if lim.taught and lim.answered}
-        )
+        cache.learned(taught(pool.hosts))  # kept for the runs after this one
         for device in ctx.devices:
             for entry in device.entries:
                 key = JobKey(device.name, entry.number)
