@@ -79,6 +79,49 @@ def test_channel_string_equals_the_lxml_element(
     assert channel_xml(number, channel, icon) == _lxml_channel(number, channel, icon)
 
 
+_PLAIN = st.text(st.sampled_from("ab1 ./:-"), max_size=6)  # the common case: nothing to escape
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(_PLAIN, _NUMBERS),
+            st.one_of(_PLAIN, _NUMBERS),
+            _PLAIN,
+            st.one_of(_PLAIN, st.none()),
+            st.sampled_from(["1000", "7", "12.1"]),
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+    st.sampled_from(["xmltv", "number"]),
+    st.one_of(st.none(), _HOSTILE),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_devices_channel_block_equals_its_channels_one_by_one(
+    rows: list[tuple[str, str, str, str | None, str]],
+    with_icons: bool,
+    id_style: str,
+    hostile: str | None,
+) -> None:
+    """`channels_xml` (one escape check for the device, the common case spelled out) writes
+    what `channel_xml` writes for each entry, escaped values or not."""
+    from plextuner.buckets.models import LineupEntry
+    from plextuner.epg.writer import channels_xml
+
+    d = Device("d", "d", "D", "1", 1, 1)
+    icons: dict[str, str] = {}
+    for i, (name, tvg, logo, icon, number) in enumerate(rows):
+        shown = hostile if hostile is not None and i == 0 else name
+        d.entries.append(LineupEntry(number, Channel(f"k{i}", shown, tvg, "G", "p", logo=logo)))
+        if icon is not None and with_icons:
+            icons[number] = icon
+    one_by_one = "".join(
+        channel_xml(e.number, e.channel, icons.get(e.number, ""), id_style) for e in d.entries
+    )
+    assert channels_xml(d, icons, id_style) == one_by_one.encode()
+
+
 def test_text_xml_cannot_carry_is_dropped() -> None:
     """A character XML 1.0 forbids (lxml would refuse the whole guide) is left out."""
     channel = Channel("k", "A\ufffeB\x01C", "", "G", "p")
@@ -174,3 +217,36 @@ def test_pieced_bodies_equal_the_programme_string(programmes: list[Programme]) -
     renderer = BodyRenderer()
     for p in [*programmes, *programmes]:
         assert renderer.render(p) == programme_body(p)
+
+
+def test_the_fingerprint_follows_every_field_the_guide_shows() -> None:
+    """A guide is skipped when its fingerprint is unchanged: one taken over the channel elements
+    as written must still move with each number, name, tvg-id, logo, icon and placeholder."""
+    from msgspec.structs import replace
+
+    from plextuner.epg.fingerprint import guide_fingerprint
+    from plextuner.epg.writer import channels_xml
+
+    lo, hi = WINDOW
+
+    def made(d: Device, icons: dict[str, str], title: str = "T") -> str:
+        filler = {e.number: Placeholders(title, lo, hi, 3600) for e in d.entries}
+        return guide_fingerprint(d, filler, channels_xml(d, icons), "ctx")  # type: ignore[arg-type]
+
+    base = device("a", 100)
+    first = made(base, {})
+    assert made(device("a", 100), {}) == first
+    seen = {first}
+    for change in ("number", "name", "tvg_id", "logo", "icon", "title"):
+        d = device("a", 100)
+        e = d.entries[1]
+        icons: dict[str, str] = {}
+        if change == "number":
+            e.number = "999"
+        elif change == "icon":
+            icons = {e.number: "http://i.invalid/x.png"}
+        elif change != "title":
+            e.channel = replace(e.channel, **{change: "changed"})
+        got = made(d, icons, "U" if change == "title" else "T")
+        assert got not in seen, change
+        seen.add(got)

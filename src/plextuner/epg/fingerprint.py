@@ -2,11 +2,11 @@
 
 A refresh of 50k unchanged channels with placeholders wrote 350 MB of identical guides (and
 their 350 MB aggregate) every time. The fingerprint covers everything the writer reads: each
-channel's number, names, logo and icon; for placeholders the title and the slots they fill; for
-real programmes the guide channel, how many were kept and their span, plus the identity (path,
-size, mtime) of every parsed source file and the guide settings. The same source bytes, settings
-and kept span give the same programmes, so equal fingerprints mean equal files (short of
-`generated`, which then keeps its earlier value).
+channel's element as written (number, names, logo and icon); for placeholders the title and
+the slots they fill; for real programmes the guide channel, how many were kept and their span,
+plus the identity (path, size, mtime) of every parsed source file and the guide settings. The
+same source bytes, settings and kept span give the same programmes, so equal fingerprints mean
+equal files (short of `generated`, which then keeps its earlier value).
 """
 
 from __future__ import annotations
@@ -38,27 +38,30 @@ def source_stamp(path: Path) -> str:
 def guide_fingerprint(
     device: Device,
     programmes: Mapping[str, Sequence[Programme | Kept] | Placeholders],
-    icons: dict[str, str],
+    channels: bytes,
     context: str,
 ) -> str:
-    """`context`: the sources' stamps and the guide settings, shared by every device."""
-    rows: list[tuple[object, ...]] = []
-    for e in device.entries:
-        ch = e.channel
-        items = programmes.get(e.number, [])
+    """`channels`: the device's `<channel>` elements as written (writer.channels_xml: every
+    number, name, tvg-id, logo and icon, already rendered for the write, so a first run does
+    not encode them a second time); `context`: the sources' stamps and the guide settings,
+    shared by every device."""
+    spans: list[tuple[object, ...]] = []
+    for i, e in enumerate(device.entries if any(programmes.values()) else ()):
+        items = programmes.get(e.number)
+        if not items:
+            continue
         if isinstance(items, Placeholders):
             first = items.start - items.start % items.block
             # `end` moves with the clock: only the slot count it gives matters
             slots = 0 if items.end <= first else -(-(items.end - first) // items.block)
-            span: tuple[object, ...] = ("p", items.title, first, slots, items.block)
-        elif items:
-            span = (e.guide_id, len(items), items[0].start, items[-1].start, items[-1].stop)
+            spans.append((i, "p", items.title, first, slots, items.block))
         else:
-            span = ()
-        rows.append((e.number, ch.name, ch.tvg_id, ch.logo, icons.get(e.number, ""), span))
-    # One encode of every row (C) instead of a repr per row: a third of a re-run's guide stage
+            spans.append(
+                (i, e.guide_id, len(items), items[0].start, items[-1].start, items[-1].stop)
+            )
     digest = hashlib.blake2b(context.encode(), digest_size=16)
-    digest.update(encode_json(rows))
+    digest.update(channels)
+    digest.update(encode_json(spans))  # one encode (C) instead of a repr per row
     return digest.hexdigest()
 
 

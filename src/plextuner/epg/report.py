@@ -6,11 +6,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.epg.match import LOW_CONFIDENCE, TIER_VALUE, UNMATCHED, MatchResult
 
 
-def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
+class ReportRow(msgspec.Struct):
+    """One channel's row, encoded as a JSON object in this field order (a Struct: made and
+    encoded in half the time of a dict, for a 50k lineup's every row)."""
+
+    key: str
+    number: str
+    name: str
+    tvg_id: str
+    guide_id: str | None
+    tier: str
+    confidence: float
+    has_programmes: bool
+    note: str
+    candidates: list[dict[str, Any]]
+
+
+def channel_row(entry: LineupEntry, result: MatchResult) -> ReportRow:
     ch = entry.channel
     candidates = (
         [
@@ -21,39 +39,29 @@ def channel_row(entry: LineupEntry, result: MatchResult) -> dict[str, Any]:
         if result.candidates
         else []
     )
-    return {
-        "key": ch.key,
-        "number": entry.number,
-        "name": ch.name,
-        "tvg_id": ch.tvg_id,
-        "guide_id": result.guide_id,
-        "tier": TIER_VALUE[result.tier],
-        "confidence": round(result.confidence, 3),
-        "has_programmes": bool(entry.has_guide),
-        "note": result.note,
-        "candidates": candidates,
-    }
+    return ReportRow(
+        ch.key,
+        entry.number,
+        ch.name,
+        ch.tvg_id,
+        result.guide_id,
+        TIER_VALUE[result.tier],
+        round(result.confidence, 3),
+        bool(entry.has_guide),
+        result.note,
+        candidates,
+    )
 
 
 _NONE = TIER_VALUE[UNMATCHED.tier]
 
 
-def _unmatched_row(entry: LineupEntry) -> dict[str, Any]:
+def _unmatched_row(entry: LineupEntry) -> ReportRow:
     """`channel_row` of an entry whose result is UNMATCHED (a guide-less lineup's every entry),
     its constant fields spelled out (a test holds the two equal)."""
     ch = entry.channel
-    return {
-        "key": ch.key,
-        "number": entry.number,
-        "name": ch.name,
-        "tvg_id": ch.tvg_id,
-        "guide_id": None,
-        "tier": _NONE,
-        "confidence": 0.0,
-        "has_programmes": bool(entry.has_guide),
-        "note": "",
-        "candidates": [],
-    }
+    return ReportRow(ch.key, entry.number, ch.name, ch.tvg_id, None, _NONE, 0.0,
+                     bool(entry.has_guide), "", [])  # fmt: skip
 
 
 def device_report(device: Device, results: list[MatchResult]) -> dict[str, Any]:
@@ -64,8 +72,8 @@ def device_report(device: Device, results: list[MatchResult]) -> dict[str, Any]:
     return {
         "name": device.name,
         "channels": len(rows),
-        "matched": sum(1 for r in rows if r["guide_id"]),
-        "with_programmes": sum(1 for r in rows if r["has_programmes"]),
+        "matched": sum(1 for r in rows if r.guide_id),
+        "with_programmes": sum(1 for r in rows if r.has_programmes),
         "rows": rows,
     }
 

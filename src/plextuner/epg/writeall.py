@@ -20,7 +20,7 @@ from plextuner.epg.report import device_report
 from plextuner.epg.spill import Kept
 from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
-from plextuner.epg.writer import Placeholders, write_guide
+from plextuner.epg.writer import Placeholders, channels_xml, write_guide
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.stages import RefreshContext, StageName
@@ -71,12 +71,13 @@ class _GuidePass:
         rest = len(device.entries) - covered
         filler = "placeholder" if cfg.placeholder else "no guide"
         notes[device.name] = f"{covered} matched, {rest} {filler}"
-        made = fingerprint.guide_fingerprint(device, programmes, icons, self.context)
+        channels = channels_xml(device, icons, cfg.channel_ids)
+        made = fingerprint.guide_fingerprint(device, programmes, channels, self.context)
         self.prints[device.name] = made
         if self.known.get(device.name) == made and path.exists():
             return None  # the same file again: not rewritten
         self.known.pop(device.name, None)  # until written, what is on disk is not known
-        return GuideFile(str(path), device, programmes, icons)
+        return GuideFile(str(path), device, programmes, icons, channels)
 
     def rewrite(
         self, i: int, device: Device, gone: set[str], write: Callable[[GuideFile], None]
@@ -123,7 +124,7 @@ def write_all(
 
     def write(f: GuideFile, committer: Committer) -> None:
         write_guide(Path(f.path), f.device, f.programmes, f.icons, id_style=cfg.channel_ids,
-                    committer=committer, spill=data.spill)  # fmt: skip
+                    committer=committer, spill=data.spill, channels=f.channels)  # fmt: skip
 
     try:
         # The files are flushed and renamed by a committer thread while the next is rendered.
@@ -133,7 +134,9 @@ def write_all(
                 # helper has them): the two together were the guide job's peak.
                 f = guides.prepare(i, devices[i], results[i])
                 if f is not None and i in second:
-                    handed.append(GuideFile(f.path, light(f.device), f.programmes, f.icons))
+                    handed.append(
+                        GuideFile(f.path, light(f.device), f.programmes, f.icons, f.channels)
+                    )
                 elif f is not None:
                     write(f, committer)
                     written += 1

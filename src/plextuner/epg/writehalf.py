@@ -65,6 +65,7 @@ class GuideFile:
     device: Device
     programmes: Mapping[str, Items]
     icons: dict[str, str]
+    channels: bytes | None = None  # the device's channel elements, when rendered already
 
 
 @dataclass(slots=True)
@@ -272,6 +273,7 @@ def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
                 generated=job.generated,
                 id_style=job.id_style,
                 spill=spill,
+                channels=f.channels,
             )
             written.append(f.path)
     except Exception as err:  # noqa: BLE001 - what is not written, the guide job writes
