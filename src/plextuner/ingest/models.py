@@ -56,18 +56,22 @@ def is_html_reply(content_type: str, head: bytes = b"") -> bool:
     return "text/html" in content_type.lower() or head.lstrip()[:1] == b"<"
 
 
+_TS, _HLS, _DASH, _OTHER = StreamKind.TS, StreamKind.HLS, StreamKind.DASH, StreamKind.OTHER
+
+
 def stream_kind(url: str) -> StreamKind:
     path = url.split("?", 1)[0] if "?" in url else url
     if "|" in path:
         path = path.split("|", 1)[0]
     tail = path[-5:].lower()  # the suffixes below are at most 5 characters
+    # `.ts` first: most of a big list, and no path ending in it ends in the others
+    if tail.endswith(".ts"):
+        return _TS
     if tail.endswith((".m3u8", ".m3u")):
-        return StreamKind.HLS
+        return _HLS
     if tail.endswith(".mpd"):
-        return StreamKind.DASH
-    if tail.endswith(".ts") or "/live/" in path.lower():
-        return StreamKind.TS
-    return StreamKind.OTHER
+        return _DASH
+    return _TS if "/live/" in path or "/live/" in path.lower() else _OTHER
 
 
 class Source(msgspec.Struct, omit_defaults=True):
