@@ -29,34 +29,31 @@ def decode_line(line: bytes) -> str:
         return line.decode("latin-1")
 
 
-def file_lines(fh: IO[bytes]) -> Iterator[str | None]:
-    """Decoded lines of at most MAX_LINE bytes; None stands for a longer line (never held).
-
-    Decoded a block of lines at a time (one `decode` and one `split` per megabyte, not per
-    line); a block that is not UTF-8 is decoded line by line, Latin-1 where UTF-8 fails."""
+def file_blocks(fh: IO[bytes]) -> Iterator[str | None]:
+    """The file decoded a block of whole lines at a time (one `decode` per megabyte, not per
+    line), the lines joined by `\n`; None stands for a line too long to fit one read (skipped
+    as it streams past). A block that is not UTF-8 is decoded line by line, Latin-1 where UTF-8
+    fails. A block may still hold a line over MAX_LINE bytes: see `too_long`."""
     first = True
-    for raw_block in bounded_blocks(fh, MAX_LINE):
+    for raw_block in bounded_blocks(fh, MAX_LINE, BLOCK):
         if raw_block is None:
             yield None
             continue
         block = raw_block.removeprefix(b"\xef\xbb\xbf") if first else raw_block
         first = False
         try:
-            lines = block.decode("utf-8").split("\n")
+            yield block.decode("utf-8")
         except UnicodeDecodeError:
-            lines = [decode_line(raw) for raw in block.split(b"\n")]
-        if max(map(len, lines)) <= _MAYBE_LONG:  # the common block: no line could be too long
-            yield from lines
-            continue
-        for line in lines:
-            # A block may hold one over-long line: only lines that could be are measured.
-            if len(line) > _MAYBE_LONG and len(line.encode("utf-8", "surrogateescape")) > MAX_LINE:
-                yield None
-            else:
-                yield line
+            yield "\n".join([decode_line(raw) for raw in block.split(b"\n")])
 
 
-_MAYBE_LONG = MAX_LINE // 4  # UTF-8 takes at most 4 bytes a character
+def too_long(line: str) -> bool:
+    """Over MAX_LINE bytes as UTF-8 (only a line over MAYBE_LONG characters can be)."""
+    return len(line) > MAYBE_LONG and len(line.encode("utf-8", "surrogateescape")) > MAX_LINE
+
+
+MAYBE_LONG = MAX_LINE // 4  # UTF-8 takes at most 4 bytes a character
+BLOCK = 1024 * 1024  # bytes read at a time
 
 
 def bounded_blocks(fh: IO[bytes], limit: int, chunk: int = 1024 * 1024) -> Iterator[bytes | None]:

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from plextuner.errors import IngestError
-from plextuner.ingest.lines import MAX_LINE, decode_line, decode_playlist, file_lines
+from plextuner.ingest.lines import MAYBE_LONG, decode_line, decode_playlist, file_blocks, too_long
+from plextuner.ingest.m3ublock import FastLane
 from plextuner.ingest.m3uline import (
     URL_SCHEMES,
     Pending,
@@ -51,7 +52,7 @@ def parse_m3u(
     reason = sniff_rejection(text)
     if reason:
         raise IngestError(source, reason)
-    return _parse_lines(text.split("\n"), source, provider)
+    return _parse_blocks([text], source, provider)
 
 
 def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[Entry], ParseReport]:
@@ -63,64 +64,81 @@ def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[En
             if reason:
                 raise IngestError(source, reason)
             fh.seek(0)
-            return _parse_lines(file_lines(fh), source, provider)
+            return _parse_blocks(file_blocks(fh), source, provider)
     except OSError as err:
         raise IngestError(source, f"cannot read the playlist: {err.strerror or err}") from None
 
 
-def _parse_lines(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
-    lines: Iterable[str | None], source: str, provider: str
+def _parse_blocks(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
+    blocks: Iterable[str | None], source: str, provider: str
 ) -> tuple[list[Entry], ParseReport]:
+    """`blocks`: the playlist's text a block of whole lines at a time (None: a line too long
+    to read). Runs of entries in a learned spelling go by the fast lane (m3ublock.py), every
+    other line by the line walk below."""
     report = ParseReport(source=source)
     entries: list[Entry] = []
     pending = Pending()
     known = Spellings()
+    lane = FastLane(known, report, provider, entries)
     sticky_group = ""
     saw_header = False
-    for lineno, raw in enumerate(lines, 1):
-        if raw is None or len(raw) > MAX_LINE:
+    lineno = 0
+    for block in blocks:
+        if block is None:
+            lineno += 1
             report.skip("line too long")
             continue
-        line = raw.strip()
-        if not line:
-            continue
-        if "\x00" in line:
-            report.skip("line with NUL bytes")
-            continue
-        if line[0] == "#":
-            upper = line if line.startswith("#EXTINF") else line[:12].upper()
-            if upper.startswith("#EXTINF"):
-                if pending.entry is not None:
-                    report.skip("entry without URL")
-                pending.entry = entry_from_extinf(line, lineno, provider, report, known)
-                if pending.entry is not None and not pending.entry.group and sticky_group:
-                    pending.entry.group = sticky_group
-            elif upper.startswith("#EXTM3U"):
-                saw_header = True
-                read_header(line, report)
-            elif upper.startswith("#EXTGRP:"):
-                sticky_group = line[8:].strip()
-                if pending.entry is not None and not pending.entry.group:
-                    pending.entry.group = sticky_group
-            elif upper.startswith("#EXTVLCOPT:"):
-                vlcopt(line[11:], pending)
-            elif upper.startswith("#KODIPROP:"):
-                kodiprop(line[10:], pending)
-            continue
-        if pending.entry is None:
-            if line.startswith(URL_SCHEMES):
-                report.skip("URL without #EXTINF")
-            else:
-                report.skip("unparsable line")
-            continue
-        entry = finish(pending, line, report)
-        pending.entry = None  # emptied in place: most entries have no directives to forget
-        if pending.headers:
-            pending.headers = {}
-        if pending.kodiprops:
-            pending.kodiprops = {}
-        if entry is not None:
-            entries.append(entry)
+        first = lineno + 1
+        numbered = (
+            lane.lines(block, lineno, pending)
+            if lane.ahead
+            else enumerate(block.split("\n"), first)
+        )
+        for lineno, raw in numbered:
+            if len(raw) > MAYBE_LONG and too_long(raw):
+                report.skip("line too long")
+                continue
+            line = raw.strip()
+            if not line:
+                continue
+            if "\x00" in line:
+                report.skip("line with NUL bytes")
+                continue
+            if line[0] == "#":
+                upper = line if line.startswith("#EXTINF") else line[:12].upper()
+                if upper.startswith("#EXTINF"):
+                    if pending.entry is not None:
+                        report.skip("entry without URL")
+                    pending.entry = entry_from_extinf(line, lineno, provider, report, known)
+                    if pending.entry is not None and not pending.entry.group and sticky_group:
+                        pending.entry.group = sticky_group
+                elif upper.startswith("#EXTM3U"):
+                    saw_header = True
+                    read_header(line, report)
+                elif upper.startswith("#EXTGRP:"):
+                    sticky_group = lane.group = line[8:].strip()
+                    if pending.entry is not None and not pending.entry.group:
+                        pending.entry.group = sticky_group
+                elif upper.startswith("#EXTVLCOPT:"):
+                    vlcopt(line[11:], pending)
+                elif upper.startswith("#KODIPROP:"):
+                    kodiprop(line[10:], pending)
+                continue
+            if pending.entry is None:
+                if line.startswith(URL_SCHEMES):
+                    report.skip("URL without #EXTINF")
+                else:
+                    report.skip("unparsable line")
+                continue
+            entry = finish(pending, line, report)
+            pending.entry = None  # emptied in place: most entries have no directives to forget
+            if pending.headers:
+                pending.headers = {}
+            if pending.kodiprops:
+                pending.kodiprops = {}
+            if entry is not None:
+                entries.append(entry)
+        lineno = first + block.count("\n")  # the block's last line (the lane may have read it)
     if pending.entry is not None:
         report.skip("entry without URL")
     if not saw_header and entries:

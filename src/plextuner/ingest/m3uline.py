@@ -8,7 +8,7 @@ import re
 from urllib.parse import parse_qsl
 
 from plextuner.ingest.models import Entry, ParseReport, clean_text
-from plextuner.ingest.urls import url_problem
+from plextuner.ingest.urls import clean_url, url_problem
 
 # Keys are bounded (64 chars) so a long run of word characters costs linear, not quadratic, time.
 _ATTR = re.compile(r"""([A-Za-z][\w.:-]{0,63})\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
@@ -216,19 +216,41 @@ _FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned sp
 _SPECIAL = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
 
 
-class _Shape:
-    __slots__ = ("name_at", "pattern", "slots", "specials")
+class Shape:
+    __slots__ = ("name_at", "pair", "pattern", "slots", "specials")
 
     def __init__(
         self,
         pattern: re.Pattern[str],
+        pair: re.Pattern[str],
         slots: tuple[int, ...],
         specials: tuple[tuple[str, int], ...],
     ) -> None:
         self.pattern = pattern
+        self.pair = pair  # the line and the URL line after it, in a block (m3ublock.py)
         self.slots = slots  # the group of each of _FIELDS (0: not in this spelling)
         self.specials = specials  # (key, group) of each attribute read through _specials
         self.name_at = pattern.groups  # the display name: the last group
+
+    def entry(
+        self, values: tuple[str, ...], lineno: int, provider: str, shift: float | None
+    ) -> Entry | None:
+        """The entry of a line this spelling matched (`values`: "", then its groups); None
+        when it has no name (the general reading counts that skip)."""
+        a, b, c, d = self.slots
+        tvg_id, tvg_name = values[a].strip(), values[b].strip()
+        logo, group = values[c].strip(), values[d].strip()
+        if ";" in group:
+            group = _group(group)
+        name = values[self.name_at].strip() or tvg_name
+        if not name:
+            return None
+        if self.specials:
+            special = {k: values[i].strip() for k, i in self.specials}
+            return Entry(name, "", provider, tvg_id, tvg_name, logo, group,
+                         *_specials(special, shift), {}, lineno)  # fmt: skip
+        return Entry(name, "", provider, tvg_id, tvg_name, logo, group, "", shift,
+                     {}, {}, {}, lineno)  # fmt: skip
 
 
 class Spellings:
@@ -237,7 +259,7 @@ class Spellings:
     __slots__ = ("hits", "learning", "misses", "refused", "shapes")
 
     def __init__(self) -> None:
-        self.shapes: list[_Shape] = []
+        self.shapes: list[Shape] = []
         self.hits = self.misses = self.refused = 0
         self.learning = True
 
@@ -248,21 +270,7 @@ class Spellings:
             for shape in self.shapes:
                 if (match := shape.pattern.fullmatch(line)) is not None:
                     self.hits += 1
-                    values = ("", *match.groups())
-                    a, b, c, d = shape.slots
-                    tvg_id, tvg_name = values[a].strip(), values[b].strip()
-                    logo, group = values[c].strip(), values[d].strip()
-                    if ";" in group:
-                        group = _group(group)
-                    name = values[shape.name_at].strip() or tvg_name
-                    if not name:
-                        return None
-                    if shape.specials:
-                        special = {k: values[i].strip() for k, i in shape.specials}
-                        return Entry(name, "", provider, tvg_id, tvg_name, logo, group,
-                                     *_specials(special, shift), {}, lineno)  # fmt: skip
-                    return Entry(name, "", provider, tvg_id, tvg_name, logo, group, "", shift,
-                                 {}, {}, {}, lineno)  # fmt: skip
+                    return shape.entry(("", *match.groups()), lineno, provider, shift)
         self.misses += 1
         if self.misses > GIVE_UP_AFTER and self.misses > 4 * self.hits:
             self.shapes, self.learning = [], False  # spelled every which way: not worth a try
@@ -279,16 +287,24 @@ class Spellings:
             self.learning = self.refused < GIVE_UP_AFTER  # each try costs a second reading
             return
         pattern = "#EXTINF:" + re.escape(parts[0])
+        pair = pattern
         for segment in parts[2::2]:
-            pattern += '"([^"]*)"' + re.escape(segment)
+            pattern += '"([^"]*+)"' + re.escape(segment)  # possessive: a miss fails at once
+            pair += r'"([^"\r\n]*+)"' + re.escape(segment)
         pattern += ",(.*)"
+        # In a block: the name to the line's end (a CR before it left out), then the next line
+        # when it is a URL read as it stands: clean characters (no space around it, no NUL, not
+        # a directive) and no Kodi-style `|headers`; its head a group for the host's verdict.
+        # Anything else is left to the line walk (m3ublock.py).
+        pair += rf",([^\r\n]*+)\r?\n({clean_url(without='|')})\r?(?=\n|\Z)"
         if any(s.pattern.pattern == pattern for s in self.shapes):
             return
         slots = tuple(keys.index(f) + 1 if f in keys else 0 for f in _FIELDS)
         specials = tuple(
             (k, n) for n, k in enumerate(keys, 1) if k in _SPECIAL or k.startswith("catchup")
         )
-        self.shapes.append(_Shape(re.compile(pattern, re.DOTALL), slots, specials))
+        shape = Shape(re.compile(pattern, re.DOTALL), re.compile(pair), slots, specials)
+        self.shapes.append(shape)
 
     @staticmethod
     def _keys(attr_part: str, parts: list[str]) -> list[str] | None:

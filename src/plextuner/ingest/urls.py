@@ -18,7 +18,17 @@ MAX_URL = 8192  # longer stream URLs are garbage, and no CDN accepts them
 # A whole URL with none of _BAD_CHARS, its head (`scheme:` or `scheme://authority`, all that
 # url_problem checks past the characters) a group: one C-level match for the common URL.
 _BAD = r"\x00-\x20\x7f<>\"\\^`{}"
-_CLEAN = re.compile(rf"([A-Za-z][A-Za-z0-9+.-]*:(?://[^/?#{_BAD}]*)?)[^{_BAD}]*")
+
+
+def clean_url(without: str = "") -> str:
+    """The pattern of a clean URL (none of `_BAD_CHARS`, nor the characters `without`), its
+    head a group. Possessive: no part can end anywhere else in a match, and a URL that does
+    not match fails in one pass, not after trying every split of its head and path."""
+    bad = _BAD + re.escape(without)
+    return rf"([A-Za-z][A-Za-z0-9+.-]*+:(?://[^/?#{bad}]*+)?+)[^{bad}]*+"
+
+
+_CLEAN = re.compile(clean_url())
 # A playlist's URLs share a few hosts: the verdict on a head is computed once (the host and port
 # checks were half the parse time of a 50k-entry list). Bounded: a hostile list has many.
 _VERDICTS: dict[str, str | None] = {}
@@ -31,18 +41,23 @@ def url_problem(url: str) -> str | None:
         return "URL too long"
     clean = _CLEAN.fullmatch(url)
     if clean is not None:
-        head = clean.group(1)
-        try:
-            return _VERDICTS[head]
-        except KeyError:
-            scheme, _, rest = head.partition(":")
-            verdict = _authority_problem(scheme.lower(), rest[2:] if rest else None)
-            if len(_VERDICTS) < _VERDICTS_KEPT:
-                _VERDICTS[head] = verdict
-            return verdict
+        return head_problem(clean.group(1))
     if _BAD_CHARS.search(url):
         return "URL with spaces or control characters"
     return _problem(url)  # clean characters but no `scheme:` head: what urlsplit makes of it
+
+
+def head_problem(head: str) -> str | None:
+    """`url_problem` of a URL of at most MAX_URL characters matching `clean_url()`, whose
+    head (that pattern's group) is `head`."""
+    try:
+        return _VERDICTS[head]
+    except KeyError:
+        scheme, _, rest = head.partition(":")
+        verdict = _authority_problem(scheme.lower(), rest[2:] if rest else None)
+        if len(_VERDICTS) < _VERDICTS_KEPT:
+            _VERDICTS[head] = verdict
+        return verdict
 
 
 def _authority_problem(scheme: str, netloc: str | None) -> str | None:

@@ -1,0 +1,124 @@
+"""The M3U parser's fast lane: `#EXTINF` lines in a spelling the playlist taught (m3uline.py)
+read together with their URL lines straight from a decoded block, one match a pair.
+
+Where a learned spelling's line is followed by a URL line, the pair is read here instead of by
+the line walk (m3u.py): the same entry, the same line numbers, and `finish`'s URL checks (the
+pattern takes only a URL of clean characters, so only its host's verdict is left to look up;
+the line walk checked every URL again with a second match). Whatever the lane does not take
+whole (a CR inside a line, a non-printable character, whitespace around the URL, `|headers`, a
+directive or a blank line between the two, a line that could be over MAX_LINE, a DASH URL, a
+nameless entry) is left to the line walk at that line, so the result is the line walk's (a
+property test holds the two equal). A 50k-entry list: 150 -> 129 ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from plextuner.ingest.lines import MAYBE_LONG
+from plextuner.ingest.m3uline import Pending, Spellings
+from plextuner.ingest.models import Entry, ParseReport
+from plextuner.ingest.urls import MAX_URL, head_problem
+
+# When most tries fail (a directive between every #EXTINF and its URL), the lane is given up
+# for the rest of the playlist: each failed try costs a match and a line's second look.
+GIVE_UP_AFTER = 256
+
+
+class FastLane:
+    """Pairs read from blocks for one playlist's parse."""
+
+    __slots__ = ("_known", "_provider", "_report", "entries", "group", "hits", "misses")
+
+    def __init__(
+        self,
+        known: Spellings,
+        report: ParseReport,
+        provider: str,
+        entries: list[Entry],
+    ) -> None:
+        self._known, self._report = known, report
+        self._provider = provider
+        self.entries = entries
+        self.group = ""  # the #EXTGRP in force (the line walk sets it)
+        self.hits = self.misses = 0
+
+    @property
+    def open(self) -> bool:
+        """Worth a try: a spelling learned, the lane not given up."""
+        return bool(self._known.shapes) and (
+            self.misses <= GIVE_UP_AFTER or self.misses <= self.hits
+        )
+
+    @property
+    def ahead(self) -> bool:
+        """A block is worth walking with `lines`: the lane is open, or may open (no spelling
+        learned yet: the first entry of a list teaches one). Else the line walk splits it."""
+        return self.open or (not self._known.shapes and self._known.learning)
+
+    def lines(self, block: str, lineno: int, pending: Pending) -> Iterator[tuple[int, str]]:
+        """The lines of `block` the line walk is to read, numbered (`lineno`: the line before
+        the block); at each `#EXTINF` with nothing pending, the pairs the lane takes first."""
+        pos, size = 0, len(block)
+        while pos <= size:
+            if (
+                pending.entry is None
+                and block.startswith("#EXTINF:", pos)
+                and not pending.headers
+                and not pending.kodiprops
+                and self.open
+            ):
+                pos, lineno = self.read(block, pos, lineno)
+                if pos > size:
+                    return
+            cut = block.find("\n", pos)
+            if cut < 0:
+                cut = size
+            lineno += 1
+            yield lineno, block[pos:cut]
+            pos = cut + 1
+
+    def read(self, text: str, pos: int, lineno: int) -> tuple[int, int]:
+        """Pairs from `pos` (a line's start, the line walk between entries: nothing pending)
+        as long as they come; the position and line number after them. `lineno`: the number
+        of the line before `pos`."""
+        shapes, report, group = self._known.shapes, self._report, self.group
+        provider, add = self._provider, self.entries.append
+        shift = report.tvg_shift
+        taken = 0
+        while text.startswith("#EXTINF:", pos):
+            # The spellings in the line walk's order; no line can be in two (they differ in a
+            # literal between two quotes, and the text after the last quote holds the only
+            # comma), so the first whose pair matches is the one the line walk would use.
+            match = None
+            for shape in shapes:
+                match = shape.pair.match(text, pos)
+                if match is not None:
+                    break
+            if match is None:
+                break
+            end = match.end()
+            if end - pos > MAYBE_LONG or not text[pos : match.end(shape.name_at)].isprintable():
+                break  # a line that could be too long; a character the general reading cleans
+            groups = ("", *match.groups())  # the spelling's values, the name, URL and its head
+            url = groups[-2]
+            if len(url) > MAX_URL or ".mpd" in url:
+                break  # `finish`'s other checks: the line walk's
+            entry = shape.entry(groups, lineno + 1, provider, shift)
+            if entry is None:
+                break  # no name: the line walk counts the skips of both lines
+            problem = head_problem(groups[-1])  # `url_problem`: the characters are clean
+            if problem is None:
+                if group and not entry.group:
+                    entry.group = group
+                entry.url = url
+                add(entry)
+            else:
+                report.skip(problem)
+            lineno += 2
+            taken += 1
+            pos = end + 1  # past the URL line's newline (or the block's end)
+        self._known.hits += taken
+        self.hits += taken
+        self.misses += not taken
+        return pos, lineno

@@ -1,0 +1,161 @@
+"""The parser's fast lane (ingest/m3ublock.py) gives what the line walk gives, line for line."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from plextuner.errors import IngestError
+from plextuner.ingest import lines, m3ublock
+from plextuner.ingest.m3u import parse_m3u, parse_m3u_file
+from plextuner.ingest.models import Entry, ParseReport
+from tests.unit.test_m3u import _extinf_lines
+
+_GOOD_URL = st.builds("http://h{}.invalid/live/{}.ts".format, st.integers(0, 3), st.integers(0, 99))
+
+_URL = st.sampled_from(
+    [
+        "http://h1.invalid/live/u/p/1.ts",
+        "https://h2.invalid:8443/a/b.m3u8?token=x",
+        "http://h3.invalid/x.mpd",
+        "http://h3.invalid/x.mpd?y=1",
+        "http://h1.invalid/1.ts|User-Agent=UA&Referer=http://r",
+        " http://h1.invalid/lead.ts",
+        "http://h1.invalid/trail.ts ",
+        "http://h1.invalid/in side.ts",
+        "http://h1.invalid:0/port.ts",
+        "http://",
+        "ftp://h4.invalid/f.ts",
+        "rtmp://h4.invalid/live",
+        "not a url",
+        "http://h1.invalid/nul\x00.ts",
+        "http://h1.invalid/" + "x" * 8200,
+        "HTTP://H5.INVALID/UP.TS",
+        "http://h6.invalid/é.ts",
+    ]
+)
+_OTHER = st.sampled_from(
+    [
+        "",
+        "   ",
+        "#EXTVLCOPT:http-user-agent=VLC/3",
+        "#KODIPROP:inputstream.adaptive.stream_headers=User-Agent=K",
+        "#EXTGRP:Sticky",
+        "#EXTGRP:",
+        '#EXTM3U url-tvg="http://g.invalid/x.xml" tvg-shift="2"',
+        "# a comment",
+        "\x00",
+        "#EXTINF:-1,",
+        '#EXTINF:-1 tvg-id="z",Zed\u00a0',
+        '  #EXTINF:-1 tvg-id="lead",Leading space',
+    ]
+)
+
+
+_PLAIN_VALUE = st.one_of(
+    st.text(alphabet="aZ 1;-.", max_size=5), st.sampled_from(["", " x ", "G;H", "\x01", "é"])
+)
+
+
+@st.composite
+def _plain_extinf_lines(draw: st.DrawFn) -> list[str]:
+    """Runs in one or two spellings, printable values mostly: what the lane takes."""
+    keys = ["tvg-id", "tvg-name", "tvg-logo", "group-title", "tvg-chno", "catchup", "user-agent"]
+    spellings = draw(
+        st.lists(
+            st.lists(st.sampled_from(keys), min_size=1, max_size=4, unique=True),
+            min_size=1,
+            max_size=2,
+        )
+    )
+    out = []
+    for _ in range(draw(st.integers(2, 16))):
+        attrs = " ".join(f'{k}="{draw(_PLAIN_VALUE)}"' for k in draw(st.sampled_from(spellings)))
+        out.append(f"#EXTINF:-1 {attrs},{draw(_PLAIN_VALUE)}")
+    return out
+
+
+@st.composite
+def _playlists(draw: st.DrawFn) -> str:
+    """Entries mostly in a few spellings, their URL lines, and what comes between them."""
+    extinfs = draw(st.one_of(_extinf_lines(), _plain_extinf_lines()))
+    out = ["#EXTM3U"] if draw(st.booleans()) else []
+    for extinf in extinfs:
+        out.extend(draw(st.lists(_OTHER, max_size=2)))
+        out.append(extinf)
+        if draw(st.integers(0, 5)) == 0:
+            out.extend(draw(st.lists(_OTHER, max_size=2)))
+        if draw(st.integers(0, 8)):
+            out.append(draw(st.one_of(_GOOD_URL, _GOOD_URL, _URL)))
+    ends = draw(st.sampled_from(["\n", "\r\n", "mixed"]))
+    text = ""
+    for line in out:
+        text += line + (("\r\n" if draw(st.booleans()) else "\n") if ends == "mixed" else ends)
+    return text[: len(text) - draw(st.integers(0, 2))]  # with or without the last newline
+
+
+def _outcome(parse: object, *args: object) -> tuple[list[Entry], ParseReport] | str:
+    try:
+        return parse(*args)  # type: ignore[operator, no-any-return]
+    except IngestError as err:
+        return str(err)
+
+
+class _Closed(m3ublock.FastLane):
+    @property
+    def open(self) -> bool:
+        return False
+
+
+@given(_playlists(), st.sampled_from([16, 64, 1 << 20]))
+@settings(max_examples=400, deadline=None)
+@example(
+    '#EXTM3U\n#EXTINF:-1 tvg-id="a",A\nhttp://h1.invalid/1.ts\n'
+    '#EXTINF:-1 tvg-id="b",B\nhttp://h1.invalid/2.ts\n#EXTINF:-1 tvg-id="c",C\nhttp://h1.invalid/3.ts',
+    1 << 20,
+)
+@example(
+    '#EXTINF:-1 tvg-id="a",A\r\nhttp://h1.invalid/1.ts\r\n#EXTINF:-1 tvg-id="b",B\r\n\r\n'
+    'http://h1.invalid/2.ts\r\n#EXTINF:-1 tvg-id="c",\r\nhttp://h1.invalid/3.ts\r\n',
+    16,
+)
+def test_the_fast_lane_reads_a_playlist_as_the_line_walk_does(text: str, block: int) -> None:
+    """Every entry (line numbers included), skip and guide URL is the line walk's, from a text
+    and from a file read in blocks of any size (pairs cut between two blocks)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("plextuner.ingest.m3u.FastLane", _Closed)
+        want = _outcome(parse_m3u, text, "s", "p")
+    assert _outcome(parse_m3u, text, "s", "p") == want
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lines, "BLOCK", block)
+        path = Path(tmp) / "list.m3u"
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        assert _outcome(parse_m3u_file, path, "s", "p") == want
+
+
+def test_a_list_spelled_alike_goes_by_the_fast_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All but the first entry (which teaches the spelling) are read by the lane; entries after
+    a directive between a line and its URL go by the line walk, and the lane takes up again."""
+    taken: list[int] = []
+    real = m3ublock.FastLane.read
+
+    def counted(self: m3ublock.FastLane, *args: object) -> tuple[int, int]:
+        got = real(self, *args)  # type: ignore[arg-type]
+        taken.append(self.hits)
+        return got
+
+    monkeypatch.setattr(m3ublock.FastLane, "read", counted)
+    rows = [
+        f'#EXTINF:-1 tvg-id="c{i}" group-title="G",C {i}\nhttp://h.invalid/{i}.ts' for i in range(9)
+    ]
+    rows[5] = rows[5].replace("\n", "\n#EXTVLCOPT:http-user-agent=UA\n")
+    entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows), "s", "p")
+    assert [e.name for e in entries] == [f"C {i}" for i in range(9)]
+    assert [e.line for e in entries] == [2, 4, 6, 8, 10, 12, 15, 17, 19]
+    assert entries[5].headers == {"User-Agent": "UA"}
+    assert taken[-1] == 7  # 1-4 and 6-8: the first taught the spelling, the fifth had a directive
+    assert report.entries == 9
