@@ -209,20 +209,26 @@ class Matcher:
             self._index_keys(g)
 
     def _index_keys(self, g: _Guide) -> None:
+        # Attributes bound once: run for every key of every guide channel (50k for a 25k-channel
+        # guide, on the way to a big guide's first programme)
         seen: set[tuple[str, str | None]] = set()
+        canon, gid = self._alias.get, g.id
+        by_compact, by_loose, postings = self._by_compact, self._by_loose, self._postings
         for k in g.keys:
-            if (k.compact, k.country) in seen:
+            compact = k.compact
+            if (compact, k.country) in seen:
                 continue  # the same name twice (display-name and id): indexed once
-            seen.add((k.compact, k.country))
-            _append(self._by_compact[self._canon(k.compact)], g.id)
+            seen.add((compact, k.country))
+            _append(by_compact[canon(compact, compact)], gid)
             if k.loose:
-                _append(self._by_loose[self._canon(k.loose)], g.id)
+                _append(by_loose[canon(k.loose, k.loose)], gid)
             index = len(self._keys)
-            self._keys.append((k, g.id))
-            self._compacts.append(k.compact)
+            self._keys.append((k, gid))
+            self._compacts.append(compact)
             self._key_country.append(g.country)
+            signature = k.signature
             for token in k.content:
-                self._postings[k.signature, token].append(index)
+                postings[signature, token].append(index)
 
     # -- tiers -------------------------------------------------------------------------------
 

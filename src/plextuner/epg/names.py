@@ -279,9 +279,9 @@ def id_key(guide_id: str) -> NameKey:
     stem, country = split_id(guide_id)
     if not any(c.isalpha() for c in stem):
         return make_key((), country)  # numeric ids carry no name
-    spaced = _CAMEL.sub(" ", stem.replace(".", " "))
-    key = name_key(spaced)
-    return make_key(key.tokens, country or key.country, key.timeshift)
+    key = name_key(_CAMEL.sub(" ", stem.replace(".", " ")))
+    # Only the country can differ, and nothing else in a key is made from it
+    return key if not country or country == key.country else key._replace(country=country)
 
 
 def forget() -> None:
