@@ -54,7 +54,8 @@ class TestMerge:
 _FORWARD_MARKERS = re.compile(r"(\s*(\[[^\]]*\]|\(\d{3,4}[pi]\)))+\s*$", re.IGNORECASE)
 
 
-@given(st.lists(st.sampled_from(["BBC", " ", "[", "]", "(", ")", "720p", "1080I", "x", "[Geo]"]),
+@given(st.lists(st.sampled_from(["BBC", " ", "[", "]", "(", ")", "720p", "1080I", "x", "[Geo]",
+                                  "(576i)", "(72p)", "(٧٢٠p)", "(720ı)", "(²¹⁰p)", "(10800p)"]),
                 max_size=10).map("".join))  # fmt: skip
 @settings(max_examples=800, deadline=None)
 def test_trailing_markers_read_backwards_match_the_forward_pattern(name: str) -> None:
