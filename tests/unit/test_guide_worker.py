@@ -11,7 +11,7 @@ import pytest
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
-from plextuner.epg.worker import GuideJob, _entry, entry_row, run_in_process
+from plextuner.epg.worker import GuideJob, _entry, entry_row, pack_rows, run_in_process, unpack_rows
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
 from tests.waiting import until
@@ -39,7 +39,9 @@ async def test_cancelled_refresh_kills_the_worker(tmp_path: Path) -> None:
 
 async def test_a_failing_job_is_an_epg_error(tmp_path: Path) -> None:
     bad = job(tmp_path, tmp_path / "missing.xml")
-    bad.devices = [("d", [("1",)])]  # a malformed row: the child raises, the parent reports
+    bad.devices = [
+        ("d", pack_rows([("1",)]))
+    ]  # a malformed row: the child raises, the parent reports
     with pytest.raises(EpgError, match="guide worker failed"):
         await run_in_process(bad)
 
@@ -50,6 +52,8 @@ def test_entry_rows_round_trip() -> None:
     channel.groups = ["News", "UK"]
     entry = LineupEntry("1000", channel)
     back = _entry(entry_row(entry))
+    (packed,) = unpack_rows(pack_rows([entry_row(entry)]))  # as the worker gets it
+    assert _entry(packed) == back
     assert back.number == "1000"
     assert (back.channel.key, back.channel.name, back.channel.tvg_id, back.channel.group) == (
         "k", "N", "n.uk", "News"

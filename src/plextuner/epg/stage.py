@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings
@@ -24,8 +24,10 @@ from plextuner.epg.worker import (
     GuideJob,
     GuideJobResult,
     entry_row,
+    pack_rows,
     run_guide_job,
     run_in_process,
+    unpack_rows,
     wants_process,
 )
 from plextuner.epg.xmltv import HEAD_SCAN, GuideChannel, ParseOutcome, Programme, iter_guide
@@ -224,14 +226,15 @@ def make_epg_stage(settings: Settings) -> Stage:
     return NamedStage(StageName.GUIDE, guide)
 
 
-def _rows(devices: list[Device]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    return [(d.name, [entry_row(e) for e in d.entries]) for d in devices]
+def _rows(devices: list[Device]) -> list[tuple[str, bytes]]:
+    return [(d.name, pack_rows([entry_row(e) for e in d.entries])) for d in devices]
 
 
 def _apply(ctx: RefreshContext, result: GuideJobResult) -> None:
     """A worker process's answer onto the real entries (matched by number; `require` drops)."""
     for device in ctx.devices:
-        rows = {r[0]: r for r in result.devices.get(device.name, [])}
+        packed = result.devices.get(device.name)
+        rows = {r[0]: r for r in unpack_rows(packed)} if packed is not None else {}
         kept = []
         for e in device.entries:
             row = rows.get(e.number)
