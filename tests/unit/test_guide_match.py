@@ -266,3 +266,30 @@ class TestXz:
 def test_word_pattern_finds_what_the_split_leaves(text: str) -> None:
     """`_WORD.findall` (the fast path) gives the non-empty pieces of `_SPLIT.split`."""
     assert names._WORD.findall(text) == [w for w in names._SPLIT.split(text) if w]
+
+
+def test_a_released_index_is_built_again_for_a_later_match() -> None:
+    """The name indexes go once the last source is matched (memory, beside its programmes); a
+    guide channel listed after the programmes is matched against all of them again, as before."""
+    guides = [
+        GuideChannel("bbcone.uk", ["BBC One"]),
+        GuideChannel("itv1.uk", ["ITV 1"]),
+        GuideChannel("skynews.uk", ["Sky News HD"]),
+    ]
+    lineup = [ChannelFacts("a", "BBC One HD"), ChannelFacts("b", "Sky News"),
+              ChannelFacts("c", "ITV1"), ChannelFacts("d", "Channel Four")]  # fmt: skip
+    late = GuideChannel("channel4.uk", ["Channel 4"])
+
+    def results(release: bool) -> list[MatchResult]:
+        m = Matcher()
+        for g in guides:
+            m.add(g)
+        first = [m.match(f) for f in lineup[:2]]
+        if release:
+            m.release()
+        m.add(late)
+        return first + [m.match(f) for f in lineup[2:]]
+
+    kept, released = results(False), results(True)
+    assert released == kept
+    assert [r.guide_id for r in released] == ["bbcone.uk", "skynews.uk", "itv1.uk", "channel4.uk"]

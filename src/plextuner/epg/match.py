@@ -203,10 +203,23 @@ class Matcher:
             g.country = g.country or next((k.country for k in keys if k.country), None)
             from_id = id_key(g.id)
             g.keys = keys + ([from_id] if from_id else [])
-            g.names = ()
             if from_id:
                 self._by_idkey[from_id.compact].append(g.id)
             self._index_keys(g)
+
+    def release(self) -> None:
+        """Drop the name indexes (a 25k-channel guide's were ~85 MB, beside its programmes)
+        once the last source is matched; the guide channels stay, and a later match (channels
+        listed after the programmes) builds them again, in the same order."""
+        self._by_idkey.clear()
+        self._by_compact.clear()
+        self._by_loose.clear()
+        self._postings.clear()
+        self._keys, self._compacts, self._key_country = [], [], []
+        self._fuzzy_cache.clear()
+        for g in self.guides.values():
+            g.keys = []
+        self._pending = list(self.guides.values())
 
     def _index_keys(self, g: _Guide) -> None:
         # Attributes bound once: run for every key of every guide channel (50k for a 25k-channel

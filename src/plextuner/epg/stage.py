@@ -85,10 +85,17 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
 
 
 def parse_source(
-    path: Path, label: str, data: GuideData, entries: list[LineupEntry], window: tuple[float, float]
+    path: Path,
+    label: str,
+    data: GuideData,
+    entries: list[LineupEntry],
+    window: tuple[float, float],
+    *,
+    last: bool = False,
 ) -> ParseOutcome:
     """Read one guide into `data`, keeping only programmes of matched channels near the window
-    (a big one in two halves, the second by a helper process: see halves.py)."""
+    (a big one in two halves, the second by a helper process: see halves.py). `last`: no source
+    follows, so the matcher's name indexes go once its channels are matched."""
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
     packed: dict[str, KeptList] = {}
@@ -106,6 +113,8 @@ def parse_source(
 
         def wanted() -> set[str]:  # asked once, by the reader, at the first programme
             ids = match_pending(data, entries)
+            if last:
+                data.matcher.release()  # not needed while the programmes are read
             if half is not None:
                 half.start(frozenset(ids))
             return ids

@@ -112,9 +112,11 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
         except EpgError as err:  # a read-only data dir: held in memory, as before
             result.failed.append(str(err))
     parsed_any = False
-    for path, label in job.sources:
+    for n, (path, label) in enumerate(job.sources, 1):
         try:
-            outcome = parse_source(Path(path), label, data, entries, job.window)
+            outcome = parse_source(
+                Path(path), label, data, entries, job.window, last=n == len(job.sources)
+            )
         except EpgError as err:
             result.failed.append(str(err))
             continue
