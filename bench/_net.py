@@ -16,6 +16,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int, tries: int = 50) -> int:
+    """The first of `count` consecutive free loopback ports (a daemon's devices listen on
+    port, port + 1, ...: one taken by another socket left a device unserved and a bench run
+    failing to connect)."""
+    for _ in range(tries):
+        first = free_port()
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 async def wait_ready(session: aiohttp.ClientSession, port: int, tries: int = 100) -> None:
     """Until the daemon on `port` answers /readyz with 200 (bounded: `tries` x 0.1 s)."""
     for _ in range(tries):

@@ -30,9 +30,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import free_port
 from tests.fakes.streams import FakeCdn
 
+from bench._net import free_ports
 from bench.epg_ingest import generate as generate_guide
 
 STREAMS = 50_000
@@ -236,7 +236,7 @@ async def run() -> int:
         guide = tmp / "guide.xml"
         generate_guide(guide, mb)
         playlist(tmp / "list.m3u", cdn.port, n_viewers)
-        port = free_port()
+        port = free_ports(STREAMS // 479 + 4)  # every device's port (479 channels each)
         cfg = config(tmp, port, guide, n_viewers)
         log = tmp / "serve.log"
         # The daemon logs to a pipe, as under a container runtime: a log file on the disk the

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bench._net import cpu_seconds, free_port, wait_ready
+from bench._net import cpu_seconds, free_port, free_ports, wait_ready
 
 RATE = 3_000_000 // 8  # 3 Mbit/s in bytes
 PACKETS = bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * 184
@@ -90,7 +90,7 @@ async def run(tmp: Path) -> None:
         ]
     lines += ['#EXTINF:-1 tvg-id="fast" group-title="B",Fast', f"{src}/fast.ts?chunks=400"]
     (tmp / "l.m3u").write_text("\n".join(lines) + "\n")
-    port = free_port()
+    port = free_ports(2)  # the two devices
     (tmp / "c.yaml").write_text(
         f"host: 127.0.0.1\nport: {port}\ndiscovery_port: 0\ndata_dir: {tmp / 'data'}\n"
         "log_level: warning\npostvalidate: {enabled: false}\n"
