@@ -172,9 +172,6 @@ class Matcher:
         self.source += 1
         self._fuzzy_cache.clear()
 
-    def _canon(self, compact: str) -> str:
-        return self._alias.get(compact, compact)
-
     def add(self, channel: GuideChannel) -> None:
         if channel.id in self.guides:
             return  # an earlier source already described it
@@ -208,22 +205,17 @@ class Matcher:
             self._index_keys(g)
 
     def release(self) -> None:
-        """Drop the name indexes (a 25k-channel guide's were ~85 MB, beside its programmes)
-        once the last source is matched; the guide channels stay, and a later match (channels
-        listed after the programmes) builds them again, in the same order."""
-        self._by_idkey.clear()
-        self._by_compact.clear()
-        self._by_loose.clear()
-        self._postings.clear()
-        self._keys, self._compacts, self._key_country = [], [], []
-        self._fuzzy_cache.clear()
+        """The name indexes dropped (~80 MB for 25k guide channels) once the last source is
+        matched; a later match (channels after the programmes) builds them again, in order."""
+        for index in (self._by_idkey, self._by_compact, self._by_loose, self._postings):
+            index.clear()
+        self._keys, self._compacts, self._key_country, self._fuzzy_cache = [], [], [], {}
         for g in self.guides.values():
             g.keys = []
         self._pending = list(self.guides.values())
 
     def _index_keys(self, g: _Guide) -> None:
-        # Attributes bound once: run for every key of every guide channel (50k for a 25k-channel
-        # guide, on the way to a big guide's first programme)
+        # Attributes bound once: this runs for every key of every guide channel (50k for 25k)
         seen: set[tuple[str, str | None]] = set()
         canon, gid = self._alias.get, g.id
         by_compact, by_loose, postings = self._by_compact, self._by_loose, self._postings
@@ -283,7 +275,7 @@ class Matcher:
             ):
                 if not lookup:
                     continue
-                ids = table.get(self._canon(lookup))
+                ids = table.get(self._alias.get(lookup, lookup))  # an alias's canonical name
                 if not ids:
                     continue
                 gid = self._pick(ids, own, facts.chno)
