@@ -13,8 +13,9 @@ from plextuner.config.models import EpgConfig
 from plextuner.epg import names
 from plextuner.epg.aliases import parse_aliases
 from plextuner.epg.countries import country_of_group
-from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier, assign
+from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier
 from plextuner.epg.names import id_key, name_key
+from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.xmltv import GuideChannel, Programme
 from plextuner.errors import FetchError

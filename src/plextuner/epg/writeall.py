@@ -14,7 +14,8 @@ from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
-from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult, assign
+from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
+from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
 from plextuner.epg.spill import Kept
