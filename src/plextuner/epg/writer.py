@@ -111,15 +111,9 @@ def channels_xml(device: Device, icons: dict[str, str], id_style: str = "xmltv")
         if name and tvg and number and name != number and tvg not in (name, number):
             add(f'<channel id="{number}{suffix}"><display-name>{name}</display-name><display-name>')
             add(f"{number}</display-name><display-name>{tvg}</display-name>")
-        else:
-            names = [name] if name else []
-            if number and number != name:
-                names.append(number)
-            if tvg and tvg not in (name, number):
-                names.append(tvg)
-            add(f'<channel id="{number}{suffix}">')
-            add("".join([f"<display-name>{x}</display-name>" for x in names]))
-        add(f'<icon src="{icon}"/></channel>' if icon else "</channel>")
+            add(f'<icon src="{icon}"/></channel>' if icon else "</channel>")
+        else:  # a name missing or repeated: the general element
+            add(channel_xml(number, ch, icon, id_style))
     return "".join(parts).encode()
 
 
