@@ -68,3 +68,26 @@ def test_a_cache_from_before_lessons_loads(tmp_path: Path) -> None:
     path.write_text(json.dumps({"version": 1, "entries": {"k": {"verdict": "ok", "at": 1}}}))
     cache = ProbeCache.load(path)
     assert cache.ceilings() == {} and cache.fresh_ok("k", 1e12) is not None
+
+
+def test_a_lesson_is_the_rate_the_host_saw_when_starts_fell_behind() -> None:
+    # Nominal 4/s, but the starts came 0.5 s apart (a slot held by a slow answer): refused
+    # there, the host allows less than 2/s, not less than 4/s.
+    lim = HostLimiter("h", 2, 0.25, 0.0, park_after=6, rng=random.Random(1))
+    for at in (10.0, 10.5, 11.0):
+        lim.started(at)
+    lim.finished_ok()
+    lim.finished_ok()
+    lim.finished_transient(11.01, "HTTP 503")
+    assert lim.ceiling == pytest.approx(0.85 * 2.0)
+    assert lim.cap == pytest.approx(0.85 * 4.0)  # the base rate still bounds what is pooled
+
+
+def test_a_lesson_at_the_nominal_pace_is_the_nominal_rate() -> None:
+    lim = HostLimiter("h", 2, 0.25, 0.0, park_after=6, rng=random.Random(1))
+    for at in (10.0, 10.25, 10.5):  # on the pace: what was seen is the rate itself
+        lim.started(at)
+    lim.finished_ok()
+    lim.finished_ok()
+    lim.finished_transient(10.51, "HTTP 503")
+    assert lim.ceiling == pytest.approx(0.85 * 4.0)
