@@ -4,6 +4,7 @@ stopped decides whose trouble it is, and a definite failure is the same on every
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -195,3 +196,20 @@ async def test_the_clients_read_timeout_is_a_stall_too(wire: WireServer) -> None
         result = await NativeEngine(client).probe(Source("p", wire.url("stall")), 5)
     assert shape(result) == (Verdict.TRANSIENT, Scope.CHANNEL, True, "200, then nothing")
     assert result.dropped
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_a_refused_connection_says_so(kind: str) -> None:
+    """A port that refuses (a CDN's ban closing its listener) is the host's trouble, marked
+    refused: the scheduler checks for the ban's end often (a refusal costs the server nothing).
+    A host that never answers at the TCP level is not marked."""
+    with socket.socket() as sock:  # a loopback port bound and never listened on: refused
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/live/1.ts"
+        async with httpx.AsyncClient(timeout=5) as client:
+            result = await engine_for(kind, client).probe(Source("p", url), 5.0)
+    assert (result.verdict, result.scope, result.refused) == (Verdict.TRANSIENT, Scope.HOST, True)
+    assert result.reason == "connection refused"
+    async with httpx.AsyncClient(timeout=5) as client:  # a name that does not resolve
+        other = await engine_for(kind, client).probe(Source("p", "http://no.invalid/x.ts"), 5.0)
+    assert other.verdict is Verdict.TRANSIENT and not other.refused

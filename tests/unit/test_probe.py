@@ -15,6 +15,7 @@ from plextuner.validate.hosts import (
     OVERSHOOT,
     RATE_STEP,
     REFINE,
+    REFUSED_RETRY,
     SAFETY,
     HostLimiter,
     HostMode,
@@ -120,6 +121,36 @@ class TestHostLimiter:
         lim.started(10.0 + BAN_PATIENCE)
         lim.finished_transient(10.0 + BAN_PATIENCE, "HTTP 503")
         assert lim.mode is HostMode.PARKED
+
+    @pytest.mark.parametrize("seed", range(10))
+    def test_a_ban_that_refuses_connections_is_checked_every_second(self, seed: int) -> None:
+        """A host that answered, then a 503 and its listener closed (refused connections):
+        after the 503's own cool-down, retried about every REFUSED_RETRY, not 2, 4, 5 s; and a
+        503 in the middle of it doubles again."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(seed))
+        lim.started(0)
+        lim.finished_ok()
+        lim.started(1.0)
+        lim.finished_transient(1.0, "HTTP 503")
+        now = lim.next_start
+        for _ in range(5):
+            lim.started(now)
+            lim.finished_transient(now, "connection refused", refused=True)
+            assert 0.75 * REFUSED_RETRY <= lim.next_start - now <= 1.25 * REFUSED_RETRY
+            now = lim.next_start
+        lim.started(now)
+        lim.finished_transient(now, "HTTP 503")
+        assert lim.next_start - now >= 0.75 * BAN_RETRY
+        assert lim.mode is HostMode.BACKOFF
+
+    def test_a_host_that_never_answered_doubles_even_when_refused(self) -> None:
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        now = 0.0
+        for strike in range(1, 5):
+            lim.started(now)
+            lim.finished_transient(now, "connection refused", refused=True)
+            assert lim.next_start - now >= 0.75 * 0.5 * 2**strike
+            now = lim.next_start
 
     @pytest.mark.parametrize("seed", range(40))
     def test_cooldowns_after_refusals_stay_near_their_doubling(self, seed: int) -> None:

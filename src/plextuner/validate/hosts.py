@@ -73,6 +73,10 @@ BAN_PATIENCE = 300.0
 # out a doubled cool-down past the ban's end wasted up to the ban's length again (a 30 s ban:
 # retries at 1, 3, 7, 15, 31 s, and at 63 s when the fifth came early; a run 1.9x its oracle).
 BAN_RETRY = 5.0
+# A host that answered earlier and now refuses connections (a closed listener: the kernel's
+# reset, no load on the server) is tried this often: the doubled cool-downs (1, 3, 7 s) found a
+# 5 s ban's end 1.5-2.7 s late on every host of the banning bench. A 429/503 still doubles.
+REFUSED_RETRY = 1.0
 # A host's learned ceiling is kept this long for the runs after the one that learned it (a
 # daemon probes every refresh: each run met every host's limit, and its ban, once). After it,
 # a run learns afresh, so a CDN that allows more is found within a day.
@@ -209,8 +213,9 @@ class HostLimiter:
             self.ceiling = typical
             self.rate = min(self.rate, typical)
 
-    def finished_transient(self, now: float, reason: str) -> None:
-        """Multiplicative decrease plus a cool-down; park a host that keeps refusing."""
+    def finished_transient(self, now: float, reason: str, refused: bool = False) -> None:
+        """Multiplicative decrease plus a cool-down; park a host that keeps refusing.
+        `refused`: the connection was refused (see REFUSED_RETRY)."""
         self.running -= 1
         self.streak = 0
         self.strikes += 1
@@ -235,6 +240,8 @@ class HostLimiter:
         cooldown = min(
             BAN_RETRY if self.answered else MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8)
         )
+        if refused and self.answered:
+            cooldown = min(cooldown, REFUSED_RETRY)
         spread = 1 - COOLDOWN_SPREAD + 2 * COOLDOWN_SPREAD * self.rng.random()
         self.next_start = max(self.next_start, now + cooldown * spread)
         HOST_BACKOFF.labels(host=self.host).set(self.level)

@@ -327,7 +327,7 @@ class ProbePool:
         elif signal is HostSignal.NEUTRAL:
             limiter.finished_neutral(self.clock(), result.dropped)
         else:
-            limiter.finished_transient(self.clock(), result.reason)
+            limiter.finished_transient(self.clock(), result.reason, result.refused)
         outcome = settle(job, result, self.results.get(job.key), self.cfg.retries, self.rng)
         if isinstance(outcome, Retry) and result.definite:
             self._trip(job.bucket, self._tripwire.struck(job.bucket, job.key))

@@ -124,6 +124,8 @@ class NativeEngine:
                 )
             return ProbeResult(Verdict.TRANSIENT, "timed out", scope=Scope.HOST)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            if _refused(err):
+                return ProbeResult(Verdict.TRANSIENT, "connection refused", refused=True)
             return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
         except httpx.TransportError as err:  # reset or closed before an answer
             return ProbeResult(Verdict.TRANSIENT, f"connection failed ({type(err).__name__})")
@@ -291,6 +293,18 @@ class FfprobeEngine:
 
 
 _BMFF_BOXES = (b"ftyp", b"styp", b"moof", b"sidx", b"moov", b"prft", b"emsg")
+
+
+def _refused(err: BaseException) -> bool:
+    """The connection was refused (ECONNREFUSED somewhere in httpx's chain of causes)."""
+    seen: BaseException | None = err
+    for _ in range(8):  # httpx -> httpcore -> OSError -> ConnectionRefusedError: a few links
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def is_fmp4(data: bytes) -> bool:

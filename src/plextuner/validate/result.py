@@ -52,6 +52,9 @@ class ProbeResult:
     # connection a moment longer. An answer the server ended itself (closed, HTML, an empty
     # playlist) holds nothing.
     dropped: bool = False
+    # The host's port refused the connection (the kernel's reset: no load on the server, as
+    # a CDN's ban that closes its listener): its end is checked for often (validate/hosts.py).
+    refused: bool = False
 
     @property
     def hd(self) -> bool | None:
@@ -116,7 +119,10 @@ def classify_ffprobe_error(stderr: str) -> ProbeResult:
     for fragment in _FFPROBE_TRANSIENT:
         if fragment in text:
             scope = _FFPROBE_SCOPES.get(fragment, Scope.HOST)
-            return ProbeResult(Verdict.TRANSIENT, f"ffprobe: {fragment}", scope=scope)
+            refused = fragment == "connection refused"
+            return ProbeResult(
+                Verdict.TRANSIENT, f"ffprobe: {fragment}", scope=scope, refused=refused
+            )
     for fragment in _FFPROBE_DEAD:
         if fragment in text:
             return ProbeResult(Verdict.DEAD, f"ffprobe: {fragment}")
