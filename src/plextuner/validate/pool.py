@@ -25,7 +25,7 @@ from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.validate.hosts import HostLimiter, HostMode, Lessons
 from plextuner.validate.jobs import Job, JobKey, interleave
 from plextuner.validate.probe import Engine
-from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict
+from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict, unprobed
 from plextuner.validate.settle import (
     Decided,
     HostSignal,
@@ -51,10 +51,6 @@ class PoolStats:
     wakeups: int = 0  # times the scheduler woke (a measure of its own overhead)
     parked_hosts: list[str] = field(default_factory=list)
     tripped_buckets: list[str] = field(default_factory=list)
-
-
-def _unprobed(reason: str) -> ProbeResult:
-    return ProbeResult(Verdict.TRANSIENT, reason, origin=Origin.SCHEDULER)
 
 
 class ProbePool:
@@ -99,7 +95,7 @@ class ProbePool:
 
     def _enqueue(self, job: Job) -> None:
         if job.bucket in self.stats.tripped_buckets:
-            self.results.setdefault(job.key, _unprobed("not probed: bucket held"))
+            self.results.setdefault(job.key, unprobed("not probed: bucket held"))
             return
         host = host_of(job.source.url)
         self._host(host)
@@ -379,7 +375,7 @@ class ProbePool:
             for queue in self.queues.values():
                 for job in [j for j in queue if j.source.provider == provider]:
                     queue.remove(job)
-                    self.results.setdefault(job.key, _unprobed("no connection free: viewers first"))
+                    self.results.setdefault(job.key, unprobed("no connection free: viewers first"))
 
     def _drain_parked(self, host: str) -> None:
         if host not in self.stats.parked_hosts:
@@ -387,14 +383,14 @@ class ProbePool:
         queue = self.queues[host]
         while queue:
             job = queue.popleft()
-            gave_up = _unprobed(f"host {host} parked")
+            gave_up = unprobed(f"host {host} parked")
             self._follow(job, give_up_source(job, gave_up, self.results.get(job.key)))
 
     def _finish_unprobed(self, reason: str) -> None:
         for job in self.deferred:
-            self.results.setdefault(job.key, _unprobed(reason))
+            self.results.setdefault(job.key, unprobed(reason))
         self.deferred.clear()
         for queue in self.queues.values():
             while queue:
                 job = queue.popleft()
-                self.results.setdefault(job.key, _unprobed(reason))
+                self.results.setdefault(job.key, unprobed(reason))

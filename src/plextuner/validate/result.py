@@ -61,6 +61,11 @@ class ProbeResult:
         return None if self.height is None else self.height >= 720
 
 
+def unprobed(reason: str) -> ProbeResult:
+    """The scheduler's result for a channel it did not probe (host parked, run time over)."""
+    return ProbeResult(Verdict.TRANSIENT, reason, origin=Origin.SCHEDULER)
+
+
 # 401/403 from a CDN that served a moment ago, 429, 5xx and the "account full" codes some panels
 # use (458, 509, 513) all say "not now", never "never".
 
