@@ -57,6 +57,18 @@ class TestSettle:
         assert isinstance(outcome, Retry) and 1.0 <= outcome.delay <= 3.0
         assert settle(job(attempts=2), FLAKY, None, 2, self.rng) == Decided(FLAKY)
 
+    def test_a_refusal_during_a_ban_uses_up_nothing(self) -> None:
+        """A refused connection from a host banning us only looked for the ban's end: the job
+        keeps its retries (none left here) and its account waits."""
+        refused = ProbeResult(Verdict.TRANSIENT, "connection refused", refused=True)
+        spent = job(attempts=2)
+        outcome = settle(spent, refused, None, 2, self.rng, banned=True)
+        assert isinstance(outcome, Retry) and outcome.ban_check and not outcome.counted
+        # not banning (the first refusal, or a host that never answered): an ordinary try
+        assert settle(spent, refused, None, 2, self.rng) == Decided(refused)
+        # a 503 in the middle of a ban is the host's answer to this request: counted
+        assert settle(spent, FLAKY, None, 2, self.rng, banned=True) == Decided(FLAKY)
+
     def test_dead_moves_to_backup_source(self) -> None:
         """A dead source hands over to the next one; the last one's verdict decides."""
         assert settle(job(sources=2), DEAD, None, 2, self.rng) == NextSource(DEAD)
@@ -281,3 +293,35 @@ async def test_only_a_request_we_gave_up_on_holds_the_hosts_next_start() -> None
     ) as neutral:
         await asyncio.wait_for(pool.run(_numbered(3)), 10)
     assert sorted(call.args[2] for call in neutral.call_args_list) == [False, False, True]
+
+
+class _BanningEngine:
+    """The first probe answers; every probe for `ban` seconds after it is refused (a CDN that
+    closed its listener), then all answer again."""
+
+    def __init__(self, ban: float) -> None:
+        self.ban = ban
+        self.ends: float | None = None
+        self.refused = 0
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        now = asyncio.get_running_loop().time()
+        if self.ends is None:
+            self.ends = now + self.ban
+        elif now < self.ends:
+            self.refused += 1
+            return ProbeResult(Verdict.TRANSIENT, "connection refused", refused=True)
+        return OK
+
+
+async def test_a_bans_refusals_use_up_no_channels_retries() -> None:
+    """The first refusal of a burst is its channel's try (with no retries: unverified); the
+    ones after it, every second until the ban ends, only look for its end: the channels they
+    fell on are probed again after it and decided."""
+    engine = _BanningEngine(ban=2.5)
+    cfg = PostvalidateConfig(workers=1, per_host=1, min_interval=0.05, jitter=0, retries=0)
+    pool = ProbePool(cfg, engine, rng=random.Random(1))
+    results = await asyncio.wait_for(pool.run(_numbered(8)), 30)
+    transient = [r for r in results.values() if r.verdict is Verdict.TRANSIENT]
+    assert engine.refused >= 3  # the burst's refusal and at least two checks of the ban
+    assert len(transient) == 1 and len(results) == 8

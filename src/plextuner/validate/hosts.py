@@ -252,6 +252,12 @@ class HostLimiter:
         else:
             self._set_mode(HostMode.BACKOFF, reason)
 
+    @property
+    def banning(self) -> bool:
+        """It answered earlier in the run and has had trouble in a row since (its refusals
+        after the first are the ban's, not any channel's)."""
+        return self.answered and self.strikes > 1
+
     def met(self) -> float:
         """The rate the first trouble came at: the jittered mean, or what the host saw over
         the last starts when that was less. Starts fall behind the nominal pace while a slot

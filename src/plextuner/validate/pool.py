@@ -324,17 +324,18 @@ class ProbePool:
             limiter.finished_neutral(self.clock(), result.dropped)
         else:
             limiter.finished_transient(self.clock(), result.reason, result.refused)
-        outcome = settle(job, result, self.results.get(job.key), self.cfg.retries, self.rng)
+        earlier, banned = self.results.get(job.key), limiter.banning
+        outcome = settle(job, result, earlier, self.cfg.retries, self.rng, banned)
         if isinstance(outcome, Retry) and result.definite:
             self._trip(job.bucket, self._tripwire.struck(job.bucket, job.key))
         self._follow(job, outcome)
 
     def _follow(self, job: Job, outcome: Retry | NextSource | Decided) -> None:
         match outcome:
-            case Retry(delay, counted, deferred):
+            case Retry(delay, counted, deferred, ban_check):
                 if counted:
                     job.attempts += 1
-                else:
+                elif not ban_check:
                     job.account_waits += 1
                 self.stats.retries += 1
                 job.not_before = self.clock() + delay

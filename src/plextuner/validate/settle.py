@@ -30,11 +30,14 @@ class HostSignal(StrEnum):
 class Retry:
     """Probe the same source again after `delay` seconds. `counted`: it uses up one of the
     retries (an account refusal does not: it says nothing about the channel). `deferred`: the
-    retry waits for the end of the run (a channel that hung must not hold a slot meanwhile)."""
+    retry waits for the end of the run (a channel that hung must not hold a slot meanwhile).
+    `ban_check`: a refused connection from a host that is banning us; the probe only looked
+    for the ban's end (every second, hosts.REFUSED_RETRY) and uses up nothing of the job's."""
 
     delay: float
     counted: bool = True
     deferred: bool = False
+    ban_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +73,22 @@ def retry_delay(attempts: int, rng: random.Random) -> float:
 
 
 def settle(
-    job: Job, result: ProbeResult, earlier: ProbeResult | None, retries: int, rng: random.Random
+    job: Job,
+    result: ProbeResult,
+    earlier: ProbeResult | None,
+    retries: int,
+    rng: random.Random,
+    banned: bool = False,
 ) -> Settlement:
-    """What to do after `result` (for `job`, whose channel had `earlier` recorded so far)."""
+    """What to do after `result` (for `job`, whose channel had `earlier` recorded so far).
+    `banned`: the host answered earlier in the run and has refused since (its trouble in a
+    row): a refused connection now is the ban, not this channel's try (a 30 s ban checked every
+    second used up the retries of 21 channels of 840, left unverified)."""
     if result.verdict is Verdict.OK:
         return Decided(result)
     if result.verdict is Verdict.TRANSIENT:
+        if result.refused and banned:
+            return Retry(0.0, counted=False, ban_check=True)
         if result.scope is Scope.ACCOUNT and job.account_waits < MAX_ACCOUNT_WAITS:
             return Retry(retry_delay(job.account_waits + 1, rng), counted=False)
         if result.scope is Scope.CHANNEL:
