@@ -223,6 +223,30 @@ def test_kept_list_packs_times_and_references() -> None:
     assert len(kept) == 2
 
 
+def test_kept_times_are_exact_whole_seconds_in_16_bytes(tmp_path: Path) -> None:
+    """XMLTV times (whole seconds) come back exactly, Oct 1955 to Dec 2091; a stop of 0 is none
+    (as `if p.stop` reads it); a stop past 2091 (garbage) is held there; the list crosses to
+    the helper's parent at 16 bytes a programme."""
+    now = datetime(2026, 12, 5, 14, 30, tzinfo=UTC).timestamp()
+    far = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+    kept = KeptList()
+    rows = [(now, now + 1800), (now + 1800, None), (now + 3600, 0.0), (-441763200.0, 0.0)]
+    for i, (start, stop) in enumerate(rows):
+        kept.append(start, stop, i)
+    kept.append(now + 7200, far, 9)
+    assert [(k.start, k.stop) for k in kept][:4] == [
+        (now, now + 1800), (now + 1800, None), (now + 3600, None), (-441763200.0, None)
+    ]  # fmt: skip
+    assert kept[4].stop is not None and datetime.fromtimestamp(kept[4].stop, UTC).year >= 2091
+    path = tmp_path / "packed"
+    with path.open("wb") as out:
+        kept.write_to(out)
+    assert path.stat().st_size == 5 * 16 == 5 * KeptList.ITEM_BYTES
+    with path.open("rb") as fh:
+        again = KeptList.read_from(fh, 5)
+    assert list(again) == list(kept)
+
+
 def test_an_unwritable_data_dir_keeps_programmes_in_memory(tmp_path: Path) -> None:
     """Where the spill cannot be made, the guide job says so and writes the guides anyway."""
     settings = load_settings(None, {"data_dir": str(tmp_path / "data")}, env={})

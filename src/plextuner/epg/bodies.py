@@ -7,12 +7,20 @@ value escaped alone is what the joint escape gives it."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import TypeVar
 
 from plextuner.epg.plain import RenderedRun
-from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.spill import (
+    NO_STOP,
+    OFFSET_HIGH,
+    OFFSET_LOW,
+    TIME_BASE,
+    KeptList,
+    Spill,
+    offset_of,
+    stop_offset,
+)
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
 
@@ -138,10 +146,15 @@ def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, KeptList]) -> No
     """`KeptList.append` inlined: a provider's own guide keeps a million programmes."""
     refs = spill.add_many([item[3] for item in run])
     get = packed.get
+    base, low, high, none = TIME_BASE, OFFSET_LOW, OFFSET_HIGH, NO_STOP
     for (channel, start, stop, _), ref in zip(run, refs, strict=True):
         kept = get(channel)
         if kept is None:
             kept = packed[channel] = KeptList()
-        kept.starts.append(start)
-        kept.stops.append(math.nan if stop is None else stop)
+        at = int(start) - base
+        end = int(stop) - base if stop else none
+        if not (low <= at <= high and none <= end <= high):  # a guide's garbage: held at the ends
+            at, end = offset_of(start), stop_offset(stop)
+        kept.starts.append(at)
+        kept.stops.append(end)
         kept.bodies.append(ref)

@@ -14,7 +14,7 @@ from typing import overload
 from plextuner.buckets.models import LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.bodies import shaped
-from plextuner.epg.spill import Kept, KeptList
+from plextuner.epg.spill import NO_STOP, TIME_BASE, Kept, KeptList
 from plextuner.epg.xmltv import Programme
 
 DEFAULT_LENGTH = 3600.0
@@ -82,16 +82,17 @@ def programmes_for(
 
 def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptList:
     """One spilled source (a provider's own guide): the same choice as the general path, kept
-    packed (24 bytes a programme where a list of `Kept` tuples was ~150: a device's share of a
+    packed (16 bytes a programme where a list of `Kept` tuples was ~150: a device's share of a
     million kept programmes was the guide job's peak while it was written)."""
     lo, hi = window
-    if not shift and _all_kept(items, lo, hi):
+    if not shift and _all_kept(items, lo - TIME_BASE, hi - TIME_BASE):
         return items  # what the loop below would copy, programme for programme
     starts, stops, bodies = items.starts, items.stops, items.bodies
     if not shift and _in_step(items):
         # Starts and stops both rising, each stop after its start (a provider's guide): what
         # the loop keeps is one stretch, cut out in C (the loop was 0.1 s of a big guide).
-        a, b = bisect.bisect_right(stops, lo), bisect.bisect_left(starts, hi)
+        a = bisect.bisect_right(stops, lo - TIME_BASE)
+        b = bisect.bisect_left(starts, hi - TIME_BASE)
         out = KeptList()
         out.starts, out.stops, out.bodies = starts[a:b], stops[a:b], bodies[a:b]
         return out
@@ -100,9 +101,9 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
     ordered = all(map(operator.le, starts, itertools.islice(starts, 1, None)))
     last: float | None = None
     for i in range(n) if ordered else sorted(range(n), key=starts.__getitem__):
-        start = starts[i] + shift
+        start = TIME_BASE + starts[i] + shift
         raw = stops[i]
-        stop = raw + shift if raw and not math.isnan(raw) else None  # as `if p.stop`: 0 is none
+        stop = TIME_BASE + raw + shift if raw != NO_STOP else None  # (a stop of 0 is none too)
         end = stop or start + DEFAULT_LENGTH
         if not (start < hi and end > lo) or last == start:
             continue
@@ -112,8 +113,8 @@ def _packed(items: KeptList, window: tuple[float, float], shift: float) -> KeptL
 
 
 def _in_step(items: KeptList) -> bool:
-    """Starts and stops strictly rising, every stop after its start (none missing: NaN
-    compares false), judged by C loops."""
+    """Starts and stops strictly rising, every stop after its start (none missing: NO_STOP is
+    under every start), judged by C loops."""
     starts, stops = items.starts, items.stops
     return (
         all(map(operator.lt, starts, itertools.islice(starts, 1, None)))
@@ -124,18 +125,18 @@ def _in_step(items: KeptList) -> bool:
 
 def _all_kept(items: KeptList, lo: float, hi: float) -> bool:
     """Whether `_packed` would keep every programme as it is, judged by C loops over the
-    arrays: starts strictly increasing (in order, no repeats), the last before the window's
-    end, every programme ending after its start (no stop at or before it; the first one's
-    default length past it), and no stop of 0 (which the loop would store as none)."""
+    arrays (`lo`, `hi`: the window as offsets): starts strictly increasing (in order, no
+    repeats), the last before the window's end, every programme ending after the window's
+    start (no stop at or before it, NO_STOP aside; the first one's default length past it)."""
     starts, stops = items.starts, items.stops
     if not starts:
         return True
+    ended = range(NO_STOP + 1, math.floor(lo) + 1)  # a stop at or before `lo`, in C
     return (
         starts[-1] < hi
         and starts[0] + DEFAULT_LENGTH > lo
         and all(map(operator.lt, starts, itertools.islice(starts, 1, None)))
-        and not any(map(lo.__ge__, stops))  # (NaN, no stop, compares false)
-        and 0.0 not in stops
+        and not any(map(ended.__contains__, stops))
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import math
 import os
 import tempfile
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from plextuner.buckets.models import ID_SUFFIX, Device, channel_id
-from plextuner.epg.spill import Kept, KeptList, Spill
+from plextuner.epg.spill import NO_STOP, TIME_BASE, Kept, KeptList, Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, programme_body, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
 from plextuner.fileio import Committer, fsync_dir
@@ -208,22 +207,23 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
 def _packed(items: KeptList, quoted: str, spill: Spill) -> list[bytes]:
     """The general loop's programmes for a packed list, three parts each (start tag, channel,
     body), without a `Kept` made for each (a device's share of a million programmes)."""
-    starts, stops, n = items.starts, items.stops, len(items)
+    starts, stops, n = items.starts, items.stops, len(items)  # offsets from TIME_BASE
     bodies = spill.read_many(items.bodies)
     channel = f"{quoted}>".encode()
-    if 0.0 not in stops and all(map(lt, starts, stops)):
-        # Every programme has its own stop after its start (a provider's guide; NaN, no stop,
-        # compares false): the loop below in C iterators, nothing skipped
-        heads = map(_slot_bytes, starts, stops)
+    base = TIME_BASE.__add__
+    if all(map(lt, starts, stops)):
+        # Every programme has its own stop after its start (a provider's guide; NO_STOP is
+        # under every start): the loop below in C iterators, nothing skipped
+        heads = map(_slot_bytes, map(base, starts), map(base, stops))
         return list(itertools.chain.from_iterable(zip(heads, itertools.repeat(channel), bodies)))
     parts: list[bytes] = []
     for i in range(n):
         start, stop = starts[i], stops[i]
-        if not stop or math.isnan(stop):  # none (NaN) or 0, as `p.stop or ...` above
+        if stop == NO_STOP:  # none, as `p.stop or ...` above
             stop = starts[i + 1] if i + 1 < n else start + 3600
         if stop <= start:
             continue
-        parts += (_slot_bytes(start, stop), channel, bodies[i])
+        parts += (_slot_bytes(base(start), base(stop)), channel, bodies[i])
     return parts
 
 
