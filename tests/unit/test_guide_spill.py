@@ -279,3 +279,27 @@ def test_a_spill_takes_a_directory_or_a_file(tmp_path: Path) -> None:
         Spill()
     with tmp_path.joinpath("f").open("w+b", buffering=0) as fh, pytest.raises(ValueError):
         Spill(tmp_path, file=fh)
+
+
+def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) -> None:
+    """`keep_programme`'s inlined loop for plain programmes holds the same numbers as
+    `KeptList.append`, for ordinary, missing, zero, far-future and far-past stops (a stop at
+    the very first second of the range is a time, not a missing one)."""
+    from plextuner.epg.bodies import BodyRenderer, keep_programme
+    from plextuner.epg.plain import RenderedRun
+    from plextuner.epg.spill import NO_STOP, TIME_BASE
+
+    now = datetime(2026, 12, 5, 14, 30, tzinfo=UTC).timestamp()
+    stops = [now + 1800, None, 0.0, datetime(2200, 1, 1, tzinfo=UTC).timestamp(),
+             float(TIME_BASE + NO_STOP), float(TIME_BASE + NO_STOP + 1), -1e12]  # fmt: skip
+    run = RenderedRun(("c", now + i, stop, b"<title>x</title>") for i, stop in enumerate(stops))
+    spill = Spill(tmp_path)
+    packed: dict[str, KeptList] = {}
+    keep_programme(run, False, spill, packed, BodyRenderer())
+    reference = KeptList()
+    for i, stop in enumerate(stops):
+        reference.append(now + i, stop, 0)
+    assert list(packed["c"].starts) == list(reference.starts)
+    assert list(packed["c"].stops) == list(reference.stops)
+    assert [k.stop is None for k in packed["c"]] == [False, True, True, False, False, False, False]
+    spill.close()

@@ -153,7 +153,7 @@ def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, KeptList]) -> No
             kept = packed[channel] = KeptList()
         at = int(start) - base
         end = int(stop) - base if stop else none
-        if not (low <= at <= high and none <= end <= high):  # a guide's garbage: held at the ends
+        if not (low <= at <= high and (low <= end <= high or not stop)):  # garbage: held
             at, end = offset_of(start), stop_offset(stop)
         kept.starts.append(at)
         kept.stops.append(end)
