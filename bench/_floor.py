@@ -23,8 +23,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 import msgspec
 
-GROUPS = ["Sports", "News", "Movies", "Kids", "Music", "Docs", "Ünïcode", "Local"]
-PER_DEVICE = 479
+from bench.ingest import GROUPS  # the generator's groups, one bucket each as its config
+from plextuner.config.models import BucketConfig
+
+PER_DEVICE = BucketConfig.model_fields["max_channels"].default  # a device's channels (479)
 _ENTRY = re.compile(
     r'#EXTINF:(-?\d+) tvg-id="([^"]*)" tvg-name="([^"]*)" tvg-logo="([^"]*)" '
     r'group-title="([^"]*)",([^\n]*)\n([^#\n][^\n]*)'

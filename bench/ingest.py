@@ -159,22 +159,19 @@ def bare_placeholders(data_dir: Path) -> tuple[float, int]:
     return time.perf_counter() - start, len(channels) * len(slots)
 
 
+def best_wall(module_argv: list[str]) -> float:
+    """Best of RUNS in-process walls a child (`python -m <module_argv>`) prints as JSON."""
+    return min(json.loads(timed(module_argv)[2])["wall"] for _ in range(RUNS))
+
+
 def baseline(path: Path) -> float:
-    runs = []
-    for _ in range(RUNS):
-        _, _, out, _ = timed(["bench.ingest", "--baseline", str(path)])
-        runs.append(json.loads(out)["wall"])
-    return min(runs)
+    return best_wall(["bench.ingest", "--baseline", str(path)])
 
 
 def floor(path: Path, out: Path) -> float:
     """Best in-process wall of the toy refresh (bench/_floor.py) over `path`."""
     out.mkdir(exist_ok=True)
-    runs = []
-    for _ in range(RUNS):
-        _, _, printed, _ = timed(["bench._floor", str(path), str(out)])
-        runs.append(json.loads(printed)["wall"])
-    return min(runs)
+    return best_wall(["bench._floor", str(path), str(out)])
 
 
 @contextlib.contextmanager
