@@ -102,8 +102,7 @@ class KeptList(Sequence[Kept]):
         return kept
 
     def __iter__(self) -> Iterator[Kept]:
-        for start, stop, body in zip(self.starts, self.stops, self.bodies, strict=True):
-            yield Kept(TIME_BASE + start, None if stop == NO_STOP else TIME_BASE + stop, body)
+        return map(_kept, self.starts, self.stops, self.bodies)
 
     @overload
     def __getitem__(self, i: int) -> Kept: ...
@@ -114,12 +113,12 @@ class KeptList(Sequence[Kept]):
     def __getitem__(self, i: int | slice) -> Kept | list[Kept]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        stop = self.stops[i]
-        return Kept(
-            TIME_BASE + self.starts[i],
-            None if stop == NO_STOP else TIME_BASE + stop,
-            self.bodies[i],
-        )
+        return _kept(self.starts[i], self.stops[i], self.bodies[i])
+
+
+def _kept(start: int, stop: int, body: int) -> Kept:
+    """A packed programme as `Kept`: absolute times, None for no stop."""
+    return Kept(TIME_BASE + start, None if stop == NO_STOP else TIME_BASE + stop, body)
 
 
 class Spill:
