@@ -27,6 +27,7 @@ from plextuner.validate.jobs import Job, JobKey, interleave
 from plextuner.validate.probe import Engine
 from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict, unprobed
 from plextuner.validate.settle import (
+    Charge,
     Decided,
     HostSignal,
     NextSource,
@@ -332,10 +333,10 @@ class ProbePool:
 
     def _follow(self, job: Job, outcome: Retry | NextSource | Decided) -> None:
         match outcome:
-            case Retry(delay, counted, deferred, ban_check):
-                if counted:
+            case Retry(delay, charge, deferred):
+                if charge is Charge.ATTEMPT:
                     job.attempts += 1
-                elif not ban_check:
+                elif charge is Charge.ACCOUNT_WAIT:
                     job.account_waits += 1
                 self.stats.retries += 1
                 job.not_before = self.clock() + delay

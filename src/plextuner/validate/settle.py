@@ -26,18 +26,34 @@ class HostSignal(StrEnum):
     TROUBLE = "trouble"  # the host refused, timed out or failed: back off
 
 
+class Charge(StrEnum):
+    """What a retry uses up of its job."""
+
+    ATTEMPT = "attempt"  # one of the channel's `retries`
+    ACCOUNT_WAIT = "account_wait"  # the provider refused the account: says nothing of the channel
+    NOTHING = "nothing"  # a ban's check (see `settle`'s `banned`)
+
+
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Probe the same source again after `delay` seconds. `counted`: it uses up one of the
-    retries (an account refusal does not: it says nothing about the channel). `deferred`: the
-    retry waits for the end of the run (a channel that hung must not hold a slot meanwhile).
-    `ban_check`: a refused connection from a host that is banning us; the probe only looked
-    for the ban's end (every second, hosts.REFUSED_RETRY) and uses up nothing of the job's."""
+    """Probe the same source again after `delay` seconds, using up `charge` of the job.
+    `deferred`: the retry waits for the end of the run (a channel that hung must not hold a
+    slot meanwhile)."""
 
     delay: float
-    counted: bool = True
+    charge: Charge = Charge.ATTEMPT
     deferred: bool = False
-    ban_check: bool = False
+
+    @property
+    def counted(self) -> bool:
+        """It uses up one of the channel's retries."""
+        return self.charge is Charge.ATTEMPT
+
+    @property
+    def ban_check(self) -> bool:
+        """A refused connection from a host that is banning us: the probe only looked for the
+        ban's end (every second, hosts.REFUSED_RETRY) and uses up nothing of the job's."""
+        return self.charge is Charge.NOTHING
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +104,9 @@ def settle(
         return Decided(result)
     if result.verdict is Verdict.TRANSIENT:
         if result.refused and banned:
-            return Retry(0.0, counted=False, ban_check=True)
+            return Retry(0.0, Charge.NOTHING)
         if result.scope is Scope.ACCOUNT and job.account_waits < MAX_ACCOUNT_WAITS:
-            return Retry(retry_delay(job.account_waits + 1, rng), counted=False)
+            return Retry(retry_delay(job.account_waits + 1, rng), Charge.ACCOUNT_WAIT)
         if result.scope is Scope.CHANNEL:
             # Counted in the channel's own answers: a refusal by the host before (our burst,
             # the network) neither uses up its retry nor makes its answers look mixed.
