@@ -14,7 +14,7 @@ process (peak RSS is that child's VmHWM, see bench/_hwm.py); the best of three c
 
 Beside it, the floor (bench/_floor.py): a toy refresh that writes the same state and device
 guides for the same list with none of the checks, timed as the baseline is. Its marginal cost
-per entry is what no CPython refresh gets under (3.6-4.6 us, 5.0-5.9x the baseline, on this
+per entry is what no CPython refresh gets under (3.3-4.6 us, 4.6-5.9x the baseline, on this
 machine), so the 4x target stays missed until the per-entry work leaves Python.
 """
 
