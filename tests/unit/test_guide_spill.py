@@ -14,6 +14,7 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings, load_settings
 from plextuner.epg import spill as spill_module
+from plextuner.epg.chunked import SpilledList
 from plextuner.epg.spill import KeptList, Spill
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.worker import GuideJob, run_guide_job
@@ -294,12 +295,13 @@ def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) ->
              float(TIME_BASE + NO_STOP), float(TIME_BASE + NO_STOP + 1), -1e12]  # fmt: skip
     run = RenderedRun(("c", now + i, stop, b"<title>x</title>") for i, stop in enumerate(stops))
     spill = Spill(tmp_path)
-    packed: dict[str, KeptList] = {}
+    packed: dict[str, SpilledList] = {}
     keep_programme(run, False, spill, packed, BodyRenderer())
     reference = KeptList()
     for i, stop in enumerate(stops):
         reference.append(now + i, stop, 0)
-    assert list(packed["c"].starts) == list(reference.starts)
-    assert list(packed["c"].stops) == list(reference.stops)
-    assert [k.stop is None for k in packed["c"]] == [False, True, True, False, False, False, False]
+    kept = packed["c"].loaded(spill)
+    assert list(kept.starts) == list(reference.starts)
+    assert list(kept.stops) == list(reference.stops)
+    assert [k.stop is None for k in kept] == [False, True, True, False, False, False, False]
     spill.close()

@@ -10,13 +10,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
+from plextuner.epg.chunked import CHUNK, SpilledList
 from plextuner.epg.plain import RenderedRun
 from plextuner.epg.spill import (
     NO_STOP,
     OFFSET_HIGH,
     OFFSET_LOW,
     TIME_BASE,
-    KeptList,
     Spill,
     offset_of,
     stop_offset,
@@ -128,7 +128,7 @@ def keep_programme(
     p: Programme | RenderedRun,
     fold: bool,
     spill: Spill,
-    packed: dict[str, KeptList],
+    packed: dict[str, SpilledList],
     bodies: BodyRenderer,
 ) -> None:
     """`p` rendered into `spill` (or a run that came rendered), its times and reference added
@@ -138,23 +138,26 @@ def keep_programme(
         return
     kept = packed.get(p.channel)
     if kept is None:
-        kept = packed[p.channel] = KeptList()
-    kept.append(p.start, p.stop, spill.add(bodies.render(shaped(p, fold)).encode()))
+        kept = packed[p.channel] = SpilledList()
+    kept.append(p.start, p.stop, spill.add(bodies.render(shaped(p, fold)).encode()), spill)
 
 
-def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, KeptList]) -> None:
-    """`KeptList.append` inlined: a provider's own guide keeps a million programmes."""
+def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, SpilledList]) -> None:
+    """`SpilledList.append` inlined: a provider's own guide keeps a million programmes."""
     refs = spill.add_many([item[3] for item in run])
     get = packed.get
-    base, low, high, none = TIME_BASE, OFFSET_LOW, OFFSET_HIGH, NO_STOP
+    base, low, high, none, chunk = TIME_BASE, OFFSET_LOW, OFFSET_HIGH, NO_STOP, CHUNK
     for (channel, start, stop, _), ref in zip(run, refs, strict=True):
         kept = get(channel)
         if kept is None:
-            kept = packed[channel] = KeptList()
+            kept = packed[channel] = SpilledList()
         at = int(start) - base
         end = int(stop) - base if stop else none
         if not (low <= at <= high and (low <= end <= high or not stop)):  # garbage: held
             at, end = offset_of(start), stop_offset(stop)
-        kept.starts.append(at)
+        starts = kept.starts
+        starts.append(at)
         kept.stops.append(end)
         kept.bodies.append(ref)
+        if len(starts) >= chunk:
+            kept.spill_to(spill)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from plextuner.epg.spill import KeptList
+from plextuner.epg.chunked import SpilledList
 from plextuner.epg.xmltv import GuideChannel
 
 
@@ -32,8 +32,9 @@ class HalfJob:
 @dataclass(slots=True)
 class HalfResult:
     channels: list[GuideChannel] = field(default_factory=list)
-    packed: dict[str, KeptList] = field(default_factory=dict)  # empty in an answer: see sizes
-    sizes: list[tuple[str, int]] = field(default_factory=list)  # (channel, kept) as answered
+    packed: dict[str, SpilledList] = field(default_factory=dict)  # empty in an answer: sizes
+    # (channel, chunks, programmes) as answered: every programme spilled, the chunks' numbers
+    sizes: list[tuple[str, int, int]] = field(default_factory=list)
     spilled: int = 0  # bytes written to the spill file
     counts: tuple[int, int, int] = (0, 0, 0)  # channels, programmes, skipped
     notes: list[str] = field(default_factory=list)
@@ -41,10 +42,10 @@ class HalfResult:
 
 
 def write_answer(result: HalfResult, out: IO[bytes]) -> None:
-    """The answer without its packed numbers, then those as machine bytes, a channel at a time:
-    pickled, every array was copied into bytes the pickler kept to its end (10 MB)."""
+    """The answer without its lists, then each list's chunks as machine bytes, a channel at a
+    time (pickled, every array was copied into bytes the pickler kept to its end)."""
     packed, result.packed = result.packed, {}
-    result.sizes = [(gid, len(kept)) for gid, kept in packed.items()]
+    result.sizes = [(gid, len(kept.chunks), len(kept)) for gid, kept in packed.items()]
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     for kept in packed.values():
         kept.write_to(out)
@@ -58,13 +59,13 @@ def read_answer(fh: IO[bytes]) -> HalfResult:
     result = pickle.load(fh)  # noqa: S301 - our own child's answer
     if not isinstance(result, HalfResult):
         return HalfResult(problem="no answer")
-    numbers = sum(count for _, count in result.sizes) * KeptList.ITEM_BYTES
+    numbers = sum(chunks for _, chunks, _ in result.sizes) * SpilledList.CHUNK_BYTES
     if os.fstat(fh.fileno()).st_size != fh.tell() + numbers:
         return HalfResult(problem="the helper's answer is cut short")
     return result
 
 
-def read_packed(result: HalfResult, fh: IO[bytes]) -> Iterator[tuple[str, KeptList]]:
+def read_packed(result: HalfResult, fh: IO[bytes]) -> Iterator[tuple[str, SpilledList]]:
     """The kept programmes after `read_answer`'s head, a channel at a time."""
-    for gid, count in result.sizes:
-        yield gid, KeptList.read_from(fh, count)
+    for gid, chunks, count in result.sizes:
+        yield gid, SpilledList.read_from(fh, chunks, count)

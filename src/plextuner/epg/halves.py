@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
+from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
 from plextuner.epg.prefilter import END
-from plextuner.epg.spill import KeptList, Spill, temporary
+from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
 from plextuner.logging import get_logger
 
@@ -189,7 +190,7 @@ class SecondHalf:
         except Exception as error:  # noqa: BLE001
             return HalfResult(problem=f"the helper's answer is unreadable: {error}")
 
-    def packed(self) -> Iterator[tuple[str, KeptList]]:
+    def packed(self) -> Iterator[tuple[str, SpilledList]]:
         """The taken half's kept programmes, a channel at a time."""
         assert self.result is not None and self._answer is not None
         return read_packed(self.result, self._answer)
@@ -330,6 +331,8 @@ def run_half(job: HalfJob) -> HalfResult:
                     keep_programme(item, job.fold, spill, result.packed, bodies)
         except EpgError as err:
             result.problem = str(err)
+    for kept in result.packed.values():  # every programme's numbers in the spill too
+        kept.spill_to(spill)
     spill.flush()
     result.problem = result.problem or outcome.truncated
     if spill.in_memory:

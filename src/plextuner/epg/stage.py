@@ -13,13 +13,14 @@ from plextuner.config import Settings
 from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.bodies import BodyRenderer, keep_programme
+from plextuner.epg.chunked import SpilledList
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.match import (
     ChannelFacts,
     Matcher,
     MatchResult,
 )
-from plextuner.epg.spill import KeptList, Spill, rebased
+from plextuner.epg.spill import Spill
 from plextuner.epg.worker import (
     GuideJob,
     GuideJobResult,
@@ -48,7 +49,7 @@ SHIFT_SLACK = 26 * 3600.0  # tvg-shift may move programmes by up to a day
 class GuideData:
     matcher: Matcher = field(default_factory=Matcher)
     # guide id -> programmes per source, in source priority order
-    programmes: dict[str, list[list[Programme] | KeptList]] = field(default_factory=dict)
+    programmes: dict[str, list[list[Programme] | SpilledList]] = field(default_factory=dict)
     results: dict[str, MatchResult] = field(default_factory=dict)  # by channel key
     stamps: list[str] = field(default_factory=list)  # the parsed sources' identities, in order
     stale: bool = True  # guide channels came since the last matching pass
@@ -98,7 +99,7 @@ def parse_source(
     follows, so the matcher's name indexes go once its channels are matched."""
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
-    packed: dict[str, KeptList] = {}
+    packed: dict[str, SpilledList] = {}
     bodies = BodyRenderer()
     spill = data.spill
     with path.open("rb") as fh:
@@ -135,15 +136,26 @@ def parse_source(
         finally:
             if half is not None:
                 half.close()
-    for gid, items in (mine | packed).items():
-        data.programmes.setdefault(gid, []).append(items)
+    _store(data, mine, packed)
     data.matcher.next_source()
     data.stamps.append(fingerprint.source_stamp(path))
     return outcome
 
 
+def _store(
+    data: GuideData, mine: dict[str, list[Programme]], packed: dict[str, SpilledList]
+) -> None:
+    """A source's programmes after the earlier sources' (the last of each channel's numbers
+    spilled too)."""
+    for kept in packed.values():
+        if data.spill is not None:
+            kept.spill_to(data.spill)
+    for gid, items in (mine | packed).items():
+        data.programmes.setdefault(gid, []).append(items)
+
+
 def _take_half(
-    half: SecondHalf, data: GuideData, packed: dict[str, KeptList], outcome: ParseOutcome
+    half: SecondHalf, data: GuideData, packed: dict[str, SpilledList], outcome: ParseOutcome
 ) -> None:
     """The helper's half after the reader's own, in file order (see halves.py)."""
     result, file = half.result, half.spill_file
@@ -153,10 +165,10 @@ def _take_half(
         data.stale = True
     shift = data.spill.adopt(file, result.spilled)
     for gid, kept in half.packed():
-        if gid in packed:
-            packed[gid].extend(kept, shift)
-        else:
-            packed[gid] = rebased(kept, shift)
+        mine = packed.get(gid)
+        if mine is None:
+            mine = packed[gid] = SpilledList()
+        mine.extend(kept, shift, data.spill)
     channels, programmes, skipped = result.counts
     outcome.channels += channels
     outcome.programmes += programmes

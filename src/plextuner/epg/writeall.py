@@ -14,11 +14,12 @@ from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
+from plextuner.epg.chunked import SpilledList
 from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
-from plextuner.epg.spill import Kept
+from plextuner.epg.spill import Kept, KeptList
 from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide
@@ -197,7 +198,7 @@ def _device_programmes(
     icons: dict[str, str] = {}
     for e, result in zip(device.entries, results, strict=True):
         gid = result.guide_id
-        per_source = data.programmes.get(gid, []) if gid else []
+        per_source = [_loaded(x, data) for x in data.programmes.get(gid, [])] if gid else []
         items = programmes_for(e, per_source, window, cfg) if per_source else []
         e.guide_id, e.guide_match = gid, TIER_VALUE[result.tier]
         e.guide_score = result.confidence if gid else None
@@ -210,6 +211,14 @@ def _device_programmes(
             else items
         )
     return programmes, icons
+
+
+def _loaded(items: list[Programme] | SpilledList, data: GuideData) -> list[Programme] | KeptList:
+    """A source's programmes of one guide channel in memory (their numbers were spilled)."""
+    if isinstance(items, SpilledList):
+        assert data.spill is not None  # (a SpilledList is only made with a spill)
+        return items.loaded(data.spill)
+    return items
 
 
 def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchResult]:

@@ -1,0 +1,100 @@
+"""Kept programmes' numbers on disk too, while a guide is read.
+
+A kept programme's body goes to the spill as it is read (spill.py); its times and reference,
+16 bytes, stayed in memory (`KeptList`) until the device guides were written. For a lean guide
+(titles only, ~120 bytes a programme, every one in the window) that is 2.5M programmes in 300
+MB: 40 MB of numbers, ~55 MB with the growth of 26,000 interleaved arrays, in the reader and
+again in its helper. A `SpilledList` holds the last CHUNK of a channel's programmes in memory and
+appends each full chunk's numbers, as machine bytes, to the same spill as the bodies; the writer
+takes a channel's `KeptList` back (`loaded`) when it gathers the device that shows it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import IO
+
+from plextuner.epg.spill import KeptList, Spill, offset_of, stop_offset
+
+CHUNK = 128  # programmes of a channel held in memory before their numbers are spilled
+
+
+class SpilledList:
+    """One source's kept programmes of one guide channel: spilled chunks, then `starts`,
+    `stops` and `bodies` as in a `KeptList` (the ones not spilled yet). Not a sequence of
+    programmes on purpose: read it through `loaded`."""
+
+    __slots__ = ("bodies", "chunks", "count", "shifts", "starts", "stops")
+    CHUNK_BYTES = 16  # of `write_to`, a chunk: its reference and its shift
+
+    def __init__(self) -> None:
+        self.starts = array("i")
+        self.stops = array("i")
+        self.bodies = array("q")
+        self.chunks = array("q")  # spill references of chunks, in order
+        self.shifts = array("q")  # what to add to each chunk's body references (`rebase`)
+        self.count = 0  # programmes in the chunks
+
+    def __len__(self) -> int:
+        return self.count + len(self.starts)
+
+    def append(self, start: float, stop: float | None, body: int, spill: Spill) -> None:
+        self.starts.append(offset_of(start))
+        self.stops.append(stop_offset(stop))
+        self.bodies.append(body)
+        if len(self.starts) >= CHUNK:
+            self.spill_to(spill)
+
+    def spill_to(self, spill: Spill) -> None:
+        """The programmes held in memory, appended to `spill` as one chunk."""
+        held = len(self.starts)
+        if not held:
+            return
+        ref = spill.add(self.starts.tobytes() + self.stops.tobytes() + self.bodies.tobytes())
+        self.chunks.append(ref)
+        self.shifts.append(0)
+        self.count += held
+        self.starts, self.stops, self.bodies = array("i"), array("i"), array("q")
+
+    def extend(self, other: SpilledList, shift: int, spill: Spill) -> None:
+        """`other`'s programmes after these; `shift` rebases its references into `spill`
+        (see `Spill.adopt`)."""
+        self.spill_to(spill)
+        self.chunks.extend(array("q", [ref + shift for ref in other.chunks]))
+        self.shifts.extend(array("q", [s + shift for s in other.shifts]))
+        self.count += other.count
+        self.starts, self.stops = array("i", other.starts), array("i", other.stops)
+        self.bodies = array("q", [ref + shift for ref in other.bodies])
+
+    def loaded(self, spill: Spill) -> KeptList:
+        """Every programme, in order, as a `KeptList` in memory."""
+        kept = KeptList()
+        for ref, shift in zip(self.chunks, self.shifts, strict=True):
+            data = spill.read(ref)
+            n = len(data) // KeptList.ITEM_BYTES
+            kept.starts.frombytes(data[: 4 * n])
+            kept.stops.frombytes(data[4 * n : 8 * n])
+            bodies = array("q", data[8 * n :])
+            kept.bodies.extend(array("q", [b + shift for b in bodies]) if shift else bodies)
+        kept.starts.extend(self.starts)
+        kept.stops.extend(self.stops)
+        kept.bodies.extend(self.bodies)
+        return kept
+
+    def write_to(self, out: IO[bytes]) -> None:
+        """Its chunks' references and shifts as machine bytes (a helper's, every programme
+        spilled first: `spill_to`), for `read_from` in a process of the same build."""
+        if self.starts:
+            raise ValueError("programmes not spilled yet")
+        self.chunks.tofile(out)
+        self.shifts.tofile(out)
+
+    @classmethod
+    def read_from(cls, fh: IO[bytes], chunks: int, count: int) -> SpilledList:
+        """What `write_to` wrote of a list of `chunks` chunks, `count` programmes in all
+        (EOFError when less is there)."""
+        spilled = cls()
+        spilled.chunks.fromfile(fh, chunks)
+        spilled.shifts.fromfile(fh, chunks)
+        spilled.count = count
+        return spilled

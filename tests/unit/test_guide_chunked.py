@@ -1,0 +1,106 @@
+"""A channel's kept programmes with their numbers spilled (chunked.py): the same programmes in
+the same order as a `KeptList` in memory, across chunks, a helper's half and a full disk."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from plextuner.epg import chunked
+from plextuner.epg.chunked import CHUNK, SpilledList
+from plextuner.epg.spill import KeptList, Spill
+
+NOW = 1_765_000_000.0
+
+
+def fill(n: int, spill: Spill, first: int = 0) -> tuple[SpilledList, KeptList]:
+    """`n` programmes (every third without a stop) in both forms, bodies in `spill`."""
+    spilled, reference = SpilledList(), KeptList()
+    for i in range(first, first + n):
+        stop = None if i % 3 == 0 else NOW + 60 * i + 30
+        body = spill.add(f"<title>{i}</title>".encode())
+        spilled.append(NOW + 60 * i, stop, body, spill)
+        reference.append(NOW + 60 * i, stop, body)
+    return spilled, reference
+
+
+@pytest.mark.parametrize("n", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17])
+def test_loaded_is_the_list_appended(tmp_path: Path, n: int) -> None:
+    spill = Spill(tmp_path)
+    spilled, reference = fill(n, spill)
+    assert len(spilled) == n
+    assert len(spilled.starts) < CHUNK  # at most a chunk's worth held in memory
+    assert list(spilled.loaded(spill)) == list(reference)
+    spilled.spill_to(spill)
+    assert len(spilled.starts) == 0 and len(spilled) == n
+    assert len(spilled.chunks) == -(-n // CHUNK)
+    loaded = spilled.loaded(spill)
+    assert list(loaded) == list(reference)
+    assert spill.read_many(loaded.bodies) == [f"<title>{i}</title>".encode() for i in range(n)]
+    spill.close()
+
+
+def test_a_helpers_half_follows_rebased(tmp_path: Path) -> None:
+    """The reader's programmes (some still in memory), then the helper's, read from where the
+    reader's spill adopted the helper's file: every body comes back as written."""
+    spill, theirs = Spill(tmp_path), Spill(tmp_path)
+    mine, reference = fill(CHUNK + 5, spill)
+    other, _ = fill(2 * CHUNK + 9, theirs, first=CHUNK + 5)
+    other.spill_to(theirs)
+    out = io.BytesIO()
+    other.write_to(out)
+    out.seek(0)
+    answered = SpilledList.read_from(out, len(other.chunks), len(other))
+    theirs.flush()
+    assert theirs._file is not None
+    shift = spill.adopt(theirs._file, theirs.size)
+    mine.extend(answered, shift, spill)
+    assert len(mine) == 3 * CHUNK + 14
+    loaded = mine.loaded(spill)
+    expected = [f"<title>{i}</title>".encode() for i in range(3 * CHUNK + 14)]
+    assert spill.read_many(loaded.bodies) == expected
+    assert [k.start for k in loaded] == [NOW + 60 * i for i in range(3 * CHUNK + 14)]
+    assert [k.start for k in loaded][: CHUNK + 5] == [k.start for k in reference]
+    with pytest.raises(ValueError, match="not spilled"):
+        fill(1, spill)[0].write_to(io.BytesIO())  # an answer holds only what is on disk
+    spill.close()
+    theirs.close()
+
+
+def test_a_list_an_answer_cut_short_cannot_be_read(tmp_path: Path) -> None:
+    spill = Spill(tmp_path)
+    spilled, _ = fill(2 * CHUNK, spill)
+    out = io.BytesIO()
+    spilled.write_to(out)
+    with pytest.raises(EOFError):
+        SpilledList.read_from(io.BytesIO(out.getvalue()[:-8]), 2, 2 * CHUNK)
+    spill.close()
+
+
+def test_a_full_disk_keeps_the_chunks_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks the disk refused are held in memory with the bodies after them (spill.py)."""
+    monkeypatch.setattr(chunked, "CHUNK", 4)
+    spill = Spill(tmp_path)
+
+    class Full:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def write(self, data: memoryview) -> int:
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    spilled, reference = fill(3 * CHUNK, spill)
+    spill._file = Full(spill._file)  # type: ignore[assignment]
+    more, more_reference = fill(10, spill, first=3 * CHUNK)
+    spilled.extend(more, 0, spill)
+    spill.flush()
+    assert spill.in_memory
+    assert list(spilled.loaded(spill)) == list(reference) + list(more_reference)
+    spill.close()
