@@ -82,12 +82,6 @@ class KeptList(Sequence[Kept]):
     def __len__(self) -> int:
         return len(self.starts)
 
-    def extend(self, other: KeptList, shift: int = 0) -> None:
-        """`other`'s programmes after these (`shift`: see `Spill.adopt`)."""
-        self.starts.extend(other.starts)
-        self.stops.extend(other.stops)
-        self.bodies.extend(rebased(other, shift).bodies)
-
     def write_to(self, out: IO[bytes]) -> None:
         """Its numbers as machine bytes, for `read_from` in a process of the same build."""
         for numbers in (self.starts, self.stops, self.bodies):
@@ -230,7 +224,7 @@ class Spill:
 
     def adopt(self, source: IO[bytes], size: int) -> int:
         """Append the first `size` bytes of `source` (another spill's file) as they are; what
-        to add to that spill's references (`rebased`) to read them from this one."""
+        to add to that spill's references (`chunked.rebased`) to read them from this one."""
         if self._file is None:
             raise EpgError("the guide's spill is closed")
         if self._pending:
@@ -336,10 +330,3 @@ def temporary(directory: Path) -> IO[bytes]:
         return tempfile.TemporaryFile(dir=directory, prefix=".guide-spill.", buffering=0)
     except OSError as err:
         raise EpgError(f"cannot hold the guide's programmes on disk: {err}") from None
-
-
-def rebased(kept: KeptList, shift: int) -> KeptList:
-    """`kept` reading its bodies from where `Spill.adopt` put them."""
-    if shift:
-        kept.bodies = array("q", [ref + shift for ref in kept.bodies])
-    return kept

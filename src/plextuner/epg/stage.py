@@ -147,8 +147,8 @@ def _store(
 ) -> None:
     """A source's programmes after the earlier sources' (the last of each channel's numbers
     spilled too)."""
-    for kept in packed.values():
-        if data.spill is not None:
+    if data.spill is not None:
+        for kept in packed.values():
             kept.spill_to(data.spill)
     for gid, items in (mine | packed).items():
         data.programmes.setdefault(gid, []).append(items)
