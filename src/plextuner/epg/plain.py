@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Container, Iterator
 
+from plextuner.epg import canonical
 from plextuner.epg.prefilter import END, Prefilter
 
 _W = rb"[ \t\n\r]*+"
@@ -138,6 +139,7 @@ class PlainReader:
         self.took_all = False  # see `segments`
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
+        self._unwritten = 0  # blocks left before the next is tried as written (canonical.py)
 
     def segments(
         self, block: bytes, counts: Prefilter, cut: int = 0
@@ -147,14 +149,22 @@ class PlainReader:
         `counts.skipped`. A programme read or cut here leaves its line breaks to the parser,
         whose errors name the file's lines. `took_all`: every programme of the block was kept
         and read here (and `cut`, the prefilter's cuts from it, is none)."""
-        pieces = block.split(END)
-        tail = pieces.pop()  # after the last `</programme>`: the parser's, last
         # What no piece may hold, looked for once in the block (a piece at a time only when
         # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
         self._clean = len(block.translate(None, _REFUSED)) == len(block)
         self._plain_entities = _ENTITY.search(block) is None
         self._ascii = block.isascii()
         self._easy = self._clean and self._plain_entities and self._ascii
+        if (read := self._as_written(block)) is not None:  # spelled as we write: canonical.py
+            kept, dropped, end = read
+            counts.skipped += dropped
+            self.took_all = not cut and not dropped
+            if kept:
+                yield RenderedRun(kept)
+            yield b"\n" * block.count(b"\n", 0, end) + block[end:]
+            return
+        pieces = block.split(END)
+        tail = pieces.pop()  # after the last `</programme>`: the parser's, last
         items = list(map(self.take, pieces))
         self.took_all = not cut and None not in items and DROPPED not in items
         if self.took_all:  # every one kept and read here: most blocks of most guides
@@ -186,6 +196,26 @@ class PlainReader:
             yield run
         text.append(tail)
         yield b"".join(text)
+
+    def _as_written(self, block: bytes) -> tuple[list[Rendered], int, int] | None:
+        """The block's kept programmes, how many it cut and where its last one ends, when
+        every programme in it is spelled as the writer writes it (canonical.py); else None."""
+        if self._unwritten:  # the last block was spelled otherwise: likely this one too
+            self._unwritten -= 1
+            return None
+        end = block.rfind(END) + len(END)
+        if end < len(END) * 2:  # no programme in the block: nothing to tell
+            return None
+        easy = self._easy or (self._clean and self._plain_entities and self._decodes(block))
+        found = canonical.read_block(block, end) if easy else None
+        if found is None:
+            self._unwritten = UNWRITTEN_SKIP
+            return None
+        read = canonical.kept(found, self._slots, self._channels, self._slot, self._channel)
+        if read is None:  # a channel value the parser decides on
+            self._unwritten = UNWRITTEN_SKIP
+            return None
+        return (*read, end)
 
     def take(self, piece: bytes) -> Rendered | None:
         m = _PROGRAMME.fullmatch(piece)
@@ -364,3 +394,6 @@ def _unescaped(text: bytes) -> bytes:
 
 
 _MEMO = 65536  # distinct channel values / time values remembered
+# Blocks read the general way after one that was not spelled as we write (a guide that spells
+# otherwise does so throughout, and a failed attempt is a pass over the block for nothing)
+UNWRITTEN_SKIP = 16

@@ -1,0 +1,150 @@
+"""Blocks of programmes spelled as our writer writes them are read by one pass (epg/canonical.py)
+and kept exactly as the parser's reading keeps them; any block with one programme spelled
+otherwise, or anything between programmes, is read as before.
+
+Each test reads a guide both ways (tests/unit/test_guide_plain.py's `same`) and counts the
+blocks the one pass took, so a test fails if the pass is never taken as well as if it keeps
+something the parser would not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plextuner.epg import canonical, plain, prefilter
+from tests.unit.test_guide_plain import IDS, TIMES, guide, read, same
+
+# Texts whose ends or insides could make the writer's bytes differ from the source's: spaces
+# to strip (ASCII and not), entities, a `>` the writer escapes, quotes, tabs, non-ASCII.
+EDGY = [
+    "News", "A", "Tom &amp; Jerry", "&lt;b&gt;", " padded", "padded ", "\u00a0nbsp", "x\u3000",
+    "caf\u00e9", "\u00e9t\u00e9", "a > b", "say \"hi\"", "tab\there", "two\nlines", "&amp;",
+    ";", "=", "?", "~", "!x!", "it's",
+]  # fmt: skip
+SAFE = [
+    "News",
+    "A",
+    "Tom &amp; Jerry",
+    "&lt;b&gt;",
+    "caf\u00e9 \u00e9t\u00e9 ok",
+    'say "hi"',
+    "!x!",
+]
+
+
+@st.composite
+def written(draw: st.DrawFn) -> tuple[str, bool]:
+    """A programme spelled as the writer writes it (or, one in four, nearly: then its texts,
+    icon and systems may hold what the writer would write otherwise)."""
+    edgy = draw(st.integers(0, 3)) == 0
+    text = st.sampled_from(EDGY if edgy else SAFE)
+    start, stop = draw(st.sampled_from(TIMES[:3])), draw(st.sampled_from(TIMES[:3]))
+    channel = draw(st.sampled_from(IDS))
+    kids = [f"<title>{draw(text)}</title>"]
+    if draw(st.booleans()):
+        kids.append(f"<desc>{draw(text)}</desc>")
+    if draw(st.booleans()):
+        kids.append(f"<date>{draw(text)}</date>")
+    kids += [f"<category>{c}</category>" for c in draw(st.lists(text, max_size=2))]
+    if draw(st.booleans()):
+        kids.append(f'<icon src="{draw(st.sampled_from(["u", "a&amp;b", "x y", *[""] * edgy]))}"/>')
+    for _ in range(draw(st.integers(0, 2))):
+        system = draw(st.sampled_from(["xmltv_ns", "onscreen", *[""] * edgy]))
+        kids.append(f'<episode-num system="{system}">{draw(text)}</episode-num>')
+    kids += [k for k in ("<previously-shown/>", "<new/>") if draw(st.booleans())]
+    head = f'<programme start="{start}" stop="{stop}" channel="{channel}">'
+    return f"{head}{''.join(kids)}</programme>", edgy
+
+
+@contextmanager
+def counted() -> Iterator[list[bool]]:
+    """Whether each block tried was read by the one pass."""
+    tried: list[bool] = []
+    real = canonical.read_block
+
+    def read_block(block: bytes, end: int) -> list[canonical.Found] | None:
+        found = real(block, end)
+        tried.append(found is not None)
+        return found
+
+    with mock.patch.object(canonical, "read_block", read_block):
+        yield tried
+
+
+@given(
+    st.lists(written(), min_size=1, max_size=12),
+    st.sampled_from(["\n", "", "\n  ", "\r\n"]),
+    st.booleans(),
+    st.sampled_from([7, 300, 1024 * 1024]),
+)
+@settings(max_examples=400, deadline=None)
+def test_programmes_as_written_are_kept_as_the_parser_keeps_them(
+    programmes: list[tuple[str, bool]], sep: str, fold: bool, chunk: int
+) -> None:
+    """Kept the same either way; a guide with nothing edgy in it is read by the one pass."""
+    body = guide([sep + p for p, _ in programmes])
+    with mock.patch.object(prefilter, "CHUNK", chunk), counted() as tried:
+        from_bytes = same(body, fold)
+    if not any(edgy for _, edgy in programmes):  # (the prefilter may have cut every one)
+        assert all(tried) and (tried or not from_bytes)
+
+
+def test_a_guide_as_written_is_read_by_the_one_pass() -> None:
+    """The bench's spelling, every programme kept (titles, descriptions with entities,
+    categories, episode numbers, flags, non-ASCII text): every block in one pass."""
+    body = (
+        "<title>Show {i}</title><desc>An hour &amp; more of caf\u00e9 {i}.</desc>"
+        '<category>Series</category><episode-num system="xmltv_ns">0.{i}.</episode-num><new/>'
+    )
+    programmes = [
+        f'\n<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="{IDS[i % 3]}">'
+        f"{body.format(i=i)}</programme>"
+        for i in range(300)
+    ]
+    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
+        assert same(guide(programmes), fold=True) == 300
+    assert len(tried) > 5 and all(tried)
+
+
+def test_anything_else_in_a_block_leaves_it_to_the_general_reading() -> None:
+    """A programme spelled otherwise, an element or text between programmes: that block is
+    read the general way, and the same is kept."""
+    one = f'<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="a.tv"><title>A</title>'
+    for between in ("<x/>", "text", '<title lang="en">B</title>', "<!-- c -->"):
+        programmes = [f"\n{one}</programme>", f"\n{between}", f"\n{one}</programme>"]
+        with counted() as tried:
+            same(guide(programmes), fold=True)
+        assert True not in tried, between
+    spelled = one.replace("<title>A</title>", "<title> A</title>")
+    with counted() as tried:
+        assert same(guide([f"\n{spelled}</programme>"] * 3), fold=True) == 3
+    assert tried == [False]
+
+
+def test_a_block_spelled_otherwise_rests_the_one_pass_a_while() -> None:
+    """After a block that was not as written, the next UNWRITTEN_SKIP blocks are not tried."""
+    spelled = f'<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="a.tv">'
+    otherwise = [f'\n{spelled}<title lang="en">A</title></programme>'] * 40
+    as_written = [f"\n{spelled}<title>A</title></programme>"] * 400
+    blocks: list[int] = []
+    real = plain.PlainReader.segments
+
+    def segments(self: plain.PlainReader, block: bytes, *args: Any, **kwargs: Any) -> object:
+        blocks.append(len(block))
+        return real(self, block, *args, **kwargs)
+
+    with (
+        mock.patch.object(prefilter, "CHUNK", 2048),
+        mock.patch.object(plain.PlainReader, "segments", segments),
+        counted() as tried,
+    ):
+        kept, _, from_bytes = read(guide(otherwise + as_written), fold=True, fast=True)
+    assert from_bytes == 440 and len(kept) == 440
+    assert len(blocks) > plain.UNWRITTEN_SKIP + 2
+    assert tried[0] is False and all(tried[1:])  # the second block spelled otherwise: not tried
+    assert len(tried) == len(blocks) - plain.UNWRITTEN_SKIP
