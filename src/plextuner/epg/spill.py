@@ -29,6 +29,11 @@ _SIZE_BITS = 30  # a body's length in the low bits of its reference, its offset 
 _MAX_BODY = (1 << _SIZE_BITS) - 1
 READS_PER_RELEASE = 2048  # at most ~8 MB of touched pages resident (one page a body)
 FLUSH_BYTES = 64 * 1024  # bodies gathered before a write (under malloc's mmap threshold)
+# Bodies read in file order between two hand-backs of the pages they mapped (`read_runs`).
+SORTED_BATCH = 1024
+# The kernel maps a file's cached pages around a faulting one, this many bytes aligned (its
+# `fault_around_bytes`, 64 KB by default): what a read maps, at most.
+_WINDOW = 64 * 1024
 
 
 class Kept(NamedTuple):
@@ -294,6 +299,31 @@ class Spill:
             self._reads = 0
             view.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
         return out
+
+    def read_runs(self, runs: Sequence[Sequence[int]]) -> list[list[bytes]]:
+        """`read_many` of each run, all the bodies read in file order (see `GroupedReader`)."""
+        refs = sorted(itertools.chain.from_iterable(runs))  # each run ascends: merged in C
+        if not refs:
+            return [[] for _ in runs]
+        ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
+        if self._file is None or self._pending or ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk:
+            return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
+        if self._map is None or len(self._map) < self._on_disk:
+            if self._map is not None:
+                self._map.close()
+            self._map = self._mapped()
+        view, bodies = self._map, []
+        for first in range(0, len(refs), SORTED_BATCH):
+            batch = slice(first, first + SORTED_BATCH)
+            bodies += self.read_many(refs[batch])
+            # The pages this batch mapped (whole fault-around windows) are behind the rest:
+            # handed back now, so a run of channels holds a few windows, not one per body.
+            low = ats[first] & ~(_WINDOW - 1)
+            last = min(first + SORTED_BATCH, len(refs)) - 1
+            high = min(len(view), (ats[last] + (refs[last] & _MAX_BODY) + _WINDOW) & ~(_WINDOW - 1))
+            view.madvise(mmap.MADV_DONTNEED, low, high - low)
+        found = dict(zip(refs, bodies, strict=True))
+        return [list(map(found.__getitem__, run)) for run in runs]
 
     @property
     def size(self) -> int:

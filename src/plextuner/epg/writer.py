@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from plextuner.buckets.models import ID_SUFFIX, Device, channel_id
+from plextuner.epg.grouped import GroupedReader
 from plextuner.epg.spill import NO_STOP, TIME_BASE, Kept, KeptList, Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, programme_body, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
@@ -168,6 +169,10 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
     stamp = fmt_time(generated or time.time())
     templates: dict[tuple[float, float, float], _SlotTemplate] = {}
     attrs = {"generator-info-name": "plextuner", "date": stamp}
+    reader = None
+    if spill is not None:  # the spilled channels' bodies, read a few channels at a time
+        found = (programmes.get(e.number) for e in device.entries)
+        reader = GroupedReader(spill, [k for k in found if isinstance(k, KeptList) and k])
     with _atomic_raw(path, attrs, committer) as fh:
         fh.write(channels_xml(device, icons, id_style) if channels is None else channels)
         for e in device.entries:
@@ -182,8 +187,8 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
                 count += len(template.heads)
                 continue
             quoted = quoted_id(cid)
-            if isinstance(items, KeptList) and spill is not None:  # a provider's own guide
-                parts = _packed(items, quoted, spill)
+            if isinstance(items, KeptList) and reader is not None:  # a provider's own guide
+                parts = _packed(items, quoted, reader.bodies(items))
                 fh.write(b"".join(parts))
                 count += len(parts) // 3
                 continue
@@ -204,11 +209,10 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
     return count
 
 
-def _packed(items: KeptList, quoted: str, spill: Spill) -> list[bytes]:
+def _packed(items: KeptList, quoted: str, bodies: list[bytes]) -> list[bytes]:
     """The general loop's programmes for a packed list, three parts each (start tag, channel,
     body), without a `Kept` made for each (a device's share of a million programmes)."""
     starts, stops, n = items.starts, items.stops, len(items)  # offsets from TIME_BASE
-    bodies = spill.read_many(items.bodies)
     channel = f"{quoted}>".encode()
     base = TIME_BASE.__add__
     if all(map(lt, starts, stops)):
