@@ -243,7 +243,7 @@ class TestRatePacing:
         wide = HostLimiter("a", 2, 0.5, 0.5, park_after=9, rng=random.Random(1), lessons=lessons)
         wide.started(0)
         wide.finished_transient(0, "HTTP 503")  # base 2.0/s, jittered mean 1.33/s
-        assert wide.ceiling == pytest.approx(SAFETY / 0.75)
+        assert wide.ceiling == pytest.approx(SAFETY * (2.0 + 1 / 0.75) / 2)  # taken midway
         assert wide.cap == pytest.approx(SAFETY * 2.0)
         siblings = []
         for name in "bcd":
@@ -302,7 +302,7 @@ class TestRatePacing:
         lim.started(0)
         lim.finished_transient(0, "HTTP 503")
         self.clean(lim, 3 * 20)
-        assert lim.ceiling == pytest.approx(SAFETY / 0.75)
+        assert lim.ceiling == pytest.approx(SAFETY * (2.0 + 1 / 0.75) / 2)
 
     def test_an_aborted_request_holds_its_slot_a_moment(self) -> None:
         """After we drop a hung request the server still counts it: no new start at once."""
