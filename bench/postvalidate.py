@@ -83,8 +83,15 @@ async def _ours(ffprobe: bool) -> tuple[float, dict[JobKey, Verdict], list[CdnHo
     async with httpx.AsyncClient(timeout=15) as client:
         engine: Engine = FfprobeEngine("ffprobe", client) if ffprobe else NativeEngine(client)
         cfg = PostvalidateConfig(engine="ffprobe" if ffprobe else "native")
-        results = await ProbePool(cfg, engine).run(interleave(per_bucket))
+        pool = ProbePool(cfg, engine)
+        results = await pool.run(interleave(per_bucket))
     wall = time.monotonic() - start
+    # What a slow run's hosts learned first (a low pooled median slows every host after it)
+    lessons = sorted(pool.lessons.ceilings)
+    print(
+        f"{'ours-ffprobe' if ffprobe else 'ours'}: first lessons (probes/s) "
+        f"{', '.join(f'{c:.2f}' for c in lessons)}; pooled median {pool.lessons.typical():.2f}"
+    )
     for h in hosts:
         await h.stop()
     return wall, {k: r.verdict for k, r in results.items()}, hosts
