@@ -17,6 +17,7 @@ from plextuner.epg import writehalf
 from plextuner.epg.spill import KeptList, Spill
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writeall import write_all
+from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel, Source
 from plextuner.stages import RefreshContext, StageName
 from tests.unit.test_guide_spill import HOUR, WINDOW, stamp
@@ -83,11 +84,16 @@ def write(tmp: Path, source: Path, helper: bool, fresh_dir: bool = True, **kw: o
     ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
     entries = [e for d in ctx.devices for e in d.entries]
     parse_source(source, "g", data, entries, WINDOW)
+    started: list[bool] = []
+    real_start = writehalf.SecondWriter.start
+
+    def start(self: writehalf.SecondWriter) -> bool:
+        started.append(real_start(self))
+        return started[-1]
+
     with (
         mock.patch.object(writehalf, "HELPER_MIN", 0 if helper else 1 << 62),
-        mock.patch.object(
-            writehalf.SecondWriter, "start", autospec=True, side_effect=writehalf.SecondWriter.start
-        ) as start,
+        mock.patch.object(writehalf.SecondWriter, "start", start),
         mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]),
     ):
         write_all(ctx, data, WINDOW, fresh=fresh_dir)
@@ -99,9 +105,7 @@ def write(tmp: Path, source: Path, helper: bool, fresh_dir: bool = True, **kw: o
     matches = matches[matches.index(b'"devices"') :]  # after its time stamp
     notes = dict(ctx.report(StageName.GUIDE, "guide").by_device)
     assert not [p for p in paths.guides.iterdir() if p.name.endswith(".tmp")]
-    return Written(
-        guides, prints, notes, matches, sum(1 for c in start.call_args_list if c.args[1])
-    )
+    return Written(guides, prints, notes, matches, sum(started))
 
 
 def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
@@ -220,3 +224,18 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
 def test_the_helper_takes_about_half_of_the_work(weights: list[int], taken: set[int]) -> None:
     with mock.patch.object(writehalf, "HELPER_MIN", 100):
         assert writehalf.share(weights) == taken
+
+
+def test_a_job_that_cannot_be_written_leaves_every_guide_to_the_job(tmp_path: Path) -> None:
+    """The job file refused (no room for it): the guides added so far and after are written by
+    the guide job, from its programmes, as one writer writes them; no helper starts."""
+    source = guide(tmp_path / "g.xml")
+    one = write(tmp_path / "one", source, helper=False)
+
+    def refused(directory: Path) -> object:
+        raise EpgError("cannot hold the guide's programmes on disk: no room")
+
+    with mock.patch.object(writehalf, "temporary", refused):
+        two = write(tmp_path / "two", source, helper=True)
+    assert two.started == 0
+    assert (two.guides, two.prints, two.notes) == (one.guides, one.prints, one.notes)

@@ -118,9 +118,8 @@ def write_all(
         else set()
     )
     order = sorted(range(len(devices)), key=lambda i: i not in second)
-    handed: list[GuideFile] = []
     writer = SecondWriter(data.spill)
-    started = time.monotonic()
+    started, generated = time.monotonic(), time.time()
     written = 0
     gone: set[str] = set()  # guide channels whose programmes only the helper has now
 
@@ -135,15 +134,14 @@ def write_all(
                 # The last device's programmes go before this one's are gathered (unless the
                 # helper has them): the two together were the guide job's peak.
                 f = guides.prepare(i, devices[i], results[i])
-                if f is not None and i in second:
-                    handed.append(
-                        GuideFile(f.path, light(f.device), f.programmes, f.icons, f.channels)
-                    )
+                if f is not None and i in second:  # to the helper's job at once
+                    handed = GuideFile(f.path, light(f.device), f.programmes, f.icons, f.channels)
+                    writer.add(handed, cfg.channel_ids, generated)
                 elif f is not None:
                     write(f, committer)
                     written += 1
                 last = i in second and (n + 1 == len(order) or order[n + 1] not in second)
-                if last and writer.start(handed, cfg.channel_ids, time.time()):
+                if last and writer.start():
                     gone = _hand_over(data, results, second)
             if data.spill is not None and second:
                 data.spill.release()  # while the helper writes: its pages, and the heap freed

@@ -117,39 +117,53 @@ def light(device: Device) -> Device:
 
 
 def dump_job(job: WriteJob, out: IO[bytes]) -> None:
-    """The job's settings, then each guide as a frame: its packed lists' lengths, their numbers
-    as machine bytes, and the rest pickled, referring to them."""
-    head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent, len(job.files))
-    pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
+    """The job's settings, then each guide as a frame (`dump_frame`), then the end."""
+    dump_head(job, out)
     for f in job.files:
-        packed: list[KeptList] = []
+        dump_frame(f, out)
+    dump_end(out)
 
-        def reference(obj: object, packed: list[KeptList] = packed) -> int | None:
-            if type(obj) is KeptList:
-                packed.append(obj)
-                return len(packed) - 1
-            return None
 
-        rest = io.BytesIO()
-        pickler = pickle.Pickler(rest, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.persistent_id = reference  # type: ignore[method-assign]
-        pickler.dump(f)
-        pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
-        for kept in packed:
-            kept.write_to(out)
-        out.write(rest.getbuffer())
+def dump_head(job: WriteJob, out: IO[bytes]) -> None:
+    head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent)
+    pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def dump_frame(f: GuideFile, out: IO[bytes]) -> None:
+    """One guide: its packed lists' lengths, their numbers as machine bytes, and the rest
+    pickled, referring to them."""
+    packed: list[KeptList] = []
+
+    def reference(obj: object) -> int | None:
+        if type(obj) is KeptList:
+            packed.append(obj)
+            return len(packed) - 1
+        return None
+
+    rest = io.BytesIO()
+    pickler = pickle.Pickler(rest, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.persistent_id = reference  # type: ignore[method-assign]
+    pickler.dump(f)
+    pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
+    for kept in packed:
+        kept.write_to(out)
+    out.write(rest.getbuffer())
+
+
+def dump_end(out: IO[bytes]) -> None:
+    pickle.dump(None, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
 
 
 def load_job(fh: IO[bytes]) -> tuple[WriteJob, Iterator[GuideFile]]:
     """The job's settings, and its guides read one at a time as they are asked for."""
-    spill, size, id_style, generated, parent, count = pickle.load(fh)  # noqa: S301 - ours
-    return WriteJob(spill, size, id_style, generated, parent), _frames(fh, count)
+    spill, size, id_style, generated, parent = pickle.load(fh)  # noqa: S301 - ours
+    return WriteJob(spill, size, id_style, generated, parent), _frames(fh)
 
 
-def _frames(fh: IO[bytes], count: int) -> Iterator[GuideFile]:
-    for _ in range(count):
-        packed = [KeptList.read_from(fh, n) for n in pickle.load(fh)]  # noqa: S301 - ours
+def _frames(fh: IO[bytes]) -> Iterator[GuideFile]:
+    while (lengths := pickle.load(fh)) is not None:  # noqa: S301 - ours
+        packed = [KeptList.read_from(fh, n) for n in lengths]
         unpickler = pickle.Unpickler(fh)  # noqa: S301 - from our own parent
         unpickler.persistent_load = packed.__getitem__  # type: ignore[method-assign]
         f = unpickler.load()
@@ -159,48 +173,73 @@ def _frames(fh: IO[bytes], count: int) -> Iterator[GuideFile]:
 
 
 class SecondWriter:
-    """The guide job's side: the helper started with its guides, and what it wrote."""
+    """The guide job's side: the guides handed over, the helper started with them, and what it
+    wrote. Each guide goes to the job file as it is gathered (`add`), its programmes dropped
+    here at once: gathered all before the job was written, the helper's devices' programmes
+    sat together in the guide job (20 MB of a lean 300 MB guide's numbers, at its peak)."""
 
     def __init__(self, spill: Spill | None) -> None:
         self._spill = spill
         self._proc: subprocess.Popen[bytes] | None = None
         self._files: list[GuideFile] = []
         self._job: IO[bytes] | None = None
+        self._out: IO[bytes] | None = None  # the job file, while guides are added
+        self._failed = False  # no helper this time: the guides added are the job's to write
 
-    def start(self, files: list[GuideFile], id_style: str, generated: float) -> bool:
-        """Hand `files` to a helper; False when none could start (then `finish` returns them
-        all, to be gathered again and written by the guide job: the programmes they held are
-        dropped either way, and the job still has them)."""
-        self._files = files
+    def add(self, f: GuideFile, id_style: str, generated: float) -> None:
+        """`f` into the job (the first opens it); its programmes are forgotten here either way
+        (a guide the helper does not write is gathered again: see `finish`)."""
+        self._files.append(f)
+        try:
+            if not self._failed and self._out is None:
+                self._open(id_style, generated)
+            if self._out is not None:
+                dump_frame(f, self._out)
+        except (OSError, EpgError) as err:
+            log.warning("guide_writer_not_started", error=str(err)[:200])
+            self._failed = True
+            self._close_job()
+        finally:
+            f.programmes, f.icons = {}, {}
+
+    def _open(self, id_style: str, generated: float) -> None:
         spill = self._spill
         fd = spill.fileno() if spill is not None else None
-        if not files or spill is None or fd is None or spill.in_memory:
-            return False  # bodies the disk refused are only in this process's memory
-        job = WriteJob(fd, spill.size, id_style, generated, os.getpid(), files)
+        if spill is None or fd is None or spill.in_memory:
+            self._failed = True  # bodies the disk refused are only in this process's memory
+            return
+        # The job in an unlinked file the helper reads a guide at a time: through a pipe,
+        # both processes held every guide's packed lists while they wrote (4.5 MB a device
+        # of a provider's guide, at the pair's peak).
+        self._job = temporary(spill.directory or Path(tempfile.gettempdir()))
+        self._out = open(self._job.fileno(), "wb", closefd=False)  # noqa: SIM115 - kept open
+        dump_head(WriteJob(fd, spill.size, id_style, generated, os.getpid()), self._out)
+
+    def start(self) -> bool:
+        """Start the helper on the guides added; False when none could start (then `finish`
+        returns them all, to be gathered again and written by the guide job)."""
+        out, job, spill = self._out, self._job, self._spill
+        self._out = None
         try:
-            # The job in an unlinked file the helper reads a guide at a time: through a pipe,
-            # both processes held every guide's packed lists while they wrote (4.5 MB a device
-            # of a provider's guide, at the pair's peak).
-            self._job = temporary(spill.directory or Path(tempfile.gettempdir()))
-            with open(self._job.fileno(), "wb", closefd=False) as out:
-                dump_job(job, out)
-            self._job.seek(0)
+            if out is None or job is None or spill is None or self._failed:
+                return False
+            dump_end(out)
+            out.close()
+            job.seek(0)
+            fd = spill.fileno()
+            assert fd is not None  # (open since `_open`)
             self._proc = subprocess.Popen(
-                [*WRITER, str(self._job.fileno())],
+                [*WRITER, str(job.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(fd, self._job.fileno()),
+                pass_fds=(fd, job.fileno()),
             )
         except (OSError, EpgError) as err:
             log.warning("guide_writer_not_started", error=str(err)[:200])
             self._close_job()
             return False
         finally:
-            # Sent (or not): held on, a device's share of a provider's guide sat in both
-            # processes; a guide the helper fails to write has its programmes gathered again.
-            for f in files:
-                f.programmes, f.icons = {}, {}
             memtrim.trim()  # the lists only the helper needed (the job forgot them)
         return True
 
@@ -244,6 +283,10 @@ class SecondWriter:
         self._close_job()
 
     def _close_job(self) -> None:
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.close()
+            self._out = None
         if self._job is not None:
             self._job.close()
             self._job = None
