@@ -11,7 +11,10 @@ takes a channel's `KeptList` back (`loaded`) when it gathers the device that sho
 CHUNK is small so that what each channel holds stays in Python's small-object allocator (an
 array of 32 references is 256 bytes; above 512 they come from malloc, whose heap the 26,000
 growing arrays fragment): on the lean guide, `plextuner refresh`'s process tree peaked at 176 MB
-with 128, 157-158 MB with 64, 155 MB with 32 and with 16, in the same time.
+with 128, 157-158 MB with 64, 155 MB with 32 and with 16, in the same time, while the write was
+the peak. With the write's pages handed back as it reads (grouped.py), reading the guide is the
+peak, and what each of the 8,700 channels holds there counts twice (the reader and its helper):
+145 MB with 32, 140-141 MB with 16, in the same time (alternating runs: 4.15-4.36 s, 4.29-4.39).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import IO
 
 from plextuner.epg.spill import KeptList, Spill, offset_of, stop_offset
 
-CHUNK = 32  # programmes of a channel held in memory before their numbers are spilled (see below)
+CHUNK = 16  # programmes of a channel held in memory before their numbers are spilled (see below)
 
 
 class SpilledList:
