@@ -45,12 +45,18 @@ def written(draw: st.DrawFn) -> tuple[str, bool]:
     text = st.sampled_from(EDGY if edgy else SAFE)
     start, stop = draw(st.sampled_from(TIMES[:3])), draw(st.sampled_from(TIMES[:3]))
     channel = draw(st.sampled_from(IDS))
-    kids = [f"<title>{draw(text)}</title>"]
+    # `lang` as iptv-org spells it, on the elements the writer drops it from (the writer's own
+    # spelling has none); edgy: where it is not dropped, or not spelled so
+    langs = ["", ' lang="en"', ' lang="fr"', ' lang="x y"', ' lang=""']
+    lang = st.sampled_from(langs + ([' lang="en" ', " lang='en'"] if edgy else []))
+    kids = [f"<title{draw(lang)}>{draw(text)}</title>"]
+    if edgy and draw(st.booleans()):
+        kids.append(f'<sub-title lang="en">{draw(text)}</sub-title>')
     if draw(st.booleans()):
-        kids.append(f"<desc>{draw(text)}</desc>")
+        kids.append(f"<desc{draw(lang)}>{draw(text)}</desc>")
     if draw(st.booleans()):
         kids.append(f"<date>{draw(text)}</date>")
-    kids += [f"<category>{c}</category>" for c in draw(st.lists(text, max_size=2))]
+    kids += [f"<category{draw(lang)}>{c}</category>" for c in draw(st.lists(text, max_size=2))]
     if draw(st.booleans()):
         kids.append(f'<icon src="{draw(st.sampled_from(["u", "a&amp;b", "x y", *[""] * edgy]))}"/>')
     for _ in range(draw(st.integers(0, 2))):
@@ -109,6 +115,11 @@ def test_a_guide_as_written_is_read_by_the_one_pass() -> None:
     with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
         assert same(guide(programmes), fold=True) == 300
     assert len(tried) > 5 and all(tried)
+    spelled = [p.replace("<title>", '<title lang="en">') for p in programmes]  # iptv-org's
+    spelled = [p.replace("<desc>", '<desc lang="fr">') for p in spelled[:100]] + spelled[100:]
+    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
+        assert same(guide(spelled), fold=True) == 300
+    assert len(tried) > 5 and all(tried)
 
 
 def test_anything_else_in_a_block_leaves_it_to_the_general_reading() -> None:
@@ -129,7 +140,7 @@ def test_anything_else_in_a_block_leaves_it_to_the_general_reading() -> None:
 def test_a_block_spelled_otherwise_rests_the_one_pass_a_while() -> None:
     """After a block that was not as written, the next UNWRITTEN_SKIP blocks are not tried."""
     spelled = f'<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="a.tv">'
-    otherwise = [f'\n{spelled}<title lang="en">A</title></programme>'] * 40
+    otherwise = [f"\n{spelled}\n  <title>A</title>\n</programme>"] * 40  # pretty-printed
     as_written = [f"\n{spelled}<title>A</title></programme>"] * 400
     blocks: list[int] = []
     real = plain.PlainReader.segments

@@ -5,10 +5,11 @@ from the matched pieces: ~2.4 us a programme of a lean guide (titles only, 2.5M 
 300 MB), more than libxml2 takes to parse it. Many guides (generated ones, a provider's own)
 spell every programme as our writer does: `start`, `stop` and `channel` in that order with
 single spaces, then the children in the writer's order (title, description, date, categories,
-icon, episode numbers with their system, the two flags), no `lang`, no white space between them,
-every text non-empty with nothing at either end the parser would strip. Such a programme's
-body, everything after its start tag, is already the bytes `BodyRenderer` writes, so a block of
-them is read by one `findall` and each body taken as it stands: ~1.1 us a programme.
+icon, episode numbers with their system, the two flags), no white space between them, every
+text non-empty with nothing at either end the parser would strip, and `lang` only on a title,
+description or category (dropped from the block first, as the writer drops it). Such a
+programme's body, everything after its start tag, is then the bytes `BodyRenderer` writes, so a
+block of them is read by one `findall` and each body taken as it stands: ~1.1 us a programme.
 
 Only a block whose every programme is so spelled is read here (the matches must tile it to its
 last `</programme>`, nothing between them but white space); the caller has checked the block
@@ -55,6 +56,31 @@ def read_block(block: bytes, end: int) -> list[Found] | None:
     # groups and fixed bytes add up to its length (one join, in C).
     held = len(b"".join(itertools.chain.from_iterable(found))) + _FIXED * len(found)
     return found if found and held == end else None
+
+
+# The elements a `lang` attribute is dropped from, as the writer drops it (the parser's reading
+# keeps only their text). A sub-title is not read here (its folding is plain.py's).
+_LANG_TAGS = (b"title", b"desc", b"category")
+_LANGUAGE = re.compile(rb'<(?:title|desc|category) lang="([^"<&\t\n\r]*+)">')
+LANGUAGES = 4  # distinct `lang` values a block may hold and still be read here
+
+
+def unlang(block: bytes) -> bytes:
+    """`block` with the `lang` attribute of its titles, descriptions and categories dropped (a
+    guide in the iptv-org style spells `<title lang="en">`): the bytes the writer writes for
+    them. A `<` only begins a tag in a block with no comment or CDATA, so only tags change.
+    A block still holding such an attribute after LANGUAGES values is left to the caller's
+    check (it does not tile)."""
+    if b' lang="' not in block:
+        return block
+    for _ in range(LANGUAGES):
+        found = _LANGUAGE.search(block)
+        if found is None:
+            break
+        spelled = b' lang="' + found.group(1) + b'">'
+        for tag in _LANG_TAGS:
+            block = block.replace(b"<" + tag + spelled, b"<" + tag + b">")
+    return block
 
 
 def times(key: bytes) -> tuple[bytes, bytes]:

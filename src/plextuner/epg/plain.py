@@ -207,7 +207,8 @@ class PlainReader:
         if end < len(END) * 2:  # no programme in the block: nothing to tell
             return None
         easy = self._easy or (self._clean and self._plain_entities and self._decodes(block))
-        found = canonical.read_block(block, end) if easy else None
+        source = canonical.unlang(block) if easy else block
+        found = canonical.read_block(source, source.rfind(END) + len(END)) if easy else None
         if found is None:
             self._unwritten = UNWRITTEN_SKIP
             return None
