@@ -123,7 +123,8 @@ def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
 # A helper that reads its job, starts the first guide's temporary file and dies.
 _DIES_WRITING = (
     "import os, sys; from plextuner.epg.writehalf import load_job; "
-    "j, files = load_job(os.fdopen(int(sys.argv[-1]), 'rb')); p = next(files).path; "
+    "j, files = load_job(os.fdopen(int(sys.argv[-1]), 'rb'), int(sys.argv[-2])); "
+    "p = next(files).path; "
     "d, n = os.path.split(p); "
     "open(os.path.join(d, '.' + n + '.x1y2.tmp'), 'w').write('<tv>'); os._exit(9)"
 )
@@ -213,7 +214,8 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("weights", "taken"),
     [
-        ([100, 100, 100, 100], {2, 3}),
+        ([100, 100, 100, 100], {1, 2, 3}),  # the job gathers all four: 220 against 300
+        ([100] * 10, {4, 5, 6, 7, 8, 9}),  # 100 gathered, 400 written against 600
         ([400, 10, 10, 10], {1, 2, 3}),  # the first is always the guide job's
         ([10, 10, 10, 400], {3}),  # one device holds nearly all: the helper writes it
         ([200, 200], {1}),
@@ -221,7 +223,9 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
         ([1, 1, 1, 1], set()),  # too little work
     ],
 )
-def test_the_helper_takes_about_half_of_the_work(weights: list[int], taken: set[int]) -> None:
+def test_the_helper_takes_more_than_half_of_the_writing(
+    weights: list[int], taken: set[int]
+) -> None:
     with mock.patch.object(writehalf, "HELPER_MIN", 100):
         assert writehalf.share(weights) == taken
 
