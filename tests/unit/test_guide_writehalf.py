@@ -198,7 +198,10 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
     ]
     out = tmp_path / "job"
     with out.open("wb") as fh:
-        writehalf.dump_job(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1, files), fh)
+        writehalf.dump_head(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
+        for f in files:
+            writehalf.dump_frame(f, fh)
+        writehalf.dump_end(fh)
     raw = out.read_bytes()
     assert b"hunter22" not in raw and b"provider.invalid" not in raw
     with out.open("rb") as fh:

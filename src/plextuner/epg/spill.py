@@ -258,17 +258,14 @@ class Spill:
         if at >= self._on_disk:  # refused by the disk: held in memory
             assert self._held is not None
             return bytes(self._held[at - self._on_disk : end - self._on_disk])
-        if self._map is None or len(self._map) < self._on_disk:  # none yet, or written since
-            if self._map is not None:
-                self._map.close()
-            self._map = self._mapped()
+        view = self._view()
         self._reads += 1
         if self._reads % READS_PER_RELEASE == 0:
-            self._map.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
+            view.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
         if end <= self._on_disk:
-            return self._map[at:end]
+            return view[at:end]
         assert self._held is not None  # a body the disk took only in part
-        return self._map[at:] + bytes(self._held[: end - self._on_disk])
+        return view[at:] + bytes(self._held[: end - self._on_disk])
 
     def read_many(self, refs: Sequence[int]) -> list[bytes]:
         """`read` of each reference, in order: a device guide copies a channel's programmes
@@ -280,11 +277,7 @@ class Spill:
         on_disk = self._on_disk
         if not on_disk:  # nothing on disk to map (the disk refused all): held in memory
             return [self.read(ref) for ref in refs]
-        if self._map is None or len(self._map) < on_disk:
-            if self._map is not None:
-                self._map.close()
-            self._map = self._mapped()
-        view = self._map
+        view = self._view()
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
         ends = list(map(operator.add, ats, map(operator.and_, refs, itertools.repeat(_MAX_BODY))))
         if not ends or max(ends) <= on_disk:  # all on disk: sliced in C iterators
@@ -308,14 +301,9 @@ class Spill:
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
         if self._file is None or self._pending or ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk:
             return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
-        if self._map is None or len(self._map) < self._on_disk:
-            if self._map is not None:
-                self._map.close()
-            self._map = self._mapped()
-        view, bodies = self._map, []
+        view, bodies = self._view(), []
         for first in range(0, len(refs), SORTED_BATCH):
-            batch = slice(first, first + SORTED_BATCH)
-            bodies += self.read_many(refs[batch])
+            bodies += self.read_many(refs[first : first + SORTED_BATCH])
             # The pages this batch mapped (whole fault-around windows) are behind the rest:
             # handed back now, so a run of channels holds a few windows, not one per body.
             low = ats[first] & ~(_WINDOW - 1)
@@ -329,6 +317,14 @@ class Spill:
     def size(self) -> int:
         """Bytes added (on disk, pending or held)."""
         return self._size
+
+    def _view(self) -> mmap.mmap:
+        """The file mapped as far as it is written (mapped again when it grew since)."""
+        if self._map is None or len(self._map) < self._on_disk:
+            if self._map is not None:
+                self._map.close()
+            self._map = self._mapped()
+        return self._map
 
     def _mapped(self) -> mmap.mmap:
         assert self._file is not None

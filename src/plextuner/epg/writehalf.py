@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -79,7 +79,6 @@ class WriteJob:
     id_style: str
     generated: float
     parent: int
-    files: list[GuideFile] = field(default_factory=list)
 
 
 def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]]) -> int:
@@ -126,15 +125,8 @@ def light(device: Device) -> Device:
     return Device(device.name, device.name, device.name, "", 0, 1, entries=entries)
 
 
-def dump_job(job: WriteJob, out: IO[bytes]) -> None:
-    """The job's settings, then each guide as a frame (`dump_frame`), then the end."""
-    dump_head(job, out)
-    for f in job.files:
-        dump_frame(f, out)
-    dump_end(out)
-
-
 def dump_head(job: WriteJob, out: IO[bytes]) -> None:
+    """The job's settings; then each guide as a frame (`dump_frame`), then the end."""
     head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent)
     pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
 
