@@ -35,7 +35,7 @@ def test_loaded_is_the_list_appended(tmp_path: Path, n: int) -> None:
     assert list(spilled.loaded(spill)) == list(reference)
     spilled.spill_to(spill)
     assert len(spilled.starts) == 0 and len(spilled) == n
-    assert len(spilled.chunks) == -(-n // CHUNK)
+    assert spilled.spilled == -(-n // CHUNK)
     loaded = spilled.loaded(spill)
     assert list(loaded) == list(reference)
     assert spill.read_many(loaded.bodies) == [f"<title>{i}</title>".encode() for i in range(n)]
@@ -52,7 +52,7 @@ def test_a_helpers_half_follows_rebased(tmp_path: Path) -> None:
     out = io.BytesIO()
     other.write_to(out)
     out.seek(0)
-    answered = SpilledList.read_from(out, len(other.chunks), len(other))
+    answered = SpilledList.read_from(out, other.spilled, len(other))
     theirs.flush()
     assert theirs._file is not None
     shift = spill.adopt(theirs._file, theirs.size)
@@ -103,4 +103,30 @@ def test_a_full_disk_keeps_the_chunks_readable(
     spill.flush()
     assert spill.in_memory
     assert list(spilled.loaded(spill)) == list(reference) + list(more_reference)
+    spill.close()
+
+
+def test_a_sealed_list_reads_the_same_and_refuses_more(tmp_path: Path) -> None:
+    """Sealed (its source read), a list keeps its programmes with no arrays of its own held;
+    the empties it shares refuse growth, so a stray append cannot reach every channel."""
+    spill = Spill(tmp_path)
+    first, reference = fill(2 * CHUNK + 3, spill)
+    second, _ = fill(CHUNK + 1, spill, first=100)
+    first.seal(spill)
+    second.seal(spill)
+    assert len(first) == 2 * CHUNK + 3 and first.spilled == 3
+    assert first.starts is second.starts and first.bodies is second.bodies
+    assert list(first.loaded(spill)) == list(reference)
+    for grow in (
+        lambda: first.append(NOW, None, 0, spill),
+        lambda: first.starts.extend([1]),
+        lambda: first.bodies.frombytes(b"\0" * 8),
+        lambda: first.stops.insert(0, 1),
+    ):
+        with pytest.raises(TypeError, match="sealed"):
+            grow()
+    assert len(second.starts) == 0 and len(second) == CHUNK + 1
+    out = io.BytesIO()
+    first.write_to(out)  # a sealed list is all on disk: it can be answered
+    assert len(out.getvalue()) == first.spilled * SpilledList.CHUNK_BYTES
     spill.close()

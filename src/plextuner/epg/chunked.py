@@ -27,24 +27,43 @@ from plextuner.epg.spill import KeptList, Spill, offset_of, stop_offset
 CHUNK = 16  # programmes of a channel held in memory before their numbers are spilled (see below)
 
 
+class _Sealed(array):  # type: ignore[type-arg]
+    """The empty arrays of every sealed list, shared: growing one is a bug, refused loudly
+    (it would put programmes into every channel's guide)."""
+
+    def _refuse(self, *_: object) -> None:
+        raise TypeError("a sealed list takes no more programmes")
+
+    append = extend = frombytes = fromfile = fromlist = insert = _refuse
+
+
+_SEALED_I, _SEALED_Q = _Sealed("i"), _Sealed("q")
+
+
 class SpilledList:
     """One source's kept programmes of one guide channel: spilled chunks, then `starts`,
     `stops` and `bodies` as in a `KeptList` (the ones not spilled yet). Not a sequence of
     programmes on purpose: read it through `loaded`."""
 
-    __slots__ = ("bodies", "chunks", "count", "shifts", "starts", "stops")
+    __slots__ = ("bodies", "chunks", "count", "starts", "stops")
     CHUNK_BYTES = 16  # of `write_to`, a chunk: its reference and its shift
 
     def __init__(self) -> None:
         self.starts = array("i")
         self.stops = array("i")
         self.bodies = array("q")
-        self.chunks = array("q")  # spill references of chunks, in order
-        self.shifts = array("q")  # what to add to each chunk's body references (`rebase`)
+        # Each chunk's spill reference and shift (what to add to its body references:
+        # `rebase`), in pairs: one array, not two, for each of tens of thousands of channels.
+        self.chunks = array("q")
         self.count = 0  # programmes in the chunks
 
     def __len__(self) -> int:
         return self.count + len(self.starts)
+
+    @property
+    def spilled(self) -> int:
+        """Chunks on disk."""
+        return len(self.chunks) // 2
 
     def append(self, start: float, stop: float | None, body: int, spill: Spill) -> None:
         self.starts.append(offset_of(start))
@@ -60,24 +79,31 @@ class SpilledList:
             return
         ref = spill.add(self.starts.tobytes() + self.stops.tobytes() + self.bodies.tobytes())
         self.chunks.append(ref)
-        self.shifts.append(0)
+        self.chunks.append(0)
         self.count += held
         self.starts, self.stops, self.bodies = array("i"), array("i"), array("q")
 
+    def seal(self, spill: Spill) -> None:
+        """Every programme spilled, none to come (its source is read): what each channel
+        holds until its device is gathered is then the list and its chunks' numbers (three
+        empty arrays a channel were 2 MB of a lean guide of 20,000 channels, twice)."""
+        self.spill_to(spill)
+        self.starts, self.stops, self.bodies = _SEALED_I, _SEALED_I, _SEALED_Q
+
     def extend(self, other: SpilledList, shift: int, spill: Spill) -> None:
         """`other`'s programmes after these; `shift` rebases its references into `spill`
-        (see `Spill.adopt`)."""
+        (see `Spill.adopt`). `other` is used up: its arrays are taken, not copied."""
         self.spill_to(spill)
-        self.chunks.extend(rebased(other.chunks, shift))
-        self.shifts.extend(rebased(other.shifts, shift))
+        self.chunks.extend(rebased(other.chunks, shift))  # references and shifts alike
         self.count += other.count
-        self.starts, self.stops = array("i", other.starts), array("i", other.stops)
+        self.starts, self.stops = other.starts, other.stops
         self.bodies = rebased(other.bodies, shift)
 
     def loaded(self, spill: Spill) -> KeptList:
         """Every programme, in order, as a `KeptList` in memory."""
         kept = KeptList()
-        for ref, shift in zip(self.chunks, self.shifts, strict=True):
+        pairs = iter(self.chunks)
+        for ref, shift in zip(pairs, pairs, strict=True):
             data = spill.read(ref)
             n = len(data) // KeptList.ITEM_BYTES
             kept.starts.frombytes(data[: 4 * n])
@@ -94,15 +120,13 @@ class SpilledList:
         if self.starts:
             raise ValueError("programmes not spilled yet")
         self.chunks.tofile(out)
-        self.shifts.tofile(out)
 
     @classmethod
     def read_from(cls, fh: IO[bytes], chunks: int, count: int) -> SpilledList:
         """What `write_to` wrote of a list of `chunks` chunks, `count` programmes in all
         (EOFError when less is there)."""
         spilled = cls()
-        spilled.chunks.fromfile(fh, chunks)
-        spilled.shifts.fromfile(fh, chunks)
+        spilled.chunks.fromfile(fh, 2 * chunks)
         spilled.count = count
         return spilled
 

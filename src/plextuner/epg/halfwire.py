@@ -45,7 +45,7 @@ def write_answer(result: HalfResult, out: IO[bytes]) -> None:
     """The answer without its lists, then each list's chunks as machine bytes, a channel at a
     time (pickled, every array was copied into bytes the pickler kept to its end)."""
     packed, result.packed = result.packed, {}
-    result.sizes = [(gid, len(kept.chunks), len(kept)) for gid, kept in packed.items()]
+    result.sizes = [(gid, kept.spilled, len(kept)) for gid, kept in packed.items()]
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     for kept in packed.values():
         kept.write_to(out)

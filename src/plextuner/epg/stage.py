@@ -146,10 +146,10 @@ def _store(
     data: GuideData, mine: dict[str, list[Programme]], packed: dict[str, SpilledList]
 ) -> None:
     """A source's programmes after the earlier sources' (the last of each channel's numbers
-    spilled too)."""
+    spilled too, its lists sealed)."""
     if data.spill is not None:
         for kept in packed.values():
-            kept.spill_to(data.spill)
+            kept.seal(data.spill)
     for gid, items in (mine | packed).items():
         data.programmes.setdefault(gid, []).append(items)
 
