@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -111,7 +111,7 @@ class _Guide:
     lcn: str
     source: int
     names: Sequence[str] = ()
-    keys: list[NameKey] = field(default_factory=list)
+    keys: Sequence[NameKey] = ()  # none until indexed (no empty list a guide channel)
 
 
 def _compatible(country: str | None, other: str | None) -> bool:
@@ -188,7 +188,8 @@ class Matcher:
         self.guides[channel.id] = g
         if channel.icon:
             self.icons[channel.id] = channel.icon
-        self._by_fold.setdefault(channel.id.casefold(), channel.id)
+        folded = channel.id.casefold()  # the id itself when already folded: one string fewer
+        self._by_fold.setdefault(channel.id if folded == channel.id else folded, channel.id)
         self._pending.append(g)
         self._fuzzy_cache.clear()
 
@@ -211,7 +212,7 @@ class Matcher:
             index.clear()
         self._keys, self._compacts, self._key_country, self._fuzzy_cache = [], [], [], {}
         for g in self.guides.values():
-            g.keys = []
+            g.keys = ()
         self._pending = list(self.guides.values())
 
     def _index_keys(self, g: _Guide) -> None:

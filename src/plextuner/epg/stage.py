@@ -49,7 +49,7 @@ SHIFT_SLACK = 26 * 3600.0  # tvg-shift may move programmes by up to a day
 class GuideData:
     matcher: Matcher = field(default_factory=Matcher)
     # guide id -> programmes per source, in source priority order
-    programmes: dict[str, list[list[Programme] | SpilledList]] = field(default_factory=dict)
+    programmes: dict[str, tuple[list[Programme] | SpilledList, ...]] = field(default_factory=dict)
     results: dict[str, MatchResult] = field(default_factory=dict)  # by channel key
     stamps: list[str] = field(default_factory=list)  # the parsed sources' identities, in order
     stale: bool = True  # guide channels came since the last matching pass
@@ -151,7 +151,7 @@ def _store(
         for kept in packed.values():
             kept.seal(data.spill)
     for gid, items in (mine | packed).items():
-        data.programmes.setdefault(gid, []).append(items)
+        data.programmes[gid] = (*data.programmes.get(gid, ()), items)  # a 1-tuple mostly
 
 
 def _take_half(

@@ -196,7 +196,7 @@ def _device_programmes(
     icons: dict[str, str] = {}
     for e, result in zip(device.entries, results, strict=True):
         gid = result.guide_id
-        per_source = [_loaded(x, data) for x in data.programmes.get(gid, [])] if gid else []
+        per_source = [_loaded(x, data) for x in data.programmes.get(gid, ())] if gid else []
         items = programmes_for(e, per_source, window, cfg) if per_source else []
         e.guide_id, e.guide_match = gid, TIER_VALUE[result.tier]
         e.guide_score = result.confidence if gid else None

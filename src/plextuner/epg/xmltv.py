@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -79,7 +79,7 @@ def parse_time(text: str | None) -> float | None:
 @dataclass(slots=True)
 class GuideChannel:
     id: str
-    names: list[str]
+    names: Sequence[str]  # a tuple as read: one allocation, not two (tens of thousands)
     icon: str = ""
     lang: str = ""  # the first display-name's language
     lcn: str = ""  # the channel number the guide gives, a matching hint
@@ -184,7 +184,7 @@ def _channel(elem: etree._Element) -> GuideChannel | None:
     if not cid:
         return None
     shown = [n for n in elem.iterfind("display-name") if n.text and n.text.strip()]
-    names = [(n.text or "").strip() for n in shown]
+    names = tuple((n.text or "").strip() for n in shown)
     icon = elem.find("icon")
     lcn = (elem.findtext("lcn") or "").strip()
     return GuideChannel(
