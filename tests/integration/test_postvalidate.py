@@ -439,3 +439,44 @@ async def test_a_refresh_keeps_the_ceilings_its_hosts_taught(
     monkeypatch.setattr(stage, "ProbePool", Spy)
     await run_refresh(settings, stages=default_stages(settings))
     assert given == [taught]
+
+
+@pytest.fixture
+async def roomy() -> AsyncIterator[list[CdnHost]]:
+    """Hosts whose limits no probe here meets: this is about silence, not bans."""
+    created = [CdnHost(HostRules(max_concurrency=64, max_rate=100)) for _ in range(2)]
+    for host in created:
+        await host.start()
+    yield created
+    for host in created:
+        await host.stop()
+
+
+async def test_a_channel_that_hangs_while_its_host_serves_others_is_dead(
+    roomy: list[CdnHost],
+) -> None:
+    """A channel whose server accepts and never answers, on both attempts, while the same host
+    streams other channels between them: dead. A host whose every channel hangs: unverified."""
+    good, hanging = roomy
+    for n in range(12):
+        good.channels[f"c{n}"] = "hang" if n in (3, 8) else "ok"
+        hanging.channels[f"c{100 + n}"] = "hang"
+
+    def job(host: CdnHost, n: int) -> Job:
+        source = Source("p", host.url(f"c{n}"), (), StreamKind.TS)
+        channel = Channel(key=f"c{n}", name=f"c{n}", tvg_id="", group="", provider="p",
+                          sources=[source])  # fmt: skip
+        return Job(JobKey("a", str(n)), "a", LineupEntry(str(n), channel))
+
+    jobs = [job(good, n) for n in range(12)] + [job(hanging, 100 + n) for n in range(4)]
+    cfg = PostvalidateConfig(
+        workers=4, per_host=2, **{**FAST, "timeout": 1.0, "first_timeout": 0.5}
+    )
+    async with httpx.AsyncClient() as client:
+        results = await ProbePool(cfg, NativeEngine(client)).run(jobs)
+    verdict = {int(k.number): r for k, r in results.items()}
+    for n in (3, 8):
+        assert verdict[n].verdict is Verdict.DEAD
+        assert verdict[n].reason == "connected, no answer (every attempt)"
+    assert all(verdict[n].verdict is Verdict.OK for n in range(12) if n not in (3, 8))
+    assert all(verdict[100 + n].verdict is Verdict.TRANSIENT for n in range(4))

@@ -95,6 +95,7 @@ async def test_where_a_silent_channel_stopped(wire: WireServer, kind: str) -> No
     hung = await probe(wire, "hang", kind, timeout=1)
     assert shape(hung) == (Verdict.TRANSIENT, Scope.CHANNEL, False, "connected, no answer")
     assert stalled.dropped and hung.dropped  # we gave up on them: the host may still count them
+    assert hung.silent and not stalled.silent  # no status line: dead only on evidence (pool)
 
 
 @pytest.mark.parametrize("kind", ENGINES)

@@ -21,6 +21,7 @@ from plextuner.validate.settle import (
     host_signal,
     interim_kept,
     settle,
+    silence,
 )
 from plextuner.validate.tripwire import EARLY_TRIP_MIN_DEAD, BucketTripwire
 
@@ -325,3 +326,86 @@ async def test_a_bans_refusals_use_up_no_channels_retries() -> None:
     transient = [r for r in results.values() if r.verdict is Verdict.TRANSIENT]
     assert engine.refused >= 3  # the burst's refusal and at least two checks of the ban
     assert len(transient) == 1 and len(results) == 8
+
+
+SILENT = ProbeResult(
+    Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL, dropped=True, silent=True
+)
+
+
+class TestSilence:
+    """A host that accepts and never answers: a strike on probation (silence)."""
+
+    @staticmethod
+    def started(j: Job, served: int) -> Job:
+        j.served_before = served  # as the pool sets it when the probe starts
+        return j
+
+    def test_the_first_silence_counts_and_is_not_definite(self) -> None:
+        j = self.started(job(), 5)
+        result, strike = silence(j, 7, SILENT)
+        assert strike and not result.definite and j.served_mark == 5  # from its start
+
+    def test_silence_again_after_the_host_served_others_is_definite(self) -> None:
+        j = self.started(job(), 5)
+        silence(j, 5, SILENT)
+        result, strike = silence(self.started(j, 5), 6, SILENT)
+        assert strike and result.definite and result.reason == SILENT.reason
+
+    def test_served_while_the_first_attempt_hung_counts(self) -> None:
+        j = self.started(job(), 5)
+        silence(j, 6, SILENT)  # another channel streamed while this one hung
+        assert silence(self.started(j, 6), 6, SILENT)[0].definite
+
+    def test_silence_again_with_nothing_served_since_the_first_is_no_strike(self) -> None:
+        j = self.started(job(), 5)
+        silence(j, 5, SILENT)
+        result, strike = silence(self.started(j, 5), 5, SILENT)
+        assert not strike and not result.definite
+
+    def test_other_results_strike_when_definite(self) -> None:
+        assert silence(job(), 0, STALLED) == (STALLED, True)
+        assert silence(job(), 0, NO_ANSWER) == (NO_ANSWER, False)  # not silent: as before
+
+    def test_a_backup_source_starts_with_no_mark(self) -> None:
+        j = job(sources=2)
+        silence(j, 3, SILENT)
+        j.next_source()
+        assert j.served_mark is None
+
+
+class _SilentEngine:
+    """Channels in `silent` are accepted and never answered, every time; the rest are fine."""
+
+    def __init__(self, silent: set[str]) -> None:
+        self.silent = silent
+        self.calls: list[str] = []
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        number = source.url.rsplit("/", 1)[1]
+        self.calls.append(number)
+        await asyncio.sleep(0.005)
+        return SILENT if number in self.silent else OK
+
+
+async def test_a_silent_channel_of_a_host_that_serves_others_is_dead() -> None:
+    """Silent on both attempts while the host streamed other channels between them: dead; the
+    other channels ok."""
+    engine = _SilentEngine({"0", "7"})
+    cfg = PostvalidateConfig(workers=2, per_host=2, min_interval=0, jitter=0, retries=1)
+    pool = ProbePool(cfg, engine, rng=random.Random(4))
+    results = await asyncio.wait_for(pool.run(_numbered(20)), 30)
+    for n in ("0", "7"):
+        assert results[JobKey("d", n)].verdict is Verdict.DEAD
+        assert results[JobKey("d", n)].reason == "connected, no answer (every attempt)"
+        assert engine.calls.count(n) == 2
+    assert sum(r.verdict is Verdict.OK for r in results.values()) == 18
+
+
+async def test_a_host_that_answers_nobody_leaves_its_silent_channels_unverified() -> None:
+    """Every channel silent (a panel whose account is full may do that): nobody is dead."""
+    engine = _SilentEngine({str(i) for i in range(6)})
+    cfg = PostvalidateConfig(workers=2, per_host=2, min_interval=0, jitter=0, retries=1)
+    pool = ProbePool(cfg, engine, rng=random.Random(4))
+    results = await asyncio.wait_for(pool.run(_numbered(6)), 30)
+    assert all(r.verdict is Verdict.TRANSIENT for r in results.values())

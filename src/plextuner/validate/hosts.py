@@ -116,6 +116,7 @@ class HostLimiter:
     jitter_now: float = 0.0
     ceiling: float = MAX_RATE  # learned from the first trouble, never raised
     running: int = 0
+    served: int = 0  # probes it answered with a stream, this run (`_silence` in pool.py)
     next_start: float = 0.0
     strikes: int = 0  # consecutive transient results
     level: int = 0  # backoff level, exported as a metric
@@ -166,6 +167,7 @@ class HostLimiter:
 
     def finished_ok(self) -> None:
         self.running -= 1
+        self.served += 1
         self._clean()
 
     def finished_neutral(self, now: float, aborted: bool = False) -> None:

@@ -31,6 +31,8 @@ class Job:
     channel_strikes: int = 0  # definite channel-scope failures of this source, this run
     channel_tries: int = 0  # channel-scope answers of this source (the host's refusals aside)
     account_waits: int = 0  # retries because the provider refused the account (not counted)
+    served_before: int = 0  # its host's `served` when its probe started (`settle.silence`)
+    served_mark: int | None = None  # `served_before` of its first silent attempt
 
     @property
     def source(self) -> Source:
@@ -40,6 +42,7 @@ class Job:
         """On to the channel's next source, with that source's own retries and history."""
         self.source_index += 1
         self.attempts = self.channel_strikes = self.channel_tries = self.account_waits = 0
+        self.served_mark = None
         self.not_before = 0.0
 
     @property

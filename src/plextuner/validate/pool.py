@@ -4,9 +4,8 @@ Event-driven: it sleeps until the earliest moment something can start or until a
 or a connection is returned; it never polls. Results are read by the pure reducer in settle.py.
 Probes are interleaved across hosts and buckets (no burst on a host, no bucket waiting). Each
 takes a connection from its provider's budget (never the last one a viewer could need) and
-yields it to a viewer at once (racing the lease's `preempted` event; never `uncancel()`ed). A
-hung channel's long retry takes a spare slot, or waits for the end where slots are scarce.
-"""
+yields it to a viewer at once (racing the lease's `preempted` event; never `uncancel()`ed).
+A hung channel's long retry takes a spare slot, or waits for the end where slots are scarce."""
 
 from __future__ import annotations
 
@@ -36,6 +35,7 @@ from plextuner.validate.settle import (
     host_signal,
     interim_kept,
     settle,
+    silence,
 )
 from plextuner.validate.tripwire import BucketTripwire
 
@@ -248,6 +248,7 @@ class ProbePool:
     def _start(self, tg: asyncio.TaskGroup, job: Job, limiter: HostLimiter,
                lease: Lease | None, source: Source, now: float) -> None:  # fmt: skip
         limiter.started(now)
+        job.served_before = limiter.served
         self._running += 1
         tg.create_task(self._probe(job, limiter, lease, source))
 
@@ -314,8 +315,9 @@ class ProbePool:
     # --- results -------------------------------------------------------------------------------
     def _apply(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
         if result.scope is Scope.CHANNEL:
+            result, strike = silence(job, limiter.served, result)
             job.channel_tries += 1
-            job.channel_strikes += result.definite
+            job.channel_strikes += strike
         if result.scope is Scope.ACCOUNT and self.budgets is not None:
             self.budgets.get(job.source.provider).note_refusal()
         signal = host_signal(result)

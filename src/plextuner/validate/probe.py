@@ -120,7 +120,11 @@ class NativeEngine:
                 )
             if phase.connected:
                 return ProbeResult(
-                    Verdict.TRANSIENT, "connected, no answer", scope=Scope.CHANNEL, dropped=True
+                    Verdict.TRANSIENT,
+                    "connected, no answer",
+                    scope=Scope.CHANNEL,
+                    dropped=True,
+                    silent=True,
                 )
             return ProbeResult(Verdict.TRANSIENT, "timed out", scope=Scope.HOST)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:

@@ -55,6 +55,10 @@ class ProbeResult:
     # The host's port refused the connection (the kernel's reset: no load on the server, as
     # a CDN's ban that closes its listener): its end is checked for often (validate/hosts.py).
     refused: bool = False
+    # The host accepted the connection and sent nothing (no status line): a panel whose account
+    # is full may do that, so it is dead only when the host served other channels between two
+    # such attempts (`ProbePool._apply`): the host was up and the account had room.
+    silent: bool = False
 
     @property
     def hd(self) -> bool | None:

@@ -7,6 +7,7 @@ trouble slows it down). The scheduler applies both.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -134,3 +135,21 @@ def give_up_source(job: Job, result: ProbeResult, earlier: ProbeResult | None) -
 def interim_kept(interim: ProbeResult, earlier: ProbeResult | None) -> bool:
     """Whether a NextSource's interim result replaces what was recorded (a transient stays)."""
     return earlier is None or earlier.verdict is not Verdict.TRANSIENT
+
+
+def silence(job: Job, served: int, result: ProbeResult) -> tuple[ProbeResult, bool]:
+    """A channel-scope result for `job`, and whether it is a strike against the channel
+    (`served`: what its host has served so far this run). A host that accepts and never
+    answers may be a panel whose account is full, so silence is a strike on probation: the
+    first one counts, and a later one is definite (dead after the retries) only when the host
+    served other channels from the first one's start to now: it was up, with room on the
+    account, while this channel hung (and a host that stopped answering everyone after its
+    last stream is not this channel's fault)."""
+    if not result.silent:
+        return result, result.definite
+    if job.served_mark is None:
+        job.served_mark = job.served_before
+        return result, True
+    if served > job.served_mark:
+        return dataclasses.replace(result, definite=True), True
+    return result, False
