@@ -214,3 +214,27 @@ async def test_a_refused_connection_says_so(kind: str) -> None:
     async with httpx.AsyncClient(timeout=5) as client:  # a name that does not resolve
         other = await engine_for(kind, client).probe(Source("p", "http://no.invalid/x.ts"), 5.0)
     assert other.verdict is Verdict.TRANSIENT and not other.refused
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_a_hang_on_a_kept_alive_connection_is_the_channels(kind: str) -> None:
+    """The request that hangs goes out on the connection a healthy channel's probe left in the
+    pool (no connect events this time): still "connected, no answer", the channel's, not the
+    host's timeout (which slowed the host and, at its retry, made the ffprobe engine's run of
+    the banning bench with hanging channels 2x its oracle and left them unverified)."""
+    from tests.fakes.cdn import CdnHost, HostRules
+
+    host = CdnHost(HostRules(max_concurrency=8, max_rate=100))
+    host.channels.update({"fine": "ok", "hung": "hang"})
+    await host.start()
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            engine = engine_for(kind, client)
+            first = await engine.probe(Source("p", host.url("fine")), 10)
+            assert first.verdict is Verdict.OK, first.reason
+            hung = await engine.probe(Source("p", host.url("hung")), 1)
+        assert host.stats.requests == 2
+    finally:
+        await host.stop()
+    assert shape(hung) == (Verdict.TRANSIENT, Scope.CHANNEL, False, "connected, no answer")
+    assert hung.silent and hung.dropped

@@ -66,8 +66,20 @@ class _Phase:
     answered: bool = False  # a 2xx status line arrived
 
     async def trace(self, event: str, _info: dict[str, object]) -> None:
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+        # A kept-alive connection reused from the pool has no connect events: the request sent
+        # on it is the proof (without it, a channel that hangs there was the host's timeout).
+        if event in _CONNECTED:
             self.connected = True
+
+
+_CONNECTED = frozenset(
+    {
+        "connection.connect_tcp.complete",
+        "connection.start_tls.complete",
+        "http11.send_request_headers.complete",
+        "http2.send_request_headers.complete",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
