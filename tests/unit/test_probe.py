@@ -165,6 +165,22 @@ class TestHostLimiter:
             now = lim.next_start
             assert 0.75 * nominal <= now <= 1.25 * nominal, (strike, now)
 
+    def test_a_backoff_leaves_a_slot_beside_a_hung_channels_long_retry(self) -> None:
+        """The long retry of a channel that hung holds its slot, sending nothing, for up to the
+        full timeout: a backoff (a rate limit's 503) halves the host's concurrency but never to
+        that retry alone, so its other channels go on (at the slower pace)."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        lim.started(0, holds=True)  # the retry, running
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        assert lim.concurrency == 2 and lim.running == 1
+        assert lim.ready(lim.next_start)  # beside the retry, once the cool-down is over
+        lim.holding -= 1  # the retry ended (the pool's bookkeeping)
+        lim.finished_neutral(30)
+        lim.started(40)
+        lim.finished_transient(40, "HTTP 503")
+        assert lim.concurrency == 1  # no retry held: halved as before
+
     def test_slow_recovery(self) -> None:
         """Successes recover one step per few probes, back to normal."""
         lim = HostLimiter("h", 4, 0.5, 0.0, park_after=10)

@@ -116,7 +116,8 @@ class HostLimiter:
     jitter_now: float = 0.0
     ceiling: float = MAX_RATE  # learned from the first trouble, never raised
     running: int = 0
-    served: int = 0  # probes it answered with a stream, this run (`_silence` in pool.py)
+    served: int = 0  # probes it answered with a stream, this run (`settle.silence`)
+    holding: int = 0  # long retries of channels that hung, running: a connection, no load
     next_start: float = 0.0
     strikes: int = 0  # consecutive transient results
     level: int = 0  # backoff level, exported as a metric
@@ -159,8 +160,10 @@ class HostLimiter:
             and now >= self.next_start
         )
 
-    def started(self, now: float) -> None:
+    def started(self, now: float, holds: bool = False) -> None:
+        """`holds`: the long retry of a channel that hung (see `finished_transient`)."""
         self.running += 1
+        self.holding += holds
         self.starts.append(now)
         jitter = self.rng.uniform(0, self.jitter_now) if self.jitter_now else 0.0
         self.next_start = max(self.next_start, now) + self.interval + jitter
@@ -239,7 +242,11 @@ class HostLimiter:
                 self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
                 self.cap = self.ceiling  # its own lesson now: no more taken from the others
             self.rate = max(MIN_RATE, self.rate / 2)
-        self.concurrency = max(1, self.concurrency // 2)
+        # Not below the hung channels' long retries plus one: a retry holds its slot for up
+        # to the full timeout, sending nothing, and a backoff (a rate limit's 503) that left it
+        # the only slot stopped the host's other probes that long (the banning bench with
+        # hanging channels: 1.37x its oracle).
+        self.concurrency = max(1 + self.holding, self.concurrency // 2)
         cooldown = min(
             BAN_RETRY if self.answered else MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8)
         )

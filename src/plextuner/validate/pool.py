@@ -247,7 +247,7 @@ class ProbePool:
 
     def _start(self, tg: asyncio.TaskGroup, job: Job, limiter: HostLimiter,
                lease: Lease | None, source: Source, now: float) -> None:  # fmt: skip
-        limiter.started(now)
+        limiter.started(now, holds=job.channel_tries > 0)  # a channel's own retry: it hung
         job.served_before = limiter.served
         self._running += 1
         tg.create_task(self._probe(job, limiter, lease, source))
@@ -271,8 +271,7 @@ class ProbePool:
     ) -> None:
         try:
             self.stats.probes += 1
-            # A short first-byte timeout first: a hanging channel must not hold a slot (often
-            # the only one) for long; the full timeout only on a retry.
+            # A short timeout first (a hung channel must not hold a slot long), the full on retry
             first = min(self.cfg.first_timeout, self.cfg.timeout)
             timeout = self.cfg.timeout if job.attempts else first
             result: ProbeResult | None = None
@@ -282,6 +281,7 @@ class ProbePool:
                 if lease is not None:
                     lease.refused = result is not None and result.scope is Scope.ACCOUNT
                     lease.release()
+                limiter.holding -= job.channel_tries > 0
             self._apply(job, limiter, result)
         finally:
             self._running -= 1
