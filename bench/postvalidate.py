@@ -44,7 +44,9 @@ async def build() -> tuple[list[CdnHost], dict[str, list[Job]]]:
     for h in hosts:  # sorted by host: the order that hurts
         for _ in range(PER_HOST):
             n = next(counter)
-            kinds = (*DEAD_KINDS, *SILENT_KINDS)
+            # "hang": accepted, never answered (the hanging channels; dead once the
+            # host served others between its attempts)
+            kinds = (*DEAD_KINDS, *SILENT_KINDS, "hang")
             kind = kinds[n // 12 % len(kinds)] if n % 12 == 0 else "ok"
             h.channels[f"c{n}"] = kind
             bucket = f"b{n * BUCKETS // (HOSTS * PER_HOST)}"

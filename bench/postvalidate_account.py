@@ -46,9 +46,9 @@ KINDS = (
     ["ok"] * 80 + ["hls"] * 6 + ["404"] * 4 + ["html"] * 3 + ["stall"] * 2 + ["close"] * 2
     + ["hang"] + ["hls_empty"] * 2
 )  # fmt: skip
-# Dead: the same definite answer every time. A server that accepts and never answers ("hang")
-# may be overloaded: it stays unverified (neither dead nor healthy here).
-DEAD = {"404", "html", "stall", "close", "hls_empty"}
+# Dead: the same definite answer every time, or none at all ("hang": accepted, never answered)
+# while the provider streamed other channels between the attempts.
+DEAD = {"404", "html", "stall", "close", "hls_empty", "hang"}
 
 
 @dataclass
@@ -208,9 +208,10 @@ async def oracle() -> tuple[float, dict[JobKey, Verdict], Provider]:
                 if result.verdict is Verdict.TRANSIENT and attempt == 0:
                     retries.append(job)
                     continue
-                # Dead: a dead answer, or the same definite failure twice; anything else (a
-                # timeout twice, say) stays unverified, as the issue asks of every prober.
-                dead = result.verdict is Verdict.DEAD or result.definite
+                # Dead: a dead answer, the same definite failure twice, or silence twice (it
+                # knows the provider serves the rest); anything else (a timeout twice, say)
+                # stays unverified, as the issue asks of every prober.
+                dead = result.verdict is Verdict.DEAD or result.definite or result.silent
                 verdicts[job.key] = Verdict.DEAD if dead else result.verdict
     wall = time.monotonic() - start
     await provider.stop()
