@@ -86,8 +86,9 @@ def build_devices(
                 entries=chunk,
             )
         )
+        where = (cfg.name, name)  # one tuple a device, not one a channel (50k: 2.9 MB)
         for e in chunk:
-            placed.channels[e.channel.key] = (cfg.name, name)
+            placed.channels[e.channel.key] = where
     placed.ports = {**placed.ports, **ports}
     return BucketingResult(devices=devices, dropped_unmatched=dropped)
 

@@ -35,30 +35,34 @@ def merge_entries(entries: Iterable[Entry]) -> list[Channel]:
     """
     channels: dict[str, Channel] = {}
     get = channels.get
+    # A group's name once, not once an entry (each was its own string from the parser: ~3 MB
+    # of a 50k list with a few dozen groups, held by the channels and sources to the end)
+    group_of: dict[str, str] = {}
     for entry in entries:
         tvg_id = entry.tvg_id
         key = "id:" + tvg_id.casefold() if tvg_id else channel_key(entry)  # channel_key, inlined
+        group = group_of.setdefault(entry.group, entry.group)
         # Positional, in the models' field order (a test pins them): 50k of each per big list.
         headers = tuple(sorted(entry.headers.items())) if entry.headers else ()
-        source = Source(entry.provider, entry.url, headers, stream_kind(entry.url), entry.group)
+        source = Source(entry.provider, entry.url, headers, stream_kind(entry.url), group)
         channel = get(key)
         if channel is None:
             channels[key] = Channel(
                 key,
                 _clean_name(entry.name),
                 entry.tvg_id,
-                entry.group,
+                group,
                 entry.provider,
                 entry.logo,
                 entry.tvg_name,
                 entry.chno,
                 entry.tvg_shift,
                 [source],
-                [entry.group] if entry.group else [],
+                [group] if group else [],
             )
             continue
-        if entry.group and entry.group not in channel.groups:
-            channel.groups.append(entry.group)
+        if group and group not in channel.groups:
+            channel.groups.append(group)
         if all(s.url != source.url for s in channel.sources):
             channel.sources.append(source)
             if not channel.logo and entry.logo:
