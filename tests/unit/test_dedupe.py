@@ -113,3 +113,18 @@ def _normalise_reference(name: str) -> str:
 def test_ascii_shortcut_normalises_as_the_full_path(name: str) -> None:
     """Names that are plain ASCII skip decomposition; the key is the same either way."""
     assert normalise_name(name) == _normalise_reference(name)
+
+
+def test_a_groups_name_is_held_once() -> None:
+    """Each entry's group is its own string from the parser; the channels and sources of one
+    group share one (a 50k list's refresh held ~3 MB of copies to its end)."""
+    names = ["".join(["Spo", "rts"]) for _ in range(3)]  # equal, and three objects
+    assert names[0] is not names[1]
+    entries = [
+        Entry(name=f"C{i}", url=f"http://a/{i}.ts", provider="a", group=g)
+        for i, g in enumerate(names)
+    ]
+    channels = merge_entries(entries)
+    assert len({id(c.group) for c in channels}) == 1
+    assert len({id(s.group) for c in channels for s in c.sources}) == 1
+    assert channels[2].groups[0] is channels[0].group
