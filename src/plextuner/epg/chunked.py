@@ -100,15 +100,23 @@ class SpilledList:
         self.bodies = rebased(other.bodies, shift)
 
     def loaded(self, spill: Spill) -> KeptList:
-        """Every programme, in order, as a `KeptList` in memory."""
+        """Every programme, in order, as a `KeptList` in memory. The chunks are read in one
+        call, and the body references of a run of chunks with the same shift (the reader's,
+        then the helper's) rebased at once, not a chunk at a time."""
         kept = KeptList()
-        pairs = iter(self.chunks)
-        for ref, shift in zip(pairs, pairs, strict=True):
-            data = spill.read(ref)
+        starts, stops, bodies = kept.starts, kept.stops, kept.bodies
+        run, run_shift = array("q"), 0
+        chunks = self.chunks
+        read = spill.read_many(chunks[0::2]) if chunks else []
+        for data, shift in zip(read, chunks[1::2], strict=True):
             n = len(data) // KeptList.ITEM_BYTES
-            kept.starts.frombytes(data[: 4 * n])
-            kept.stops.frombytes(data[4 * n : 8 * n])
-            kept.bodies.extend(rebased(array("q", data[8 * n :]), shift))
+            starts.frombytes(data[: 4 * n])
+            stops.frombytes(data[4 * n : 8 * n])
+            if shift != run_shift:
+                bodies.extend(rebased(run, run_shift))
+                run, run_shift = array("q"), shift
+            run.frombytes(data[8 * n :])
+        bodies.extend(rebased(run, run_shift))
         kept.starts.extend(self.starts)
         kept.stops.extend(self.stops)
         kept.bodies.extend(self.bodies)
