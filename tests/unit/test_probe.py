@@ -175,7 +175,7 @@ class TestHostLimiter:
         lim.finished_transient(0, "HTTP 503")
         assert lim.concurrency == 2 and lim.running == 1
         assert lim.ready(lim.next_start)  # beside the retry, once the cool-down is over
-        lim.holding -= 1  # the retry ended (the pool's bookkeeping)
+        lim.hold_ended(True)  # the retry ended (the pool tells it)
         lim.finished_neutral(30)
         lim.started(40)
         lim.finished_transient(40, "HTTP 503")

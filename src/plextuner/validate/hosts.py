@@ -168,6 +168,11 @@ class HostLimiter:
         jitter = self.rng.uniform(0, self.jitter_now) if self.jitter_now else 0.0
         self.next_start = max(self.next_start, now) + self.interval + jitter
 
+    def hold_ended(self, holds: bool) -> None:
+        """A probe started with `holds` ended: told before its result is applied, so a
+        backoff that result brings counts only the retries still running."""
+        self.holding -= holds
+
     def finished_ok(self) -> None:
         self.running -= 1
         self.served += 1

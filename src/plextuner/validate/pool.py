@@ -281,7 +281,7 @@ class ProbePool:
                 if lease is not None:
                     lease.refused = result is not None and result.scope is Scope.ACCOUNT
                     lease.release()
-                limiter.holding -= job.channel_tries > 0
+                limiter.hold_ended(job.channel_tries > 0)
             self._apply(job, limiter, result)
         finally:
             self._running -= 1

@@ -57,7 +57,7 @@ class ProbeResult:
     refused: bool = False
     # The host accepted the connection and sent nothing (no status line): a panel whose account
     # is full may do that, so it is dead only when the host served other channels between two
-    # such attempts (`ProbePool._apply`): the host was up and the account had room.
+    # such attempts (`settle.silence`): the host was up and the account had room.
     silent: bool = False
 
     @property

@@ -7,9 +7,8 @@ trouble slows it down). The scheduler applies both.
 
 from __future__ import annotations
 
-import dataclasses
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from plextuner.validate.jobs import Job
@@ -151,5 +150,5 @@ def silence(job: Job, served: int, result: ProbeResult) -> tuple[ProbeResult, bo
         job.served_mark = job.served_before
         return result, True
     if served > job.served_mark:
-        return dataclasses.replace(result, definite=True), True
+        return replace(result, definite=True), True
     return result, False
