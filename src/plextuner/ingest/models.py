@@ -10,9 +10,11 @@ MB)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import filterfalse
 
 import msgspec
 
@@ -21,12 +23,21 @@ import msgspec
 _CONTROL = dict.fromkeys([*range(32), 127, *range(128, 160)]) | {0x09: 0x20}
 
 
+# The combining marks of the Latin accents' block: cut by one `sub`, they leave most European
+# names ASCII (a name 1.75 -> 0.7 us); other scripts pay one `sub` that finds nothing (~0.2 us)
+_LATIN_MARKS = re.compile(
+    "[" + "".join(c for c in map(chr, range(0x300, 0x370)) if unicodedata.combining(c)) + "]"
+)
+
+
 def fold(text: str) -> str:
     """Accents removed, case folded: `Türkiye` → `turkiye` (ASCII has nothing to decompose)."""
     if text.isascii():
         return text.casefold()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    decomposed = _LATIN_MARKS.sub("", unicodedata.normalize("NFKD", text))
+    if decomposed.isascii():
+        return decomposed.casefold()
+    return "".join(filterfalse(unicodedata.combining, decomposed)).casefold()
 
 
 def clean_text(value: str) -> str:
