@@ -89,6 +89,22 @@ class TestMessyPlaylist:
         assert entries[5].group == "Radio"
         assert entries[6].catchup == {"catchup": "xc", "catchup-days": "3"}
 
+    def test_extgrp_between_an_entry_and_its_url_is_that_entrys_group(self) -> None:
+        """Each entry's own #EXTGRP (the common `#EXTINF`, `#EXTGRP`, URL) is its group, not
+        the one in force at its #EXTINF; the last stays in force for entries without one, and
+        a group-title attribute wins over both."""
+        text = (
+            "#EXTM3U\n#EXTINF:-1,A\n#EXTGRP:News\nhttp://a.invalid/1.ts\n"
+            "#EXTINF:-1,B\n#EXTGRP:Sports\nhttp://a.invalid/2.ts\n"
+            "#EXTINF:-1,C\nhttp://a.invalid/3.ts\n"
+            '#EXTINF:-1 group-title="Kids",D\n#EXTGRP:Music\nhttp://a.invalid/4.ts\n'
+            "#EXTINF:-1,E\nhttp://a.invalid/5.ts\n"
+        )
+        entries, _ = parse_m3u(text, "t", "p")
+        assert [(e.name, e.group) for e in entries] == [
+            ("A", "News"), ("B", "Sports"), ("C", "Sports"), ("D", "Kids"), ("E", "Music")
+        ]  # fmt: skip
+
 
 class TestHelpers:
     def test_split_extinf_unbalanced_quote(self) -> None:

@@ -80,7 +80,6 @@ def _parse_blocks(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dis
     pending = Pending()
     known = Spellings()
     lane = FastLane(known, report, provider, entries)
-    sticky_group = ""
     saw_header = False
     lineno = 0
     for block in blocks:
@@ -110,15 +109,13 @@ def _parse_blocks(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dis
                     if pending.entry is not None:
                         report.skip("entry without URL")
                     pending.entry = entry_from_extinf(line, lineno, provider, report, known)
-                    if pending.entry is not None and not pending.entry.group and sticky_group:
-                        pending.entry.group = sticky_group
                 elif upper.startswith("#EXTM3U"):
                     saw_header = True
                     read_header(line, report)
                 elif upper.startswith("#EXTGRP:"):
-                    sticky_group = lane.group = line[8:].strip()
-                    if pending.entry is not None and not pending.entry.group:
-                        pending.entry.group = sticky_group
+                    # In force from here on, for the entry being read too: given at its URL
+                    # line (an #EXTGRP between an #EXTINF and its URL is that entry's group)
+                    lane.group = line[8:].strip()
                 elif upper.startswith("#EXTVLCOPT:"):
                     vlcopt(line[11:], pending)
                 elif upper.startswith("#KODIPROP:"):
@@ -137,6 +134,8 @@ def _parse_blocks(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dis
             if pending.kodiprops:
                 pending.kodiprops = {}
             if entry is not None:
+                if not entry.group and lane.group:
+                    entry.group = lane.group
                 entries.append(entry)
         lineno = first + block.count("\n")  # the block's last line (the lane may have read it)
     if pending.entry is not None:
