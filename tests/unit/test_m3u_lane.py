@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -46,6 +47,11 @@ _OTHER = st.sampled_from(
         "#KODIPROP:inputstream.adaptive.stream_headers=User-Agent=K",
         "#EXTGRP:Sticky",
         "#EXTGRP:",
+        "#EXTGRP: Spaced \t",
+        "#extgrp:lower",
+        "#EXTGRP:G\x01",
+        "#EXTGRP:N\x00",
+        "#EXTGRP:é",
         '#EXTM3U url-tvg="http://g.invalid/x.xml" tvg-shift="2"',
         "# a comment",
         "\x00",
@@ -159,3 +165,29 @@ def test_a_list_spelled_alike_goes_by_the_fast_lane(monkeypatch: pytest.MonkeyPa
     assert entries[5].headers == {"User-Agent": "UA"}
     assert taken[-1] == 7  # 1-4 and 6-8: the first taught the spelling, the fifth had a directive
     assert report.entries == 9
+
+
+def test_entries_with_their_own_extgrp_go_by_the_fast_lane() -> None:
+    """`#EXTINF`, `#EXTGRP`, URL (a common spelling of lists without attributes) is read by
+    the lane, each entry with its own group, the last in force after it (for the line walk's
+    next entry too), numbers kept."""
+    rows = [f"#EXTINF:-1,C {i}\n#EXTGRP: G{i // 2} \nhttp://h.invalid/{i}.ts" for i in range(6)]
+    rows.append("#EXTINF:-1,Last\n#EXTVLCOPT:http-user-agent=UA\nhttp://h.invalid/9.ts")  # walked
+    lane: list[m3ublock.FastLane] = []
+
+    class Kept(m3ublock.FastLane):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            lane.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("plextuner.ingest.m3u.FastLane", Kept)
+        entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows) + "\n", "s", "p")
+    assert [(e.name, e.group) for e in entries] == [
+        ("C 0", "G0"), ("C 1", "G0"), ("C 2", "G1"), ("C 3", "G1"), ("C 4", "G2"), ("C 5", "G2"),
+        ("Last", "G2"),
+    ]  # fmt: skip
+    assert [e.line for e in entries] == [2, 5, 8, 11, 14, 17, 20]
+    assert entries[-1].headers == {"User-Agent": "UA"}
+    assert lane[0].hits == 5  # all but the first (it taught the spelling) and the last
+    assert report.entries == 7

@@ -163,7 +163,7 @@ def entry_from_extinf(
     if not name:
         report.skip("entry without name")
         return None
-    if known is not None and attrs and line[7:8] == ":":
+    if known is not None and line[7:8] == ":":
         known.learn(attr_part)
     group = attrs.get("group-title", "")
     return Entry(  # positional, in the field order: 50k of these per big list
@@ -292,11 +292,15 @@ class Spellings:
             pattern += '"([^"]*+)"' + re.escape(segment)  # possessive: a miss fails at once
             pair += r'"([^"\r\n]*+)"' + re.escape(segment)
         pattern += ",(.*)"
-        # In a block: the name to the line's end (a CR before it left out), then the next line
-        # when it is a URL read as it stands: clean characters (no space around it, no NUL, not
-        # a directive) and no Kodi-style `|headers`; its head a group for the host's verdict.
+        # In a block: the name to the line's end (a CR before it left out), an `#EXTGRP:` line
+        # or none (its value a group: None when there is none), then the next line when it is
+        # a URL read as it stands: clean characters (no space around it, no NUL, not a
+        # directive) and no Kodi-style `|headers`; its head a group for the host's verdict.
         # Anything else is left to the line walk (m3ublock.py).
-        pair += rf",([^\r\n]*+)\r?\n({clean_url(without='|')})\r?(?=\n|\Z)"
+        pair += (
+            r",([^\r\n]*+)\r?\n(?:#EXTGRP:([^\r\n\x00]*+)\r?\n)?"
+            rf"({clean_url(without='|')})\r?(?=\n|\Z)"
+        )
         if any(s.pattern.pattern == pattern for s in self.shapes):
             return
         slots = tuple(keys.index(f) + 1 if f in keys else 0 for f in _FIELDS)
