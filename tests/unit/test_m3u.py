@@ -106,6 +106,20 @@ class TestMessyPlaylist:
         ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("value", "hours"),
+    [("-4.5", -4.5), ("5,5", 5.5), ("+14", 14.0), ("24", 24.0), ("nan", None), ("inf", None),
+     ("-Infinity", None), ("1e300", None), ("25", None), ("", None), ("x", None)],
+)  # fmt: skip
+def test_tvg_shift_is_hours_a_time_zone_could_be(value: str, hours: float | None) -> None:
+    """NaN, infinities and shifts of more than a day are dropped (a NaN made every programme's
+    time NaN); in the header's default as in an entry's own."""
+    text = f'#EXTM3U tvg-shift="{value}"\n#EXTINF:-1 tvg-shift="{value}",A\nhttp://a.invalid/1.ts\n'
+    entries, report = parse_m3u(text, "t", "p")
+    assert entries[0].tvg_shift == hours
+    assert report.tvg_shift == hours
+
+
 class TestHelpers:
     def test_split_extinf_unbalanced_quote(self) -> None:
         """An unbalanced quote falls back to the last comma."""

@@ -98,13 +98,19 @@ def split_extinf(body: str) -> tuple[str, str]:
     return body, ""
 
 
-def _float(value: str | None) -> float | None:
+# A tvg-shift in hours; one further than this either way is no time zone's: dropped, as is
+# `nan` or `inf` (float() reads them; a NaN shift made every programme's time NaN)
+MAX_SHIFT = 24.0
+
+
+def _shift_hours(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return float(value.replace(",", "."))
+        hours = float(value.replace(",", "."))
     except ValueError:
         return None
+    return hours if -MAX_SHIFT <= hours <= MAX_SHIFT else None  # False for NaN
 
 
 def split_kodi_url(url: str) -> tuple[str, dict[str, str]]:
@@ -136,7 +142,7 @@ def read_header(line: str, report: ParseReport) -> None:
         for url in attrs.get(key, "").split(","):
             if url.strip() and url.strip() not in report.guide_urls:
                 report.guide_urls.append(url.strip())
-    report.tvg_shift = _float(attrs.get("tvg-shift"))
+    report.tvg_shift = _shift_hours(attrs.get("tvg-shift"))
 
 
 def entry_from_extinf(
@@ -193,7 +199,7 @@ def _specials(
     )
     return (
         attrs.get("tvg-chno") or attrs.get("ch-number", ""),
-        _float(attrs.get("tvg-shift")) if "tvg-shift" in attrs else shift,
+        _shift_hours(attrs.get("tvg-shift")) if "tvg-shift" in attrs else shift,
         _catchup(attrs),
         headers,
     )
