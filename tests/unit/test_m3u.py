@@ -388,6 +388,35 @@ def test_a_spelling_with_channel_numbers_catchup_and_headers_is_learned() -> Non
     assert last.headers == {"User-Agent": "UA/8"}
 
 
+def test_a_learned_spelling_reads_what_the_line_says_of_itself() -> None:
+    """Fields a spelling decides once from its keys (which of two channel numbers, whether
+    catch-up is on, which headers) still read each line's values: the general reading's."""
+    spelling = (
+        '#EXTINF:-1 tvg-chno="{}" ch-number="{}" catchup-days="{}" timeshift="{}" '
+        'referer="{}" http-user-agent="{}" user-agent="{}" tvg-shift="{}",C'
+    )
+    values = [
+        ("", "", "", "", "", "", "", ""),
+        ("5", "9", "7", "2", "http://r", "A", "B", "-2"),
+        ("", "9", "7", "", "", "A", "", "x"),
+        ("5", "", "", "1", "", "", "B", "nan"),
+    ]
+    lines = [spelling.format(*v) for v in values * 2]
+    known = m3uline.Spellings()
+    learned = [
+        m3uline.entry_from_extinf(line, n, "p", ParseReport("s"), known)
+        for n, line in enumerate(lines)
+    ]
+    general = [
+        m3uline.entry_from_extinf(line, n, "p", ParseReport("s")) for n, line in enumerate(lines)
+    ]
+    assert known.hits == len(lines) - 1
+    assert learned == general
+    assert [(e.chno, e.headers, e.catchup) for e in general if e][1] == (
+        "5", {"Referer": "http://r", "User-Agent": "B"}, {"catchup-days": "7", "timeshift": "2"}
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "path", [DATA / "messy.m3u", REALWORLD / "iptv-org-uk-excerpt.m3u"], ids=lambda p: p.name
 )

@@ -63,14 +63,17 @@ _OTHER = st.sampled_from(
 
 
 _PLAIN_VALUE = st.one_of(
-    st.text(alphabet="aZ 1;-.", max_size=5), st.sampled_from(["", " x ", "G;H", "\x01", "é"])
+    st.text(alphabet="aZ 1;-.", max_size=5),
+    st.sampled_from(["", " x ", "G;H", "\x01", "é", " 2 ", "-1,5", "nan"]),
 )
 
 
 @st.composite
 def _plain_extinf_lines(draw: st.DrawFn) -> list[str]:
     """Runs in one or two spellings, printable values mostly: what the lane takes."""
-    keys = ["tvg-id", "tvg-name", "tvg-logo", "group-title", "tvg-chno", "catchup", "user-agent"]
+    keys = ["tvg-id", "tvg-name", "tvg-logo", "group-title", "tvg-chno", "catchup", "user-agent",
+            "tvg-shift", "ch-number", "catchup-days", "timeshift", "catchup-source",
+            "http-user-agent", "referer"]  # fmt: skip
     spellings = draw(
         st.lists(
             st.lists(st.sampled_from(keys), min_size=1, max_size=4, unique=True),

@@ -223,7 +223,8 @@ _SPECIAL = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "tim
 
 
 class Shape:
-    __slots__ = ("name_at", "pair", "pattern", "slots", "specials")
+    __slots__ = ("catchup", "chno", "headers", "name_at", "pair", "pattern", "shift_at", "slots",
+                 "specials")  # fmt: skip
 
     def __init__(
         self,
@@ -237,6 +238,19 @@ class Shape:
         self.slots = slots  # the group of each of _FIELDS (0: not in this spelling)
         self.specials = specials  # (key, group) of each attribute read through _specials
         self.name_at = pattern.groups  # the display name: the last group
+        # What `_specials` decides from the keys alone, decided once for the spelling: which
+        # groups hold the channel number, the shift, the catch-up attributes (none unless one
+        # of the three that turn it on is there) and the headers (a line in the rich spelling
+        # 1.6 -> 0.6 us; a property test holds it to the general reading)
+        at = dict(specials)
+        self.chno = (at.get("tvg-chno", 0), at.get("ch-number", 0))
+        self.shift_at = at.get("tvg-shift", 0)
+        self.catchup = (
+            tuple((k, i) for k, i in specials if k.startswith("catchup") or k == "timeshift")
+            if at.keys() & {"catchup", "timeshift", "catchup-source"}
+            else ()
+        )
+        self.headers = tuple((_HEADER_NAMES[k], i) for k, i in specials if k in _HEADER_NAMES)
 
     def entry(
         self, values: tuple[str, ...], lineno: int, provider: str, shift: float | None
@@ -252,9 +266,15 @@ class Shape:
         if not name:
             return None
         if self.specials:
-            special = {k: values[i].strip() for k, i in self.specials}
-            return Entry(name, "", provider, tvg_id, tvg_name, logo, group,
-                         *_specials(special, shift), {}, lineno)  # fmt: skip
+            a, b = self.chno
+            return Entry(
+                name, "", provider, tvg_id, tvg_name, logo, group,
+                values[a].strip() or values[b].strip(),
+                _shift_hours(values[self.shift_at].strip()) if self.shift_at else shift,
+                {k: values[i].strip() for k, i in self.catchup} if self.catchup else {},
+                {h: v for h, i in self.headers if (v := values[i].strip())} if self.headers else {},
+                {}, lineno,
+            )  # fmt: skip
         return Entry(name, "", provider, tvg_id, tvg_name, logo, group, "", shift,
                      {}, {}, {}, lineno)  # fmt: skip
 
