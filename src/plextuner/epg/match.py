@@ -58,7 +58,7 @@ CANDIDATE_LIMIT = 5  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
 
 
-_PostingKey = tuple[tuple[frozenset[str], int], str]
+_PostingKey = tuple[tuple[tuple[str, ...], int], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +125,7 @@ def similarity(a: NameKey, b: NameKey) -> float:
     # No credit for one name containing the other: "Nick" and "Nick Jr", "TVA" and "TVA Sports"
     # are sister channels far more often than spellings of one channel; nor for a short word
     # spelled differently ("FX"/"FXX", "Kanal D"/"Kanal 7"): short words are names, not typos.
-    sa, sb = a.content, b.content
+    sa, sb = frozenset(a.content), frozenset(b.content)
     if sa < sb or sb < sa or any(len(t) < 4 for t in sa ^ sb):
         return 0.0
     if fuzz is None:

@@ -124,7 +124,6 @@ _TIMESHIFT = re.compile(r"\+\s?(\d{1,2})\s*(?:h|hr|hrs|hour|hours)?(?=\W|$)", re
 _PREFIX = re.compile(
     r"^\s*(?:[\[(|]\s*([^\]\)|]{1,12}?)\s*[\])|]|([A-Za-z]{2,4})\s*(?:[:|\-\u2013]|\s\|)(?=\s|\w))\s*"
 )
-_NOTHING_CRITICAL: frozenset[str] = frozenset()
 _MAYBE_PREFIX = re.compile(r"^\s*[\[(|]|[:|\-\u2013]")  # cheap test before _PREFIX
 _BRACKETED = re.compile(r"\[([^\]]*)\]|\(([^)]*)\)")
 _SPLIT = re.compile(r"[^\w+]+|_", re.UNICODE)
@@ -136,47 +135,53 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])
 class NameKey(NamedTuple):
     """A name's comparable form. Built by `make_key` (every derived key computed once: keys are
     cached per name and compared many times). A named tuple: built ~10x faster than a frozen
-    dataclass, and tens of thousands are built per refresh."""
+    dataclass, and tens of thousands are built per refresh. A guide's channels each hold one or
+    two for the run, so the words are tuples, not sets (a frozenset is 216 bytes however few
+    it holds), and the spaced text is made when asked for: 50k guide channels' indexes
+    158 -> ~110 MB."""
 
     tokens: tuple[str, ...]
     country: str | None
     timeshift: int
-    text: str  # tokens joined by spaces
     compact: str  # spacing-blind (`bbc1` for `BBC 1` and `BBC1`), timeshift included
     loose: str  # the compact key without filler words, "" when too little would be left
-    critical: frozenset[str]  # what must agree for two names to be one channel
-    signature: tuple[frozenset[str], int]  # (critical, timeshift): equal for one channel
-    content: frozenset[str]  # the words without filler words
+    # (critical, timeshift): equal for one channel; critical, what must agree for two names to
+    # be one channel, is sorted words, each once (a set's equality, without the set)
+    signature: tuple[tuple[str, ...], int]
+    content: tuple[str, ...]  # the words without filler words, each once
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
+
+    @property
+    def text(self) -> str:
+        """The tokens joined by spaces."""
+        return " ".join(self.tokens)
 
 
 def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
     suffix = f"+{timeshift}" if timeshift else ""
     compact = "".join(tokens)
-    content = frozenset(tokens)
-    if FILLER.isdisjoint(content):  # most names: nothing to leave out
+    if FILLER.isdisjoint(tokens):  # most names: nothing to leave out
         loose = compact
+        content = tuple(dict.fromkeys(tokens)) if len(tokens) > 1 else tokens
     else:
-        content -= FILLER
+        content = tuple(dict.fromkeys(t for t in tokens if t not in FILLER))
         loose = "".join(  # "canal plus" keeps its "canal": Canal+ is not "Plus"
             t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
         )
     if len(loose) < 2 or loose.isdigit():  # tokens are letter or digit runs: no letter at all
         loose = ""
     if compact.isalpha() and VARIANTS.isdisjoint(tokens):
-        critical = _NOTHING_CRITICAL
+        critical: tuple[str, ...] = ()
     else:
-        critical = frozenset(t for t in tokens if t.isdigit() or t in VARIANTS)
+        critical = tuple(sorted({t for t in tokens if t.isdigit() or t in VARIANTS}))
     return NameKey(
         tokens,
         country,
         timeshift,
-        " ".join(tokens),
         compact + suffix,
         loose + suffix if loose else "",
-        critical,
         (critical, timeshift),
         content,
     )
