@@ -11,7 +11,6 @@ guide channels of one source is left unmatched (with its candidates, for `guide-
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -59,6 +58,11 @@ CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a cand
 
 
 _PostingKey = tuple[tuple[tuple[str, ...], int], str]
+# The indexes hold one value as itself and more as a list: most names and words of a big guide
+# lead to one guide channel, and a list each was ~90 bytes a key in four indexes (50k guide
+# channels: 118 -> ~85 MB)
+_Ids = str | list[str]
+_Posting = int | list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,6 @@ class _Guide:
     lcn: str
     source: int
     names: Sequence[str] = ()
-    keys: Sequence[NameKey] = ()  # none until indexed (no empty list a guide channel)
 
 
 def _compatible(country: str | None, other: str | None) -> bool:
@@ -147,12 +150,13 @@ class Matcher:
         self.guides: dict[str, _Guide] = {}
         self.icons: dict[str, str] = {}
         self._by_fold: dict[str, str] = {}
-        self._by_idkey: dict[str, list[str]] = defaultdict(list)
-        self._by_compact: dict[str, list[str]] = defaultdict(list)
-        self._by_loose: dict[str, list[str]] = defaultdict(list)
+        self._by_idkey: dict[str, _Ids] = {}
+        self._by_compact: dict[str, _Ids] = {}
+        self._by_loose: dict[str, _Ids] = {}
         # (signature, token) -> guide keys: fuzzy candidates share a word and a signature
-        self._postings: dict[_PostingKey, list[int]] = defaultdict(list)
-        self._keys: list[tuple[NameKey, str]] = []
+        self._postings: dict[_PostingKey, _Posting] = {}
+        self._keys: list[NameKey] = []  # the guide keys, numbered as the postings give them
+        self._key_ids: list[str] = []  # each key's guide channel
         self._compacts: list[str] = []  # each key's compact form: the fuzzy scorer's choices
         self._key_country: list[str | None] = []  # each key's guide channel's country
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
@@ -200,41 +204,47 @@ class Matcher:
             keys = [k for n in g.names if (k := name_key(n))]
             g.country = g.country or next((k.country for k in keys if k.country), None)
             from_id = id_key(g.id)
-            g.keys = keys + ([from_id] if from_id else [])
             if from_id:
-                self._by_idkey[from_id.compact].append(g.id)
-            self._index_keys(g)
+                keys.append(from_id)
+                _add(self._by_idkey, from_id.compact, g.id)
+            self._index_keys(g, keys)
 
     def release(self) -> None:
         """The name indexes dropped (~80 MB for 25k guide channels) once the last source is
         matched; a later match (channels after the programmes) builds them again, in order."""
         for index in (self._by_idkey, self._by_compact, self._by_loose, self._postings):
             index.clear()
-        self._keys, self._compacts, self._key_country, self._fuzzy_cache = [], [], [], {}
-        for g in self.guides.values():
-            g.keys = ()
+        self._keys, self._key_ids, self._compacts, self._key_country = [], [], [], []
+        self._fuzzy_cache = {}
         self._pending = list(self.guides.values())
 
-    def _index_keys(self, g: _Guide) -> None:
+    def _index_keys(self, g: _Guide, keys: list[NameKey]) -> None:
         # Attributes bound once: this runs for every key of every guide channel (50k for 25k)
         seen: set[tuple[str, str | None]] = set()
         canon, gid = self._alias.get, g.id
         by_compact, by_loose, postings = self._by_compact, self._by_loose, self._postings
-        for k in g.keys:
+        for k in keys:
             compact = k.compact
             if (compact, k.country) in seen:
                 continue  # the same name twice (display-name and id): indexed once
             seen.add((compact, k.country))
-            _append(by_compact[canon(compact, compact)], gid)
+            _add(by_compact, canon(compact, compact), gid)
             if k.loose:
-                _append(by_loose[canon(k.loose, k.loose)], gid)
+                _add(by_loose, canon(k.loose, k.loose), gid)
             index = len(self._keys)
-            self._keys.append((k, gid))
+            self._keys.append(k)
+            self._key_ids.append(gid)
             self._compacts.append(compact)
             self._key_country.append(g.country)
             signature = k.signature
             for token in k.content:
-                postings[signature, token].append(index)
+                have = postings.get((signature, token))
+                if have is None:
+                    postings[signature, token] = index
+                elif isinstance(have, int):
+                    postings[signature, token] = [have, index]
+                else:
+                    have.append(index)
 
     # -- tiers -------------------------------------------------------------------------------
 
@@ -260,7 +270,7 @@ class Matcher:
             key = id_key(facts.tvg_id)
             if key:
                 own = key.country or country
-                gid = self._pick(self._by_idkey.get(key.compact, []), own, facts.chno)
+                gid = self._pick(_ids(self._by_idkey, key.compact), own, facts.chno)
                 if gid:
                     return MatchResult(gid, MatchTier.TVG_ID_NORMALISED, 0.97)
         tvg_name = facts.tvg_name.replace("_", " ") if facts.tvg_name else ""
@@ -276,7 +286,7 @@ class Matcher:
             ):
                 if not lookup:
                     continue
-                ids = table.get(self._alias.get(lookup, lookup))  # an alias's canonical name
+                ids = _ids(table, self._alias.get(lookup, lookup))  # an alias's canonical name
                 if not ids:
                     continue
                 gid = self._pick(ids, own, facts.chno)
@@ -326,8 +336,10 @@ class Matcher:
     def _score(self, key: NameKey, own: str | None) -> MatchResult:
         pool: set[int] = set()
         for token in key.content:
-            posting = self._postings.get((key.signature, token), ())
-            if len(posting) <= MAX_POSTING:
+            posting = self._postings.get((key.signature, token))
+            if isinstance(posting, int):
+                pool.add(posting)
+            elif posting is not None and len(posting) <= MAX_POSTING:
                 pool.update(posting)
         if own is not None:  # pools share a word and a signature: small, a cheap filter
             countries = self._key_country
@@ -350,7 +362,7 @@ class Matcher:
         )
         best: dict[str, float] = {}
         for _, _, position in ranked:
-            other, gid = self._keys[order[position]]
+            other, gid = self._keys[order[position]], self._key_ids[order[position]]
             score = similarity(key, other)
             if score > best.get(gid, 0.0):
                 best[gid] = score
@@ -369,6 +381,18 @@ class Matcher:
         return MatchResult(g.id, MatchTier.FUZZY, round(top / 100.0, 3), candidates)
 
 
-def _append(items: list[str], value: str) -> None:
-    if not items or items[-1] != value:
-        items.append(value)
+def _add(index: dict[str, _Ids], key: str, gid: str) -> None:
+    """`gid` under `key`, unless it was the last one added there."""
+    have = index.get(key)
+    if have is None:
+        index[key] = gid
+    elif isinstance(have, str):
+        if have != gid:
+            index[key] = [have, gid]
+    elif have[-1] != gid:
+        have.append(gid)
+
+
+def _ids(index: dict[str, _Ids], key: str) -> Sequence[str]:
+    have = index.get(key)
+    return () if have is None else (have,) if isinstance(have, str) else have
