@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+from sys import intern
 from typing import NamedTuple
 
 from plextuner.epg.countries import country_of_code, country_of_name
@@ -159,6 +160,9 @@ class NameKey(NamedTuple):
         return " ".join(self.tokens)
 
 
+_PLAIN: tuple[tuple[str, ...], int] = ((), 0)  # most names' signature, held once
+
+
 def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
     suffix = f"+{timeshift}" if timeshift else ""
     compact = "".join(tokens)
@@ -182,7 +186,7 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
         timeshift,
         compact + suffix,
         loose + suffix if loose else "",
-        (critical, timeshift),
+        (critical, timeshift) if critical or timeshift else _PLAIN,
         content,
     )
 
@@ -255,15 +259,19 @@ def _tokens(text: str) -> list[str]:
     """Words of folded text, quality tags left out, letters split from digits, numbers spelled
     as digits."""
     tokens: list[str] = []
+    # Interned: a big guide's keys hold its few thousand words once, not once a name (50k
+    # guide channels: -5 MB)
     for w in _WORD.findall(text):  # the pieces _SPLIT leaves, without the empty ones
         if w in QUALITY:
             continue
         if w.isalpha():
-            tokens.append(_NUMBER_WORDS.get(w, w))
+            tokens.append(intern(_NUMBER_WORDS.get(w, w)))
         elif w.isdigit():  # no quality tag is all digits
-            tokens.append(w)
+            tokens.append(intern(w))
         else:  # `bbc1` → `bbc 1`
-            tokens.extend(_NUMBER_WORDS.get(p, p) for p in _ALNUM.findall(w) if p not in QUALITY)
+            tokens.extend(
+                intern(_NUMBER_WORDS.get(p, p)) for p in _ALNUM.findall(w) if p not in QUALITY
+            )
     return tokens
 
 
