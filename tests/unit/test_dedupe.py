@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plextuner.ingest import models
 from plextuner.ingest.dedupe import _clean_name, merge_entries, normalise_name
 from plextuner.ingest.models import Entry, StreamKind, fold, stream_kind
 
@@ -160,7 +162,8 @@ def _fold_reference(text: str) -> str:
         st.text(max_size=30),
         st.text(st.characters(max_codepoint=0x3FF), max_size=30),
         st.lists(st.sampled_from(["é", "Ü", "\u0301", "\u034f", "ǅ", "ß", "Ω", "Я", "ᴴ", "a",
-                                  "\u20dd"]), max_size=10).map("".join),
+                                  "\u20dd", " ", "ΟΔΟΣ", "ς", "ﾊﾞ", "\u00a0", "Канал", "1"]),
+                 max_size=10).map("".join),
     )
 )  # fmt: skip
 @settings(max_examples=800, deadline=None)
@@ -168,3 +171,14 @@ def test_fold_cuts_every_combining_mark(text: str) -> None:
     """The Latin block's marks cut by one pattern, the rest one by one: the same text as the
     plain filter (U+034F is in the block and is not a combining mark)."""
     assert fold(text) == _fold_reference(text)
+
+
+def test_folded_words_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words of other scripts are folded once and looked up after; past the bound they are
+    folded each time, the same."""
+    monkeypatch.setattr(models, "_FOLDED", {})
+    monkeypatch.setattr(models, "FOLDED_KEPT", 3)
+    names = [f"Канал{i} Спорт" for i in range(6)]
+    assert [fold(n) for n in names] == [_fold_reference(n) for n in names]
+    assert len(models._FOLDED) == 3
+    assert fold("Канал0 Спорт") == "канал0 спорт"

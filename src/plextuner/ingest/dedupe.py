@@ -14,8 +14,9 @@ from plextuner.ingest.models import Channel, Entry, Source, fold, stream_kind
 _MARKERS = re.compile(
     r"\((?:\d{3,4}[pi\u0131]|4k|uhd|fhd|hd|sd)\)|\[(?:[^\]]*)\]|\b(?:fhd|uhd|hd|sd|4k|hevc|h265|backup)\b"
 )
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-# ASCII text: `_NON_WORD` is every byte but a letter or a digit
+_MARKER_WORDS = re.compile(r"\b(?:fhd|uhd|hd|sd|4k|hevc|h265|backup)\b")  # with no bracket
+_WORDS = re.compile(r"[^\W_]+")  # what the runs of other characters leave
+# ASCII text: every byte but a letter or a digit is a space
 _ASCII_NON_WORD = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 
 
@@ -24,20 +25,21 @@ def normalise_name(name: str) -> str:
     text = fold(name)
     # Every marker holds one of these (the text is folded); a name with none skips the
     # pattern, whose word alternation is tried at every position (0.6 us a name)
-    if (
-        "(" in text
-        or "[" in text
-        or "hd" in text
+    if "(" in text or "[" in text:
+        text = _MARKERS.sub(" ", text)
+    elif (
+        "hd" in text
         or "sd" in text
         or "4k" in text
         or "hevc" in text
         or "h265" in text
         or "backup" in text
     ):
-        text = _MARKERS.sub(" ", text)
-    if text.isascii():  # the runs of other characters as one space, none at the ends
+        text = _MARKER_WORDS.sub(" ", text)
+    # The runs of other characters as one space, none at the ends
+    if text.isascii():
         return b" ".join(text.encode().translate(_ASCII_NON_WORD).split()).decode()
-    return _NON_WORD.sub(" ", text).strip()
+    return " ".join(_WORDS.findall(text))
 
 
 def channel_key(entry: Entry) -> str:
