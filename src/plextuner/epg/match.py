@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
@@ -63,6 +63,8 @@ _PostingKey = tuple[tuple[tuple[str, ...], int], str]
 # channels: 118 -> ~85 MB)
 _Ids = str | list[str]
 _Posting = int | list[int]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,13 +240,7 @@ class Matcher:
             self._key_country.append(g.country)
             signature = k.signature
             for token in k.content:
-                have = postings.get((signature, token))
-                if have is None:
-                    postings[signature, token] = index
-                elif isinstance(have, int):
-                    postings[signature, token] = [have, index]
-                else:
-                    have.append(index)
+                _add(postings, (signature, token), index)
 
     # -- tiers -------------------------------------------------------------------------------
 
@@ -381,16 +377,16 @@ class Matcher:
         return MatchResult(g.id, MatchTier.FUZZY, round(top / 100.0, 3), candidates)
 
 
-def _add(index: dict[str, _Ids], key: str, gid: str) -> None:
-    """`gid` under `key`, unless it was the last one added there."""
+def _add(index: dict[_K, _V | list[_V]], key: _K, value: _V) -> None:
+    """`value` under `key`, unless it was the last one added there."""
     have = index.get(key)
     if have is None:
-        index[key] = gid
-    elif isinstance(have, str):
-        if have != gid:
-            index[key] = [have, gid]
-    elif have[-1] != gid:
-        have.append(gid)
+        index[key] = value
+    elif isinstance(have, list):
+        if have[-1] != value:
+            have.append(value)
+    elif have != value:
+        index[key] = [have, value]
 
 
 def _ids(index: dict[str, _Ids], key: str) -> Sequence[str]:
