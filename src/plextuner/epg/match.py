@@ -60,7 +60,7 @@ CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a cand
 _PostingKey = tuple[tuple[tuple[str, ...], int], str]
 # The indexes hold one value as itself and more as a list: most names and words of a big guide
 # lead to one guide channel, and a list each was ~90 bytes a key in four indexes (50k guide
-# channels: 118 -> ~85 MB)
+# channels: 118 -> 86 MB)
 _Ids = str | list[str]
 _Posting = int | list[int]
 _K = TypeVar("_K")
