@@ -170,16 +170,26 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
         loose = compact
         content = tuple(dict.fromkeys(tokens)) if len(tokens) > 1 else tokens
     else:
-        content = tuple(dict.fromkeys(t for t in tokens if t not in FILLER))
-        loose = "".join(  # "canal plus" keeps its "canal": Canal+ is not "Plus"
-            t for i, t in enumerate(tokens) if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
+        kept = [t for t in tokens if t not in FILLER]
+        content = tuple(dict.fromkeys(kept)) if len(kept) > 1 else tuple(kept)
+        loose = (
+            "".join(kept)
+            if "plus" not in tokens
+            else "".join(  # "canal plus" keeps its "canal": Canal+ is not "Plus"
+                [
+                    t
+                    for i, t in enumerate(tokens)
+                    if t not in FILLER or tokens[i + 1 : i + 2] == ("plus",)
+                ]
+            )
         )
     if len(loose) < 2 or loose.isdigit():  # tokens are letter or digit runs: no letter at all
         loose = ""
     if compact.isalpha() and VARIANTS.isdisjoint(tokens):
         critical: tuple[str, ...] = ()
     else:
-        critical = tuple(sorted({t for t in tokens if t.isdigit() or t in VARIANTS}))
+        words = [t for t in tokens if t.isdigit() or t in VARIANTS]
+        critical = tuple(sorted(set(words))) if len(words) > 1 else tuple(words)
     return NameKey(
         tokens,
         country,
