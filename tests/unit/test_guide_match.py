@@ -294,3 +294,36 @@ def test_a_released_index_is_built_again_for_a_later_match() -> None:
     kept, released = results(False), results(True)
     assert released == kept
     assert [r.guide_id for r in released] == ["bbcone.uk", "skynews.uk", "itv1.uk", "channel4.uk"]
+
+
+def _key_reference(tokens: tuple[str, ...]) -> tuple[str, tuple[str, ...], frozenset[str], int]:
+    """A key's loose form, words and signature as first written (sets; the Canal+ rule for
+    every name), against the key's tuples and shortcuts."""
+    loose = "".join(
+        t
+        for i, t in enumerate(tokens)
+        if t not in names.FILLER or tokens[i + 1 : i + 2] == ("plus",)
+    )
+    if len(loose) < 2 or loose.isdigit():
+        loose = ""
+    words = frozenset(tokens) - names.FILLER
+    critical = frozenset(t for t in tokens if t.isdigit() or t in names.VARIANTS)
+    return loose, tuple(sorted(words)), critical, 0
+
+
+_TOKENS = st.lists(
+    st.sampled_from(["canal", "channel", "tv", "plus", "bbc", "1", "23", "news", "hd", "a",
+                     *sorted(names.VARIANTS)[:4], *sorted(names.FILLER)[:4]]),
+    max_size=6,
+).map(tuple)  # fmt: skip
+
+
+@given(_TOKENS)
+@settings(max_examples=600, deadline=None)
+def test_name_keys_hold_what_their_sets_held(tokens: tuple[str, ...]) -> None:
+    key = names.make_key(tokens)
+    loose, words, critical, shift = _key_reference(tokens)
+    assert key.loose == loose
+    assert tuple(sorted(key.content)) == words and len(set(key.content)) == len(key.content)
+    assert key.signature == (tuple(sorted(critical)), shift)
+    assert key.text == " ".join(tokens)
