@@ -108,9 +108,13 @@ def _shards(
     cap = cfg.max_channels
     shards: dict[int, list[LineupEntry]] = {0: []}
     pending: list[LineupEntry] = []
+    # A device's shard index read from its name once, not once a channel (a re-run of 50k)
+    indexes: dict[str, int | None] = {}
     for e in entries:
         device = placed.device_of(e.channel.key, cfg.name)
-        index = shard_index(cfg.name, device) if device is not None else None
+        index = None if device is None else indexes.get(device, -1)
+        if index == -1 and device is not None:
+            index = indexes[device] = shard_index(cfg.name, device)
         if index is not None and len(shards.setdefault(index, [])) < cap:
             shards[index].append(e)
         else:
