@@ -7,8 +7,6 @@ value escaped alone is what the joint escape gives it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import TypeVar
 
 from plextuner.epg.chunked import CHUNK, SpilledList
 from plextuner.epg.plain import RenderedRun
@@ -23,8 +21,7 @@ from plextuner.epg.spill import (
 )
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
-
-K = TypeVar("K")
+from plextuner.memo import remembered
 
 CACHED = 65_536  # pieces remembered per kind; past that, rendered each time
 
@@ -62,31 +59,24 @@ class BodyRenderer:
 
     def _opening(self, p: Programme) -> str:
         """The title and sub-title."""
-        head = _cached(self._titles, p.title or "Untitled", _title)
-        return head + _cached(self._subs, p.sub_title, _sub_title) if p.sub_title else head
+        head = remembered(self._titles, p.title or "Untitled", _title, CACHED)
+        return (
+            head + remembered(self._subs, p.sub_title, _sub_title, CACHED) if p.sub_title else head
+        )
 
     def _closing(self, p: Programme) -> str:
         """Everything after the description, to the end tag."""
         parts = []
         if p.date:
-            parts.append(_cached(self._dates, p.date, _date))
+            parts.append(remembered(self._dates, p.date, _date, CACHED))
         if p.categories:
-            parts.append(_cached(self._categories, p.categories, _categories))
+            parts.append(remembered(self._categories, p.categories, _categories, CACHED))
         if p.icon:
-            parts.append(_cached(self._icons, p.icon, _icon))
+            parts.append(remembered(self._icons, p.icon, _icon, CACHED))
         if p.episode_nums:
-            parts.append(_cached(self._episodes, p.episode_nums, _episodes))
+            parts.append(remembered(self._episodes, p.episode_nums, _episodes, CACHED))
         parts.append(programme_end(p))
         return "".join(parts)
-
-
-def _cached(cache: dict[K, str], key: K, render: Callable[[K], str]) -> str:
-    piece = cache.get(key)
-    if piece is None:
-        piece = render(key)
-        if len(cache) < CACHED:
-            cache[key] = piece
-    return piece
 
 
 def _title(title: str) -> str:

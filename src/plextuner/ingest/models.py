@@ -18,6 +18,8 @@ from itertools import filterfalse
 
 import msgspec
 
+from plextuner.memo import remembered
+
 # C0 and C1 control characters (tab becomes a space): XML 1.0 cannot carry them, so a name with
 # one would make every guide and lineup.xml unwritable (found by the whole-pipeline fuzz test).
 _CONTROL = dict.fromkeys([*range(32), 127, *range(128, 160)]) | {0x09: 0x20}
@@ -44,17 +46,13 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.casefold()
     if " " not in text:
-        return _fold_word(text)
-    return " ".join([w.casefold() if w.isascii() else _fold_word(w) for w in text.split(" ")])
-
-
-def _fold_word(word: str) -> str:
-    folded = _FOLDED.get(word)
-    if folded is None:
-        folded = _fold(word)
-        if len(_FOLDED) < FOLDED_KEPT:
-            _FOLDED[word] = folded
-    return folded
+        return remembered(_FOLDED, text, _fold, FOLDED_KEPT)
+    return " ".join(
+        [
+            w.casefold() if w.isascii() else remembered(_FOLDED, w, _fold, FOLDED_KEPT)
+            for w in text.split(" ")
+        ]
+    )
 
 
 def _fold(text: str) -> str:
