@@ -112,8 +112,11 @@ def _shards(
     indexes: dict[str, int | None] = {}
     for e in entries:
         device = placed.device_of(e.channel.key, cfg.name)
-        index = None if device is None else indexes.get(device, -1)
-        if index == -1 and device is not None:
+        if device is None:
+            index = None
+        elif device in indexes:
+            index = indexes[device]
+        else:
             index = indexes[device] = shard_index(cfg.name, device)
         if index is not None and len(shards.setdefault(index, [])) < cap:
             shards[index].append(e)

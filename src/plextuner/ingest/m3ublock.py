@@ -41,7 +41,7 @@ class FastLane:
         self._known, self._report = known, report
         self._provider = provider
         self.entries = entries
-        self.group = ""  # the #EXTGRP in force (the line walk sets it)
+        self.group = ""  # the #EXTGRP in force: the lane and the line walk both read and set it
         self.hits = self.misses = 0
 
     @property

@@ -220,6 +220,11 @@ SPELLINGS_KEPT = 8  # a playlist has a handful (with and without a logo, ...)
 GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
 _FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned spelling fills
 _SPECIAL = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
+_CATCHUP_ON = frozenset({"catchup", "timeshift", "catchup-source"})  # catch-up only with one
+
+
+def _catchup_key(key: str) -> bool:
+    return key.startswith("catchup") or key == "timeshift"
 
 
 class Shape:
@@ -246,8 +251,8 @@ class Shape:
         self.chno = (at.get("tvg-chno", 0), at.get("ch-number", 0))
         self.shift_at = at.get("tvg-shift", 0)
         self.catchup = (
-            tuple((k, i) for k, i in specials if k.startswith("catchup") or k == "timeshift")
-            if at.keys() & {"catchup", "timeshift", "catchup-source"}
+            tuple((k, i) for k, i in specials if _catchup_key(k))
+            if not at.keys().isdisjoint(_CATCHUP_ON)
             else ()
         )
         self.headers = tuple((_HEADER_NAMES[k], i) for k, i in specials if k in _HEADER_NAMES)
@@ -330,9 +335,7 @@ class Spellings:
         if any(s.pattern.pattern == pattern for s in self.shapes):
             return
         slots = tuple(keys.index(f) + 1 if f in keys else 0 for f in _FIELDS)
-        specials = tuple(
-            (k, n) for n, k in enumerate(keys, 1) if k in _SPECIAL or k.startswith("catchup")
-        )
+        specials = tuple((k, n) for n, k in enumerate(keys, 1) if k in _SPECIAL or _catchup_key(k))
         shape = Shape(re.compile(pattern, re.DOTALL), re.compile(pair), slots, specials)
         self.shapes.append(shape)
 
@@ -347,9 +350,9 @@ class Spellings:
 
 
 def _catchup(attrs: dict[str, str]) -> dict[str, str]:
-    if "catchup" not in attrs and "timeshift" not in attrs and "catchup-source" not in attrs:
+    if attrs.keys().isdisjoint(_CATCHUP_ON):
         return {}
-    return {k: v for k, v in attrs.items() if k.startswith("catchup") or k == "timeshift"}
+    return {k: v for k, v in attrs.items() if _catchup_key(k)}
 
 
 def vlcopt(option: str, pending: Pending) -> None:
