@@ -184,7 +184,7 @@ class TestIndexedLate:
         m = guide(*((f"ch{i}.tv", f"Channel {i}") for i in range(50)))
         for i in range(50):
             assert m.match(facts("x", tvg_id=f"CH{i}.tv")).tier is MatchTier.TVG_ID
-        assert len(m._pending) == 50  # the memory this is for: 25 MB for 6,000 guide channels
+        assert len(m._names.pending) == 50  # the memory this is for: 25 MB for 6,000 guide channels
 
     def test_channels_added_after_a_lookup_are_found(self) -> None:
         m = guide(("a.uk", "BBC 1 HD"))

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from plextuner.epg.countries import country_of_group
+from plextuner.epg.nameindex import Guide, NameIndex, ids
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
 from plextuner.epg.xmltv import GuideChannel
 
@@ -55,16 +56,6 @@ MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many poi
 MAX_POSTING = 200  # a word in more guide names than this ("sport", "news") proposes none
 CANDIDATE_LIMIT = 5  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
-
-
-_PostingKey = tuple[tuple[tuple[str, ...], int], str]
-# The indexes hold one value as itself and more as a list: most names and words of a big guide
-# lead to one guide channel, and a list each was ~90 bytes a key in four indexes (50k guide
-# channels: 118 -> 86 MB)
-_Ids = str | list[str]
-_Posting = int | list[int]
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +99,6 @@ class ChannelFacts:
         return None
 
 
-@dataclass(slots=True)
-class _Guide:
-    id: str
-    name: str
-    country: str | None  # the id's; the names' too once indexed
-    lang: str
-    lcn: str
-    source: int
-    names: Sequence[str] = ()
-
-
 def _compatible(country: str | None, other: str | None) -> bool:
     return country is None or other is None or country == other
 
@@ -149,24 +129,12 @@ class Matcher:
     ) -> None:
         self.manual = {k.casefold(): v for k, v in (manual or {}).items()}
         self.threshold = threshold * 100.0
-        self.guides: dict[str, _Guide] = {}
+        self.guides: dict[str, Guide] = {}
         self.icons: dict[str, str] = {}
         self._by_fold: dict[str, str] = {}
-        self._by_idkey: dict[str, _Ids] = {}
-        self._by_compact: dict[str, _Ids] = {}
-        self._by_loose: dict[str, _Ids] = {}
-        # (signature, token) -> guide keys: fuzzy candidates share a word and a signature
-        self._postings: dict[_PostingKey, _Posting] = {}
-        self._keys: list[NameKey] = []  # the guide keys, numbered as the postings give them
-        self._key_ids: list[str] = []  # each key's guide channel
-        self._compacts: list[str] = []  # each key's compact form: the fuzzy scorer's choices
-        self._key_country: list[str | None] = []  # each key's guide channel's country
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
-        # Guide channels added and not yet in the name indexes: a lineup whose channels all
-        # find their exact tvg-id (a provider's own guide) never needs them, and for 6,000
-        # guide channels they were 25 MB beside the guide's programmes.
-        self._pending: list[_Guide] = []
+        self._names = NameIndex(self._alias)
         for group in aliases:
             keys = [name_key(n).compact for n in group if name_key(n)]
             for k in keys[1:]:
@@ -182,7 +150,7 @@ class Matcher:
         if channel.id in self.guides:
             return  # an earlier source already described it
         stem, country = split_id(channel.id)
-        g = _Guide(
+        g = Guide(
             channel.id,
             channel.names[0] if channel.names else stem,
             country,
@@ -196,51 +164,14 @@ class Matcher:
             self.icons[channel.id] = channel.icon
         folded = channel.id.casefold()  # the id itself when already folded: one string fewer
         self._by_fold.setdefault(channel.id if folded == channel.id else folded, channel.id)
-        self._pending.append(g)
+        self._names.pending.append(g)
         self._fuzzy_cache.clear()
-
-    def _index(self) -> None:
-        """The name indexes of the guide channels added since the last call, in their order."""
-        pending, self._pending = self._pending, []
-        for g in pending:
-            keys = [k for n in g.names if (k := name_key(n))]
-            g.country = g.country or next((k.country for k in keys if k.country), None)
-            from_id = id_key(g.id)
-            if from_id:
-                keys.append(from_id)
-                _add(self._by_idkey, from_id.compact, g.id)
-            self._index_keys(g, keys)
 
     def release(self) -> None:
         """The name indexes dropped (~80 MB for 25k guide channels) once the last source is
         matched; a later match (channels after the programmes) builds them again, in order."""
-        for index in (self._by_idkey, self._by_compact, self._by_loose, self._postings):
-            index.clear()
-        self._keys, self._key_ids, self._compacts, self._key_country = [], [], [], []
+        self._names.release(self.guides.values())
         self._fuzzy_cache = {}
-        self._pending = list(self.guides.values())
-
-    def _index_keys(self, g: _Guide, keys: list[NameKey]) -> None:
-        # Attributes bound once: this runs for every key of every guide channel (50k for 25k)
-        seen: set[tuple[str, str | None]] = set()
-        canon, gid = self._alias.get, g.id
-        by_compact, by_loose, postings = self._by_compact, self._by_loose, self._postings
-        for k in keys:
-            compact = k.compact
-            if (compact, k.country) in seen:
-                continue  # the same name twice (display-name and id): indexed once
-            seen.add((compact, k.country))
-            _add(by_compact, canon(compact, compact), gid)
-            if k.loose:
-                _add(by_loose, canon(k.loose, k.loose), gid)
-            index = len(self._keys)
-            self._keys.append(k)
-            self._key_ids.append(gid)
-            self._compacts.append(compact)
-            self._key_country.append(g.country)
-            signature = k.signature
-            for token in k.content:
-                _add(postings, (signature, token), index)
 
     # -- tiers -------------------------------------------------------------------------------
 
@@ -253,8 +184,8 @@ class Matcher:
             gid = self._by_fold.get(facts.tvg_id.casefold())
             if gid is not None:
                 return MatchResult(gid, MatchTier.TVG_ID, 1.0)
-        if self._pending:
-            self._index()
+        if self._names.pending:
+            self._names.build()
         country = facts.country
         result = self._exact(facts, country)
         if result is not None:
@@ -266,7 +197,7 @@ class Matcher:
             key = id_key(facts.tvg_id)
             if key:
                 own = key.country or country
-                gid = self._pick(_ids(self._by_idkey, key.compact), own, facts.chno)
+                gid = self._pick(ids(self._names.by_idkey, key.compact), own, facts.chno)
                 if gid:
                     return MatchResult(gid, MatchTier.TVG_ID_NORMALISED, 0.97)
         tvg_name = facts.tvg_name.replace("_", " ") if facts.tvg_name else ""
@@ -277,21 +208,21 @@ class Matcher:
             key = name_key(text)
             own = key.country or country
             for tier, table, lookup in (
-                (MatchTier.NAME, self._by_compact, key.compact),
-                (MatchTier.NAME_LOOSE, self._by_loose, key.loose),
+                (MatchTier.NAME, self._names.by_compact, key.compact),
+                (MatchTier.NAME_LOOSE, self._names.by_loose, key.loose),
             ):
                 if not lookup:
                     continue
-                ids = _ids(table, self._alias.get(lookup, lookup))  # an alias's canonical name
-                if not ids:
+                found = ids(table, self._alias.get(lookup, lookup))  # an alias's canonical name
+                if not found:
                     continue
-                gid = self._pick(ids, own, facts.chno)
+                gid = self._pick(found, own, facts.chno)
                 if gid:
                     return MatchResult(gid, tier, CONFIDENCE[tier])
                 if gid == "":
                     tied = tuple(
                         Candidate(i, self.guides[i].name, 100.0 * CONFIDENCE[tier])
-                        for i in ids
+                        for i in found
                         if _compatible(own, self.guides[i].country)
                     )
                     return MatchResult(
@@ -330,15 +261,16 @@ class Matcher:
         return cached
 
     def _score(self, key: NameKey, own: str | None) -> MatchResult:
+        names = self._names
         pool: set[int] = set()
         for token in key.content:
-            posting = self._postings.get((key.signature, token))
+            posting = names.postings.get((key.signature, token))
             if isinstance(posting, int):
                 pool.add(posting)
             elif posting is not None and len(posting) <= MAX_POSTING:
                 pool.update(posting)
         if own is not None:  # pools share a word and a signature: small, a cheap filter
-            countries = self._key_country
+            countries = names.key_country
             pool = {i for i in pool if countries[i] is None or countries[i] == own}
         if not pool:
             return UNMATCHED
@@ -347,7 +279,7 @@ class Matcher:
             _rapidfuzz()
         # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity
         choices = (
-            itemgetter(*order)(self._compacts) if len(order) > 1 else [self._compacts[order[0]]]
+            itemgetter(*order)(names.compacts) if len(order) > 1 else [names.compacts[order[0]]]
         )
         ranked = process.extract(
             key.compact,
@@ -358,7 +290,7 @@ class Matcher:
         )
         best: dict[str, float] = {}
         for _, _, position in ranked:
-            other, gid = self._keys[order[position]], self._key_ids[order[position]]
+            other, gid = names.keys[order[position]], names.key_ids[order[position]]
             score = similarity(key, other)
             if score > best.get(gid, 0.0):
                 best[gid] = score
@@ -375,20 +307,3 @@ class Matcher:
             note = f"ambiguous: {g.id} {top:.0f} vs {rivals[0]:.0f}"
             return MatchResult(None, MatchTier.NONE, 0.0, candidates, note)
         return MatchResult(g.id, MatchTier.FUZZY, round(top / 100.0, 3), candidates)
-
-
-def _add(index: dict[_K, _V | list[_V]], key: _K, value: _V) -> None:
-    """`value` under `key`, unless it was the last one added there."""
-    have = index.get(key)
-    if have is None:
-        index[key] = value
-    elif isinstance(have, list):
-        if have[-1] != value:
-            have.append(value)
-    elif have != value:
-        index[key] = [have, value]
-
-
-def _ids(index: dict[str, _Ids], key: str) -> Sequence[str]:
-    have = index.get(key)
-    return () if have is None else (have,) if isinstance(have, str) else have
