@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from plextuner.epg.countries import country_of_group
-from plextuner.epg.nameindex import Guide, NameIndex, ids
+from plextuner.epg.nameindex import Guide, NameIndex, Table, Wanted
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
 from plextuner.epg.xmltv import GuideChannel
 
@@ -103,6 +103,13 @@ def _compatible(country: str | None, other: str | None) -> bool:
     return country is None or other is None or country == other
 
 
+def _names_of(facts: ChannelFacts) -> tuple[str, ...]:
+    """The names a channel is looked up by: its own, and its tvg-name when that differs."""
+    tvg_name = facts.tvg_name.replace("_", " ") if facts.tvg_name else ""
+    names = (facts.name,) if not tvg_name or tvg_name == facts.name else (facts.name, tvg_name)
+    return tuple(n for n in names if n)
+
+
 def similarity(a: NameKey, b: NameKey) -> float:
     """0 to 100; 0 when the names differ in what makes a channel distinct."""
     if a.signature != b.signature:
@@ -134,7 +141,7 @@ class Matcher:
         self._by_fold: dict[str, str] = {}
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
-        self._names = NameIndex(self._alias)
+        self._names = NameIndex(self._alias, self.guides)
         for group in aliases:
             keys = [name_key(n).compact for n in group if name_key(n)]
             for k in keys[1:]:
@@ -170,12 +177,44 @@ class Matcher:
     def release(self) -> None:
         """The name indexes dropped (~80 MB for 25k guide channels) once the last source is
         matched; a later match (channels after the programmes) builds them again, in order."""
-        self._names.release(self.guides.values())
+        self._names.release()
         self._fuzzy_cache = {}
+
+    def expect(self, channels: Iterable[ChannelFacts]) -> None:
+        """The name indexes hold only what `channels` can look up (see nameindex.py): the names
+        and words of those a manual mapping or their exact tvg-id does not answer."""
+        wanted = Wanted()
+        canon = self._alias.get
+        for facts in channels:
+            if self._direct(facts) is not None:
+                continue
+            if facts.tvg_id and (key := id_key(facts.tvg_id)):
+                wanted.ids.add(key.compact)
+            for text in _names_of(facts):
+                key = name_key(text)
+                if key.compact:
+                    wanted.compacts.add(canon(key.compact, key.compact))
+                if key.loose:
+                    wanted.loose.add(canon(key.loose, key.loose))
+            key = name_key(facts.name)
+            if key:
+                wanted.postings.update((key.signature, token) for token in key.content)
+        self._names.expect(wanted)
 
     # -- tiers -------------------------------------------------------------------------------
 
     def match(self, facts: ChannelFacts) -> MatchResult:
+        direct = self._direct(facts)
+        if direct is not None:
+            return direct
+        country = facts.country
+        result = self._exact(facts, country)
+        if result is not None:
+            return result  # found, or a tie between equal names: fuzzy must not break it
+        return self._fuzzy(facts, country)
+
+    def _direct(self, facts: ChannelFacts) -> MatchResult | None:
+        """The manual mapping's or the exact tvg-id's answer: no name index needed."""
         if self.manual:
             for probe in (facts.key, facts.tvg_id, facts.name):
                 if probe and (gid := self.manual.get(probe.casefold())):
@@ -184,36 +223,28 @@ class Matcher:
             gid = self._by_fold.get(facts.tvg_id.casefold())
             if gid is not None:
                 return MatchResult(gid, MatchTier.TVG_ID, 1.0)
-        if self._names.pending:
-            self._names.build()
-        country = facts.country
-        result = self._exact(facts, country)
-        if result is not None:
-            return result  # found, or a tie between equal names: fuzzy must not break it
-        return self._fuzzy(facts, country)
+        return None
 
     def _exact(self, facts: ChannelFacts, country: str | None) -> MatchResult | None:
         if facts.tvg_id:  # its exact form was looked up by `match`
             key = id_key(facts.tvg_id)
             if key:
                 own = key.country or country
-                gid = self._pick(ids(self._names.by_idkey, key.compact), own, facts.chno)
+                gid = self._pick(self._names.lookup(Table.ID, key.compact), own, facts.chno)
                 if gid:
                     return MatchResult(gid, MatchTier.TVG_ID_NORMALISED, 0.97)
-        tvg_name = facts.tvg_name.replace("_", " ") if facts.tvg_name else ""
-        names = (facts.name,) if not tvg_name or tvg_name == facts.name else (facts.name, tvg_name)
-        for text in names:
-            if not text:
-                continue
+        for text in _names_of(facts):
             key = name_key(text)
             own = key.country or country
             for tier, table, lookup in (
-                (MatchTier.NAME, self._names.by_compact, key.compact),
-                (MatchTier.NAME_LOOSE, self._names.by_loose, key.loose),
+                (MatchTier.NAME, Table.COMPACT, key.compact),
+                (MatchTier.NAME_LOOSE, Table.LOOSE, key.loose),
             ):
                 if not lookup:
                     continue
-                found = ids(table, self._alias.get(lookup, lookup))  # an alias's canonical name
+                found = self._names.lookup(
+                    table, self._alias.get(lookup, lookup)
+                )  # an alias's canonical name
                 if not found:
                     continue
                 gid = self._pick(found, own, facts.chno)
@@ -263,18 +294,17 @@ class Matcher:
     def _score(self, key: NameKey, own: str | None) -> MatchResult:
         names = self._names
         pool: set[int] = set()
-        for token in key.content:
-            posting = names.postings.get((key.signature, token))
+        for posting in names.postings_of(key.signature, key.content):
             if isinstance(posting, int):
                 pool.add(posting)
-            elif posting is not None and len(posting) <= MAX_POSTING:
+            elif len(posting) <= MAX_POSTING:
                 pool.update(posting)
         if own is not None:  # pools share a word and a signature: small, a cheap filter
             countries = names.key_country
             pool = {i for i in pool if countries[i] is None or countries[i] == own}
         if not pool:
             return UNMATCHED
-        order = list(pool)
+        order = sorted(pool)  # guide order: the same ranking of ties from any index built
         if process is None:
             _rapidfuzz()
         # rapidfuzz ranks the pool in C; only the few best get the full (Python) similarity

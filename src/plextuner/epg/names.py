@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+from collections.abc import Callable, Iterable
 from sys import intern
 from typing import NamedTuple
 
@@ -201,10 +202,12 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
     )
 
 
-# Keys are looked up several times while one channel is matched, and guide channels' keys
-# again and again; a lineup's own names once a pass. 16k keeps both and bounds the memory: at
-# 200k, the keys of a 50k-channel lineup (80 MB) sat beside the guide's programmes.
-KEY_CACHE = 16_384
+# Keys are looked up several times while one channel is matched, and a lineup's names twice a
+# pass (what its index must hold, then the match: see Matcher.expect); guide channels' keys are
+# made without the cache (guide_keys). 32k holds two names each of 16k channels still to match
+# and bounds the memory: at 200k, the keys of a 50k-channel lineup (80 MB) sat beside the
+# guide's programmes.
+KEY_CACHE = 32_768
 
 
 @functools.lru_cache(maxsize=4096)  # a playlist repeats a few prefixes (`UK:`, `[VIP]`)
@@ -299,10 +302,22 @@ def split_id(guide_id: str) -> tuple[str, str | None]:
 @functools.lru_cache(maxsize=KEY_CACHE)
 def id_key(guide_id: str) -> NameKey:
     """A tvg-id or guide id as a name: `BBCOne.uk` and `bbc1.uk` both give `bbc 1` (gb)."""
+    return _id_key(guide_id, name_key)
+
+
+def guide_keys(names: Iterable[str], guide_id: str) -> tuple[list[NameKey], NameKey]:
+    """A guide channel's display-names' keys and its id's, made without the caches: each is
+    made once an index build, and a big guide's (100k for 50k channels) would push out the
+    lineup's own keys, which its matching asks for again and again."""
+    plain = name_key.__wrapped__
+    return [k for n in names if (k := plain(n))], _id_key(guide_id, plain)
+
+
+def _id_key(guide_id: str, keyed: Callable[[str], NameKey]) -> NameKey:
     stem, country = split_id(guide_id)
     if not any(c.isalpha() for c in stem):
         return make_key((), country)  # numeric ids carry no name
-    key = name_key(_CAMEL.sub(" ", stem.replace(".", " ")))
+    key = keyed(_CAMEL.sub(" ", stem.replace(".", " ")))
     # Only the country can differ, and nothing else in a key is made from it
     return key if not country or country == key.country else key._replace(country=country)
 

@@ -76,10 +76,14 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
     if not data.matcher.guides and not data.matcher.manual:
         return set()  # nothing to match against (no guide, no mapping): no work per channel
     if data.stale:  # else nothing new to match against since the last pass
+        pending: dict[str, ChannelFacts] = {}
         for e in entries:
             known = data.results.get(e.channel.key)
-            if known is None or known.guide_id is None:
-                data.results[e.channel.key] = data.matcher.match(facts_of(e))
+            if (known is None or known.guide_id is None) and e.channel.key not in pending:
+                pending[e.channel.key] = facts_of(e)
+        data.matcher.expect(pending.values())  # the name indexes only what these ask
+        for key, facts in pending.items():
+            data.results[key] = data.matcher.match(facts)
         data.stale = False
         names.forget()
     return {r.guide_id for r in data.results.values() if r.guide_id}
