@@ -32,8 +32,14 @@ def real_lineup() -> list[ChannelFacts]:
     ]
 
 
-def matcher(channels: list[GuideChannel], aliases: list[list[str]] | None = None) -> Matcher:
-    m = Matcher(aliases=aliases or ())
+class Filtering(Matcher):
+    FILTER_OVER = 0.0  # whatever the sizes
+
+
+def matcher(
+    channels: list[GuideChannel], aliases: list[list[str]] | None = None, kind: type = Matcher
+) -> Matcher:
+    m: Matcher = kind(aliases=aliases or ())
     for ch in channels:
         m.add(ch)
     return m
@@ -84,6 +90,16 @@ class TestRealWorld:
         part.expect(told)
         assert answers(part, asked) == want
         assert part._names.wanted is None
+
+    def test_more_channels_than_guide_channels_get_the_whole_index(self) -> None:
+        """Their keys, made twice, would cost more than the guide's index (see `expect`)."""
+        guide, lineup = real_guide(), real_lineup()
+        few = matcher(guide[: len(lineup) - 1])
+        few.expect(lineup)
+        assert few._names.wanted is None
+        many = matcher(guide[: len(lineup) + 1])
+        many.expect(lineup)
+        assert many._names.wanted is not None
 
 
 class TestSources:
@@ -150,6 +166,6 @@ def test_any_guide_any_lineup(
         for i, (name, tvg_id, group) in enumerate(lineup)
     ]
     groups = [["cinema", "cinemax"], ["bbc one", "bbc 1"]] if aliases else None
-    part = matcher(channels, groups)
+    part = matcher(channels, groups, Filtering)
     part.expect(facts[:expected])  # some, all or none of those asked
     assert answers(part, facts) == answers(matcher(channels, groups), facts)

@@ -128,6 +128,8 @@ def similarity(a: NameKey, b: NameKey) -> float:
 class Matcher:
     """An index over the guide channels of every source read so far."""
 
+    FILTER_OVER = 1.0  # `expect` filters when guide channels are more than this many a channel
+
     def __init__(
         self,
         manual: Mapping[str, str] | None = None,
@@ -182,12 +184,17 @@ class Matcher:
 
     def expect(self, channels: Iterable[ChannelFacts]) -> None:
         """The name indexes hold only what `channels` can look up (see nameindex.py): the names
-        and words of those a manual mapping or their exact tvg-id does not answer."""
+        and words of those a manual mapping or their exact tvg-id does not answer; when the guide
+        channels outnumber them (FILTER_OVER). Else the whole indexes: the channels' keys, made
+        here and again by the matching once more of them than the key cache holds, cost more
+        than indexing the guide (50k names against 10k guide channels: 1.07 -> 1.64 s)."""
+        todo = [facts for facts in channels if self._direct(facts) is None]
+        if len(self.guides) <= self.FILTER_OVER * len(todo):
+            self._names.expect(None)
+            return
         wanted = Wanted()
         canon = self._alias.get
-        for facts in channels:
-            if self._direct(facts) is not None:
-                continue
+        for facts in todo:
             if facts.tvg_id and (key := id_key(facts.tvg_id)):
                 wanted.ids.add(key.compact)
             for text in _names_of(facts):

@@ -97,13 +97,16 @@ class NameIndex:
         self.pending: list[Guide] = []
         self._built = False  # some guide channels are in the indexes
 
-    def expect(self, wanted: Wanted) -> None:
-        """From now on index only what `wanted` names. Indexes built for more keep serving
-        (each of its names has every guide key it had); built for other names, they go."""
-        if self._built and self.wanted is None:
-            return  # whole: covers anything
-        if self._built and self.wanted is not None and not wanted.within(self.wanted):
-            self.release()
+    def expect(self, wanted: Wanted | None) -> None:
+        """From now on index only what `wanted` names (None: everything). Indexes built for
+        more keep serving (each of its names has every guide key it had); built for other
+        names, they go."""
+        have = self.wanted
+        if self._built:
+            if have is None:
+                return  # whole: covers anything
+            if wanted is None or not wanted.within(have):
+                self.release()
         self.wanted = wanted
 
     def lookup(self, table: Table, name: str) -> Sequence[str]:
