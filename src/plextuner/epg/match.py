@@ -183,11 +183,11 @@ class Matcher:
         self._fuzzy_cache = {}
 
     def expect(self, channels: Iterable[ChannelFacts]) -> None:
-        """The name indexes hold only what `channels` can look up (see nameindex.py): the names
-        and words of those a manual mapping or their exact tvg-id does not answer; when the guide
-        channels outnumber them (FILTER_OVER). Else the whole indexes: the channels' keys, made
-        here and again by the matching once more of them than the key cache holds, cost more
-        than indexing the guide (50k names against 10k guide channels: 1.07 -> 1.64 s)."""
+        """The channels about to be matched. When the guide channels outnumber those a manual
+        mapping or their exact tvg-id does not answer (FILTER_OVER), the name indexes hold only
+        what these can look up (see nameindex.py). Else the whole indexes: the channels' keys,
+        made here and again by the matching once there are more than the key cache holds, cost
+        more than indexing the guide (50k names against 10k guide channels: 1.07 -> 1.64 s)."""
         todo = [facts for facts in channels if self._direct(facts) is None]
         if len(self.guides) <= self.FILTER_OVER * len(todo):
             self._names.expect(None)
@@ -249,9 +249,8 @@ class Matcher:
             ):
                 if not lookup:
                     continue
-                found = self._names.lookup(
-                    table, self._alias.get(lookup, lookup)
-                )  # an alias's canonical name
+                # (an alias is indexed under its group's canonical name)
+                found = self._names.lookup(table, self._alias.get(lookup, lookup))
                 if not found:
                     continue
                 gid = self._pick(found, own, facts.chno)

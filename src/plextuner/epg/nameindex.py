@@ -14,7 +14,7 @@ depends on what was expected.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
@@ -96,6 +96,12 @@ class NameIndex:
         # they were 25 MB beside the guide's programmes.
         self.pending: list[Guide] = []
         self._built = False  # some guide channels are in the indexes
+        # (emptied in place by `release`: these stay the indexes)
+        self._tables = {
+            Table.ID: self.by_idkey,
+            Table.COMPACT: self.by_compact,
+            Table.LOOSE: self.by_loose,
+        }
 
     def expect(self, wanted: Wanted | None) -> None:
         """From now on index only what `wanted` names (None: everything). Indexes built for
@@ -115,17 +121,10 @@ class NameIndex:
             self._widen()
         if self.pending:
             self.build()
-        index = (
-            self.by_idkey
-            if table is Table.ID
-            else self.by_compact
-            if table is Table.COMPACT
-            else self.by_loose
-        )
-        return ids(index, name)
+        return ids(self._tables[table], name)
 
     def postings_of(
-        self, signature: tuple[tuple[str, ...], int], tokens: Iterable[str]
+        self, signature: tuple[tuple[str, ...], int], tokens: Sequence[str]
     ) -> list[_Posting]:
         """The keys posted under each of `tokens` with `signature`: numbered as `keys` are."""
         wanted = self.wanted
