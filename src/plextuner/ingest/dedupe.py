@@ -5,23 +5,61 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from plextuner.ingest.models import Channel, Entry, Source, fold, stream_kind
+from plextuner.ingest.models import FOLDED_KEPT, Channel, Entry, Source, fold, stream_kind
+from plextuner.memo import remembered
 
 # Quality and availability markers that differ between copies of the same channel, matched in
 # folded text. Case-blind matching would cost a quarter more, and folding leaves only one letter
 # that it would match to a pattern's ASCII letter: the dotless i, U+0131 (as `i`). The key is
 # persisted (channel numbers hang on it): tests hold it to the first, case-blind, spelling.
+_WORD_MARKERS = ("fhd", "uhd", "hd", "sd", "4k", "hevc", "h265", "backup")
+_MARKER_WORDS = re.compile(r"\b(?:" + "|".join(_WORD_MARKERS) + r")\b")  # with no bracket
 _MARKERS = re.compile(
-    r"\((?:\d{3,4}[pi\u0131]|4k|uhd|fhd|hd|sd)\)|\[(?:[^\]]*)\]|\b(?:fhd|uhd|hd|sd|4k|hevc|h265|backup)\b"
+    r"\((?:\d{3,4}[pi\u0131]|4k|uhd|fhd|hd|sd)\)|\[(?:[^\]]*)\]|" + _MARKER_WORDS.pattern
 )
-_MARKER_WORDS = re.compile(r"\b(?:fhd|uhd|hd|sd|4k|hevc|h265|backup)\b")  # with no bracket
+_MARKER_SET = frozenset(_WORD_MARKERS)
 _WORDS = re.compile(r"[^\W_]+")  # what the runs of other characters leave
 # ASCII text: every byte but a letter or a digit is a space
 _ASCII_NON_WORD = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 
 
+# The words each space-separated run of a name leaves (see `_run_words`), for names in other
+# scripts: their runs repeat (`Канал`, `Спорт`, `HD`) across thousands of names. Bounded.
+_RUNS: dict[str, tuple[str, ...]] = {}
+_SPANNING = ("[",)  # `_run_words`'s answer for a run the whole name's patterns must read
+
+
+def _run_words(run: str) -> tuple[str, ...]:
+    """A run of a name without spaces, folded, its markers cut, as its words; `_SPANNING` when
+    its folded text holds `[` (a bracket may span runs). Nothing else a marker pattern matches
+    spans a space, so the runs' words joined are the name's (a property test holds them)."""
+    text = fold(run)
+    if "[" in text:
+        return _SPANNING
+    return tuple(
+        _WORDS.findall(_MARKERS.sub(" ", text) if "(" in text else _MARKER_WORDS.sub(" ", text))
+    )
+
+
 def normalise_name(name: str) -> str:
     """A comparison key: case, accents, quality markers and punctuation removed."""
+    if not name.isascii():  # a run at a time, remembered (2.7 -> ~1 us a Cyrillic name)
+        words: list[str] = []
+        for run in name.split(" "):
+            if run.isascii():
+                if run.isalnum():  # a word (`0`, `HD`): itself, or a marker; numbers unique
+                    low = run.casefold()
+                    if low not in _MARKER_SET:
+                        words.append(low)
+                    continue
+                found = _run_words(run)  # `+1`, `|`: cheap, and not worth remembering
+            else:
+                found = remembered(_RUNS, run, _run_words, FOLDED_KEPT)
+            if found is _SPANNING:
+                break
+            words += found
+        else:
+            return " ".join(words)
     text = fold(name)
     # Every marker holds one of these (the text is folded); a name with none skips the
     # pattern, whose word alternation is tried at every position (0.6 us a name)
