@@ -217,8 +217,10 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("weights", "taken"),
     [
-        ([100, 100, 100, 100], {1, 2, 3}),  # the job gathers all four: 220 against 300
-        ([100] * 10, {4, 5, 6, 7, 8, 9}),  # 100 gathered, 400 written against 600
+        # The job gathers all four (80) and writes two: 280 against the helper's 2 x 112; with
+        # three the helper's 336 would be the longer
+        ([100, 100, 100, 100], {2, 3}),
+        ([100] * 10, {4, 5, 6, 7, 8, 9}),  # 200 gathered, 400 written against 6 x 112
         ([400, 10, 10, 10], {1, 2, 3}),  # the first is always the guide job's
         ([10, 10, 10, 400], {3}),  # one device holds nearly all: the helper writes it
         ([200, 200], {1}),
