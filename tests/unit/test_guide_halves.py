@@ -198,7 +198,10 @@ def test_programmes_spelled_as_we_write_them_cost_less_to_keep(tmp_path: Path) -
     for canonical in (True, False):
         guide = _spelled_guide(tmp_path / f"{canonical}.xml", canonical)
         data = guide.read_bytes()
-        assert halves._canonical(data[len(data) // 2 :][:16384]) is canonical
+        priced = halves._dropped_us(data[len(data) // 2 :][:16384])
+        assert priced == (
+            halves.DROPPED_BESIDE_CANONICAL_US if canonical else halves.DROPPED_BESIDE_PLAIN_US
+        )
         with (
             guide.open("rb") as fh,
             mock.patch.object(halves, "HELPER_MIN_US", 0.0),
@@ -212,19 +215,34 @@ def test_programmes_spelled_as_we_write_them_cost_less_to_keep(tmp_path: Path) -
     assert splits[False] < splits[True] < 0.5
 
 
+_WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
+
+
 @pytest.mark.parametrize(
-    ("sample", "expected"),
+    ("sample", "spelling"),
     [
-        (b'x"><programme start="1" stop="2" channel="c"><title>T</title></programme>\n<pro', True),
-        (b'<programme start="1" stop="2" channel="c"><title lang="de">T</title></programme>', True),
-        (b'<programme start="1" stop="2" channel="c">\n  <title>T</title>\n</programme>', False),
-        (b'<programme channel="c" start="1" stop="2"><title>T</title></programme>', False),
-        (b"<channel id='c'><display-name>C</display-name></channel>", False),  # none
-        (b'<programme start="1" stop="2" channel="c"><title>T</tit', False),  # none whole
+        (b'x"><programme start="1" stop="2" channel="c"><title>T</title></programme>\n<pr',
+         _WRITTEN),
+        (b'<programme start="1" stop="2" channel="c"><title lang="de">T</title></programme>',
+         _WRITTEN),
+        (b'<programme start="1" stop="2" channel="c">\n  <title>T</title>\n</programme>', _PLAIN),
+        (b'<programme start="1" stop="2" channel="c"><title>T</title><sub-title>S</sub-title>'
+         b"</programme>", _PLAIN),
+        (b'<programme channel="c" start="1" stop="2"><title>T</title></programme>', _OTHER),
+        (b'<programme start="1" stop="2" channel="c"><title>T</title></programme><!-- x -->'
+         b'<programme start="1" stop="2" channel="c"><title>T</title></programme>', _OTHER),
+        (b"<channel id='c'><display-name>C</display-name></channel>", _OTHER),  # none
+        (b'<programme start="1" stop="2" channel="c"><title>T</tit', _OTHER),  # none whole
     ],
-)
-def test_a_sample_spelled_as_we_write(sample: bytes, expected: bool) -> None:
-    assert halves._canonical(sample) is expected
+)  # fmt: skip
+def test_a_samples_spelling_prices_its_reading(sample: bytes, spelling: str) -> None:
+    """What a dropped programme costs beside a kept one, by how the sample is spelled."""
+    expected = {
+        _WRITTEN: halves.DROPPED_BESIDE_CANONICAL_US,
+        _PLAIN: halves.DROPPED_BESIDE_PLAIN_US,
+        _OTHER: halves.DROPPED_US,
+    }[spelling]
+    assert halves._dropped_us(sample) == expected
 
 
 def test_a_helper_whose_reader_is_gone_stops(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from plextuner import memtrim
 from plextuner.epg.canonical import read_block, unlang
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
+from plextuner.epg.plain import PROGRAMME
 from plextuner.epg.prefilter import END
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
@@ -56,6 +57,10 @@ KEPT_US, DROPPED_US, START_US = 20.0, 1.5, 400_000.0  # START_US: the helper's s
 # 0.57 s of 1.7 s for the helper; at /4 0.27 s, /3 0.09 s, /2.5 none, but then the provider-
 # shaped guide's reader (its dropped programmes at the file's end) waited 0.09 s.
 DROPPED_BESIDE_CANONICAL_US = KEPT_US / 3
+# Spelled plainly otherwise (pretty-printed, say), plain.py reads a kept one at ~5x a dropped
+# one's cost (6.2 against 1.2 us, solved from the two halves' times of a pretty-printed
+# third-party guide whose reader waited 0.37-0.43 s for its helper).
+DROPPED_BESIDE_PLAIN_US = KEPT_US / 5
 HELPER_MIN_US = 1_000_000.0  # less than a second's work for the helper: not worth one
 SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
 HELPER = [sys.executable, "-m", "plextuner.epg.halves"]
@@ -231,7 +236,7 @@ def _even_split(
     for i in range(SAMPLES):
         data = os.pread(fd, SAMPLE_BYTES, at + int(i * step))
         cost = 0.0
-        dropped_us = DROPPED_BESIDE_CANONICAL_US if _canonical(data) else DROPPED_US
+        dropped_us = _dropped_us(data)
         for tag in _TAG.findall(data):
             found = {k: m.group(1) if (m := rx.search(tag)) else b"" for k, rx in _ATTRS.items()}
             pair = (found[b"start"], found[b"stop"])
@@ -253,13 +258,18 @@ def _even_split(
     return None
 
 
-def _canonical(data: bytes) -> bool:
-    """A sample's whole programmes are spelled as our writer spells them (`lang` aside)."""
+def _dropped_us(data: bytes) -> float:
+    """What a dropped programme costs beside a kept one in a sample, by how the sample's whole
+    programmes are spelled: as our writer spells them (`lang` aside), plainly, or otherwise."""
     first, last = data.find(b"<programme "), data.rfind(END)
     if first < 0 or last < first:
-        return False
-    block = unlang(data[first : last + len(END)])
-    return read_block(block, len(block)) is not None
+        return DROPPED_US
+    block = data[first : last + len(END)]
+    written = unlang(block)
+    if read_block(written, len(written)) is not None:
+        return DROPPED_BESIDE_CANONICAL_US
+    plainly = all(PROGRAMME.fullmatch(piece) for piece in block.split(END)[:-1])
+    return DROPPED_BESIDE_PLAIN_US if plainly else DROPPED_US
 
 
 def _reopened(fh: IO[bytes]) -> int | None:

@@ -66,7 +66,7 @@ def _first(tag: bytes, name: bytes, attrs: bytes = _LANG) -> bytes:
     return _W + one + rest
 
 
-_PROGRAMME = re.compile(
+PROGRAMME = re.compile(
     _W + rb"<programme (?P<slot>start=(?P<start>" + _PLAIN_ATTR + rb")[ \t\n\r]+stop=(?P<stop>"
     + _PLAIN_ATTR + rb'))[ \t\n\r]+channel="(?P<channel>[^"<&\t\n\r]*+)"' + _W + rb">"
     + _first(b"title", b"title")
@@ -93,7 +93,7 @@ _PROGRAMME = re.compile(
 _FIELDS = ("slot", "start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats",
            "icon", "system", "ep", "eps", "shown", "new")  # fmt: skip
 (_SLOT, _START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CAT, _CATS, _ICON, _SYSTEM, _EP,
- _EPS, _SHOWN, _NEW) = (_PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
+ _EPS, _SHOWN, _NEW) = (PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
 _CATEGORY = re.compile(rb">(" + _TEXT + rb")</category>")
 _EPISODE = re.compile(
     rb'<episode-num(?:[ \t\n\r]+system="(' + _VALUE + rb')")?' + _W + rb">(" + _TEXT
@@ -219,7 +219,7 @@ class PlainReader:
         return (*read, end)
 
     def take(self, piece: bytes) -> Rendered | None:
-        m = _PROGRAMME.fullmatch(piece)
+        m = PROGRAMME.fullmatch(piece)
         if m is None or not (self._easy or self._checked(piece)):
             return None
         g = m.groups()
