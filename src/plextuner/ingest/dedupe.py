@@ -34,11 +34,25 @@ def _run_words(run: str) -> tuple[str, ...]:
     its folded text holds `[` (a bracket may span runs). Nothing else a marker pattern matches
     spans a space, so the runs' words joined are the name's (a property test holds them)."""
     text = fold(run)
-    if "[" in text:
-        return _SPANNING
-    return tuple(
-        _WORDS.findall(_MARKERS.sub(" ", text) if "(" in text else _MARKER_WORDS.sub(" ", text))
-    )
+    return _SPANNING if "[" in text else tuple(_WORDS.findall(_unmarked(text)))
+
+
+def _unmarked(text: str) -> str:
+    """Folded text with its quality markers cut. Every marker holds one of the letters tested
+    here; a text with none skips the patterns, whose word alternation is tried at every
+    position (0.6 us a name)."""
+    if "(" in text or "[" in text:
+        return _MARKERS.sub(" ", text)
+    if (
+        "hd" in text
+        or "sd" in text
+        or "4k" in text
+        or "hevc" in text
+        or "h265" in text
+        or "backup" in text
+    ):
+        return _MARKER_WORDS.sub(" ", text)
+    return text
 
 
 def normalise_name(name: str) -> str:
@@ -60,20 +74,7 @@ def normalise_name(name: str) -> str:
             words += found
         else:
             return " ".join(words)
-    text = fold(name)
-    # Every marker holds one of these (the text is folded); a name with none skips the
-    # pattern, whose word alternation is tried at every position (0.6 us a name)
-    if "(" in text or "[" in text:
-        text = _MARKERS.sub(" ", text)
-    elif (
-        "hd" in text
-        or "sd" in text
-        or "4k" in text
-        or "hevc" in text
-        or "h265" in text
-        or "backup" in text
-    ):
-        text = _MARKER_WORDS.sub(" ", text)
+    text = _unmarked(fold(name))
     # The runs of other characters as one space, none at the ends
     if text.isascii():
         return b" ".join(text.encode().translate(_ASCII_NON_WORD).split()).decode()
