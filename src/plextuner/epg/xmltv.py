@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -46,6 +46,11 @@ _DANGEROUS = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 HEAD_SCAN = 64 * 1024
 SWEEP_EVERY = 512
 TRIM_EVERY = 16  # blocks (of up to 1 MB) between heap trims: ~1.6 ms each
+# The parser is fed a block this much at a time, its events drained between: libxml2 builds the
+# nodes of all it is fed before any is cleared, ~14 bytes of heap a byte of a channel list. Fed
+# 1 MB blocks, reading 20,000 channels held 14.7 MB (64 KB: 1.1 MB), and a bare loop over a
+# 300 MB guide ran 5.6 s at 21.7 MB against 4.0 s at 8.9 MB (what it builds stays in the cache).
+FEED_BYTES = 64 * 1024
 
 
 @functools.lru_cache(maxsize=8192)  # guides repeat the same slot times across channels
@@ -256,8 +261,7 @@ def iter_guide(
                 outcome.programmes += len(block)
                 yield block
                 continue
-            error = _fed(parser, block)  # what parsed before an error in the block is read
-            yield from drained()
+            error = yield from _pieces(parser, block, drained)
             if error is not None:
                 break
         else:
@@ -270,6 +274,25 @@ def iter_guide(
             outcome.truncated = str(error)[:200]
             return
         raise EpgError(f"{source}: not a valid XMLTV file ({str(error)[:160]})") from None
+
+
+def _pieces(
+    parser: etree.XMLPullParser,
+    block: bytes | None,
+    drained: Callable[[], Iterator[GuideChannel | Programme]],
+) -> Generator[GuideChannel | Programme, None, etree.XMLSyntaxError | None]:
+    """`block` fed FEED_BYTES at a time, what each piece completes read before the next (None:
+    the channels drained, so that `wanted` may be asked: see prefilter.py); the error the
+    parser raised, if any (what parsed before it is read)."""
+    if block is None:
+        yield from drained()
+        return None
+    for at in range(0, len(block), FEED_BYTES):
+        error = _fed(parser, block[at : at + FEED_BYTES])
+        yield from drained()
+        if error is not None:
+            return error
+    return None
 
 
 def _fed(
