@@ -455,3 +455,34 @@ def test_each_block_verdict() -> None:
     verdicts, items, skipped = block_verdicts(f"<tv>{CHANNELS}{odd}\n</tv>".encode())
     assert verdicts == [None] and skipped == 1
     assert [p.channel for p in items if isinstance(p, Programme)] == ["a.tv"]
+
+
+def test_a_programme_longer_than_a_block_leaves_the_filter_on() -> None:
+    """A 1.5 MB programme (several of the prefilter's blocks) is carried whole, and the
+    programmes after it are still cut from the bytes: only megabytes without an end tag turn
+    the filter off (its limit is in bytes, not in blocks)."""
+    assert prefilter.CHUNK < 1024 * 1024
+    long = f'<programme start="{IN_WINDOW}" channel="a.tv"><title>{"L" * 1_500_000}</title>'
+    after = "".join(
+        f'<programme start="{IN_WINDOW}" channel="{c}"><title>{i}</title></programme>\n'
+        for i in range(50)
+        for c in ("a.tv", "x.tv")
+    )
+    body = f"<tv>{CHANNELS}{long}</programme>\n{after}</tv>".encode()
+    seen: list[int] = []
+    fed: list[int] = []
+    real = prefilter.Prefilter._filtered
+
+    def spy(self: prefilter.Prefilter, block: bytes) -> tuple[bytes, int]:
+        out, looked = real(self, block)
+        seen.append(block.count(b'channel="x.tv"'))
+        fed.append(out.count(b'channel="x.tv"'))
+        return out, looked
+
+    with mock.patch.object(prefilter.Prefilter, "_filtered", spy):
+        items, outcome = parse(body, WANTED, WINDOW, on=True)
+    assert (sum(seen), sum(fed)) == (50, 0)  # every x.tv programme cut before the parser
+    assert outcome.skipped == 50
+    titles = [p.title for p in items if isinstance(p, Programme)]
+    assert titles == ["L" * 1_500_000, *map(str, range(50))]
+    assert items == parse(body, WANTED, WINDOW, on=False)[0]

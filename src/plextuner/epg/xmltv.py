@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
 from plextuner.epg.plain import PlainReader, RenderedRun
-from plextuner.epg.prefilter import Prefilter, ascii_codec
+from plextuner.epg.prefilter import CHUNK, Prefilter, ascii_codec
 from plextuner.errors import EpgError
 
 if TYPE_CHECKING:  # imported where a guide is parsed: a refresh without one never loads it
@@ -45,7 +45,7 @@ _ZONES = {
 _DANGEROUS = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 HEAD_SCAN = 64 * 1024
 SWEEP_EVERY = 512
-TRIM_EVERY = 16  # blocks (of up to 1 MB) between heap trims: ~1.6 ms each
+TRIM_EVERY = (16 << 20) // CHUNK  # blocks between heap trims (16 MB read): ~1.6 ms each
 # The parser is fed a block this much at a time, its events drained between: libxml2 builds the
 # nodes of all it is fed before any is cleared, ~14 bytes of heap a byte of a channel list. Fed
 # 1 MB blocks, reading 20,000 channels held 14.7 MB (64 KB: 1.1 MB), and a bare loop over a
