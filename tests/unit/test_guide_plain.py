@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from plextuner.epg import prefilter, xmltv
 from plextuner.epg.bodies import BodyRenderer, shaped
 from plextuner.epg.plain import RenderedRun
+from plextuner.epg.spill import offset_of, stop_offset
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError
 
@@ -31,7 +32,7 @@ WANTED = frozenset({"a.tv", "b.tv", "ü.tv"})
 IDS = ["a.tv", "b.tv", "ü.tv", "x.tv"]
 WINDOW = (1_700_000_000.0, 1_700_000_000.0 + 6 * 3600.0)
 TIMES = ["20231114221320 +0000", "20231115001320 +0000", "20231116001320 +0000", "x", ""]
-Kept = tuple[str, float, float | None, bytes]
+Kept = tuple[str, int, int, bytes]  # times as a `KeptList` holds them
 _COLUMN = re.compile(r"column \d+")  # a line that held a programme read from bytes: may differ
 
 
@@ -50,7 +51,7 @@ def read(body: bytes, fold: bool, fast: bool) -> tuple[list[Kept], tuple[object,
             from_bytes += len(item)
         elif isinstance(item, Programme):
             rendered = bodies.render(shaped(item, fold)).encode()
-            kept.append((item.channel, item.start, item.stop, rendered))
+            kept.append((item.channel, offset_of(item.start), stop_offset(item.stop), rendered))
         else:
             assert isinstance(item, GuideChannel)
     truncated = _COLUMN.sub("", outcome.truncated) if outcome.truncated else None

@@ -283,25 +283,44 @@ def test_a_spill_takes_a_directory_or_a_file(tmp_path: Path) -> None:
 
 
 def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) -> None:
-    """`keep_programme`'s inlined loop for plain programmes holds the same numbers as
-    `KeptList.append`, for ordinary, missing, zero, far-future and far-past stops (a stop at
-    the very first second of the range is a time, not a missing one)."""
+    """Programmes read from their bytes (plain.py makes their kept times once a slot) hold the
+    same numbers as `KeptList.append` of the parser's times, for ordinary, missing (the
+    parser's to read), zero, far-future (held at the range's end) and zero-length stops."""
+    import io
+
     from plextuner.epg.bodies import BodyRenderer, keep_programme
     from plextuner.epg.plain import RenderedRun
-    from plextuner.epg.spill import NO_STOP, TIME_BASE
+    from plextuner.epg.xmltv import ParseOutcome, Programme, iter_guide
 
-    now = datetime(2026, 12, 5, 14, 30, tzinfo=UTC).timestamp()
-    stops = [now + 1800, None, 0.0, datetime(2200, 1, 1, tzinfo=UTC).timestamp(),
-             float(TIME_BASE + NO_STOP), float(TIME_BASE + NO_STOP + 1), -1e12]  # fmt: skip
-    run = RenderedRun(("c", now + i, stop, b"<title>x</title>") for i, stop in enumerate(stops))
+    fmt = "%Y%m%d%H%M%S +0000"
+    now = datetime(2026, 12, 5, 14, 30, tzinfo=UTC)
+    stops = [now.replace(minute=59).strftime(fmt), None, "19700101000000 +0000",
+             "22000101000000 +0000", "20261205143000 +0000"]  # fmt: skip
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n<tv><channel id="c"/>\n' + "".join(
+        f'<programme start="{now.replace(second=i).strftime(fmt)}"'
+        + (f' stop="{stop}"' if stop else "")
+        + f' channel="c"><title>x{i}</title></programme>\n'
+        for i, stop in enumerate(stops)
+    )
+    window = (now.timestamp() - 7200, now.timestamp() + 86400)
+
+    def read(fold: bool | None) -> list[Any]:
+        guide = io.BytesIO((body + "</tv>").encode())
+        return list(iter_guide(guide, "t", ParseOutcome("t"), lambda: {"c"}, window, fold=fold))
+
+    items = [item for item in read(False) if isinstance(item, RenderedRun | Programme)]
+    assert sum(len(i) for i in items if isinstance(i, RenderedRun)) == 4  # from their bytes
     spill = Spill(tmp_path)
     packed: dict[str, SpilledList] = {}
-    keep_programme(run, False, spill, packed, BodyRenderer())
+    for item in items:
+        keep_programme(item, False, spill, packed, BodyRenderer())
     reference = KeptList()
-    for i, stop in enumerate(stops):
-        reference.append(now + i, stop, 0)
+    for p in read(None):
+        if isinstance(p, Programme):
+            reference.append(p.start, p.stop, 0)
+    assert len(reference) == len(stops)
     kept = packed["c"].loaded(spill)
     assert list(kept.starts) == list(reference.starts)
     assert list(kept.stops) == list(reference.stops)
-    assert [k.stop is None for k in kept] == [False, True, True, False, False, False, False]
+    assert [k.stop is None for k in kept] == [False, True, True, False, False]
     spill.close()

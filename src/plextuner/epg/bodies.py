@@ -10,15 +10,7 @@ import dataclasses
 
 from plextuner.epg.chunked import CHUNK, SpilledList
 from plextuner.epg.plain import RenderedRun
-from plextuner.epg.spill import (
-    NO_STOP,
-    OFFSET_HIGH,
-    OFFSET_LOW,
-    TIME_BASE,
-    Spill,
-    offset_of,
-    stop_offset,
-)
+from plextuner.epg.spill import Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme
 from plextuner.memo import remembered
@@ -133,18 +125,15 @@ def keep_programme(
 
 
 def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, SpilledList]) -> None:
-    """`SpilledList.append` inlined: a provider's own guide keeps a million programmes."""
+    """`SpilledList.append` inlined, the times as kept (plain.py makes them once a slot): a
+    provider's own guide keeps a million programmes."""
     refs = spill.add_many([item[3] for item in run])
     get = packed.get
-    base, low, high, none, chunk = TIME_BASE, OFFSET_LOW, OFFSET_HIGH, NO_STOP, CHUNK
-    for (channel, start, stop, _), ref in zip(run, refs, strict=True):
+    chunk = CHUNK
+    for (channel, at, end, _), ref in zip(run, refs, strict=True):
         kept = get(channel)
         if kept is None:
             kept = packed[channel] = SpilledList()
-        at = int(start) - base
-        end = int(stop) - base if stop else none
-        if not (low <= at <= high and (low <= end <= high or not stop)):  # garbage: held
-            at, end = offset_of(start), stop_offset(stop)
         starts = kept.starts
         starts.append(at)
         kept.stops.append(end)

@@ -44,8 +44,8 @@ _FIXED = len(b"<programme ") + len(b' channel="') + len(b'">')
 
 # (the white space before it, the time attributes as they stand, the channel value, the body)
 Found = tuple[bytes, bytes, bytes, bytes]
-Slot = tuple[float, float | None]
-Kept = tuple[str, float, float | None, bytes]  # plain.py's `Rendered`
+Slot = tuple[int, int]  # as a `KeptList` holds them (spill.py)
+Kept = tuple[str, int, int, bytes]  # plain.py's `Rendered`
 
 
 def read_block(block: bytes, end: int) -> list[Found] | None:
