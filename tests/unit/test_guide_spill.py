@@ -284,8 +284,8 @@ def test_a_spill_takes_a_directory_or_a_file(tmp_path: Path) -> None:
 
 def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) -> None:
     """Programmes read from their bytes (plain.py makes their kept times once a slot) hold the
-    same numbers as `KeptList.append` of the parser's times, for ordinary, missing (the
-    parser's to read), zero, far-future (held at the range's end) and zero-length stops."""
+    same numbers as `KeptList.append` of the parser's times, for ordinary, missing, zero,
+    far-future (held at the range's end) and zero-length stops."""
     import io
 
     from plextuner.epg.bodies import BodyRenderer, keep_programme
@@ -309,7 +309,7 @@ def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) ->
         return list(iter_guide(guide, "t", ParseOutcome("t"), lambda: {"c"}, window, fold=fold))
 
     items = [item for item in read(False) if isinstance(item, RenderedRun | Programme)]
-    assert sum(len(i) for i in items if isinstance(i, RenderedRun)) == 4  # from their bytes
+    assert sum(len(i) for i in items if isinstance(i, RenderedRun)) == 5  # from their bytes
     spill = Spill(tmp_path)
     packed: dict[str, SpilledList] = {}
     for item in items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -89,7 +90,20 @@ def test_packed_writing_is_the_general_one(
 ) -> None:
     """A device guide written from a packed list (bodies read out at once, no `Kept` made for
     each) is byte for byte the one the general loop writes from the same programmes."""
-    tmp = tmp_path_factory.mktemp("w")
+    _same_either_way(tmp_path_factory.mktemp("w"), rows)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(_time, st.none(), st.text(max_size=3)), max_size=20))
+def test_packed_writing_without_stops_is_the_general_one(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[float, float | None, str]]
+) -> None:
+    """The same for a guide with no stop at all (each programme ends where the next starts:
+    the packed list's own path for it)."""
+    _same_either_way(tmp_path_factory.mktemp("w"), rows)
+
+
+def _same_either_way(tmp: Path, rows: list[tuple[float, float | None, str]]) -> None:
     spill = Spill(tmp)
     packed = KeptList()
     for start, stop, title in rows:

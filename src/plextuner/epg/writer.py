@@ -8,6 +8,7 @@ import itertools
 import os
 import tempfile
 import time
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -215,6 +216,9 @@ def _packed(items: KeptList, quoted: str, bodies: list[bytes]) -> list[bytes]:
     starts, stops, n = items.starts, items.stops, len(items)  # offsets from TIME_BASE
     channel = f"{quoted}>".encode()
     base = TIME_BASE.__add__
+    if n and stops.count(NO_STOP) == n:  # a guide without stops: each ends where the next
+        stops = array("q", starts[1:])  # starts, as the loop below reads a missing one
+        stops.append(starts[-1] + 3600)
     if all(map(lt, starts, stops)):
         # Every programme has its own stop after its start (a provider's guide; NO_STOP is
         # under every start): the loop below in C iterators, nothing skipped
