@@ -38,7 +38,7 @@ from plextuner import memtrim
 from plextuner.epg.canonical import read_block, unlang
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
-from plextuner.epg.plain import PROGRAMME
+from plextuner.epg.plainre import PROGRAMME
 from plextuner.epg.prefilter import END
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window

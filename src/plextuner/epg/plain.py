@@ -24,84 +24,32 @@ import re
 from collections.abc import Callable, Container, Iterator
 
 from plextuner.epg import canonical
+from plextuner.epg.plainre import (
+    CAT,
+    CATEGORY,
+    CATS,
+    CHANNEL,
+    DATE,
+    DESC,
+    ENTITY,
+    EP,
+    EPISODE,
+    EPS,
+    ICON,
+    NEW,
+    PROGRAMME,
+    REFUSED,
+    SHOWN,
+    SLOT,
+    SPACE,
+    START,
+    STOP,
+    SUB,
+    SYSTEM,
+    TITLE,
+)
 from plextuner.epg.prefilter import END, Prefilter
 from plextuner.epg.spill import offset_of, stop_offset
-
-_W = rb"[ \t\n\r]*+"
-# Text and attribute values by structure alone (the cheap classes); what else they may not
-# hold is looked for once over the whole piece (`_REFUSED`, `_ENTITY`). Every repetition is
-# possessive (`*+`: no backtracking into it, a fifth of the match's time): what follows each
-# (a `<`, a quote, an element's end) is never something it could have taken.
-_TEXT = rb"[^<>\r]*+"
-_VALUE = rb'[^"<>\x00-\x1f]*+'
-_PLAIN_ATTR = rb'"[^"<&\t\n\r]*+"'
-_LANG = rb'(?:[ \t\n\r]+lang="[^"<]*+")?' + _W
-_ONE_ATTR = rb'(?:[ \t\n\r]+[A-Za-z_][\w.-]*+="[^"<]*+")?' + _W
-# Characters XML refuses (the parser would stop there) and entities other than the three whose
-# escaped form is what `xml_text` writes back.
-_REFUSED = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
-_ENTITY = re.compile(rb"&(?!(?:amp|lt|gt);)")
-_OURS = rb"(?:title|sub-title|desc|date|category|icon|episode-num|new|previously-shown)(?![\w.-])"
-
-
-def _skipped(n: int) -> bytes:
-    """Elements we do not write, in a run: text-only or with text-only children (credits,
-    rating, star-rating, video), one attribute at most each (two may be a duplicate). Where
-    the DTD puts the common ones: after the description (credits), the categories (keyword,
-    length), the episode numbers (video, audio) and at the end (rating, star-rating)."""
-    inner = (
-        rb"(?:<(?P<i" + str(n).encode() + rb">[A-Za-z_][\w.-]*+)" + _ONE_ATTR
-        + rb"(?:/>|>" + _TEXT + rb"</(?P=i" + str(n).encode() + rb")>)" + _W + rb")*+"
-    )  # fmt: skip
-    return (
-        rb"(?:" + _W + rb"<(?!" + _OURS + rb")(?P<o" + str(n).encode() + rb">[A-Za-z_][\w.-]*+)"
-        + _ONE_ATTR + rb"(?:/>|>" + _TEXT + inner
-        + rb"</(?P=o" + str(n).encode() + rb")>))*+"
-    )  # fmt: skip
-
-
-def _first(tag: bytes, name: bytes, attrs: bytes = _LANG) -> bytes:
-    """The first of a run of `tag` captured (its text, as group `name`), the rest matched."""
-    one = rb"<" + tag + attrs + rb">(?P<" + name + rb">" + _TEXT + rb")</" + tag + rb">"
-    rest = rb"(?:" + _W + rb"<" + tag + attrs + rb">" + _TEXT + rb"</" + tag + rb">)*+"
-    return _W + one + rest
-
-
-PROGRAMME = re.compile(
-    _W + rb"<programme (?P<slot>start=(?P<start>" + _PLAIN_ATTR + rb")[ \t\n\r]+stop=(?P<stop>"
-    + _PLAIN_ATTR + rb'))[ \t\n\r]+channel="(?P<channel>[^"<&\t\n\r]*+)"' + _W + rb">"
-    + _first(b"title", b"title")
-    + rb"(?:" + _first(b"sub-title", b"sub") + rb")?"
-    + rb"(?:" + _first(b"desc", b"desc") + rb")?"
-    + _skipped(1)
-    + rb"(?:" + _W + rb"<date>(?P<date>" + _TEXT + rb")</date>)?"
-    + rb"(?:" + _W + rb"<category" + _LANG + rb">(?P<cat>" + _TEXT + rb")</category>"
-    + rb"(?P<cats>(?:" + _W + rb"<category" + _LANG + rb">" + _TEXT + rb"</category>)*+))?"
-    + _skipped(2)
-    + rb'(?:' + _W + rb'<icon[ \t\n\r]+src="(?P<icon>' + _VALUE + rb')"' + _W + rb"/>)?"
-    + rb"(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="(?P<system>' + _VALUE + rb')")?'
-    + _W + rb">(?P<ep>" + _TEXT + rb")</episode-num>"
-    + rb"(?P<eps>(?:" + _W + rb'<episode-num(?:[ \t\n\r]+system="' + _VALUE + rb'")?' + _W
-    + rb">" + _TEXT + rb"</episode-num>)*+))?"
-    + _skipped(3)
-    + rb"(?:" + _W + rb"(?P<shown><previously-shown" + _W + rb"/>))?"
-    + rb"(?:" + _W + rb"(?P<new><new" + _W + rb"/>))?"
-    + _skipped(4)
-    + _W
-)  # fmt: skip
-# Where each field is in `groups()` (the skipped elements' groups lie between them); the first
-# category and episode number, and the rest of each run
-_FIELDS = ("slot", "start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats",
-           "icon", "system", "ep", "eps", "shown", "new")  # fmt: skip
-(_SLOT, _START, _STOP, _CHANNEL, _TITLE, _SUB, _DESC, _DATE, _CAT, _CATS, _ICON, _SYSTEM, _EP,
- _EPS, _SHOWN, _NEW) = (PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
-_CATEGORY = re.compile(rb">(" + _TEXT + rb")</category>")
-_EPISODE = re.compile(
-    rb'<episode-num(?:[ \t\n\r]+system="(' + _VALUE + rb')")?' + _W + rb">(" + _TEXT
-    + rb")</episode-num>"
-)  # fmt: skip
-_SPACE = b" \t\n\r"
-
 
 # A programme read from its bytes: its channel, times as a `KeptList` holds them (made once a
 # slot, not once a programme: 0.25 us of ~0.8 to keep one) and rendered body (what `Spill` holds).
@@ -151,8 +99,8 @@ class PlainReader:
         and read here (and `cut`, the prefilter's cuts from it, is none)."""
         # What no piece may hold, looked for once in the block (a piece at a time only when
         # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
-        self._clean = len(block.translate(None, _REFUSED)) == len(block)
-        self._plain_entities = _ENTITY.search(block) is None
+        self._clean = len(block.translate(None, REFUSED)) == len(block)
+        self._plain_entities = ENTITY.search(block) is None
         self._ascii = block.isascii()
         self._easy = self._clean and self._plain_entities and self._ascii
         if (read := self._as_written(block)) is not None:  # spelled as we write: canonical.py
@@ -224,18 +172,18 @@ class PlainReader:
             return None
         g = m.groups()
         try:  # (a guide repeats a few thousand of each)
-            slot = self._slots[g[_SLOT]]
+            slot = self._slots[g[SLOT]]
         except KeyError:
-            slot = self._slot(g[_SLOT], g[_START], g[_STOP])
+            slot = self._slot(g[SLOT], g[START], g[STOP])
         try:
-            channel = self._channels[g[_CHANNEL]]
+            channel = self._channels[g[CHANNEL]]
         except KeyError:
-            channel = self._channel(g[_CHANNEL])
+            channel = self._channel(g[CHANNEL])
         if channel is None:
             return None
         if slot is None or not channel:
             return DROPPED
-        title = g[_TITLE].strip(_SPACE)
+        title = g[TITLE].strip(SPACE)
         if not title or title[0] > _ASCII or title[-1] > _ASCII:
             return None  # no title (the parser's rule: a later one), or one to strip as text
         body = self._body(g, title)
@@ -243,9 +191,9 @@ class PlainReader:
 
     def _checked(self, piece: bytes) -> bool:
         """No character XML refuses, no entity but the three, UTF-8 (see `segments`)."""
-        if not self._clean and len(piece.translate(None, _REFUSED)) != len(piece):
+        if not self._clean and len(piece.translate(None, REFUSED)) != len(piece):
             return False
-        if not self._plain_entities and b"&" in piece and _ENTITY.search(piece):
+        if not self._plain_entities and b"&" in piece and ENTITY.search(piece):
             return False
         return self._ascii or piece.isascii() or self._decodes(piece)
 
@@ -297,51 +245,51 @@ class PlainReader:
         is not certain from the bytes (`_unsure`) or when it is empty where the parser's rule
         would take a later one of the same kind."""
         episodes = b""
-        if (ep := g[_EP]) is not None:
-            if (ep := ep.strip(_SPACE)) and (ep[0] > _ASCII or ep[-1] > _ASCII) and _unsure(ep):
+        if (ep := g[EP]) is not None:
+            if (ep := ep.strip(SPACE)) and (ep[0] > _ASCII or ep[-1] > _ASCII) and _unsure(ep):
                 return None
             if ep:
-                episodes = _EPISODE_NUM % (g[_SYSTEM] or b"onscreen", ep)
-            if more := g[_EPS]:
-                rest = _more(_EPISODE, more)
+                episodes = _EPISODE_NUM % (g[SYSTEM] or b"onscreen", ep)
+            if more := g[EPS]:
+                rest = _more(EPISODE, more)
                 if rest is None:
                     return None
                 episodes += rest
         parts = [b"<title>", title, b"</title>"]
-        if (sub := g[_SUB]) is not None:
+        if (sub := g[SUB]) is not None:
             if not (sub := _stripped(sub)):
                 return None
             if self._fold and not episodes and _folds(sub, title):
                 parts[1] = title + b": " + sub  # as `bodies.shaped`
             parts.append(b"<sub-title>%s</sub-title>" % sub)
-        if (desc := g[_DESC]) is not None:
-            desc = desc.strip(_SPACE)
+        if (desc := g[DESC]) is not None:
+            desc = desc.strip(SPACE)
             if not desc or ((desc[0] > _ASCII or desc[-1] > _ASCII) and _unsure(desc)):
                 return None
             parts.append(b"<desc>%s</desc>" % desc)
-        if (date := g[_DATE]) is not None:
+        if (date := g[DATE]) is not None:
             if not (date := _stripped(date)):
                 return None
             parts.append(b"<date>%s</date>" % date)
-        if (cat := g[_CAT]) is not None:
-            cat = cat.strip(_SPACE)
+        if (cat := g[CAT]) is not None:
+            cat = cat.strip(SPACE)
             if cat and (cat[0] > _ASCII or cat[-1] > _ASCII) and _unsure(cat):
                 return None
             if cat:
                 parts.append(b"<category>%s</category>" % cat)
-            if more := g[_CATS]:
-                rest = _more(_CATEGORY, more)
+            if more := g[CATS]:
+                rest = _more(CATEGORY, more)
                 if rest is None:
                     return None
                 parts.append(rest)
-        if (icon := g[_ICON]) is not None:
+        if (icon := g[ICON]) is not None:
             if not icon:
                 return None  # the parser's rule lets a later icon have its say
             parts.append(b'<icon src="%s"/>' % icon)
         parts.append(episodes)
-        if g[_SHOWN] is not None:
+        if g[SHOWN] is not None:
             parts.append(b"<previously-shown/>")
-        if g[_NEW] is not None:
+        if g[NEW] is not None:
             parts.append(b"<new/>")
         parts.append(b"</programme>")
         return b"".join(parts)
@@ -357,7 +305,7 @@ def _more(pattern: re.Pattern[bytes], run: bytes) -> bytes | None:
             return None
         if not text:
             continue
-        if pattern is _EPISODE:
+        if pattern is EPISODE:
             parts.append(_EPISODE_NUM % (system or b"onscreen", text))
         else:
             parts.append(b"<category>%s</category>" % text)
@@ -375,7 +323,7 @@ _EPISODE_NUM = b'<episode-num system="%s">%s</episode-num>'
 def _stripped(text: bytes) -> bytes | None:
     """`text` as the parser's `.strip()` leaves it; None when that is not certain from the bytes
     (a non-ASCII character at an end may be white space)."""
-    text = text.strip(_SPACE)
+    text = text.strip(SPACE)
     if text and (text[0] > _ASCII or text[-1] > _ASCII) and _unsure(text):
         return None
     return text
