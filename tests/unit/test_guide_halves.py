@@ -156,13 +156,15 @@ def test_a_failing_helper_leaves_the_guide_to_the_reader(tmp_path: Path, helper:
 
 def test_the_split_follows_the_work_not_the_bytes(tmp_path: Path) -> None:
     """A guide in time order with the window in its first part: the kept programmes cost ~13x
-    the dropped ones, so the reader's half ends well before the file's middle."""
+    the dropped ones (read by the parser: priced so), so the reader's half ends well before the
+    file's middle."""
     guide = big_guide(tmp_path / "g.xml", hours=400)
     size = guide.stat().st_size
     with (
         guide.open("rb") as fh,
         mock.patch.object(halves, "HELPER_MIN_US", 0.0),
         mock.patch.object(halves, "START_US", 0.0),
+        mock.patch.object(halves, "_dropped_us", return_value=halves.DROPPED_US),
     ):
         at = halves._even_split(
             fh.fileno(), 0, size, frozenset({"c0", "c1", "c2"}), (WINDOW[0], WINDOW[1])

@@ -152,8 +152,17 @@ def programme(draw: st.DrawFn) -> str:
     channel = draw(st.sampled_from(IDS))
     gap = draw(st.sampled_from([" ", " ", "\n  "]))
     tag = f'<programme start="{start}"{gap}stop="{stop}" channel="{channel}">'
-    if draw(st.integers(0, 9)) == 0:  # another order or another attribute: the parser's
+    spelling = draw(st.integers(0, 9))
+    if spelling == 0:  # another attribute: the parser's
         tag = f'<programme channel="{channel}" start="{start}" stop="{stop}" x="1">'
+    elif spelling == 1:  # `channel` first (ElementTree's sorted attributes)
+        tag = f'<programme channel="{channel}"{gap}start="{start}" stop="{stop}">'
+    elif spelling == 2:  # no stop (XMLTV's is optional)
+        tag = f'<programme start="{start}"{gap}channel="{channel}">'
+    elif spelling == 3:
+        tag = f'<programme channel="{channel}" start="{start}"{gap}>'
+    elif spelling == 4:  # the times in another order: the parser's
+        tag = f'<programme stop="{stop}" start="{start}" channel="{channel}">'
     if draw(st.booleans()):  # what plain.py reads: a title, then the DTD's order
         text = st.sampled_from(PLAIN_TEXTS)
         kids = [f"<title>{draw(text)}</title>"]
@@ -212,6 +221,17 @@ def test_a_plain_guide_is_read_from_its_bytes() -> None:
     programmes = [plain(c, t, b) for c in ("a.tv", "ü.tv") for t in TIMES[:2] for b in bodies]
     for fold in (True, False):
         assert same(guide(programmes), fold) == len(programmes)
+    # Start tags as other generators spell them: `channel` first (ElementTree's sorted
+    # attributes), no stop, both; each guide spelled one way throughout
+    tag = re.compile(r'<programme start="([^"]*)" stop="" channel="([^"]*)">')
+    for spelled in (
+        r'<programme channel="\2" start="\1" stop="">',
+        r'<programme start="\1" channel="\2">',
+        r'<programme channel="\2"\n  start="\1">',
+    ):
+        others = [tag.sub(spelled, p) for p in programmes]
+        assert all("channel" in p for p in others) and others != programmes
+        assert same(guide(others), fold=True) == len(programmes), spelled
 
 
 def test_what_plain_reading_leaves_to_the_parser() -> None:

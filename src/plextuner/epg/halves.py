@@ -38,7 +38,7 @@ from plextuner import memtrim
 from plextuner.epg.canonical import read_block, unlang
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
-from plextuner.epg.plainre import PROGRAMME
+from plextuner.epg.plainre import pattern_for
 from plextuner.epg.prefilter import END
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
@@ -268,7 +268,8 @@ def _dropped_us(data: bytes) -> float:
     written = unlang(block)
     if read_block(written, len(written)) is not None:
         return DROPPED_BESIDE_CANONICAL_US
-    plainly = all(PROGRAMME.fullmatch(piece) for piece in block.split(END)[:-1])
+    pattern = pattern_for(block)
+    plainly = all(pattern.fullmatch(piece) for piece in block.split(END)[:-1])
     return DROPPED_BESIDE_PLAIN_US if plainly else DROPPED_US
 
 

@@ -47,6 +47,7 @@ from plextuner.epg.plainre import (
     SUB,
     SYSTEM,
     TITLE,
+    pattern_for,
 )
 from plextuner.epg.prefilter import END, Prefilter
 from plextuner.epg.spill import offset_of, stop_offset
@@ -88,6 +89,7 @@ class PlainReader:
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
         self._unwritten = 0  # blocks left before the next is tried as written (canonical.py)
+        self._pattern = PROGRAMME  # the block's start tags' order (plainre.py)
 
     def segments(
         self, block: bytes, counts: Prefilter, cut: int = 0
@@ -100,6 +102,7 @@ class PlainReader:
         # What no piece may hold, looked for once in the block (a piece at a time only when
         # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
         self._clean = len(block.translate(None, REFUSED)) == len(block)
+        self._pattern = pattern_for(block)
         self._plain_entities = ENTITY.search(block) is None
         self._ascii = block.isascii()
         self._easy = self._clean and self._plain_entities and self._ascii
@@ -167,7 +170,7 @@ class PlainReader:
         return (*read, end)
 
     def take(self, piece: bytes) -> Rendered | None:
-        m = PROGRAMME.fullmatch(piece)
+        m = self._pattern.fullmatch(piece)
         if m is None or not (self._easy or self._checked(piece)):
             return None
         g = m.groups()
@@ -221,7 +224,7 @@ class PlainReader:
             self._channels[raw] = value
         return value
 
-    def _slot(self, key: bytes, start: bytes, stop: bytes) -> tuple[int, int] | None:
+    def _slot(self, key: bytes, start: bytes, stop: bytes | None) -> tuple[int, int] | None:
         """A start tag's times as kept (spill.py); None: not in the window (or unreadable)."""
         begins, ends = self._time(start), self._time(stop)
         slot = None
@@ -231,9 +234,14 @@ class PlainReader:
             self._slots[key] = slot
         return slot
 
-    def _time(self, quoted: bytes) -> float | None:
+    def _time(self, quoted: bytes | None) -> float | None:
+        """A time attribute's value (None: no such attribute, an empty one or unreadable)."""
         try:
-            return self._parse_time(quoted[1:-1].decode(self._codec)) if len(quoted) > 2 else None
+            return (
+                self._parse_time(quoted[1:-1].decode(self._codec))
+                if quoted and len(quoted) > 2
+                else None
+            )
         except UnicodeDecodeError:
             return None
 

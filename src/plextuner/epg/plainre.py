@@ -45,10 +45,13 @@ def _first(tag: bytes, name: bytes, attrs: bytes = _LANG) -> bytes:
     return _W + one + rest
 
 
-PROGRAMME = re.compile(
-    _W + rb"<programme (?P<slot>start=(?P<start>" + _PLAIN_ATTR + rb")[ \t\n\r]+stop=(?P<stop>"
-    + _PLAIN_ATTR + rb'))[ \t\n\r]+channel="(?P<channel>[^"<&\t\n\r]*+)"' + _W + rb">"
-    + _first(b"title", b"title")
+# The times (XMLTV's stop is optional), then the channel: the start tag as the DTD orders it
+_TIMES = rb"start=" + _PLAIN_ATTR + rb"(?:[ \t\n\r]+stop=" + _PLAIN_ATTR + rb")?"
+_SLOT = rb"(?P<slot>start=(?P<start>" + _PLAIN_ATTR + rb")(?:[ \t\n\r]+stop=(?P<stop>"
+_SLOT += _PLAIN_ATTR + rb"))?)"
+_CHANNEL = rb'channel="(?P<channel>[^"<&\t\n\r]*+)"'
+_BODY = (
+    _first(b"title", b"title")
     + rb"(?:" + _first(b"sub-title", b"sub") + rb")?"
     + rb"(?:" + _first(b"desc", b"desc") + rb")?"
     + _skipped(1)
@@ -67,6 +70,26 @@ PROGRAMME = re.compile(
     + _skipped(4)
     + _W
 )  # fmt: skip
+PROGRAMME = re.compile(
+    _W + rb"<programme " + _SLOT + rb"[ \t\n\r]+" + _CHANNEL + _W + rb">" + _BODY
+)
+# `channel` first (ElementTree's sorted attributes, some generators): the times captured ahead,
+# so that the groups come in the same places
+CHANNEL_FIRST = re.compile(
+    _W + rb'<programme (?=channel="[^"<&\t\n\r]*+"[ \t\n\r]+' + _SLOT + _W + rb">)"
+    + _CHANNEL + rb"[ \t\n\r]+" + _TIMES + _W + rb">" + _BODY
+)  # fmt: skip
+if CHANNEL_FIRST.groupindex != PROGRAMME.groupindex:
+    raise RuntimeError("the two spellings' fields must be in the same places")
+
+
+def pattern_for(block: bytes) -> re.Pattern[bytes]:
+    """The pattern for a block's programmes, by its first start tag (a guide spells them alike;
+    one spelled otherwise goes to the parser, as before)."""
+    at = block.find(b"<programme ")
+    return CHANNEL_FIRST if block.startswith(b"<programme channel=", at) else PROGRAMME
+
+
 # Where each field is in `groups()` (the skipped elements' groups lie between them); the first
 # category and episode number, and the rest of each run
 _FIELDS = ("slot", "start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats",
