@@ -91,6 +91,10 @@ ORDERS = {
     "channel first": r'<programme channel="\3" start="\1" stop="\2">',
     "no stop": r'<programme start="\1" channel="\3">',
     "channel first, no stop": r'<programme channel="\3" start="\1">',
+    # respelled first (canonical.respelled): single quotes, other attributes, another order
+    "single quotes": r"<programme start='\1' stop='\2' channel='\3'>",
+    "other attributes": r'<programme start="\1" stop="\2" start_timestamp="0" channel="\3" x="">',
+    "stop first": r'<programme stop="\2" channel="\3" start="\1">',
 }
 
 
@@ -140,9 +144,10 @@ def test_a_guide_as_written_is_read_by_the_one_pass() -> None:
 
 
 def test_other_generators_start_tags_are_read_by_the_one_pass() -> None:
-    """A guide whose start tags put `channel` first, or have no stop, or both: every block in
-    one pass, kept as the parser keeps it (a missing stop read as none); another order of the
-    times, or another attribute, is left to the general reading."""
+    """A guide whose start tags put `channel` first, or have no stop, or both, or are spelled
+    otherwise on one line (single quotes, other attributes, another order): every block in one
+    pass, kept as the parser keeps it (a missing stop read as none). A tag over two lines, a
+    duplicate attribute or no channel is left to the general reading."""
     programmes = [
         f'\n<programme start="{TIMES[i % 2]}" stop="{TIMES[1 + i % 2]}" channel="{IDS[i % 3]}">'
         f"<title>Show {i}</title><desc>caf\u00e9 &amp; {i}</desc></programme>"
@@ -154,9 +159,9 @@ def test_other_generators_start_tags_are_read_by_the_one_pass() -> None:
             assert same(body, fold=True) == 300, order
         assert len(tried) > 5 and all(tried), order
     for other in (
-        r'<programme stop="\2" start="\1" channel="\3">',
-        r'<programme channel="\3" start="\1" stop="\2" x="y">',
-        r'<programme channel="\3"  start="\1" stop="\2">',
+        r'<programme stop="\2"\n start="\1" channel="\3">',
+        r'<programme start="\1" stop="\2" channel="\3" start="\1">',
+        r'<programme start="\1" stop="\2" id="\3">',
     ):
         body = guide([_TAG.sub(other, p) for p in programmes])
         with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:

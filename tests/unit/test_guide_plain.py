@@ -161,7 +161,7 @@ def programme(draw: st.DrawFn) -> str:
         tag = f'<programme start="{start}"{gap}channel="{channel}">'
     elif spelling == 3:
         tag = f'<programme channel="{channel}" start="{start}"{gap}>'
-    elif spelling == 4:  # the times in another order: the parser's
+    elif spelling == 4:  # the times in another order: respelled (canonical.respelled)
         tag = f'<programme stop="{stop}" start="{start}" channel="{channel}">'
     if draw(st.booleans()):  # what plain.py reads: a title, then the DTD's order
         text = st.sampled_from(PLAIN_TEXTS)

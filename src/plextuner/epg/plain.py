@@ -101,6 +101,7 @@ class PlainReader:
         and read here (and `cut`, the prefilter's cuts from it, is none)."""
         # What no piece may hold, looked for once in the block (a piece at a time only when
         # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
+        block = canonical.respelled(block)  # start tags read natively, when they are not
         self._clean = len(block.translate(None, REFUSED)) == len(block)
         self._pattern = pattern_for(block)
         self._plain_entities = ENTITY.search(block) is None
