@@ -232,7 +232,8 @@ _WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
          b"</programme>", _PLAIN),
         (b'<programme channel="c" start="1" stop="2"><title>T</title></programme>', _WRITTEN),
         (b'<programme start="1" channel="c"><title>T</title></programme>', _WRITTEN),
-        (b'<programme stop="2" start="1" channel="c"><title>T</title></programme>', _OTHER),
+        (b"<programme stop='2' start='1' channel='c'><title>T</title></programme>", _WRITTEN),
+        (b'<programme stop="2"\n start="1" channel="c"><title>T</title></programme>', _OTHER),
         (b'<programme start="1" stop="2" channel="c"><title>T</title></programme><!-- x -->'
          b'<programme start="1" stop="2" channel="c"><title>T</title></programme>', _OTHER),
         (b"<channel id='c'><display-name>C</display-name></channel>", _OTHER),  # none
