@@ -2,8 +2,8 @@
 everything it is fed before any is cleared, so a 1 MB block of channels held ~14 MB of nodes.
 
 Each test compares the pieces' items and counts with the same guide fed whole blocks (FEED_BYTES
-larger than any block, as before), on programmes the parser itself must read (credits, ratings:
-neither plain.py nor canonical.py reads them from their bytes)."""
+larger than any block, as before), on programmes the parser itself must read (a reference to a
+carriage return: neither plain.py nor canonical.py reads it from the bytes)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def rich_guide(channels: int, per_channel: int, broken_at: int | None = None) ->
                 parts.append(b"<programme <<< broken>\n")
             parts.append(
                 f'<programme start="{START}" channel="c{c}.tv"><title lang="en">Show {h}</title>'
-                f'<desc>Part &quot;{h}&quot; of {c}</desc><credits><actor role="X">A {c}</actor>'
+                f'<desc>Part {h}&#13; of {c}</desc><credits><actor role="X">A {c}</actor>'
                 f"</credits><rating><value>PG</value></rating></programme>\n".encode()
             )
             n += 1

@@ -235,16 +235,32 @@ def test_a_plain_guide_is_read_from_its_bytes() -> None:
 
 
 def test_what_plain_reading_leaves_to_the_parser() -> None:
-    """Each of these is read by the parser (and kept the same): a refused character, an entity
-    other than the three, a CDATA section, white space a non-ASCII character may be, an empty
-    title, children out of order, invalid UTF-8."""
+    """Each of these is read by the parser (and kept the same): a refused character, a
+    reference to a control character or to none, a CDATA section, white space a non-ASCII
+    character may be, an empty title, children out of order, invalid UTF-8, a reference in a
+    block where an attribute value holds a `&`."""
     awkward = [
-        "<title>A\x01</title>", "<title>&quot;A&quot;</title>", "<title><![CDATA[A]]></title>",
+        "<title>A\x01</title>", "<title>A&#13;</title>", "<title>&#1;A</title>",
+        "<title>&#xD800;A</title>", "<title>&nbsp;A</title>", "<title><![CDATA[A]]></title>",
         "<title>\u00a0A</title>", "<title></title><title>B</title>",
         "<desc>D</desc><title>A</title>", "<title>A</title><date>1</date><desc>D</desc>",
+        '<title>&quot;A&quot;</title><icon src="a?b=1&amp;c=2"/>',
+        '<title>A</title><icon src="x&quot;y"/>', "<title>A</title><icon src='x&apos;y'/>",
     ]  # fmt: skip
     for body in awkward:
         assert same(guide([plain("a.tv", TIMES[0], body)]), fold=True) == 0, body
+
+
+def test_references_the_writer_writes_as_characters_are_read_from_the_bytes() -> None:
+    """`&quot;`, `&apos;` (Python's `html.escape`), numeric references to printable characters
+    (an ASCII output encoding), `&`, `<` and `>` among them: read here, kept as the parser's
+    reading keeps them (the writer writes the characters, escaping the three)."""
+    texts = ["&quot;A&quot;", "it&apos;s", "Grey&#x27;s &#39;", "x &#233;t&#233; &#x1F600; ok",
+             "&#38;&#60;&#62; &#34;", "caf&#xE9; &amp; more"]  # fmt: skip
+    for text in texts:
+        bodies = [f"<title>{text}</title>", f"<title>T</title><desc>{text}</desc>"]
+        programmes = [plain("a.tv", TIMES[0], b) for b in bodies]
+        assert same(guide(programmes), fold=True) == 2, text
     raw = guide([plain("a.tv", TIMES[0], "<title>A</title>")]).replace(b"<title>A", b"<title>\xff")
     assert same(raw, fold=True) == 0
 

@@ -99,14 +99,7 @@ class PlainReader:
         `counts.skipped`. A programme read or cut here leaves its line breaks to the parser,
         whose errors name the file's lines. `took_all`: every programme of the block was kept
         and read here (and `cut`, the prefilter's cuts from it, is none)."""
-        # What no piece may hold, looked for once in the block (a piece at a time only when
-        # the block holds some): characters XML refuses, other entities, non-ASCII bytes.
-        block = canonical.respelled(block)  # start tags read natively, when they are not
-        self._clean = len(block.translate(None, REFUSED)) == len(block)
-        self._pattern = pattern_for(block)
-        self._plain_entities = ENTITY.search(block) is None
-        self._ascii = block.isascii()
-        self._easy = self._clean and self._plain_entities and self._ascii
+        block = self._prepared(block)
         if (read := self._as_written(block)) is not None:  # spelled as we write: canonical.py
             kept, dropped, end = read
             counts.skipped += dropped
@@ -148,6 +141,21 @@ class PlainReader:
             yield run
         text.append(tail)
         yield b"".join(text)
+
+    def _prepared(self, block: bytes) -> bytes:
+        """`block` with its start tags and references as the writer spells them (canonical.py),
+        and what no piece may hold looked for once in it (a piece at a time only when the block
+        holds some): characters XML refuses, other entities, non-ASCII bytes."""
+        block = canonical.respelled(block)  # start tags read natively, when they are not
+        self._clean = len(block.translate(None, REFUSED)) == len(block)
+        self._pattern = pattern_for(block)
+        self._plain_entities = ENTITY.search(block) is None
+        if not self._plain_entities:  # the references the writer writes as characters
+            block = canonical.unescaped(block, self._utf8)
+            self._plain_entities = ENTITY.search(block) is None
+        self._ascii = block.isascii()
+        self._easy = self._clean and self._plain_entities and self._ascii
+        return block
 
     def _as_written(self, block: bytes) -> tuple[list[Rendered], int, int] | None:
         """The block's kept programmes, how many it cut and where its last one ends, when
