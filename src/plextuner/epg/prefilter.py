@@ -25,6 +25,8 @@ from collections.abc import Callable, Container, Iterator
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
+from plextuner.epg.markup import Markup, has_markup
+
 if TYPE_CHECKING:
     from plextuner.epg.plain import PlainReader, RenderedRun  # (it imports this module)
 
@@ -56,9 +58,6 @@ _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)
 # Bytes that make an attribute value differ from what the parser reports (an entity, the
 # whitespace it normalises to spaces, markup): such values are left to the parser.
 _UNPLAIN = re.compile(rb"[&<\t\n\r]")
-_MARKUP = re.compile(rb"<[!?]")
-_OPENERS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
-_CARRY = max(map(len, _OPENERS)) - 1  # a token cut by a block's end is at most this much of it
 
 
 def ascii_codec(head: bytes) -> str | None:
@@ -75,44 +74,6 @@ def ascii_codec(head: bytes) -> str | None:
     if codec in ("utf-8", "ascii") or codec.startswith(("iso8859", "cp125", "latin")):
         return codec
     return None
-
-
-class Markup:
-    """Whether the stream, as far as it was read, stands inside a comment, CDATA section or
-    processing instruction: fed every byte in order, tokens cut by a block's end included. In
-    well-formed XML `<` starts markup only outside them (never in an attribute or text), so
-    this is exact there; on a malformed file it errs on either side only where the parser will
-    refuse the file anyway."""
-
-    def __init__(self) -> None:
-        self.closer: bytes | None = None  # what ends the construct we are in
-        self._carry = b""
-
-    @property
-    def outside(self) -> bool:
-        return self.closer is None and not self._carry
-
-    def feed(self, block: bytes) -> None:
-        text, pos = self._carry + block, 0
-        while True:
-            if self.closer is not None:
-                end = text.find(self.closer, pos)
-                if end < 0:
-                    break
-                pos, self.closer = end + len(self.closer), None
-                continue
-            found = [(at, opener) for opener in _OPENERS if (at := text.find(opener, pos)) >= 0]
-            if not found:
-                break
-            at, opener = min(found)
-            pos, self.closer = at + len(opener), _OPENERS[opener]
-        # No whole token lies past `pos`: keep the longest end that may begin one.
-        tokens = _OPENERS if self.closer is None else (self.closer,)
-        self._carry = b""
-        for size in range(min(_CARRY, len(text) - pos), 0, -1):
-            if any(token.startswith(text[-size:]) for token in tokens):
-                self._carry = text[-size:]
-                break
 
 
 class Prefilter:
@@ -168,7 +129,7 @@ class Prefilter:
             if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
                 on, block, tail = False, buf, b""
             plain = self.plain  # with one, scanning always pays (it reads what it keeps)
-            if on and (plain or pays.examine()) and markup.outside and not _has_markup(block):
+            if on and (plain or pays.examine()) and markup.outside and not has_markup(block):
                 before = self.skipped
                 if plain is None:
                     kept, looked = self._filtered(block)
@@ -381,11 +342,6 @@ def _first_programme(buf: bytes, markup: Markup) -> tuple[int, int]:
             return at, fed
         at = buf.find(START, at + 1)
     return -1, fed
-
-
-def _has_markup(block: bytes) -> bool:
-    """Whether a comment, CDATA section or PI may start in `block` (two `memchr`s for most)."""
-    return (block.find(b"!") >= 0 or block.find(b"?") >= 0) and _MARKUP.search(block) is not None
 
 
 def _attr(attrs: bytes, marker: bytes) -> bytes | None:

@@ -1,0 +1,53 @@
+"""Where a guide's bytes stand: inside a comment, CDATA section or processing instruction, or
+outside them (see prefilter.py: only what lies outside is cut or read from its bytes)."""
+
+from __future__ import annotations
+
+import re
+
+_MARKUP = re.compile(rb"<[!?]")
+_OPENERS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
+_CARRY = max(map(len, _OPENERS)) - 1  # a token cut by a block's end is at most this much of it
+
+
+class Markup:
+    """Whether the stream, as far as it was read, stands inside a comment, CDATA section or
+    processing instruction: fed every byte in order, tokens cut by a block's end included. In
+    well-formed XML `<` starts markup only outside them (never in an attribute or text), so
+    this is exact there; on a malformed file it errs on either side only where the parser will
+    refuse the file anyway."""
+
+    def __init__(self) -> None:
+        self.closer: bytes | None = None  # what ends the construct we are in
+        self._carry = b""
+
+    @property
+    def outside(self) -> bool:
+        return self.closer is None and not self._carry
+
+    def feed(self, block: bytes) -> None:
+        text, pos = self._carry + block, 0
+        while True:
+            if self.closer is not None:
+                end = text.find(self.closer, pos)
+                if end < 0:
+                    break
+                pos, self.closer = end + len(self.closer), None
+                continue
+            found = [(at, opener) for opener in _OPENERS if (at := text.find(opener, pos)) >= 0]
+            if not found:
+                break
+            at, opener = min(found)
+            pos, self.closer = at + len(opener), _OPENERS[opener]
+        # No whole token lies past `pos`: keep the longest end that may begin one.
+        tokens = _OPENERS if self.closer is None else (self.closer,)
+        self._carry = b""
+        for size in range(min(_CARRY, len(text) - pos), 0, -1):
+            if any(token.startswith(text[-size:]) for token in tokens):
+                self._carry = text[-size:]
+                break
+
+
+def has_markup(block: bytes) -> bool:
+    """Whether a comment, CDATA section or PI may start in `block` (two `memchr`s for most)."""
+    return (block.find(b"!") >= 0 or block.find(b"?") >= 0) and _MARKUP.search(block) is not None
