@@ -236,12 +236,13 @@ def test_a_plain_guide_is_read_from_its_bytes() -> None:
 
 def test_what_plain_reading_leaves_to_the_parser() -> None:
     """Each of these is read by the parser (and kept the same): a refused character, a
-    reference to a control character or to none, a CDATA section, white space a non-ASCII
+    reference to a control character or to none, a second CDATA section, white space a non-ASCII
     character may be, an empty title, children out of order, invalid UTF-8, a reference in a
     block where an attribute value holds a `&`."""
     awkward = [
         "<title>A\x01</title>", "<title>A&#13;</title>", "<title>&#1;A</title>",
-        "<title>&#xD800;A</title>", "<title>&nbsp;A</title>", "<title><![CDATA[A]]></title>",
+        "<title>&#xD800;A</title>", "<title>&nbsp;A</title>",
+        "<title><![CDATA[A]]><![CDATA[B]]></title>",
         "<title>\u00a0A</title>", "<title></title><title>B</title>",
         "<desc>D</desc><title>A</title>", "<title>A</title><date>1</date><desc>D</desc>",
         '<title>&quot;A&quot;</title><icon src="a?b=1&amp;c=2"/>',
@@ -249,6 +250,15 @@ def test_what_plain_reading_leaves_to_the_parser() -> None:
     ]  # fmt: skip
     for body in awkward:
         assert same(guide([plain("a.tv", TIMES[0], body)]), fold=True) == 0, body
+
+
+def test_cdata_sections_are_read_as_the_text_they_stand_for() -> None:
+    """A title or description in a CDATA section (with `&`, `<`, `>`, a line break, a
+    `<programme` and a `]]` inside) is read from the bytes, kept as the parser keeps it."""
+    texts = ["Show 1", "a & b <c> d", "two\nlines", "<programme x", "]] ]>", ""]
+    bodies = [f"<title><![CDATA[{t}]]></title><desc>x <![CDATA[{t}]]> y</desc>" for t in texts]
+    programmes = [plain("a.tv", TIMES[0], b) for b in bodies]
+    assert same(guide(programmes), fold=True) == len([t for t in texts if t.strip()])
 
 
 def test_references_the_writer_writes_as_characters_are_read_from_the_bytes() -> None:

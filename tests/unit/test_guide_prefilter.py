@@ -487,3 +487,26 @@ def test_a_programme_longer_than_a_block_leaves_the_filter_on() -> None:
     titles = [p.title for p in items if isinstance(p, Programme)]
     assert titles == ["L" * 1_500_000, *map(str, range(50))]
     assert items == parse(body, WANTED, WINDOW, on=False)[0]
+
+
+def test_cdata_sections_become_text_only_where_they_are_sections() -> None:
+    """Titles in CDATA sections are read as the text they stand for (the same items as without
+    the prefilter); an opener inside a comment is no section, and the block that holds it is
+    left as it is (rewritten, the opener would take the comment's end and the next programme
+    with it)."""
+    titles = [
+        f'<programme start="{IN_WINDOW}" channel="a.tv"><title><![CDATA[{t}]]></title></programme>'
+        for t in ("A & B", "<c>", "two\nlines")
+    ]
+    for between in ("", "<!-- a><![CDATA[ -->"):
+        body = f"<tv>{CHANNELS}{titles[0]}{titles[1]}{between}\n{titles[2]}</tv>".encode()
+        items, outcome = parse(body, WANTED, WINDOW, on=True)
+        assert [p.title for p in items if isinstance(p, Programme)] == [
+            "A & B",
+            "<c>",
+            "two\nlines",
+        ]
+        assert (items, outcome.truncated) == (
+            parse(body, WANTED, WINDOW, on=False)[0],
+            parse(body, WANTED, WINDOW, on=False)[1].truncated,
+        )
