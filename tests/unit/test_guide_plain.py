@@ -261,6 +261,21 @@ def test_cdata_sections_are_read_as_the_text_they_stand_for() -> None:
     assert same(guide(programmes), fold=True) == len([t for t in texts if t.strip()])
 
 
+def test_comments_between_programmes_leave_them_to_be_read_from_the_bytes() -> None:
+    """A comment between programmes (over lines, after white space, at a block's start) no
+    longer sends its block to the parser; one inside a programme, or one the parser refuses
+    (`--` in it), still does, and the same is kept either way."""
+    programmes = [plain("a.tv", TIMES[0], f"<title>T{i}</title>") for i in range(6)]
+    for comment in ("<!-- hour -->", "\n  <!-- two\nlines -->\n", "<!---->", "<!-- a - b -->"):
+        spelled = [programmes[0], comment, *programmes[1:3], comment, *programmes[3:]]
+        with mock.patch.object(prefilter, "CHUNK", 300):
+            assert same(guide(spelled), fold=True) == 6, comment
+    inside = plain("a.tv", TIMES[0], "<title>T</title><!-- x --><desc>D</desc>")
+    assert same(guide([*programmes, inside]), fold=True) == 0
+    refused = [programmes[0], "<!-- a -- b -->", *programmes[1:]]
+    assert same(guide(refused), fold=True) == 0
+
+
 def test_references_the_writer_writes_as_characters_are_read_from_the_bytes() -> None:
     """`&quot;`, `&apos;` (Python's `html.escape`), numeric references to printable characters
     (an ASCII output encoding), `&`, `<` and `>` among them: read here, kept as the parser's
