@@ -173,7 +173,7 @@ def test_anything_else_in_a_block_leaves_it_to_the_general_reading() -> None:
     """A programme spelled otherwise, an element or text between programmes: that block is
     read the general way, and the same is kept."""
     one = f'<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="a.tv"><title>A</title>'
-    for between in ("<x/>", "text", '<title lang="en">B</title>', "<!-- c -->"):
+    for between in ("<x/>", "text", '<title lang="en">B</title>', "<?pi c?>"):
         programmes = [f"\n{one}</programme>", f"\n{between}", f"\n{one}</programme>"]
         with counted() as tried:
             same(guide(programmes), fold=True)
