@@ -510,3 +510,23 @@ def test_cdata_sections_become_text_only_where_they_are_sections() -> None:
             parse(body, WANTED, WINDOW, on=False)[0],
             parse(body, WANTED, WINDOW, on=False)[1].truncated,
         )
+
+
+def test_a_block_with_a_cdata_section_left_open_is_not_searched_for_its_ends() -> None:
+    """Hostile bytes: thousands of CDATA openers and no end. Each try of the pattern would look
+    for `]]>` to the block's end (seconds a block): the block is left as it is, unsearched, and
+    the guide reads as it did (the same items with and without the prefilter)."""
+    from plextuner.epg import markup
+
+    garbage = b"<title>a<![CDATA[" + b"y" * 100
+    block = garbage * 2000
+    with mock.patch.object(markup, "_CDATA") as pattern:
+        assert markup.cdata_as_text(block) is block
+        closed_first = b"<title>a<![CDATA[b]]></title>" + block
+        assert markup.cdata_as_text(closed_first) is closed_first  # the last one is open
+    pattern.sub.assert_not_called()
+    programme = f'<programme start="{IN_WINDOW}" channel="a.tv"><title>A</title></programme>'
+    body = f"<tv>{CHANNELS}{programme}".encode() + block + b"</tv>"
+    items, outcome = parse(body, WANTED, WINDOW, on=True)
+    assert outcome.truncated and len(items) >= 1
+    assert items == parse(body, WANTED, WINDOW, on=False)[0]

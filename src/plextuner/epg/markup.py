@@ -72,6 +72,8 @@ def cdata_as_text(block: bytes) -> bytes:
     breaks stay where they were; a section this does not take stays a section."""
     if b"<!--" in block or b"<?" in block:
         return block  # only CDATA here: no section opened inside a comment is one
+    if block.rfind(b"]]>") < block.rfind(b"<![CDATA["):
+        return block  # one left open: each try would look for its end to the block's end
     return _CDATA.sub(_as_text, block)
 
 
