@@ -51,6 +51,7 @@ check: $(STAMP) deps
 # Bytecode compiled first, as a wheel install does: an editable install under
 # PYTHONDONTWRITEBYTECODE (as here) recompiles every module on each `plextuner` start (0.16 s).
 bench: $(STAMP) deps
+	@bash scripts/ensure-tools.sh bench
 	$(BIN)/python -m compileall -q src
 	$(BIN)/python -m bench
 

@@ -15,6 +15,10 @@ declare -A PKG=(
   [tv_validate_file]=xmltv-util
   [openssl]=openssl
 )
+# `ensure-tools.sh bench`: the benchmarks' tools too (wrk drives bench/hdhr_lineup.py)
+if [ "${1:-}" = bench ]; then
+  PKG[wrk]=wrk
+fi
 
 missing=()
 for tool in "${!PKG[@]}"; do
@@ -32,5 +36,5 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 
 echo "ensure-tools: WARNING missing Debian packages: ${missing[*]}" >&2
-echo "ensure-tools: tests needing them will be SKIPPED (and FAIL when CI=true)." >&2
+echo "ensure-tools: tests (or benchmarks) needing them will be SKIPPED (and FAIL when CI=true)." >&2
 exit 0
