@@ -103,11 +103,10 @@ def unlang(block: bytes) -> bytes:
 
 # A start tag read natively (by the one pass or by plain.py): the times and the channel, in
 # either order, nothing else
-_V = rb'"[^"<&\t\n\r]*+"'
-_STOP = rb"(?:[ \t\n\r]+stop=" + _V + rb")?"
+_STOP = rb"(?:[ \t\n\r]+stop=" + _TIME + rb")?"
 _NATIVE = re.compile(
-    rb"<programme (?:start=" + _V + _STOP + rb"[ \t\n\r]+channel=" + _V
-    + rb"|channel=" + _V + rb"[ \t\n\r]+start=" + _V + _STOP + rb")[ \t\n\r]*>"
+    rb"<programme (?:start=" + _TIME + _STOP + rb"[ \t\n\r]+channel=" + _TIME
+    + rb"|channel=" + _TIME + rb"[ \t\n\r]+start=" + _TIME + _STOP + rb")[ \t\n\r]*>"
 )  # fmt: skip
 # Any other start tag of plain attributes on one line: single quotes, other attributes (an
 # Xtream panel's `start_timestamp`, a `catchup-id`), another order
