@@ -130,6 +130,7 @@ def child(draw: st.DrawFn) -> str:
                 f'<rating system="MPAA"><value>{text}</value></rating>',
                 '<length units="minutes">30</length>', '<video><quality>HD</quality></video>',
                 '<image type="poster" size="2">u</image>', "<premiere/>", "<star-rating/>",
+                f"<!-- {text} -->", f"<desc>{text}<!-- c -->{text}</desc>",
             ]
         )
     )  # fmt: skip
@@ -163,6 +164,8 @@ def programme(draw: st.DrawFn) -> str:
         tag = f'<programme channel="{channel}" start="{start}"{gap}>'
     elif spelling == 4:  # the times in another order: respelled (canonical.respelled)
         tag = f'<programme stop="{stop}" start="{start}" channel="{channel}">'
+    elif spelling == 5:  # single quotes, another attribute: respelled
+        tag = f"<programme start='{start}' stop='{stop}' channel='{channel}' catchup-id='1'>"
     if draw(st.booleans()):  # what plain.py reads: a title, then the DTD's order
         text = st.sampled_from(PLAIN_TEXTS)
         kids = [f"<title>{draw(text)}</title>"]
