@@ -206,3 +206,34 @@ def test_a_block_spelled_otherwise_rests_the_one_pass_a_while() -> None:
     assert len(blocks) > plain.UNWRITTEN_SKIP + 2
     assert tried[0] is False and all(tried[1:])  # the second block spelled otherwise: not tried
     assert len(tried) == len(blocks) - plain.UNWRITTEN_SKIP
+
+
+def test_wide_space_is_every_character_beyond_ascii_that_strip_takes() -> None:
+    """`canonical.WIDE_SPACE` matches the UTF-8 of every such character and of no other one
+    (over every code point XML allows beyond ASCII)."""
+    for code in range(0x80, 0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        found = canonical.WIDE_SPACE.fullmatch(char.encode("utf-8")) is not None
+        assert found == char.isspace(), hex(code)
+
+
+def test_texts_ending_beyond_ascii_are_read_by_the_one_pass() -> None:
+    """Titles and descriptions that begin or end with a character beyond ASCII (`Émission …
+    café`): every block in one pass, kept as the parser keeps them; a block holding white
+    space beyond ASCII anywhere (a no-break space) is read the general way, and the one text
+    with it at its end goes to the parser."""
+    texts = ["\u00c9mission 1 caf\u00e9", "\u00fcber", "\u65e5\u672c", "a \u00e9"]
+    programmes = [
+        f'\n<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="{IDS[i % 3]}">'
+        f"<title>{texts[i % 4]}</title><desc>{texts[(i + 1) % 4]}</desc></programme>"
+        for i in range(200)
+    ]
+    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
+        assert same(guide(programmes), fold=True) == 200
+    assert len(tried) > 3 and all(tried)
+    spaced = [*programmes[:100], programmes[100].replace("</title>", "\u00a0</title>")]
+    with counted() as tried:
+        assert same(guide(spaced), fold=True) == 100
+    assert True not in tried

@@ -279,6 +279,15 @@ def test_comments_between_programmes_leave_them_to_be_read_from_the_bytes() -> N
     assert same(guide(refused), fold=True) == 0
 
 
+def test_titles_ending_beyond_ascii_are_read_from_the_bytes() -> None:
+    """A title that begins or ends with a character beyond ASCII is read here when `.strip()`
+    would take nothing more there; with white space beyond ASCII at an end it is the parser's."""
+    for title, here in (("\u00c9mission caf\u00e9", 1), ("\u00fc", 1), ("caf\u00e9\u00a0", 0),
+                        ("\u3000x", 0), ("x\u2028", 0)):  # fmt: skip
+        body = f"\n  <title>{title}</title>\n  <sub-title>S</sub-title>\n"  # plain.py's
+        assert same(guide([plain("a.tv", TIMES[0], body)]), fold=True) == here, title
+
+
 def test_references_the_writer_writes_as_characters_are_read_from_the_bytes() -> None:
     """`&quot;`, `&apos;` (Python's `html.escape`), numeric references to printable characters
     (an ASCII output encoding), `&`, `<` and `>` among them: read here, kept as the parser's

@@ -166,7 +166,12 @@ class PlainReader:
         end = block.rfind(END) + len(END)
         if end < len(END) * 2:  # no programme in the block: nothing to tell
             return None
-        easy = self._easy or (self._clean and self._plain_entities and self._decodes(block))
+        easy = self._easy or (
+            self._clean
+            and self._plain_entities
+            and self._decodes(block)
+            and canonical.WIDE_SPACE.search(block) is None  # (its texts' ends: see there)
+        )
         source = canonical.unlang(block) if easy else block
         found = canonical.read_block(source, source.rfind(END) + len(END)) if easy else None
         if found is None:
@@ -196,7 +201,7 @@ class PlainReader:
         if slot is None or not channel:
             return DROPPED
         title = g[TITLE].strip(SPACE)
-        if not title or title[0] > _ASCII or title[-1] > _ASCII:
+        if not title or ((title[0] > _ASCII or title[-1] > _ASCII) and _unsure(title)):
             return None  # no title (the parser's rule: a later one), or one to strip as text
         body = self._body(g, title)
         return None if body is None else (channel, slot[0], slot[1], body)
