@@ -9,7 +9,7 @@ something the parser would not."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
@@ -83,6 +83,23 @@ def counted() -> Iterator[list[bool]]:
         yield tried
 
 
+def programmes_of(n: int, body: Callable[[int], str]) -> list[str]:
+    """`n` programmes spelled as the writer spells them, the i-th with `body(i)` inside."""
+    return [
+        f'\n<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="{IDS[i % 3]}">'
+        f"{body(i)}</programme>"
+        for i in range(n)
+    ]
+
+
+def assert_one_pass(programmes: list[str], blocks: int) -> None:
+    """Every programme read from its bytes, and every block (of 4 KB, more than `blocks`) by
+    the one pass."""
+    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
+        assert same(guide(programmes), fold=True) == len(programmes)
+    assert len(tried) > blocks and all(tried)
+
+
 _TAG = re.compile(r'<programme start="([^"]*)" stop="([^"]*)" channel="([^"]*)">')
 # Start tags as other generators spell them, a guide at a time: `channel` first (ElementTree's
 # sorted attributes), no stop (XMLTV's is optional), both
@@ -128,19 +145,11 @@ def test_a_guide_as_written_is_read_by_the_one_pass() -> None:
         "<title>Show {i}</title><desc>An hour &amp; more of caf\u00e9 {i}.</desc>"
         '<category>Series</category><episode-num system="xmltv_ns">0.{i}.</episode-num><new/>'
     )
-    programmes = [
-        f'\n<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="{IDS[i % 3]}">'
-        f"{body.format(i=i)}</programme>"
-        for i in range(300)
-    ]
-    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
-        assert same(guide(programmes), fold=True) == 300
-    assert len(tried) > 5 and all(tried)
+    programmes = programmes_of(300, lambda i: body.format(i=i))
+    assert_one_pass(programmes, 5)
     spelled = [p.replace("<title>", '<title lang="en">') for p in programmes]  # iptv-org's
     spelled = [p.replace("<desc>", '<desc lang="fr">') for p in spelled[:100]] + spelled[100:]
-    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
-        assert same(guide(spelled), fold=True) == 300
-    assert len(tried) > 5 and all(tried)
+    assert_one_pass(spelled, 5)
 
 
 def test_other_generators_start_tags_are_read_by_the_one_pass() -> None:
@@ -225,14 +234,10 @@ def test_texts_ending_beyond_ascii_are_read_by_the_one_pass() -> None:
     space beyond ASCII anywhere (a no-break space) is read the general way, and the one text
     with it at its end goes to the parser."""
     texts = ["\u00c9mission 1 caf\u00e9", "\u00fcber", "\u65e5\u672c", "a \u00e9"]
-    programmes = [
-        f'\n<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="{IDS[i % 3]}">'
-        f"<title>{texts[i % 4]}</title><desc>{texts[(i + 1) % 4]}</desc></programme>"
-        for i in range(200)
-    ]
-    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
-        assert same(guide(programmes), fold=True) == 200
-    assert len(tried) > 3 and all(tried)
+    programmes = programmes_of(
+        200, lambda i: f"<title>{texts[i % 4]}</title><desc>{texts[(i + 1) % 4]}</desc>"
+    )
+    assert_one_pass(programmes, 3)
     spaced = [*programmes[:100], programmes[100].replace("</title>", "\u00a0</title>")]
     with counted() as tried:
         assert same(guide(spaced), fold=True) == 100
