@@ -71,12 +71,17 @@ Slot = tuple[int, int]  # as a `KeptList` holds them (spill.py)
 Kept = tuple[str, int, int, bytes]  # plain.py's `Rendered`
 
 
+def channel_first(block: bytes) -> bool:
+    """Whether the block's first start tag puts `channel` first (a guide spells them all alike;
+    one spelled otherwise is read the general way)."""
+    return block.startswith(b"<programme channel=", block.find(b"<programme "))
+
+
 def read_block(block: bytes, end: int) -> list[Found] | None:
     """Every programme of `block[:end]` (`end` just after its last `</programme>`), or None
     when one of them is spelled otherwise (or anything else stands between them)."""
-    first = block.find(b"<programme ")
-    ahead = block.startswith(b"<programme channel=", first)  # a guide spells them all alike
-    found: list[Found] = (_CHANNEL_FIRST if ahead else _PROGRAMME).findall(block, 0, end)
+    pattern = _CHANNEL_FIRST if channel_first(block) else _PROGRAMME
+    found: list[Found] = pattern.findall(block, 0, end)
     # The matches do not overlap and end by `end`: they tile the block exactly when their
     # groups and fixed bytes add up to its length (one join, in C).
     held = len(b"".join(itertools.chain.from_iterable(found))) + _FIXED * len(found)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from plextuner.epg.canonical import channel_first
+
 _W = rb"[ \t\n\r]*+"
 # Text and attribute values by structure alone (the cheap classes); what else they may not
 # hold is looked for once over the whole piece (`REFUSED`, `ENTITY`). Every repetition is
@@ -86,8 +88,7 @@ if CHANNEL_FIRST.groupindex != PROGRAMME.groupindex:
 def pattern_for(block: bytes) -> re.Pattern[bytes]:
     """The pattern for a block's programmes, by its first start tag (a guide spells them alike;
     one spelled otherwise goes to the parser, as before)."""
-    at = block.find(b"<programme ")
-    return CHANNEL_FIRST if block.startswith(b"<programme channel=", at) else PROGRAMME
+    return CHANNEL_FIRST if channel_first(block) else PROGRAMME
 
 
 # Where each field is in `groups()` (the skipped elements' groups lie between them); the first
