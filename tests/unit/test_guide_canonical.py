@@ -25,7 +25,7 @@ from tests.unit.test_guide_plain import IDS, TIMES, guide, read, same
 EDGY = [
     "News", "A", "Tom &amp; Jerry", "&lt;b&gt;", " padded", "padded ", "\u00a0nbsp", "x\u3000",
     "caf\u00e9", "\u00e9t\u00e9", "a > b", "say \"hi\"", "tab\there", "two\nlines", "&amp;",
-    ";", "=", "?", "~", "!x!", "it's",
+    ";", "=", "?", "~", "!x!", "it's", " ", "\n  ", "a >  ",
 ]  # fmt: skip
 SAFE = [
     "News",
@@ -119,19 +119,42 @@ def spelled(programme: str, order: str) -> str:
     return _TAG.sub(ORDERS[order], programme)
 
 
+# How a pretty-printer indents a programme's children, and its end tag (canonical.compacted):
+# lxml's and ElementTree's two spaces, a grabber's tabs, Windows line ends, a bare space
+INDENTS = {
+    "none": ("", ""),
+    "spaces": ("\n    ", "\n  "),
+    "tabs": ("\n\t\t", "\n\t"),
+    "crlf": ("\r\n  ", "\r\n"),
+    "space": (" ", " "),
+}
+
+
+def indented(programme: str, indent: str) -> str:
+    """`programme` with white space between its tags, as a pretty-printer writes it."""
+    child, end = INDENTS[indent]
+    return programme.replace("></programme>", f">{end}</programme>").replace("><", f">{child}<")
+
+
 @given(
     st.lists(written(), min_size=1, max_size=12),
     st.sampled_from(["\n", "", "\n  ", "\r\n"]),
     st.booleans(),
     st.sampled_from([7, 300, 1024 * 1024]),
     st.sampled_from(sorted(ORDERS)),
+    st.sampled_from(sorted(INDENTS)),
 )
 @settings(max_examples=400, deadline=None)
 def test_programmes_as_written_are_kept_as_the_parser_keeps_them(
-    programmes: list[tuple[str, bool]], sep: str, fold: bool, chunk: int, order: str
+    programmes: list[tuple[str, bool]],
+    sep: str,
+    fold: bool,
+    chunk: int,
+    order: str,
+    indent: str,
 ) -> None:
     """Kept the same either way; a guide with nothing edgy in it is read by the one pass."""
-    body = guide([sep + spelled(p, order) for p, _ in programmes])
+    body = guide([sep + indented(spelled(p, order), indent) for p, _ in programmes])
     with mock.patch.object(prefilter, "CHUNK", chunk), counted() as tried:
         from_bytes = same(body, fold)
     if not any(edgy for _, edgy in programmes):  # (the prefilter may have cut every one)
@@ -196,7 +219,7 @@ def test_anything_else_in_a_block_leaves_it_to_the_general_reading() -> None:
 def test_a_block_spelled_otherwise_rests_the_one_pass_a_while() -> None:
     """After a block that was not as written, the next UNWRITTEN_SKIP blocks are not tried."""
     spelled = f'<programme start="{TIMES[0]}" stop="{TIMES[1]}" channel="a.tv">'
-    otherwise = [f"\n{spelled}\n  <title>A</title>\n</programme>"] * 40  # pretty-printed
+    otherwise = [f"\n{spelled}<title> A</title></programme>"] * 40  # a text to strip
     as_written = [f"\n{spelled}<title>A</title></programme>"] * 400
     blocks: list[int] = []
     real = plain.PlainReader.segments
@@ -242,3 +265,26 @@ def test_texts_ending_beyond_ascii_are_read_by_the_one_pass() -> None:
     with counted() as tried:
         assert same(guide(spaced), fold=True) == 100
     assert True not in tried
+
+
+def test_pretty_printed_guides_are_read_by_the_one_pass() -> None:
+    """Children indented by spaces, tabs or Windows line ends: every block in one pass, kept as
+    the parser keeps them (the gaps dropped, the texts as they were)."""
+    body = '<title>A  b</title><desc lang="en">d &amp; e\n f</desc><category>C</category><new/>'
+    for indent in ("spaces", "tabs", "crlf"):
+        programmes = [indented(p, indent) for p in programmes_of(200, lambda i: body)]
+        assert_one_pass(programmes, 3)
+
+
+def test_gaps_a_block_did_not_learn_leave_it_to_the_general_reading() -> None:
+    """More distinct gaps than GAPS in a block's first bytes, or a gap first seen after them:
+    the block is read the general way, and the same is kept."""
+    one = programmes_of(1, lambda i: "<title>A</title><desc>D</desc>")[0]
+    many = [one.replace("><", ">" + " " * (1 + i % (canonical.GAPS + 1)) + "<") for i in range(9)]
+    with counted() as tried:
+        assert same(guide(many), fold=True) == 9
+    assert tried == [False]
+    late = [one] * (canonical.GAP_SAMPLE // len(one) + 2) + [indented(one, "tabs")]
+    with counted() as tried:
+        assert same(guide(late), fold=True) == len(late)
+    assert tried == [False]

@@ -227,7 +227,9 @@ _WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
          _WRITTEN),
         (b'<programme start="1" stop="2" channel="c"><title lang="de">T</title></programme>',
          _WRITTEN),
-        (b'<programme start="1" stop="2" channel="c">\n  <title>T</title>\n</programme>', _PLAIN),
+        (b'<programme start="1" stop="2" channel="c">\n  <title>T</title>\n</programme>',
+         _WRITTEN),  # pretty-printed: compacted
+        (b'<programme start="1" stop="2" channel="c">\n  <title> T</title>\n</programme>', _PLAIN),
         (b'<programme start="1" stop="2" channel="c"><title>T</title><sub-title>S</sub-title>'
          b"</programme>", _PLAIN),
         (b'<programme channel="c" start="1" stop="2"><title>T</title></programme>', _WRITTEN),

@@ -172,7 +172,7 @@ class PlainReader:
             and self._decodes(block)
             and canonical.WIDE_SPACE.search(block) is None  # (its texts' ends: see there)
         )
-        source = canonical.unlang(block) if easy else block
+        source = canonical.compacted(canonical.unlang(block)) if easy else block
         found = canonical.read_block(source, source.rfind(END) + len(END)) if easy else None
         if found is None:
             self._unwritten = UNWRITTEN_SKIP
