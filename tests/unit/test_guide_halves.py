@@ -176,15 +176,15 @@ def test_the_split_follows_the_work_not_the_bytes(tmp_path: Path) -> None:
 
 def _spelled_guide(path: Path, canonical: bool, hours: int = 400) -> Path:
     """`big_guide`'s time order, each programme spelled as our writer spells it, or with a
-    sub-title (read by plain.py, not canonical.py)."""
-    extra = "" if canonical else "<sub-title>part</sub-title>"
+    description to strip (read by plain.py, not canonical.py)."""
+    extra = "" if canonical else " "
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv generator-info-name="t">']
     parts += [f'<channel id="{c}"><display-name>{c}</display-name></channel>' for c in CHANNELS]
     for h in range(hours):
         t = WINDOW[0] - 30 * HOUR + h * HOUR / 2
         parts += [
             f'<programme start="{stamp(t)}" stop="{stamp(t + HOUR / 2)}" channel="{c}">'
-            f'<title lang="en">Show {h}</title>{extra}<desc>{"words " * 9}end</desc></programme>'
+            f'<title lang="en">Show {h}</title><desc>{extra}{"words " * 9}end</desc></programme>'
             for c in CHANNELS
         ]
     parts.append("</tv>\n")
@@ -231,6 +231,8 @@ _WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
          _WRITTEN),  # pretty-printed: compacted
         (b'<programme start="1" stop="2" channel="c">\n  <title> T</title>\n</programme>', _PLAIN),
         (b'<programme start="1" stop="2" channel="c"><title>T</title><sub-title>S</sub-title>'
+         b"</programme>", _WRITTEN),
+        (b'<programme start="1" stop="2" channel="c"><title>T</title><desc> D</desc>'
          b"</programme>", _PLAIN),
         (b'<programme channel="c" start="1" stop="2"><title>T</title></programme>', _WRITTEN),
         (b'<programme start="1" channel="c"><title>T</title></programme>', _WRITTEN),

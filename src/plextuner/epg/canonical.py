@@ -4,12 +4,14 @@ plain.py reads a plainly spelled programme with a match of its own and puts its 
 from the matched pieces: ~2.4 us a programme of a lean guide (titles only, 2.5M programmes in
 300 MB), more than libxml2 takes to parse it. Many guides (generated ones, a provider's own)
 spell every programme as our writer does: `start`, `stop` and `channel` in that order with
-single spaces, then the children in the writer's order (title, description, date, categories,
-icon, episode numbers with their system, the two flags), no white space between them, every
-text non-empty with nothing at either end the parser would strip, and `lang` only on a title,
-description or category (dropped from the block first, as the writer drops it). Such a
-programme's body, everything after its start tag, is then the bytes `BodyRenderer` writes, so a
-block of them is read by one `findall` and each body taken as it stands: ~1.1 us a programme.
+single spaces, then the children in the writer's order (title, sub-title, description, date,
+categories, icon, episode numbers with their system, the two flags), no white space between
+them (a pretty-printer's is dropped first: `compacted`), every text non-empty with nothing at
+either end the parser would strip, and `lang` only on a title, sub-title, description or
+category (dropped first, as the writer drops it). Such a programme's body, everything after its
+start tag, is then the bytes `BodyRenderer` writes (a sub-title folded into the title as it
+folds it: `folded`), so a block of them is read by one `findall` and each body taken as it
+stands: ~1.1 us a programme.
 
 Only a block whose every programme is so spelled is read here (the matches must tile it to its
 last `</programme>`, nothing between them but white space); the caller has checked the block
@@ -40,6 +42,7 @@ _TIMES = rb"start=" + _TIME + rb"(?: stop=" + _TIME + rb")?"  # XMLTV's stop is 
 _CHANNEL = rb'channel="([^"<&\t\n\r]*+)"'
 _BODY = (
     rb"(<title>" + _TEXT + rb"</title>"
+    rb"(?:<sub-title>" + _TEXT + rb"</sub-title>)?"
     rb"(?:<desc>" + _TEXT + rb"</desc>)?"
     rb"(?:<date>" + _TEXT + rb"</date>)?"
     rb"(?:<category>" + _TEXT + rb"</category>)*+"
@@ -111,9 +114,9 @@ def compacted(block: bytes) -> bytes:
 
 
 # The elements a `lang` attribute is dropped from, as the writer drops it (the parser's reading
-# keeps only their text). A sub-title is not read here (its folding is plain.py's).
-_LANG_TAGS = (b"title", b"desc", b"category")
-_LANGUAGE = re.compile(rb'<(?:title|desc|category) lang="([^"<&\t\n\r]*+)">')
+# keeps only their text)
+_LANG_TAGS = (b"title", b"sub-title", b"desc", b"category")
+_LANGUAGE = re.compile(rb'<(?:title|sub-title|desc|category) lang="([^"<&\t\n\r]*+)">')
 LANGUAGES = 4  # distinct `lang` values a block may hold and still be read here
 
 
@@ -221,10 +224,12 @@ def kept(
     channels: Mapping[bytes, str | None],
     slot_of: Callable[[bytes, bytes, bytes], Slot | None],
     channel_of: Callable[[bytes], str | None],
+    fold: bool,
 ) -> tuple[list[Kept], int] | None:
     """The programmes of `found` that are kept (a channel of ours, in the window) and how many
     are not, with the plain reader's memos (`slots`, `channels`) and what fills them; None for
-    a channel value the parser decides on (unreadable or empty: plain.py's rule)."""
+    a channel value the parser decides on (unreadable or empty: plain.py's rule). `fold`: the
+    block holds sub-titles and `epg.fold_subtitle` is on (see `folded`)."""
     out: list[Kept] = []
     dropped = 0
     for _, key, raw, body in found:
@@ -240,6 +245,29 @@ def kept(
             return None
         if slot is None or not channel:
             dropped += 1
+        elif fold and b"<sub-title>" in body:
+            out.append((channel, slot[0], slot[1], folded(body)))
         else:
             out.append((channel, slot[0], slot[1], body))
     return out, dropped
+
+
+def folded(body: bytes) -> bytes:
+    """A body with a sub-title, as `bodies.shaped` folds it into the title when the programme
+    has no episode number and the sub-title is not in the title already (their values as the
+    parser reads them: the three entities a block read here may hold, undone)."""
+    if b"<episode-num " in body:
+        return body
+    cut = body.find(b"</title>")
+    sub = body[cut + 19 : body.find(b"</sub-title>", cut)]
+    if body.find(b"&", 7, cut + 19 + len(sub)) < 0:  # no entity: the bytes are the values
+        if sub in body[7:cut]:
+            return body
+    elif unescaped_text(sub) in unescaped_text(body[7:cut]):
+        return body
+    return b"".join((body[:cut], b": ", sub, body[cut:]))
+
+
+def unescaped_text(text: bytes) -> bytes:
+    """A text's value with the three entities the writer writes undone."""
+    return text.replace(b"&lt;", b"<").replace(b"&gt;", b">").replace(b"&amp;", b"&")

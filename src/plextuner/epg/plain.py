@@ -177,7 +177,8 @@ class PlainReader:
         if found is None:
             self._unwritten = UNWRITTEN_SKIP
             return None
-        read = canonical.kept(found, self._slots, self._channels, self._slot, self._channel)
+        fold = self._fold and b"<sub-title>" in source
+        read = canonical.kept(found, self._slots, self._channels, self._slot, self._channel, fold)
         if read is None:  # a channel value the parser decides on
             self._unwritten = UNWRITTEN_SKIP
             return None
@@ -336,7 +337,7 @@ def _more(pattern: re.Pattern[bytes], run: bytes) -> bytes | None:
 
 def _folds(sub: bytes, title: bytes) -> bool:
     """`bodies.shaped`'s test on the unescaped values: the sub-title is not in the title."""
-    return _unescaped(sub) not in _unescaped(title)
+    return canonical.unescaped_text(sub) not in canonical.unescaped_text(title)
 
 
 _EPISODE_NUM = b'<episode-num system="%s">%s</episode-num>'
@@ -358,10 +359,6 @@ def _unsure(text: bytes) -> bool:
 
 
 _ASCII = 0x7F
-
-
-def _unescaped(text: bytes) -> bytes:
-    return text.replace(b"&lt;", b"<").replace(b"&gt;", b">").replace(b"&amp;", b"&")
 
 
 _MEMO = 65536  # distinct channel values / time values remembered
