@@ -130,9 +130,12 @@ INDENTS = {
 }
 
 
-def indented(programme: str, indent: str) -> str:
-    """`programme` with white space between its tags, as a pretty-printer writes it."""
+def indented(programme: str, indent: str, spaced: bool = False) -> str:
+    """`programme` with white space between its tags, as a pretty-printer writes it; `spaced`:
+    its empty elements as ElementTree spells them (`<new />`)."""
     child, end = INDENTS[indent]
+    if spaced:
+        programme = programme.replace("/>", " />")
     return programme.replace("></programme>", f">{end}</programme>").replace("><", f">{child}<")
 
 
@@ -143,6 +146,7 @@ def indented(programme: str, indent: str) -> str:
     st.sampled_from([7, 300, 1024 * 1024]),
     st.sampled_from(sorted(ORDERS)),
     st.sampled_from(sorted(INDENTS)),
+    st.booleans(),
 )
 @settings(max_examples=400, deadline=None)
 def test_programmes_as_written_are_kept_as_the_parser_keeps_them(
@@ -152,9 +156,10 @@ def test_programmes_as_written_are_kept_as_the_parser_keeps_them(
     chunk: int,
     order: str,
     indent: str,
+    spaced: bool,
 ) -> None:
     """Kept the same either way; a guide with nothing edgy in it is read by the one pass."""
-    body = guide([sep + indented(spelled(p, order), indent) for p, _ in programmes])
+    body = guide([sep + indented(spelled(p, order), indent, spaced) for p, _ in programmes])
     with mock.patch.object(prefilter, "CHUNK", chunk), counted() as tried:
         from_bytes = same(body, fold)
     if not any(edgy for _, edgy in programmes):  # (the prefilter may have cut every one)
@@ -274,6 +279,19 @@ def test_pretty_printed_guides_are_read_by_the_one_pass() -> None:
     for indent in ("spaces", "tabs", "crlf"):
         programmes = [indented(p, indent) for p in programmes_of(200, lambda i: body)]
         assert_one_pass(programmes, 3)
+
+
+def test_elementtree_spelling_is_read_by_the_one_pass() -> None:
+    """`<icon src="u" />`, `<new />`, `<previously-shown />`, indented: every block in one pass;
+    a value that begins with ` />` leaves its block to the general reading, kept the same."""
+    body = '<title>A</title><icon src="u"/><episode-num system="s">1</episode-num><new/>'
+    programmes = [indented(p, "spaces", spaced=True) for p in programmes_of(200, lambda i: body)]
+    programmes[7] = programmes[7].replace("<new />", "<previously-shown />")
+    assert_one_pass(programmes, 3)
+    odd = [p.replace('src="u"', 'src=" />u"') for p in programmes[:3]]
+    with counted() as tried:
+        same(guide(odd), fold=True)
+    assert tried == [False]
 
 
 def test_gaps_a_block_did_not_learn_leave_it_to_the_general_reading() -> None:
