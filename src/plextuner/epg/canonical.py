@@ -37,9 +37,11 @@ WIDE_SPACE = re.compile(
 )
 _TEXT = _EDGE + rb"(?:[^<>\r]*" + _EDGE + rb")?"
 _VALUE = rb'[^"<>\x00-\x1f]++'  # a non-empty attribute value with nothing to normalise
-_TIME = rb'"[^"<&\t\n\r]*+"'
+# Values and texts read here hold no `>` (legal in XML, never in a real time or id): so a ` />`
+# the writer's spelling drops (`_unspaced`) is never inside one that tiles
+_TIME = rb'"[^"<>&\t\n\r]*+"'
 _TIMES = rb"start=" + _TIME + rb"(?: stop=" + _TIME + rb")?"  # XMLTV's stop is optional
-_CHANNEL = rb'channel="([^"<&\t\n\r]*+)"'
+_CHANNEL = rb'channel="([^"<>&\t\n\r]*+)"'
 _BODY = (
     rb"(<title>" + _TEXT + rb"</title>"
     rb"(?:<sub-title>" + _TEXT + rb"</sub-title>)?"
@@ -55,7 +57,7 @@ _PROGRAMME = re.compile(rb"([ \t\n\r]*+)<programme (" + _TIMES + rb") " + _CHANN
 # to the parser, a lean guide so spelled 3.97x a bare iterparse): the times captured ahead, so
 # that the groups come in the same order.
 _CHANNEL_FIRST = re.compile(
-    rb'([ \t\n\r]*+)<programme (?=channel="[^"<&\t\n\r]*+" ('
+    rb'([ \t\n\r]*+)<programme (?=channel="[^"<>&\t\n\r]*+" ('
     + _TIMES
     + rb")>)"
     + _CHANNEL
@@ -118,22 +120,12 @@ def compacted(block: bytes) -> bytes:
 
 
 def _unspaced(block: bytes) -> bytes:
-    """The empty elements the one pass reads, spelled as the writer spells them. After a value's
-    closing quote, ` />` ends the tag (a `"` does not stand inside a double-quoted value); in a
-    text it stands beside a `>`, which no text the one pass reads holds. After an opening quote
-    (`=" />`: a value that begins so) nothing is changed, and the block does not tile."""
-    if b'=" />' in block:
-        return block
-    for spaced, written in _EMPTY:
-        block = block.replace(spaced, written)
-    return block
+    """Empty elements spelled as the writer spells them (`<new/>`, `<icon src="u"/>`): a ` />`
+    ends a tag, or stands in a value or a text beside a `>`, which no value or text read here
+    holds (the block then does not tile)."""
+    return block.replace(b" />", b"/>")
 
 
-_EMPTY = (
-    (b'" />', b'"/>'),
-    (b"<previously-shown />", b"<previously-shown/>"),
-    (b"<new />", b"<new/>"),
-)
 END = b"</programme>"
 
 
