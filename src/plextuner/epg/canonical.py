@@ -104,28 +104,31 @@ GAPS = 4  # distinct gaps a block may hold and still be compacted
 
 
 def compacted(block: bytes) -> bytes:
-    """`block` with the white space between the tags inside its programmes dropped, spelled
-    as the writer writes them, when its first bytes hold few distinct gaps; else as it is. A
-    gap not learned stays, and the block does not tile (read_block). Empty elements spelled
-    `<new />` (ElementTree's) lose the space too."""
-    if block.find(b" />", 0, GAP_SAMPLE) >= 0:  # (a whole block's search: 1 ms of 5 for 25 MB)
-        block = _unspaced(block)
+    """`block` spelled as the writer writes it where a generator's spelling differs only in
+    what the reading drops, each change made when the block's first bytes show it (one not
+    made leaves the block untiled: read_block):
+    - the white space between the tags inside its programmes (a pretty-printer's), when they
+      hold few distinct gaps;
+    - a space before a tag's end (`<new />`: ElementTree's; `channel="c" >`: Xtream Codes');
+      it ends a tag, or stands in a value or a text beside a `>`, which no value or text read
+      here holds;
+    - an empty description (Xtream Codes writes one for every programme): the reading takes
+      the first description that is not empty, and `<desc></desc>` can only be tags."""
+    for spaced, written in _SPACED:
+        if block.find(spaced, 0, GAP_SAMPLE) >= 0:  # (a whole block's search: 1 ms a 5)
+            block = block.replace(spaced, written)
     # The sample ends in a `</programme>`'s `</` (cut after a `<`, the look-ahead would pass)
     gaps = set(_GAP.findall(block, 0, block.rfind(END, 0, GAP_SAMPLE) + 2))
-    if not gaps or len(gaps) > GAPS:
-        return block
-    for gap in gaps:
-        block = block.replace(b">" + gap + b"<", b"><")
+    if 0 < len(gaps) <= GAPS:
+        for gap in gaps:
+            block = block.replace(b">" + gap + b"<", b"><")
+    if block.find(_NO_DESC, 0, GAP_SAMPLE) >= 0:
+        block = block.replace(_NO_DESC, b"")
     return block
 
 
-def _unspaced(block: bytes) -> bytes:
-    """Empty elements spelled as the writer spells them (`<new/>`, `<icon src="u"/>`): a ` />`
-    ends a tag, or stands in a value or a text beside a `>`, which no value or text read here
-    holds (the block then does not tile)."""
-    return block.replace(b" />", b"/>")
-
-
+_SPACED = ((b" />", b"/>"), (b'" >', b'">'))
+_NO_DESC = b"<desc></desc>"
 END = b"</programme>"
 
 
