@@ -111,7 +111,8 @@ def compacted(block: bytes) -> bytes:
       hold few distinct gaps;
     - a space before a tag's end (`<new />`: ElementTree's; `channel="c" >`: Xtream Codes');
       it ends a tag, or stands in a value or a text beside a `>`, which no value or text read
-      here holds;
+      here holds; an empty element written whole (`<new></new>`: Go's encoding/xml), where an
+      end tag after a `">` ends an empty icon or stands in a text the one pass does not read;
     - an empty description (Xtream Codes writes one for every programme): the reading takes
       the first description that is not empty, and `<desc></desc>` can only be tags."""
     for spaced, written in _SPACED:
@@ -127,7 +128,13 @@ def compacted(block: bytes) -> bytes:
     return block
 
 
-_SPACED = ((b" />", b"/>"), (b'" >', b'">'))
+_SPACED = (
+    (b" />", b"/>"),
+    (b'" >', b'">'),
+    (b'"></icon>', b'"/>'),
+    (b"<previously-shown></previously-shown>", b"<previously-shown/>"),
+    (b"<new></new>", b"<new/>"),
+)
 _NO_DESC = b"<desc></desc>"
 END = b"</programme>"
 
