@@ -262,3 +262,25 @@ async def test_guide_revalidation(tmp_path: Path) -> None:
     assert hits == [None, '"g1"']
     assert first == second and second.read_bytes() == b"<tv></tv>"
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_guide_channel_is_read_as_its_children_say() -> None:
+    """Its display-names that are not empty (the language the first such one's), its first icon
+    and its first channel number; a channel without an id is not one."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><tv>'
+        b'<channel id="a.tv"><display-name lang="xx"> </display-name>'
+        b'<display-name lang="fr"> Une </display-name><icon src="first"/><lcn> 7 </lcn>'
+        b'<display-name>Two</display-name><icon src="second"/><lcn>8</lcn><url>u</url></channel>'
+        b'<channel id="b.tv"><icon/><display-name>B</display-name></channel>'
+        b"<channel><display-name>none</display-name></channel>"
+        b'<channel id="c.tv"/></tv>'
+    )
+    outcome = ParseOutcome("t")
+    read = list(iter_guide(io.BytesIO(body), "t", outcome))
+    assert [(c.id, tuple(c.names), c.icon, c.lang, c.lcn) for c in read] == [  # type: ignore[union-attr]
+        ("a.tv", ("Une", "Two"), "first", "fr", "7"),
+        ("b.tv", ("B",), "", "", ""),
+        ("c.tv", (), "", "", ""),
+    ]
+    assert outcome.channels == 3
