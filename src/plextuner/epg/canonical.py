@@ -38,7 +38,7 @@ WIDE_SPACE = re.compile(
 _TEXT = _EDGE + rb"(?:[^<>\r]*" + _EDGE + rb")?"
 _VALUE = rb'[^"<>\x00-\x1f]++'  # a non-empty attribute value with nothing to normalise
 # Values and texts read here hold no `>` (legal in XML, never in a real time or id): so a ` />`
-# the writer's spelling drops (`_unspaced`) is never inside one that tiles
+# or `" >` that `compacted` respells is never inside one that tiles
 _TIME = rb'"[^"<>&\t\n\r]*+"'
 _TIMES = rb"start=" + _TIME + rb"(?: stop=" + _TIME + rb")?"  # XMLTV's stop is optional
 _CHANNEL = rb'channel="([^"<>&\t\n\r]*+)"'
@@ -116,7 +116,8 @@ def compacted(block: bytes) -> bytes:
     - an empty description (Xtream Codes writes one for every programme): the reading takes
       the first description that is not empty, and `<desc></desc>` can only be tags."""
     for spaced, written in _SPACED:
-        if block.find(spaced, 0, GAP_SAMPLE) >= 0:  # (a whole block's search: 1 ms a 5)
+        # The sample only: a whole block's search is ~0.15 ms, for every block of every guide
+        if block.find(spaced, 0, GAP_SAMPLE) >= 0:
             block = block.replace(spaced, written)
     # The sample ends in a `</programme>`'s `</` (cut after a `<`, the look-ahead would pass)
     gaps = set(_GAP.findall(block, 0, block.rfind(END, 0, GAP_SAMPLE) + 2))
