@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from plextuner import __version__
+from plextuner import __version__, _startup  # noqa: F401 - _startup: before pydantic, see there
 from plextuner.config import Settings, load_settings, redacted_dump, secret_values
 from plextuner.errors import ConfigError, NothingPublishedError, PlexTunerError
 from plextuner.logging import configure_logging

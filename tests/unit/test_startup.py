@@ -3,6 +3,7 @@ time users wait for (issue 16), so the HTTP client and the metrics library stay 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,30 @@ def test_a_local_refresh_loads_no_http_client_and_no_metrics(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "0 []"
+
+
+PLUGINS = """
+import os, sys
+import plextuner.cli
+from pydantic.plugin import _loader
+print(os.environ["PYDANTIC_DISABLE_PLUGINS"], _loader._plugins)
+"""
+
+
+def test_the_command_skips_pydantic_s_plugin_search_unless_told_otherwise() -> None:
+    """pydantic reads every installed distribution's entry points for plugins at the first
+    model (20-30 ms of each start); the command turns that off, and an operator's own
+    PYDANTIC_DISABLE_PLUGINS stands."""
+    for env, said in (({}, "__all__ None"), ({"PYDANTIC_DISABLE_PLUGINS": "x"}, "x ")):
+        done = subprocess.run(
+            [sys.executable, "-c", PLUGINS],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"} | env,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().startswith(said.strip()), done.stdout
+        if not env:
+            assert done.stdout.split()[-1] == "None"  # never searched
