@@ -103,6 +103,7 @@ PLAIN_TEXTS = [
     " padded ",
     "\n  two\n  lines\n",
     "caf\u00e9",
+    "",  # (an empty description: an Xtream panel's for a programme without one)
 ]
 LANGS = ["", ' lang="en"', ' lang="de" ', "\n lang='fr'"]
 
@@ -364,3 +365,20 @@ def test_the_scan_steps_aside_only_while_everything_is_kept() -> None:
     assert from_bytes == 90 and counts[1:3] == (90, 150)
     assert sum(scans) >= 120  # both unwanted stretches scanned, not read one by one
     assert sum(scans) < 240  # and the kept stretch mostly not
+
+
+def test_an_empty_description_is_read_from_the_bytes() -> None:
+    """`<desc></desc>` (an Xtream panel writes one for every programme without a description)
+    is no description: read from the bytes even where the block is not read in one pass (a
+    title here holds white space to strip); one followed by another description is the
+    parser's (its rule takes the next)."""
+    bodies = ["<title> Padded </title><desc></desc>", "<title>T</title><desc> </desc>"]
+    programmes = [plain("a.tv", TIMES[0], bodies[i % 2]) for i in range(40)]
+    assert same(guide(programmes), fold=True) == 40
+    kept, _, _ = read(guide(programmes[:2]), fold=True, fast=True)
+    assert [body for *_, body in kept] == [
+        b"<title>Padded</title></programme>",
+        b"<title>T</title></programme>",
+    ]
+    two = plain("a.tv", TIMES[0], "<title> T </title><desc></desc><desc>D</desc>")
+    assert same(guide([two]), fold=True) == 0

@@ -31,6 +31,7 @@ from plextuner.epg.plainre import (
     CHANNEL,
     DATE,
     DESC,
+    DESCS,
     ENTITY,
     EP,
     EPISODE,
@@ -287,9 +288,13 @@ class PlainReader:
             parts.append(b"<sub-title>%s</sub-title>" % sub)
         if (desc := g[DESC]) is not None:
             desc = desc.strip(SPACE)
-            if not desc or ((desc[0] > _ASCII or desc[-1] > _ASCII) and _unsure(desc)):
+            if not desc:  # none (an Xtream panel writes `<desc></desc>`), unless one follows
+                if g[DESCS]:
+                    return None  # the parser's rule takes the next one
+            elif (desc[0] > _ASCII or desc[-1] > _ASCII) and _unsure(desc):
                 return None
-            parts.append(b"<desc>%s</desc>" % desc)
+            else:
+                parts.append(b"<desc>%s</desc>" % desc)
         if (date := g[DATE]) is not None:
             if not (date := _stripped(date)):
                 return None

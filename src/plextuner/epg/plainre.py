@@ -40,11 +40,12 @@ def _skipped(n: int) -> bytes:
     )  # fmt: skip
 
 
-def _first(tag: bytes, name: bytes, attrs: bytes = _LANG) -> bytes:
-    """The first of a run of `tag` captured (its text, as group `name`), the rest matched."""
+def _first(tag: bytes, name: bytes, attrs: bytes = _LANG, more: bytes | None = None) -> bytes:
+    """The first of a run of `tag` captured (its text, as group `name`), the rest matched (as
+    group `more`, when named)."""
     one = rb"<" + tag + attrs + rb">(?P<" + name + rb">" + _TEXT + rb")</" + tag + rb">"
     rest = rb"(?:" + _W + rb"<" + tag + attrs + rb">" + _TEXT + rb"</" + tag + rb">)*+"
-    return _W + one + rest
+    return _W + one + (rb"(?P<" + more + rb">" + rest + rb")" if more else rest)
 
 
 # The times (XMLTV's stop is optional), then the channel: the start tag as the DTD orders it
@@ -55,7 +56,7 @@ _CHANNEL = rb'channel="(?P<channel>[^"<&\t\n\r]*+)"'
 _BODY = (
     _first(b"title", b"title")
     + rb"(?:" + _first(b"sub-title", b"sub") + rb")?"
-    + rb"(?:" + _first(b"desc", b"desc") + rb")?"
+    + rb"(?:" + _first(b"desc", b"desc", more=b"descs") + rb")?"
     + _skipped(1)
     + rb"(?:" + _W + rb"<date>(?P<date>" + _TEXT + rb")</date>)?"
     + rb"(?:" + _W + rb"<category" + _LANG + rb">(?P<cat>" + _TEXT + rb")</category>"
@@ -93,9 +94,9 @@ def pattern_for(block: bytes) -> re.Pattern[bytes]:
 
 # Where each field is in `groups()` (the skipped elements' groups lie between them); the first
 # category and episode number, and the rest of each run
-_FIELDS = ("slot", "start", "stop", "channel", "title", "sub", "desc", "date", "cat", "cats",
-           "icon", "system", "ep", "eps", "shown", "new")  # fmt: skip
-(SLOT, START, STOP, CHANNEL, TITLE, SUB, DESC, DATE, CAT, CATS, ICON, SYSTEM, EP,
+_FIELDS = ("slot", "start", "stop", "channel", "title", "sub", "desc", "descs", "date", "cat",
+           "cats", "icon", "system", "ep", "eps", "shown", "new")  # fmt: skip
+(SLOT, START, STOP, CHANNEL, TITLE, SUB, DESC, DESCS, DATE, CAT, CATS, ICON, SYSTEM, EP,
  EPS, SHOWN, NEW) = (PROGRAMME.groupindex[name] - 1 for name in _FIELDS)  # fmt: skip
 CATEGORY = re.compile(rb">(" + _TEXT + rb")</category>")
 EPISODE = re.compile(
