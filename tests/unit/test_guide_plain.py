@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from plextuner.epg import prefilter, xmltv
 from plextuner.epg.bodies import BodyRenderer, shaped
-from plextuner.epg.plain import RenderedRun
+from plextuner.epg.emit import RenderedRun
 from plextuner.epg.spill import offset_of, stop_offset
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plextuner.epg import prefilter
+from plextuner.epg.emit import RenderedRun
 from plextuner.epg.markup import Markup
-from plextuner.epg.plain import RenderedRun
 from plextuner.epg.prefilter import ascii_codec
 from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
 from plextuner.errors import EpgError

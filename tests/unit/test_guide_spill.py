@@ -289,7 +289,7 @@ def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) ->
     import io
 
     from plextuner.epg.bodies import BodyRenderer, keep_programme
-    from plextuner.epg.plain import RenderedRun
+    from plextuner.epg.emit import RenderedRun
     from plextuner.epg.xmltv import ParseOutcome, Programme, iter_guide
 
     fmt = "%Y%m%d%H%M%S +0000"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from plextuner.epg.chunked import CHUNK, SpilledList
-from plextuner.epg.plain import RenderedRun
+from plextuner.epg.emit import RenderedRun
 from plextuner.epg.spill import Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
 from plextuner.epg.xmltv import Programme

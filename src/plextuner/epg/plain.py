@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Container, Iterator
 
 from plextuner.epg import canonical
+from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, emitted, units_of
 from plextuner.epg.plainre import (
     CAT,
     CATEGORY,
@@ -52,18 +53,6 @@ from plextuner.epg.plainre import (
 )
 from plextuner.epg.prefilter import END, Prefilter
 from plextuner.epg.spill import offset_of, stop_offset
-
-# A programme read from its bytes: its channel, times as a `KeptList` holds them (made once a
-# slot, not once a programme: 0.25 us of ~0.8 to keep one) and rendered body (what `Spill` holds).
-Rendered = tuple[str, int, int, bytes]
-DROPPED: Rendered = ("", 0, 0, b"")  # `take`'s answer for one not kept: cut, as prefilter.py cuts
-
-
-class RenderedRun(list[Rendered]):
-    """Programmes read from their bytes, in file order (a list of its own kind, so a reader
-    tells it from the parser's items)."""
-
-    __slots__ = ()
 
 
 class PlainReader:
@@ -118,30 +107,7 @@ class PlainReader:
                 yield RenderedRun(items)  # type: ignore[arg-type]  # (None is not in it)
             yield b"\n" * (block.count(b"\n") - tail.count(b"\n")) + tail
             return
-        text: list[bytes] = []
-        run = RenderedRun()
-        parsed = False  # `text` holds a programme for the parser (else line breaks only)
-        for piece, item in zip(pieces, items, strict=True):
-            if item is None:
-                if run:  # the run came before this piece
-                    yield run
-                    run = RenderedRun()
-                text += (piece, END)
-                parsed = True
-                continue
-            if item is DROPPED:
-                counts.skipped += 1
-            else:
-                if parsed:  # the parser's programmes came before this one
-                    yield b"".join(text)
-                    text, parsed = [], False
-                run.append(item)
-            if lines := piece.count(b"\n"):
-                text.append(b"\n" * lines)
-        if run:
-            yield run
-        text.append(tail)
-        yield b"".join(text)
+        yield from emitted(units_of(pieces, items), tail, counts)
 
     def _prepared(self, block: bytes) -> bytes:
         """`block` with its start tags and references as the writer spells them (canonical.py),

@@ -28,7 +28,8 @@ from typing import IO, TYPE_CHECKING
 from plextuner.epg.markup import Markup, cdata_as_text, comments_dropped, has_markup
 
 if TYPE_CHECKING:
-    from plextuner.epg.plain import PlainReader, RenderedRun  # (it imports this module)
+    from plextuner.epg.emit import RenderedRun  # (it imports this module)
+    from plextuner.epg.plain import PlainReader
 
 END = b"</programme>"
 START = b"<programme"

@@ -16,7 +16,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
-from plextuner.epg.plain import PlainReader, RenderedRun
+from plextuner.epg.emit import RenderedRun
+from plextuner.epg.plain import PlainReader
 from plextuner.epg.prefilter import CHUNK, Prefilter, ascii_codec
 from plextuner.errors import EpgError
 
