@@ -162,6 +162,12 @@ def unlang(block: bytes) -> bytes:
     return block
 
 
+def written(block: bytes) -> bytes:
+    """`block` as the one pass reads it: what other writers add and the reading drops taken
+    out (`unlang`, then `compacted`, whose empty descriptions are found once `lang` is gone)."""
+    return compacted(unlang(block))
+
+
 # A start tag read natively (by the one pass or by plain.py): the times and the channel, in
 # either order, nothing else
 _STOP = rb"(?:[ \t\n\r]+stop=" + _TIME + rb")?"

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
-from plextuner.epg.canonical import compacted, read_block, respelled, unlang
+from plextuner.epg.canonical import read_block, respelled, written
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
 from plextuner.epg.plainre import pattern_for
@@ -265,8 +265,8 @@ def _dropped_us(data: bytes) -> float:
     if first < 0 or last < first:
         return DROPPED_US
     block = respelled(data[first : last + len(END)])  # as plain.py reads it
-    written = compacted(unlang(block))
-    if read_block(written, len(written)) is not None:
+    as_written = written(block)
+    if read_block(as_written, len(as_written)) is not None:
         return DROPPED_BESIDE_CANONICAL_US
     pattern = pattern_for(block)
     plainly = all(pattern.fullmatch(piece) for piece in block.split(END)[:-1])

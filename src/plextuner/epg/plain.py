@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Container, Iterator
 
 from plextuner.epg import canonical
-from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, emitted, units_of
+from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, emitted
 from plextuner.epg.plainre import (
     CAT,
     CATEGORY,
