@@ -107,7 +107,7 @@ class PlainReader:
                 yield RenderedRun(items)  # type: ignore[arg-type]  # (None is not in it)
             yield b"\n" * (block.count(b"\n") - tail.count(b"\n")) + tail
             return
-        yield from emitted(units_of(pieces, items), tail, counts)
+        yield from emitted(pieces, items, tail, counts)
 
     def _prepared(self, block: bytes) -> bytes:
         """`block` with its start tags and references as the writer spells them (canonical.py),
@@ -139,7 +139,7 @@ class PlainReader:
             and self._decodes(block)
             and canonical.WIDE_SPACE.search(block) is None  # (its texts' ends: see there)
         )
-        source = canonical.compacted(canonical.unlang(block)) if easy else block
+        source = canonical.written(block) if easy else block
         found = canonical.read_block(source, source.rfind(END) + len(END)) if easy else None
         if found is None:
             self._unwritten = UNWRITTEN_SKIP
