@@ -42,15 +42,22 @@ _VALUE = rb'[^"<>\x00-\x1f]++'  # a non-empty attribute value with nothing to no
 _TIME = rb'"[^"<>&\t\n\r]*+"'
 _TIMES = rb"start=" + _TIME + rb"(?: stop=" + _TIME + rb")?"  # XMLTV's stop is optional
 _CHANNEL = rb'channel="([^"<>&\t\n\r]*+)"'
-_BODY = (
-    rb"(<title>" + _TEXT + rb"</title>"
-    rb"(?:<sub-title>" + _TEXT + rb"</sub-title>)?"
-    rb"(?:<desc>" + _TEXT + rb"</desc>)?"
+# Every child after the title is optional. The end tag is tried first where most programmes
+# end (after the title: a lean guide; after the description: an Xtream Codes panel's), so that
+# they do not try each later child in turn: the same programmes matched, ~0.2 us sooner each
+# (lean 690 -> 480 ns, Xtream 1000 -> 815 ns a programme; a rich one's unchanged).
+_TAIL = (
     rb"(?:<date>" + _TEXT + rb"</date>)?"
     rb"(?:<category>" + _TEXT + rb"</category>)*+"
     rb'(?:<icon src="' + _VALUE + rb'"/>)?'
     rb'(?:<episode-num system="' + _VALUE + rb'">' + _TEXT + rb"</episode-num>)*+"
-    rb"(?:<previously-shown/>)?(?:<new/>)?</programme>)"
+    rb"(?:<previously-shown/>)?(?:<new/>)?"
+)
+_BODY = (
+    rb"(<title>" + _TEXT + rb"</title>(?:</programme>|"
+    rb"(?:<sub-title>" + _TEXT + rb"</sub-title>)?"
+    rb"(?:<desc>" + _TEXT + rb"</desc>)?"
+    rb"(?:</programme>|" + _TAIL + rb"</programme>)))"
 )
 _PROGRAMME = re.compile(rb"([ \t\n\r]*+)<programme (" + _TIMES + rb") " + _CHANNEL + rb">" + _BODY)
 # `channel` first (ElementTree's sorted attributes, some generators: every such programme went
