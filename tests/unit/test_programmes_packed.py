@@ -117,3 +117,22 @@ def _same_either_way(tmp: Path, rows: list[tuple[float, float | None, str]]) -> 
         written.append((count, path.read_bytes()))
     spill.close()
     assert written[0] == written[1]
+
+
+@pytest.mark.parametrize("heads_max", [0, 2, 16_384])
+def test_start_tags_looked_up_by_both_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, heads_max: int
+) -> None:
+    """The packed path's start tags come from a table of (start, stop) pairs: two channels with
+    the same starts and other stops, written one after the other, each get their own; a full
+    table (or none) writes the same bytes."""
+    from plextuner.epg import writer
+
+    monkeypatch.setattr(writer, "_HEADS", {})
+    monkeypatch.setattr(writer, "HEADS_MAX", heads_max)
+    for stops in ([1800.0, 3600.0, 5400.0], [900.0, 2700.0, 4500.0], [1800.0, 3600.0, 5400.0]):
+        rows = [
+            (start, stop, "t") for start, stop in zip([0.0, 1800.0, 3600.0], stops, strict=True)
+        ]
+        _same_either_way(tmp_path / f"{heads_max}-{stops[0]}-{len(writer._HEADS)}", rows)
+    assert len(writer._HEADS) <= max(heads_max, 3)
