@@ -131,7 +131,7 @@ def test_start_tags_looked_up_by_both_times(
     monkeypatch.setattr(writer, "_HEADS", {})
     monkeypatch.setattr(writer, "HEADS_MAX", heads_max)
     for stops in ([1800.0, 3600.0, 5400.0], [900.0, 2700.0, 4500.0], [1800.0, 3600.0, 5400.0]):
-        rows = [
+        rows: list[tuple[float, float | None, str]] = [
             (start, stop, "t") for start, stop in zip([0.0, 1800.0, 3600.0], stops, strict=True)
         ]
         _same_either_way(tmp_path / f"{heads_max}-{stops[0]}-{len(writer._HEADS)}", rows)
