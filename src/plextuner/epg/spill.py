@@ -31,6 +31,13 @@ READS_PER_RELEASE = 2048  # at most ~8 MB of touched pages resident (one page a 
 FLUSH_BYTES = 64 * 1024  # bodies gathered before a write (under malloc's mmap threshold)
 # Bodies read in file order between two hand-backs of the pages they mapped (`read_runs`).
 SORTED_BATCH = 1024
+# A guide's short bodies often repeat (a title-only guide's "News", a provider's "No
+# information" in every slot): `add_many` spills each once and hands out its reference again,
+# and `read_runs` reads it once for all. Up to SHARE_MAX distinct ones of up to SHARE_MAX_BODY
+# bytes are remembered (~3 MB at most); when fewer than SHARE_MIN_HITS of the first
+# SHARE_TRIAL bodies were repeats, the lookups stop for this spill.
+SHARE_MAX, SHARE_MAX_BODY = 8192, 256
+SHARE_TRIAL, SHARE_MIN_HITS = 65_536, 0.25
 # The kernel maps a file's cached pages around a faulting one, this many bytes aligned (its
 # `fault_around_bytes`, 64 KB by default): what a read maps, at most.
 _WINDOW = 64 * 1024
@@ -141,6 +148,8 @@ class Spill:
         self._held: bytearray | None = None  # what the disk refused, and all after it
         self._map: mmap.mmap | None = None
         self._reads = 0
+        self._known: dict[bytes, int] | None = {}  # short bodies spilled: `add_many`
+        self._looked = self._hits = 0
 
     @classmethod
     def written(cls, file: IO[bytes], size: int) -> Spill:
@@ -179,7 +188,35 @@ class Spill:
         return at << _SIZE_BITS | size
 
     def add_many(self, bodies: list[bytes]) -> list[int]:
-        """`add` of each body, in order (a run of programmes read from their bytes)."""
+        """`add` of each body, in order (a run of programmes read from their bytes); a short
+        body spilled before is referenced again, not spilled twice (see SHARE_MAX)."""
+        known = self._known
+        if known is None:
+            return self._add_each(bodies)
+        found = list(map(known.get, bodies))  # (a reference is never 0: no body is empty)
+        missing = found.count(None)
+        self._looked += len(found)
+        self._hits += len(found) - missing
+        if self._looked >= SHARE_TRIAL and self._hits < self._looked * SHARE_MIN_HITS:
+            self._known = None  # this guide's bodies rarely repeat: no more lookups
+        if not missing:
+            return found  # type: ignore[return-value]
+        fresh = list(dict.fromkeys(itertools.compress(bodies, map(operator.not_, found))))
+        refs = self._add_each(fresh)
+        if len(known) < SHARE_MAX:
+            small = max(map(len, fresh)) <= SHARE_MAX_BODY
+            known.update(
+                zip(fresh, refs, strict=True)
+                if small
+                else ((b, r) for b, r in zip(fresh, refs, strict=True) if len(b) <= SHARE_MAX_BODY)
+            )
+        found = list(map(known.get, bodies))
+        if all(found):
+            return found  # type: ignore[return-value]
+        spilled = dict(zip(fresh, refs, strict=True))  # what the table has no room for
+        return [ref or spilled[body] for body, ref in zip(bodies, found, strict=True)]
+
+    def _add_each(self, bodies: list[bytes]) -> list[int]:
         sizes = list(map(len, bodies))
         if self._file is None or max(sizes, default=0) > _MAX_BODY:
             return [self.add(body) for body in bodies]  # (which says what is wrong)
@@ -298,6 +335,9 @@ class Spill:
         refs = sorted(itertools.chain.from_iterable(runs))  # each run ascends: merged in C
         if not refs:
             return [[] for _ in runs]
+        unique = list(dict.fromkeys(refs))  # a shared body (see SHARE_MAX) read once
+        if len(unique) < len(refs):
+            refs = unique
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
         if self._file is None or self._pending or ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk:
             return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
