@@ -6,18 +6,26 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.programmes import programmes_for
-from plextuner.epg.spill import Kept, KeptList, Spill
+from plextuner.epg.spill import TIME_BASE, Kept, KeptList, Spill
 from plextuner.epg.writer import write_guide
 from plextuner.ingest.models import Channel
 
-_time = st.sampled_from([0.0, 1800.0, 3600.0, 5400.0, 7200.0, 9000.0, 86400.0, -3600.0])
+# Times near TIME_BASE, where kept times are held exactly (times near 0 are clamped to the
+# earliest offset: every programme then ended long before any window, and the choice's later
+# checks were never reached)
+_time = st.sampled_from([0.0, 1800.0, 3600.0, 5400.0, 7200.0, 9000.0, 86400.0, -3600.0]).map(
+    lambda t: TIME_BASE + t
+)
 _stop = st.one_of(st.none(), st.just(0.0), _time)
+
+
+_B = TIME_BASE
 
 
 @settings(max_examples=300, deadline=None)
@@ -25,6 +33,23 @@ _stop = st.one_of(st.none(), st.just(0.0), _time)
     rows=st.lists(st.tuples(_time, _stop), max_size=30),
     shift=st.sampled_from([None, 0.0, 1.0, -2.5]),
     window=st.tuples(_time, _time),
+)
+# The least stop at the window's start (that programme ended), and after it; one without a stop
+# beside one that ended
+@example(
+    rows=[(_B, _B + 1800.0), (_B + 1800.0, _B + 3600.0)],
+    shift=None,
+    window=(_B + 1800.0, _B + 86400.0),
+)
+@example(
+    rows=[(_B, _B + 1800.0), (_B + 1800.0, _B + 3600.0)],
+    shift=None,
+    window=(_B + 1799.0, _B + 86400.0),
+)
+@example(
+    rows=[(_B, None), (_B + 1800.0, _B + 3600.0), (_B + 3600.0, _B + 1800.0)],
+    shift=0.0,
+    window=(_B + 1800.0, _B + 86400.0),
 )
 def test_packed_choice_is_the_general_one(
     rows: list[tuple[float, float | None]], shift: float | None, window: tuple[float, float]
