@@ -16,14 +16,14 @@ from collections.abc import Callable
 @functools.cache
 def _trimmer() -> Callable[[int], int] | None:
     import ctypes  # on the first trim, not at every start (xmltv imports this module)
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
+        # The process's own symbols, the C library's among them: `ctypes.util.find_library`
+        # ran `ldconfig -p` in a subprocess for each process that trims (the guide's helpers)
+        libc = ctypes.CDLL(None)
     except OSError:
         return None
-    found: Callable[[int], int] | None = getattr(libc, "malloc_trim", None) if libc else None
+    found: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
     return found
 
 

@@ -43,10 +43,23 @@ def test_a_trim_hands_freed_heap_back() -> None:
     assert int(held) - int(after) >= 50, done.stdout  # of the ~100 MB freed
 
 
-def test_without_malloc_trim_nothing_happens() -> None:
+@pytest.mark.parametrize("libc", [OSError("no such library"), object()])
+def test_without_malloc_trim_nothing_happens(libc: object) -> None:
+    """No C library to open, or one without `malloc_trim` (musl, macOS): a no-op."""
     memtrim._trimmer.cache_clear()
     try:
-        with mock.patch("ctypes.util.find_library", return_value=None):
+        how = {"side_effect": libc} if isinstance(libc, OSError) else {"return_value": libc}
+        with mock.patch("ctypes.CDLL", **how):
             assert memtrim.trim() is False
+    finally:
+        memtrim._trimmer.cache_clear()
+
+
+def test_the_c_library_is_not_searched_for() -> None:
+    """The process's own symbols: `find_library` ran `ldconfig -p` in every process that trims."""
+    memtrim._trimmer.cache_clear()
+    try:
+        with mock.patch("ctypes.util.find_library", side_effect=AssertionError("searched")):
+            memtrim.trim()
     finally:
         memtrim._trimmer.cache_clear()
