@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from plextuner.epg import spill as spill_module
 from plextuner.epg.spill import Spill
+from plextuner.errors import EpgError
 from tests.unit.test_guide_spill import FullDisk
 
 NEWS = b"<title>News</title></programme>\n"
@@ -29,6 +30,14 @@ def test_a_repeated_body_is_spilled_once(tmp_path: Path) -> None:
     assert spill.size == len(NEWS) + len(FILM)
     assert spill.read_many(first + second) == [NEWS, NEWS, FILM, NEWS, FILM, NEWS]
     spill.close()
+
+
+def test_a_closed_spill_refuses_a_repeat_too(tmp_path: Path) -> None:
+    spill = Spill(tmp_path)
+    spill.add_many([NEWS])
+    spill.close()
+    with pytest.raises(EpgError):
+        spill.add_many([NEWS])
 
 
 def test_a_long_body_is_not_remembered(tmp_path: Path) -> None:

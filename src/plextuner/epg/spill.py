@@ -387,6 +387,7 @@ class Spill:
             self._file.close()
             self._file = None
         self._pending, self._held = [], None
+        self._known = None  # (a repeat must not get a reference into a closed spill)
 
 
 def temporary(directory: Path) -> IO[bytes]:
