@@ -30,6 +30,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from bench._hwm import TreeSampler
 
@@ -256,11 +257,20 @@ def measure(kind: str, path: Path, data_dir: Path, how: str = "--child") -> dict
 # devices of 2,175 channels each peak at ~150 MB writing).
 # The fourth, a provider's own guide as an Xtream Codes panel spells it (one line, empty
 # descriptions: every programme went to plain.py or the parser, 1.59x), as `plextuner refresh`.
+class Shape(NamedTuple):
+    label: str  # what it stands for
+    channels: int  # guide channels
+    minutes: int  # a programme
+    lineups: tuple[int, ...]  # measured in-process over lineups of this many of its channels
+    lean: bool = False
+    xtream: bool = False
+
+
 SHAPES = (
-    ("third-party guide", GUIDE_CHANNELS, 60, LINEUPS, False, False),
-    ("a provider's own guide", 6000, 30, (6000,), False, False),
-    ("a lean guide, titles only", 8700, 15, (), True, False),
-    ("an Xtream Codes panel's xmltv.php", 6000, 30, (), False, True),
+    Shape("third-party guide", GUIDE_CHANNELS, 60, LINEUPS),
+    Shape("a provider's own guide", 6000, 30, (6000,)),
+    Shape("a lean guide, titles only", 8700, 15, (), lean=True),
+    Shape("an Xtream Codes panel's xmltv.php", 6000, 30, (), xtream=True),
 )
 
 
@@ -268,11 +278,11 @@ def main() -> int:
     megabytes = int(os.environ.get("BENCH_EPG_MB", "300"))
     only = os.environ.get("BENCH_EPG_LINEUP")
     ok = True
-    for label, channels, minutes, shape_lineups, lean, xtream in SHAPES:
-        lineups = (int(only),) if only else shape_lineups
-        if only and (int(only) > channels or lean or xtream):
+    for shape in SHAPES:
+        lineups = (int(only),) if only else shape.lineups
+        if only and (int(only) > shape.channels or shape.lean or shape.xtream):
             continue
-        ok = run_shape(label, megabytes, channels, minutes, lineups, lean, xtream) and ok
+        ok = run_shape(shape, megabytes, lineups) and ok
     print("PASS" if ok else "MISS")
     return 0
 
@@ -288,19 +298,12 @@ def judge(
     return best, peak, ratio, ratio <= 1.3 and peak <= 150
 
 
-def run_shape(
-    label: str,
-    megabytes: int,
-    channels: int,
-    minutes: int,
-    lineups: tuple[int, ...],
-    lean: bool = False,
-    xtream: bool = False,
-) -> bool:
+def run_shape(shape: Shape, megabytes: int, lineups: tuple[int, ...]) -> bool:
     ok = True
+    channels = shape.channels
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "guide.xml"
-        generate(path, megabytes, channels, minutes, lean, xtream)
+        generate(path, megabytes, channels, shape.minutes, shape.lean, shape.xtream)
         size = path.stat().st_size / 1e6
         data_dir = Path(tmp) / "data"
         # Best of three each, interleaved: one run of each swung the ratio 1.33-1.73x on this
@@ -320,7 +323,10 @@ def run_shape(
                 shutil.rmtree(data_dir, ignore_errors=True)
                 commands.append(measure(str(channels), path, data_dir, "--refresh"))
         base = min(bases, key=lambda r: r["wall"])
-        print(f"{label}: {size:.0f} MB, {channels} channels, a programme every {minutes} min")
+        print(
+            f"{shape.label}: {size:.0f} MB, {channels} channels, "
+            f"a programme every {shape.minutes} min"
+        )
         print(f"baseline iterparse+clear: {base['wall']:.1f} s, peak RSS {base['peak_mb']:.0f} MB")
         for n in lineups:
             mine, peak, ratio, passed = judge(mines[n], base)  # peak: the reader and its helper
