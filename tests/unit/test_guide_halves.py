@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
-from plextuner.epg import halves, prefilter, stage
+from plextuner.epg import halfsplit, halves, prefilter, stage
 from plextuner.epg.halfwire import HalfJob, read_answer
 from plextuner.epg.halves import run_half
 from plextuner.epg.spill import Spill, temporary
@@ -72,8 +72,8 @@ def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096) -> Read:
     with (
         mock.patch.object(prefilter, "CHUNK", chunk),  # the reader is not done at its first read
         mock.patch.object(halves, "SPLIT_MIN", minimum),
-        mock.patch.object(halves, "HELPER_MIN_US", 0.0),
-        mock.patch.object(halves, "START_US", 0.0),
+        mock.patch.object(halfsplit, "HELPER_MIN_US", 0.0),
+        mock.patch.object(halfsplit, "START_US", 0.0),
         mock.patch.object(stage, "_take_half", wraps=stage._take_half) as took,
     ):
         outcome = parse_source(guide, "g", data, entries, WINDOW)
@@ -102,7 +102,7 @@ def test_a_split_inside_a_comment_reads_on_alone(tmp_path: Path) -> None:
     read them as programmes."""
     guide = big_guide(tmp_path / "g.xml", comment_at=60)  # in the window
     inside = _first_end_after(guide)
-    with mock.patch.object(halves, "_boundary", return_value=inside):
+    with mock.patch.object(halves, "boundary", return_value=inside):
         split = read(tmp_path / "s", guide, True)
     whole = read(tmp_path / "w", guide, False)
     assert split.halves == 0
@@ -162,11 +162,11 @@ def test_the_split_follows_the_work_not_the_bytes(tmp_path: Path) -> None:
     size = guide.stat().st_size
     with (
         guide.open("rb") as fh,
-        mock.patch.object(halves, "HELPER_MIN_US", 0.0),
-        mock.patch.object(halves, "START_US", 0.0),
-        mock.patch.object(halves, "_dropped_us", return_value=halves.DROPPED_US),
+        mock.patch.object(halfsplit, "HELPER_MIN_US", 0.0),
+        mock.patch.object(halfsplit, "START_US", 0.0),
+        mock.patch.object(halfsplit, "dropped_us", return_value=halfsplit.DROPPED_US),
     ):
-        at = halves._even_split(
+        at = halfsplit.even_split(
             fh.fileno(), 0, size, frozenset({"c0", "c1", "c2"}), (WINDOW[0], WINDOW[1])
         )
     assert at is not None
@@ -200,16 +200,18 @@ def test_programmes_spelled_as_we_write_them_cost_less_to_keep(tmp_path: Path) -
     for canonical in (True, False):
         guide = _spelled_guide(tmp_path / f"{canonical}.xml", canonical)
         data = guide.read_bytes()
-        priced = halves._dropped_us(data[len(data) // 2 :][:16384])
+        priced = halfsplit.dropped_us(data[len(data) // 2 :][:16384])
         assert priced == (
-            halves.DROPPED_BESIDE_CANONICAL_US if canonical else halves.DROPPED_BESIDE_PLAIN_US
+            halfsplit.DROPPED_BESIDE_CANONICAL_US
+            if canonical
+            else halfsplit.DROPPED_BESIDE_PLAIN_US
         )
         with (
             guide.open("rb") as fh,
-            mock.patch.object(halves, "HELPER_MIN_US", 0.0),
-            mock.patch.object(halves, "START_US", 0.0),
+            mock.patch.object(halfsplit, "HELPER_MIN_US", 0.0),
+            mock.patch.object(halfsplit, "START_US", 0.0),
         ):
-            at = halves._even_split(
+            at = halfsplit.even_split(
                 fh.fileno(), 0, len(data), frozenset({"c0", "c1", "c2"}), (WINDOW[0], WINDOW[1])
             )
         assert at is not None
@@ -247,11 +249,11 @@ _WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
 def test_a_samples_spelling_prices_its_reading(sample: bytes, spelling: str) -> None:
     """What a dropped programme costs beside a kept one, by how the sample is spelled."""
     expected = {
-        _WRITTEN: halves.DROPPED_BESIDE_CANONICAL_US,
-        _PLAIN: halves.DROPPED_BESIDE_PLAIN_US,
-        _OTHER: halves.DROPPED_US,
+        _WRITTEN: halfsplit.DROPPED_BESIDE_CANONICAL_US,
+        _PLAIN: halfsplit.DROPPED_BESIDE_PLAIN_US,
+        _OTHER: halfsplit.DROPPED_US,
     }[spelling]
-    assert halves._dropped_us(sample) == expected
+    assert halfsplit.dropped_us(sample) == expected
 
 
 def test_a_helper_whose_reader_is_gone_stops(tmp_path: Path) -> None:
@@ -286,8 +288,8 @@ def test_epg_parallel_turns_the_helper_on_and_off(tmp_path: Path, parallel: bool
     with (
         mock.patch.object(prefilter, "CHUNK", 4096),
         mock.patch.object(halves, "SPLIT_MIN", 0),
-        mock.patch.object(halves, "HELPER_MIN_US", 0.0),
-        mock.patch.object(halves, "START_US", 0.0),
+        mock.patch.object(halfsplit, "HELPER_MIN_US", 0.0),
+        mock.patch.object(halfsplit, "START_US", 0.0),
         mock.patch.object(stage, "_take_half", wraps=stage._take_half) as took,
     ):
         result = run_guide_job(job)
@@ -419,7 +421,7 @@ def test_a_split_anywhere_reads_what_one_reader_reads(
     ]
     assume(ends)
     whole = read(tmp / "w", guide, False)
-    with mock.patch.object(halves, "_boundary", return_value=ends[pick % len(ends)]):
+    with mock.patch.object(halves, "boundary", return_value=ends[pick % len(ends)]):
         split = read(tmp / "s", guide, True, chunk=256)
     event(
         f"the helper's half taken: {bool(split.halves)}"

@@ -35,38 +35,18 @@ from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
-from plextuner.epg.canonical import read_block, respelled, written
 from plextuner.epg.chunked import SpilledList
+from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
-from plextuner.epg.plainre import pattern_for
-from plextuner.epg.prefilter import END
 from plextuner.epg.spill import Spill, temporary
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, in_window
+from plextuner.epg.xmltv import GuideChannel, ParseOutcome
 from plextuner.logging import get_logger
 
 log = get_logger(__name__)
 
 SPLIT_MIN = 64 * 1024 * 1024  # what must be left to read for a helper to be worth its start
-# The split is where the two halves cost the same. Costs in microseconds, measured on the bench
-# guide: a kept programme is parsed, read and rendered; a dropped one mostly cut from the bytes.
-KEPT_US, DROPPED_US, START_US = 20.0, 1.5, 400_000.0  # START_US: the helper's start-up
-# Where a sample's programmes are spelled as our writer spells them, a kept one is read by one
-# pattern a block (canonical.py): ~3x a dropped one's cost, not ~13x. Priced by raising the
-# dropped one's, so the helper's start and least work keep their weight. At 1.5, a third-party
-# guide whose window lies in its first third split at 21% of its bytes and the reader waited
-# 0.57 s of 1.7 s for the helper; at /4 0.27 s, /3 0.09 s, /2.5 none, but then the provider-
-# shaped guide's reader (its dropped programmes at the file's end) waited 0.09 s.
-DROPPED_BESIDE_CANONICAL_US = KEPT_US / 3
-# Spelled plainly otherwise (pretty-printed, say), plain.py reads a kept one at ~5x a dropped
-# one's cost (6.2 against 1.2 us, solved from the two halves' times of a pretty-printed
-# third-party guide whose reader waited 0.37-0.43 s for its helper).
-DROPPED_BESIDE_PLAIN_US = KEPT_US / 5
-HELPER_MIN_US = 1_000_000.0  # less than a second's work for the helper: not worth one
-SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
 HELPER = [sys.executable, "-m", "plextuner.epg.halves"]
 NICE = 5  # the helper yields to the reader and to a serving daemon
-_TAG = re.compile(rb"<programme\s([^>]*)>")
-_ATTRS = {k: re.compile(rb"\b" + k + rb'="([^"]*)"') for k in (b"start", b"stop", b"channel")}
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
@@ -128,8 +108,8 @@ class SecondHalf:
         left = os.fstat(self._fh.fileno()).st_size - at
         if left <= 0 or left < SPLIT_MIN:
             return None
-        near = _even_split(self._fh.fileno(), at, at + left, wanted, self._window)
-        split = _boundary(self._fh.fileno(), near) if near is not None else None
+        near = even_split(self._fh.fileno(), at, at + left, wanted, self._window)
+        split = boundary(self._fh.fileno(), near) if near is not None else None
         return split if split is not None and split > at else None  # never behind the reader
 
     def _launch(self, wanted: frozenset[str], split: int) -> None:
@@ -223,56 +203,6 @@ class SecondHalf:
         self._file = self._answer = None
 
 
-def _even_split(
-    fd: int, at: int, end: int, wanted: frozenset[str], window: tuple[float, float]
-) -> int | None:
-    """Where what is left of the file splits into two halves of equal work (the helper's start
-    counted), estimated from samples spread over it; None when the helper's half is too
-    little to be worth one. By bytes alone, a guide in time order that holds the window in its
-    first third gave the reader all the work."""
-    step = (end - at) / SAMPLES
-    costs = []  # estimated microseconds of each sample's stretch of the file
-    times: dict[tuple[bytes, bytes], bool] = {}
-    for i in range(SAMPLES):
-        data = os.pread(fd, SAMPLE_BYTES, at + int(i * step))
-        cost = 0.0
-        dropped_us = _dropped_us(data)
-        for tag in _TAG.findall(data):
-            found = {k: m.group(1) if (m := rx.search(tag)) else b"" for k, rx in _ATTRS.items()}
-            pair = (found[b"start"], found[b"stop"])
-            inside = times.get(pair)
-            if inside is None:
-                inside = times[pair] = in_window(*window, *(t.decode("latin-1") for t in pair))
-            kept = inside and found[b"channel"].decode("utf-8", "replace") in wanted
-            cost += KEPT_US if kept else dropped_us
-        costs.append(cost / max(len(data), 1) * step)
-    total = sum(costs)
-    reader = (total + START_US) / 2  # the reader's share: the helper's equals it with its start
-    if total - reader < HELPER_MIN_US:
-        return None
-    done = 0.0
-    for i, cost in enumerate(costs):
-        if cost > 0 and done + cost >= reader:
-            return at + int((i + (reader - done) / cost) * step)
-        done += cost
-    return None
-
-
-def _dropped_us(data: bytes) -> float:
-    """What a dropped programme costs beside a kept one in a sample, by how the sample's whole
-    programmes are spelled: as our writer spells them (`lang` aside), plainly, or otherwise."""
-    first, last = data.find(b"<programme "), data.rfind(END)
-    if first < 0 or last < first:
-        return DROPPED_US
-    block = respelled(data[first : last + len(END)])  # as plain.py reads it
-    as_written = written(block)
-    if read_block(as_written, len(as_written)) is not None:
-        return DROPPED_BESIDE_CANONICAL_US
-    pattern = pattern_for(block)
-    plainly = all(pattern.fullmatch(piece) for piece in block.split(END)[:-1])
-    return DROPPED_BESIDE_PLAIN_US if plainly else DROPPED_US
-
-
 def _reopened(fh: IO[bytes]) -> int | None:
     """A new descriptor (its own offset) on `fh`'s file, through /proc; None without /proc."""
     try:
@@ -293,18 +223,6 @@ def _send(pipe: IO[bytes], data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             pipe.close()
-
-
-def _boundary(fd: int, near: int) -> int | None:
-    """The offset just after the first `</programme>` at or after `near` followed by a tag."""
-    data = os.pread(fd, 1 << 20, near)
-    at = data.find(END)
-    while at >= 0:
-        rest = data[at + len(END) :].lstrip()
-        if rest[:1] == b"<":
-            return near + at + len(END)
-        at = data.find(END, at + 1)
-    return None
 
 
 class _Joined:
