@@ -4,9 +4,11 @@ every way the helper's half can be unusable falls back to reading on alone."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -467,3 +469,61 @@ def test_the_helper_reads_the_readers_file_even_if_its_path_is_replaced(tmp_path
     assert split.halves == 1
     assert (split.guides, split.counts) == (whole.guides, whole.counts)
     assert b"Other" not in b"".join(split.guides.values())
+
+
+def test_the_helper_starts_before_the_channels_are_matched(tmp_path: Path) -> None:
+    """Warmed: its start-up overlaps the matching; that one process takes the job."""
+    guide = big_guide(tmp_path / "g.xml")
+    spawned: list[object] = []
+    seen_at_match: list[int] = []
+    real_popen, real_match = subprocess.Popen, stage.match_pending
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        spawned.append(args[0])
+        return real_popen(*args, **kwargs)
+
+    def match(*args: Any, **kwargs: Any) -> Any:
+        seen_at_match.append(len(spawned))
+        return real_match(*args, **kwargs)
+
+    with (
+        mock.patch("subprocess.Popen", popen),
+        mock.patch.object(stage, "match_pending", match),
+    ):
+        split = read(tmp_path, guide, True)
+    assert split.halves == 1
+    assert seen_at_match[0] == 1  # already running when the channels were matched
+    assert spawned == [halves.HELPER]  # and it was the one that read the second half
+
+
+def test_a_warmed_helper_not_needed_is_gone_at_once(tmp_path: Path) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    with guide.open("rb") as fh, mock.patch.object(halves, "SPLIT_MIN", 0):
+        half = halves.SecondHalf(fh, fh.read(4096), "g", WINDOW, True, tmp_path / "spill")
+        proc = half._proc
+        assert proc is not None and proc.poll() is None  # warmed, waiting for its job
+        half.start(frozenset())  # nothing wanted: not worth a helper
+        assert half._proc is None and proc.returncode is not None
+        half.close()
+
+
+def test_a_warmed_helper_gone_before_its_job_is_started_again(tmp_path: Path) -> None:
+    guide = big_guide(tmp_path / "g.xml")
+    whole = read(tmp_path / "w", guide, False)
+    warm = halves.SecondHalf._warm
+
+    def warm_then_die(self: halves.SecondHalf) -> None:
+        warm(self)
+        assert self._proc is not None
+        self._proc.kill()
+        self._proc.wait()
+
+    with mock.patch.object(halves.SecondHalf, "_warm", warm_then_die):
+        split = read(tmp_path / "s", guide, True)
+    assert split.halves == 1
+    assert (split.guides, split.counts) == (whole.guides, whole.counts)
+
+
+def test_a_helper_sent_no_job_leaves_quietly() -> None:
+    done = subprocess.run(halves.HELPER, input=b"", capture_output=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, b"")

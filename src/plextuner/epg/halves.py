@@ -87,16 +87,33 @@ class SecondHalf:
         self._proc: subprocess.Popen[bytes] | None = None
         self._file: IO[bytes] | None = None
         self._answer: IO[bytes] | None = None
+        self._source: str = ""  # the helper's way to the file (see `_spawn`)
         self._started = 0.0
+        self._warm()
+
+    def _warm(self) -> None:
+        """The helper started now, when the file is big enough to be split and there is a
+        second CPU: it starts Python and imports its modules while the reader reads the
+        channels and matches them (~0.1 s of its start off the split), then waits for its
+        job. Anything that keeps it from starting leaves `start` to try again."""
+        try:
+            size = os.fstat(self._fh.fileno()).st_size
+            if self._prolog and size >= SPLIT_MIN and usable_cpus() >= 1.5:
+                self._spawn()
+        except Exception as err:  # noqa: BLE001 - started later, or not at all
+            log.info("guide_half_not_warmed", source=self._label, error=str(err)[:200])
+            self.close()
 
     def start(self, wanted: frozenset[str]) -> None:
         """Split what is left of the file, when it is worth it (the reader stands at the first
         programme); anything that keeps the helper from starting leaves the file whole."""
         try:
             split = self._split(wanted)
-            if split is not None:
-                self._launch(wanted, split)
-                self.offset, self._started = split, time.monotonic()
+            if split is None:
+                self.close()  # a warmed helper not needed: gone now, not when the file is read
+                return
+            self._launch(wanted, split)
+            self.offset, self._started = split, time.monotonic()
         except Exception as err:  # noqa: BLE001 - no helper: the reader reads on alone
             log.warning("guide_half_not_started", source=self._label, error=str(err)[:200])
             self.close()
@@ -112,25 +129,15 @@ class SecondHalf:
         split = boundary(self._fh.fileno(), near) if near is not None else None
         return split if split is not None and split > at else None  # never behind the reader
 
-    def _launch(self, wanted: frozenset[str], split: int) -> None:
+    def _spawn(self) -> None:
+        """The helper, its spill and answer files open in it, reading its job from a pipe."""
         self._file = temporary(self._directory)
         self._answer = temporary(self._directory)
         # The helper reads the reader's own file, even if its path is replaced meanwhile (a
         # second refresh fetching the same guide): a descriptor of its own on the same inode.
         source = _reopened(self._fh)
+        self._source = f"/proc/self/fd/{source}" if source is not None else _path_of(self._fh)
         try:
-            job = HalfJob(
-                f"/proc/self/fd/{source}" if source is not None else _path_of(self._fh),
-                self._label,
-                split,
-                self._prolog,
-                wanted,
-                self._window,
-                self._fold,
-                self._file.fileno(),
-                os.getpid(),
-                self._answer.fileno(),
-            )
             passed = [self._file.fileno(), self._answer.fileno()]
             passed += [] if source is None else [source]
             self._proc = subprocess.Popen(
@@ -143,6 +150,24 @@ class SecondHalf:
         finally:
             if source is not None:
                 os.close(source)  # the helper has its own now
+
+    def _launch(self, wanted: frozenset[str], split: int) -> None:
+        if self._proc is None or self._proc.poll() is not None:  # not warmed, or gone
+            self.close()
+            self._spawn()
+        assert self._proc is not None and self._file is not None and self._answer is not None
+        job = HalfJob(
+            self._source,
+            self._label,
+            split,
+            self._prolog,
+            wanted,
+            self._window,
+            self._fold,
+            self._file.fileno(),
+            os.getpid(),
+            self._answer.fileno(),
+        )
         # Sent from a thread: a job over the pipe's 64 KB (a big lineup's wanted ids) would
         # hold the reader until the helper has imported its modules and reads it.
         pipe, self._proc.stdin = self._proc.stdin, None  # `communicate` has nothing to send
@@ -292,7 +317,9 @@ def run_half(job: HalfJob) -> HalfResult:
 
 def main() -> None:
     # Run as `-m`, this file is `__main__`: the answer's classes come from the package module,
-    # so the parent can read them.
+    # so the parent can read them. What the reading needs is imported before the job is waited
+    # for (the helper starts while its reader matches the channels: see `_warm`).
+    from plextuner.epg import bodies, xmltv  # noqa: F401
     from plextuner.epg.halves import run_half as run
 
     # Anything printed or logged (structlog unconfigured prints to stdout) goes to stderr.
@@ -300,7 +327,10 @@ def main() -> None:
     gc.disable()  # a one-shot process, as the guide worker (worker.py)
     with contextlib.suppress(OSError):
         os.nice(NICE)
-    job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
+    try:
+        job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
+    except EOFError:  # warmed, then not needed (the rest too little to split after all)
+        return
     result = run(job)
     memtrim.trim()  # what reading freed, handed back before the answer is written
     with os.fdopen(job.answer, "wb") as answer:
