@@ -2,10 +2,11 @@
 
 A provider's own guide keeps every programme of the window, and reading each costs ~8-20 us of
 Python (read from its bytes by plain.py, or the element's fields and rendered body): one core's
-work for the whole file. When the file is big and a second CPU is there, the reader, once it
-knows which channels are wanted (at the first programme), samples what is left, starts a helper
-(`python -m plextuner.epg.halves`) on the file from a `</programme>` where the two halves cost
-the same, and reads on up to there (by bytes alone, a guide in time order, which holds the
+work for the whole file. When the file is big and a second CPU is there, a helper (`python -m
+plextuner.epg.halves`) is started as the file is opened and waits; the reader, once it knows
+which channels are wanted (at the first programme), samples what is left (halfsplit.py), sends
+the helper the file from a `</programme>` where the two halves cost the same, and reads on up
+to there (by bytes alone, a guide in time order, which holds the
 window in its first third, gave the reader all the work). The helper parses the rest as a
 document of its own (the file's prolog and root tag, then its bytes), renders the kept
 programmes into a spill file its parent made (unlinked from the start, its descriptor passed
