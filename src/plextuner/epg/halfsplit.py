@@ -28,7 +28,6 @@ DROPPED_BESIDE_CANONICAL_US = KEPT_US / 3
 DROPPED_BESIDE_PLAIN_US = KEPT_US / 5
 HELPER_MIN_US = 1_000_000.0  # less than a second's work for the helper: not worth one
 SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
-SAMPLES, SAMPLE_BYTES = 128, 16 * 1024
 _TAG = re.compile(rb"<programme\s([^>]*)>")
 _ATTRS = {k: re.compile(rb"\b" + k + rb'="([^"]*)"') for k in (b"start", b"stop", b"channel")}
 

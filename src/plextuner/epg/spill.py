@@ -204,11 +204,8 @@ class Spill:
         fresh = list(dict.fromkeys(itertools.compress(bodies, map(operator.not_, found))))
         refs = self._add_each(fresh)
         if len(known) < SHARE_MAX:
-            small = max(map(len, fresh)) <= SHARE_MAX_BODY
             known.update(
-                zip(fresh, refs, strict=True)
-                if small
-                else ((b, r) for b, r in zip(fresh, refs, strict=True) if len(b) <= SHARE_MAX_BODY)
+                (b, r) for b, r in zip(fresh, refs, strict=True) if len(b) <= SHARE_MAX_BODY
             )
         found = list(map(known.get, bodies))
         if all(found):
@@ -335,9 +332,7 @@ class Spill:
         refs = sorted(itertools.chain.from_iterable(runs))  # each run ascends: merged in C
         if not refs:
             return [[] for _ in runs]
-        unique = list(dict.fromkeys(refs))  # a shared body (see SHARE_MAX) read once
-        if len(unique) < len(refs):
-            refs = unique
+        refs = list(dict.fromkeys(refs))  # a shared body (see SHARE_MAX) read once
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
         if self._file is None or self._pending or ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk:
             return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
