@@ -14,8 +14,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from typing import TYPE_CHECKING
 
-from plextuner.config import Settings
+if TYPE_CHECKING:  # a type only: the M3U parser need not import the config (pydantic)
+    from plextuner.config import Settings
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 _WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound

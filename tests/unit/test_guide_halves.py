@@ -15,6 +15,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from plextuner import cpus
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import halfsplit, halves, prefilter, stage
@@ -310,10 +311,10 @@ def test_a_pod_limited_to_one_cpu_reads_with_one_process(
     limit = tmp_path / "cpu.max"
     limit.write_text(cpu_max)  # empty: unreadable, the affinity alone counts
     with (
-        mock.patch.object(halves, "CPU_MAX", limit),
+        mock.patch.object(cpus, "CPU_MAX", limit),
         mock.patch("plextuner.epg.halves.os.sched_getaffinity", return_value={0, 1}),
     ):
-        assert (halves.usable_cpus() >= 1.5) is helper
+        assert (cpus.usable_cpus() >= 1.5) is helper
         split = read(tmp_path / "r", big_guide(tmp_path / "g.xml"), True)
     assert split.halves == int(helper)
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
+from plextuner.cpus import usable_cpus
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
@@ -49,20 +50,6 @@ SPLIT_MIN = 64 * 1024 * 1024  # what must be left to read for a helper to be wor
 HELPER = [sys.executable, "-m", "plextuner.epg.halves"]
 NICE = 5  # the helper yields to the reader and to a serving daemon
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
-
-
-CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
-
-
-def usable_cpus() -> float:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (a pod's limit)."""
-    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU
-    cpus = float(len(affinity(0)) if affinity else os.cpu_count() or 1)
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = CPU_MAX.read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, int(quota) / int(period))
-    return cpus
 
 
 class SecondHalf:

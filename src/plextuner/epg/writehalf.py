@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING
 
 from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.halves import usable_cpus
+from plextuner.cpus import usable_cpus
 from plextuner.epg.spill import Kept, KeptList, Spill, temporary
 from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
 from plextuner.epg.xmltv import Programme
