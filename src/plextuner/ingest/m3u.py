@@ -69,19 +69,48 @@ def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[En
         raise IngestError(source, f"cannot read the playlist: {err.strerror or err}") from None
 
 
-def _parse_blocks(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
+class Walk:
+    """Where a parse of one playlist stands: what `walk` continues from, line after line."""
+
+    __slots__ = (
+        "entries",
+        "known",
+        "lane",
+        "lineno",
+        "pending",
+        "provider",
+        "report",
+        "saw_header",
+    )
+
+    def __init__(self, report: ParseReport, provider: str, lineno: int = 0) -> None:
+        self.report, self.provider = report, provider
+        self.entries: list[Entry] = []
+        self.pending = Pending()
+        self.known = Spellings()
+        self.lane = FastLane(self.known, report, provider, self.entries)
+        self.saw_header = False
+        self.lineno = lineno  # the last line read
+
+
+def _parse_blocks(
     blocks: Iterable[str | None], source: str, provider: str
 ) -> tuple[list[Entry], ParseReport]:
+    state = Walk(ParseReport(source=source), provider)
+    walk(blocks, state)
+    return conclude(state)
+
+
+def walk(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dispatch; split, it hid the state
+    blocks: Iterable[str | None], state: Walk
+) -> None:
     """`blocks`: the playlist's text a block of whole lines at a time (None: a line too long
-    to read). Runs of entries in a learned spelling go by the fast lane (m3ublock.py), every
-    other line by the line walk below."""
-    report = ParseReport(source=source)
-    entries: list[Entry] = []
-    pending = Pending()
-    known = Spellings()
-    lane = FastLane(known, report, provider, entries)
-    saw_header = False
-    lineno = 0
+    to read), from the line after `state.lineno`. Runs of entries in a learned spelling go by
+    the fast lane (m3ublock.py), every other line by the line walk below."""
+    report, entries, pending, known, lane = (
+        state.report, state.entries, state.pending, state.known, state.lane
+    )  # fmt: skip
+    provider, saw_header, lineno = state.provider, state.saw_header, state.lineno
     for block in blocks:
         if block is None:
             lineno += 1
@@ -138,14 +167,24 @@ def _parse_blocks(  # noqa: C901, PLR0912, PLR0915 - one pass, one line-kind dis
                     entry.group = lane.group
                 entries.append(entry)
         lineno = first + block.count("\n")  # the block's last line (the lane may have read it)
-    if pending.entry is not None:
+    state.saw_header, state.lineno = saw_header, lineno
+
+
+def conclude(state: Walk) -> tuple[list[Entry], ParseReport]:
+    """The playlist's entries and report once every line is walked; IngestError when none."""
+    report, entries = state.report, state.entries
+    if state.pending.entry is not None:
         report.skip("entry without URL")
-    if not saw_header and entries:
+    if not state.saw_header and entries:
         report.skip("missing #EXTM3U header (parsed anyway)", 0)
     if not entries:
-        why = "no channel entries" if saw_header else "not an M3U playlist (no #EXTM3U, no entries)"
+        why = (
+            "no channel entries"
+            if state.saw_header
+            else "not an M3U playlist (no #EXTM3U, no entries)"
+        )
         if report.skipped:
             why += " (skipped: " + ", ".join(f"{k}={v}" for k, v in report.skipped.items()) + ")"
-        raise IngestError(source, why)
+        raise IngestError(report.source, why)
     report.entries = len(entries)
     return entries, report
