@@ -431,5 +431,5 @@ def test_real_playlists_read_the_same_without_learned_spellings(
         def learn(self, attr_part: str) -> None:
             return None
 
-    monkeypatch.setattr("plextuner.ingest.m3u.Spellings", Unlearned)
+    monkeypatch.setattr("plextuner.ingest.m3uwalk.Spellings", Unlearned)
     assert parse_m3u(data, "s", "p") == fast

@@ -136,7 +136,7 @@ def test_the_fast_lane_reads_a_playlist_as_the_line_walk_does(text: str, block: 
     """Every entry (line numbers included), skip and guide URL is the line walk's, from a text
     and from a file read in blocks of any size (pairs cut between two blocks)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("plextuner.ingest.m3u.FastLane", _Closed)
+        mp.setattr("plextuner.ingest.m3uwalk.FastLane", _Closed)
         want = _outcome(parse_m3u, text, "s", "p")
     assert _outcome(parse_m3u, text, "s", "p") == want
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
@@ -184,7 +184,7 @@ def test_entries_with_their_own_extgrp_go_by_the_fast_lane() -> None:
             lane.append(self)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("plextuner.ingest.m3u.FastLane", Kept)
+        mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
         entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows) + "\n", "s", "p")
     assert [(e.name, e.group) for e in entries] == [
         ("C 0", "G0"), ("C 1", "G0"), ("C 2", "G1"), ("C 3", "G1"), ("C 4", "G2"), ("C 5", "G2"),

@@ -2,7 +2,7 @@
 read together with their URL lines straight from a decoded block, one match a pair.
 
 Where a learned spelling's line is followed by a URL line, the pair is read here instead of by
-the line walk (m3u.py): the same entry, the same line numbers, and `finish`'s URL checks (the
+the line walk (m3uwalk.py): the same entry, the same line numbers, and `finish`'s URL checks (the
 pattern takes only a URL of clean characters, so only its host's verdict is left to look up;
 the line walk checked every URL again with a second match); an `#EXTGRP:` line between the
 two is read with them. Whatever the lane does not take whole (a CR inside a line, a

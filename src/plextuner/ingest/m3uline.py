@@ -1,6 +1,6 @@
 """One M3U line at a time: #EXTINF attributes and names, Kodi-style URL headers, directives.
 
-The leaf of the M3U parser (`m3u.py` walks the playlist and keeps the state between lines)."""
+The leaf of the M3U parser (`m3uwalk.py` walks the playlist and keeps the state between lines)."""
 
 from __future__ import annotations
 
