@@ -7,18 +7,21 @@ last and atomic, so a failure anywhere before it leaves the previous state serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from plextuner.buckets import Assignments, NumberMap, build_devices
 from plextuner.config import ProviderConfig, Settings, layout_digest
 from plextuner.errors import IngestError, NothingPublishedError
-from plextuner.ingest import Entry, ProviderResult, merge_entries, parse_m3u_file
+from plextuner.ingest import Entry, ProviderResult, m3uhalf, merge_entries, parse_m3u_file
 from plextuner.ingest.client import make_client
-from plextuner.ingest.fetch import Fetcher, FetchOptions
+from plextuner.ingest.fetch import Fetcher, FetchOptions, is_url
+from plextuner.ingest.m3uhalf import PlaylistHelpers
 from plextuner.ingest.models import Channel
 from plextuner.ingest.xtream import fetch_xtream
 from plextuner.logging import get_logger
@@ -56,8 +59,11 @@ class RefreshOutcome:
         return 3 if self.state.held else 0
 
 
-async def ingest_provider(fetcher: Fetcher, cfg: ProviderConfig) -> ProviderResult:
-    """One provider's entries, or its error as a one-line reason (credentials redacted)."""
+async def ingest_provider(
+    fetcher: Fetcher, cfg: ProviderConfig, helpers: PlaylistHelpers | None = None
+) -> ProviderResult:
+    """One provider's entries, or its error as a one-line reason (credentials redacted).
+    `helpers`: a big playlist's second part may be parsed by one of them (m3uhalf.py)."""
     result = ProviderResult(provider=cfg.name)
     headers = {"User-Agent": cfg.user_agent} if cfg.user_agent else None
     try:
@@ -70,7 +76,9 @@ async def ingest_provider(fetcher: Fetcher, cfg: ProviderConfig) -> ProviderResu
             location = cfg.m3u_url.get_secret_value()
             path = await fetcher.fetch_file(location, headers)
             label = redact_url(location)
-            entries, report = await asyncio.to_thread(parse_m3u_file, path, label, cfg.name)
+            entries, report = await asyncio.to_thread(
+                parse_m3u_file, path, label, cfg.name, helpers
+            )
             result.guide_urls = list(report.guide_urls)
     except IngestError as err:
         result.error = str(err)
@@ -141,7 +149,9 @@ def check_shrink(result: ProviderResult, previous: PublishedState | None, limit:
 async def ingest_all(ctx: RefreshContext) -> None:
     providers = ctx.settings.providers
     async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(ingest_provider(ctx.fetcher, p)) for p in providers]
+        tasks = [
+            tg.create_task(ingest_provider(ctx.fetcher, p, ctx.playlist_helpers)) for p in providers
+        ]
     ctx.results = [t.result() for t in tasks]
     for result in ctx.results:
         check_shrink(result, ctx.previous, ctx.settings.fetch.max_shrink)
@@ -244,6 +254,7 @@ async def run_refresh(
     # Without a client, one is built on the first download (local files need none).
     factory = functools.partial(make_client, settings.fetch.timeout, settings.fetch.user_agent)
     fetcher = Fetcher(client, opts, None if client is not None else factory)
+    helpers: PlaylistHelpers | None = None
     try:
         # The head only (providers, for the shrink check): the previous devices (50 MB for 34k
         # channels) are read once this refresh's entries are merged and freed, so the two
@@ -251,6 +262,8 @@ async def run_refresh(
         # read them early.
         head = await asyncio.to_thread(load_state, settings.paths, devices=False)
         ctx = RefreshContext(settings=settings, fetcher=fetcher, previous=head, serving=serving)
+        # Started now, a big playlist's helper starts while the numbers are read (m3uhalf.py).
+        helpers = ctx.playlist_helpers = PlaylistHelpers(warm=_big_playlist(settings, head))
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
         placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
         await _timed(ctx, StageName.INGEST, ingest_all(ctx))
@@ -263,6 +276,8 @@ async def run_refresh(
             await _timed(ctx, stage.name, stage(ctx))
         state = await _timed(ctx, StageName.PUBLISH, publish(ctx, numbers, placed))
     finally:
+        if helpers is not None:
+            helpers.close()
         await fetcher.aclose()
     duration = time.monotonic() - started
     log.info(
@@ -275,6 +290,23 @@ async def run_refresh(
         failed_providers=[r.provider for r in ctx.results if r.error],
     )
     return RefreshOutcome(state=state, context=ctx, duration=duration)
+
+
+def _big_playlist(settings: Settings, head: PublishedState | None) -> bool:
+    """A provider's playlist is expected big enough to be parsed in two: it listed
+    WARM_ENTRIES last time, or it is a local file of SPLIT_MIN bytes."""
+    before = {p.name: p.entries or 0 for p in head.providers} if head is not None else {}
+    for cfg in settings.providers:
+        if cfg.m3u_url is None:
+            continue
+        if before.get(cfg.name, 0) >= m3uhalf.WARM_ENTRIES:
+            return True
+        location = cfg.m3u_url.get_secret_value()
+        if not is_url(location):
+            with contextlib.suppress(OSError, ValueError):
+                if Path(location.removeprefix("file://")).stat().st_size >= m3uhalf.SPLIT_MIN:
+                    return True
+    return False
 
 
 async def _timed(ctx: RefreshContext, name: str, coro: Awaitable[_T]) -> _T:

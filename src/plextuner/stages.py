@@ -14,6 +14,7 @@ from typing import Protocol
 from plextuner.buckets.models import Device
 from plextuner.config import Settings
 from plextuner.ingest.fetch import Fetcher
+from plextuner.ingest.m3uhalf import PlaylistHelpers
 from plextuner.ingest.models import Channel, ProviderResult
 from plextuner.state.overrides import Override
 from plextuner.state.published import PublishedState
@@ -53,6 +54,7 @@ class RefreshContext:
     # Viewers stream through this process meanwhile (`serve`); False in the refresh command,
     # which has nobody to keep CPU work from (see pipeline.run_refresh)
     serving: bool = True
+    playlist_helpers: PlaylistHelpers | None = None  # for big playlists (ingest/m3uhalf.py)
 
     def report(self, stage: StageName, column: str) -> StageReport:
         """The stage's summary column, created on first use."""

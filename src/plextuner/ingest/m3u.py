@@ -6,6 +6,7 @@ from pathlib import Path
 
 from plextuner.errors import IngestError
 from plextuner.ingest.lines import decode_line, decode_playlist, file_blocks
+from plextuner.ingest.m3uhalf import PlaylistHelpers, parse_in_two, split
 from plextuner.ingest.m3uline import parse_attrs, split_extinf, split_kodi_url
 from plextuner.ingest.m3uwalk import parse_blocks
 from plextuner.ingest.models import Entry, ParseReport
@@ -42,8 +43,11 @@ def parse_m3u(
     return parse_blocks([text], source, provider)
 
 
-def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[Entry], ParseReport]:
-    """The same from a file, a line at a time: memory follows the entries, not the file size."""
+def parse_m3u_file(
+    path: Path, source: str, provider: str = "", helpers: PlaylistHelpers | None = None
+) -> tuple[list[Entry], ParseReport]:
+    """The same from a file, a line at a time: memory follows the entries, not the file size.
+    `helpers`: a big file's second part may be parsed by one of them meanwhile (m3uhalf.py)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
@@ -51,6 +55,9 @@ def parse_m3u_file(path: Path, source: str, provider: str = "") -> tuple[list[En
             if reason:
                 raise IngestError(source, reason)
             fh.seek(0)
+            part = split(fh, helpers, source, provider) if helpers is not None else None
+            if part is not None:
+                return parse_in_two(fh, part)
             return parse_blocks(file_blocks(fh), source, provider)
     except OSError as err:
         raise IngestError(source, f"cannot read the playlist: {err.strerror or err}") from None
