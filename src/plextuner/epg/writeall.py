@@ -221,6 +221,8 @@ def _loaded(items: list[Programme] | SpilledList, data: GuideData) -> list[Progr
 
 def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchResult]:
     """Each entry's match, no guide channel held by two different channels of the device."""
+    if not data.results:  # nothing matched (no guide source): no lookup per entry
+        return [UNMATCHED] * len(entries)
     results = [data.results.get(e.channel.key, UNMATCHED) for e in entries]
     matched = [i for i, r in enumerate(results) if r.guide_id is not None]
     if matched:  # only matched channels can contend for a guide channel
