@@ -139,6 +139,18 @@ def test_the_escape_check_covers_every_character_escaped_or_dropped() -> None:
         assert (NEEDS_ESCAPE.search(char) is None) == (special.search(char) is None), hex(point)
 
 
+def test_what_xml_cannot_carry_is_its_char_production_left_out() -> None:
+    """XML 1.0's Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]."""
+    for point in range(0x110000):
+        allowed = (
+            point in (0x9, 0xA, 0xD)
+            or 0x20 <= point <= 0xD7FF
+            or 0xE000 <= point <= 0xFFFD
+            or 0x10000 <= point <= 0x10FFFF
+        )
+        assert (_NOT_XML.search(chr(point)) is None) == allowed, hex(point)
+
+
 def _lxml_programme(cid: str, p: Programme, stop: float) -> str:
     """The element the writer built before it wrote strings: the reference."""
     el = etree.Element(
