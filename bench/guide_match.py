@@ -17,8 +17,8 @@ from lxml import etree
 from plextuner.epg import names
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.match import ChannelFacts, Matcher
+from plextuner.epg.model import GuideChannel
 from plextuner.epg.names import id_key, name_key
-from plextuner.epg.xmltv import GuideChannel
 from plextuner.ingest import merge_entries, normalise_name, parse_m3u_file
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "guidematch"

@@ -16,11 +16,12 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.fetch import fetch_guide
+from plextuner.epg.model import ParseOutcome, Programme
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.spill import Kept
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writer import placeholders, write_guide
-from plextuner.epg.xmltv import ParseOutcome, Programme, iter_guide, parse_time
+from plextuner.epg.xmltv import iter_guide, parse_time
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
 from tests.conftest import require_tool
@@ -183,7 +184,7 @@ class TestHostile:
 
 
 def golden_device() -> tuple[Device, dict]:
-    from plextuner.epg.xmltv import Programme
+    from plextuner.epg.model import Programme
 
     e1, e2 = entry("1000", "News One", "news.one"), entry("1001", "Kids & Co")
     e1.channel.logo = "http://i.invalid/n1.png"

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from plextuner.config import XtreamConfig
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide, parse_time
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
+from plextuner.epg.xmltv import iter_guide, parse_time
 from plextuner.errors import EpgError, IngestError, PacketError, PlexTunerError
 from plextuner.hdhr.discovery import (
     DISCOVER_REQ,

@@ -11,7 +11,8 @@ import io
 from unittest import mock
 
 from plextuner.epg import xmltv
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
+from plextuner.epg.xmltv import iter_guide
 
 START = "20231114221320 +0000"
 WINDOW = (1_699_990_000.0, 1_700_100_000.0)

@@ -14,10 +14,10 @@ from plextuner.epg import names
 from plextuner.epg.aliases import parse_aliases
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier
+from plextuner.epg.model import GuideChannel, Programme
 from plextuner.epg.names import id_key, name_key
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
-from plextuner.epg.xmltv import GuideChannel, Programme
 from plextuner.errors import FetchError
 from plextuner.ingest.fetch import gunzip_capped
 from tests.unit.test_epg import entry

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult
-from plextuner.epg.xmltv import GuideChannel
+from plextuner.epg.model import GuideChannel
 from plextuner.ingest import merge_entries, parse_m3u_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "guidematch"

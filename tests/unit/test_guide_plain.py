@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from plextuner.epg import prefilter, xmltv
 from plextuner.epg.bodies import BodyRenderer, shaped
 from plextuner.epg.emit import RenderedRun
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.spill import offset_of, stop_offset
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
+from plextuner.epg.xmltv import iter_guide
 from plextuner.errors import EpgError
 
 WANTED = frozenset({"a.tv", "b.tv", "ü.tv"})

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from plextuner.epg import prefilter
 from plextuner.epg.emit import RenderedRun
 from plextuner.epg.markup import Markup
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.prefilter import ascii_codec
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome, Programme, iter_guide
+from plextuner.epg.xmltv import iter_guide
 from plextuner.errors import EpgError
 
 WANTED = frozenset({"a.tv", "b&c", "ü.tv"})

@@ -290,7 +290,8 @@ def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) ->
 
     from plextuner.epg.bodies import BodyRenderer, keep_programme
     from plextuner.epg.emit import RenderedRun
-    from plextuner.epg.xmltv import ParseOutcome, Programme, iter_guide
+    from plextuner.epg.model import ParseOutcome, Programme
+    from plextuner.epg.xmltv import iter_guide
 
     fmt = "%Y%m%d%H%M%S +0000"
     now = datetime(2026, 12, 5, 14, 30, tzinfo=UTC)

@@ -11,6 +11,7 @@ from lxml import etree
 
 from plextuner.buckets.models import Device
 from plextuner.epg.bodies import BodyRenderer
+from plextuner.epg.model import Programme
 from plextuner.epg.writer import (
     Placeholders,
     channel_xml,
@@ -20,7 +21,6 @@ from plextuner.epg.writer import (
     write_guide,
 )
 from plextuner.epg.xmltext import _NOT_XML, NEEDS_ESCAPE, programme_body
-from plextuner.epg.xmltv import Programme
 from plextuner.ingest.models import Channel
 from tests.unit.test_epg import WINDOW, entry
 

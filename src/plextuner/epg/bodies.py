@@ -10,9 +10,9 @@ import dataclasses
 
 from plextuner.epg.chunked import CHUNK, SpilledList
 from plextuner.epg.emit import RenderedRun
+from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
-from plextuner.epg.xmltv import Programme
 from plextuner.memo import remembered
 
 CACHED = 65_536  # pieces remembered per kind; past that, rendered each time

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from plextuner.buckets.models import Device
+from plextuner.epg.model import Programme
 from plextuner.epg.spill import Kept
 from plextuner.epg.writer import Placeholders
-from plextuner.epg.xmltv import Programme
 from plextuner.errors import StateError
 from plextuner.fileio import encode_json, read_json, write_json
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from plextuner.epg.chunked import SpilledList
-from plextuner.epg.xmltv import GuideChannel
+from plextuner.epg.model import GuideChannel
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,8 +40,8 @@ from plextuner.cpus import usable_cpus
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
+from plextuner.epg.model import GuideChannel, ParseOutcome
 from plextuner.epg.spill import Spill, temporary
-from plextuner.epg.xmltv import GuideChannel, ParseOutcome
 from plextuner.logging import get_logger
 
 log = get_logger(__name__)

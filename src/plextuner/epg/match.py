@@ -18,9 +18,9 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from plextuner.epg.countries import country_of_group
+from plextuner.epg.model import GuideChannel
 from plextuner.epg.nameindex import Guide, NameIndex, Table, Wanted
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
-from plextuner.epg.xmltv import GuideChannel
 
 if TYPE_CHECKING:
     from rapidfuzz import fuzz, process

@@ -20,6 +20,7 @@ from plextuner.epg.match import (
     Matcher,
     MatchResult,
 )
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.spill import Spill
 from plextuner.epg.worker import (
     GuideJob,
@@ -31,7 +32,7 @@ from plextuner.epg.worker import (
     unpack_rows,
     wants_process,
 )
-from plextuner.epg.xmltv import HEAD_SCAN, GuideChannel, ParseOutcome, Programme, iter_guide
+from plextuner.epg.xmltv import HEAD_SCAN, iter_guide
 from plextuner.errors import EpgError
 from plextuner.ingest.fetch import is_url
 from plextuner.logging import get_logger

@@ -16,6 +16,7 @@ from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
+from plextuner.epg.model import Programme
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
@@ -23,7 +24,6 @@ from plextuner.epg.spill import Kept, KeptList
 from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide
-from plextuner.epg.xmltv import Programme
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.stages import RefreshContext, StageName
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from plextuner.epg.xmltv import Programme
+from plextuner.epg.model import Programme
 
 # Characters XML 1.0 cannot carry (lxml refuses them; provider text may hold them): what its
 # Char production leaves out, spelled as the few ranges it is (the negated class of the

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Container, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
 from plextuner.epg.emit import RenderedRun
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.plain import PlainReader
 from plextuner.epg.prefilter import CHUNK, Prefilter, ascii_codec
 from plextuner.errors import EpgError
@@ -80,41 +80,6 @@ def parse_time(text: str | None) -> float | None:
         return dt.timestamp()
     except (OverflowError, ValueError):  # year 1 minus an offset, year 9999 plus one
         return None
-
-
-@dataclass(slots=True)
-class GuideChannel:
-    id: str
-    names: Sequence[str]  # a tuple as read: one allocation, not two (tens of thousands)
-    icon: str = ""
-    lang: str = ""  # the first display-name's language
-    lcn: str = ""  # the channel number the guide gives, a matching hint
-
-
-@dataclass(slots=True)
-class Programme:
-    channel: str
-    start: float
-    stop: float | None
-    title: str
-    sub_title: str = ""
-    desc: str = ""
-    categories: tuple[str, ...] = ()
-    episode_nums: tuple[tuple[str, str], ...] = ()
-    icon: str = ""
-    date: str = ""
-    new: bool = False
-    previously_shown: bool = False
-
-
-@dataclass(slots=True)
-class ParseOutcome:
-    source: str
-    channels: int = 0
-    programmes: int = 0
-    truncated: str | None = None
-    skipped: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def check_head(head: bytes, source: str) -> None:
