@@ -32,7 +32,6 @@ from plextuner.epg.worker import (
     unpack_rows,
     wants_process,
 )
-from plextuner.epg.xmltv import HEAD_SCAN, iter_guide
 from plextuner.errors import EpgError
 from plextuner.ingest.fetch import is_url
 from plextuner.logging import get_logger
@@ -102,6 +101,8 @@ def parse_source(
     """Read one guide into `data`, keeping only programmes of matched channels near the window
     (a big one in two halves, the second by a helper process: see halves.py). `last`: no source
     follows, so the matcher's name indexes go once its channels are matched."""
+    from plextuner.epg.xmltv import HEAD_SCAN, iter_guide  # only with a guide (~15 ms)
+
     outcome = ParseOutcome(source=label)
     mine: dict[str, list[Programme]] = {}
     packed: dict[str, SpilledList] = {}
