@@ -340,3 +340,40 @@ def test_an_ingest_error_is_the_one_process_parses(
     got = _parse_with_helper(path, PlaylistHelpers())
     assert got == str(one.value) and "=100000" in got
     assert taken == [0]
+
+
+@pytest.mark.usefixtures("two_cpus")
+async def test_two_big_playlists_each_get_a_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Providers are ingested together: the second big list starts a helper of its own, and
+    the merged lineup is what one process makes of the two (first provider's entries first)."""
+    lists = []
+    for n in range(2):
+        path = tmp_path / f"list{n}.m3u"
+        text = _big_playlist_text(12_000).replace("/live/u/", f"/live/u{n}/")
+        path.write_text(text.replace("Channel ", f"P{n} Channel "))
+        lists.append(path)
+    procs, taken = _spawned(monkeypatch), _taken(monkeypatch)
+
+    def settings_for(data: str) -> Any:
+        return load_settings(
+            None,
+            {
+                "data_dir": str(tmp_path / data),
+                "providers": [{"name": f"p{n}", "m3u_url": str(p)} for n, p in enumerate(lists)],
+                "postvalidate": {"enabled": False},
+                "epg": {"placeholder": False},
+            },
+        )
+
+    two = await run_refresh(settings_for("two"), serving=False)
+    assert len(taken) == 2 and len(procs) == 2
+    assert all(p.returncode is not None for p in procs)
+    monkeypatch.setattr(m3uhalf, "usable_cpus", lambda: 1.0)
+    one = await run_refresh(settings_for("one"), serving=False)
+    assert len(taken) == 2  # the second refresh split nothing
+    flat = [[(e.number, e.channel) for e in d.entries] for d in two.state.devices]
+    assert flat == [[(e.number, e.channel) for e in d.entries] for d in one.state.devices]
+    assert sum(len(d) for d in flat) == 12_000  # the same tvg-ids: one channel, two sources
+    assert {len(ch.sources) for d in flat for _, ch in d} == {2}
