@@ -14,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from plextuner import cpus, early
 from plextuner.config import load_settings
 from plextuner.errors import IngestError
 from plextuner.ingest import lines, m3uhalf
@@ -275,7 +276,7 @@ def test_a_helper_for_a_gone_parser_ends(big: Path) -> None:
     """A parser killed mid-way closes the helper's input: it answers into a closed pipe or
     ends on the truncated job, never waits forever."""
     proc = subprocess.Popen(
-        m3uhalf.HELPER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        early.HELPER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     proc.communicate(m3uhalf._HEAD.pack(1000) + b"\x93", timeout=30)  # a job cut short
     assert proc.returncode != 0
@@ -377,3 +378,47 @@ async def test_two_big_playlists_each_get_a_helper(
     assert flat == [[(e.number, e.channel) for e in d.entries] for d in one.state.devices]
     assert sum(len(d) for d in flat) == 12_000  # the same tvg-ids: one channel, two sources
     assert {len(ch.sources) for d in flat for _, ch in d} == {2}
+
+
+def test_the_refresh_command_starts_a_helper_before_its_imports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(early, "usable_cpus", lambda: 2.0)
+    monkeypatch.setattr(early, "_started", None)
+    early.start(["plextuner", "serve"])
+    early.start(["plextuner", "lineup", "refresh"])
+    assert early.take() is None
+    early.start(["plextuner", "refresh", "--config", "x.yaml"])
+    started = early._started
+    assert started is not None
+    helpers = PlaylistHelpers()  # not expected big: the early helper taken all the same
+    assert helpers._ready is started and early.take() is None
+    helpers.close()
+    assert started[0].returncode is not None
+
+
+def test_one_cpu_starts_no_early_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(early, "usable_cpus", lambda: 1.0)
+    monkeypatch.setattr(early, "_started", None)
+    early.start(["plextuner", "refresh"])
+    assert early.take() is None
+
+
+def test_the_refresh_command_splits_a_big_list(big: Path, tmp_path: Path) -> None:
+    """As a user runs it: the helper started by the command takes the second part."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\nproviders:\n  - {{name: p, m3u_url: '{big}'}}\n"
+        "epg: {placeholder: false}\npostvalidate: {enabled: false}\nlog_level: debug\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "plextuner", "refresh", "--config", str(config)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    log = proc.stderr.decode()
+    if cpus.usable_cpus() >= 1.5:
+        assert '"playlist_split"' in log and "playlist_half_dropped" not in log
+    assert "12000 entries" in proc.stdout.decode()

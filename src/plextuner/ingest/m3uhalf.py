@@ -30,24 +30,25 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import msgspec
 
+from plextuner import early
 from plextuner.cpus import usable_cpus
+from plextuner.early import HELPER
 from plextuner.ingest.lines import file_blocks
 from plextuner.ingest.m3uline import read_header
 from plextuner.ingest.m3uwalk import Walk, conclude, walk
 from plextuner.ingest.models import Entry, ParseReport
 
-HELPER = [sys.executable, "-m", "plextuner.ingest.m3uhalf"]
 NICE = 5  # the helper yields to the parser and to a serving daemon's viewers
 RATE = 40e6  # bytes of playlist parsed a second (this machine: 9.5 MB in 0.19-0.24 s); a guess
 START = 0.1  # seconds from spawning a helper to its first parsed line (Python, imports)
 DECODE = 0.2  # the parser's cost of taking an answer, against parsing the same part itself
 # The helper's pace against the parser's while both parse (measured 1.3-1.45x slower per byte:
 # the two CPUs of this machine share a core's resources, and the helper is niced)
-PACE = 1.3
+PACE = 1.6
 MIN_PART = 1024 * 1024  # the least the helper is given: less does not pay for its answer
 SPLIT_MIN = 2 * MIN_PART  # the least file worth a helper
 WARM_ENTRIES = 10_000  # a provider that listed this many last time has its helper started ahead
@@ -82,8 +83,10 @@ class PlaylistHelpers:
 
     def __init__(self, warm: bool = False) -> None:
         self._lock = threading.Lock()
-        self._ready: tuple[subprocess.Popen[bytes], float] | None = None
-        if warm and usable_cpus() >= 1.5:
+        # The one the `refresh` command started as it started, if any (early.py), whatever
+        # `warm` says: a list fetched for the first time may yet prove big.
+        self._ready = early.take()
+        if self._ready is None and warm and usable_cpus() >= 1.5:
             with contextlib.suppress(OSError):
                 self._ready = (_spawn(), time.monotonic())
 
@@ -160,9 +163,13 @@ class Split:
 
 
 def _dropped(source: str, why: str) -> None:
+    _log().info("playlist_half_dropped", source=source, why=why)
+
+
+def _log() -> Any:
     from plextuner.logging import get_logger  # here only: the helper imports no structlog
 
-    get_logger(__name__).info("playlist_half_dropped", source=source, why=why)
+    return get_logger(__name__)
 
 
 def _send(pipe: IO[bytes], head: bytes, fd: int, offset: int) -> None:
@@ -201,6 +208,8 @@ def split(fh: IO[bytes], helpers: PlaylistHelpers, source: str, provider: str) -
             _end(proc)
             return None
         job = HalfJob(source, provider, _lines_before(fd, offset), _header_shift(fd, source))
+        _log().debug("playlist_split", source=source, size=size, helper_part=size - offset,
+                     helper_started_s=round(time.monotonic() - spawned, 3))  # fmt: skip
         return Split(fh, offset, proc, job)
     except BaseException:
         _end(proc)
