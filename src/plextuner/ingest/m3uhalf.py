@@ -14,9 +14,12 @@ entry waiting for its URL, no `#EXTVLCOPT`/`#KODIPROP` pending, no `#EXTGRP` in 
 answers nonsense, the parser reads on alone from there: the result is the one-process
 parse's, always (a property test holds the two equal).
 
-The helper is started ahead (`PlaylistHelpers(warm=True)`) when a big playlist is expected:
-its start (~0.08 s) then overlaps the refresh's loading of its previous state. Started cold,
-the split moves toward the end by what its start costs.
+A helper is started ahead: by the `plextuner refresh` command as it starts (early.py), or,
+in `serve`, as a refresh begins when a big playlist is expected (`PlaylistHelpers(warm=True)`).
+Its start (~0.1 s) then overlaps the refresh's own; a helper started later moves the split
+toward the end by what its start still costs. Two processes parsing at once each go slower
+than one alone (they share the machine's caches and memory): a 50k-entry list's parse takes
+~0.7-0.8 of one process's time, not half.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ NICE = 5  # the helper yields to the parser and to a serving daemon's viewers
 RATE = 40e6  # bytes of playlist parsed a second (this machine: 9.5 MB in 0.19-0.24 s); a guess
 START = 0.1  # seconds from spawning a helper to its first parsed line (Python, imports)
 DECODE = 0.2  # the parser's cost of taking an answer, against parsing the same part itself
-# The helper's pace against the parser's while both parse (measured 1.3-1.45x slower per byte:
-# the two CPUs of this machine share a core's resources, and the helper is niced)
+# The helper's time a byte against the parser's while both parse, its answer encoded and sent:
+# measured 1.45-1.6x with the helper fully started (it is niced; the parser is not)
 PACE = 1.6
 MIN_PART = 1024 * 1024  # the least the helper is given: less does not pay for its answer
 SPLIT_MIN = 2 * MIN_PART  # the least file worth a helper
@@ -125,7 +128,7 @@ class Split:
         pipe, proc.stdin = proc.stdin, None  # `communicate` has nothing to send
         assert pipe is not None
         payload = msgspec.msgpack.encode(job)
-        # From a thread: the pipe holds 64 KB, the helper reads as it parses.
+        # From a thread: the pipe holds PIPE_SIZE, the helper reads as it parses.
         self._sender = threading.Thread(
             target=_send, args=(pipe, _HEAD.pack(len(payload)) + payload, fh.fileno(), offset),
             daemon=True,
@@ -174,9 +177,9 @@ def _log() -> Any:
 
 def _send(pipe: IO[bytes], head: bytes, fd: int, offset: int) -> None:
     try:
-        pipe.write(head)
         with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default size
             fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        pipe.write(head)
         while chunk := os.pread(fd, SEND_CHUNK, offset):
             pipe.write(chunk)
             offset += len(chunk)
