@@ -29,10 +29,14 @@ def start(argv: Sequence[str]) -> None:
     if list(argv[1:2]) != ["refresh"] or _started is not None or usable_cpus() < 1.5:
         return
     with contextlib.suppress(OSError):  # no helper: the refresh starts one later, or none
-        proc = subprocess.Popen(
-            HELPER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        _started = (proc, time.monotonic())
+        _started = (spawn(), time.monotonic())
+
+
+def spawn() -> subprocess.Popen[bytes]:
+    """A playlist helper, waiting for its job on its input (see ingest/m3uhalf.py)."""
+    return subprocess.Popen(
+        HELPER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def take() -> tuple[subprocess.Popen[bytes], float] | None:

@@ -124,13 +124,13 @@ def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _spawned(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     procs: list[subprocess.Popen[bytes]] = []
-    spawn = m3uhalf._spawn
+    spawn = early.spawn
 
     def counted() -> subprocess.Popen[bytes]:
         procs.append(spawn())
         return procs[-1]
 
-    monkeypatch.setattr(m3uhalf, "_spawn", counted)
+    monkeypatch.setattr(early, "spawn", counted)
     return procs
 
 
@@ -188,7 +188,7 @@ def test_a_small_playlist_starts_no_helper(tmp_path: Path, monkeypatch: pytest.M
     path = tmp_path / "small.m3u"
     path.write_text(_big_playlist_text(100))
     spawned: list[object] = []
-    monkeypatch.setattr(m3uhalf, "_spawn", lambda: spawned.append(1))
+    monkeypatch.setattr(early, "spawn", lambda: spawned.append(1))
     assert _parse_with_helper(path, PlaylistHelpers()) == _outcome(parse_m3u_file, path, "s", "p")
     assert spawned == []
 
@@ -209,7 +209,7 @@ def test_a_small_playlist_starts_no_helper(tmp_path: Path, monkeypatch: pytest.M
 def test_a_helper_that_fails_leaves_the_rest_to_the_parser(
     big: Path, monkeypatch: pytest.MonkeyPatch, helper: str, why: str
 ) -> None:
-    monkeypatch.setattr(m3uhalf, "HELPER", [sys.executable, "-c", helper])
+    monkeypatch.setattr(early, "HELPER", [sys.executable, "-c", helper])
     monkeypatch.setattr(m3uhalf, "WAIT_MIN", 1.0)
     procs = _spawned(monkeypatch)
     logged: list[str] = []

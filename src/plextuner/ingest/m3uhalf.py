@@ -39,7 +39,6 @@ import msgspec
 
 from plextuner import early
 from plextuner.cpus import usable_cpus
-from plextuner.early import HELPER
 from plextuner.ingest.lines import file_blocks
 from plextuner.ingest.m3uline import read_header
 from plextuner.ingest.m3uwalk import Walk, conclude, walk
@@ -91,13 +90,13 @@ class PlaylistHelpers:
         self._ready = early.take()
         if self._ready is None and warm and usable_cpus() >= 1.5:
             with contextlib.suppress(OSError):
-                self._ready = (_spawn(), time.monotonic())
+                self._ready = (early.spawn(), time.monotonic())
 
     def take(self) -> tuple[subprocess.Popen[bytes], float]:
         """A helper and when it was started: the warm one if there is one, else a new one."""
         with self._lock:
             ready, self._ready = self._ready, None
-        return ready if ready is not None else (_spawn(), time.monotonic())
+        return ready if ready is not None else (early.spawn(), time.monotonic())
 
     def close(self) -> None:
         """The warm helper, if nobody took it: gone now (it ends quietly on its closed input)."""
@@ -105,12 +104,6 @@ class PlaylistHelpers:
             ready, self._ready = self._ready, None
         if ready is not None:
             _end(ready[0])
-
-
-def _spawn() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        HELPER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
