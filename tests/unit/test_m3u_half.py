@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -422,3 +423,16 @@ def test_the_refresh_command_splits_a_big_list(big: Path, tmp_path: Path) -> Non
     if cpus.usable_cpus() >= 1.5:
         assert '"playlist_split"' in log and "playlist_half_dropped" not in log
     assert "12000 entries" in proc.stdout.decode()
+
+
+def test_the_pipes_to_and_from_a_helper_are_widened(tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    read, write = os.pipe()
+    try:
+        m3uhalf._widen(write)
+        assert fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) == m3uhalf.PIPE_SIZE
+    finally:
+        os.close(read)
+        os.close(write)
+    with (tmp_path / "f").open("wb") as fh:
+        m3uhalf._widen(fh.fileno())  # not a pipe: refused, left as it is, no error

@@ -25,7 +25,6 @@ than one alone (they share the machine's caches and memory): a 50k-entry list's 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import os
 import struct
@@ -170,8 +169,7 @@ def _log() -> Any:
 
 def _send(pipe: IO[bytes], head: bytes, fd: int, offset: int) -> None:
     try:
-        with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default size
-            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        _widen(pipe.fileno())
         pipe.write(head)
         while chunk := os.pread(fd, SEND_CHUNK, offset):
             pipe.write(chunk)
@@ -181,6 +179,14 @@ def _send(pipe: IO[bytes], head: bytes, fd: int, offset: int) -> None:
     finally:
         with contextlib.suppress(OSError):
             pipe.close()
+
+
+def _widen(pipe: int) -> None:
+    """The pipe's buffer at PIPE_SIZE (Linux); elsewhere, or refused, left as it is."""
+    with contextlib.suppress(ImportError, OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def split(fh: IO[bytes], helpers: PlaylistHelpers, source: str, provider: str) -> Split | None:
@@ -333,8 +339,7 @@ def main() -> None:
         return  # started ahead, then not needed
     job = msgspec.msgpack.decode(stdin.read(_HEAD.unpack(head)[0]), type=Job)
     answer = run(job, stdin)
-    with contextlib.suppress(OSError, AttributeError):  # the answer in fewer, larger pieces
-        fcntl.fcntl(answer_to.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    _widen(answer_to.fileno())  # the answer in fewer, larger pieces
     with answer_to:
         answer_to.write(msgspec.msgpack.encode(answer))
     # Gone at once: the parser waits for the exit, and freeing every entry one by one on the
