@@ -18,3 +18,8 @@ def usable_cpus() -> float:
         if quota != "max":
             cpus = min(cpus, int(quota) / int(period))
     return cpus
+
+
+def second_cpu() -> bool:
+    """A second CPU (1.5 at least) for a helper process to run on beside this one."""
+    return usable_cpus() >= 1.5

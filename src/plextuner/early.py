@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from plextuner.cpus import usable_cpus
+from plextuner.cpus import second_cpu
 
 HELPER = [sys.executable, "-m", "plextuner.ingest.m3uhalf"]
 
@@ -26,7 +26,7 @@ _started: tuple[subprocess.Popen[bytes], float] | None = None
 def start(argv: Sequence[str]) -> None:
     """The helper spawned when `argv` is a `refresh` command and a second CPU is there."""
     global _started  # noqa: PLW0603 - one process-wide slot, taken once
-    if list(argv[1:2]) != ["refresh"] or _started is not None or usable_cpus() < 1.5:
+    if list(argv[1:2]) != ["refresh"] or _started is not None or not second_cpu():
         return
     with contextlib.suppress(OSError):  # no helper: the refresh starts one later, or none
         _started = (spawn(), time.monotonic())

@@ -119,7 +119,7 @@ def big(tmp_path: Path) -> Path:
 def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     """A second CPU, and a helper counted as started (else a 2 MB list is all the parser's
     while the helper starts: see the test of that)."""
-    monkeypatch.setattr(m3uhalf, "usable_cpus", lambda: 2.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 2.0)
     monkeypatch.setattr(m3uhalf, "START", 0.0)
 
 
@@ -170,14 +170,14 @@ def test_a_helper_just_started_is_not_given_a_part_it_would_finish_last(
 ) -> None:
     """2.3 MB take the parser ~0.05 s: less than a helper's start. Not split, and the helper
     is gone."""
-    monkeypatch.setattr(m3uhalf, "usable_cpus", lambda: 2.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 2.0)
     procs, taken = _spawned(monkeypatch), _taken(monkeypatch)
     assert _parse_with_helper(big, PlaylistHelpers()) == _outcome(parse_m3u_file, big, "s", "p")
     assert taken == [] and len(procs) == 1 and procs[0].returncode is not None
 
 
 def test_one_cpu_parses_alone(big: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(m3uhalf, "usable_cpus", lambda: 1.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 1.0)
     taken = _taken(monkeypatch)
     helpers = PlaylistHelpers(warm=True)
     assert helpers._ready is None  # nothing started
@@ -263,7 +263,7 @@ def test_a_parser_failure_ends_the_helper(big: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_a_warm_helper_not_needed_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(m3uhalf, "usable_cpus", lambda: 2.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 2.0)
     helpers = PlaylistHelpers(warm=True)
     assert helpers._ready is not None
     proc = helpers._ready[0]
@@ -372,7 +372,7 @@ async def test_two_big_playlists_each_get_a_helper(
     two = await run_refresh(settings_for("two"), serving=False)
     assert len(taken) == 2 and len(procs) == 2
     assert all(p.returncode is not None for p in procs)
-    monkeypatch.setattr(m3uhalf, "usable_cpus", lambda: 1.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 1.0)
     one = await run_refresh(settings_for("one"), serving=False)
     assert len(taken) == 2  # the second refresh split nothing
     flat = [[(e.number, e.channel) for e in d.entries] for d in two.state.devices]
@@ -384,7 +384,7 @@ async def test_two_big_playlists_each_get_a_helper(
 def test_the_refresh_command_starts_a_helper_before_its_imports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(early, "usable_cpus", lambda: 2.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 2.0)
     monkeypatch.setattr(early, "_started", None)
     early.start(["plextuner", "serve"])
     early.start(["plextuner", "lineup", "refresh"])
@@ -399,7 +399,7 @@ def test_the_refresh_command_starts_a_helper_before_its_imports(
 
 
 def test_one_cpu_starts_no_early_helper(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(early, "usable_cpus", lambda: 1.0)
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 1.0)
     monkeypatch.setattr(early, "_started", None)
     early.start(["plextuner", "refresh"])
     assert early.take() is None
@@ -420,7 +420,7 @@ def test_the_refresh_command_splits_a_big_list(big: Path, tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, proc.stderr.decode()[-500:]
     log = proc.stderr.decode()
-    if cpus.usable_cpus() >= 1.5:
+    if cpus.second_cpu():
         assert '"playlist_split"' in log and "playlist_half_dropped" not in log
     assert "12000 entries" in proc.stdout.decode()
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO
 
 from plextuner import memtrim
-from plextuner.cpus import usable_cpus
+from plextuner.cpus import second_cpu
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
@@ -86,7 +86,7 @@ class SecondHalf:
         job. Anything that keeps it from starting leaves `start` to try again."""
         try:
             size = os.fstat(self._fh.fileno()).st_size
-            if self._prolog and size >= SPLIT_MIN and usable_cpus() >= 1.5:
+            if self._prolog and size >= SPLIT_MIN and second_cpu():
                 self._spawn()
         except Exception as err:  # noqa: BLE001 - started later, or not at all
             log.info("guide_half_not_warmed", source=self._label, error=str(err)[:200])
@@ -107,7 +107,7 @@ class SecondHalf:
             self.close()
 
     def _split(self, wanted: frozenset[str]) -> int | None:
-        if not self._prolog or usable_cpus() < 1.5:
+        if not self._prolog or not second_cpu():
             return None
         at = self._fh.tell()
         left = os.fstat(self._fh.fileno()).st_size - at

@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING
 
 from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.cpus import usable_cpus
+from plextuner.cpus import second_cpu
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Kept, KeptList, Spill, temporary
 from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
@@ -93,7 +93,7 @@ def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]]) ->
 
 def two_writers(spill: Spill | None) -> bool:
     """A second CPU to write on, and the bodies in a file a helper can read."""
-    return spill is not None and usable_cpus() >= 1.5
+    return spill is not None and second_cpu()
 
 
 def share(weights: Sequence[int]) -> set[int]:

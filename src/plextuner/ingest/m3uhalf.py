@@ -37,7 +37,7 @@ from typing import IO, Any, cast
 import msgspec
 
 from plextuner import early
-from plextuner.cpus import usable_cpus
+from plextuner.cpus import second_cpu
 from plextuner.ingest.lines import file_blocks
 from plextuner.ingest.m3uline import read_header
 from plextuner.ingest.m3uwalk import Walk, conclude, walk
@@ -87,7 +87,7 @@ class PlaylistHelpers:
         # The one the `refresh` command started as it started, if any (early.py), whatever
         # `warm` says: a list fetched for the first time may yet prove big.
         self._ready = early.take()
-        if self._ready is None and warm and usable_cpus() >= 1.5:
+        if self._ready is None and warm and second_cpu():
             with contextlib.suppress(OSError):
                 self._ready = (early.spawn(), time.monotonic())
 
@@ -194,7 +194,7 @@ def split(fh: IO[bytes], helpers: PlaylistHelpers, source: str, provider: str) -
     is there; None to parse it whole here (nothing started)."""
     fd = fh.fileno()
     size = os.fstat(fd).st_size
-    if size < SPLIT_MIN or usable_cpus() < 1.5:
+    if size < SPLIT_MIN or not second_cpu():
         return None
     try:
         proc, spawned = helpers.take()
