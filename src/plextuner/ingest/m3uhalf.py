@@ -132,7 +132,8 @@ class Split:
         answer, why = self._answer()
         if why is not None:
             self.drop(why)
-        self._sender.join()
+        else:
+            self._sender.join()  # done: the helper read all of its part
         return answer
 
     def drop(self, why: str) -> None:
