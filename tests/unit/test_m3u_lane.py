@@ -44,6 +44,10 @@ _OTHER = st.sampled_from(
         "",
         "   ",
         "#EXTVLCOPT:http-user-agent=VLC/3",
+        "#EXTVLCOPT:http-referrer=http://r.invalid/ ",
+        "#EXTVLCOPT:network-caching=1000",
+        "#extvlcopt:http-user-agent=lower",
+        "#EXTVLCOPT:http-user-agent=A\x01B",
         "#KODIPROP:inputstream.adaptive.stream_headers=User-Agent=K",
         "#EXTGRP:Sticky",
         "#EXTGRP:",
@@ -135,6 +139,10 @@ class _Closed(m3ublock.FastLane):
 def test_the_fast_lane_reads_a_playlist_as_the_line_walk_does(text: str, block: int) -> None:
     """Every entry (line numbers included), skip and guide URL is the line walk's, from a text
     and from a file read in blocks of any size (pairs cut between two blocks)."""
+    _as_the_line_walk(text, block)
+
+
+def _as_the_line_walk(text: str, block: int) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("plextuner.ingest.m3uwalk.FastLane", _Closed)
         want = _outcome(parse_m3u, text, "s", "p")
@@ -161,7 +169,9 @@ def test_a_list_spelled_alike_goes_by_the_fast_lane(monkeypatch: pytest.MonkeyPa
     rows = [
         f'#EXTINF:-1 tvg-id="c{i}" group-title="G",C {i}\nhttp://h.invalid/{i}.ts' for i in range(9)
     ]
-    rows[5] = rows[5].replace("\n", "\n#EXTVLCOPT:http-user-agent=UA\n")
+    rows[5] = rows[5].replace(
+        "\n", "\n#KODIPROP:inputstream.adaptive.stream_headers=User-Agent=UA\n"
+    )
     entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows), "s", "p")
     assert [e.name for e in entries] == [f"C {i}" for i in range(9)]
     assert [e.line for e in entries] == [2, 4, 6, 8, 10, 12, 15, 17, 19]
@@ -175,7 +185,7 @@ def test_entries_with_their_own_extgrp_go_by_the_fast_lane() -> None:
     the lane, each entry with its own group, the last in force after it (for the line walk's
     next entry too), numbers kept."""
     rows = [f"#EXTINF:-1,C {i}\n#EXTGRP: G{i // 2} \nhttp://h.invalid/{i}.ts" for i in range(6)]
-    rows.append("#EXTINF:-1,Last\n#EXTVLCOPT:http-user-agent=UA\nhttp://h.invalid/9.ts")  # walked
+    rows.append("#EXTINF:-1,Last\n#KODIPROP:k=v\nhttp://h.invalid/9.ts")  # walked
     lane: list[m3ublock.FastLane] = []
 
     class Kept(m3ublock.FastLane):
@@ -191,6 +201,105 @@ def test_entries_with_their_own_extgrp_go_by_the_fast_lane() -> None:
         ("Last", "G2"),
     ]  # fmt: skip
     assert [e.line for e in entries] == [2, 5, 8, 11, 14, 17, 20]
-    assert entries[-1].headers == {"User-Agent": "UA"}
+    assert entries[-1].attrs == {"kodiprop:k": "v"}
     assert lane[0].hits == 5  # all but the first (it taught the spelling) and the last
     assert report.entries == 7
+
+
+_VLCOPT = st.sampled_from(
+    [
+        "#EXTVLCOPT:http-user-agent=UA/1",
+        "#EXTVLCOPT:http-user-agent=UA/2 ",
+        "#EXTVLCOPT:http-referrer=http://r.invalid/",
+        "#EXTVLCOPT: http-origin = http://o.invalid ",
+        "#EXTVLCOPT:http-user-agent=",
+        "#EXTVLCOPT:network-caching=1000",
+        "#EXTVLCOPT:=x",
+        "#EXTVLCOPT:",
+        "#EXTVLCOPT:http-user-agent=a=b",
+        "#EXTVLCOPT:http-user-agent=A\x01B\x1c",
+        "#EXTVLCOPT:http-user-agent=x\x0by",
+        "#EXTVLCOPT:http-cookie=é\u2028ü",
+        "#EXTVLCOPT:http-user-agent=nul\x00",
+        " #EXTVLCOPT:http-user-agent=lead",
+    ]
+)
+
+
+@st.composite
+def _vlcopt_playlists(draw: st.DrawFn) -> str:
+    """Every entry with `#EXTVLCOPT:` lines (a provider's user agent), an `#EXTGRP:` before or
+    after them now and then."""
+    out = ["#EXTM3U"]
+    for i in range(draw(st.integers(1, 12))):
+        out.append(f'#EXTINF:-1 tvg-id="c{i}" user-agent="{draw(_PLAIN_VALUE)}",C {i}')
+        options = draw(st.lists(_VLCOPT, max_size=3))
+        grp = draw(st.sampled_from([None, "before", "after"]))
+        out.extend(([f"#EXTGRP:G{i}"] if grp == "before" else []) + options)
+        out.extend([f"#EXTGRP:G{i}"] if grp == "after" else [])
+        out.append(draw(st.one_of(_GOOD_URL, _GOOD_URL, _URL)))
+    ends = draw(st.sampled_from(["\n", "\r\n"]))
+    return ends.join(out) + ends
+
+
+@given(_vlcopt_playlists(), st.sampled_from([16, 64, 1 << 20]))
+@settings(max_examples=300, deadline=None)
+def test_vlcopt_lines_read_by_the_lane_as_by_the_line_walk(text: str, block: int) -> None:
+    """`#EXTVLCOPT:` lines between an entry's line and its URL, as the lane reads them: the
+    entries, their headers and line numbers, the skips are the line walk's."""
+    _as_the_line_walk(text, block)
+
+
+def test_entries_with_vlcopt_lines_go_by_the_fast_lane() -> None:
+    """A provider that gives every entry its user agent: every entry but the first by the lane,
+    the options merged over the line's own header attributes, later lines winning."""
+    rows = [
+        f'#EXTINF:-1 tvg-id="c{i}" user-agent="Attr",C {i}\n#EXTGRP:G\n'
+        f"#EXTVLCOPT:http-user-agent=UA{i}\n#EXTVLCOPT:http-referrer=http://r.invalid/{i}\n"
+        f"#EXTVLCOPT:http-user-agent=Last{i}\nhttp://h.invalid/{i}.ts"
+        for i in range(6)
+    ]
+    lane: list[m3ublock.FastLane] = []
+
+    class Kept(m3ublock.FastLane):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            lane.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
+        entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows) + "\n", "s", "p")
+    assert [e.line for e in entries] == [2 + 6 * i for i in range(6)]
+    assert entries[4].headers == {"User-Agent": "Last4", "Referer": "http://r.invalid/4"}
+    assert all(e.group == "G" for e in entries)
+    assert lane[0].hits == 5
+    assert report.entries == 6
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["http-user-agent=nul\x00", "http-user-agent=x\x0by\x1c", " http-referrer = http://r ", "k"],
+)
+def test_odd_vlcopt_lines_past_the_sniffed_head(option: str) -> None:
+    """Past the head the sniffer reads (where a NUL is not a binary file's): a NUL line is
+    skipped by the line walk, other odd characters kept as it keeps them."""
+    head = "".join(f'#EXTINF:-1 tvg-id="h{i}",H {i}\nhttp://h.invalid/h{i}.ts\n' for i in range(60))
+    rows = "".join(
+        f'#EXTINF:-1 tvg-id="c{i}",C {i}\n#EXTVLCOPT:{option}\nhttp://h.invalid/{i}.ts\n'
+        for i in range(4)
+    )
+    assert len(head) > 2048
+    _as_the_line_walk("#EXTM3U\n" + head + rows, 1 << 20)
+
+
+def test_more_distinct_vlcopt_runs_than_remembered() -> None:
+    """Past OPTIONS_KEPT distinct runs of options, each is still read as the line walk reads
+    it (and the memo stays bounded)."""
+    count = m3ublock.OPTIONS_KEPT * 2
+    rows = "".join(
+        f'#EXTINF:-1 tvg-id="c{i}",C {i}\n#EXTVLCOPT:http-user-agent=UA{i}\nhttp://h.invalid/{i}.ts\n'
+        for i in range(count)
+    )
+    _as_the_line_walk("#EXTM3U\n" + rows, 1 << 20)
+    entries, _ = parse_m3u("#EXTM3U\n" + rows, "s", "p")
+    assert [e.headers["User-Agent"] for e in entries] == [f"UA{i}" for i in range(count)]

@@ -324,12 +324,14 @@ class Spellings:
             pair += r'"([^"\r\n]*+)"' + re.escape(segment)
         pattern += ",(.*)"
         # In a block: the name to the line's end (a CR before it left out), an `#EXTGRP:` line
-        # or none (its value a group: None when there is none), then the next line when it is
-        # a URL read as it stands: clean characters (no space around it, no NUL, not a
-        # directive) and no Kodi-style `|headers`; its head a group for the host's verdict.
-        # Anything else is left to the line walk (m3ublock.py).
+        # or none (its value a group: None when there is none), `#EXTVLCOPT:` lines or none
+        # (one group, "" when there are none), then the next line when it is a URL read as it
+        # stands: clean characters (no space around it, no NUL, not a directive) and no
+        # Kodi-style `|headers`; its head a group for the host's verdict. Anything else is
+        # left to the line walk (m3ublock.py).
         pair += (
             r",([^\r\n]*+)\r?\n(?:#EXTGRP:([^\r\n\x00]*+)\r?\n)?"
+            r"((?:#EXTVLCOPT:[^\r\n\x00]*+\r?\n)*+)"
             rf"({clean_url(without='|')})\r?(?=\n|\Z)"
         )
         if any(s.pattern.pattern == pattern for s in self.shapes):
@@ -360,6 +362,15 @@ def vlcopt(option: str, pending: Pending) -> None:
     name = _HEADER_NAMES.get(key.strip().lower())
     if sep and name and value.strip():
         pending.headers[name] = value.strip()
+
+
+def vlcopt_headers(lines: str) -> dict[str, str]:
+    """The headers of `#EXTVLCOPT:` lines, each ending in a newline (a CR before it allowed),
+    as the line walk reads them one at a time: split at newlines only, as it splits a block."""
+    pending = Pending()
+    for line in lines.split("\n")[:-1]:
+        vlcopt(line[11:], pending)
+    return pending.headers
 
 
 def kodiprop(prop: str, pending: Pending) -> None:
