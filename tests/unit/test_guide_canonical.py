@@ -360,3 +360,62 @@ def test_sub_titles_are_read_by_the_one_pass_and_folded_as_the_writer_folds_them
         b"<title>A",
         b"<title>R&amp;D: amp",
     ]
+
+
+_OTHER_NAMES = st.sampled_from(["stop", "catchup-id", "x", "start_timestamp", "start", "channel"])
+_RAW_VALUE = st.sampled_from(
+    ["20240101000000 +0000", "20240101003000 +0000", "", "a b", "ch1.tv", "ch2.tv", "x'y", "a&b"]
+)
+
+
+@st.composite
+def _spelling(draw: st.DrawFn) -> list[tuple[str, str]]:
+    """Names in some order (start and channel mostly among them, now and then twice), each
+    with its quote."""
+    names = ["start", "channel"] if draw(st.integers(0, 5)) else []
+    names += draw(st.lists(_OTHER_NAMES, max_size=3, unique=True))
+    names = draw(st.permutations(names))
+    return [(n, draw(st.sampled_from(['"', '"', "'"]))) for n in names] or [("start", '"')]
+
+
+@st.composite
+def _start_tags(draw: st.DrawFn) -> list[str]:
+    """Start tags in one or two spellings (names, order, quotes, spaces), now and then one
+    that `_ANY_TAG` leaves (a line break in it, a duplicate, no channel)."""
+    spellings = draw(st.lists(_spelling(), min_size=1, max_size=2))
+    tags = []
+    for _ in range(draw(st.integers(1, 12))):
+        attrs = draw(st.sampled_from(spellings))
+        gap = draw(st.sampled_from([" ", " ", "\t", "  "]))
+        body = gap.join(f"{n}={q}{draw(_RAW_VALUE)}{q}" for n, q in attrs)
+        end = draw(st.sampled_from(["", "", " "]))
+        tags.append(
+            f"<programme {body}{end}>" if draw(st.integers(0, 19)) else f"<programme\n{body}>"
+        )
+    return tags
+
+
+@given(_start_tags(), st.sampled_from(["\n", "", "\r\n  "]))
+@settings(max_examples=400, deadline=None)
+def test_start_tags_spelled_alike_are_respelled_as_one_at_a_time(tags: list[str], gap: str) -> None:
+    """A block's start tags respelled together (all spelled as the first) or one at a time
+    (`_respell`, the general way): the same bytes."""
+    block = "".join(f"{gap}{t}<title>T</title></programme>" for t in tags).encode()
+    assert canonical.respelled(block) == (
+        block
+        if canonical._NATIVE.match(block, max(0, block.find(b"<programme ")))
+        else canonical._ANY_TAG.sub(canonical._respell, block)
+    )
+
+
+def test_start_tags_spelled_alike_take_the_split() -> None:
+    """A block of tags in one other spelling is respelled without a call a tag."""
+    block = b"".join(
+        b'<programme start="%d" channel="c%d" stop="%d"><title>T</title></programme>\n'
+        % (i, i, i + 1)
+        for i in range(50)
+    )
+    with mock.patch.object(canonical, "_respell", side_effect=AssertionError):
+        out = canonical.respelled(block)
+    assert out.count(b'<programme start="') == 50
+    assert b'<programme start="7" stop="8" channel="c7">' in out
