@@ -17,7 +17,7 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.epg import canonical, plain, prefilter
+from plextuner.epg import canonical, plain, prefilter, starttags
 from tests.unit.test_guide_plain import IDS, TIMES, guide, read, same
 
 # Texts whose ends or insides could make the writer's bytes differ from the source's: spaces
@@ -108,7 +108,7 @@ ORDERS = {
     "channel first": r'<programme channel="\3" start="\1" stop="\2">',
     "no stop": r'<programme start="\1" channel="\3">',
     "channel first, no stop": r'<programme channel="\3" start="\1">',
-    # respelled first (canonical.respelled): single quotes, other attributes, another order
+    # respelled first (starttags.respelled): single quotes, other attributes, another order
     "single quotes": r"<programme start='\1' stop='\2' channel='\3'>",
     "other attributes": r'<programme start="\1" stop="\2" start_timestamp="0" channel="\3" x="">',
     "stop first": r'<programme stop="\2" channel="\3" start="\1">',
@@ -401,10 +401,10 @@ def test_start_tags_spelled_alike_are_respelled_as_one_at_a_time(tags: list[str]
     """A block's start tags respelled together (all spelled as the first) or one at a time
     (`_respell`, the general way): the same bytes."""
     block = "".join(f"{gap}{t}<title>T</title></programme>" for t in tags).encode()
-    assert canonical.respelled(block) == (
+    assert starttags.respelled(block) == (
         block
-        if canonical._NATIVE.match(block, max(0, block.find(b"<programme ")))
-        else canonical._ANY_TAG.sub(canonical._respell, block)
+        if starttags._NATIVE.match(block, max(0, block.find(b"<programme ")))
+        else starttags._ANY_TAG.sub(starttags._respell, block)
     )
 
 
@@ -415,7 +415,7 @@ def test_start_tags_spelled_alike_take_the_split() -> None:
         % (i, i, i + 1)
         for i in range(50)
     )
-    with mock.patch.object(canonical, "_respell", side_effect=AssertionError):
-        out = canonical.respelled(block)
+    with mock.patch.object(starttags, "_respell", side_effect=AssertionError):
+        out = starttags.respelled(block)
     assert out.count(b'<programme start="') == 50
     assert b'<programme start="7" stop="8" channel="c7">' in out

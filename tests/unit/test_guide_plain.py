@@ -164,7 +164,7 @@ def programme(draw: st.DrawFn) -> str:
         tag = f'<programme start="{start}"{gap}channel="{channel}">'
     elif spelling == 3:
         tag = f'<programme channel="{channel}" start="{start}"{gap}>'
-    elif spelling == 4:  # the times in another order: respelled (canonical.respelled)
+    elif spelling == 4:  # the times in another order: respelled (starttags.respelled)
         tag = f'<programme stop="{stop}" start="{start}" channel="{channel}">'
     elif spelling == 5:  # single quotes, another attribute: respelled
         tag = f"<programme start='{start}' stop='{stop}' channel='{channel}' catchup-id='1'>"

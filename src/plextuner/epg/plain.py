@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Container, Iterator
 
-from plextuner.epg import canonical
+from plextuner.epg import canonical, starttags
 from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, emitted
 from plextuner.epg.plainre import (
     CAT,
@@ -113,7 +113,7 @@ class PlainReader:
         """`block` with its start tags and references as the writer spells them (canonical.py),
         and what no piece may hold looked for once in it (a piece at a time only when the block
         holds some): characters XML refuses, other entities, non-ASCII bytes."""
-        block = canonical.respelled(block)  # start tags read natively, when they are not
+        block = starttags.respelled(block)  # start tags read natively, when they are not
         self._clean = len(block.translate(None, REFUSED)) == len(block)
         self._pattern = pattern_for(block)
         self._plain_entities = ENTITY.search(block) is None

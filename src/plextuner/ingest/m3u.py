@@ -6,8 +6,9 @@ from pathlib import Path
 
 from plextuner.errors import IngestError
 from plextuner.ingest.lines import decode_line, decode_playlist, file_blocks
+from plextuner.ingest.m3udirect import split_kodi_url
 from plextuner.ingest.m3uhalf import PlaylistHelpers, parse_in_two, split
-from plextuner.ingest.m3uline import parse_attrs, split_extinf, split_kodi_url
+from plextuner.ingest.m3uline import parse_attrs, split_extinf
 from plextuner.ingest.m3uwalk import parse_blocks
 from plextuner.ingest.models import Entry, ParseReport
 

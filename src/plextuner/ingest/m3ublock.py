@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from plextuner.ingest.lines import MAYBE_LONG
-from plextuner.ingest.m3uline import Pending, Spellings, vlcopt_headers
+from plextuner.ingest.m3udirect import Pending, vlcopt_headers
+from plextuner.ingest.m3uline import Spellings
 from plextuner.ingest.models import Entry, ParseReport
 from plextuner.ingest.urls import MAX_URL, head_problem
 

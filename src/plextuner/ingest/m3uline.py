@@ -1,14 +1,14 @@
-"""One M3U line at a time: #EXTINF attributes and names, Kodi-style URL headers, directives.
+"""One M3U line at a time: #EXTINF attributes and names, the header, the spellings learned.
 
-The leaf of the M3U parser (`m3uwalk.py` walks the playlist and keeps the state between lines)."""
+The leaf of the M3U parser (`m3uwalk.py` walks the playlist and keeps the state between lines;
+`m3udirect.py` reads the directives between an entry's line and its URL, and finishes it)."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl
 
 from plextuner.ingest.models import Entry, ParseReport, clean_text
-from plextuner.ingest.urls import clean_url, url_problem
+from plextuner.ingest.urls import clean_url
 
 # Keys are bounded (64 chars) so a long run of word characters costs linear, not quadratic, time.
 _ATTR = re.compile(r"""([A-Za-z][\w.:-]{0,63})\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s"',]+))""")
@@ -17,7 +17,7 @@ _ATTR = re.compile(r"""([A-Za-z][\w.:-]{0,63})\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^
 # line with no comma outside quotes (a 30-character line took minutes; found by fuzzing).
 _EXTINF = re.compile(r'#EXTINF:?((?:[^",]|"[^"]*")*+),(.*)$', re.IGNORECASE)
 URL_SCHEMES = ("http://", "https://")
-_HEADER_NAMES = {
+HEADER_NAMES = {
     "http-user-agent": "User-Agent",
     "user-agent": "User-Agent",
     "http-referrer": "Referer",
@@ -113,29 +113,6 @@ def _shift_hours(value: str | None) -> float | None:
     return hours if -MAX_SHIFT <= hours <= MAX_SHIFT else None  # False for NaN
 
 
-def split_kodi_url(url: str) -> tuple[str, dict[str, str]]:
-    """`http://x/s.ts|User-Agent=a&Referer=b` → URL and headers."""
-    if "|" not in url:
-        return url, {}
-    base, _, suffix = url.partition("|")
-    headers = {}
-    for key, value in parse_qsl(suffix, keep_blank_values=False):
-        name = _HEADER_NAMES.get(key.lower(), key)
-        headers[name] = value
-    return base.strip(), headers
-
-
-class Pending:
-    """Directive lines collected between an #EXTINF and its URL."""
-
-    __slots__ = ("entry", "headers", "kodiprops")
-
-    def __init__(self) -> None:
-        self.entry: Entry | None = None
-        self.headers: dict[str, str] = {}
-        self.kodiprops: dict[str, str] = {}
-
-
 def read_header(line: str, report: ParseReport) -> None:
     attrs = parse_attrs(line[7:])
     for key in ("url-tvg", "x-tvg-url"):
@@ -194,8 +171,8 @@ def _specials(
     keys in _SPECIAL (and those starting `catchup`), so a learned spelling passes just those."""
     headers = (
         {}
-        if _HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
-        else {_HEADER_NAMES[k]: v for k, v in attrs.items() if k in _HEADER_NAMES and v}
+        if HEADER_NAMES.keys().isdisjoint(attrs)  # most entries: no header attributes
+        else {HEADER_NAMES[k]: v for k, v in attrs.items() if k in HEADER_NAMES and v}
     )
     return (
         attrs.get("tvg-chno") or attrs.get("ch-number", ""),
@@ -219,7 +196,7 @@ def _group(value: str) -> str:
 SPELLINGS_KEPT = 8  # a playlist has a handful (with and without a logo, ...)
 GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
 _FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned spelling fills
-_SPECIAL = frozenset({*_HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
+_SPECIAL = frozenset({*HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
 _CATCHUP_ON = frozenset({"catchup", "timeshift", "catchup-source"})  # catch-up only with one
 
 
@@ -255,7 +232,7 @@ class Shape:
             if not at.keys().isdisjoint(_CATCHUP_ON)
             else ()
         )
-        self.headers = tuple((_HEADER_NAMES[k], i) for k, i in specials if k in _HEADER_NAMES)
+        self.headers = tuple((HEADER_NAMES[k], i) for k, i in specials if k in HEADER_NAMES)
 
     def entry(
         self, values: tuple[str, ...], lineno: int, provider: str, shift: float | None
@@ -355,50 +332,3 @@ def _catchup(attrs: dict[str, str]) -> dict[str, str]:
     if attrs.keys().isdisjoint(_CATCHUP_ON):
         return {}
     return {k: v for k, v in attrs.items() if _catchup_key(k)}
-
-
-def vlcopt(option: str, pending: Pending) -> None:
-    key, sep, value = option.partition("=")
-    name = _HEADER_NAMES.get(key.strip().lower())
-    if sep and name and value.strip():
-        pending.headers[name] = value.strip()
-
-
-def vlcopt_headers(lines: str) -> dict[str, str]:
-    """The headers of `#EXTVLCOPT:` lines, each ending in a newline (a CR before it allowed),
-    as the line walk reads them one at a time: split at newlines only, as it splits a block."""
-    pending = Pending()
-    for line in lines.split("\n")[:-1]:
-        vlcopt(line[11:], pending)
-    return pending.headers
-
-
-def kodiprop(prop: str, pending: Pending) -> None:
-    key, sep, value = prop.partition("=")
-    if not sep:
-        return
-    key = key.strip().lower()
-    pending.kodiprops[key] = value.strip()
-    if key.endswith(("stream_headers", "manifest_headers")):
-        for hkey, hval in parse_qsl(value.strip()):
-            pending.headers[_HEADER_NAMES.get(hkey.lower(), hkey)] = hval
-
-
-def finish(pending: Pending, line: str, report: ParseReport) -> Entry | None:
-    entry = pending.entry
-    assert entry is not None
-    url, url_headers = split_kodi_url(line) if "|" in line else (line, None)
-    problem = url_problem(url)
-    if problem is not None:
-        report.skip(problem)
-        return None
-    if ".mpd" in url and (url.endswith(".mpd") or ".mpd?" in url):
-        report.skip("DASH (.mpd) stream, cannot be served as MPEG-TS")
-        return None
-    entry.url = url
-    if pending.headers or url_headers:
-        entry.headers = {**entry.headers, **pending.headers, **(url_headers or {})}
-    if pending.kodiprops:
-        for key, value in pending.kodiprops.items():
-            entry.attrs[f"kodiprop:{key}"] = value
-    return entry

@@ -12,16 +12,8 @@ from collections.abc import Iterable
 from plextuner.errors import IngestError
 from plextuner.ingest.lines import MAYBE_LONG, too_long
 from plextuner.ingest.m3ublock import FastLane
-from plextuner.ingest.m3uline import (
-    URL_SCHEMES,
-    Pending,
-    Spellings,
-    entry_from_extinf,
-    finish,
-    kodiprop,
-    read_header,
-    vlcopt,
-)
+from plextuner.ingest.m3udirect import Pending, finish, kodiprop, vlcopt
+from plextuner.ingest.m3uline import URL_SCHEMES, Spellings, entry_from_extinf, read_header
 from plextuner.ingest.models import Entry, ParseReport
 
 
