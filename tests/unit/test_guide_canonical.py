@@ -38,6 +38,36 @@ SAFE = [
 ]
 
 
+UNWRITTEN = [
+    '<credits><director>D</director><actor role="Lead">A &amp; B</actor><guest/></credits>',
+    '<rating system="VCHIP"><value>TV-PG</value><icon src="r.png"/></rating>',
+    "<star-rating><value>3/5</value></star-rating>",
+    "<video><present>yes</present><aspect>16:9</aspect></video>",
+    '<length units="minutes">30</length>',
+    "<keyword>k</keyword>",
+    "<url>http://u.invalid/x?a=1&amp;b=2</url>",
+    "<country>US</country>",
+    '<language lang="en">English</language>',
+    "<orig-language>fr</orig-language>",
+    '<subtitles type="teletext"/>',
+    "<premiere/>",
+    "<last-chance>Last</last-chance>",
+    "<audio><stereo>stereo</stereo></audio>",
+    '<review type="text">good</review>',
+    '<image type="poster">http://i.invalid/p.jpg</image>',
+    "<credits>text around <actor>A</actor> children</credits>",
+]
+UNWRITTEN_EDGY = [
+    "<credits><actor>A<image>i</image></actor></credits>",  # deeper than text-only children
+    '<rating system="a>b"><value>x</value></rating>',  # a `>` in a value
+    "<keyword>k</keyword>tail",  # a tail between children
+    "<desc>A<keyword>k</keyword>B</desc>",  # a tail the reading would join to the text before
+    "<desc><credits/>Late</desc>",  # (the parser reads no text in this description)
+    "<title>T<url>u</url></title>",  # no tail: dropped, the title read as the parser reads it
+    "<keywords>k</keywords>",  # not one of ours
+]
+
+
 @st.composite
 def written(draw: st.DrawFn) -> tuple[str, bool]:
     """A programme spelled as the writer writes it (or, one in four, nearly: then its texts,
@@ -64,6 +94,10 @@ def written(draw: st.DrawFn) -> tuple[str, bool]:
         system = draw(st.sampled_from(["xmltv_ns", "onscreen", *[""] * edgy]))
         kids.append(f'<episode-num system="{system}">{draw(text)}</episode-num>')
     kids += [k for k in ("<previously-shown/>", "<new/>") if draw(st.booleans())]
+    # Children the writer does not write (canonical.unwritten_dropped), anywhere among them;
+    # edgy: with a tail of text, or where dropping one would join two texts
+    for other in draw(st.lists(st.sampled_from(UNWRITTEN + (UNWRITTEN_EDGY if edgy else [])))):
+        kids.insert(draw(st.integers(0, len(kids))), other)
     head = f'<programme start="{start}" stop="{stop}" channel="{channel}">'
     return f"{head}{''.join(kids)}</programme>", edgy
 
@@ -419,3 +453,32 @@ def test_start_tags_spelled_alike_take_the_split() -> None:
         out = starttags.respelled(block)
     assert out.count(b'<programme start="') == 50
     assert b'<programme start="7" stop="8" channel="c7">' in out
+
+
+def test_a_rich_guide_is_read_by_the_one_pass() -> None:
+    """Credits, ratings, video and the rest of what the writer does not write are dropped from
+    the bytes first (canonical.unwritten_dropped): every block in one pass, each programme kept
+    as the parser keeps it, pretty-printed or not."""
+    rich = "".join(UNWRITTEN)
+    for indent in ("none", "spaces"):
+        programmes = programmes_of(
+            300,
+            lambda i: (
+                f'<title lang="en">Show {i}</title><desc>About {i}</desc>{rich}'
+                f'<category>Series</category><episode-num system="onscreen">E{i}</episode-num>'
+            ),
+        )
+        assert_one_pass([indented(p, indent) for p in programmes], 5)
+
+
+def test_an_unwritten_child_with_text_after_it_is_left_to_the_parser() -> None:
+    """Dropping a child with a tail would join the text before it to the tail: the parser reads
+    the text before the first child only. Such a block is left to the general reading."""
+    for desc in ("<desc>A<keyword>k</keyword>B</desc>", "<desc><credits/>Late</desc>"):
+        programmes = [
+            p.replace("</programme>", f"{desc}</programme>")
+            for p in programmes_of(200, lambda i: f"<title>Show {i}</title>")
+        ]
+        with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
+            same(guide(programmes), fold=True)
+        assert True not in tried, desc
