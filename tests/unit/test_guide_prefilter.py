@@ -531,3 +531,47 @@ def test_a_block_with_a_cdata_section_left_open_is_not_searched_for_its_ends() -
     items, outcome = parse(body, WANTED, WINDOW, on=True)
     assert outcome.truncated and len(items) >= 1
     assert items == parse(body, WANTED, WINDOW, on=False)[0]
+
+
+_CDATA_PIECES = st.sampled_from(
+    [
+        b"<title>",
+        b"</title>",
+        b"<desc>pre ",
+        b"</desc>",
+        b"<![CDATA[plain]]>",
+        b"<![CDATA[a & b <c> ]] ]>]]>",
+        b"<![CDATA[]]>",
+        b"<![CDATA[two\nlines\r\n]]>",
+        b"<![CDATA[nul\x00]]>",
+        b"text > more",
+        b"\n",
+        b"</programme>",
+    ]
+)
+
+
+@given(st.lists(_CDATA_PIECES, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_cdata_sections_written_as_text_all_at_once_as_one_at_a_time(pieces: list[bytes]) -> None:
+    """The sections of a block escaped together (one split, one join) give what a call a
+    section gives (`_as_text`)."""
+    from plextuner.epg import markup
+
+    block = b"".join(pieces)
+    want = markup._CDATA.sub(markup._as_text, block)
+    assert markup.cdata_as_text(block) == want
+
+
+@given(
+    st.lists(st.sampled_from([b">", b"a", b"]", b"]]>", b"<![CDATA[", b"<", b"\n"]), max_size=24)
+)
+@settings(max_examples=500, deadline=None)
+def test_the_cdata_pattern_ends_a_section_at_its_first_end(pieces: list[bytes]) -> None:
+    """The section's text taken in runs ends where the lazy reading (`.*?` up to `]]>`) ends
+    it: at the first `]]>`."""
+    from plextuner.epg import markup
+
+    lazy = re.compile(rb">([^<>]*+)<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
+    block = b"".join(pieces)
+    assert markup._CDATA.split(block) == lazy.split(block)
