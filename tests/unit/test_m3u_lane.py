@@ -303,3 +303,27 @@ def test_more_distinct_vlcopt_runs_than_remembered() -> None:
     _as_the_line_walk("#EXTM3U\n" + rows, 1 << 20)
     entries, _ = parse_m3u("#EXTM3U\n" + rows, "s", "p")
     assert [e.headers["User-Agent"] for e in entries] == [f"UA{i}" for i in range(count)]
+
+
+def test_blank_lines_between_entries_are_passed_over_by_the_fast_lane() -> None:
+    """Entries separated by blank lines (LF or CRLF): every entry but the first by the lane,
+    numbered as the line walk numbers them."""
+    lane: list[m3ublock.FastLane] = []
+
+    class Kept(m3ublock.FastLane):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            lane.insert(0, self)  # this parse's first
+
+    for end in ("\n", "\r\n"):
+        rows = [
+            f'#EXTINF:-1 tvg-id="c{i}",C {i}{end}http://h.invalid/{i}.ts{end}' for i in range(6)
+        ]
+        text = "#EXTM3U" + end + end.join(rows) + end
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
+            entries, _ = parse_m3u(text, "s", "p")
+        assert [e.line for e in entries] == [2 + 3 * i for i in range(6)]
+        assert lane[0].hits == 5
+        assert lane[0].misses == 0  # one read took them all
+        _as_the_line_walk(text, 1 << 20)
