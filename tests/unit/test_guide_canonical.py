@@ -482,3 +482,35 @@ def test_an_unwritten_child_with_text_after_it_is_left_to_the_parser() -> None:
         with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
             same(guide(programmes), fold=True)
         assert True not in tried, desc
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"a",
+                b"\xc2",
+                b"\x85",
+                b"\xa0",
+                b"\xc2\xa9",
+                b"\xe1\x9a",
+                b"\x80",
+                b"\xe2\x80",
+                b"\x99",
+                b"\x8a",
+                b"\xaf",
+                b"\xe2\x81",
+                b"\x9f",
+                b"\xe3\x80",
+                b"\xe2",
+                b"\xe3",
+            ]
+        ),
+        max_size=16,
+    )
+)
+@settings(max_examples=500, deadline=None)
+def test_wide_space_in_is_the_pattern_search(pieces: list[bytes]) -> None:
+    """The lead bytes looked for first, the answer the pattern's, on any bytes."""
+    block = b"".join(pieces)
+    assert canonical.wide_space_in(block) == (canonical.WIDE_SPACE.search(block) is not None)

@@ -35,6 +35,22 @@ _EDGE = rb"[!-;=?-~\x80-\xff]"
 WIDE_SPACE = re.compile(
     rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80"
 )
+_WIDE_E2 = re.compile(rb"\xe2(?:\x80[\x80-\x8a\xa8\xa9\xaf]|\x81\x9f)")
+
+
+def wide_space_in(block: bytes) -> bool:
+    """`WIDE_SPACE.search(block) is not None`, each lead byte looked for first (`in`, a memchr):
+    the pattern tried at every byte took ~1.5 ms a 256 KB block of text beyond ASCII (a French
+    guide's: more than the one pass's read of it), this ~0.2 ms with typographic quotes in
+    every title, ~0.01 ms without."""
+    return (
+        (b"\xc2" in block and (b"\xc2\x85" in block or b"\xc2\xa0" in block))
+        or (b"\xe1" in block and b"\xe1\x9a\x80" in block)
+        or (b"\xe2" in block and _WIDE_E2.search(block) is not None)
+        or (b"\xe3" in block and b"\xe3\x80\x80" in block)
+    )
+
+
 _TEXT = _EDGE + rb"(?:[^<>\r]*" + _EDGE + rb")?"
 _VALUE = rb'[^"<>\x00-\x1f]++'  # a non-empty attribute value with nothing to normalise
 # Values and texts read here hold no `>` (legal in XML, never in a real time or id): so a ` />`

@@ -137,7 +137,7 @@ class PlainReader:
             self._clean
             and self._plain_entities
             and self._decodes(block)
-            and canonical.WIDE_SPACE.search(block) is None  # (its texts' ends: see there)
+            and not canonical.wide_space_in(block)  # (its texts' ends: see there)
         )
         source = canonical.written(block) if easy else block
         found = canonical.read_block(source, source.rfind(END) + len(END)) if easy else None
