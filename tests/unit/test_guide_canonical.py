@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -514,3 +515,43 @@ def test_wide_space_in_is_the_pattern_search(pieces: list[bytes]) -> None:
     """The lead bytes looked for first, the answer the pattern's, on any bytes."""
     block = b"".join(pieces)
     assert canonical.wide_space_in(block) == (canonical.WIDE_SPACE.search(block) is not None)
+
+
+_LONG = "A long description, " * 40 + "end"  # ~800 bytes: read with `_LONG_TEXT`
+
+
+@pytest.mark.parametrize(
+    ("desc", "one_pass"),
+    [
+        (_LONG, True),
+        (_LONG + " caf\u00e9 &amp; more", True),
+        ("a &lt; b " + _LONG, True),
+        (_LONG + " a > b", False),  # a `>` the writer escapes
+        (_LONG + " line\r\nbreak", False),  # a CR the parser makes a line feed
+        (_LONG + " ", False),  # white space to strip at its end
+    ],
+)
+def test_long_texts_are_read_by_the_one_pass_as_the_parser_reads_them(
+    desc: str, one_pass: bool
+) -> None:
+    """Long descriptions (a block whose first programme is over LONG bytes): kept as the parser
+    keeps them, in one pass unless a text holds what the writer would write otherwise."""
+    programmes = programmes_of(60, lambda i: f"<title>Show {i}</title><desc>{desc}</desc>")
+    with mock.patch.object(prefilter, "CHUNK", 16384), counted() as tried:
+        from_bytes = same(guide(programmes), fold=True)
+    if one_pass:
+        assert from_bytes == 60
+        assert tried
+        assert all(tried)
+    else:
+        assert True not in tried
+
+
+def test_a_block_of_long_programmes_is_read_with_the_long_texts_pattern() -> None:
+    """Its first programme over LONG bytes, no CR, no `>` outside the tags: `_LONG_TEXT`'s."""
+    block = "".join(programmes_of(5, lambda i: f"<title>T{i}</title><desc>{_LONG}</desc>"))
+    raw = block.encode()
+    with mock.patch.object(canonical, "_PROGRAMME", None):
+        found = canonical.read_block(raw, len(raw))
+    assert found is not None
+    assert len(found) == 5

@@ -52,43 +52,51 @@ def wide_space_in(block: bytes) -> bool:
 
 
 _TEXT = _EDGE + rb"(?:[^<>\r]*" + _EDGE + rb")?"
+# The same inside long texts: one byte excluded (`<`) is a tight loop for the regex engine where
+# a set of three is a lookup a byte (a guide of 1 KB descriptions: ~3.5 -> ~1.4 ns a byte); the
+# other two are looked for in the block at once (`read_block`)
+_LONG_TEXT = _EDGE + rb"(?:[^<]*" + _EDGE + rb")?"
 _VALUE = rb'[^"<>\x00-\x1f]++'  # a non-empty attribute value with nothing to normalise
 # Values and texts read here hold no `>` (legal in XML, never in a real time or id): so a ` />`
 # or `" >` that `compacted` respells is never inside one that tiles
 TIME = rb'"[^"<>&\t\n\r]*+"'  # a time attribute's value, quoted
 _TIMES = rb"start=" + TIME + rb"(?: stop=" + TIME + rb")?"  # XMLTV's stop is optional
 _CHANNEL = rb'channel="([^"<>&\t\n\r]*+)"'
-# Every child after the title is optional. The end tag is tried first where most programmes
-# end (after the title: a lean guide; after the description: an Xtream Codes panel's), so that
-# they do not try each later child in turn: the same programmes matched, ~0.2 us sooner each
-# (lean 690 -> 480 ns, Xtream 1000 -> 815 ns a programme; a rich one's unchanged).
-_TAIL = (
-    rb"(?:<date>" + _TEXT + rb"</date>)?"
-    rb"(?:<category>" + _TEXT + rb"</category>)*+"
-    rb'(?:<icon src="' + _VALUE + rb'"/>)?'
-    rb'(?:<episode-num system="' + _VALUE + rb'">' + _TEXT + rb"</episode-num>)*+"
-    rb"(?:<previously-shown/>)?(?:<new/>)?"
-)
-_BODY = (
-    rb"(<title>" + _TEXT + rb"</title>(?:</programme>|"
-    rb"(?:<sub-title>" + _TEXT + rb"</sub-title>)?"
-    rb"(?:<desc>" + _TEXT + rb"</desc>)?"
-    rb"(?:</programme>|" + _TAIL + rb"</programme>)))"
-)
-_PROGRAMME = re.compile(rb"([ \t\n\r]*+)<programme (" + _TIMES + rb") " + _CHANNEL + rb">" + _BODY)
-# `channel` first (ElementTree's sorted attributes, some generators: every such programme went
-# to the parser, a lean guide so spelled 3.97x a bare iterparse): the times captured ahead, so
-# that the groups come in the same order.
-_CHANNEL_FIRST = re.compile(
-    rb'([ \t\n\r]*+)<programme (?=channel="[^"<>&\t\n\r]*+" ('
-    + _TIMES
-    + rb")>)"
-    + _CHANNEL
-    + rb" "
-    + _TIMES
-    + rb">"
-    + _BODY
-)
+
+
+def _programme(text: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """A programme spelled as the writer writes it, its texts `text`: with the times first, and
+    with the channel first (ElementTree's sorted attributes, some generators: every such
+    programme went to the parser, a lean guide so spelled 3.97x a bare iterparse; the times
+    captured ahead, so that the groups come in the same order)."""
+    # Every child after the title is optional. The end tag is tried first where most
+    # programmes end (after the title: a lean guide; after the description: an Xtream Codes
+    # panel's), so that they do not try each later child in turn: the same programmes matched,
+    # ~0.2 us sooner each (lean 690 -> 480 ns, Xtream 1000 -> 815 ns a programme).
+    tail = (
+        rb"(?:<date>" + text + rb"</date>)?"
+        rb"(?:<category>" + text + rb"</category>)*+"
+        rb'(?:<icon src="' + _VALUE + rb'"/>)?'
+        rb'(?:<episode-num system="' + _VALUE + rb'">' + text + rb"</episode-num>)*+"
+        rb"(?:<previously-shown/>)?(?:<new/>)?"
+    )
+    body = (
+        rb"(<title>" + text + rb"</title>(?:</programme>|"
+        rb"(?:<sub-title>" + text + rb"</sub-title>)?"
+        rb"(?:<desc>" + text + rb"</desc>)?"
+        rb"(?:</programme>|" + tail + rb"</programme>)))"
+    )
+    times_first = rb"([ \t\n\r]*+)<programme (" + _TIMES + rb") " + _CHANNEL + rb">" + body
+    channel_first = (
+        rb'([ \t\n\r]*+)<programme (?=channel="[^"<>&\t\n\r]*+" (' + _TIMES + rb")>)"
+        + _CHANNEL + rb" " + _TIMES + rb">" + body
+    )  # fmt: skip
+    return re.compile(times_first), re.compile(channel_first)
+
+
+_PROGRAMME, _CHANNEL_FIRST = _programme(_TEXT)
+_LONG, _LONG_CHANNEL_FIRST = _programme(_LONG_TEXT)
+LONG = 512  # bytes of a block's first programme from which its texts are read as long ones
 # The bytes of a match outside its groups: `<programme `, ` channel="`, `">` (or `channel="`,
 # `" `, `>`; the times, consumed after the channel, are the group taken ahead)
 _FIXED = len(b"<programme ") + len(b' channel="') + len(b'">')
@@ -105,10 +113,21 @@ def channel_first(block: bytes) -> bool:
     return block.startswith(b"<programme channel=", block.find(b"<programme "))
 
 
+def _no_cr_nor_gt_in_texts(block: bytes, end: int) -> bool:
+    """What `_TEXT` refuses and `_LONG_TEXT` takes, found in none of the texts of `block[:end]`
+    should its programmes tile: no CR anywhere, and no `>` but the tags' own. Every tag the
+    patterns take holds one `<` and one `>` (their values hold neither) and no text a `<`, so
+    a tiled block holds as many of each exactly when no text holds a `>`."""
+    return block.find(b"\r", 0, end) < 0 and block.count(b"<", 0, end) == block.count(b">", 0, end)
+
+
 def read_block(block: bytes, end: int) -> list[Found] | None:
     """Every programme of `block[:end]` (`end` just after its last `</programme>`), or None
     when one of them is spelled otherwise (or anything else stands between them)."""
-    pattern = _CHANNEL_FIRST if channel_first(block) else _PROGRAMME
+    first = channel_first(block)
+    pattern = _CHANNEL_FIRST if first else _PROGRAMME
+    if block.find(END) > LONG and _no_cr_nor_gt_in_texts(block, end):
+        pattern = _LONG_CHANNEL_FIRST if first else _LONG
     if pattern.match(block, 0, end) is None:
         return None  # the tiling starts with a match at 0: a block of a rich guide (credits,
         # ratings) fails here in a match, not in a `findall` trying every programme (0.4 s)
@@ -177,9 +196,10 @@ def unlang(block: bytes) -> bytes:
     style spells `<title lang="en">`): the bytes the writer writes. Exact: a double-quoted value
     holds no `"`, and a text holding ` lang="en">` holds a `>`, which the one pass refuses in a
     text; an element the one pass does not read leaves the block untiled either way. A block
-    still holding such an attribute after LANGUAGES values does not tile (read_block)."""
-    if b' lang="' not in block:
-        return block
+    still holding such an attribute after LANGUAGES values, or holding none in its first
+    GAP_SAMPLE bytes and one later, does not tile (read_block)."""
+    if block.find(b' lang="', 0, GAP_SAMPLE) < 0:  # the sample only, as `compacted` (a guide
+        return block  # spells its programmes alike): the whole block's was ~0.1 ms
     for _ in range(LANGUAGES):
         found = _LANGUAGE.search(block)
         if found is None:

@@ -61,6 +61,18 @@ def has_markup(block: bytes) -> bool:
     return (block.find(b"!") >= 0 or block.find(b"?") >= 0) and _MARKUP.search(block) is not None
 
 
+def unmarked(block: bytes) -> bytes:
+    """`block` (which starts outside any markup) with its comments between programmes dropped
+    and its CDATA sections written as text (see both)."""
+    if b"!" not in block:  # (a memchr: both open with one; their two searches ~0.3 ms a block)
+        return block
+    if b"<!--" in block:
+        block = comments_dropped(block)
+    if b"<![CDATA[" in block:
+        block = cdata_as_text(block)
+    return block
+
+
 # A CDATA section in an element's text, after its start tag or other text (never in a tag: a
 # `<` cannot stand in an attribute value); the first `]]>` ends it, as it ends it for the parser
 # (its text taken a run of other bytes at a time, not tried for the end at every byte: 2x)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Container, Iterator
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
-from plextuner.epg.markup import Markup, cdata_as_text, comments_dropped, has_markup
+from plextuner.epg.markup import Markup, has_markup, unmarked
 
 if TYPE_CHECKING:
     from plextuner.epg.emit import RenderedRun  # (it imports this module)
@@ -129,10 +129,8 @@ class Prefilter:
             block, tail = buf[:cut], buf[cut:]  # the tail: an unfinished programme (or the end)
             if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
                 on, block, tail = False, buf, b""
-            if markup.outside and b"<!--" in block:
-                block = comments_dropped(block)
-            if markup.outside and b"<![CDATA[" in block:
-                block = cdata_as_text(block)
+            if markup.outside:
+                block = unmarked(block)
             plain = self.plain  # with one, scanning always pays (it reads what it keeps)
             if on and (plain or pays.examine()) and markup.outside and not has_markup(block):
                 before = self.skipped
