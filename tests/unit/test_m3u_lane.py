@@ -154,6 +154,21 @@ def _as_the_line_walk(text: str, block: int) -> None:
         assert _outcome(parse_m3u_file, path, "s", "p") == want
 
 
+def _parsed_with_lane(text: str) -> tuple[list[Entry], ParseReport, m3ublock.FastLane]:
+    """`parse_m3u` of `text`, and the fast lane it read with."""
+    lanes: list[m3ublock.FastLane] = []
+
+    class Kept(m3ublock.FastLane):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            lanes.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
+        entries, report = parse_m3u(text, "s", "p")
+    return entries, report, lanes[0]
+
+
 def test_a_list_spelled_alike_goes_by_the_fast_lane(monkeypatch: pytest.MonkeyPatch) -> None:
     """All but the first entry (which teaches the spelling) are read by the lane; entries after
     a directive between a line and its URL go by the line walk, and the lane takes up again."""
@@ -186,23 +201,14 @@ def test_entries_with_their_own_extgrp_go_by_the_fast_lane() -> None:
     next entry too), numbers kept."""
     rows = [f"#EXTINF:-1,C {i}\n#EXTGRP: G{i // 2} \nhttp://h.invalid/{i}.ts" for i in range(6)]
     rows.append("#EXTINF:-1,Last\n#KODIPROP:k=v\nhttp://h.invalid/9.ts")  # walked
-    lane: list[m3ublock.FastLane] = []
-
-    class Kept(m3ublock.FastLane):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            lane.append(self)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
-        entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows) + "\n", "s", "p")
+    entries, report, lane = _parsed_with_lane("#EXTM3U\n" + "\n".join(rows) + "\n")
     assert [(e.name, e.group) for e in entries] == [
         ("C 0", "G0"), ("C 1", "G0"), ("C 2", "G1"), ("C 3", "G1"), ("C 4", "G2"), ("C 5", "G2"),
         ("Last", "G2"),
     ]  # fmt: skip
     assert [e.line for e in entries] == [2, 5, 8, 11, 14, 17, 20]
     assert entries[-1].attrs == {"kodiprop:k": "v"}
-    assert lane[0].hits == 5  # all but the first (it taught the spelling) and the last
+    assert lane.hits == 5  # all but the first (it taught the spelling) and the last
     assert report.entries == 7
 
 
@@ -259,20 +265,11 @@ def test_entries_with_vlcopt_lines_go_by_the_fast_lane() -> None:
         f"#EXTVLCOPT:http-user-agent=Last{i}\nhttp://h.invalid/{i}.ts"
         for i in range(6)
     ]
-    lane: list[m3ublock.FastLane] = []
-
-    class Kept(m3ublock.FastLane):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            lane.append(self)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
-        entries, report = parse_m3u("#EXTM3U\n" + "\n".join(rows) + "\n", "s", "p")
+    entries, report, lane = _parsed_with_lane("#EXTM3U\n" + "\n".join(rows) + "\n")
     assert [e.line for e in entries] == [2 + 6 * i for i in range(6)]
     assert entries[4].headers == {"User-Agent": "Last4", "Referer": "http://r.invalid/4"}
     assert all(e.group == "G" for e in entries)
-    assert lane[0].hits == 5
+    assert lane.hits == 5
     assert report.entries == 6
 
 
@@ -308,22 +305,13 @@ def test_more_distinct_vlcopt_runs_than_remembered() -> None:
 def test_blank_lines_between_entries_are_passed_over_by_the_fast_lane() -> None:
     """Entries separated by blank lines (LF or CRLF): every entry but the first by the lane,
     numbered as the line walk numbers them."""
-    lane: list[m3ublock.FastLane] = []
-
-    class Kept(m3ublock.FastLane):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            lane.insert(0, self)  # this parse's first
-
     for end in ("\n", "\r\n"):
         rows = [
             f'#EXTINF:-1 tvg-id="c{i}",C {i}{end}http://h.invalid/{i}.ts{end}' for i in range(6)
         ]
         text = "#EXTM3U" + end + end.join(rows) + end
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("plextuner.ingest.m3uwalk.FastLane", Kept)
-            entries, _ = parse_m3u(text, "s", "p")
+        entries, _, lane = _parsed_with_lane(text)
         assert [e.line for e in entries] == [2 + 3 * i for i in range(6)]
-        assert lane[0].hits == 5
-        assert lane[0].misses == 0  # one read took them all
+        assert lane.hits == 5
+        assert lane.misses == 0  # one read took them all
         _as_the_line_walk(text, 1 << 20)
