@@ -299,6 +299,7 @@ _SPELLING = st.tuples(
     st.sampled_from(["-1", "0", "-1 ", " -1"]),
     st.lists(st.tuples(_GAP, _KEY), max_size=5),
     st.sampled_from(["", " ", "x"]),
+    st.sampled_from(['"', '"', "'"]),  # single quotes: a generator's `tvg-id='x'`
 )
 _VALUE = st.one_of(
     st.text(alphabet=" ,;=aé\x01'\"A1-", max_size=6), st.sampled_from(["1", "-1.5", " 7 ", ""])
@@ -310,10 +311,10 @@ def _extinf_lines(draw: st.DrawFn) -> list[str]:
     spellings = draw(st.lists(_SPELLING, min_size=1, max_size=3))
     lines = []
     for _ in range(draw(st.integers(1, 12))):
-        duration, attrs, tail = draw(st.sampled_from(spellings))
+        duration, attrs, tail, quote = draw(st.sampled_from(spellings))
         line = "#EXTINF:" + duration
         for gap, key in attrs:
-            line += f'{gap}{key}="{draw(_VALUE)}"'
+            line += f"{gap}{key}={quote}{draw(_VALUE)}{quote}"
         lines.append(f"{line}{tail},{draw(_VALUE)}")
     return lines
 
@@ -335,6 +336,15 @@ def _extinf_lines(draw: st.DrawFn) -> list[str]:
 )
 @example(
     ['#EXTINF:-1 tvg-name="A",A', '#EXTINF:-1 tvg-name="",', '#EXTINF:-1 tvg-name="\x01",x'], None
+)
+@example(
+    [
+        "#EXTINF:-1 tvg-id='a' group-title='G',A",
+        "#EXTINF:-1 tvg-id='b,c' group-title='G',B",
+        "#EXTINF:-1 tvg-id='d\"e' group-title='G',C",
+        "#EXTINF:-1 tvg-id='' group-title='H',D",
+    ],
+    None,
 )
 def test_learned_spellings_read_lines_as_the_general_way_does(
     lines: list[str], shift: float | None

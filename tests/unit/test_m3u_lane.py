@@ -87,7 +87,10 @@ def _plain_extinf_lines(draw: st.DrawFn) -> list[str]:
     )
     out = []
     for _ in range(draw(st.integers(2, 16))):
-        attrs = " ".join(f'{k}="{draw(_PLAIN_VALUE)}"' for k in draw(st.sampled_from(spellings)))
+        quote = draw(st.sampled_from(['"', '"', "'"]))
+        attrs = " ".join(
+            f"{k}={quote}{draw(_PLAIN_VALUE)}{quote}" for k in draw(st.sampled_from(spellings))
+        )
         out.append(f"#EXTINF:-1 {attrs},{draw(_PLAIN_VALUE)}")
     return out
 

@@ -55,13 +55,14 @@ _SEGMENT_KEYS: dict[str, str] = {}
 _SEGMENT_CACHE = 4096
 
 
-def _attrs_quoted(text: str) -> dict[str, str] | None:
+def _attrs_quoted(text: str, quote: str = '"') -> dict[str, str] | None:
     """The common spelling, every value double-quoted, read with one `split` instead of a regex
     scan that tried a key at every letter of every value (the parser's largest cost on a 50k
     list). The same answer as `_attrs_scan` (a property test holds them equal), or None when
     the line is spelled otherwise: each text between values must hold exactly one `=`, at its
-    end, and nothing after the last value may."""
-    parts = text.split('"')
+    end, and nothing after the last value may. `quote="'"`: every value single-quoted (a
+    spelling `Spellings.learn` checks against the scan before it learns it)."""
+    parts = text.split(quote)
     last = len(parts) - 1
     if last & 1 or "=" in parts[last]:
         return None  # unbalanced quotes, or a bare value at the end
@@ -193,6 +194,11 @@ def _group(value: str) -> str:
 # groups; the few attributes read through _specials (channel number, shift, catch-up, headers)
 # are handed to it as a dict of just those. A spelling naming a key twice is not learned (the
 # first non-empty value wins there: read the general way every time).
+# A learned spelling's value, in a line and in a block (where it may not run past its line)
+_VALUES = {
+    '"': ('"([^"]*+)"', r'"([^"\r\n]*+)"'),
+    "'": ("'([^'\",]*+)'", r"'([^'\",\r\n]*+)'"),
+}
 SPELLINGS_KEPT = 8  # a playlist has a handful (with and without a logo, ...)
 GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
 _FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned spelling fills
@@ -288,17 +294,23 @@ class Spellings:
         """Keep the spelling of a line whose attributes, read the general way, were these."""
         if not self.learning or len(self.shapes) >= SPELLINGS_KEPT:
             return
-        parts = attr_part.split('"')
-        keys = self._keys(attr_part, parts)
+        # Values in double quotes; or in single quotes where the line holds no double one (a
+        # generator's `tvg-id='x'`: 2x the parse by the general reading). The general reading
+        # ends the attributes at the first comma outside double quotes: a single-quoted value
+        # learned here holds neither a comma nor a double quote.
+        quote = '"' if '"' in attr_part or "'" not in attr_part else "'"
+        parts = attr_part.split(quote)
+        keys = self._keys(attr_part, parts, quote)
         if keys is None:
             self.refused += 1
             self.learning = self.refused < GIVE_UP_AFTER  # each try costs a second reading
             return
+        value, paired = _VALUES[quote]
         pattern = "#EXTINF:" + re.escape(parts[0])
         pair = pattern
         for segment in parts[2::2]:
-            pattern += '"([^"]*+)"' + re.escape(segment)  # possessive: a miss fails at once
-            pair += r'"([^"\r\n]*+)"' + re.escape(segment)
+            pattern += value + re.escape(segment)  # possessive: a miss fails at once
+            pair += paired + re.escape(segment)
         pattern += ",(.*)"
         # In a block: the name to the line's end (a CR before it left out), an `#EXTGRP:` line
         # or none (its value a group: None when there is none), `#EXTVLCOPT:` lines or none
@@ -319,10 +331,12 @@ class Spellings:
         self.shapes.append(shape)
 
     @staticmethod
-    def _keys(attr_part: str, parts: list[str]) -> list[str] | None:
+    def _keys(attr_part: str, parts: list[str], quote: str) -> list[str] | None:
         """The keys of `attr_part` (split at its quotes into `parts`) when its values are all
-        double-quoted and each key comes once; else None."""
-        if _attrs_quoted(attr_part) is None:
+        quoted with `quote`, read so as the general reading reads them, and each key comes
+        once; else None."""
+        quoted = _attrs_quoted(attr_part, quote)
+        if quoted is None or (quote == "'" and quoted != _attrs_scan(attr_part)):
             return None
         keys = [_SEGMENT_KEYS.get(parts[i], "") for i in range(0, len(parts) - 1, 2)]
         return keys if all(keys) and len(set(keys)) == len(keys) else None
