@@ -318,3 +318,18 @@ def test_blank_lines_between_entries_are_passed_over_by_the_fast_lane() -> None:
         assert lane.hits == 5
         assert lane.misses == 0  # one read took them all
         _as_the_line_walk(text, 1 << 20)
+
+
+def test_a_list_that_leaves_out_empty_attributes_is_read_by_the_lane() -> None:
+    """Each entry names only the attributes it has: dozens of spellings (here 2**5 = 32), all
+    learned and read by the lane, as the line walk reads them."""
+    keys = ["tvg-id", "tvg-name", "tvg-logo", "tvg-chno", "group-title"]
+    rows = []
+    for i in range(3 * 2 ** len(keys)):
+        attrs = " ".join(f'{k}="{k[4:]}{i}"' for b, k in enumerate(keys) if i >> b & 1)
+        rows.append(f"#EXTINF:-1 {attrs},C {i}\nhttp://h.invalid/{i}.ts\n")
+    text = "#EXTM3U\n" + "".join(rows)
+    entries, _, lane = _parsed_with_lane(text)
+    assert len(entries) == len(rows)
+    assert lane.hits == len(rows) - 2 ** len(keys)  # each spelling's first taught it
+    _as_the_line_walk(text, 1 << 20)

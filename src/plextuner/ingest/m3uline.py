@@ -199,7 +199,7 @@ _VALUES = {
     '"': ('"([^"]*+)"', r'"([^"\r\n]*+)"'),
     "'": ("'([^'\",]*+)'", r"'([^'\",\r\n]*+)'"),
 }
-SPELLINGS_KEPT = 8  # a playlist has a handful (with and without a logo, ...)
+SPELLINGS_KEPT = 32  # a handful; dozens where a list leaves out its empty attributes (2x)
 GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
 _FIELDS = ("tvg-id", "tvg-name", "tvg-logo", "group-title")  # what a learned spelling fills
 _SPECIAL = frozenset({*HEADER_NAMES, "tvg-shift", "tvg-chno", "ch-number", "timeshift"})
