@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from plextuner.ingest.charclass import allowed
 from plextuner.ingest.models import Entry, ParseReport, clean_text
 from plextuner.ingest.urls import clean_url
 
@@ -194,10 +195,12 @@ def _group(value: str) -> str:
 # groups; the few attributes read through _specials (channel number, shift, catch-up, headers)
 # are handed to it as a dict of just those. A spelling naming a key twice is not learned (the
 # first non-empty value wins there: read the general way every time).
-# A learned spelling's value, in a line and in a block (where it may not run past its line)
+# A learned spelling's value, in a line and in a block (where it may not run past its line); the
+# sets spelled by what they allow (charclass.py: a pair matched ~17% sooner)
+_DQ, _SQ, _CR_LF = '"', "'", "\r\n"
 _VALUES = {
-    '"': ('"([^"]*+)"', r'"([^"\r\n]*+)"'),
-    "'": ("'([^'\",]*+)'", r"'([^'\",\r\n]*+)'"),
+    _DQ: (f'"({allowed(_DQ)}*+)"', f'"({allowed(_DQ + _CR_LF)}*+)"'),
+    _SQ: (f"'({allowed(_SQ + _DQ + ',')}*+)'", f"'({allowed(_SQ + _DQ + ',' + _CR_LF)}*+)'"),
 }
 SPELLINGS_KEPT = 32  # a handful; dozens where a list leaves out its empty attributes (2x)
 GIVE_UP_AFTER = 256  # lines no spelling matched, when they outnumber the matched four to one
@@ -319,7 +322,7 @@ class Spellings:
         # Kodi-style `|headers`; its head a group for the host's verdict. Anything else is
         # left to the line walk (m3ublock.py).
         pair += (
-            r",([^\r\n]*+)\r?\n(?:#EXTGRP:([^\r\n\x00]*+)\r?\n)?"
+            rf",({allowed(_CR_LF)}*+)\r?\n(?:#EXTGRP:([^\r\n\x00]*+)\r?\n)?"
             r"((?:#EXTVLCOPT:[^\r\n\x00]*+\r?\n)*+)"
             rf"({clean_url(without='|')})\r?(?=\n|\Z)"
         )
