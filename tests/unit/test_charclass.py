@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.ingest.charclass import MAX_CODE_POINT, allowed
+from plextuner.charclass import MAX_CODE_POINT, allowed
 from plextuner.ingest.urls import _BAD, clean_url
 
 _EDGES = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from plextuner.ingest.charclass import allowed
+from plextuner.charclass import allowed
 from plextuner.ingest.models import Entry, ParseReport, clean_text
 from plextuner.ingest.urls import clean_url
 

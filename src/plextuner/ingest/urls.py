@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from plextuner.addresses import is_ip
-from plextuner.ingest.charclass import allowed
+from plextuner.charclass import allowed
 
 _SCHEMES = frozenset({"http", "https"})
 # Control characters, whitespace and the characters no URL may carry unescaped.
