@@ -1,6 +1,7 @@
 """Character classes spelled by what they allow: a regex set of a few exclusions (`[^"\r\n]`)
 is checked a character at a time by comparing it with each, a set of ranges by looking it up.
-The hot patterns of the M3U parser (a pair's values and URL) match ~45% sooner so spelled."""
+The hot patterns of the M3U parser (a pair's values and URL) match ~45% sooner so spelled, a
+lean guide's programmes (their times and channel) ~17% sooner."""
 
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ def allowed(excluded: str) -> str:
     if start <= MAX_CODE_POINT:
         spans.append((start, MAX_CODE_POINT))
     return "[" + "".join(_span(a, b) for a, b in spans) + "]"
+
+
+def allowed_bytes(excluded: bytes) -> bytes:
+    """The set (for a bytes pattern) of every byte but those of `excluded`."""
+    spans, start = [], 0
+    for code in sorted(set(excluded)):
+        if code > start:
+            spans.append((start, code - 1))
+        start = code + 1
+    if start <= 0xFF:
+        spans.append((start, 0xFF))
+    return b"[" + b"".join(_span(a, b).encode() for a, b in spans) + b"]"
 
 
 def _span(first: int, last: int) -> str:

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.charclass import MAX_CODE_POINT, allowed
+from plextuner.charclass import MAX_CODE_POINT, allowed, allowed_bytes
 from plextuner.ingest.urls import _BAD, clean_url
 
 _EDGES = (
@@ -44,3 +44,13 @@ def test_every_code_point_but_the_excluded() -> None:
     assert allowed("") == "[\\x00-\\U0010ffff]"
     assert allowed('"\r\n') == "[\\x00-\\x09\\x0b-\\x0c\\x0e-\\x21\\x23-\\U0010ffff]"
     assert allowed(chr(MAX_CODE_POINT)) == "[\\x00-\\U0010fffe]"
+
+
+@given(st.binary(max_size=6), st.binary(max_size=16))
+@settings(max_examples=500, deadline=None)
+def test_allowed_bytes_is_the_negated_set(excluded: bytes, data: bytes) -> None:
+    negated = (
+        re.compile(b"[^" + re.escape(excluded) + b"]*") if excluded else re.compile(b".*", re.S)
+    )
+    spelled = re.compile(allowed_bytes(excluded) + b"*")
+    assert (negated.fullmatch(data) is None) == (spelled.fullmatch(data) is None)
