@@ -25,6 +25,7 @@ from collections.abc import Callable, Container, Iterator
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
+from plextuner.charclass import allowed_bytes
 from plextuner.epg.markup import Markup, has_markup, unmarked
 
 if TYPE_CHECKING:
@@ -37,16 +38,18 @@ START_TAG = b"<programme "
 # Both anchored after `<programme `, values plain (no entity, no whitespace the parser would
 # normalise, no markup), so a match is certainly the start tag's own attributes and no quote is
 # out of place; anything spelled otherwise is left to the parser.
-# `start`, `stop`, `channel` in the order the XMLTV DTD lists them, which most grabbers write:
+# `start`, `stop`, `channel` in the order the XMLTV DTD lists them, which most grabbers write
+# (a value's set spelled by what it allows, charclass.py: a block's tags found ~20% sooner):
+_VALUE = allowed_bytes(b'"<&\t\n\r') + b"*"
 _COMMON = re.compile(
-    rb'start="([^"<&\t\n\r]*)"\s+stop="([^"<&\t\n\r]*)"\s+channel="([^"<&\t\n\r]*)"'
+    b'start="(' + _VALUE + b')"\\s+stop="(' + _VALUE + b')"\\s+channel="(' + _VALUE + b')"'
 )
 # The same after a `</programme>` (or at a block's start) and whitespace, `start` and `stop`
 # read as one pair (group 1) and `channel` (group 2): one pass over a block finds every tag.
-_PLAIN = rb'"[^"<&\t\n\r]*"'
+_PLAIN = b'"' + _VALUE + b'"'
 _HEAD = (
     rb"[ \t\n\r]*<programme (start=" + _PLAIN + rb"[ \t\n\r]+stop=" + _PLAIN
-    + rb')[ \t\n\r]+channel="([^"<&\t\n\r]*)"'
+    + rb')[ \t\n\r]+channel="(' + _VALUE + b')"'
 )  # fmt: skip
 _FIRST = re.compile(_HEAD)
 _NEXT = re.compile(rb"</programme>" + _HEAD)
