@@ -102,7 +102,15 @@ def _programme(text: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
 
 
 _PROGRAMME, _CHANNEL_FIRST = _programme(_TEXT)
-_LONG, _LONG_CHANNEL_FIRST = _programme(_LONG_TEXT)
+
+
+@functools.cache
+def _long() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """`_programme(_LONG_TEXT)`, compiled at the first block of long programmes (~8 ms of a
+    process's start: most guides hold none)."""
+    return _programme(_LONG_TEXT)
+
+
 LONG = 512  # bytes of a block's first programme from which its texts are read as long ones
 # The bytes of a match outside its groups: `<programme `, ` channel="`, `">` (or `channel="`,
 # `" `, `>`; the times, consumed after the channel, are the group taken ahead)
@@ -134,7 +142,8 @@ def read_block(block: bytes, end: int) -> list[Found] | None:
     first = channel_first(block)
     pattern = _CHANNEL_FIRST if first else _PROGRAMME
     if block.find(END) > LONG and _no_cr_nor_gt_in_texts(block, end):
-        pattern = _LONG_CHANNEL_FIRST if first else _LONG
+        times_first, channel_first_ = _long()
+        pattern = channel_first_ if first else times_first
     if pattern.match(block, 0, end) is None:
         return None  # the tiling starts with a match at 0: a block of a rich guide (credits,
         # ratings) fails here in a match, not in a `findall` trying every programme (0.4 s)
