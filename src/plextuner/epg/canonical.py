@@ -129,8 +129,9 @@ def channel_first(block: bytes) -> bool:
 
 
 def _no_cr_nor_gt_in_texts(block: bytes, end: int) -> bool:
-    """What `_TEXT` refuses and `_LONG_TEXT` takes, found in none of the texts of `block[:end]`
-    should its programmes tile: no CR anywhere, and no `>` but the tags' own. Every tag the
+    """What `_TEXT` refuses and `_LONG_TEXT` takes (the control characters aside: the caller
+    refuses them), found in none of the texts of `block[:end]` should its programmes tile: no
+    CR anywhere, and no `>` but the tags' own. Every tag the
     patterns take holds one `<` and one `>` (their values hold neither) and no text a `<`, so
     a tiled block holds as many of each exactly when no text holds a `>`."""
     return block.find(b"\r", 0, end) < 0 and block.count(b"<", 0, end) == block.count(b">", 0, end)
