@@ -121,3 +121,25 @@ async def test_unchanged_guides_are_not_rewritten(tmp_path: Path) -> None:
     paths.guide("g").unlink()  # a file gone from disk is written again
     await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     assert "Show three" in paths.guide("g").read_text()
+
+
+async def test_broken_programmes_cost_nothing_else(tmp_path: Path) -> None:
+    """A guide with a bare `&` and an HTML entity mid-way (epg/resync.py): every programme in
+    the device guide, written correctly, and one warning naming the first broken one."""
+    from structlog.testing import capture_logs
+
+    settings = world(tmp_path)
+    guide = tmp_path / "guide.xml"
+    text = guide.read_text().replace("<title>Show 3</title>", "<title>Law & Order</title>")
+    guide.write_text(text.replace("<title>Show 7</title>", "<title>Caf&eacute;&nbsp;7</title>"))
+    with capture_logs() as logs:
+        await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    written = DataDir(tmp_path / "data").guide("g").read_text()
+    assert "<title>Law &amp; Order</title>" in written
+    assert "<title>Café\u00a07</title>" in written
+    assert "<title>Show 8</title>" in written and "<title>Show 40</title>" in written
+    warned = [e for e in logs if e["event"] == "guide_programmes_malformed"]
+    assert len(warned) == 1 and warned[0]["count"] == 2
+    assert warned[0]["first"].startswith('<programme start="') and "no name" in warned[0]["first"]
+    parsed = [e for e in logs if e["event"] == "guide_source_parsed"]
+    assert parsed[0]["malformed"] == 2 and parsed[0]["truncated"] is None

@@ -1,4 +1,4 @@
-"""The parser is fed a block a piece at a time (xmltv.FEED_BYTES): libxml2 builds the nodes of
+"""The parser is fed a block a piece at a time (resync.FEED_BYTES): libxml2 builds the nodes of
 everything it is fed before any is cleared, so a 1 MB block of channels held ~14 MB of nodes.
 
 Each test compares the pieces' items and counts with the same guide fed whole blocks (FEED_BYTES
@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from unittest import mock
 
-from plextuner.epg import xmltv
+from plextuner.epg import resync
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.xmltv import iter_guide
 
@@ -45,7 +45,7 @@ def read(body: bytes, feed: int) -> tuple[list[GuideChannel | Programme], ParseO
     outcome = ParseOutcome("t")
     items: list[GuideChannel | Programme] = []
     largest = 0
-    real = xmltv._fed
+    real = resync._fed
 
     def spy(parser: object, block: bytes | None, close: bool = False) -> object:
         nonlocal largest
@@ -55,7 +55,7 @@ def read(body: bytes, feed: int) -> tuple[list[GuideChannel | Programme], ParseO
     def wanted() -> set[str]:
         return {i.id for i in items if isinstance(i, GuideChannel)}
 
-    with mock.patch.object(xmltv, "FEED_BYTES", feed), mock.patch.object(xmltv, "_fed", spy):
+    with mock.patch.object(resync, "FEED_BYTES", feed), mock.patch.object(resync, "_fed", spy):
         for item in iter_guide(io.BytesIO(body), "t", outcome, wanted, WINDOW, fold=True):
             assert isinstance(item, GuideChannel | Programme)  # the parser's, not plain.py's
             items.append(item)
@@ -68,9 +68,9 @@ def test_pieces_read_what_whole_blocks_read() -> None:
     body = rich_guide(2000, 6)
     assert len(body) > 2 * 1024 * 1024
     whole, counts, largest = read(body, 1 << 30)
-    assert largest > xmltv.FEED_BYTES  # the old way: the prefilter's blocks, whole
+    assert largest > resync.FEED_BYTES  # the old way: the prefilter's blocks, whole
     assert sum(isinstance(i, Programme) for i in whole) == 12_000
-    for feed in (xmltv.FEED_BYTES, 1000):
+    for feed in (resync.FEED_BYTES, 1000):
         items, outcome, largest = read(body, feed)
         assert largest <= feed
         assert items == whole
@@ -81,13 +81,14 @@ def test_pieces_read_what_whole_blocks_read() -> None:
         )
 
 
-def test_a_break_in_a_piece_keeps_what_came_before_it() -> None:
+def test_a_break_in_a_piece_costs_what_whole_blocks_cost() -> None:
     """Garbage in the middle of a block: what parsed before it (in earlier pieces of the same
-    block, and in its own piece) is kept, as with whole blocks, and the outcome says so."""
+    block, and in its own piece) is kept, the piece it is in read alone (resync.py: it finds
+    the programme behind the garbage), and a fresh parser reads on; as with whole blocks."""
     body = rich_guide(500, 8, broken_at=2345)
     whole, counts, _ = read(body, 1 << 30)
-    items, outcome, _ = read(body, xmltv.FEED_BYTES)
-    assert outcome.truncated and counts.truncated
-    kept = [i for i in items if isinstance(i, Programme)]
-    assert len(kept) == 2345
-    assert items == whole
+    for feed in (resync.FEED_BYTES, 1000):
+        items, outcome, _ = read(body, feed)
+        assert (outcome.malformed, outcome.truncated) == (counts.malformed, None) == (1, None)
+        assert sum(isinstance(i, Programme) for i in items) == 4000
+        assert items == whole

@@ -352,9 +352,9 @@ def test_the_scan_steps_aside_only_while_everything_is_kept() -> None:
 
     real_item = xmltv._item
 
-    def item(elem: Any, *args: Any) -> object:
-        parsed.append(elem.tag)
-        return real_item(elem, *args)
+    def item(*args: Any) -> object:
+        parsed.append(args[-1].tag)  # the element
+        return real_item(*args)
 
     with (
         mock.patch.object(prefilter, "CHUNK", 800),

@@ -284,17 +284,22 @@ def test_out_of_window_and_unwanted_are_cut_whatever_the_order() -> None:
     assert outcome.skipped == 3 and b"".join(fed).count(b"<programme") == 1
 
 
-def test_garbage_mid_guide_keeps_what_came_before_it() -> None:
-    """A guide broken half-way keeps the programmes before the break, even those read in the
-    same block (the parser's events before its error are still delivered), and says so."""
+def test_garbage_mid_guide_costs_only_the_programme_it_is_in() -> None:
+    """A broken start tag mid-guide: the programmes before it, even those read in the same
+    block (the parser's events before its error are still delivered), and those after it (a
+    fresh parser reads on, resync.py); the piece holding it read alone with libxml2's recovery,
+    which finds the programme behind the broken tag."""
     good = "".join(
         f'<programme start="{IN_WINDOW}" channel="a.tv"><title>{i}</title></programme>'
         for i in range(5)
     )
     body = f"<tv>{CHANNELS}{good}<programme <<< broken>{good}</tv>".encode()
-    items, outcome = parse(body, WANTED, None, on=True)
-    assert [p.title for p in items if isinstance(p, Programme)] == ["0", "1", "2", "3", "4"]
-    assert outcome.truncated
+    for on in (True, False):
+        items, outcome = parse(body, WANTED, None, on=on)
+        assert [p.title for p in items if isinstance(p, Programme)] == list("01234") * 2
+        assert (outcome.malformed, outcome.truncated) == (1, None)
+        assert outcome.malformed_first == "<programme <<< broken>: error parsing attribute name"
+        assert outcome.skipped == 1  # what the recovery read of the broken tag: no channel
 
 
 def test_filtering_stops_where_it_cuts_nothing() -> None:

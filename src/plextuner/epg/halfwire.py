@@ -37,6 +37,10 @@ class HalfResult:
     sizes: list[tuple[str, int, int]] = field(default_factory=list)
     spilled: int = 0  # bytes written to the spill file
     counts: tuple[int, int, int] = (0, 0, 0)  # channels, programmes, skipped
+    malformed: tuple[int, str | None] = (
+        0,
+        None,
+    )  # programmes mended (resync.py), the first's error
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # why the half cannot be used
 

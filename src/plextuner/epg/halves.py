@@ -299,6 +299,7 @@ def run_half(job: HalfJob) -> HalfResult:
         result.problem = result.problem or "the disk is full"
     result.spilled = spill.size
     result.counts = (outcome.channels, outcome.programmes, outcome.skipped)
+    result.malformed = (outcome.malformed, outcome.malformed_first)
     result.notes = outcome.notes
     return result
 

@@ -26,6 +26,19 @@ class Markup:
     def outside(self) -> bool:
         return self.closer is None and not self._carry
 
+    @property
+    def state(self) -> tuple[bytes | None, bytes] | None:
+        """Where the stream stands, for `resumed` (None: outside)."""
+        return None if self.outside else (self.closer, self._carry)
+
+    @classmethod
+    def resumed(cls, state: tuple[bytes | None, bytes] | None) -> Markup:
+        """A `Markup` that stands where `state` (of another) stood."""
+        markup = cls()
+        if state is not None:
+            markup.closer, markup._carry = state
+        return markup
+
     def feed(self, block: bytes) -> None:
         text, pos = self._carry + block, 0
         # Where each opener is next (-1: nowhere), found again only once passed: looked for

@@ -43,3 +43,5 @@ class ParseOutcome:
     truncated: str | None = None
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    malformed: int = 0  # programmes libxml2 refused, read alone after mending (resync.py)
+    malformed_first: str | None = None  # the first one's error

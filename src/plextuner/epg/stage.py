@@ -179,6 +179,8 @@ def _take_half(
     outcome.channels += channels
     outcome.programmes += programmes
     outcome.skipped += skipped
+    outcome.malformed += result.malformed[0]
+    outcome.malformed_first = outcome.malformed_first or result.malformed[1]
     outcome.notes += result.notes
 
 
@@ -246,6 +248,13 @@ def make_epg_stage(settings: Settings) -> Stage:
             log.warning("guide_source_failed", error=reason)
         for parsed in result.parsed:
             log.info("guide_source_parsed", **parsed)
+            if parsed.get("malformed"):  # read, mended, but the grabber should hear of it
+                log.warning(
+                    "guide_programmes_malformed",
+                    source=parsed["source"],
+                    count=parsed["malformed"],
+                    first=parsed["malformed_first"],
+                )
         ctx.report(StageName.GUIDE, "guide").by_device.update(result.notes)
         if not live:
             await asyncio.to_thread(_apply, ctx, result)

@@ -123,7 +123,8 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
         parsed_any = True
         result.parsed.append(
             {"source": label, "channels": outcome.channels, "programmes": outcome.programmes,
-             "skipped": outcome.skipped, "truncated": outcome.truncated}
+             "skipped": outcome.skipped, "truncated": outcome.truncated,
+             "malformed": outcome.malformed, "malformed_first": outcome.malformed_first}
         )  # fmt: skip
     match_pending(data, entries)  # sources with no programmes
     ctx = RefreshContext(settings=job.settings, fetcher=None, previous=None, devices=devices)  # type: ignore[arg-type]

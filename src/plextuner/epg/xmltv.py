@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Container, Generator, Iterator
+from collections.abc import Callable, Container, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
@@ -19,6 +19,7 @@ from plextuner.epg.emit import RenderedRun
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.plain import PlainReader
 from plextuner.epg.prefilter import CHUNK, Prefilter, ascii_codec
+from plextuner.epg.resync import Feeder
 from plextuner.errors import EpgError
 
 if TYPE_CHECKING:  # imported where a guide is parsed: a refresh without one never loads it
@@ -45,13 +46,7 @@ _ZONES = {
 }
 _DANGEROUS = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 HEAD_SCAN = 64 * 1024
-SWEEP_EVERY = 512
 TRIM_EVERY = (16 << 20) // CHUNK  # blocks between heap trims (16 MB read): ~1.6 ms each
-# The parser is fed a block this much at a time, its events drained between: libxml2 builds the
-# nodes of all it is fed before any is cleared, ~14 bytes of heap a byte of a channel list. Fed
-# 1 MB blocks, reading 20,000 channels held 14.7 MB (64 KB: 1.1 MB), and a bare loop over a
-# 300 MB guide ran 5.6 s at 21.7 MB against 4.0 s at 8.9 MB (what it builds stays in the cache).
-FEED_BYTES = 64 * 1024
 
 
 @functools.lru_cache(maxsize=8192)  # guides repeat the same slot times across channels
@@ -195,12 +190,52 @@ def iter_guide(
     `epg.fold_subtitle` applied: see plain.py); without it, kept programmes share equal strings
     (worth it when they are held as objects, not when each is rendered and dropped at once).
     """
-    from lxml import etree  # lazily: see the imports
 
     head = fh.read(HEAD_SCAN)
     check_head(head, source)
     fh.seek(0)
-    parser = etree.XMLPullParser(
+    lo, hi = window or (float("-inf"), float("inf"))
+    codec = ascii_codec(head)
+    prefilter = _prefilter(codec, channels, window, fold)
+    fh = bounded(fh, until, lambda: prefilter.markup.outside)
+    shared: dict[Any, Any] | None = {} if fold is None else None
+    feeder = Feeder[GuideChannel | Programme](
+        _new_parser,
+        head,
+        codec == "utf-8",
+        functools.partial(_item, prefilter, lo, hi, outcome, shared),  # (no frame of its own)
+        outcome,
+    )
+    error: etree.XMLSyntaxError | None = None
+    markup = prefilter.markup
+    try:
+        at = markup.state  # where the next block begins (see Prefilter.blocks)
+        for block in _trimmed(prefilter.blocks(fh)):
+            if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
+                outcome.programmes += len(block)
+                yield block
+                continue
+            error = yield from feeder.feed(block, at)
+            if error is not None:
+                break
+            at = markup.state
+        else:
+            error = feeder.close()
+            yield from feeder.drained()
+    finally:
+        outcome.skipped += prefilter.skipped
+        outcome.malformed, outcome.malformed_first = feeder.malformed, feeder.first_error
+    if error is not None:
+        if outcome.channels or outcome.programmes:
+            outcome.truncated = str(error)[:200]
+            return
+        raise EpgError(f"{source}: not a valid XMLTV file ({str(error)[:160]})") from None
+
+
+def _new_parser() -> etree.XMLPullParser:
+    from lxml import etree  # lazily: see the imports
+
+    return etree.XMLPullParser(
         events=("end",),
         tag=("channel", "programme"),
         resolve_entities=False,
@@ -211,78 +246,6 @@ def iter_guide(
         remove_comments=True,
         remove_pis=True,
     )
-    lo, hi = window or (float("-inf"), float("inf"))
-    prefilter = _prefilter(ascii_codec(head), channels, window, fold)
-    fh = bounded(fh, until, lambda: prefilter.markup.outside)
-    shared: dict[Any, Any] | None = {} if fold is None else None
-    seen = 0
-    error: etree.XMLSyntaxError | None = None
-
-    def drained() -> Iterator[GuideChannel | Programme]:
-        nonlocal seen
-        for _, event in parser.read_events():
-            elem = cast("etree._Element", event)  # noqa: SLF001 - "end" events carry the element
-            seen += 1
-            if seen % SWEEP_EVERY == 0:
-                _sweep(elem)
-            item = _item(elem, prefilter, lo, hi, outcome, shared)
-            if item is not None:
-                yield item
-
-    try:
-        for block in _trimmed(prefilter.blocks(fh)):
-            if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
-                outcome.programmes += len(block)
-                yield block
-                continue
-            error = yield from _pieces(parser, block, drained)
-            if error is not None:
-                break
-        else:
-            error = _fed(parser, None, close=True)
-            yield from drained()
-    finally:
-        outcome.skipped += prefilter.skipped
-    if error is not None:
-        if outcome.channels or outcome.programmes:
-            outcome.truncated = str(error)[:200]
-            return
-        raise EpgError(f"{source}: not a valid XMLTV file ({str(error)[:160]})") from None
-
-
-def _pieces(
-    parser: etree.XMLPullParser,
-    block: bytes | None,
-    drained: Callable[[], Iterator[GuideChannel | Programme]],
-) -> Generator[GuideChannel | Programme, None, etree.XMLSyntaxError | None]:
-    """`block` fed FEED_BYTES at a time, what each piece completes read before the next (None:
-    the channels drained, so that `wanted` may be asked: see prefilter.py); the error the
-    parser raised, if any (what parsed before it is read)."""
-    if block is None:
-        yield from drained()
-        return None
-    for at in range(0, len(block), FEED_BYTES):
-        error = _fed(parser, block[at : at + FEED_BYTES])
-        yield from drained()
-        if error is not None:
-            return error
-    return None
-
-
-def _fed(
-    parser: etree.XMLPullParser, block: bytes | None, close: bool = False
-) -> etree.XMLSyntaxError | None:
-    """`block` fed to the parser (or the parser closed): the error it raised, if any."""
-    from lxml import etree  # lazily: see the imports
-
-    try:
-        if close:
-            parser.close()
-        elif block is not None:
-            parser.feed(block)
-    except etree.XMLSyntaxError as err:
-        return err
-    return None
 
 
 def _prefilter(
@@ -300,12 +263,12 @@ def _prefilter(
 
 
 def _item(
-    elem: etree._Element,
     prefilter: Prefilter,
     lo: float,
     hi: float,
     outcome: ParseOutcome,
     shared: dict[Any, Any] | None,
+    elem: etree._Element,
 ) -> GuideChannel | Programme | None:
     """The element as a channel or a kept programme (counted), cleared either way."""
     item: GuideChannel | Programme | None = None
@@ -349,10 +312,3 @@ def _trimmed(
         if n % TRIM_EVERY == 0:
             memtrim.trim()
         yield block
-
-
-def _sweep(elem: etree._Element) -> None:
-    """Drop the cleared siblings before `elem` so the tree never grows (done in batches)."""
-    parent = elem.getparent()
-    if parent is not None:
-        del parent[: parent.index(elem)]

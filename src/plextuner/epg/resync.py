@@ -1,0 +1,293 @@
+"""A programme libxml2 refuses costs that programme, not the rest of its guide.
+
+Real guides hold a bare `&` ("Business & Financial", a query string in an icon's URL), an HTML
+entity (`&nbsp;`), a control character, a Windows-1252 byte in a file declared UTF-8, a tag left
+open. libxml2 stops at the first such byte, and fed one stream the rest of the guide was lost
+(reported as truncated). The prefilter hands the parser whole programmes (its blocks end at a
+`</programme>`), so the refused one can be found: the programmes whose end events came before
+the error are the block's first ones, and the refused one is the next.
+That programme's bytes are mended (the references and characters above) and read alone by
+libxml2's recovering parser; a fresh parser, fed the guide's prolog, reads on after it. An error
+past the last whole programme (a file that ends early, garbage after the root) still ends the
+reading, as does one in the channels before the first programme, and more than MALFORMED_MAX.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
+
+from plextuner.epg.markup import Markup, has_markup
+from plextuner.epg.mend import mended
+from plextuner.epg.model import ParseOutcome
+from plextuner.epg.prefilter import END, START
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+T = TypeVar("T")
+MarkupState = tuple[bytes | None, bytes] | None  # `Markup.state`
+
+MALFORMED_MAX = 100_000  # programmes mended in one guide (~30 us each) before it counts as broken
+SWEEP_EVERY = 512
+# The parser is fed a block this much at a time, its events drained between: libxml2 builds the
+# nodes of all it is fed before any is cleared, ~14 bytes of heap a byte of a channel list. Fed
+# 1 MB blocks, reading 20,000 channels held 14.7 MB (64 KB: 1.1 MB), and a bare loop over a
+# 300 MB guide ran 5.6 s at 21.7 MB against 4.0 s at 8.9 MB (what it builds stays in the cache).
+FEED_BYTES = 64 * 1024
+_ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_START_TAG = re.compile(rb"<programme\b[^>]{0,200}>?")
+_POSITION = re.compile(r", line \d+, column \d+$")
+
+
+def prolog_of(head: bytes) -> tuple[bytes, bytes] | None:
+    """A guide's bytes up to and including its root's start tag, and the root's end tag."""
+    root = _ROOT.search(head)
+    if root is None:
+        return None
+    return head[: root.end()], b"</" + root.group(1) + b">\n"
+
+
+class Feeder(Generic[T]):
+    """A guide's blocks fed to a pull parser, items made of its elements by `item_of` (which
+    counts each programme in `outcome` as kept or skipped: the count of its end events, with no
+    `.tag` asked here); a programme the parser refuses read alone, mended (mend.py), and a
+    fresh parser started after it.
+
+    libxml2 does not always say when it stops: after a bare `&` or an unknown entity (errors
+    lxml lets pass when entities are not resolved) it goes on taking bytes and makes no more
+    events, and the error comes at the end of the file. So the `</programme>` fed are counted
+    against the programmes' end events: fewer events than ends, and the parser has stopped."""
+
+    def __init__(
+        self,
+        new_parser: Callable[[], etree.XMLPullParser],
+        head: bytes,
+        utf8: bool,
+        item_of: Callable[[etree._Element], T | None],
+        outcome: ParseOutcome,
+    ) -> None:
+        self._new_parser, self._utf8 = new_parser, utf8
+        self._item_of, self._outcome = item_of, outcome
+        self._prolog = prolog_of(head)
+        self.parser = new_parser()
+        self.malformed = 0
+        self.first_error: str | None = None
+        # From the first programme (`feed(None)`) until a comment, CDATA section or processing
+        # instruction (which may hold an end tag): then the counts cannot be trusted.
+        self._counting = False
+        self._seen = 0
+
+    def drained(self) -> Iterator[T]:
+        """The items of the elements the parser has completed."""
+        item_of, seen = self._item_of, self._seen
+        for _, event in self.parser.read_events():
+            elem = cast("etree._Element", event)  # noqa: SLF001 - "end" events carry it
+            seen += 1
+            if seen % SWEEP_EVERY == 0:
+                _sweep(elem)
+            item = item_of(elem)
+            if item is not None:
+                yield item
+        self._seen = seen
+
+    def _read(self) -> int:
+        """The programmes read so far: each end event's is counted kept or skipped."""
+        return self._outcome.programmes + self._outcome.skipped
+
+    def feed(
+        self, block: bytes | None, markup: MarkupState = None
+    ) -> Generator[T, None, etree.XMLSyntaxError | None]:
+        """`block` fed FEED_BYTES at a time, what each piece completes read before the next
+        (None: only drained, so that the prefilter may ask for `wanted`); the error that ends
+        the reading, if any (what parsed before it is read). `markup`: where the block begins
+        (`Markup.state`: inside a comment, say, whose `</programme>` ends no programme)."""
+        if block is None:
+            yield from self.drained()
+            self._counting = True  # (no programme before: no end tag counted)
+            return None
+        rest = block
+        while rest:
+            base = self._read()  # the programmes of `rest` are numbered from here
+            ends, fed = self._countable(rest, markup), 0  # and its end tags fed
+            for at in range(0, len(rest), FEED_BYTES):
+                error = _fed(self.parser, rest[at : at + FEED_BYTES])
+                fresh = list(self.drained())
+                if self._counting:  # the end tags that finish in this piece
+                    fed += (
+                        rest.count(END, max(0, at - len(END) + 1), at + FEED_BYTES)
+                        if ends is None
+                        else ends.between(at, at + FEED_BYTES)
+                    )
+                ended = self._read() - base
+                if error is None and not (self._counting and ended < fed):
+                    yield from fresh
+                    continue
+                resumed = self._resynced(rest, markup, ended)
+                yield from fresh
+                if resumed is None:
+                    if error is None:  # not stopped after all (see `_resynced`)
+                        self._counting = False
+                        continue
+                    return error
+                items, rest = resumed
+                markup = None  # (after a programme's end)
+                yield from items
+                break
+            else:
+                return None
+        return None
+
+    def _countable(self, rest: bytes, markup: MarkupState) -> _Ends | None:
+        """Where the programmes of `rest` end, where markup may hide an end tag (None: it
+        cannot, count them); counting stopped where that cannot be told."""
+        if not self._counting or (markup is None and not has_markup(rest)):
+            return None
+        ends = _Ends.of(rest, markup)
+        if not ends.known:
+            self._counting = False
+        return ends
+
+    def _resynced(
+        self, rest: bytes, markup: MarkupState, ended: int
+    ) -> tuple[list[T], bytes] | None:
+        """The refused programme's items and what follows it in `rest`, a fresh parser set to
+        read on; None when the programme cannot be told. `ended`: the programmes of `rest`
+        whose end events came (libxml2 makes none for the one it refuses: the next is it);
+        `markup`: where `rest` begins (see `_Ends`)."""
+        if self._prolog is None or self.malformed >= MALFORMED_MAX:
+            return None
+        span = _Ends.of(rest, markup).span(ended)
+        piece = b"" if span is None else rest[span[0] : span[1]]
+        if span is None or START not in piece:  # past the last whole programme (a file that
+            return None  # ends early), or one begun in an earlier block
+        reason = _refused(piece, self._prolog)
+        if reason is None:  # fine by itself: the parser had not stopped (or not there)
+            return None
+        items = self._alone(mended(piece, self._utf8))
+        self.malformed += 1
+        self.first_error = self.first_error or reason
+        self.parser, self._counting = self._new_parser(), True
+        _fed(self.parser, self._prolog[0])
+        return items, rest[span[1] :]
+
+    def _alone(self, piece: bytes) -> list[T]:
+        """The items of a refused programme, read by itself with libxml2's recovery (any
+        before it in `piece` too: recovering from a broken start tag may find them)."""
+        from lxml import etree  # lazily: only a guide with a refused programme needs it
+
+        assert self._prolog is not None
+        prolog, closing = self._prolog
+        parser = etree.XMLParser(
+            recover=True,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        root = etree.fromstring(prolog + piece + closing, parser)
+        items: list[T] = []
+        read = 0
+        # Its programmes only: a channel listed before it in the piece came from the parser
+        for elem in () if root is None else root.iterchildren("programme"):
+            read += 1
+            try:
+                item = self._item_of(elem)
+            except ValueError:  # text lxml cannot hand over (a lone surrogate recovered)
+                continue
+            if item is not None:
+                items.append(item)
+        if not read:  # nothing recovered of it: a programme skipped
+            self._outcome.skipped += 1
+        return items
+
+    def close(self) -> etree.XMLSyntaxError | None:
+        return _fed(self.parser, None, close=True)
+
+
+class _Ends:
+    """Where the programmes of a block end: after each `</programme>` that is not in a
+    comment, CDATA section or processing instruction (the block may begin inside one: its
+    `Markup.state`; then its first programme begins where that ends)."""
+
+    __slots__ = ("begin", "offsets")
+
+    def __init__(self, begin: int, offsets: list[int]) -> None:
+        self.begin, self.offsets = begin, offsets
+
+    @classmethod
+    def of(cls, rest: bytes, state: MarkupState) -> _Ends:
+        """Not `known` when the block begins in a token cut at its start (not worth telling)."""
+        begin = fed = 0
+        if state is not None:
+            closer, carry = state
+            if closer is None or carry or (at := rest.find(closer)) < 0:
+                return cls(-1, [])
+            begin = fed = at + len(closer)
+        aware = state is not None or has_markup(rest)
+        markup, offsets = Markup(), []
+        at = rest.find(END, begin)
+        while at >= 0:
+            if aware:
+                markup.feed(rest[fed:at])
+                fed = at
+            if markup.outside:
+                offsets.append(at + len(END))
+            at = rest.find(END, at + 1)
+        return cls(begin, offsets)
+
+    def between(self, start: int, stop: int) -> int:
+        """How many end in (start, stop]."""
+        return bisect.bisect_right(self.offsets, stop) - bisect.bisect_right(self.offsets, start)
+
+    @property
+    def known(self) -> bool:
+        return self.begin >= 0
+
+    def span(self, index: int) -> tuple[int, int] | None:
+        """Where the `index`th programme begins and ends (None: there are not that many)."""
+        if index >= len(self.offsets):  # (none when not `known`)
+            return None
+        return (self.offsets[index - 1] if index else self.begin), self.offsets[index]
+
+
+def _refused(piece: bytes, prolog: tuple[bytes, bytes]) -> str | None:
+    """Why libxml2 refuses `piece` read by itself, if it does: its error, and the programme's
+    channel and start (a line number would count the piece's lines, not the file's)."""
+    from lxml import etree  # lazily: see `_alone`
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        etree.fromstring(prolog[0] + piece + prolog[1], parser)
+    except etree.XMLSyntaxError as err:
+        tag = _START_TAG.search(piece)
+        named = tag[0].decode("utf-8", "replace") if tag else "a programme"
+        return f"{named[:120]}: {_POSITION.sub('', err.msg or str(err))[:120]}"
+    return None
+
+
+def _fed(
+    parser: etree.XMLPullParser, block: bytes | None, close: bool = False
+) -> etree.XMLSyntaxError | None:
+    """`block` fed to the parser (or the parser closed): the error it raised, if any."""
+    from lxml import etree  # lazily: see `_alone`
+
+    try:
+        if close:
+            parser.close()
+        elif block is not None:
+            parser.feed(block)
+    except etree.XMLSyntaxError as err:
+        return err
+    return None
+
+
+def _sweep(elem: etree._Element) -> None:
+    """Drop the cleared siblings before `elem` so the tree never grows (done in batches)."""
+    parent = elem.getparent()
+    if parent is not None:
+        del parent[: parent.index(elem)]
