@@ -26,7 +26,6 @@ import contextlib
 import gc
 import os
 import pickle
-import re
 import subprocess
 import sys
 import threading
@@ -41,6 +40,7 @@ from plextuner.epg.chunked import SpilledList
 from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
 from plextuner.epg.model import GuideChannel, ParseOutcome
+from plextuner.epg.resync import prolog_of
 from plextuner.epg.spill import Spill, temporary
 from plextuner.logging import get_logger
 
@@ -49,7 +49,6 @@ log = get_logger(__name__)
 SPLIT_MIN = 64 * 1024 * 1024  # what must be left to read for a helper to be worth its start
 HELPER = [sys.executable, "-m", "plextuner.epg.halves"]
 NICE = 5  # the helper yields to the reader and to a serving daemon
-_ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
 class SecondHalf:
@@ -69,9 +68,7 @@ class SecondHalf:
         self._directory = directory
         self.result: HalfResult | None = None
         self._fh, self._label, self._window, self._fold = fh, label, window, fold
-        root = _ROOT.search(head)
-        self._prolog = head[: root.end()] if root else b""
-        self._closing = b"</" + root.group(1) + b">\n" if root else b""
+        self._prolog, self._closing = prolog_of(head) or (b"", b"")
         self._proc: subprocess.Popen[bytes] | None = None
         self._file: IO[bytes] | None = None
         self._answer: IO[bytes] | None = None

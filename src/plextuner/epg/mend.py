@@ -15,6 +15,8 @@ _CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 13))
 # `<` that cannot begin markup ("a < b", "<18"): escaped, not dropped by the recovery.
 _BARE_LT = re.compile(rb"<(?=[\s\d=<])")
 _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (`surrogateescape`)
+_START_TAG = re.compile(rb"<programme\b[^>]{0,200}>?")
+_POSITION = re.compile(r", line \d+, column \d+$")
 
 
 def mended(piece: bytes, utf8: bool) -> bytes:
@@ -69,3 +71,11 @@ def _reference(ref: re.Match[bytes]) -> bytes:
     if text is None:
         return b"&amp;" + ref[1]
     return b"".join(b"&#%d;" % ord(c) for c in text)
+
+
+def refusal(piece: bytes, error: str) -> str:
+    """What to say of a refused programme: its start tag (its channel and times) and libxml2's
+    error, without its position (it counts the piece's lines, not the file's)."""
+    tag = _START_TAG.search(piece)
+    named = tag[0].decode("utf-8", "replace") if tag else "a programme"
+    return f"{named[:120]}: {_POSITION.sub('', error)[:120]}"

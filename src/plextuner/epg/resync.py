@@ -20,7 +20,6 @@ from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from plextuner.epg.markup import Markup, has_markup
-from plextuner.epg.mend import mended
 from plextuner.epg.model import ParseOutcome
 from plextuner.epg.prefilter import END, START
 
@@ -38,8 +37,6 @@ SWEEP_EVERY = 512
 # 300 MB guide ran 5.6 s at 21.7 MB against 4.0 s at 8.9 MB (what it builds stays in the cache).
 FEED_BYTES = 64 * 1024
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
-_START_TAG = re.compile(rb"<programme\b[^>]{0,200}>?")
-_POSITION = re.compile(r", line \d+, column \d+$")
 
 
 def prolog_of(head: bytes) -> tuple[bytes, bytes] | None:
@@ -166,6 +163,8 @@ class Feeder(Generic[T]):
         reason = _refused(piece, self._prolog)
         if reason is None:  # fine by itself: the parser had not stopped (or not there)
             return None
+        from plextuner.epg.mend import mended  # (only a guide with a refused programme needs it)
+
         items = self._alone(mended(piece, self._utf8))
         self.malformed += 1
         self.first_error = self.first_error or reason
@@ -256,17 +255,16 @@ class _Ends:
 
 
 def _refused(piece: bytes, prolog: tuple[bytes, bytes]) -> str | None:
-    """Why libxml2 refuses `piece` read by itself, if it does: its error, and the programme's
-    channel and start (a line number would count the piece's lines, not the file's)."""
+    """Why libxml2 refuses `piece` read by itself, if it does (see `mend.refusal`)."""
     from lxml import etree  # lazily: see `_alone`
+
+    from plextuner.epg.mend import refusal  # (only a guide with a refused programme needs it)
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         etree.fromstring(prolog[0] + piece + prolog[1], parser)
     except etree.XMLSyntaxError as err:
-        tag = _START_TAG.search(piece)
-        named = tag[0].decode("utf-8", "replace") if tag else "a programme"
-        return f"{named[:120]}: {_POSITION.sub('', err.msg or str(err))[:120]}"
+        return refusal(piece, err.msg or str(err))
     return None
 
 
