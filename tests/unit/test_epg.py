@@ -16,7 +16,7 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.fetch import fetch_guide
-from plextuner.epg.model import ParseOutcome, Programme
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.spill import Kept
 from plextuner.epg.stage import GuideData, parse_source
@@ -155,10 +155,13 @@ class TestHostile:
             self.parse(body)
 
     def test_entity_reference_without_declaration(self) -> None:
-        """An undeclared entity reference does not resolve anything."""
+        """An undeclared entity reference resolves nothing: the channel it is in is read alone
+        with the reference as its text (epg/resync.py, mend.py)."""
         body = b'<tv><channel id="a"><display-name>x&unknown;y</display-name></channel></tv>'
-        with pytest.raises(EpgError):
-            self.parse(body)
+        outcome = ParseOutcome("t")
+        items = list(iter_guide(io.BytesIO(body), "t", outcome))
+        assert items == [GuideChannel("a", ("x&unknown;y",), "", "", "")]
+        assert (outcome.malformed, outcome.truncated) == (1, None)
 
     def test_truncated_keeps_what_parsed(self) -> None:
         """A guide cut mid-way keeps complete elements and reports the truncation."""

@@ -150,16 +150,61 @@ def test_a_file_that_ends_early_still_says_so() -> None:
     assert outcome.truncated and outcome.malformed == 0
 
 
-def test_a_broken_channel_before_the_programmes_still_ends_the_reading() -> None:
-    """Channels are read before the first programme; a refused one there is not mended (the
-    channels are one stretch, not programmes to resume after): as before."""
-    body = guide([programme("a.tv", STARTS[0], b"S")]).replace(
-        b"<display-name>b.tv", b"<display-name>b & c"
-    )
-    items, outcome = outcome_of(body)
-    assert [i.id for i in items if isinstance(i, GuideChannel)] in (["a.tv"], ["a.tv", "b.tv"])
-    assert not any(isinstance(i, Programme) for i in items)
-    assert outcome.truncated and outcome.malformed == 0
+def test_a_broken_channel_costs_nothing_else() -> None:
+    """A channel list with a refused display name (zap2it-style "Heroes & Icons"): the channels
+    are cut after a `</channel>` and counted as programmes are, so that channel is mended and
+    read alone, and every channel and programme after it read."""
+    body = guide([programme(IDS[n % 3], STARTS[0], b"S %d" % n) for n in range(30)])
+    broken = body.replace(b"<display-name>b.tv", b"<display-name>Heroes & Icons")
+    items, outcome = outcome_of(broken)
+    channels = [(i.id, i.names) for i in items if isinstance(i, GuideChannel)]
+    assert channels == [
+        ("a.tv", ("a.tv",)),
+        ("b.tv", ("Heroes & Icons",)),
+        ("ü.tv", ("ü.tv",)),
+        ("x.tv", ("x.tv",)),
+    ]
+    assert sum(isinstance(i, Programme) for i in items) == 30
+    assert (outcome.malformed, outcome.truncated) == (1, None)
+    assert outcome.malformed_first == '<channel id="b.tv">: xmlParseEntityRef: no name'
+
+
+@st.composite
+def broken_channels(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A guide whose channel list has some names broken, and the same written correctly."""
+    head = b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- a grabber -->\n<tv>\n'
+    broken, right = [head], [head]
+    for n in range(draw(st.integers(1, 40))):
+        written = meant = b"Channel %d" % n
+        if draw(st.integers(0, 3)) == 0:
+            written, meant = draw(st.sampled_from(BREAKAGES))
+        sep = draw(st.sampled_from([b"", b"\n", b"<!-- c -->\n"]))
+        tag = b'%s<channel id="c%d"><display-name>%%s</display-name></channel>\n' % (sep, n)
+        broken.append(tag % written)
+        right.append(tag % meant)
+    tail = programme("c0", STARTS[0], b"S") + b"</tv>\n"
+    return b"".join(broken) + tail, b"".join(right) + tail
+
+
+@given(
+    broken_channels(),
+    st.sampled_from([7, 300, 4096, 256 * 1024]),
+    st.sampled_from([5, 100, 64 * 1024]),
+)
+@settings(max_examples=100, deadline=None)
+def test_broken_channels_anywhere_cost_nothing_else(
+    guides: tuple[bytes, bytes], chunk: int, feed: int
+) -> None:
+    """Whatever the block and piece sizes (the prolog over several blocks too): the channels
+    and programmes of the guide written correctly."""
+    broken, right = guides
+    with (
+        mock.patch.object(prefilter, "CHUNK", chunk),
+        mock.patch.object(resync, "FEED_BYTES", feed),
+    ):
+        items, outcome = outcome_of(broken)
+        expected, _ = outcome_of(right)
+    assert items == expected and outcome.truncated is None
 
 
 # A programme commented out: its end tag ends no programme (the ends are looked for outside it)

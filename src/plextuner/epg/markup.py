@@ -69,9 +69,12 @@ class Markup:
                 break
 
 
-def has_markup(block: bytes) -> bool:
-    """Whether a comment, CDATA section or PI may start in `block` (two `memchr`s for most)."""
-    return (block.find(b"!") >= 0 or block.find(b"?") >= 0) and _MARKUP.search(block) is not None
+def has_markup(block: bytes, start: int = 0) -> bool:
+    """Whether a comment, CDATA section or PI may start in `block` from `start` (two
+    `memchr`s for most)."""
+    return (block.find(b"!", start) >= 0 or block.find(b"?", start) >= 0) and _MARKUP.search(
+        block, start
+    ) is not None
 
 
 def unmarked(block: bytes) -> bytes:

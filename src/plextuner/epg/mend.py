@@ -15,7 +15,7 @@ _CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 13))
 # `<` that cannot begin markup ("a < b", "<18"): escaped, not dropped by the recovery.
 _BARE_LT = re.compile(rb"<(?=[\s\d=<])")
 _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (`surrogateescape`)
-_START_TAG = re.compile(rb"<programme\b[^>]{0,200}>?")
+_START_TAG = re.compile(rb"<(?:programme|channel)\b[^>]{0,200}>?")
 _POSITION = re.compile(r", line \d+, column \d+$")
 
 
@@ -74,8 +74,8 @@ def _reference(ref: re.Match[bytes]) -> bytes:
 
 
 def refusal(piece: bytes, error: str) -> str:
-    """What to say of a refused programme: its start tag (its channel and times) and libxml2's
-    error, without its position (it counts the piece's lines, not the file's)."""
+    """What to say of a refused programme or channel: its start tag (the channel, the times)
+    and libxml2's error, without its position (it counts the piece's lines, not the file's)."""
     tag = _START_TAG.search(piece)
-    named = tag[0].decode("utf-8", "replace") if tag else "a programme"
+    named = tag[0].decode("utf-8", "replace") if tag else "an element"
     return f"{named[:120]}: {_POSITION.sub('', error)[:120]}"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from plextuner.epg.plain import PlainReader
 
 END = b"</programme>"
+CHANNEL_END = b"</channel>"
 START = b"<programme"
 START_TAG = b"<programme "
 # Both anchored after `<programme `, values plain (no entity, no whitespace the parser would
@@ -115,8 +116,8 @@ class Prefilter:
             buf = tail + chunk
             if not started:
                 first, fed = _first_programme(buf, markup)
-                if first < 0:  # no programme yet: keep what may be the start of `<programme`
-                    cut = max(fed, len(buf) - len(START) - 1)
+                if first < 0:  # no programme yet
+                    cut = _channels_cut(buf, fed)
                     markup.feed(buf[fed:cut])
                     yield buf[:cut]
                     tail = buf[cut:]
@@ -333,6 +334,17 @@ TRIAL = 20_000  # programmes per judgement of whether scanning pays
 WORTH_IT = 0.1  # the share of them it must have cut to go on
 SAMPLE = 8  # blocks: once scanning stopped paying, one in this many is still scanned
 _MEMO = 65536  # distinct channel ids / time pairs remembered (a guide has a few thousand)
+
+
+def _channels_cut(buf: bytes, fed: int) -> int:
+    """Where to cut `buf`, before the first programme, `fed` of it fed to the markup: after the
+    last channel that ended (resync.py tells the channels apart), or (none for megabytes) where
+    only what may be the start of `<programme` is left."""
+    limit = len(buf) - len(START) - 1
+    ended = buf.rfind(CHANNEL_END, fed, limit)
+    if ended >= 0:
+        return max(fed, ended + len(CHANNEL_END))
+    return max(fed, limit if len(buf) > _MAX_TAIL else 0)
 
 
 def _first_programme(buf: bytes, markup: Markup) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from plextuner.epg.markup import Markup, has_markup
@@ -28,6 +29,20 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MarkupState = tuple[bytes | None, bytes] | None  # `Markup.state`
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What the stretch being read holds: channels (the list before the first programme) or
+    programmes; what ends one, begins one, and its elements' tag."""
+
+    tag: str
+    start: bytes
+    end: bytes
+
+
+_CHANNELS = _Kind("channel", b"<channel", b"</channel>")
+_PROGRAMMES = _Kind("programme", START, END)
 
 MALFORMED_MAX = 100_000  # programmes mended in one guide (~30 us each) before it counts as broken
 SWEEP_EVERY = 512
@@ -72,9 +87,9 @@ class Feeder(Generic[T]):
         self.parser = new_parser()
         self.malformed = 0
         self.first_error: str | None = None
-        # From the first programme (`feed(None)`) until a comment, CDATA section or processing
-        # instruction (which may hold an end tag): then the counts cannot be trusted.
-        self._counting = False
+        self._kind = _CHANNELS  # until `feed(None)`: the first programme is next
+        self._counting = True  # (off where an end tag may hide and cannot be told apart)
+        self._skip = len(self._prolog[0]) if self._prolog else 0  # of the next block fed
         self._seen = 0
 
     def drained(self) -> Iterator[T]:
@@ -91,7 +106,10 @@ class Feeder(Generic[T]):
         self._seen = seen
 
     def _read(self) -> int:
-        """The programmes read so far: each end event's is counted kept or skipped."""
+        """The elements read so far: before the first programme every event is a channel's;
+        after it each programme's is counted kept or skipped."""
+        if self._kind is _CHANNELS:
+            return self._seen
         return self._outcome.programmes + self._outcome.skipped
 
     def feed(
@@ -103,18 +121,20 @@ class Feeder(Generic[T]):
         (`Markup.state`: inside a comment, say, whose `</programme>` ends no programme)."""
         if block is None:
             yield from self.drained()
-            self._counting = True  # (no programme before: no end tag counted)
+            self._kind, self._counting = _PROGRAMMES, True
             return None
-        rest = block
+        rest, skip = block, self._skip  # (the prolog: in the first block, or blocks)
+        self._skip = max(0, skip - len(block))
         while rest:
-            base = self._read()  # the programmes of `rest` are numbered from here
-            ends, fed = self._countable(rest, markup), 0  # and its end tags fed
+            base = self._read()  # the elements of `rest` are numbered from here
+            ends, fed = self._countable(rest, markup, skip), 0  # and its end tags fed
+            end = self._kind.end
             for at in range(0, len(rest), FEED_BYTES):
                 error = _fed(self.parser, rest[at : at + FEED_BYTES])
                 fresh = list(self.drained())
                 if self._counting:  # the end tags that finish in this piece
                     fed += (
-                        rest.count(END, max(0, at - len(END) + 1), at + FEED_BYTES)
+                        rest.count(end, max(0, at - len(end) + 1), at + FEED_BYTES)
                         if ends is None
                         else ends.between(at, at + FEED_BYTES)
                     )
@@ -122,7 +142,7 @@ class Feeder(Generic[T]):
                 if error is None and not (self._counting and ended < fed):
                     yield from fresh
                     continue
-                resumed = self._resynced(rest, markup, ended)
+                resumed = self._resynced(rest, markup, skip, ended)
                 yield from fresh
                 if resumed is None:
                     if error is None:  # not stopped after all (see `_resynced`)
@@ -130,51 +150,52 @@ class Feeder(Generic[T]):
                         continue
                     return error
                 items, rest = resumed
-                markup = None  # (after a programme's end)
+                markup, skip = None, 0  # (after an element's end)
                 yield from items
                 break
             else:
                 return None
         return None
 
-    def _countable(self, rest: bytes, markup: MarkupState) -> _Ends | None:
-        """Where the programmes of `rest` end, where markup may hide an end tag (None: it
+    def _countable(self, rest: bytes, markup: MarkupState, skip: int) -> _Ends | None:
+        """Where the elements of `rest` end, where markup may hide an end tag (None: it
         cannot, count them); counting stopped where that cannot be told."""
-        if not self._counting or (markup is None and not has_markup(rest)):
+        if not self._counting or (markup is None and not has_markup(rest, skip)):
             return None
-        ends = _Ends.of(rest, markup)
+        ends = _Ends.of(rest, markup, self._kind.end, skip)
         if not ends.known:
             self._counting = False
         return ends
 
     def _resynced(
-        self, rest: bytes, markup: MarkupState, ended: int
+        self, rest: bytes, markup: MarkupState, skip: int, ended: int
     ) -> tuple[list[T], bytes] | None:
-        """The refused programme's items and what follows it in `rest`, a fresh parser set to
-        read on; None when the programme cannot be told. `ended`: the programmes of `rest`
-        whose end events came (libxml2 makes none for the one it refuses: the next is it);
-        `markup`: where `rest` begins (see `_Ends`)."""
+        """The refused element's items and what follows it in `rest`, a fresh parser set to
+        read on; None when the element cannot be told. `ended`: the elements of `rest` whose
+        end events came (libxml2 makes none for the one it refuses: the next is it); `markup`
+        and `skip` (the prolog): where the first begins (see `_Ends`)."""
         if self._prolog is None or self.malformed >= MALFORMED_MAX:
             return None
-        span = _Ends.of(rest, markup).span(ended)
+        kind = self._kind
+        span = _Ends.of(rest, markup, kind.end, skip).span(ended)
         piece = b"" if span is None else rest[span[0] : span[1]]
-        if span is None or START not in piece:  # past the last whole programme (a file that
+        if span is None or kind.start not in piece:  # past the last whole one (a file that
             return None  # ends early), or one begun in an earlier block
         reason = _refused(piece, self._prolog)
         if reason is None:  # fine by itself: the parser had not stopped (or not there)
             return None
         from plextuner.epg.mend import mended  # (only a guide with a refused programme needs it)
 
-        items = self._alone(mended(piece, self._utf8))
+        items = self._alone(mended(piece, self._utf8), kind)
         self.malformed += 1
         self.first_error = self.first_error or reason
         self.parser, self._counting = self._new_parser(), True
         _fed(self.parser, self._prolog[0])
         return items, rest[span[1] :]
 
-    def _alone(self, piece: bytes) -> list[T]:
-        """The items of a refused programme, read by itself with libxml2's recovery (any
-        before it in `piece` too: recovering from a broken start tag may find them)."""
+    def _alone(self, piece: bytes, kind: _Kind) -> list[T]:
+        """The items of a refused element, read by itself with libxml2's recovery (any of its
+        kind before it in `piece` too: recovering from a broken start tag may find them)."""
         from lxml import etree  # lazily: only a guide with a refused programme needs it
 
         assert self._prolog is not None
@@ -191,8 +212,8 @@ class Feeder(Generic[T]):
         root = etree.fromstring(prolog + piece + closing, parser)
         items: list[T] = []
         read = 0
-        # Its programmes only: a channel listed before it in the piece came from the parser
-        for elem in () if root is None else root.iterchildren("programme"):
+        # Its kind only: a channel listed before a programme in its piece came from the parser
+        for elem in () if root is None else root.iterchildren(kind.tag):
             read += 1
             try:
                 item = self._item_of(elem)
@@ -200,7 +221,7 @@ class Feeder(Generic[T]):
                 continue
             if item is not None:
                 items.append(item)
-        if not read:  # nothing recovered of it: a programme skipped
+        if not read and kind is _PROGRAMMES:  # nothing recovered of it: a programme skipped
             self._outcome.skipped += 1
         return items
 
@@ -209,9 +230,9 @@ class Feeder(Generic[T]):
 
 
 class _Ends:
-    """Where the programmes of a block end: after each `</programme>` that is not in a
-    comment, CDATA section or processing instruction (the block may begin inside one: its
-    `Markup.state`; then its first programme begins where that ends)."""
+    """Where the elements of a block end: after each end tag (`</programme>`, `</channel>`)
+    that is not in a comment, CDATA section or processing instruction (the block may begin
+    inside one: its `Markup.state`; then its first element begins where that ends)."""
 
     __slots__ = ("begin", "offsets")
 
@@ -219,24 +240,25 @@ class _Ends:
         self.begin, self.offsets = begin, offsets
 
     @classmethod
-    def of(cls, rest: bytes, state: MarkupState) -> _Ends:
-        """Not `known` when the block begins in a token cut at its start (not worth telling)."""
-        begin = fed = 0
+    def of(cls, rest: bytes, state: MarkupState, end: bytes, skip: int = 0) -> _Ends:
+        """Where the elements that `end` ends end, from `skip`; not `known` when the block
+        begins in a token cut at its start (not worth telling)."""
+        begin = fed = skip
         if state is not None:
             closer, carry = state
-            if closer is None or carry or (at := rest.find(closer)) < 0:
+            if closer is None or carry or (at := rest.find(closer, skip)) < 0:
                 return cls(-1, [])
             begin = fed = at + len(closer)
-        aware = state is not None or has_markup(rest)
+        aware = state is not None or has_markup(rest, begin)
         markup, offsets = Markup(), []
-        at = rest.find(END, begin)
+        at = rest.find(end, begin)
         while at >= 0:
             if aware:
                 markup.feed(rest[fed:at])
                 fed = at
             if markup.outside:
-                offsets.append(at + len(END))
-            at = rest.find(END, at + 1)
+                offsets.append(at + len(end))
+            at = rest.find(end, at + 1)
         return cls(begin, offsets)
 
     def between(self, start: int, stop: int) -> int:
@@ -248,7 +270,7 @@ class _Ends:
         return self.begin >= 0
 
     def span(self, index: int) -> tuple[int, int] | None:
-        """Where the `index`th programme begins and ends (None: there are not that many)."""
+        """Where the `index`th element begins and ends (None: there are not that many)."""
         if index >= len(self.offsets):  # (none when not `known`)
             return None
         return (self.offsets[index - 1] if index else self.begin), self.offsets[index]
