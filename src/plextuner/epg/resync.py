@@ -51,6 +51,7 @@ SWEEP_EVERY = 512
 # 1 MB blocks, reading 20,000 channels held 14.7 MB (64 KB: 1.1 MB), and a bare loop over a
 # 300 MB guide ran 5.6 s at 21.7 MB against 4.0 s at 8.9 MB (what it builds stays in the cache).
 FEED_BYTES = 64 * 1024
+RESUME_BYTES = 4 * 1024  # the first piece fed after a refused element (doubling to FEED_BYTES)
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
@@ -91,6 +92,7 @@ class Feeder(Generic[T]):
         self._counting = True  # (off where an end tag may hide and cannot be told apart)
         self._skip = len(self._prolog[0]) if self._prolog else 0  # of the next block fed
         self._seen = 0
+        self._recovering: etree.XMLParser | None = None  # reads a refused element alone
 
     def drained(self) -> Iterator[T]:
         """The items of the elements the parser has completed."""
@@ -123,75 +125,86 @@ class Feeder(Generic[T]):
             yield from self.drained()
             self._kind, self._counting = _PROGRAMMES, True
             return None
-        rest, skip = block, self._skip  # (the prolog: in the first block, or blocks)
+        skip = self._skip  # the prolog's bytes in this block (over several, if it spans them)
         self._skip = max(0, skip - len(block))
-        while rest:
-            base = self._read()  # the elements of `rest` are numbered from here
-            ends, fed = self._countable(rest, markup, skip), 0  # and its end tags fed
-            end = self._kind.end
-            for at in range(0, len(rest), FEED_BYTES):
-                error = _fed(self.parser, rest[at : at + FEED_BYTES])
+        pos = 0  # where the current parser's bytes of the block begin (after a refused one)
+        size = FEED_BYTES
+        while pos < len(block):
+            base = self._read()  # the elements from `pos` are numbered from here
+            ends, fed = self._countable(block, markup, max(pos, skip)), 0  # and end tags fed
+            end, at = self._kind.end, pos
+            while at < len(block):
+                stop = at + size
+                error = _fed(self.parser, block[at:stop])
                 fresh = list(self.drained())
                 if self._counting:  # the end tags that finish in this piece
                     fed += (
-                        rest.count(end, max(0, at - len(end) + 1), at + FEED_BYTES)
+                        block.count(end, max(pos, at - len(end) + 1), stop)
                         if ends is None
-                        else ends.between(at, at + FEED_BYTES)
+                        else ends.between(at, stop)
                     )
                 ended = self._read() - base
+                at, size = stop, min(size * 2, FEED_BYTES)
                 if error is None and not (self._counting and ended < fed):
                     yield from fresh
                     continue
-                resumed = self._resynced(rest, markup, skip, ended)
+                resumed = self._resynced(block, markup, max(pos, skip), ended)
                 yield from fresh
                 if resumed is None:
                     if error is None:  # not stopped after all (see `_resynced`)
                         self._counting = False
                         continue
                     return error
-                items, rest = resumed
-                markup, skip = None, 0  # (after an element's end)
+                items, pos = resumed
+                # (after an element's end; the next refused one may be near: a grabber that
+                # never escapes `&`, whose every programme is refused, is fed 4 KB, not 64)
+                markup, size = None, RESUME_BYTES
                 yield from items
                 break
             else:
                 return None
         return None
 
-    def _countable(self, rest: bytes, markup: MarkupState, skip: int) -> _Ends | None:
-        """Where the elements of `rest` end, where markup may hide an end tag (None: it
-        cannot, count them); counting stopped where that cannot be told."""
-        if not self._counting or (markup is None and not has_markup(rest, skip)):
+    def _countable(self, block: bytes, markup: MarkupState, skip: int) -> _Ends | None:
+        """Where the elements of `block` from `skip` end, where markup may hide an end tag
+        (None: it cannot, count them); counting stopped where that cannot be told."""
+        if not self._counting or (markup is None and not has_markup(block, skip)):
             return None
-        ends = _Ends.of(rest, markup, self._kind.end, skip)
+        ends = _Ends.of(block, markup, self._kind.end, skip)
         if not ends.known:
             self._counting = False
         return ends
 
     def _resynced(
-        self, rest: bytes, markup: MarkupState, skip: int, ended: int
-    ) -> tuple[list[T], bytes] | None:
-        """The refused element's items and what follows it in `rest`, a fresh parser set to
-        read on; None when the element cannot be told. `ended`: the elements of `rest` whose
-        end events came (libxml2 makes none for the one it refuses: the next is it); `markup`
-        and `skip` (the prolog): where the first begins (see `_Ends`)."""
+        self, block: bytes, markup: MarkupState, skip: int, ended: int
+    ) -> tuple[list[T], int] | None:
+        """The refused element's items and where the block goes on after it, a fresh parser set
+        to read on; None when the element cannot be told. `ended`: the elements from `skip`
+        whose end events came (libxml2 makes none for the one it refuses: the next is it);
+        `markup`: where the block begins (see `_Ends`)."""
         if self._prolog is None or self.malformed >= MALFORMED_MAX:
             return None
         kind = self._kind
-        span = _Ends.of(rest, markup, kind.end, skip).span(ended)
-        piece = b"" if span is None else rest[span[0] : span[1]]
+        span = _Ends.of(block, markup, kind.end, skip, upto=ended).span(ended)
+        piece = b"" if span is None else block[span[0] : span[1]]
         if span is None or kind.start not in piece:  # past the last whole one (a file that
             return None  # ends early), or one begun in an earlier block
-        reason = _refused(piece, self._prolog)
-        if reason is None:  # fine by itself: the parser had not stopped (or not there)
-            return None
         from plextuner.epg.mend import mended  # (only a guide with a refused programme needs it)
 
-        items = self._alone(mended(piece, self._utf8), kind)
+        fixed = mended(piece, self._utf8)
+        # Each mend puts right what XML refuses: a mended piece was refused. One that none
+        # mends may be fine by itself (the parser had not stopped, or not there): asked.
+        reason = None
+        if fixed == piece or self.first_error is None:
+            reason = _refused(piece, self._prolog)
+            if reason is None and fixed == piece:
+                return None
+        items = self._alone(fixed, kind)
         self.malformed += 1
         self.first_error = self.first_error or reason
         self.parser, self._counting = self._new_parser(), True
         _fed(self.parser, self._prolog[0])
-        return items, rest[span[1] :]
+        return items, span[1]
 
     def _alone(self, piece: bytes, kind: _Kind) -> list[T]:
         """The items of a refused element, read by itself with libxml2's recovery (any of its
@@ -200,16 +213,17 @@ class Feeder(Generic[T]):
 
         assert self._prolog is not None
         prolog, closing = self._prolog
-        parser = etree.XMLParser(
-            recover=True,
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        root = etree.fromstring(prolog + piece + closing, parser)
+        if self._recovering is None:  # one a guide (~10 us to make; this guide's thread's)
+            self._recovering = etree.XMLParser(
+                recover=True,
+                resolve_entities=False,
+                no_network=True,
+                load_dtd=False,
+                huge_tree=False,
+                remove_comments=True,
+                remove_pis=True,
+            )
+        root = etree.fromstring(prolog + piece + closing, self._recovering)
         items: list[T] = []
         read = 0
         # Its kind only: a channel listed before a programme in its piece came from the parser
@@ -240,9 +254,13 @@ class _Ends:
         self.begin, self.offsets = begin, offsets
 
     @classmethod
-    def of(cls, rest: bytes, state: MarkupState, end: bytes, skip: int = 0) -> _Ends:
-        """Where the elements that `end` ends end, from `skip`; not `known` when the block
-        begins in a token cut at its start (not worth telling)."""
+    def of(
+        cls, rest: bytes, state: MarkupState, end: bytes, skip: int = 0, upto: int = -1
+    ) -> _Ends:
+        """Where the elements that `end` ends end, from `skip` (the first `upto` + 1 of them
+        when it is given: a guide whose every title holds a bare `&` would be scanned to the
+        block's end once for each); not `known` when the block begins in a token cut at its
+        start (not worth telling)."""
         begin = fed = skip
         if state is not None:
             closer, carry = state
@@ -258,6 +276,8 @@ class _Ends:
                 fed = at
             if markup.outside:
                 offsets.append(at + len(end))
+                if len(offsets) == upto + 1:
+                    break
             at = rest.find(end, at + 1)
         return cls(begin, offsets)
 
