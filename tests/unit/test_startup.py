@@ -66,3 +66,17 @@ def test_the_command_skips_pydantic_s_plugin_search_unless_told_otherwise() -> N
         assert done.stdout.strip().startswith(said.strip()), done.stdout
         if not env:
             assert done.stdout.split()[-1] == "None"  # never searched
+
+
+def test_httpx_loads_without_its_command_line() -> None:
+    """httpx's package init would import its command line (click, pygments) where they are
+    installed, as in this venv (plextuner/__init__.py refuses it); httpx works without it."""
+    code = (
+        "import sys, plextuner, httpx\n"
+        "client = httpx.Client(); client.close()\n"
+        "print(sorted(m for m in ('click', 'pygments', 'rich') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
