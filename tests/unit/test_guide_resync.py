@@ -264,3 +264,32 @@ def test_broken_programmes_anywhere_cost_nothing_else(
 )
 def test_mended(piece: bytes, utf8: bool, expected: bytes) -> None:
     assert mended(piece, utf8) == expected
+
+
+@given(
+    st.integers(0, 10**9),
+    st.sampled_from(b'<>&"/=\x00\x1a \n\xe9x'),
+    st.sampled_from([7, 300, 256 * 1024]),
+    st.sampled_from([5, 64 * 1024]),
+    st.sampled_from([None, True]),
+)
+@settings(max_examples=300, deadline=None)
+def test_one_byte_wrong_anywhere_costs_two_programmes_at_most(
+    where: int, byte: int, chunk: int, feed: int, fold: bool | None
+) -> None:
+    """One byte of a guide changed anywhere from its first channel to its end: in a channel's
+    tags, its end tag, between the list and the first programme (libxml2 then says so only
+    once that programme's bytes come), a programme's start or end tag or text. The reading
+    never fails, and loses two programmes at most (one whose end tag breaks joins the next)."""
+    body = bytearray(guide([programme(IDS[n % 4], STARTS[n % 3], b"S %d" % n) for n in range(30)]))
+    lo, hi = body.index(b"<channel"), body.rindex(b"</tv>")
+    body[lo + where % (hi - lo)] = byte
+    outcome = ParseOutcome("t")
+    window = (0.0, 4e9) if fold else None
+    with (
+        mock.patch.object(prefilter, "CHUNK", chunk),
+        mock.patch.object(resync, "FEED_BYTES", feed),
+    ):
+        for _ in iter_guide(io.BytesIO(bytes(body)), "t", outcome, None, window, fold=fold):
+            pass
+    assert outcome.programmes >= 28

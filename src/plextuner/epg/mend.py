@@ -78,4 +78,4 @@ def refusal(piece: bytes, error: str) -> str:
     and libxml2's error, without its position (it counts the piece's lines, not the file's)."""
     tag = _START_TAG.search(piece)
     named = tag[0].decode("utf-8", "replace") if tag else "an element"
-    return f"{named[:120]}: {_POSITION.sub('', error)[:120]}"
+    return f"{named[:120]}: {_POSITION.sub('', error.strip())[:120]}"

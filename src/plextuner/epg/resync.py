@@ -93,6 +93,7 @@ class Feeder(Generic[T]):
         self._skip = len(self._prolog[0]) if self._prolog else 0  # of the next block fed
         self._seen = 0
         self._recovering: etree.XMLParser | None = None  # reads a refused element alone
+        self._left = b""  # what the last block of channels held after its last channel
 
     def drained(self) -> Iterator[T]:
         """The items of the elements the parser has completed."""
@@ -162,7 +163,12 @@ class Feeder(Generic[T]):
                 yield from items
                 break
             else:
-                return None
+                break
+        # What the channel list's last block holds after its last channel (the list's blocks
+        # end after one, its last where the first programme begins): see `_resynced`
+        if self._kind is _CHANNELS:
+            last = block.rfind(_CHANNELS.end)
+            self._left = block[last + len(_CHANNELS.end) :] if last >= 0 else block[skip:]
         return None
 
     def _countable(self, block: bytes, markup: MarkupState, skip: int) -> _Ends | None:
@@ -184,13 +190,47 @@ class Feeder(Generic[T]):
         `markup`: where the block begins (see `_Ends`)."""
         if self._prolog is None or self.malformed >= MALFORMED_MAX:
             return None
+        found = self._located(block, markup, skip, ended)
+        if found is not None:
+            piece, after, tags = found
+            items = self._mended_alone(piece, tags, skipped=tags == (self._kind.tag,))
+            if items is not None:
+                return self._restarted(items, after)
+        left, self._left = self._left, b""
+        if ended == 0 and left.strip():  # what the channel list's last block left after its
+            # last channel, refused only once the first programme's bytes came: read again
+            items = self._mended_alone(left, (_CHANNELS.tag, _PROGRAMMES.tag), skipped=False)
+            if items is not None:
+                return self._restarted(items, skip)
+        return None
+
+    def _located(
+        self, block: bytes, markup: MarkupState, skip: int, ended: int
+    ) -> tuple[bytes, int, tuple[str, ...]] | None:
+        """The refused element's bytes, where they end, and the tags to read from them."""
         kind = self._kind
-        span = _Ends.of(block, markup, kind.end, skip, upto=ended).span(ended)
-        piece = b"" if span is None else block[span[0] : span[1]]
-        if span is None or kind.start not in piece:  # past the last whole one (a file that
-            return None  # ends early), or one begun in an earlier block
+        ends = _Ends.of(block, markup, kind.end, skip, upto=ended)
+        span = ends.span(ended)
+        tags: tuple[str, ...] = (kind.tag,)
+        if span is None and kind is _CHANNELS and ends.known and ended == len(ends.offsets):
+            # After the channel list's last whole channel: that channel with its end tag
+            # broken, or a programme whose start tag is (the first programme is where the
+            # list's blocks end), so what is left of the block is read alone, for either
+            begin = ends.offsets[-1] if ends.offsets else ends.begin
+            if block[begin:].strip():
+                span, tags = (begin, len(block)), (_CHANNELS.tag, _PROGRAMMES.tag)
+        if span is None:  # past the last whole one: a file that ends early, say
+            return None
+        piece = block[span[0] : span[1]]
+        if markup is not None and span[0] == skip and kind.start not in piece:
+            return None  # the block began inside markup, in an element begun in an earlier one
+        return piece, span[1], tags
+
+    def _mended_alone(self, piece: bytes, tags: tuple[str, ...], skipped: bool) -> list[T] | None:
+        """The items of `piece` mended and read alone; None when libxml2 takes it as it is."""
         from plextuner.epg.mend import mended  # (only a guide with a refused programme needs it)
 
+        assert self._prolog is not None
         fixed = mended(piece, self._utf8)
         # Each mend puts right what XML refuses: a mended piece was refused. One that none
         # mends may be fine by itself (the parser had not stopped, or not there): asked.
@@ -199,16 +239,21 @@ class Feeder(Generic[T]):
             reason = _refused(piece, self._prolog)
             if reason is None and fixed == piece:
                 return None
-        items = self._alone(fixed, kind)
         self.malformed += 1
         self.first_error = self.first_error or reason
+        return self._alone(fixed, tags, skipped)
+
+    def _restarted(self, items: list[T], after: int) -> tuple[list[T], int]:
+        """A fresh parser, fed the prolog, to read the block on from `after`."""
+        assert self._prolog is not None
         self.parser, self._counting = self._new_parser(), True
         _fed(self.parser, self._prolog[0])
-        return items, span[1]
+        return items, after
 
-    def _alone(self, piece: bytes, kind: _Kind) -> list[T]:
+    def _alone(self, piece: bytes, tags: tuple[str, ...], skipped: bool) -> list[T]:
         """The items of a refused element, read by itself with libxml2's recovery (any of its
-        kind before it in `piece` too: recovering from a broken start tag may find them)."""
+        kind before it in `piece` too: recovering from a broken start tag may find them); none
+        is counted a programme skipped when `skipped`."""
         from lxml import etree  # lazily: only a guide with a refused programme needs it
 
         assert self._prolog is not None
@@ -227,7 +272,7 @@ class Feeder(Generic[T]):
         items: list[T] = []
         read = 0
         # Its kind only: a channel listed before a programme in its piece came from the parser
-        for elem in () if root is None else root.iterchildren(kind.tag):
+        for elem in () if root is None else root.iterchildren(*tags):
             read += 1
             try:
                 item = self._item_of(elem)
@@ -235,7 +280,7 @@ class Feeder(Generic[T]):
                 continue
             if item is not None:
                 items.append(item)
-        if not read and kind is _PROGRAMMES:  # nothing recovered of it: a programme skipped
+        if not read and skipped:  # nothing recovered of it: a programme skipped
             self._outcome.skipped += 1
         return items
 
