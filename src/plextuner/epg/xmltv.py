@@ -19,7 +19,7 @@ from plextuner.epg.emit import RenderedRun
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.plain import PlainReader
 from plextuner.epg.prefilter import CHUNK, Prefilter, ascii_codec
-from plextuner.epg.resync import Feeder
+from plextuner.epg.resync import HARDENED, Feeder
 from plextuner.errors import EpgError
 
 if TYPE_CHECKING:  # imported where a guide is parsed: a refresh without one never loads it
@@ -236,15 +236,7 @@ def _new_parser() -> etree.XMLPullParser:
     from lxml import etree  # lazily: see the imports
 
     return etree.XMLPullParser(
-        events=("end",),
-        tag=("channel", "programme"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+        events=("end",), tag=("channel", "programme"), dtd_validation=False, **HARDENED
     )
 
 
