@@ -228,6 +228,29 @@ def test_markup_state_across_cut_tokens() -> None:
     assert not state.outside
 
 
+def test_a_carried_lt_the_first_programme_shows_opened_nothing() -> None:
+    """A stray `<` right before the first `<programme` is carried by the markup state (it
+    could begin `<!--`); the programme after it shows it opened nothing: the channels are asked
+    for there (as before the stray byte), and every programme is read (resync.py mends it)."""
+    state = Markup()
+    state.feed(b"</channel><")
+    assert not state.outside and state.outside_before(b"<programme")
+    assert not state.outside_before(b"!--")  # (a token that does open one)
+    body = (
+        f"<tv>{CHANNELS}<"
+        + "".join(
+            f'<programme start="{IN_WINDOW}" channel="a.tv"><title>{i}</title></programme>'
+            for i in range(3)
+        )
+        + "</tv>"
+    ).encode()
+    for chunk in (7, 4096):
+        with mock.patch.object(prefilter, "CHUNK", chunk):
+            items, outcome = parse(body, WANTED, None, on=True)
+        assert [p.title for p in items if isinstance(p, Programme)] == ["0", "1", "2"]
+        assert (outcome.malformed, outcome.truncated) == (1, None)
+
+
 def test_codec_from_the_declaration() -> None:
     assert ascii_codec(b'<?xml version="1.0" encoding="UTF-8"?><tv>') == "utf-8"
     assert ascii_codec(b"<?xml version='1.0' encoding='iso-8859-1'?>") == "iso8859-1"

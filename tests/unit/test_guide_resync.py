@@ -169,6 +169,24 @@ def test_a_broken_channel_costs_nothing_else() -> None:
     assert outcome.malformed_first == '<channel id="b.tv">: xmlParseEntityRef: no name'
 
 
+def test_a_broken_channel_listed_late_is_read_with_its_programme() -> None:
+    """A channel listed late, between programmes (the DTD puts them first; some grabbers do
+    not), its name refused: read alone with the programme after it, neither lost; a channel
+    listed late and fine, before a refused programme, is not read twice."""
+    programmes = [programme(IDS[n % 3], STARTS[0], b"S %d" % n) for n in range(20)]
+    late = b'<channel id="late.tv"><display-name>%s</display-name></channel>\n'
+    programmes[8] = late % b"Heroes & Icons" + programmes[8]
+    programmes[14] = late.replace(b"late", b"fine") % b"Fine" + programmes[14].replace(
+        b"S 14", b"S & 14"
+    )
+    items, outcome = outcome_of(guide(programmes))
+    channels = [(i.id, i.names) for i in items if isinstance(i, GuideChannel)]
+    assert channels[4:] == [("late.tv", ("Heroes & Icons",)), ("fine.tv", ("Fine",))]
+    titles = [i.title for i in items if isinstance(i, Programme)]
+    assert titles == [f"S {n}" if n != 14 else "S & 14" for n in range(20)]
+    assert (outcome.malformed, outcome.truncated, outcome.skipped) == (2, None, 0)
+
+
 @st.composite
 def broken_channels(draw: st.DrawFn) -> tuple[bytes, bytes]:
     """A guide whose channel list has some names broken, and the same written correctly."""

@@ -26,6 +26,15 @@ class Markup:
     def outside(self) -> bool:
         return self.closer is None and not self._carry
 
+    def outside_before(self, following: bytes) -> bool:
+        """Whether the stream stands outside markup where `following` (which opens none)
+        follows: a carried `<` that `<programme` shows opened nothing is outside."""
+        if self.outside or self.closer is not None:
+            return self.outside
+        probe = Markup.resumed(self.state)
+        probe.feed(following)
+        return probe.outside
+
     @property
     def state(self) -> tuple[bytes | None, bytes] | None:
         """Where the stream stands, for `resumed` (None: outside)."""

@@ -356,7 +356,7 @@ def _first_programme(buf: bytes, markup: Markup) -> tuple[int, int]:
     while at >= 0 and at + len(START) < len(buf):
         markup.feed(buf[fed:at])
         fed = at
-        if markup.outside and buf[at + len(START)] in b" \t\r\n>/":
+        if buf[at + len(START)] in b" \t\r\n>/" and markup.outside_before(START):
             return at, fed
         at = buf.find(START, at + 1)
     return -1, fed

@@ -1,15 +1,13 @@
-"""A programme libxml2 refuses costs that programme, not the rest of its guide.
+"""A programme or channel libxml2 refuses costs that element, not the rest of its guide.
 
-Real guides hold a bare `&` ("Business & Financial", a query string in an icon's URL), an HTML
-entity (`&nbsp;`), a control character, a Windows-1252 byte in a file declared UTF-8, a tag left
-open. libxml2 stops at the first such byte, and fed one stream the rest of the guide was lost
-(reported as truncated). The prefilter hands the parser whole programmes (its blocks end at a
-`</programme>`), so the refused one can be found: the programmes whose end events came before
-the error are the block's first ones, and the refused one is the next.
-That programme's bytes are mended (the references and characters above) and read alone by
-libxml2's recovering parser; a fresh parser, fed the guide's prolog, reads on after it. An error
-past the last whole programme (a file that ends early, garbage after the root) still ends the
-reading, as does one in the channels before the first programme, and more than MALFORMED_MAX.
+Real guides hold a bare `&` ("Business & Financial", an icon URL's query), an HTML entity, a
+control character, a Windows-1252 byte in a file declared UTF-8, a tag left open; libxml2 stops
+at the first, and the rest of the guide was lost. The prefilter hands the parser whole elements
+(blocks end after a `</programme>`, or a `</channel>` before the first programme), so the
+refused one is found: the elements whose end events came are the block's first, and it is the
+next. Its bytes are mended (mend.py) and read alone by libxml2's recovering parser; a fresh
+parser, fed the guide's prolog, reads on after it. An error past the last whole element (a file
+that ends early, garbage after the root) still ends the reading, as more than MALFORMED_MAX do.
 """
 
 from __future__ import annotations
@@ -33,8 +31,7 @@ MarkupState = tuple[bytes | None, bytes] | None  # `Markup.state`
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    """What the stretch being read holds: channels (the list before the first programme) or
-    programmes; what ends one, begins one, and its elements' tag."""
+    """What a stretch holds (the channels before the first programme, then programmes)."""
 
     tag: str
     start: bytes
@@ -47,9 +44,9 @@ _PROGRAMMES = _Kind("programme", START, END)
 MALFORMED_MAX = 100_000  # programmes mended in one guide (~30 us each) before it counts as broken
 SWEEP_EVERY = 512
 # The parser is fed a block this much at a time, its events drained between: libxml2 builds the
-# nodes of all it is fed before any is cleared, ~14 bytes of heap a byte of a channel list. Fed
-# 1 MB blocks, reading 20,000 channels held 14.7 MB (64 KB: 1.1 MB), and a bare loop over a
-# 300 MB guide ran 5.6 s at 21.7 MB against 4.0 s at 8.9 MB (what it builds stays in the cache).
+# nodes of all it is fed before any is cleared (~14 bytes a byte of a channel list: 20,000
+# channels held 14.7 MB fed 1 MB blocks, 1.1 MB fed 64 KB; a bare loop over a 300 MB guide ran
+# 5.6 s at 21.7 MB against 4.0 s at 8.9 MB).
 FEED_BYTES = 64 * 1024
 RESUME_BYTES = 4 * 1024  # the first piece fed after a refused element (doubling to FEED_BYTES)
 # How every guide is parsed: no entity resolved, no DTD or network loaded, libxml2's size
@@ -62,6 +59,7 @@ HARDENED: dict[str, Any] = {
     "remove_comments": True,
     "remove_pis": True,
 }
+_SELF_CLOSED = re.compile(rb"<channel\b[^>]*/>")
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
@@ -141,7 +139,7 @@ class Feeder(Generic[T]):
         pos = 0  # where the current parser's bytes of the block begin (after a refused one)
         size = FEED_BYTES
         while pos < len(block):
-            base = self._read()  # the elements from `pos` are numbered from here
+            base, seen = self._read(), self._seen  # the elements from `pos` numbered from here
             ends, fed = self._countable(block, markup, max(pos, skip)), 0  # and end tags fed
             end, at = self._kind.end, pos
             while at < len(block):
@@ -159,7 +157,8 @@ class Feeder(Generic[T]):
                 if error is None and not (self._counting and ended < fed):
                     yield from fresh
                     continue
-                resumed = self._resynced(block, markup, max(pos, skip), ended)
+                late = self._seen - seen - (self._read() - base)  # channels amid programmes
+                resumed = self._resynced(block, markup, max(pos, skip), ended, late)
                 yield from fresh
                 if resumed is None:
                     if error is None:  # not stopped after all (see `_resynced`)
@@ -176,7 +175,7 @@ class Feeder(Generic[T]):
                 break
         # What the channel list's last block holds after its last channel (the list's blocks
         # end after one, its last where the first programme begins): see `_resynced`
-        if self._kind is _CHANNELS:
+        if self._kind is _CHANNELS and block:
             last = block.rfind(_CHANNELS.end)
             self._left = block[last + len(_CHANNELS.end) :] if last >= 0 else block[skip:]
         return None
@@ -192,24 +191,32 @@ class Feeder(Generic[T]):
         return ends
 
     def _resynced(
-        self, block: bytes, markup: MarkupState, skip: int, ended: int
+        self, block: bytes, markup: MarkupState, skip: int, ended: int, late: int
     ) -> tuple[list[T], int] | None:
         """The refused element's items and where the block goes on after it, a fresh parser set
         to read on; None when the element cannot be told. `ended`: the elements from `skip`
         whose end events came (libxml2 makes none for the one it refuses: the next is it);
+        `late`: the channels among the programmes from `skip` whose end events came;
         `markup`: where the block begins (see `_Ends`)."""
         if self._prolog is None or self.malformed >= MALFORMED_MAX:
             return None
         found = self._located(block, markup, skip, ended)
         if found is not None:
             piece, after, tags = found
-            items = self._mended_alone(piece, tags, skipped=tags == (self._kind.tag,))
+            start = after - len(piece)
+            if (
+                self._kind is _PROGRAMMES
+                and _CHANNELS.start in piece
+                and late == block.count(_CHANNELS.start, skip, start)
+            ):  # a channel listed late, in the refused one's piece, and none of it came
+                tags = (_CHANNELS.tag, _PROGRAMMES.tag)
+            items = self._mended_alone(piece, tags, skipped=self._kind is _PROGRAMMES)
             if items is not None:
                 return self._restarted(items, after)
         left, self._left = self._left, b""
         if ended == 0 and left.strip():  # what the channel list's last block left after its
             # last channel, refused only once the first programme's bytes came: read again
-            items = self._mended_alone(left, (_CHANNELS.tag, _PROGRAMMES.tag), skipped=False)
+            items = self._mended_alone(left, _after_the_list(left), skipped=False)
             if items is not None:
                 return self._restarted(items, skip)
         return None
@@ -228,7 +235,7 @@ class Feeder(Generic[T]):
             # list's blocks end), so what is left of the block is read alone, for either
             begin = ends.offsets[-1] if ends.offsets else ends.begin
             if block[begin:].strip():
-                span, tags = (begin, len(block)), (_CHANNELS.tag, _PROGRAMMES.tag)
+                span, tags = (begin, len(block)), _after_the_list(block[begin:])
         if span is None:  # past the last whole one: a file that ends early, say
             return None
         piece = block[span[0] : span[1]]
@@ -263,7 +270,7 @@ class Feeder(Generic[T]):
     def _alone(self, piece: bytes, tags: tuple[str, ...], skipped: bool) -> list[T]:
         """The items of a refused element, read by itself with libxml2's recovery (any of its
         kind before it in `piece` too: recovering from a broken start tag may find them); none
-        is counted a programme skipped when `skipped`."""
+        is counted a programme skipped when `skipped` and no programme came of it."""
         from lxml import etree  # lazily: only a guide with a refused programme needs it
 
         assert self._prolog is not None
@@ -275,7 +282,7 @@ class Feeder(Generic[T]):
         read = 0
         # Its kind only: a channel listed before a programme in its piece came from the parser
         for elem in () if root is None else root.iterchildren(*tags):
-            read += 1
+            read += elem.tag == _PROGRAMMES.tag
             try:
                 item = self._item_of(elem)
             except ValueError:  # text lxml cannot hand over (a lone surrogate recovered)
@@ -309,13 +316,17 @@ class _Ends:
         block's end once for each); not `known` when the block begins in a token cut at its
         start (not worth telling)."""
         begin = fed = skip
+        markup = Markup()
         if state is not None:
             closer, carry = state
-            if closer is None or carry or (at := rest.find(closer, skip)) < 0:
+            if closer is None:  # the start of a token carried (a `<` that may open a comment)
+                markup = Markup.resumed(state)
+            elif carry or (at := rest.find(closer, skip)) < 0:
                 return cls(-1, [])
-            begin = fed = at + len(closer)
+            else:
+                begin = fed = at + len(closer)
         aware = state is not None or has_markup(rest, begin)
-        markup, offsets = Markup(), []
+        offsets: list[int] = []
         at = rest.find(end, begin)
         while at >= 0:
             if aware:
@@ -341,6 +352,15 @@ class _Ends:
         if index >= len(self.offsets):  # (none when not `known`)
             return None
         return (self.offsets[index - 1] if index else self.begin), self.offsets[index]
+
+
+def _after_the_list(piece: bytes) -> tuple[str, ...]:
+    """What to take from `piece`, after the channel list's last `</channel>`: its programmes,
+    and its channel when it holds one start tag and that one has no end (a `<channel .../>`
+    there was read by the parser, and would be read twice)."""
+    if piece.count(_CHANNELS.start) == 1 and _SELF_CLOSED.search(piece) is None:
+        return (_CHANNELS.tag, _PROGRAMMES.tag)
+    return (_PROGRAMMES.tag,)
 
 
 def _refused(piece: bytes, prolog: tuple[bytes, bytes]) -> str | None:
