@@ -157,7 +157,7 @@ class Feeder(Generic[T]):
                 if error is None and not (self._counting and ended < fed):
                     yield from fresh
                     continue
-                late = self._seen - seen - (self._read() - base)  # channels amid programmes
+                late = self._seen - seen - ended  # channels read amid the programmes
                 resumed = self._resynced(block, markup, max(pos, skip), ended, late)
                 yield from fresh
                 if resumed is None:
@@ -280,7 +280,7 @@ class Feeder(Generic[T]):
         root = etree.fromstring(prolog + piece + closing, self._recovering)
         items: list[T] = []
         read = 0
-        # Its kind only: a channel listed before a programme in its piece came from the parser
+        # `tags` only: a channel before a programme in its piece came from the parser if read
         for elem in () if root is None else root.iterchildren(*tags):
             read += elem.tag == _PROGRAMMES.tag
             try:
