@@ -12,34 +12,19 @@ that ends early, garbage after the root) still ends the reading, as more than MA
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from plextuner.epg.markup import Markup, has_markup
+from plextuner.epg.ends import CHANNELS, PROGRAMMES, Ends, MarkupState
+from plextuner.epg.markup import has_markup
 from plextuner.epg.model import ParseOutcome
-from plextuner.epg.prefilter import END, START
 
 if TYPE_CHECKING:
     from lxml import etree
 
 T = TypeVar("T")
-MarkupState = tuple[bytes | None, bytes] | None  # `Markup.state`
 
-
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    """What a stretch holds (the channels before the first programme, then programmes)."""
-
-    tag: str
-    start: bytes
-    end: bytes
-
-
-_CHANNELS = _Kind("channel", b"<channel", b"</channel>")
-_PROGRAMMES = _Kind("programme", START, END)
 
 MALFORMED_MAX = 100_000  # programmes mended in one guide (~30 us each) before it counts as broken
 SWEEP_EVERY = 512
@@ -96,7 +81,7 @@ class Feeder(Generic[T]):
         self.parser = new_parser()
         self.malformed = 0
         self.first_error: str | None = None
-        self._kind = _CHANNELS  # until `feed(None)`: the first programme is next
+        self._kind = CHANNELS  # until `feed(None)`: the first programme is next
         self._counting = True  # (off where an end tag may hide and cannot be told apart)
         self._skip = len(self._prolog[0]) if self._prolog else 0  # of the next block fed
         self._seen = 0
@@ -119,7 +104,7 @@ class Feeder(Generic[T]):
     def _read(self) -> int:
         """The elements read so far: before the first programme every event is a channel's;
         after it each programme's is counted kept or skipped."""
-        if self._kind is _CHANNELS:
+        if self._kind is CHANNELS:
             return self._seen
         return self._outcome.programmes + self._outcome.skipped
 
@@ -132,7 +117,7 @@ class Feeder(Generic[T]):
         (`Markup.state`: inside a comment, say, whose `</programme>` ends no programme)."""
         if block is None:
             yield from self.drained()
-            self._kind, self._counting = _PROGRAMMES, True
+            self._kind, self._counting = PROGRAMMES, True
             return None
         skip = self._skip  # the prolog's bytes in this block (over several, if it spans them)
         self._skip = max(0, skip - len(block))
@@ -175,17 +160,17 @@ class Feeder(Generic[T]):
                 break
         # What the channel list's last block holds after its last channel (the list's blocks
         # end after one, its last where the first programme begins): see `_resynced`
-        if self._kind is _CHANNELS and block:
-            last = block.rfind(_CHANNELS.end)
-            self._left = block[last + len(_CHANNELS.end) :] if last >= 0 else block[skip:]
+        if self._kind is CHANNELS and block:
+            last = block.rfind(CHANNELS.end)
+            self._left = block[last + len(CHANNELS.end) :] if last >= 0 else block[skip:]
         return None
 
-    def _countable(self, block: bytes, markup: MarkupState, skip: int) -> _Ends | None:
+    def _countable(self, block: bytes, markup: MarkupState, skip: int) -> Ends | None:
         """Where the elements of `block` from `skip` end, where markup may hide an end tag
         (None: it cannot, count them); counting stopped where that cannot be told."""
         if not self._counting or (markup is None and not has_markup(block, skip)):
             return None
-        ends = _Ends.of(block, markup, self._kind.end, skip)
+        ends = Ends.of(block, markup, self._kind.end, skip)
         if not ends.known:
             self._counting = False
         return ends
@@ -197,7 +182,7 @@ class Feeder(Generic[T]):
         to read on; None when the element cannot be told. `ended`: the elements from `skip`
         whose end events came (libxml2 makes none for the one it refuses: the next is it);
         `late`: the channels among the programmes from `skip` whose end events came;
-        `markup`: where the block begins (see `_Ends`)."""
+        `markup`: where the block begins (see `Ends`)."""
         if self._prolog is None or self.malformed >= MALFORMED_MAX:
             return None
         found = self._located(block, markup, skip, ended)
@@ -205,12 +190,12 @@ class Feeder(Generic[T]):
             piece, after, tags = found
             start = after - len(piece)
             if (
-                self._kind is _PROGRAMMES
-                and _CHANNELS.start in piece
-                and late == block.count(_CHANNELS.start, skip, start)
+                self._kind is PROGRAMMES
+                and CHANNELS.start in piece
+                and late == block.count(CHANNELS.start, skip, start)
             ):  # a channel listed late, in the refused one's piece, and none of it came
-                tags = (_CHANNELS.tag, _PROGRAMMES.tag)
-            items = self._mended_alone(piece, tags, skipped=self._kind is _PROGRAMMES)
+                tags = (CHANNELS.tag, PROGRAMMES.tag)
+            items = self._mended_alone(piece, tags, skipped=self._kind is PROGRAMMES)
             if items is not None:
                 return self._restarted(items, after)
         left, self._left = self._left, b""
@@ -226,10 +211,10 @@ class Feeder(Generic[T]):
     ) -> tuple[bytes, int, tuple[str, ...]] | None:
         """The refused element's bytes, where they end, and the tags to read from them."""
         kind = self._kind
-        ends = _Ends.of(block, markup, kind.end, skip, upto=ended)
+        ends = Ends.of(block, markup, kind.end, skip, upto=ended)
         span = ends.span(ended)
         tags: tuple[str, ...] = (kind.tag,)
-        if span is None and kind is _CHANNELS and ends.known and ended == len(ends.offsets):
+        if span is None and kind is CHANNELS and ends.known and ended == len(ends.offsets):
             # After the channel list's last whole channel: that channel with its end tag
             # broken, or a programme whose start tag is (the first programme is where the
             # list's blocks end), so what is left of the block is read alone, for either
@@ -282,7 +267,7 @@ class Feeder(Generic[T]):
         read = 0
         # `tags` only: a channel before a programme in its piece came from the parser if read
         for elem in () if root is None else root.iterchildren(*tags):
-            read += elem.tag == _PROGRAMMES.tag
+            read += elem.tag == PROGRAMMES.tag
             try:
                 item = self._item_of(elem)
             except ValueError:  # text lxml cannot hand over (a lone surrogate recovered)
@@ -297,70 +282,13 @@ class Feeder(Generic[T]):
         return _fed(self.parser, None, close=True)
 
 
-class _Ends:
-    """Where the elements of a block end: after each end tag (`</programme>`, `</channel>`)
-    that is not in a comment, CDATA section or processing instruction (the block may begin
-    inside one: its `Markup.state`; then its first element begins where that ends)."""
-
-    __slots__ = ("begin", "offsets")
-
-    def __init__(self, begin: int, offsets: list[int]) -> None:
-        self.begin, self.offsets = begin, offsets
-
-    @classmethod
-    def of(
-        cls, rest: bytes, state: MarkupState, end: bytes, skip: int = 0, upto: int = -1
-    ) -> _Ends:
-        """Where the elements that `end` ends end, from `skip` (the first `upto` + 1 of them
-        when it is given: a guide whose every title holds a bare `&` would be scanned to the
-        block's end once for each); not `known` when the block begins in a token cut at its
-        start (not worth telling)."""
-        begin = fed = skip
-        markup = Markup()
-        if state is not None:
-            closer, carry = state
-            if closer is None:  # the start of a token carried (a `<` that may open a comment)
-                markup = Markup.resumed(state)
-            elif carry or (at := rest.find(closer, skip)) < 0:
-                return cls(-1, [])
-            else:
-                begin = fed = at + len(closer)
-        aware = state is not None or has_markup(rest, begin)
-        offsets: list[int] = []
-        at = rest.find(end, begin)
-        while at >= 0:
-            if aware:
-                markup.feed(rest[fed:at])
-                fed = at
-            if markup.outside:
-                offsets.append(at + len(end))
-                if len(offsets) == upto + 1:
-                    break
-            at = rest.find(end, at + 1)
-        return cls(begin, offsets)
-
-    def between(self, start: int, stop: int) -> int:
-        """How many end in (start, stop]."""
-        return bisect.bisect_right(self.offsets, stop) - bisect.bisect_right(self.offsets, start)
-
-    @property
-    def known(self) -> bool:
-        return self.begin >= 0
-
-    def span(self, index: int) -> tuple[int, int] | None:
-        """Where the `index`th element begins and ends (None: there are not that many)."""
-        if index >= len(self.offsets):  # (none when not `known`)
-            return None
-        return (self.offsets[index - 1] if index else self.begin), self.offsets[index]
-
-
 def _after_the_list(piece: bytes) -> tuple[str, ...]:
     """What to take from `piece`, after the channel list's last `</channel>`: its programmes,
     and its channel when it holds one start tag and that one has no end (a `<channel .../>`
     there was read by the parser, and would be read twice)."""
-    if piece.count(_CHANNELS.start) == 1 and _SELF_CLOSED.search(piece) is None:
-        return (_CHANNELS.tag, _PROGRAMMES.tag)
-    return (_PROGRAMMES.tag,)
+    if piece.count(CHANNELS.start) == 1 and _SELF_CLOSED.search(piece) is None:
+        return (CHANNELS.tag, PROGRAMMES.tag)
+    return (PROGRAMMES.tag,)
 
 
 def _refused(piece: bytes, prolog: tuple[bytes, bytes]) -> str | None:
