@@ -169,6 +169,23 @@ def test_a_broken_channel_costs_nothing_else() -> None:
     assert outcome.malformed_first == '<channel id="b.tv">: xmlParseEntityRef: no name'
 
 
+def test_a_broken_channel_after_channels_with_no_end_tag_costs_nothing_else() -> None:
+    """Channels written `<channel id="x"/>` (no name, against the DTD) make an end event and
+    no end tag: counted as ends all the same, so the parser stopping at a refused channel
+    after them is seen, and that channel mended."""
+    body = guide([programme(IDS[n % 3], STARTS[0], b"S %d" % n) for n in range(30)])
+    broken = body.replace(
+        b'<channel id="b.tv">',
+        b'<channel id="n1"/><channel id="n2" />\n<channel id="n3"/><channel id="b.tv">',
+    ).replace(b"<display-name>b.tv", b"<display-name>Heroes & Icons")
+    items, outcome = outcome_of(broken)
+    channels = [(i.id, i.names) for i in items if isinstance(i, GuideChannel)]
+    assert channels[1:5] == [("n1", ()), ("n2", ()), ("n3", ()), ("b.tv", ("Heroes & Icons",))]
+    assert len(channels) == 7
+    assert sum(isinstance(i, Programme) for i in items) == 30
+    assert (outcome.malformed, outcome.truncated) == (1, None)
+
+
 def test_a_broken_channel_listed_late_is_read_with_its_programme() -> None:
     """A channel listed late, between programmes (the DTD puts them first; some grabbers do
     not), its name refused: read alone with the programme after it, neither lost; a channel
@@ -197,6 +214,10 @@ def broken_channels(draw: st.DrawFn) -> tuple[bytes, bytes]:
         if draw(st.integers(0, 3)) == 0:
             written, meant = draw(st.sampled_from(BREAKAGES))
         sep = draw(st.sampled_from([b"", b"\n", b"<!-- c -->\n"]))
+        if draw(st.integers(0, 4)) == 0:  # no name, and so no end tag (against the DTD)
+            broken.append(b'%s<channel id="c%d"/>\n' % (sep, n))
+            right.append(broken[-1])
+            continue
         tag = b'%s<channel id="c%d"><display-name>%%s</display-name></channel>\n' % (sep, n)
         broken.append(tag % written)
         right.append(tag % meant)

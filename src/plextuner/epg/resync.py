@@ -44,7 +44,6 @@ HARDENED: dict[str, Any] = {
     "remove_comments": True,
     "remove_pis": True,
 }
-_SELF_CLOSED = re.compile(rb"<channel\b[^>]*/>")
 _ROOT = re.compile(rb"""<(?![?!])([\w:.-]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
@@ -168,9 +167,12 @@ class Feeder(Generic[T]):
     def _countable(self, block: bytes, markup: MarkupState, skip: int) -> Ends | None:
         """Where the elements of `block` from `skip` end, where markup may hide an end tag
         (None: it cannot, count them); counting stopped where that cannot be told."""
-        if not self._counting or (markup is None and not has_markup(block, skip)):
+        kind = self._kind  # (counted by `count` unless markup or a self-closed one may hide one)
+        if not self._counting or (
+            markup is None and not has_markup(block, skip) and not kind.closes_in(block, skip)
+        ):
             return None
-        ends = Ends.of(block, markup, self._kind.end, skip)
+        ends = Ends.of(block, markup, kind, skip)
         if not ends.known:
             self._counting = False
         return ends
@@ -211,7 +213,7 @@ class Feeder(Generic[T]):
     ) -> tuple[bytes, int, tuple[str, ...]] | None:
         """The refused element's bytes, where they end, and the tags to read from them."""
         kind = self._kind
-        ends = Ends.of(block, markup, kind.end, skip, upto=ended)
+        ends = Ends.of(block, markup, kind, skip, upto=ended)
         span = ends.span(ended)
         tags: tuple[str, ...] = (kind.tag,)
         if span is None and kind is CHANNELS and ends.known and ended == len(ends.offsets):
@@ -286,7 +288,7 @@ def _after_the_list(piece: bytes) -> tuple[str, ...]:
     """What to take from `piece`, after the channel list's last `</channel>`: its programmes,
     and its channel when it holds one start tag and that one has no end (a `<channel .../>`
     there was read by the parser, and would be read twice)."""
-    if piece.count(CHANNELS.start) == 1 and _SELF_CLOSED.search(piece) is None:
+    if piece.count(CHANNELS.start) == 1 and not CHANNELS.closes_in(piece, 0):
         return (CHANNELS.tag, PROGRAMMES.tag)
     return (PROGRAMMES.tag,)
 
