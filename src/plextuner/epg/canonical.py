@@ -137,12 +137,20 @@ def _no_cr_nor_gt_in_texts(block: bytes, end: int) -> bool:
     return block.find(b"\r", 0, end) < 0 and block.count(b"<", 0, end) == block.count(b">", 0, end)
 
 
-def read_block(block: bytes, end: int) -> list[Found] | None:
+def balanced(marks: bytes) -> bool:
+    """`_no_cr_nor_gt_in_texts` told from a block's marks (its CR, `<` and `>`, kept by one
+    `translate`: plain.py's), so that the block is not searched three times more."""
+    return b"\r" not in marks and marks.count(b"<") == marks.count(b">")
+
+
+def read_block(block: bytes, end: int, plain: bool | None = None) -> list[Found] | None:
     """Every programme of `block[:end]` (`end` just after its last `</programme>`), or None
-    when one of them is spelled otherwise (or anything else stands between them)."""
+    when one of them is spelled otherwise (or anything else stands between them). `plain`:
+    `_no_cr_nor_gt_in_texts` when the caller knows it (`balanced`)."""
     first = channel_first(block)
     pattern = _CHANNEL_FIRST if first else _PROGRAMME
-    if block.find(END) > LONG and _no_cr_nor_gt_in_texts(block, end):
+    long = block.find(END) > LONG
+    if long and (_no_cr_nor_gt_in_texts(block, end) if plain is None else plain):
         times_first, channel_first_ = _long()
         pattern = channel_first_ if first else times_first
     if pattern.match(block, 0, end) is None:
@@ -225,11 +233,16 @@ def unlang(block: bytes) -> bytes:
     return block
 
 
-def written(block: bytes) -> bytes:
+def written(block: bytes) -> tuple[bytes, bool]:
     """`block` as the one pass reads it: what other writers add and the reading drops taken
     out (`unlang`, then `compacted`, whose empty descriptions are found once `lang` is gone,
-    then the elements the writer does not write, found once the gaps around them are gone)."""
-    return unwritten_dropped(compacted(unlang(block)))
+    then the elements the writer does not write, found once the gaps around them are gone);
+    and whether the block's marks tell `balanced` of it. `unlang` and `compacted` take out as
+    many `<` as `>` and no text, only white space in gaps; a dropped child may take a text's
+    `>` with it."""
+    shaped = compacted(unlang(block))
+    source = unwritten_dropped(shaped)
+    return source, source is shaped
 
 
 # A programme's children the writer does not write (the parser's reading skips them): a rich

@@ -75,7 +75,7 @@ def dropped_us(data: bytes) -> float:
     if first < 0 or last < first:
         return DROPPED_US
     block = respelled(data[first : last + len(END)])  # as plain.py reads it
-    as_written = written(block)
+    as_written, _ = written(block)
     if read_block(as_written, len(as_written)) is not None:
         return DROPPED_BESIDE_CANONICAL_US
     pattern = pattern_for(block)

@@ -49,6 +49,7 @@ from plextuner.epg.plainre import (
     SUB,
     SYSTEM,
     TITLE,
+    UNMARKED,
     pattern_for,
 )
 from plextuner.epg.prefilter import END, Prefilter
@@ -78,6 +79,7 @@ class PlainReader:
         self.took_all = False  # see `segments`
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
+        self._marks = b""  # its characters XML refuses, CRs, `<` and `>` (plainre.UNMARKED)
         self._unwritten = 0  # blocks left before the next is tried as written (canonical.py)
         self._pattern = PROGRAMME  # the block's start tags' order (plainre.py)
 
@@ -114,7 +116,8 @@ class PlainReader:
         and what no piece may hold looked for once in it (a piece at a time only when the block
         holds some): characters XML refuses, other entities, non-ASCII bytes."""
         block = starttags.respelled(block)  # start tags read natively, when they are not
-        self._clean = len(block.translate(None, REFUSED)) == len(block)
+        self._marks = block.translate(None, UNMARKED)  # (what the checks below look for)
+        self._clean = len(self._marks.translate(None, REFUSED)) == len(self._marks)
         self._pattern = pattern_for(block)
         self._plain_entities = ENTITY.search(block) is None
         if not self._plain_entities:  # the references the writer writes as characters
@@ -139,8 +142,7 @@ class PlainReader:
             and self._decodes(block)
             and not canonical.wide_space_in(block)  # (its texts' ends: see there)
         )
-        source = canonical.written(block) if easy else block
-        found = canonical.read_block(source, source.rfind(END) + len(END)) if easy else None
+        source, found = self._read(block, end) if easy else (block, None)
         if found is None:
             self._unwritten = UNWRITTEN_SKIP
             return None
@@ -150,6 +152,15 @@ class PlainReader:
             self._unwritten = UNWRITTEN_SKIP
             return None
         return (*read, end)
+
+    def _read(self, block: bytes, end: int) -> tuple[bytes, list[canonical.Found] | None]:
+        """The block as written and `canonical.read_block` of it, told what its marks tell."""
+        source, marked = canonical.written(block)
+        plain = None
+        if marked:  # the marks of `block[:end]`: the block's, less its tail's (a line break)
+            tail = block[end:].translate(None, UNMARKED) if end < len(block) else b""
+            plain = not tail and canonical.balanced(self._marks)
+        return source, canonical.read_block(source, source.rfind(END) + len(END), plain)
 
     def take(self, piece: bytes) -> Rendered | None:
         m = self._pattern.fullmatch(piece)
