@@ -578,6 +578,34 @@ def test_long_texts_spelled_otherwise_are_read_as_the_parser_reads_them(
         assert True not in tried
 
 
+def test_a_guide_of_long_programmes_is_read_with_the_long_texts_pattern() -> None:
+    """Every block of long programmes with no CR and no `>` in a text is read by `_LONG_TEXT`'s
+    pattern (the short one disabled here), what its marks tell (plain.py) taken for it."""
+    programmes = programmes_of(60, lambda i: f'<title lang="en">S{i}</title><desc>{_LONG}</desc>')
+    with (
+        mock.patch.object(prefilter, "CHUNK", 16384),
+        mock.patch.object(canonical, "_PROGRAMME", None),
+        mock.patch.object(canonical, "_no_cr_nor_gt_in_texts", None),
+        counted() as tried,
+    ):
+        assert same(guide(programmes), fold=True) == 60
+    assert tried
+    assert all(tried)
+
+
+@pytest.mark.parametrize("desc", ["d", _LONG])
+def test_an_error_after_programmes_read_in_one_pass_names_the_files_line(desc: str) -> None:
+    """Programmes read in one pass leave their line breaks (counted among the block's marks):
+    a parse error further on names the same line as the parser's reading."""
+    programmes = programmes_of(60, lambda i: f"<title>S{i}</title><desc>{desc}</desc>")
+    body = guide(programmes).replace(b"\n</tv>\n", b"\n<programme start=</tv>\n")
+    with mock.patch.object(prefilter, "CHUNK", 4096), counted() as tried:
+        slow, fast = read(body, True, fast=False), read(body, True, fast=True)
+    assert fast[2] == 60 and all(tried)
+    assert re.search(r"line \d+", str(slow[1][3]))
+    assert fast[:2] == slow[:2]
+
+
 def test_a_block_of_long_programmes_is_read_with_the_long_texts_pattern() -> None:
     """Its first programme over LONG bytes, no CR, no `>` outside the tags: `_LONG_TEXT`'s."""
     block = "".join(programmes_of(5, lambda i: f"<title>T{i}</title><desc>{_LONG}</desc>"))

@@ -79,7 +79,7 @@ class PlainReader:
         self.took_all = False  # see `segments`
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
-        self._marks = b""  # its characters XML refuses, CRs, `<` and `>` (plainre.UNMARKED)
+        self._marks = b""  # its characters XML refuses, CRs, LFs, `<` and `>` (plainre.UNMARKED)
         self._unwritten = 0  # blocks left before the next is tried as written (canonical.py)
         self._pattern = PROGRAMME  # the block's start tags' order (plainre.py)
 
@@ -98,7 +98,7 @@ class PlainReader:
             self.took_all = not cut and not dropped
             if kept:
                 yield RenderedRun(kept)
-            yield b"\n" * block.count(b"\n", 0, end) + block[end:]
+            yield b"\n" * (self._marks.count(b"\n") - block.count(b"\n", end)) + block[end:]
             return
         pieces = block.split(END)
         tail = pieces.pop()  # after the last `</programme>`: the parser's, last
@@ -107,7 +107,7 @@ class PlainReader:
         if self.took_all:  # every one kept and read here: most blocks of most guides
             if items:
                 yield RenderedRun(items)  # type: ignore[arg-type]  # (None is not in it)
-            yield b"\n" * (block.count(b"\n") - tail.count(b"\n")) + tail
+            yield b"\n" * (self._marks.count(b"\n") - tail.count(b"\n")) + tail
             return
         yield from emitted(pieces, items, tail, counts)
 
@@ -157,9 +157,10 @@ class PlainReader:
         """The block as written and `canonical.read_block` of it, told what its marks tell."""
         source, marked = canonical.written(block)
         plain = None
-        if marked:  # the marks of `block[:end]`: the block's, less its tail's (a line break)
+        if marked:  # the marks of `block[:end]`: the block's, its tail's line breaks aside
             tail = block[end:].translate(None, UNMARKED) if end < len(block) else b""
-            plain = not tail and canonical.balanced(self._marks)
+            if not tail.strip(b"\n"):
+                plain = canonical.balanced(self._marks)
         return source, canonical.read_block(source, source.rfind(END) + len(END), plain)
 
     def take(self, piece: bytes) -> Rendered | None:
