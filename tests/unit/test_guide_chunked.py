@@ -10,7 +10,8 @@ import pytest
 
 from plextuner.epg import chunked
 from plextuner.epg.chunked import CHUNK, SpilledList
-from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.kept import KeptList
+from plextuner.epg.spill import Spill
 
 NOW = 1_765_000_000.0
 

@@ -11,7 +11,8 @@ import pytest
 
 from plextuner.epg import spill as spill_module
 from plextuner.epg.grouped import GroupedReader
-from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.kept import KeptList
+from plextuner.epg.spill import Spill
 from tests.unit.test_guide_spill import FullDisk
 
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from plextuner.epg import prefilter, xmltv
 from plextuner.epg.bodies import BodyRenderer, shaped
 from plextuner.epg.emit import RenderedRun
+from plextuner.epg.kept import offset_of, stop_offset
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
-from plextuner.epg.spill import offset_of, stop_offset
 from plextuner.epg.xmltv import iter_guide
 from plextuner.errors import EpgError
 

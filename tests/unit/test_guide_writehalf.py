@@ -14,7 +14,8 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import writehalf
-from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.kept import KeptList
+from plextuner.epg.spill import Spill
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writeall import write_all
 from plextuner.errors import EpgError

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
+from plextuner.epg.kept import TIME_BASE, Kept, KeptList
 from plextuner.epg.programmes import programmes_for
-from plextuner.epg.spill import TIME_BASE, Kept, KeptList, Spill
+from plextuner.epg.spill import Spill
 from plextuner.epg.writer import write_guide
 from plextuner.ingest.models import Channel
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 from array import array
 from typing import IO
 
-from plextuner.epg.spill import KeptList, Spill, offset_of, stop_offset
+from plextuner.epg.kept import KeptList, offset_of, stop_offset
+from plextuner.epg.spill import Spill
 
 CHUNK = 16  # programmes of a channel held in memory before their numbers are spilled (see below)
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from plextuner.buckets.models import Device
+from plextuner.epg.kept import Kept
 from plextuner.epg.model import Programme
-from plextuner.epg.spill import Kept
 from plextuner.epg.writer import Placeholders
 from plextuner.errors import StateError
 from plextuner.fileio import encode_json, read_json, write_json

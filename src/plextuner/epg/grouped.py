@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plextuner.epg.spill import KeptList, Spill
+from plextuner.epg.kept import KeptList
+from plextuner.epg.spill import Spill
 
 
 class GroupedReader:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Container, Iterator
 
 from plextuner.epg import canonical, starttags
 from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, emitted
+from plextuner.epg.kept import offset_of, stop_offset
 from plextuner.epg.plainre import (
     CAT,
     CATEGORY,
@@ -53,7 +54,6 @@ from plextuner.epg.plainre import (
     pattern_for,
 )
 from plextuner.epg.prefilter import END, Prefilter
-from plextuner.epg.spill import offset_of, stop_offset
 
 
 class PlainReader:

@@ -14,8 +14,8 @@ from typing import overload
 from plextuner.buckets.models import LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.bodies import shaped
+from plextuner.epg.kept import NO_STOP, TIME_BASE, Kept, KeptList
 from plextuner.epg.model import Programme
-from plextuner.epg.spill import NO_STOP, TIME_BASE, Kept, KeptList
 
 DEFAULT_LENGTH = 3600.0
 

@@ -15,12 +15,12 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
 from plextuner.epg.chunked import SpilledList
+from plextuner.epg.kept import Kept, KeptList
 from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
 from plextuner.epg.model import Programme
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
-from plextuner.epg.spill import Kept, KeptList
 from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide

@@ -37,8 +37,9 @@ from typing import IO, TYPE_CHECKING
 from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.cpus import second_cpu
+from plextuner.epg.kept import Kept, KeptList
 from plextuner.epg.model import Programme
-from plextuner.epg.spill import Kept, KeptList, Spill, temporary
+from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel

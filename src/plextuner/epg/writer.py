@@ -18,8 +18,9 @@ from typing import IO, cast
 
 from plextuner.buckets.models import ID_SUFFIX, Device, channel_id
 from plextuner.epg.grouped import GroupedReader
+from plextuner.epg.kept import NO_STOP, TIME_BASE, Kept, KeptList
 from plextuner.epg.model import Programme
-from plextuner.epg.spill import NO_STOP, TIME_BASE, Kept, KeptList, Spill
+from plextuner.epg.spill import Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, programme_body, xml_attr, xml_text
 from plextuner.fileio import Committer, fsync_dir
 from plextuner.ingest.models import Channel
