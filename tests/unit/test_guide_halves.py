@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from plextuner import cpus
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
-from plextuner.epg import halfsplit, halves, prefilter, stage
+from plextuner.epg import halfsplit, halves, prefilter, stage, writehalf
 from plextuner.epg.halfwire import HalfJob, read_answer
 from plextuner.epg.halves import run_half
 from plextuner.epg.spill import Spill, temporary
@@ -39,6 +39,7 @@ class Read:
     halves: int  # the helper's halves taken
     # programmes mended (resync.py): only those that reach a parser, so not always the same
     malformed: int = 0
+    adopted: int = 0  # helper spill files read in place (spillparts.py)
 
 
 def big_guide(path: Path, hours: int = 120, comment_at: int | None = None) -> Path:
@@ -67,8 +68,8 @@ def big_guide(path: Path, hours: int = 120, comment_at: int | None = None) -> Pa
     return path
 
 
-def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096) -> Read:
-    data_dir = tmp / ("split" if split else "whole")
+def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096, writers: int = 1) -> Read:
+    data_dir = tmp / ("split" if split else "whole") / str(writers)
     settings = load_settings(None, {"data_dir": str(data_dir)}, env={})
     data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
     ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
@@ -83,12 +84,16 @@ def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096) -> Read:
     ):
         outcome = parse_source(guide, "g", data, entries, WINDOW)
     known = sorted(data.matcher.guides)
-    with mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]):
+    adopted = len(data.spill.parts()) if data.spill is not None else 0
+    with (
+        mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]),
+        mock.patch.object(writehalf, "HELPER_MIN", 0 if writers == 2 else 1 << 62),
+    ):
         write_all(ctx, data, WINDOW, fresh=True)
     guides = {p.name: p.read_bytes() for p in sorted(settings.paths.guides.glob("*.xml"))}
     counts = (outcome.channels, outcome.programmes, outcome.skipped, outcome.truncated)
     assert not list(settings.paths.epg_cache.iterdir())  # the spill files were never named
-    return Read(guides, counts, known, took.call_count, outcome.malformed)
+    return Read(guides, counts, known, took.call_count, outcome.malformed, adopted)
 
 
 def test_two_halves_write_the_guides_one_reader_writes(tmp_path: Path) -> None:
@@ -100,6 +105,17 @@ def test_two_halves_write_the_guides_one_reader_writes(tmp_path: Path) -> None:
     assert split.counts == whole.counts
     assert split.guide_channels == whole.guide_channels == sorted([*CHANNELS, "late"])
     assert b"Show" in whole.guides["d0.xml"]
+
+
+@pytest.mark.parametrize("writers", [1, 2])
+def test_the_helpers_spill_is_read_in_place(tmp_path: Path, writers: int) -> None:
+    """The helper's spill file is adopted as it is, not copied (the reader's own file holds a
+    hole there), and read by the writer and by the second writer (its descriptor passed)."""
+    guide = big_guide(tmp_path / "g.xml")
+    whole, split = read(tmp_path, guide, False), read(tmp_path, guide, True, writers=writers)
+    assert (whole.adopted, split.adopted, split.halves) == (0, 1, 1)
+    assert split.guides == whole.guides
+    assert split.counts == whole.counts
 
 
 def test_a_split_inside_a_comment_reads_on_alone(tmp_path: Path) -> None:

@@ -145,6 +145,9 @@ class FullDisk:
     def fileno(self) -> int:
         return int(self.real.fileno())
 
+    def seek(self, at: int) -> int:
+        return int(self.real.seek(at))
+
     def close(self) -> None:
         self.real.close()
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 import itertools
 import mmap
 import operator
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from plextuner.epg.spillparts import Part, cuts, part_at
 from plextuner.errors import EpgError
 from plextuner.logging import get_logger
 
@@ -65,14 +67,20 @@ class Spill:
         self._reads = 0
         self._known: dict[bytes, int] | None = {}  # short bodies spilled: `add_many`
         self._looked = self._hits = 0
+        self._parts: list[Part] = []  # other spills' files read in place (`adopt`)
 
     @classmethod
-    def written(cls, file: IO[bytes], size: int) -> Spill:
-        """Another process's spill to read: its first `size` bytes are on disk (the second
-        writer's, writehalf.py)."""
+    def written(cls, file: IO[bytes], size: int, parts: Sequence[Part] = ()) -> Spill:
+        """Another process's spill to read: its first `size` bytes are on disk, and `parts`
+        (the second writer's, writehalf.py)."""
         spill = cls(file=file)
         spill._size = spill._on_disk = size
+        spill._parts = list(parts)
         return spill
+
+    def parts(self) -> list[tuple[int, int, int]]:
+        """The adopted files' descriptors, bases and sizes (for `written` in a helper)."""
+        return [(p.file.fileno(), p.base, p.end - p.base) for p in self._parts]
 
     def fileno(self) -> int | None:
         """The file's descriptor, everything added flushed to it first; None once closed."""
@@ -177,13 +185,29 @@ class Spill:
             self._flush()
 
     def adopt(self, source: IO[bytes], size: int) -> int:
-        """Append the first `size` bytes of `source` (another spill's file) as they are; what
-        to add to that spill's references (`chunked.rebased`) to read them from this one."""
+        """The first `size` bytes of `source` (another spill's file) after those added, read
+        in place (spillparts.py); what to add to that spill's references (`chunked.rebased`)
+        to read them from this one. Copied when it cannot be (a disk that refused bytes)."""
         if self._file is None:
             raise EpgError("the guide's spill is closed")
         if self._pending:
             self._flush()
         base = self._size
+        if self._held is None:
+            try:
+                part = Part.of(source, base, size)
+            except OSError:
+                pass  # (copied, as before)
+            else:
+                try:  # a hole in this file where the part's bytes are (offsets as references)
+                    os.ftruncate(self._file.fileno(), base + size)
+                    self._file.seek(base + size)
+                except OSError:
+                    part.close()
+                else:
+                    self._parts.append(part)
+                    self._size = self._on_disk = base + size
+                    return base << _SIZE_BITS
         source.seek(0)
         while size > 0 and (chunk := source.read(min(size, FLUSH_BYTES * 16))):
             size -= len(chunk)
@@ -204,6 +228,8 @@ class Spill:
             self._flush()  # everything to disk (or to `_held`) before the file is mapped
         at, size = ref >> _SIZE_BITS, ref & _MAX_BODY
         end = at + size
+        if self._parts and (part := part_at(self._parts, at)) is not None:
+            return part.read((at,), (end,))[0]
         if at >= self._on_disk:  # refused by the disk: held in memory
             assert self._held is not None
             return bytes(self._held[at - self._on_disk : end - self._on_disk])
@@ -223,12 +249,26 @@ class Spill:
             raise EpgError("the guide's spilled programmes are gone")
         if self._pending:
             self._flush()
-        on_disk = self._on_disk
-        if not on_disk:  # nothing on disk to map (the disk refused all): held in memory
+        if not self._on_disk:  # nothing on disk to map (the disk refused all): held in memory
             return [self.read(ref) for ref in refs]
-        view = self._view()
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
         ends = list(map(operator.add, ats, map(operator.and_, refs, itertools.repeat(_MAX_BODY))))
+        if not self._parts:
+            return self._read_own(refs, ats, ends)
+        if not all(map(operator.le, ats, itertools.islice(ats, 1, None))):
+            return [self.read(ref) for ref in refs]  # (a few: a list's chunks, say)
+        out: list[bytes] = []  # ascending (a channel's bodies, `read_runs`): a run a part
+        for lo, hi in itertools.pairwise(cuts(self._parts, ats)):
+            part = part_at(self._parts, ats[lo])
+            if part is not None:
+                out += part.read(ats[lo:hi], ends[lo:hi])
+            else:
+                out += self._read_own(refs[lo:hi], ats[lo:hi], ends[lo:hi])
+        return out
+
+    def _read_own(self, refs: Sequence[int], ats: list[int], ends: list[int]) -> list[bytes]:
+        """`read_many` of references into this spill's own file (or held)."""
+        on_disk, view = self._on_disk, self._view()
         if not ends or max(ends) <= on_disk:  # all on disk: sliced in C iterators
             out = list(map(view.__getitem__, map(slice, ats, ends)))
         else:
@@ -260,6 +300,8 @@ class Spill:
             last = min(first + SORTED_BATCH, len(refs)) - 1
             high = min(len(view), (ats[last] + (refs[last] & _MAX_BODY) + _WINDOW) & ~(_WINDOW - 1))
             view.madvise(mmap.MADV_DONTNEED, low, high - low)
+            for part in self._parts:
+                part.hand_back(low, high)
         found = dict(zip(refs, bodies, strict=True))
         return [list(map(found.__getitem__, run)) for run in runs]
 
@@ -288,6 +330,8 @@ class Spill:
         if self._map is not None:
             self._map.madvise(mmap.MADV_DONTNEED)
             self._reads = 0
+        for part in self._parts:
+            part.hand_back()
 
     def close(self) -> None:
         if self._map is not None:
@@ -296,6 +340,9 @@ class Spill:
         if self._file is not None:
             self._file.close()
             self._file = None
+        for part in self._parts:
+            part.close()
+        self._parts = []
         self._pending, self._held = [], None
         self._known = None  # (a repeat must not get a reference into a closed spill)
 

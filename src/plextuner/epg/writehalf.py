@@ -40,6 +40,7 @@ from plextuner.cpus import second_cpu
 from plextuner.epg.kept import Kept, KeptList
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill, temporary
+from plextuner.epg.spillparts import Part
 from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
@@ -85,6 +86,7 @@ class WriteJob:
     id_style: str
     generated: float
     parent: int
+    parts: tuple[tuple[int, int, int], ...] = ()  # the spill's adopted files (`Spill.parts`)
 
 
 def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]]) -> int:
@@ -133,7 +135,7 @@ def light(device: Device) -> Device:
 
 def dump_head(job: WriteJob, out: IO[bytes]) -> None:
     """The job's settings; then each guide as a frame (`dump_frame`), then the end."""
-    head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent)
+    head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent, job.parts)
     pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -166,8 +168,8 @@ def dump_end(out: IO[bytes]) -> None:
 def load_job(fh: IO[bytes], ready: int | None = None) -> tuple[WriteJob, Iterator[GuideFile]]:
     """The job's settings, and its guides read one at a time as they are asked for; `ready`:
     a pipe with a byte for each frame written whole (the job is written while it is read)."""
-    spill, size, id_style, generated, parent = pickle.load(fh)  # noqa: S301 - ours
-    return WriteJob(spill, size, id_style, generated, parent), _frames(fh, ready)
+    spill, size, id_style, generated, parent, parts = pickle.load(fh)  # noqa: S301 - ours
+    return WriteJob(spill, size, id_style, generated, parent, parts), _frames(fh, ready)
 
 
 def _frames(fh: IO[bytes], ready: int | None) -> Iterator[GuideFile]:
@@ -234,7 +236,8 @@ class SecondWriter:
         # own (a second open of the file), as it is written.
         self._job = temporary(spill.directory or Path(tempfile.gettempdir()))
         self._out = open(self._job.fileno(), "wb", closefd=False)  # noqa: SIM115 - kept open
-        dump_head(WriteJob(fd, spill.size, id_style, generated, os.getpid()), self._out)
+        parts = tuple(spill.parts())
+        dump_head(WriteJob(fd, spill.size, id_style, generated, os.getpid(), parts), self._out)
         self._out.flush()
         reading = os.open(f"/proc/self/fd/{self._job.fileno()}", os.O_RDONLY)
         told, self._ready = os.pipe()
@@ -244,7 +247,7 @@ class SecondWriter:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(fd, reading, told),
+                pass_fds=(fd, reading, told, *(part[0] for part in parts)),
             )
         finally:
             os.close(reading)
@@ -337,7 +340,8 @@ def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
     """The helper's work: each guide written, in order; the paths written."""
     spill = None
     if job.spill >= 0:
-        spill = Spill.written(os.fdopen(job.spill, "rb", buffering=0), job.spill_size)
+        parts = [Part(base, size, os.fdopen(fd, "rb", buffering=0)) for fd, base, size in job.parts]
+        spill = Spill.written(os.fdopen(job.spill, "rb", buffering=0), job.spill_size, parts)
     written: list[str] = []
     try:
         for f in files:
