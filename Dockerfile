@@ -8,8 +8,10 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11.11-slim-bookworm
 # ffmpeg/ffprobe for HLS remuxing and stream probes: shipped in the image, never assumed.
+# tini as PID 1: it reaps what is re-parented to it (a helper whose worker the OOM killer took
+# would stay a zombie under plextuner) and passes SIGTERM on for the graceful shutdown.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg \
+    && apt-get install -y --no-install-recommends ffmpeg tini \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
@@ -25,5 +27,5 @@ EXPOSE 5004-5009 65001/udp 65001/tcp
 USER 10001:10001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:5004/healthz', timeout=4).status == 200 else 1)"]
-ENTRYPOINT ["plextuner"]
+ENTRYPOINT ["/usr/bin/tini", "--", "plextuner"]
 CMD ["serve"]

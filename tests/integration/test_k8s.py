@@ -169,14 +169,16 @@ def test_shellcheck_every_script() -> None:
 
 
 def test_dockerfile_rules() -> None:
-    """Non-root, pinned base, ffmpeg shipped, ports exposed, a healthcheck."""
+    """Non-root, pinned base, ffmpeg shipped, ports exposed, a healthcheck, an init as PID 1
+    (tini: zombies reaped, SIGTERM passed on)."""
     text = (ROOT / "Dockerfile").read_text()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
     assert froms and all(re.search(r":\d+\.\d+\.\d+", f) for f in froms)
     assert re.search(r"^USER\s+10001", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/healthz" in text
     assert re.search(r"^EXPOSE .*5004.*65001/udp", text, re.MULTILINE)
-    assert "ffmpeg" in text and 'ENTRYPOINT ["plextuner"]' in text
+    assert "ffmpeg" in text and 'ENTRYPOINT ["/usr/bin/tini", "--", "plextuner"]' in text
+    assert re.search(r"apt-get install [^\n]*\btini\b", text)
     assert not re.search(r"^ADD\s+https?://", text, re.MULTILINE)
     assert (
         "apt-get install -y --no-install-recommends" in text and "rm -rf /var/lib/apt/lists" in text
