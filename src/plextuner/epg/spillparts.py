@@ -70,8 +70,8 @@ class Part:
         return out
 
     def hand_back(self, low: int = 0, high: int | None = None) -> None:
-        """The pages mapped between `low` and `high` (references) handed back (the page cache
-        keeps them; the reader's RSS not)."""
+        """The pages mapped between `low` and `high` (references; all of them by default)
+        handed back (the page cache keeps them; the reader's RSS not)."""
         if self._map is None:
             return
         start = max(low, self.base) - self.base
@@ -79,7 +79,8 @@ class Part:
         start -= start % _PAGE
         if stop > start:
             self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
-        self.reads = 0
+        if high is None and not low:
+            self.reads = 0  # (counted again from none mapped)
 
     def close(self) -> None:
         if self._map is not None:
