@@ -21,7 +21,7 @@ from plextuner.config import load_settings
 from plextuner.epg import halfsplit, halves, prefilter, stage, writehalf
 from plextuner.epg.halfwire import HalfJob, read_answer
 from plextuner.epg.halves import run_half
-from plextuner.epg.spill import Spill, temporary
+from plextuner.epg.spill import SOURCE_BASE, Spill, temporary
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.worker import run_guide_job
 from plextuner.epg.writeall import write_all
@@ -40,6 +40,8 @@ class Read:
     # programmes mended (resync.py): only those that reach a parser, so not always the same
     malformed: int = 0
     adopted: int = 0  # helper spill files read in place (spillparts.py)
+    sourced: int = 0  # parts of the guide's file read in place (`Spill.add_source`)
+    spilled: int = 0  # bytes the readers spilled
 
 
 def big_guide(path: Path, hours: int = 120, comment_at: int | None = None) -> Path:
@@ -84,7 +86,10 @@ def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096, writers: int = 
     ):
         outcome = parse_source(guide, "g", data, entries, WINDOW)
     known = sorted(data.matcher.guides)
-    adopted = len(data.spill.parts()) if data.spill is not None else 0
+    parts = data.spill.parts() if data.spill is not None else []
+    adopted = sum(1 for _, base, _ in parts if base < SOURCE_BASE)
+    sourced = len(parts) - adopted
+    spilled = data.spill.size if data.spill is not None else 0
     with (
         mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]),
         mock.patch.object(writehalf, "HELPER_MIN", 0 if writers == 2 else 1 << 62),
@@ -93,7 +98,9 @@ def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096, writers: int = 
     guides = {p.name: p.read_bytes() for p in sorted(settings.paths.guides.glob("*.xml"))}
     counts = (outcome.channels, outcome.programmes, outcome.skipped, outcome.truncated)
     assert not list(settings.paths.epg_cache.iterdir())  # the spill files were never named
-    return Read(guides, counts, known, took.call_count, outcome.malformed, adopted)
+    return Read(
+        guides, counts, known, took.call_count, outcome.malformed, adopted, sourced, spilled
+    )
 
 
 def test_two_halves_write_the_guides_one_reader_writes(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from plextuner.epg.chunked import CHUNK, SpilledList
-from plextuner.epg.emit import RenderedRun
+from plextuner.epg.emit import RenderedRun, SourcedRun
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill
 from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
@@ -127,7 +127,8 @@ def keep_programme(
 def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, SpilledList]) -> None:
     """`SpilledList.append` inlined, the times as kept (plain.py makes them once a slot): a
     provider's own guide keeps a million programmes."""
-    refs = spill.add_many([item[3] for item in run])
+    # (a sourced run's bodies are read where they lie in the guide's file: not spilled)
+    refs = run.refs if isinstance(run, SourcedRun) else spill.add_many([i[3] for i in run])
     get = packed.get
     chunk = CHUNK
     for (channel, at, end, _), ref in zip(run, refs, strict=True):

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from plextuner.charclass import allowed_bytes
+from plextuner.epg.kept import SIZE_BITS
 
 # An end of a text: printable ASCII but `<` and `>` (nothing the parser's `.strip()` takes, and
 # a `>` the writer would escape), or a byte of a character beyond ASCII in a block holding none
@@ -352,6 +353,19 @@ def kept(
         else:
             out.append((channel, slot[0], slot[1], body))
     return out, dropped
+
+
+def references(found: list[Found], origin: int) -> list[int]:
+    """The spill reference of each programme's body where it lies in the guide's file (`found`
+    tiles a block of the file's own bytes from `origin`, its first byte's reference offset:
+    plain.py's `SourcedRun`); the body last in each match, after its fixed bytes."""
+    out: list[int] = []
+    at = origin
+    for ws, key, raw, body in found:
+        at += len(ws) + len(key) + len(raw) + _FIXED
+        out.append(at << SIZE_BITS | len(body))
+        at += len(body)
+    return out
 
 
 def folded(body: bytes) -> bytes:

@@ -22,6 +22,17 @@ class RenderedRun(list[Rendered]):
     __slots__ = ()
 
 
+class SourcedRun(RenderedRun):
+    """A run whose bodies are read where they lie in the guide's file: `refs`, their spill
+    references (`Spill.add_source`), not to be spilled again."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self, items: Iterable[Rendered], refs: list[int]) -> None:
+        super().__init__(items)
+        self.refs = refs
+
+
 class Counts(Protocol):
     skipped: int
 

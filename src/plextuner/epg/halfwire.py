@@ -27,6 +27,7 @@ class HalfJob:
     fd: int  # the spill file the parent made, open in the helper under this number
     parent: int
     answer: int  # the file the answer goes to (`write_answer`), open under this number
+    sourced: bool = False  # long bodies referenced in the file, not spilled (`Spill.add_source`)
 
 
 @dataclass(slots=True)

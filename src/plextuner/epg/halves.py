@@ -41,7 +41,7 @@ from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
 from plextuner.epg.model import GuideChannel, ParseOutcome
 from plextuner.epg.resync import prolog_of
-from plextuner.epg.spill import Spill, temporary
+from plextuner.epg.spill import HELPER_SOURCE_BASE, Spill, temporary
 from plextuner.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,6 +65,7 @@ class SecondHalf:
         directory: Path,  # where the helper's spill file goes
     ) -> None:
         self.offset = sys.maxsize
+        self.sourced = False  # the helper to reference long bodies in the file (`add_source`)
         self._directory = directory
         self.result: HalfResult | None = None
         self._fh, self._label, self._window, self._fold = fh, label, window, fold
@@ -152,6 +153,7 @@ class SecondHalf:
             self._file.fileno(),
             os.getpid(),
             self._answer.fileno(),
+            self.sourced,
         )
         # Sent from a thread: a job over the pipe's 64 KB (a big lineup's wanted ids) would
         # hold the reader until the helper has imported its modules and reads it.
@@ -273,6 +275,9 @@ def run_half(job: HalfJob) -> HalfResult:
     bodies = BodyRenderer()
     with Path(job.path).open("rb") as raw:
         stream = _Joined(job.prolog, raw, job.start, job.parent)
+        # The stream is the prolog, then the file from the split: its offsets as the file's,
+        # above where the parent reads the helper's file part (moved by the adoption's shift)
+        origin = HELPER_SOURCE_BASE + job.start - len(job.prolog) if job.sourced else None
         try:
             for item in iter_guide(
                 stream,  # type: ignore[arg-type]
@@ -281,6 +286,7 @@ def run_half(job: HalfJob) -> HalfResult:
                 lambda: job.wanted,
                 job.window,
                 fold=job.fold,
+                origin=origin,
             ):
                 if isinstance(item, GuideChannel):
                     result.channels.append(item)

@@ -7,6 +7,10 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import IO, NamedTuple, overload
 
+SIZE_BITS = (
+    30  # a body's length in the low bits of its spill reference (spill.py), its offset above
+)
+
 
 class Kept(NamedTuple):
     """A kept programme: its times (shifted when written) and where its rendered body is."""

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Container, Iterator
 
 from plextuner.epg import canonical, starttags
-from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, emitted
+from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, SourcedRun, emitted
 from plextuner.epg.kept import offset_of, stop_offset
 from plextuner.epg.plainre import (
     CAT,
@@ -77,6 +77,10 @@ class PlainReader:
         # raw value -> kept channel id, "" (not ours) or None (the parser's: unreadable, empty)
         self._channels: dict[bytes, str | None] = {}
         self.took_all = False  # see `segments`
+        # The spill reference of the stream's first byte where the spill reads the guide's file
+        # in place (None: it does not): long bodies then come referenced there (`SourcedRun`)
+        self.origin: int | None = None
+        self._at: int | None = None  # where the block lies in the stream, its bytes as they lie
         # Of the block (`segments`)
         self._clean = self._plain_entities = self._ascii = self._easy = False
         self._marks = b""  # its characters XML refuses, CRs, LFs, `<` and `>` (plainre.UNMARKED)
@@ -84,20 +88,23 @@ class PlainReader:
         self._pattern = PROGRAMME  # the block's start tags' order (plainre.py)
 
     def segments(
-        self, block: bytes, counts: Prefilter, cut: int = 0
+        self, block: bytes, counts: Prefilter, cut: int = 0, at: int | None = None
     ) -> Iterator[bytes | RenderedRun]:
         """`block` (whole programmes, each ending in `</programme>`) as bytes for the parser and
         runs of programmes read here, in file order; the programmes cut (DROPPED) counted as
         `counts.skipped`. A programme read or cut here leaves its line breaks to the parser,
         whose errors name the file's lines. `took_all`: every programme of the block was kept
-        and read here (and `cut`, the prefilter's cuts from it, is none)."""
-        block = self._prepared(block)
+        and read here (and `cut`, the prefilter's cuts from it, is none). `at`: where the block
+        lies in the stream when its bytes are the stream's as they lie."""
+        prepared = self._prepared(block)
+        self._at = at if prepared is block and self.origin is not None else None
+        block = prepared
         if (read := self._as_written(block)) is not None:  # spelled as we write: canonical.py
             kept, dropped, end = read
             counts.skipped += dropped
             self.took_all = not cut and not dropped
             if kept:
-                yield RenderedRun(kept)
+                yield kept
             yield b"\n" * (self._marks.count(b"\n") - block.count(b"\n", end)) + block[end:]
             return
         pieces = block.split(END)
@@ -127,9 +134,11 @@ class PlainReader:
         self._easy = self._clean and self._plain_entities and self._ascii
         return block
 
-    def _as_written(self, block: bytes) -> tuple[list[Rendered], int, int] | None:
+    def _as_written(self, block: bytes) -> tuple[RenderedRun, int, int] | None:
         """The block's kept programmes, how many it cut and where its last one ends, when
-        every programme in it is spelled as the writer writes it (canonical.py); else None."""
+        every programme in it is spelled as the writer writes it (canonical.py); else None.
+        Long bodies of a block whose bytes are the file's, all kept, none to fold, come
+        referenced where they lie (`SourcedRun`: not copied through the spill)."""
         if self._unwritten:  # the last block was spelled otherwise: likely this one too
             self._unwritten -= 1
             return None
@@ -151,7 +160,13 @@ class PlainReader:
         if read is None:  # a channel value the parser decides on
             self._unwritten = UNWRITTEN_SKIP
             return None
-        return (*read, end)
+        kept, dropped = read
+        at, origin = self._at, self.origin
+        if at is None or origin is None or dropped or fold or source is not block:
+            return RenderedRun(kept), dropped, end
+        if block.find(END) <= canonical.LONG:  # short ones spill (a repeat is spilled once)
+            return RenderedRun(kept), dropped, end
+        return SourcedRun(kept, canonical.references(found, origin + at)), dropped, end
 
     def _read(self, block: bytes, end: int) -> tuple[bytes, list[canonical.Found] | None]:
         """The block as written and `canonical.read_block` of it, told what its marks tell."""

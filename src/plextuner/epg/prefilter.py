@@ -112,7 +112,9 @@ class Prefilter:
         pays = Worth()
         tail = b""
         started = False  # past the first programme's start: filtering
+        read = 0  # the stream's bytes read (`buf` is the last of them)
         while chunk := fh.read(CHUNK):
+            read += len(chunk)
             buf = tail + chunk
             if not started:
                 first, fed = _first_programme(buf, markup)
@@ -131,10 +133,12 @@ class Prefilter:
             end = buf.rfind(END)
             cut = end + len(END) if end >= 0 else 0
             block, tail = buf[:cut], buf[cut:]  # the tail: an unfinished programme (or the end)
+            at: int | None = read - len(buf)  # where the block lies in the stream
             if len(tail) > _MAX_TAIL:  # no end tag for megabytes: not a guide to be clever with
                 on, block, tail = False, buf, b""
             if markup.outside:
-                block = unmarked(block)
+                bare = unmarked(block)
+                at, block = at if bare is block else None, bare
             plain = self.plain  # with one, scanning always pays (it reads what it keeps)
             if on and (plain or pays.examine()) and markup.outside and not has_markup(block):
                 before = self.skipped
@@ -143,7 +147,8 @@ class Prefilter:
                     yield kept
                 else:  # no scan first while it keeps (and cuts) every programme itself
                     kept, looked = (block, 0) if plain.took_all else self._filtered(block)
-                    yield from plain.segments(kept, self, cut=self.skipped - before)
+                    at = at if kept is block else None  # (its bytes the stream's, as they lie)
+                    yield from plain.segments(kept, self, cut=self.skipped - before, at=at)
                 pays.judge(looked, self.skipped - before)
             else:
                 markup.feed(block)

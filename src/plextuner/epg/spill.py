@@ -20,14 +20,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from plextuner.epg.spillparts import Part, cuts, part_at
+from plextuner.epg.kept import SIZE_BITS
+from plextuner.epg.spillparts import Part, cuts, part_at, stamp_of
 from plextuner.errors import EpgError
 from plextuner.logging import get_logger
 
 log = get_logger(__name__)
 
-_SIZE_BITS = 30  # a body's length in the low bits of its reference, its offset above (8 GB)
+_SIZE_BITS = SIZE_BITS  # a body's length in a reference's low bits, its offset above (8 GB)
 _MAX_BODY = (1 << _SIZE_BITS) - 1
+# Where a guide's own file is read as a part of the spill (`add_source`): the reader's above the
+# spill's own bytes (held under SOURCE_BASE, then), the helper's above that (its references are
+# moved by the adoption's shift: halves.py); offsets stay under 2^33 with files of SOURCE_MAX
+SOURCE_BASE, HELPER_SOURCE_BASE, SOURCE_MAX = 1 << 31, 1 << 32, 1 << 31
 READS_PER_RELEASE = 2048  # at most ~8 MB of touched pages resident (one page a body)
 FLUSH_BYTES = 64 * 1024  # bodies gathered before a write (under malloc's mmap threshold)
 # Bodies read in file order between two hand-backs of the pages they mapped (`read_runs`).
@@ -68,6 +73,7 @@ class Spill:
         self._known: dict[bytes, int] | None = {}  # short bodies spilled: `add_many`
         self._looked = self._hits = 0
         self._parts: list[Part] = []  # other spills' files read in place (`adopt`)
+        self._below = 1 << 33  # where this spill's own bytes must end (SOURCE_BASE: a source)
 
     @classmethod
     def written(cls, file: IO[bytes], size: int, parts: Sequence[Part] = ()) -> Spill:
@@ -81,6 +87,27 @@ class Spill:
     def parts(self) -> list[tuple[int, int, int]]:
         """The adopted files' descriptors, bases and sizes (for `written` in a helper)."""
         return [(p.file.fileno(), p.base, p.end - p.base) for p in self._parts]
+
+    def add_source(self, source: IO[bytes], base: int) -> bool:
+        """The guide file `source` read in place from `base` on (bodies referenced where they
+        lie: plain.py's `SourcedRun`); False when it cannot be (then they are spilled)."""
+        if self._file is None or self._size >= SOURCE_BASE:
+            return False
+        try:
+            size = os.fstat(source.fileno()).st_size
+            if size > SOURCE_MAX:
+                return False
+            part = Part.of(source, base, size)
+            part.stamp = stamp_of(part.file)
+        except (OSError, ValueError, EpgError):
+            return False
+        self._parts.append(part)
+        self._below = SOURCE_BASE
+        return True
+
+    def sources_changed(self) -> bool:
+        """Whether a guide file read in place (`add_source`) changed since it was taken."""
+        return any(part.changed() for part in self._parts)
 
     def fileno(self) -> int | None:
         """The file's descriptor, everything added flushed to it first; None once closed."""
@@ -100,6 +127,7 @@ class Spill:
         if self._file is None or size > _MAX_BODY:  # larger than libxml2 lets a text be
             raise EpgError("a programme too large to hold (or the spill is closed)")
         at = self._size
+        self._room(at + size)
         self._size = at + size
         if self._held is not None:
             self._held += body
@@ -141,6 +169,7 @@ class Spill:
         if self._file is None or max(sizes, default=0) > _MAX_BODY:
             return [self.add(body) for body in bodies]  # (which says what is wrong)
         at = self._size
+        self._room(at + sum(sizes))
         refs = [
             offset << _SIZE_BITS | size
             for offset, size in zip(itertools.accumulate(sizes, initial=at), sizes, strict=False)
@@ -155,6 +184,10 @@ class Spill:
             if self._pending_size >= FLUSH_BYTES:
                 self._flush()
         return refs
+
+    def _room(self, end: int) -> None:
+        if end > self._below:
+            raise EpgError("the guide's programmes outgrew what the spill can address")
 
     def _flush(self) -> None:
         assert self._file is not None
@@ -205,6 +238,7 @@ class Spill:
                 except OSError:
                     part.close()
                 else:
+                    self._room(base + size)
                     self._parts.append(part)
                     self._size = self._on_disk = base + size
                     return base << _SIZE_BITS
@@ -249,7 +283,7 @@ class Spill:
             raise EpgError("the guide's spilled programmes are gone")
         if self._pending:
             self._flush()
-        if not self._on_disk:  # nothing on disk to map (the disk refused all): held in memory
+        if not self._on_disk and not self._parts:  # nothing on disk (the disk refused all)
             return [self.read(ref) for ref in refs]
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
         ends = list(map(operator.add, ats, map(operator.and_, refs, itertools.repeat(_MAX_BODY))))
@@ -268,6 +302,8 @@ class Spill:
 
     def _read_own(self, refs: Sequence[int], ats: list[int], ends: list[int]) -> list[bytes]:
         """`read_many` of references into this spill's own file (or held)."""
+        if not self._on_disk:  # (held in memory: the disk refused all)
+            return [self.read(ref) for ref in refs]
         on_disk, view = self._on_disk, self._view()
         if not ends or max(ends) <= on_disk:  # all on disk: sliced in C iterators
             out = list(map(view.__getitem__, map(slice, ats, ends)))
@@ -289,17 +325,19 @@ class Spill:
             return [[] for _ in runs]
         refs = list(dict.fromkeys(refs))  # a shared body (see SHARE_MAX) read once
         ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
-        if self._file is None or self._pending or ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk:
+        held = self._held is not None and ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk
+        if self._file is None or self._pending or held:  # (sourced ones lie above `_on_disk`)
             return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
-        view, bodies = self._view(), []
+        view, bodies = self._view() if self._on_disk else None, []
         for first in range(0, len(refs), SORTED_BATCH):
             bodies += self.read_many(refs[first : first + SORTED_BATCH])
             # The pages this batch mapped (whole fault-around windows) are behind the rest:
             # handed back now, so a run of channels holds a few windows, not one per body.
             low = ats[first] & ~(_WINDOW - 1)
             last = min(first + SORTED_BATCH, len(refs)) - 1
-            high = min(len(view), (ats[last] + (refs[last] & _MAX_BODY) + _WINDOW) & ~(_WINDOW - 1))
-            view.madvise(mmap.MADV_DONTNEED, low, high - low)
+            high = (ats[last] + (refs[last] & _MAX_BODY) + _WINDOW) & ~(_WINDOW - 1)
+            if view is not None and low < len(view):
+                view.madvise(mmap.MADV_DONTNEED, low, min(len(view), high) - low)
             for part in self._parts:
                 part.hand_back(low, high)
         found = dict(zip(refs, bodies, strict=True))

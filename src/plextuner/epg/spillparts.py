@@ -26,7 +26,7 @@ _PAGE = mmap.PAGESIZE
 class Part:
     """`size` bytes of `file`, the references from `base` to `base + size` of a spill."""
 
-    __slots__ = ("_map", "base", "end", "file", "reads")
+    __slots__ = ("_map", "base", "end", "file", "reads", "stamp")
 
     release_every = 2048  # reads (spill.py's READS_PER_RELEASE)
 
@@ -34,6 +34,12 @@ class Part:
         self.base, self.end, self.file = base, base + size, file
         self.reads = 0  # since the pages were last handed back
         self._map: mmap.mmap | None = None
+        self.stamp: tuple[int, int, int] | None = None  # a guide file's, when it was taken
+
+    def changed(self) -> bool:
+        """A guide file's part whose file is not as it was when taken (rewritten in place: a
+        grabber's, say), so that bodies read from it may not be those referenced."""
+        return self.stamp is not None and self.stamp != stamp_of(self.file)
 
     @classmethod
     def of(cls, source: IO[bytes], base: int, size: int) -> Part:
@@ -87,6 +93,11 @@ class Part:
             self._map.close()
             self._map = None
         self.file.close()
+
+
+def stamp_of(file: IO[bytes]) -> tuple[int, int, int]:
+    st = os.fstat(file.fileno())
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def part_at(parts: Sequence[Part], at: int) -> Part | None:

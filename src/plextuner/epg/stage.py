@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings
@@ -15,13 +15,14 @@ from plextuner.epg.aliases import load_aliases
 from plextuner.epg.bodies import BodyRenderer, keep_programme
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.fetch import fetch_guide
+from plextuner.epg.kept import SIZE_BITS
 from plextuner.epg.match import (
     ChannelFacts,
     Matcher,
     MatchResult,
 )
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
-from plextuner.epg.spill import Spill
+from plextuner.epg.spill import HELPER_SOURCE_BASE, SOURCE_BASE, Spill
 from plextuner.epg.worker import (
     GuideJob,
     GuideJobResult,
@@ -57,6 +58,7 @@ class GuideData:
     spill: Spill | None = None
     fold: bool = True  # `epg.fold_subtitle`: applied as a programme is spilled
     parallel: bool = True  # `epg.parallel`: a big guide read in two processes (halves.py)
+    sourced: bool = False  # a source's file is read in place by the spill (the next ones spill)
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -111,11 +113,16 @@ def parse_source(
     with path.open("rb") as fh:
         margin = shift_slack(entries)
         slack = (window[0] - margin, window[1] + margin)
+        # Long bodies referenced where they lie in the file, not copied through the spill
+        origin = None
+        if spill is not None and not data.sourced and spill.add_source(fh, SOURCE_BASE):
+            data.sourced, origin = True, SOURCE_BASE
         half: SecondHalf | None = None
         if data.parallel and spill is not None and spill.directory is not None:
             from plextuner.epg.halves import SecondHalf  # only with a guide (~10 ms to import)
 
             half = SecondHalf(fh, fh.read(HEAD_SCAN), label, slack, data.fold, spill.directory)
+            half.sourced = origin is not None
             fh.seek(0)
 
         def wanted() -> set[str]:  # asked once, by the reader, at the first programme
@@ -128,7 +135,10 @@ def parse_source(
 
         try:
             fold = None if spill is None else data.fold  # plain programmes come rendered
-            for item in iter_guide(fh, label, outcome, wanted, slack, until=half, fold=fold):
+            read = iter_guide(
+                fh, label, outcome, wanted, slack, until=half, fold=fold, origin=origin
+            )
+            for item in read:
                 if isinstance(item, GuideChannel):
                     data.matcher.add(item)
                     data.stale = True
@@ -138,7 +148,9 @@ def parse_source(
                 else:  # rendered once, here; the objects and their strings freed at once
                     keep_programme(item, data.fold, spill, packed, bodies)
             if half is not None and half.result is not None:
-                _take_half(half, data, packed, outcome)
+                _take_half(half, data, packed, outcome, fh)
+            if origin is not None and spill is not None and spill.sources_changed():
+                raise EpgError(f"{label}: the guide file changed while it was read")
         finally:
             if half is not None:
                 half.close()
@@ -161,15 +173,24 @@ def _store(
 
 
 def _take_half(
-    half: SecondHalf, data: GuideData, packed: dict[str, SpilledList], outcome: ParseOutcome
+    half: SecondHalf,
+    data: GuideData,
+    packed: dict[str, SpilledList],
+    outcome: ParseOutcome,
+    fh: IO[bytes],
 ) -> None:
-    """The helper's half after the reader's own, in file order (see halves.py)."""
+    """The helper's half after the reader's own, in file order (see halves.py); `fh`: the
+    guide's file, where the helper's sourced bodies lie."""
     result, file = half.result, half.spill_file
     assert result is not None and file is not None and data.spill is not None
     for channel in result.channels:
         data.matcher.add(channel)
         data.stale = True
     shift = data.spill.adopt(file, result.spilled)
+    # The helper referenced them from HELPER_SOURCE_BASE; the shift (a reference's, its offset
+    # in the high bits) moved them with the rest
+    if half.sourced and not data.spill.add_source(fh, HELPER_SOURCE_BASE + (shift >> SIZE_BITS)):
+        raise EpgError(f"{outcome.source}: cannot read the guide's second half back")
     for gid, kept in half.packed():
         mine = packed.get(gid)
         if mine is None:

@@ -25,7 +25,10 @@ from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
+from plextuner.logging import get_logger
 from plextuner.stages import RefreshContext, StageName
+
+log = get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -162,7 +165,7 @@ def write_all(
     head = encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
     reports = b",".join(r for _, r in sorted(guides.reports.items()))
     write_atomic(paths.guide_matches, [head, reports, b"]}"])
-    fingerprint.save(paths.guides, guides.prints)
+    fingerprint.save(paths.guides, _known_good(data, guides.prints))
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and
     # freeing them where the stage's frame ends (the event loop) stalls every viewer.
     data.programmes.clear()
@@ -170,6 +173,15 @@ def write_all(
     data.matcher = Matcher()
     if data.spill is not None:
         data.spill.close()
+
+
+def _known_good(data: GuideData, prints: dict[str, str]) -> dict[str, str]:
+    """The guides' fingerprints, none when a guide file read in place was rewritten while the
+    guides were written (they may hold its new bytes: the next refresh writes them again)."""
+    if data.spill is not None and data.spill.sources_changed():
+        log.error("guide_source_changed_while_written")
+        return {}
+    return prints
 
 
 def _hand_over(data: GuideData, results: list[list[MatchResult]], second: set[int]) -> set[str]:

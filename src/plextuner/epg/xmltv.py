@@ -170,7 +170,7 @@ def _channel(elem: etree._Element) -> GuideChannel | None:
     return GuideChannel(cid, tuple(names), icon or "", lang or "", lcn or "")
 
 
-def iter_guide(
+def iter_guide(  # noqa: PLR0913 - the options are keyword-only
     fh: IO[bytes],
     source: str,
     outcome: ParseOutcome,
@@ -179,6 +179,7 @@ def iter_guide(
     *,
     until: Until | None = None,
     fold: bool | None = None,
+    origin: int | None = None,
 ) -> Iterator[GuideChannel | Programme | RenderedRun]:
     """Channels and programmes in file order; memory stays flat whatever the file size.
 
@@ -189,6 +190,8 @@ def iter_guide(
     programmes come rendered from their bytes, not through the parser, in runs (`RenderedRun`,
     `epg.fold_subtitle` applied: see plain.py); without it, kept programmes share equal strings
     (worth it when they are held as objects, not when each is rendered and dropped at once).
+    `origin`: the spill reference of the stream's first byte, where the reader's spill reads the
+    file in place (`Spill.add_source`): long bodies come referenced there (`SourcedRun`).
     """
 
     head = fh.read(HEAD_SCAN)
@@ -197,6 +200,8 @@ def iter_guide(
     lo, hi = window or (float("-inf"), float("inf"))
     codec = ascii_codec(head)
     prefilter = _prefilter(codec, channels, window, fold)
+    if prefilter.plain is not None:
+        prefilter.plain.origin = origin
     fh = bounded(fh, until, lambda: prefilter.markup.outside)
     shared: dict[Any, Any] | None = {} if fold is None else None
     feeder = Feeder[GuideChannel | Programme](
