@@ -7,9 +7,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import IO, NamedTuple, overload
 
-SIZE_BITS = (
-    30  # a body's length in the low bits of its spill reference (spill.py), its offset above
-)
+# A body's length in the low bits of its spill reference (spill.py), its offset above
+SIZE_BITS = 30
 
 
 class Kept(NamedTuple):
