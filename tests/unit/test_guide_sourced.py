@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from plextuner.epg import canonical, plain
 from plextuner.epg.spill import Spill
+from plextuner.epg.spillparts import Part
 from plextuner.errors import EpgError
 from tests.unit.test_guide_halves import CHANNELS, read
 from tests.unit.test_guide_spill import HOUR, WINDOW, stamp
@@ -153,3 +154,14 @@ def test_a_guide_file_rewritten_while_it_is_read_fails_its_source(tmp_path: Path
         pytest.raises(EpgError, match="changed while it was read"),
     ):
         read(tmp_path, guide, False, chunk=16384)
+
+
+def test_a_guide_file_that_cannot_be_mapped_is_spilled(tmp_path: Path) -> None:
+    """Mapped as it is taken (a file system that refuses it): its bodies spilled instead."""
+    guide = long_guide(tmp_path / "g.xml")
+    with spilled_only():
+        spilled = read(tmp_path / "spilled", guide, False, chunk=4096)
+    with mock.patch.object(Part, "view", side_effect=EpgError("no mapping here")):
+        refused = read(tmp_path / "refused", guide, False, chunk=4096)
+    assert refused.sourced == 0
+    assert refused.guides == spilled.guides

@@ -98,8 +98,13 @@ class Spill:
             if size > SOURCE_MAX:
                 return False
             part = Part.of(source, base, size)
-            part.stamp = stamp_of(part.file)
         except (OSError, ValueError, EpgError):
+            return False
+        try:  # (mapped now, not first when the guides are written: a file that cannot be, spills)
+            part.view()
+            part.stamp = stamp_of(part.file)
+        except (OSError, EpgError):
+            part.close()
             return False
         self._parts.append(part)
         self._below = SOURCE_BASE
