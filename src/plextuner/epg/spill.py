@@ -27,11 +27,9 @@ from plextuner.logging import get_logger
 
 log = get_logger(__name__)
 
-_SIZE_BITS = SIZE_BITS  # a body's length in a reference's low bits, its offset above (8 GB)
-_MAX_BODY = (1 << _SIZE_BITS) - 1
-# Where a guide's own file is read as a part of the spill (`add_source`): the reader's above the
-# spill's own bytes (held under SOURCE_BASE, then), the helper's above that (its references are
-# moved by the adoption's shift: halves.py); offsets stay under 2^33 with files of SOURCE_MAX
+_MAX_BODY = (1 << SIZE_BITS) - 1
+# A guide's own file read as a part of the spill (`add_source`): the reader's above the spill's own
+# bytes (held under it), the helper's above that (moved by the adoption's shift: halves.py)
 SOURCE_BASE, HELPER_SOURCE_BASE, SOURCE_MAX = 1 << 31, 1 << 32, 1 << 31
 READS_PER_RELEASE = 2048  # at most ~8 MB of touched pages resident (one page a body)
 FLUSH_BYTES = 64 * 1024  # bodies gathered before a write (under malloc's mmap threshold)
@@ -141,7 +139,7 @@ class Spill:
             self._pending_size += size
             if self._pending_size >= FLUSH_BYTES:
                 self._flush()
-        return at << _SIZE_BITS | size
+        return at << SIZE_BITS | size
 
     def add_many(self, bodies: list[bytes]) -> list[int]:
         """`add` of each body, in order (a run of programmes read from their bytes); a short
@@ -176,7 +174,7 @@ class Spill:
         at = self._size
         self._room(at + sum(sizes))
         refs = [
-            offset << _SIZE_BITS | size
+            offset << SIZE_BITS | size
             for offset, size in zip(itertools.accumulate(sizes, initial=at), sizes, strict=False)
         ]
         total = sum(sizes)
@@ -246,7 +244,7 @@ class Spill:
                     self._room(base + size)
                     self._parts.append(part)
                     self._size = self._on_disk = base + size
-                    return base << _SIZE_BITS
+                    return base << SIZE_BITS
         source.seek(0)
         while size > 0 and (chunk := source.read(min(size, FLUSH_BYTES * 16))):
             size -= len(chunk)
@@ -258,14 +256,14 @@ class Spill:
                 self._flush()
         if size:
             raise EpgError("the second half's programmes were cut short")
-        return base << _SIZE_BITS
+        return base << SIZE_BITS
 
     def read(self, ref: int) -> bytes:
         if self._file is None:
             raise EpgError("the guide's spilled programmes are gone")
         if self._pending:
             self._flush()  # everything to disk (or to `_held`) before the file is mapped
-        at, size = ref >> _SIZE_BITS, ref & _MAX_BODY
+        at, size = ref >> SIZE_BITS, ref & _MAX_BODY
         end = at + size
         if self._parts and (part := part_at(self._parts, at)) is not None:
             return part.read((at,), (end,))[0]
@@ -290,12 +288,15 @@ class Spill:
             self._flush()
         if not self._on_disk and not self._parts:  # nothing on disk (the disk refused all)
             return [self.read(ref) for ref in refs]
-        ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
+        ats = list(map(operator.rshift, refs, itertools.repeat(SIZE_BITS)))
         ends = list(map(operator.add, ats, map(operator.and_, refs, itertools.repeat(_MAX_BODY))))
-        if not self._parts:
+        parts = self._parts
+        if not parts or max(ats, default=0) < min(p.base for p in parts):  # none in a part
             return self._read_own(refs, ats, ends)
         if not all(map(operator.le, ats, itertools.islice(ats, 1, None))):
-            return [self.read(ref) for ref in refs]  # (a few: a list's chunks, say)
+            order = sorted(range(len(refs)), key=ats.__getitem__)  # (a repeat's earlier body)
+            found = dict(zip(order, self.read_many([refs[i] for i in order]), strict=True))
+            return list(map(found.__getitem__, range(len(refs))))
         out: list[bytes] = []  # ascending (a channel's bodies, `read_runs`): a run a part
         for lo, hi in itertools.pairwise(cuts(self._parts, ats)):
             part = part_at(self._parts, ats[lo])
@@ -329,7 +330,7 @@ class Spill:
         if not refs:
             return [[] for _ in runs]
         refs = list(dict.fromkeys(refs))  # a shared body (see SHARE_MAX) read once
-        ats = list(map(operator.rshift, refs, itertools.repeat(_SIZE_BITS)))
+        ats = list(map(operator.rshift, refs, itertools.repeat(SIZE_BITS)))
         held = self._held is not None and ats[-1] + (refs[-1] & _MAX_BODY) > self._on_disk
         if self._file is None or self._pending or held:  # (sourced ones lie above `_on_disk`)
             return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
