@@ -161,10 +161,9 @@ class PlainReader:
             self._unwritten = UNWRITTEN_SKIP
             return None
         kept, dropped = read
-        at, origin = self._at, self.origin
-        if at is None or origin is None or dropped or fold or source is not block:
-            return RenderedRun(kept), dropped, end
-        if block.find(END) <= canonical.LONG:  # short ones spill (a repeat is spilled once)
+        at, origin = self._at, self.origin  # (`_at` is None without an origin)
+        short = block.find(END) <= canonical.LONG  # short ones spill (a repeat is spilled once)
+        if at is None or origin is None or dropped or fold or source is not block or short:
             return RenderedRun(kept), dropped, end
         return SourcedRun(kept, canonical.references(found, origin + at)), dropped, end
 
