@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -233,6 +233,15 @@ async def publish(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) 
     return state
 
 
+async def _settle(tasks: Iterable[asyncio.Task[object]]) -> None:
+    """Early work a failed refresh never reached is cancelled; none is left behind, and an
+    error of one that no stage awaited is retrieved here (else asyncio reports it)."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
 async def run_refresh(
     settings: Settings,
     *,
@@ -255,13 +264,19 @@ async def run_refresh(
     factory = functools.partial(make_client, settings.fetch.timeout, settings.fetch.user_agent)
     fetcher = Fetcher(client, opts, None if client is not None else factory)
     helpers: PlaylistHelpers | None = None
+    early: dict[StageName, asyncio.Task[object]] = {}
     try:
         # The head only (providers, for the shrink check): the previous devices (50 MB for 34k
         # channels) are read once this refresh's entries are merged and freed, so the two
         # never peak together, and only when a stage needs them; a failed provider's channels
         # read them early.
         head = await asyncio.to_thread(load_state, settings.paths, devices=False)
-        ctx = RefreshContext(settings=settings, fetcher=fetcher, previous=head, serving=serving)
+        ctx = RefreshContext(
+            settings=settings, fetcher=fetcher, previous=head, serving=serving, early=early
+        )
+        for stage in stages:  # a configured guide downloads while the playlists are read
+            if stage.early is not None:
+                early[stage.name] = asyncio.create_task(stage.early(ctx))
         # Started now, a big playlist's helper starts while the numbers are read (m3uhalf.py).
         helpers = ctx.playlist_helpers = PlaylistHelpers(warm=_big_playlist(settings, head))
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
@@ -272,12 +287,15 @@ async def run_refresh(
         probing = any(stage.name is StageName.VALIDATE for stage in stages)
         if head is not None and ctx.previous is head and probing:
             ctx.previous = await asyncio.to_thread(load_state, settings.paths)
+        if early:  # nothing downloads while the probes time the provider's network
+            await asyncio.wait(early.values())
         for stage in stages:
             await _timed(ctx, stage.name, stage(ctx))
         state = await _timed(ctx, StageName.PUBLISH, publish(ctx, numbers, placed))
     finally:
         if helpers is not None:
             helpers.close()
+        await _settle(early.values())
         await fetcher.aclose()
     duration = time.monotonic() - started
     log.info(

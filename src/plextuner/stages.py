@@ -6,10 +6,11 @@ pipeline knows nothing about them, and they know only the context they read and 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from plextuner.buckets.models import Device
 from plextuner.config import Settings
@@ -55,6 +56,8 @@ class RefreshContext:
     # which has nobody to keep CPU work from (see pipeline.run_refresh)
     serving: bool = True
     playlist_helpers: PlaylistHelpers | None = None  # for big playlists (ingest/m3uhalf.py)
+    # Each stage's early work (`Stage.early`), started with the refresh; the stage awaits it
+    early: dict[StageName, asyncio.Task[object]] = field(default_factory=dict)
 
     def report(self, stage: StageName, column: str) -> StageReport:
         """The stage's summary column, created on first use."""
@@ -67,6 +70,11 @@ class Stage(Protocol):
     @property
     def name(self) -> StageName: ...
 
+    @property
+    def early(self) -> Callable[[RefreshContext], Coroutine[Any, Any, object]] | None:
+        """Work that needs nothing the refresh makes (a configured guide's download): started
+        with the refresh, so it runs while the playlists are read; its task is in `ctx.early`."""
+
     def __call__(self, ctx: RefreshContext) -> Awaitable[None]: ...
 
 
@@ -76,6 +84,7 @@ class NamedStage:
 
     name: StageName
     run: Callable[[RefreshContext], Awaitable[None]]
+    early: Callable[[RefreshContext], Coroutine[Any, Any, object]] | None = None
 
     def __call__(self, ctx: RefreshContext) -> Awaitable[None]:
         return self.run(ctx)
