@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from plextuner.buckets.models import LineupEntry
+from plextuner.epg import names
 from plextuner.epg.match import ChannelFacts, Matcher, MatchResult
 from plextuner.epg.model import GuideChannel
+from plextuner.epg.stage import GuideData, match_pending
 from plextuner.ingest import merge_entries, parse_m3u_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "guidematch"
@@ -169,3 +173,49 @@ def test_any_guide_any_lineup(
     part = matcher(channels, groups, Filtering)
     part.expect(facts[:expected])  # some, all or none of those asked
     assert answers(part, facts) == answers(matcher(channels, groups), facts)
+
+
+class Whole(Matcher):
+    FILTER_OVER = 1e9  # never filtered: nothing keyed ahead
+
+
+def lineup_entries() -> list[LineupEntry]:
+    entries, _ = parse_m3u_file(DATA / "playlist.m3u", "set")
+    return [LineupEntry(str(n), c) for n, c in enumerate(merge_entries(entries), 1)]
+
+
+def matched_holding(
+    kind: type, held: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, MatchResult], list[int]]:
+    """A pass of `match_pending` over the real lineup: its answers, and how many keys the key
+    cache held as each channel's match began."""
+    monkeypatch.setattr(names, "KEYS_HELD", held)
+    sizes: list[int] = []
+    real = kind.match
+
+    def match(self: Matcher, facts: ChannelFacts) -> MatchResult:
+        sizes.append(names.name_key.cache_info().currsize)
+        return real(self, facts)
+
+    monkeypatch.setattr(kind, "match", match)
+    names.forget()
+    data = GuideData(matcher(real_guide(), kind=kind))
+    match_pending(data, lineup_entries())
+    return data.results, sizes
+
+
+def test_keys_not_wanted_again_are_forgotten_as_the_pass_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keys made by each channel's own match are dropped every KEYS_HELD channels (a 50k-stream
+    lineup's held ~25 MB, its refresh's peak); those `expect` made ahead are kept for the
+    match that wants them again. The answers are the same either way."""
+    everything, _ = matched_holding(Whole, 10**9, monkeypatch)
+    assert len(everything) > 1500
+    assert sum(r.guide_id is not None for r in everything.values()) > 1000
+    answers_now, sizes = matched_holding(Whole, 100, monkeypatch)
+    assert answers_now == everything
+    assert max(sizes) < 600  # 100 channels' names, ids and groups
+    ahead, sizes = matched_holding(Filtering, 100, monkeypatch)
+    assert ahead == everything
+    assert min(sizes) > 1500  # every channel's keys, made by `expect`, to the last match

@@ -144,6 +144,8 @@ class Matcher:
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
         self._names = NameIndex(self._alias, self.guides)
+        # `expect` keyed the channels to match ahead: their keys are wanted again by `match`
+        self.keyed_ahead = False
         for group in aliases:
             keys = [name_key(n).compact for n in group if name_key(n)]
             for k in keys[1:]:
@@ -189,7 +191,8 @@ class Matcher:
         made here and again by the matching once there are more than the key cache holds, cost
         more than indexing the guide (50k names against 10k guide channels: 1.07 -> 1.64 s)."""
         todo = [facts for facts in channels if self._direct(facts) is None]
-        if len(self.guides) <= self.FILTER_OVER * len(todo):
+        self.keyed_ahead = len(self.guides) > self.FILTER_OVER * len(todo)
+        if not self.keyed_ahead:
             self._names.expect(None)
             return
         wanted = Wanted()

@@ -84,8 +84,10 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
             if (known is None or known.guide_id is None) and e.channel.key not in pending:
                 pending[e.channel.key] = facts_of(e)
         data.matcher.expect(pending.values())  # the name indexes only what these ask
-        for key, facts in pending.items():
+        for n, (key, facts) in enumerate(pending.items(), 1):
             data.results[key] = data.matcher.match(facts)
+            if n % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
+                names.forget()  # each channel's keys are wanted during its own match only
         data.stale = False
         names.forget()
     return {r.guide_id for r in data.results.values() if r.guide_id}
