@@ -185,7 +185,7 @@ def lineup_entries() -> list[LineupEntry]:
 
 
 def matched_holding(
-    kind: type, held: int, monkeypatch: pytest.MonkeyPatch
+    kind: type[Matcher], held: int, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[dict[str, MatchResult], list[int]]:
     """A pass of `match_pending` over the real lineup: its answers, and how many keys the key
     cache held as each channel's match began."""
