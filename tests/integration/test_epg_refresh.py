@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from plextuner.config import load_settings
 from plextuner.datadir import DataDir
+from plextuner.epg import matchcache
+from plextuner.epg.match import ChannelFacts, Matcher, MatchResult
 from plextuner.pipeline import run_refresh
 from plextuner.refresh import default_stages
 from plextuner.stages import StageName
@@ -143,3 +146,36 @@ async def test_broken_programmes_cost_nothing_else(tmp_path: Path) -> None:
     assert warned[0]["first"].startswith('<programme start="') and "no name" in warned[0]["first"]
     parsed = [e for e in logs if e["event"] == "guide_source_parsed"]
     assert parsed[0]["malformed"] == 2 and parsed[0]["truncated"] is None
+
+
+async def test_a_refresh_reuses_the_last_ones_match_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second refresh of the same list and guide matches no channel again (matchcache.py)
+    and reports the same matches; a channel renamed since is matched again, alone."""
+    settings = world(tmp_path)
+    asked: list[str] = []
+    real = Matcher.match
+
+    def match(self: Matcher, facts: ChannelFacts) -> MatchResult:
+        asked.append(facts.name)
+        return real(self, facts)
+
+    monkeypatch.setattr(Matcher, "match", match)
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+
+    def report() -> object:  # what the report says, whenever it was written
+        said = json.loads(DataDir(tmp_path / "data").guide_matches.read_bytes())
+        return {k: v for k, v in said.items() if k != "generated"}
+
+    first = report()
+    assert sorted(asked) == ["Alpha", "Beta"]
+    assert (settings.paths.epg_cache / matchcache.FILE).exists()  # type: ignore[attr-defined]
+    asked.clear()
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert asked == []
+    assert report() == first
+    playlist = tmp_path / "list.m3u"
+    playlist.write_text(playlist.read_text().replace(",Beta", ",Gamma"))
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    assert asked == ["Gamma"]

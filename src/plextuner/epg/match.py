@@ -11,6 +11,7 @@ guide channels of one source is left unmatched (with its candidates, for `guide-
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -151,6 +152,16 @@ class Matcher:
             for k in keys[1:]:
                 self._alias[k] = keys[0]
         self.source = 0
+        self._added = hashlib.blake2b(digest_size=16)  # every guide channel added, in order
+
+    def fingerprint(self) -> bytes:
+        """What an answer depends on besides the channel asked about: the guide channels added
+        (in order: an earlier source wins a tie), the manual mapping, the aliases and the
+        threshold. Equal fingerprints and equal facts give equal answers (matchcache.py)."""
+        digest = self._added.copy()
+        digest.update(repr((self.threshold, sorted(self.manual.items()))).encode())
+        digest.update(repr(sorted(self._alias.items())).encode())
+        return digest.digest()
 
     def next_source(self) -> None:
         """Channels added from now on rank below those already added."""
@@ -171,6 +182,9 @@ class Matcher:
             channel.names,
         )
         self.guides[channel.id] = g
+        self._added.update(
+            repr((channel.id, channel.names, channel.lang, channel.lcn, self.source)).encode()
+        )
         if channel.icon:
             self.icons[channel.id] = channel.icon
         folded = channel.id.casefold()  # the id itself when already folded: one string fewer

@@ -21,6 +21,7 @@ from plextuner.epg.match import (
     Matcher,
     MatchResult,
 )
+from plextuner.epg.matchcache import facts_digest
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.spill import HELPER_SOURCE_BASE, SOURCE_BASE, Spill
 from plextuner.epg.worker import (
@@ -59,6 +60,9 @@ class GuideData:
     fold: bool = True  # `epg.fold_subtitle`: applied as a programme is spilled
     parallel: bool = True  # `epg.parallel`: a big guide read in two processes (halves.py)
     sourced: bool = False  # a source's file is read in place by the spill (the next ones spill)
+    # Match answers by matcher fingerprint: the last refresh's, and this one's (matchcache.py)
+    known: dict[bytes, dict[int, MatchResult]] = field(default_factory=dict)
+    answered: dict[bytes, dict[int, MatchResult]] = field(default_factory=dict)
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -83,9 +87,20 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
             known = data.results.get(e.channel.key)
             if (known is None or known.guide_id is None) and e.channel.key not in pending:
                 pending[e.channel.key] = facts_of(e)
-        data.matcher.expect(pending.values())  # the name indexes only what these ask
-        for n, (key, facts) in enumerate(pending.items(), 1):
-            data.results[key] = data.matcher.match(facts)
+        fingerprint = data.matcher.fingerprint()
+        before = data.known.get(fingerprint, {})  # the last refresh's answers to these
+        answered = data.answered.setdefault(fingerprint, {})
+        todo: dict[str, tuple[ChannelFacts, int]] = {}
+        for key, facts in pending.items():
+            digest = facts_digest(facts)
+            if (answer := before.get(digest)) is not None:
+                data.results[key] = answered[digest] = answer
+            else:
+                todo[key] = facts, digest
+        if todo:
+            data.matcher.expect(facts for facts, _ in todo.values())  # what these can ask
+        for n, (key, (facts, digest)) in enumerate(todo.items(), 1):
+            data.results[key] = answered[digest] = data.matcher.match(facts)
             if n % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
                 names.forget()  # each channel's keys are wanted during its own match only
         data.stale = False

@@ -84,6 +84,7 @@ def _entry(row: tuple[Any, ...] | list[Any]) -> LineupEntry:
 
 def run_guide_job(job: GuideJob) -> GuideJobResult:
     """Everything the guide stage computes, from plain data to plain data."""
+    from plextuner.epg import matchcache
     from plextuner.epg.match import Matcher
     from plextuner.epg.spill import Spill
     from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source
@@ -106,6 +107,8 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
         result.failed.append(f"aliases: {err}")
         data = GuideData(Matcher(job.manual, (), cfg.match_threshold))
     data.fold, data.parallel = cfg.fold_subtitle, cfg.parallel
+    cache = job.settings.paths.epg_cache
+    data.known = matchcache.load(cache)  # the last refresh's answers: unchanged, not matched
     if job.sources:  # kept programmes on disk, not in memory (see spill.py)
         try:
             data.spill = Spill(job.settings.paths.epg_cache)
@@ -129,6 +132,8 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     match_pending(data, entries)  # sources with no programmes
     ctx = RefreshContext(settings=job.settings, fetcher=None, previous=None, devices=devices)  # type: ignore[arg-type]
     write_all(ctx, data, job.window, parsed_any or not job.configured)
+    if data.answered or data.known:  # the next refresh's, or none kept from the last
+        matchcache.save(cache, data.answered)
     result.notes = dict(ctx.report(StageName.GUIDE, "guide").by_device)
     for d in ctx.devices if job.live is None else ():  # live entries were amended in place
         result.devices[d.name] = pack_rows(
