@@ -32,7 +32,10 @@ FILE = "matches.msgpack"
 FORMAT = 1
 # What an answer is computed by: any edit of these, or another version of the libraries, and
 # the kept answers are not used
-_MODULES = ("match", "names", "nameindex", "countries", "aliases")
+_MODULES = tuple(
+    f"plextuner.{name}"
+    for name in ("epg.match", "epg.names", "epg.nameindex", "epg.countries", "ingest.models")
+)
 _LIBRARIES = ("rapidfuzz", "pycountry")
 
 # A channel's facts (their digest, `facts_digest`) and its answer, as stored
@@ -50,7 +53,7 @@ class _File(msgspec.Struct):
 def code_stamp() -> str:
     digest = hashlib.blake2b(digest_size=16)
     for name in _MODULES:
-        module = importlib.import_module(f"plextuner.epg.{name}")
+        module = importlib.import_module(name)
         digest.update(Path(module.__file__ or "").read_bytes())
     for library in _LIBRARIES:
         digest.update(importlib.metadata.version(library).encode())
