@@ -207,3 +207,75 @@ async def test_the_stages_wait_for_the_downloads(
     outcome = await run_refresh(settings, stages=stages)
     assert done_at_stage == [True]
     assert [e.has_guide for e in outcome.state.devices[0].entries] == [True]
+
+
+def xtream_panel(asked: asyncio.Event, *, auth: int = 1, wait: bool = True) -> dict[str, Handler]:
+    """An Xtream Codes panel of one channel whose stream list is answered only once its
+    xmltv.php has been asked for (`wait`)."""
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        action = request.query.get("action")
+        if action is None:
+            info = {"auth": auth, "status": "Active", "max_connections": "1", "active_cons": "0"}
+            return web.json_response({"user_info": info})
+        if action == "get_live_categories":
+            return web.json_response([{"category_id": "1", "category_name": "G"}])
+        if wait and not await waited(asked):
+            return web.Response(status=503, text="the guide was not asked for")
+        stream = {"stream_id": 1, "name": "Alpha", "epg_channel_id": "a.tv", "category_id": "1"}
+        return web.json_response([{**stream, "stream_type": "live"}])
+
+    async def xmltv(_: web.Request) -> web.StreamResponse:
+        asked.set()
+        return web.Response(body=guide("Panel"), content_type="application/xml")
+
+    return {"/player_api.php": api, "/xmltv.php": xmltv}
+
+
+def panel_settings(tmp_path: Path, panel: str, playlist: str | None = None) -> Settings:
+    providers: list[dict[str, object]] = [
+        {"name": "xt", "xtream": {"url": panel, "username": "u", "password": "p"}}
+    ]
+    if playlist is not None:
+        providers.append({"name": "m3u", "m3u_url": playlist})
+    return load_settings(
+        None,
+        {
+            "data_dir": str(tmp_path / "data"),
+            "providers": providers,
+            "buckets": [{"name": "g", "match": {"group": "G"}}],
+            "postvalidate": {"enabled": False},
+            "epg": {"days": 1},
+        },
+        env={},
+    )
+
+
+async def test_an_xtream_panels_guide_downloads_while_its_streams_are_listed(
+    tmp_path: Path, serve: Callable[[dict[str, Handler]], Awaitable[str]]
+) -> None:
+    asked = asyncio.Event()
+    base = await serve(xtream_panel(asked))
+    settings = panel_settings(tmp_path, base)
+    outcome = await run_refresh(settings, stages=default_stages(settings))
+    assert [e.has_guide for e in outcome.state.devices[0].entries] == [True]
+    assert "<title>Panel 0</title>" in DataDir(tmp_path / "data").guide("g").read_text()
+
+
+async def test_a_failed_panels_guide_is_not_used(
+    tmp_path: Path, serve: Callable[[dict[str, Handler]], Awaitable[str]]
+) -> None:
+    """Its xmltv.php may come before the panel refuses the account: it is not read, as a
+    failed provider's guide never was."""
+    asked = asyncio.Event()
+
+    async def playlist(_: web.Request) -> web.StreamResponse:
+        return web.Response(text=PLAYLIST)
+
+    base = await serve({**xtream_panel(asked, auth=0, wait=False), "/list.m3u": playlist})
+    settings = panel_settings(tmp_path, base, f"{base}/list.m3u")
+    outcome = await run_refresh(settings, stages=default_stages(settings))
+    assert asked.is_set()  # downloaded early,
+    assert [p.ok for p in outcome.state.providers] == [False, True]  # but its panel failed
+    assert [e.has_guide for e in outcome.state.devices[0].entries] == [False]
+    assert "Panel" not in DataDir(tmp_path / "data").guide("g").read_text()

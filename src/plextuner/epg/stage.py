@@ -36,6 +36,7 @@ from plextuner.epg.worker import (
 )
 from plextuner.errors import EpgError
 from plextuner.ingest.fetch import is_url
+from plextuner.ingest.xtream import XtreamAccount
 from plextuner.logging import get_logger
 from plextuner.stages import NamedStage, RefreshContext, Stage, StageName
 
@@ -244,7 +245,7 @@ def make_epg_stage(settings: Settings) -> Stage:
     process tree's peak 214-235 -> 138-149 MB, 4.1 -> 2.8-3.3 s)."""
 
     async def configured(ctx: RefreshContext) -> Fetched:
-        return await fetch_sources(ctx, list(dict.fromkeys(settings.epg.sources)))
+        return await fetch_sources(ctx, known_sources(settings))
 
     async def guide(ctx: RefreshContext) -> None:
         cfg = settings.epg
@@ -300,6 +301,16 @@ def make_epg_stage(settings: Settings) -> Stage:
 
 
 Fetched = dict[str, Path | EpgError]  # a source's file on disk, or why it has none
+
+
+def known_sources(settings: Settings) -> list[str]:
+    """The guides known before any list is read: the configured ones, and each Xtream account's
+    xmltv.php (a panel makes it as it is asked: often the refresh's slowest download). Used
+    only as a provider's own guide is: once its list has been read."""
+    panels = [XtreamAccount(p.xtream).xmltv_url() for p in settings.providers if p.xtream]
+    return list(dict.fromkeys([*settings.epg.sources, *panels]))
+
+
 DOWNLOADS = 4  # guide sources fetched at once
 
 
