@@ -282,6 +282,7 @@ async def run_refresh(
         numbers = await asyncio.to_thread(NumberMap.load, settings.paths.numbers)
         placed = await asyncio.to_thread(Assignments.load, settings.paths.assignments)
         await _timed(ctx, StageName.INGEST, ingest_all(ctx))
+        ctx.ingested.set()
         await bucket_channels(ctx, numbers, placed)
         # Only the probe stage (the guard's last good lineups, carried probe states) reads them.
         probing = any(stage.name is StageName.VALIDATE for stage in stages)

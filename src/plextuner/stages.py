@@ -58,6 +58,7 @@ class RefreshContext:
     playlist_helpers: PlaylistHelpers | None = None  # for big playlists (ingest/m3uhalf.py)
     # Each stage's early work (`Stage.early`), started with the refresh; the stage awaits it
     early: dict[StageName, asyncio.Task[object]] = field(default_factory=dict)
+    ingested: asyncio.Event = field(default_factory=asyncio.Event)  # `results` are in
 
     def report(self, stage: StageName, column: str) -> StageReport:
         """The stage's summary column, created on first use."""

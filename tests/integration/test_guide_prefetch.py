@@ -279,3 +279,33 @@ async def test_a_failed_panels_guide_is_not_used(
     assert [p.ok for p in outcome.state.providers] == [False, True]  # but its panel failed
     assert [e.has_guide for e in outcome.state.devices[0].entries] == [False]
     assert "Panel" not in DataDir(tmp_path / "data").guide("g").read_text()
+
+
+async def test_a_failed_panels_download_is_not_waited_for(
+    tmp_path: Path, serve: Callable[[dict[str, Handler]], Awaitable[str]]
+) -> None:
+    """A panel that refuses the account while its xmltv.php still downloads: that download is
+    cancelled once the lists are read, not waited for (it would not be read)."""
+    asked, finish = asyncio.Event(), asyncio.Event()
+    panel = xtream_panel(asked, auth=0, wait=False)
+
+    async def hanging(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"<?xml version='1.0'?><tv>")
+        asked.set()
+        await waited(finish)
+        return response
+
+    async def playlist(_: web.Request) -> web.StreamResponse:
+        await waited(asked)  # the panel's guide is on its way
+        return web.Response(text=PLAYLIST)
+
+    base = await serve({**panel, "/xmltv.php": hanging, "/list.m3u": playlist})
+    settings = panel_settings(tmp_path, base, f"{base}/list.m3u")
+    try:
+        async with asyncio.timeout(WAIT):  # else the download's own 30 s read timeout
+            outcome = await run_refresh(settings, stages=default_stages(settings))
+    finally:
+        finish.set()
+    assert [p.ok for p in outcome.state.providers] == [False, True]
