@@ -130,6 +130,18 @@ def test_an_unreadable_cache_is_no_cache(
     assert matchcache.load(tmp_path) == {}
 
 
+def test_a_cache_too_big_to_be_ours_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = matched({}, monkeypatch)
+    matchcache.save(tmp_path, first.answered)
+    size = (tmp_path / matchcache.FILE).stat().st_size
+    monkeypatch.setattr(matchcache, "MAX_BYTES", size)
+    assert matchcache.load(tmp_path)
+    monkeypatch.setattr(matchcache, "MAX_BYTES", size - 1)
+    assert matchcache.load(tmp_path) == {}
+
+
 def test_answers_of_other_code_are_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

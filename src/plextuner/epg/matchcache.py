@@ -29,6 +29,7 @@ from plextuner.logging import get_logger
 log = get_logger(__name__)
 
 FILE = "matches.msgpack"
+MAX_BYTES = 256 * 1024**2
 FORMAT = 1
 # What an answer is computed by: any edit of these, or another version of the libraries, and
 # the kept answers are not used
@@ -65,11 +66,15 @@ def load(directory: Path) -> dict[bytes, Answers]:
     when they were computed by other code."""
     path = directory / FILE
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return {}
     except OSError as err:
         log.warning("guide_match_cache_unreadable", path=str(path), error=str(err))
+        return {}
+    if len(data) > MAX_BYTES:  # not one we wrote (34k channels' answers are 1.2 MB)
+        log.warning("guide_match_cache_unreadable", path=str(path), error="too big")
         return {}
     try:
         kept = msgspec.msgpack.decode(data, type=_File)
