@@ -73,8 +73,9 @@ class Stage(Protocol):
 
     @property
     def early(self) -> Callable[[RefreshContext], Coroutine[Any, Any, object]] | None:
-        """Work that needs nothing the refresh makes (a configured guide's download): started
-        with the refresh, so it runs while the playlists are read; its task is in `ctx.early`."""
+        """Work that can start before the lists are read (a configured guide's download):
+        started with the refresh, awaited before the first stage runs, its task in
+        `ctx.early`; `ctx.ingested` is set once the lists are read."""
 
     def __call__(self, ctx: RefreshContext) -> Awaitable[None]: ...
 

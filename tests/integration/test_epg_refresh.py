@@ -175,6 +175,12 @@ async def test_a_refresh_reuses_the_last_ones_match_answers(
     await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     assert asked == []
     assert report() == first
+    # A refresh whose guide failed matches nothing and keeps the last answers for the next
+    guide = tmp_path / "guide.xml"
+    text = guide.read_text()
+    guide.unlink()
+    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    guide.write_text(text)
     playlist = tmp_path / "list.m3u"
     playlist.write_text(playlist.read_text().replace(",Beta", ",Gamma"))
     await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]

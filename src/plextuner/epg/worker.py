@@ -132,7 +132,7 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
     match_pending(data, entries)  # sources with no programmes
     ctx = RefreshContext(settings=job.settings, fetcher=None, previous=None, devices=devices)  # type: ignore[arg-type]
     write_all(ctx, data, job.window, parsed_any or not job.configured)
-    if data.answered or data.known:  # the next refresh's, or none kept from the last
+    if data.answered:  # for the next refresh (a refresh whose guides all failed keeps the last's)
         matchcache.save(cache, data.answered)
     result.notes = dict(ctx.report(StageName.GUIDE, "guide").by_device)
     for d in ctx.devices if job.live is None else ():  # live entries were amended in place
