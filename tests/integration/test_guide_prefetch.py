@@ -88,6 +88,13 @@ def settings_for(tmp_path: Path, base: str, sources: list[str]) -> Settings:
     )
 
 
+async def refreshed_with_guide(settings: Settings, title: str) -> None:
+    """A refresh whose one channel has its guide, the programmes titled `title`."""
+    outcome = await run_refresh(settings, stages=default_stages(settings))
+    assert [e.has_guide for e in outcome.state.devices[0].entries] == [True]
+    assert f"<title>{title} 0</title>" in settings.paths.guide("g").read_text()
+
+
 async def test_a_configured_guide_downloads_while_the_playlist_is_read(
     tmp_path: Path, serve: Callable[[dict[str, Handler]], Awaitable[str]]
 ) -> None:
@@ -103,10 +110,7 @@ async def test_a_configured_guide_downloads_while_the_playlist_is_read(
         return web.Response(body=guide("Show"), content_type="application/xml")
 
     base = await serve({"/list.m3u": playlist, "/guide.xml": xmltv})
-    settings = settings_for(tmp_path, base, ["/guide.xml"])
-    outcome = await run_refresh(settings, stages=default_stages(settings))
-    assert [e.has_guide for e in outcome.state.devices[0].entries] == [True]
-    assert "<title>Show 0</title>" in DataDir(tmp_path / "data").guide("g").read_text()
+    await refreshed_with_guide(settings_for(tmp_path, base, ["/guide.xml"]), "Show")
 
 
 async def test_guides_download_at_once_and_keep_their_order(
@@ -256,10 +260,7 @@ async def test_an_xtream_panels_guide_downloads_while_its_streams_are_listed(
 ) -> None:
     asked = asyncio.Event()
     base = await serve(xtream_panel(asked))
-    settings = panel_settings(tmp_path, base)
-    outcome = await run_refresh(settings, stages=default_stages(settings))
-    assert [e.has_guide for e in outcome.state.devices[0].entries] == [True]
-    assert "<title>Panel 0</title>" in DataDir(tmp_path / "data").guide("g").read_text()
+    await refreshed_with_guide(panel_settings(tmp_path, base), "Panel")
 
 
 async def test_a_failed_panels_guide_is_not_used(

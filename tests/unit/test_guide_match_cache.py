@@ -45,6 +45,13 @@ def matched(
     return data, asked
 
 
+def saved_first(directory: Path, monkeypatch: pytest.MonkeyPatch) -> GuideData:
+    """A first refresh's pass, its answers kept in `directory`."""
+    first, _ = matched({}, monkeypatch)
+    matchcache.save(directory, first.answered)
+    return first
+
+
 def test_an_unchanged_lineup_and_guide_match_nothing_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,8 +71,7 @@ def test_an_unchanged_lineup_and_guide_match_nothing_again(
 def test_a_changed_channel_is_matched_again_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, _ = matched({}, monkeypatch)
-    matchcache.save(tmp_path, first.answered)
+    saved_first(tmp_path, monkeypatch)
     entries = lineup_entries()
     renamed = entries[0].channel
     entries[0] = LineupEntry(entries[0].number, dataclasses_replace(renamed, name="Renamed One"))
@@ -92,8 +98,7 @@ def dataclasses_replace(channel: Channel, **changes: Any) -> Channel:
 def test_anything_the_answers_depend_on_matches_everything_again(
     change: str, options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, _ = matched({}, monkeypatch)
-    matchcache.save(tmp_path, first.answered)
+    first = saved_first(tmp_path, monkeypatch)
     guide = real_guide()
     if change == "a guide channel renamed":
         guide[7] = GuideChannel(guide[7].id, ("Something Else Entirely",))
@@ -123,9 +128,7 @@ def test_the_same_guide_gives_the_same_fingerprint() -> None:
         msgspec.msgpack.encode({"format": 1, "code": 5, "passes": {}}),
     ],
 )
-def test_an_unreadable_cache_is_no_cache(
-    content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unreadable_cache_is_no_cache(content: bytes, tmp_path: Path) -> None:
     (tmp_path / matchcache.FILE).write_bytes(content)
     assert matchcache.load(tmp_path) == {}
 
@@ -133,8 +136,7 @@ def test_an_unreadable_cache_is_no_cache(
 def test_a_cache_too_big_to_be_ours_is_not_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, _ = matched({}, monkeypatch)
-    matchcache.save(tmp_path, first.answered)
+    saved_first(tmp_path, monkeypatch)
     size = (tmp_path / matchcache.FILE).stat().st_size
     monkeypatch.setattr(matchcache, "MAX_BYTES", size)
     assert matchcache.load(tmp_path)
@@ -145,8 +147,7 @@ def test_a_cache_too_big_to_be_ours_is_not_read(
 def test_answers_of_other_code_are_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, _ = matched({}, monkeypatch)
-    matchcache.save(tmp_path, first.answered)
+    saved_first(tmp_path, monkeypatch)
     assert matchcache.load(tmp_path)
     monkeypatch.setattr(matchcache, "code_stamp", lambda: "another version")
     assert matchcache.load(tmp_path) == {}
