@@ -171,3 +171,21 @@ def test_the_code_stamp_covers_the_matching_modules() -> None:
         matchcache._MODULES
     )
     assert len(matchcache.code_stamp()) == 32
+
+
+def test_an_install_without_the_modules_sources_still_has_a_stamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module whose file cannot be read (a frozen or sourceless install) is stamped by the
+    package's version, not an error that would end the guide job."""
+    from plextuner.epg import names
+
+    normal = matchcache.code_stamp()
+    matchcache.code_stamp.cache_clear()
+    monkeypatch.setattr(names, "__file__", None)
+    try:
+        stamp = matchcache.code_stamp()
+    finally:
+        matchcache.code_stamp.cache_clear()
+    assert len(stamp) == 32
+    assert stamp != normal

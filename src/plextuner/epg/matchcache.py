@@ -52,13 +52,25 @@ class _File(msgspec.Struct):
 
 @functools.cache
 def code_stamp() -> str:
+    """The matching code's identity: its modules' bytes (an install without them: its
+    version) and its libraries' versions."""
     digest = hashlib.blake2b(digest_size=16)
     for name in _MODULES:
         module = importlib.import_module(name)
-        digest.update(Path(module.__file__ or "").read_bytes())
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:
+            digest.update(f"{name} {_version('plextuner')}".encode())
     for library in _LIBRARIES:
-        digest.update(importlib.metadata.version(library).encode())
+        digest.update(_version(library).encode())
     return digest.hexdigest()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def load(directory: Path) -> dict[bytes, Answers]:
