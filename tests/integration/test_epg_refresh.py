@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from plextuner.config import load_settings
 from plextuner.datadir import DataDir
@@ -172,8 +173,11 @@ async def test_a_refresh_reuses_the_last_ones_match_answers(
     assert sorted(asked) == ["Alpha", "Beta"]
     assert (settings.paths.epg_cache / matchcache.FILE).exists()  # type: ignore[attr-defined]
     asked.clear()
-    await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     assert asked == []
+    said = [e for e in logs if e["event"] == "guide_channels_matched"]
+    assert [(e["matched"], e["reused"]) for e in said] == [(0, 2)]
     assert report() == first
     # A refresh whose guide failed matches nothing and keeps the last answers for the next
     guide = tmp_path / "guide.xml"
