@@ -311,23 +311,32 @@ async def early_downloads(ctx: RefreshContext) -> Fetched:
     refresh's slowest download), cancelled once its panel failed (its guide is not read)."""
     settings = ctx.settings
     panels = [XtreamAccount(p.xtream).xmltv_url() for p in settings.providers if p.xtream]
-    sources = list(dict.fromkeys([*settings.epg.sources, *panels]))
-    gate = asyncio.Semaphore(DOWNLOADS)
     async with asyncio.TaskGroup() as tg:
-        tasks = {source: tg.create_task(_download(ctx, source, gate)) for source in sources}
+        tasks = _downloads(tg, ctx, [*settings.epg.sources, *panels])
         await ctx.ingested.wait()
         for url in set(panels) - {*ctx.guide_urls, *settings.epg.sources}:
             tasks[url].cancel()
-    return {source: task.result() for source, task in tasks.items() if not task.cancelled()}
+    return _downloaded(tasks)
 
 
 async def fetch_sources(ctx: RefreshContext, sources: list[str]) -> Fetched:
     """Every source at once (at most DOWNLOADS at a time): a refresh with three guides waits
     for the slowest, not for the three in turn."""
-    gate = asyncio.Semaphore(DOWNLOADS)
     async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(_download(ctx, source, gate)) for source in sources]
-    return {source: task.result() for source, task in zip(sources, tasks, strict=True)}
+        tasks = _downloads(tg, ctx, sources)
+    return _downloaded(tasks)
+
+
+def _downloads(
+    tg: asyncio.TaskGroup, ctx: RefreshContext, sources: list[str]
+) -> dict[str, asyncio.Task[Path | EpgError]]:
+    """A task for each source (each once), DOWNLOADS of them running at a time."""
+    gate = asyncio.Semaphore(DOWNLOADS)
+    return {s: tg.create_task(_download(ctx, s, gate)) for s in dict.fromkeys(sources)}
+
+
+def _downloaded(tasks: dict[str, asyncio.Task[Path | EpgError]]) -> Fetched:
+    return {source: task.result() for source, task in tasks.items() if not task.cancelled()}
 
 
 async def _download(ctx: RefreshContext, source: str, gate: asyncio.Semaphore) -> Path | EpgError:
