@@ -108,7 +108,8 @@ def run_guide_job(job: GuideJob) -> GuideJobResult:
         data = GuideData(Matcher(job.manual, (), cfg.match_threshold))
     data.fold, data.parallel = cfg.fold_subtitle, cfg.parallel
     cache = job.settings.paths.epg_cache
-    data.known = matchcache.load(cache)  # the last refresh's answers: unchanged, not matched
+    if job.sources or job.manual:  # else nothing is matched (a guide-less lineup's refresh)
+        data.known = matchcache.load(cache)  # the last refresh's answers: not matched again
     if job.sources:  # kept programmes on disk, not in memory (see spill.py)
         try:
             data.spill = Spill(job.settings.paths.epg_cache)
