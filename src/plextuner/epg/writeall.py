@@ -215,11 +215,12 @@ def _device_programmes(
         e.has_guide = bool(items)
         if gid and gid in data.matcher.icons:
             icons[e.number] = data.matcher.icons[gid]
-        programmes[e.number] = (
-            Placeholders(e.channel.name, window[0], window[1], cfg.placeholder_block)
-            if not items and cfg.placeholder
-            else items
-        )
+        if items:  # a channel with nothing to write has no key: a guide-less 50k lineup's
+            programmes[e.number] = items  # 50k empty lists were built, then walked twice
+        elif cfg.placeholder:
+            programmes[e.number] = Placeholders(
+                e.channel.name, window[0], window[1], cfg.placeholder_block
+            )
     return programmes, icons
 
 

@@ -177,7 +177,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
         reader = GroupedReader(spill, [k for k in found if isinstance(k, KeptList) and k])
     with _atomic_raw(path, attrs, committer) as fh:
         fh.write(channels_xml(device, icons, id_style) if channels is None else channels)
-        for e in device.entries:
+        for e in device.entries if programmes else ():  # (no programmes: only channels)
             items = programmes.get(e.number)
             if not items:
                 continue
