@@ -251,6 +251,59 @@ class TestRatePacing:
         lim.finished_transient(0, "HTTP 503")  # at the ceiling
         assert lim.ceiling == pytest.approx(ceiling * REFINE)
 
+    def test_lasting_trouble_far_under_the_ceiling_with_the_host_to_itself_lowers_it(
+        self,
+    ) -> None:
+        """A first lesson taken while the pace was already over a strict limit (1/s) stays over
+        it: trouble far under that ceiling, with no other probe of ours on the host, that lasts
+        (a ban's refusal follows) teaches a ceiling under the base rate it came at."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")  # at 2.0/s: ceiling 1.7, rate 1.0
+        self.clean(lim, 3)  # 1.0 -> 1.35/s, under 0.85 x 1.7
+        base = lim.rate
+        assert base < 0.85 * lim.ceiling
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        assert lim.ceiling == pytest.approx(SAFETY * 2.0)  # one strike: maybe a blip
+        lim.started(1)
+        lim.finished_transient(1, "connection refused", refused=True)  # it lasts: a ban
+        assert lim.ceiling == pytest.approx(SAFETY * REFINE * base)
+        assert lim.cap == lim.ceiling and lim.rate <= lim.ceiling
+        self.clean(lim, 3 * 20)
+        assert lim.rate == pytest.approx(lim.ceiling)
+
+    @pytest.mark.parametrize("other", ["probe", "hung retry"])
+    def test_lasting_trouble_beside_another_probe_of_ours_teaches_no_ceiling(
+        self, other: str
+    ) -> None:
+        """With another probe of ours, or a hung channel's long retry, on the host, the
+        trouble may be the slot: it halves the host's concurrency, not its ceiling."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        ceiling = lim.ceiling
+        self.clean(lim, 3)
+        lim.started(0, holds=other == "hung retry")
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        lim.started(1)
+        lim.finished_transient(1, "connection refused", refused=True)
+        assert lim.ceiling == ceiling
+
+    def test_a_request_we_dropped_during_trouble_does_not_end_it(self) -> None:
+        """A hung channel's probe that we give up on mid-ban was sent before the trouble: it
+        is not a clean answer, so the ban's next refusal is an echo, not new trouble."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        lim.started(0)
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        lim.finished_neutral(5, aborted=True)
+        assert lim.strikes == 1
+        lim.started(6)
+        lim.finished_neutral(7)  # a channel's own answer: the host is back
+        assert lim.strikes == 0
+
     def test_a_low_first_lesson_takes_the_hosts_typical_ceiling_up_to_its_own_cap(self) -> None:
         """A host that met trouble while its jitter was wide learned a ceiling well under its
         siblings'; it takes their median, never above SAFETY x the base rate that met its own

@@ -128,6 +128,9 @@ class HostLimiter:
     taught: int = 0  # lessons this host learned itself (its first, then refinements)
     answered: bool = False  # the host itself answered a probe in this run: it is there
     trouble_since: float = 0.0  # when the refusals in a row began
+    # The base rate of trouble that came well under the ceiling with nothing else of ours on
+    # the host (no other probe, no hung channel's retry): taught only if the trouble lasts.
+    lone_trouble: float = 0.0
     # The last few starts: the rate the host actually saw when trouble came (see `met`).
     starts: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW_STARTS))
 
@@ -186,6 +189,8 @@ class HostLimiter:
         self.running -= 1
         if aborted:
             self.next_start = max(self.next_start, now + ABORT_GRACE)
+            if self.strikes:  # sent before the trouble, unanswered: not the trouble's end (a
+                return  # hung channel's retry ending mid-ban made its refusals look new)
         self._clean()
 
     def _clean(self) -> None:
@@ -234,6 +239,7 @@ class HostLimiter:
         if self.strikes == 1:  # once per burst of trouble: the refusals after it are echoes
             self.trouble_since = now
             rate = self.met()
+            self.lone_trouble = 0.0
             # Trouble well under the ceiling is not about the rate (a slot held by a hung
             # request, a blip): it slows the host now but teaches no lower ceiling.
             if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
@@ -246,7 +252,20 @@ class HostLimiter:
                 self.taught += 1
                 self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
                 self.cap = self.ceiling  # its own lesson now: no more taken from the others
+            elif self.running == 0:  # (a hung channel's retry held is one running)
+                self.lone_trouble = self.rate
             self.rate = max(MIN_RATE, self.rate / 2)
+        elif self.strikes == 2 and self.lone_trouble:
+            # Trouble well under the ceiling that lasts (a ban's refusals, a limit answering
+            # again), with nothing else of ours on the host: the ceiling is wrong, not a slot
+            # or a blip. A first lesson taken while the pace was already over a strict limit
+            # (1/s) stayed over it, and climbing back to it cost the run a ban (30 s) per climb.
+            # Its second lesson, so a wider margin than the first's: SAFETY x 1.21/s, 1.03/s,
+            # was still over that limit and took one ban more to refine.
+            self.taught += 1
+            self.ceiling = self.cap = max(MIN_RATE, SAFETY * REFINE * self.lone_trouble)
+            self.rate = min(self.rate, self.ceiling)
+            self.lone_trouble = 0.0
         # Not below the hung channels' long retries plus one: a retry holds its slot for up
         # to the full timeout, sending nothing, and a backoff (a rate limit's 503) that left it
         # the only slot stopped the host's other probes that long (the banning bench with
