@@ -5,6 +5,11 @@ buckets in sequence, one failure = dead).
 
 Reports wall time vs an oracle prober that knows the hosts' rules (target <= 1.2x, issue 16),
 healthy channels dropped (target 0), dead channels found (target >= 97%), bans triggered.
+
+`python -m bench.postvalidate --shapes` runs ours (native engine) and the oracle on CDNs shaped
+otherwise (SHAPES: a strict 1/s limit banning for 30 s, 3/s banning for 10 s, twenty small
+hosts, slow answers): how the pacing does on rules it was not tuned on (~20 minutes; not part of
+`make bench`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ from plextuner.validate.result import Verdict
 
 HOSTS, PER_HOST, BUCKETS = 8, 105, 6
 RULES = HostRules(max_concurrency=2, max_rate=2, ban_seconds=5.0, service_time=0.05)
+# name: (rules, hosts, channels a host)
+SHAPES = {
+    "strict": (HostRules(max_concurrency=2, max_rate=1, ban_seconds=30.0), 8, 60),
+    "3/s": (HostRules(max_concurrency=2, max_rate=3, ban_seconds=10.0), 8, 150),
+    "many hosts": (HostRules(max_concurrency=2, max_rate=2, ban_seconds=5.0), 20, 40),
+    "slow answers": (HostRules(2, 2, ban_seconds=5.0, service_time=0.4), 8, 80),
+}
 
 
 async def build() -> tuple[list[CdnHost], dict[str, list[Job]]]:
@@ -206,7 +218,20 @@ def report(
     )
 
 
+def shapes() -> int:
+    global RULES, HOSTS, PER_HOST  # build() and the oracle read them
+    for name, (rules, hosts, per_host) in SHAPES.items():
+        RULES, HOSTS, PER_HOST = rules, hosts, per_host
+        print(f"\n{name}: {hosts} hosts x {per_host} channels, {rules}")
+        runs = {"oracle": asyncio.run(oracle()), "ours": asyncio.run(ours())}
+        for label, (wall, verdicts, cdn) in runs.items():
+            report(label, wall, verdicts, cdn, runs["oracle"][0])
+    return 0
+
+
 def main() -> int:
+    if "--shapes" in sys.argv[1:]:
+        return shapes()
     print(
         f"{HOSTS * PER_HOST} channels on {HOSTS} hosts; each host allows "
         f"{RULES.max_concurrency} concurrent, {RULES.max_rate}/s, bans {RULES.ban_seconds}s"
