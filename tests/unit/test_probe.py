@@ -92,8 +92,10 @@ class TestClassify:
 
 class TestHostLimiter:
     def test_aimd_and_parking(self) -> None:
-        """Transient results halve concurrency and double the interval; repeated ones park."""
+        """Transient results with other probes of ours on the host halve its concurrency and
+        double the interval; repeated ones park."""
         lim = HostLimiter("h", 4, 0.5, 0.0, park_after=3, rng=random.Random(1))
+        lim.started(0)
         lim.started(0)
         lim.finished_transient(0, "refused")
         assert (lim.concurrency, lim.interval, lim.mode) == (2, 1.0, HostMode.BACKOFF)
@@ -178,15 +180,26 @@ class TestHostLimiter:
         lim.hold_ended(True)  # the retry ended (the pool tells it)
         lim.finished_neutral(30)
         lim.started(40)
+        lim.started(40)
         lim.finished_transient(40, "HTTP 503")
         assert lim.concurrency == 1  # no retry held: halved as before
+
+    def test_trouble_met_one_probe_at_a_time_keeps_the_concurrency(self) -> None:
+        """With no other probe of ours on the host, the trouble is the rate's (halved): a single
+        slot left would let a hung channel's first-byte timeout stop the host's other probes."""
+        lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
+        lim.started(0)
+        lim.finished_transient(0, "HTTP 503")
+        assert (lim.concurrency, lim.rate) == (2, 1.0)
 
     def test_slow_recovery(self) -> None:
         """Successes recover one step per few probes, back to normal."""
         lim = HostLimiter("h", 4, 0.5, 0.0, park_after=10)
         lim.started(0)
+        lim.started(0)
         lim.finished_transient(0, "x")
-        for _ in range(4):
+        lim.finished_ok()
+        for _ in range(3):
             lim.started(0)
             lim.finished_ok()
         assert lim.concurrency == 3 and lim.mode is HostMode.NORMAL

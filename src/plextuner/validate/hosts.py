@@ -7,7 +7,9 @@ few answers in a row that say the host is fine, the jitter halves and the rate r
 allows rather than a third below it. The first refusal (refused or reset
 connection, 429/503, connect timeout) halves the rate and sets a ceiling just under the rate it
 came at; later climbs stop there, closing in on it by halves, so one burst teaches a host's limit
-and the rest of the run stays under it. Trouble in a row stretches a cool-down and parks a host
+and the rest of the run stays under it; trouble far under the ceiling teaches a lower one only
+when it lasts (a ban) while one probe at a time met it, and only trouble beside other probes of
+ours halves the concurrency too. Trouble in a row stretches a cool-down and parks a host
 that keeps refusing (one that answered earlier in the run only after BAN_PATIENCE: a ban
 ends). A channel's own failure after the host answered is neutral (see settle).
 
@@ -269,8 +271,12 @@ class HostLimiter:
         # Not below the hung channels' long retries plus one: a retry holds its slot for up
         # to the full timeout, sending nothing, and a backoff (a rate limit's 503) that left it
         # the only slot stopped the host's other probes that long (the banning bench with
-        # hanging channels: 1.37x its oracle).
-        self.concurrency = max(1 + self.holding, self.concurrency // 2)
+        # hanging channels: 1.37x its oracle). And not at all for trouble that came with no
+        # other probe of ours on the host: one at a time met it, so the rate is what to slow
+        # (halved above); a single slot left a hung channel's first-byte timeout (5 s) to stop
+        # the host's other probes after every ban (a 3/s CDN: 2 probes in 6 s after its ban).
+        if self.running:
+            self.concurrency = max(1 + self.holding, self.concurrency // 2)
         cooldown = min(
             BAN_RETRY if self.answered else MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8)
         )
