@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from plextuner.buckets.models import LineupEntry
@@ -57,3 +57,15 @@ def interleave(per_bucket: dict[str, list[Job]]) -> list[Job]:
     while any(lists):
         out.extend(jobs.popleft() for jobs in lists if jobs)
     return out
+
+
+@dataclass(slots=True)
+class PoolStats:
+    """What one probe run did, for its log line and the tests."""
+
+    probes: int = 0
+    retries: int = 0
+    preempted: int = 0
+    wakeups: int = 0  # times the scheduler woke (a measure of its own overhead)
+    parked_hosts: list[str] = field(default_factory=list)
+    tripped_buckets: list[str] = field(default_factory=list)

@@ -14,7 +14,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Source, StreamKind
@@ -22,7 +21,7 @@ from plextuner.logging import get_logger
 from plextuner.redact import host_of
 from plextuner.stream.budget import BudgetRegistry, Lease
 from plextuner.validate.hosts import HostLimiter, HostMode, Lessons
-from plextuner.validate.jobs import Job, JobKey, interleave
+from plextuner.validate.jobs import Job, JobKey, PoolStats, interleave
 from plextuner.validate.probe import Engine
 from plextuner.validate.result import Origin, ProbeResult, Scope, Verdict, unprobed
 from plextuner.validate.settle import (
@@ -42,16 +41,6 @@ from plextuner.validate.tripwire import BucketTripwire
 __all__ = ["Job", "JobKey", "PoolStats", "ProbePool", "interleave"]
 PROGRESS_EVERY = 15.0
 log = get_logger(__name__)
-
-
-@dataclass(slots=True)
-class PoolStats:
-    probes: int = 0
-    retries: int = 0
-    preempted: int = 0
-    wakeups: int = 0  # times the scheduler woke (a measure of its own overhead)
-    parked_hosts: list[str] = field(default_factory=list)
-    tripped_buckets: list[str] = field(default_factory=list)
 
 
 class ProbePool:
