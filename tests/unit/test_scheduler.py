@@ -254,6 +254,38 @@ async def test_a_hung_channels_retry_takes_a_spare_slot_before_the_run_ends() ->
     assert results[JobKey("d", "0")].verdict is Verdict.DEAD
 
 
+class _HeldRetryEngine(_HangingFirstEngine):
+    """Channel 0 answers `200` then nothing; its long retry hangs until every other channel
+    has been probed (a hung channel's retry, up to the full timeout, holding nothing else)."""
+
+    def __init__(self, others: int) -> None:
+        super().__init__()
+        self.others = others
+        self.all_probed = asyncio.Event()
+        self.starts: list[tuple[str, float]] = []
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        number = source.url.rsplit("/", 1)[1]
+        self.starts.append((number, timeout))
+        if number == "0" and timeout == PostvalidateConfig().timeout:
+            await self.all_probed.wait()
+        result = await super().probe(source, timeout)
+        if sum(1 for n, _ in self.calls if n != "0") == self.others:
+            self.all_probed.set()
+        return result
+
+
+async def test_a_hung_channels_long_retry_does_not_count_against_the_workers() -> None:
+    """The global cap is for probes that do work: one waiting out a hung channel's long retry
+    sends nothing, and on a run with a retry per host it held the cap while hosts sat idle."""
+    engine = _HeldRetryEngine(others=30)
+    cfg = PostvalidateConfig(workers=1, per_host=2, min_interval=0.01, jitter=0, retries=1)
+    pool = ProbePool(cfg, engine, rng=random.Random(3))
+    results = await asyncio.wait_for(pool.run(_numbered(31)), 20)
+    assert engine.starts.index(("0", cfg.timeout)) < 30  # the others went on beside it
+    assert results[JobKey("d", "0")].verdict is Verdict.DEAD
+
+
 async def test_on_a_small_account_the_long_retry_waits_for_the_end() -> None:
     """On a 2-connection account (one probe slot), the long retry never holds the only slot
     while other channels wait: it runs after them."""

@@ -67,6 +67,7 @@ class ProbePool:
         self.stats = PoolStats()
         self._tripwire = BucketTripwire(cfg.max_drop_ratio, self.stats.tripped_buckets)
         self._running = 0
+        self._holding = 0  # of them, hung channels' long retries: not counted against `workers`
         self._wake = asyncio.Event()
         self._blocked_since: dict[str, float] = {}  # provider -> when probes last found no slot
         self.deferred: list[Job] = []  # retries of channels that hung: run at the end
@@ -195,7 +196,7 @@ class ProbePool:
         hosts = list(self.queues)
         self.rng.shuffle(hosts)  # no host is always first in line
         for host in hosts:
-            if self._running >= self.cfg.workers:
+            if self._busy >= self.cfg.workers:
                 break
             queue, limiter = self.queues[host], self.hosts[host]
             if limiter.mode is HostMode.PARKED:
@@ -217,7 +218,7 @@ class ProbePool:
         takes a spare slot: its host keeps another free, and so does its account. On a 1-2
         connection account it waits for the end, as it must not hold the only slot."""
         for job in list(self.deferred):
-            if self._running >= self.cfg.workers:
+            if self._busy >= self.cfg.workers:
                 return
             host = host_of(job.source.url)
             limiter = self._host(host)
@@ -234,12 +235,21 @@ class ProbePool:
             self.deferred.remove(job)
             self._start(tg, job, limiter, lease, source, now)
 
+    @property
+    def _busy(self) -> int:
+        """Probes in flight that count against `workers`; not a hung channel's long retry,
+        waiting up to the full timeout on a connection that sent nothing (a few a host held
+        most of the 12: on twenty hosts, one with 11 channels left and none running waited)."""
+        return self._running - self._holding
+
     def _start(self, tg: asyncio.TaskGroup, job: Job, limiter: HostLimiter,
                lease: Lease | None, source: Source, now: float) -> None:  # fmt: skip
-        limiter.started(now, holds=job.channel_tries > 0)  # a channel's own retry: it hung
+        holds = job.channel_tries > 0  # a channel's own retry: it hung
+        limiter.started(now, holds=holds)
         job.served_before = limiter.served
         self._running += 1
-        tg.create_task(self._probe(job, limiter, lease, source))
+        self._holding += holds
+        tg.create_task(self._probe(job, limiter, lease, source, holds))
 
     def _lease(self, job: Job) -> tuple[bool, Lease | None, Source]:
         """(may start, the lease when budgets apply, the source as that account reaches it):
@@ -256,7 +266,7 @@ class ProbePool:
         return False, None, job.source
 
     async def _probe(
-        self, job: Job, limiter: HostLimiter, lease: Lease | None, source: Source
+        self, job: Job, limiter: HostLimiter, lease: Lease | None, source: Source, holds: bool
     ) -> None:
         try:
             self.stats.probes += 1
@@ -270,10 +280,11 @@ class ProbePool:
                 if lease is not None:
                     lease.refused = result is not None and result.scope is Scope.ACCOUNT
                     lease.release()
-                limiter.hold_ended(job.channel_tries > 0)
+                limiter.hold_ended(holds)
             self._apply(job, limiter, result)
         finally:
             self._running -= 1
+            self._holding -= holds
             self._wake.set()
 
     async def _probe_or_yield(
