@@ -243,7 +243,8 @@ class HostLimiter:
             rate = self.met()
             self.lone_trouble = 0.0
             # Trouble well under the ceiling is not about the rate (a slot held by a hung
-            # request, a blip): it slows the host now but teaches no lower ceiling.
+            # request, a blip): it slows the host now but teaches no lower ceiling, unless it
+            # lasts with no other probe of ours on the host (strike 2, below).
             if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
                 self.taught = 1
                 self.ceiling = max(MIN_RATE, SAFETY * rate)
