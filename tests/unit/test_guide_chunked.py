@@ -70,6 +70,42 @@ def test_a_helpers_half_follows_rebased(tmp_path: Path) -> None:
     theirs.close()
 
 
+def test_load_all_reads_a_devices_lists_at_once_as_each_alone(tmp_path: Path) -> None:
+    """A device's channels loaded in one read: each list as `loaded` gives it, in order,
+    whatever mix of empty lists, lists still in memory and lists with a helper's half."""
+    spill, theirs = Spill(tmp_path), Spill(tmp_path)
+    sizes = [CHUNK + 3, 0, 2 * CHUNK, 5, 3 * CHUNK + 1]
+    lists, references, first = [], [], 0
+    for n in sizes:
+        spilled, reference = fill(n, spill, first=first)
+        lists.append(spilled)
+        references.append(list(reference))
+        first += n
+    # The first and the last get a helper's half, from its own spill, adopted and rebased
+    halves = [fill(CHUNK + 2, theirs, first=1000)[0], fill(7, theirs, first=2000)[0]]
+    for half in halves:
+        half.spill_to(theirs)
+    theirs.flush()
+    assert theirs._file is not None
+    shift = spill.adopt(theirs._file, theirs.size)
+    lists[0].extend(halves[0], shift, spill)
+    lists[-1].extend(halves[1], shift, spill)
+    lists[2].spill_to(spill)  # every programme of this one on disk
+    alone = [list(x.loaded(spill)) for x in lists]
+    together = [list(x) for x in chunked.load_all(lists, spill)]
+    assert together == alone
+    assert [len(x) for x in together] == [CHUNK + 3 + CHUNK + 2, 0, 2 * CHUNK, 5, 3 * CHUNK + 8]
+    assert [k.start for k in together[0][: CHUNK + 3]] == [k.start for k in references[0]]
+    bodies = spill.read_many(chunked.load_all(lists[-1:], spill)[0].bodies)
+    expected = [f"<title>{i}</title>" for i in range(first - 3 * CHUNK - 1, first)]
+    assert bodies == [
+        b.encode() for b in expected + [f"<title>{2000 + i}</title>" for i in range(7)]
+    ]
+    assert chunked.load_all([], spill) == []
+    spill.close()
+    theirs.close()
+
+
 def test_a_list_an_answer_cut_short_cannot_be_read(tmp_path: Path) -> None:
     spill = Spill(tmp_path)
     spilled, _ = fill(2 * CHUNK, spill)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, overload
@@ -14,7 +14,7 @@ from plextuner import memtrim
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
-from plextuner.epg.chunked import SpilledList
+from plextuner.epg.chunked import SpilledList, load_all
 from plextuner.epg.kept import Kept, KeptList
 from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
 from plextuner.epg.model import Programme
@@ -206,9 +206,10 @@ def _device_programmes(
     """Each entry's programmes (or placeholders) and guide icon; the entries get their match."""
     programmes: dict[str, Sequence[Programme | Kept] | Placeholders] = {}
     icons: dict[str, str] = {}
-    for e, result in zip(device.entries, results, strict=True):
+    stored = data.programmes
+    loaded = _loaded([stored.get(r.guide_id, ()) if r.guide_id else () for r in results], data)
+    for e, result, per_source in zip(device.entries, results, loaded, strict=True):
         gid = result.guide_id
-        per_source = [_loaded(x, data) for x in data.programmes.get(gid, ())] if gid else []
         items = programmes_for(e, per_source, window, cfg) if per_source else []
         e.guide_id, e.guide_match = gid, TIER_VALUE[result.tier]
         e.guide_score = result.confidence if gid else None
@@ -224,12 +225,17 @@ def _device_programmes(
     return programmes, icons
 
 
-def _loaded(items: list[Programme] | SpilledList, data: GuideData) -> list[Programme] | KeptList:
-    """A source's programmes of one guide channel in memory (their numbers were spilled)."""
-    if isinstance(items, SpilledList):
+def _loaded(
+    stored: list[tuple[list[Programme] | SpilledList, ...]], data: GuideData
+) -> list[list[list[Programme] | KeptList]]:
+    """Each entry's programmes, a list a source, in memory: the spilled ones' numbers read
+    back for the whole device at once (`load_all`)."""
+    spilled = [x for xs in stored for x in xs if isinstance(x, SpilledList)]
+    kept: Iterator[KeptList] = iter(())
+    if spilled:
         assert data.spill is not None  # (a SpilledList is only made with a spill)
-        return items.loaded(data.spill)
-    return items
+        kept = iter(load_all(spilled, data.spill))
+    return [[next(kept) if isinstance(x, SpilledList) else x for x in xs] for xs in stored]
 
 
 def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchResult]:
