@@ -207,7 +207,11 @@ def _device_programmes(
     programmes: dict[str, Sequence[Programme | Kept] | Placeholders] = {}
     icons: dict[str, str] = {}
     stored = data.programmes
-    loaded = _loaded([stored.get(r.guide_id, ()) if r.guide_id else () for r in results], data)
+    loaded = (
+        _loaded([stored.get(r.guide_id, ()) if r.guide_id else () for r in results], data)
+        if stored
+        else [()] * len(results)  # nothing kept (no guide): nothing to look up or load
+    )
     for e, result, per_source in zip(device.entries, results, loaded, strict=True):
         gid = result.guide_id
         items = programmes_for(e, per_source, window, cfg) if per_source else []
