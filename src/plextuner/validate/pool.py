@@ -37,6 +37,7 @@ from plextuner.validate.settle import (
     silence,
 )
 from plextuner.validate.tripwire import BucketTripwire
+from plextuner.validate.yielding import probe_or_yield
 
 __all__ = ["Job", "JobKey", "PoolStats", "ProbePool", "interleave"]
 PROGRESS_EVERY = 15.0
@@ -275,7 +276,8 @@ class ProbePool:
             timeout = self.cfg.timeout if job.attempts else first
             result: ProbeResult | None = None
             try:
-                result = await self._probe_or_yield(source, lease, timeout)
+                result = await probe_or_yield(self.engine, source, lease, timeout)
+                self.stats.preempted += result.origin is Origin.PREEMPTED
             finally:
                 if lease is not None:
                     lease.refused = result is not None and result.scope is Scope.ACCOUNT
@@ -286,31 +288,6 @@ class ProbePool:
             self._running -= 1
             self._holding -= holds
             self._wake.set()
-
-    async def _probe_or_yield(
-        self, source: Source, lease: Lease | None, timeout: float
-    ) -> ProbeResult:
-        """The engine's result, or a preempted result the moment a viewer claims the lease."""
-        if lease is None:
-            return await self.engine.probe(source, timeout)
-        probing = asyncio.ensure_future(self.engine.probe(source, timeout))
-        yielded = asyncio.ensure_future(lease.preempted.wait())
-        try:
-            done, _ = await asyncio.wait({probing, yielded}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            yielded.cancel()
-            if not probing.done():
-                probing.cancel()
-                await asyncio.wait({probing})  # the engine cleans up (kills ffprobe) first
-        if probing in done and not probing.cancelled():
-            return probing.result()
-        self.stats.preempted += 1
-        return ProbeResult(
-            Verdict.TRANSIENT,
-            "yielded its connection to a viewer",
-            origin=Origin.PREEMPTED,
-            scope=Scope.LOCAL,
-        )
 
     # --- results -------------------------------------------------------------------------------
     def _apply(self, job: Job, limiter: HostLimiter, result: ProbeResult) -> None:
