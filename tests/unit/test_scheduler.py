@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import PostvalidateConfig
 from plextuner.ingest.models import Channel, Source, StreamKind
@@ -284,6 +286,55 @@ async def test_a_hung_channels_long_retry_does_not_count_against_the_workers() -
     results = await asyncio.wait_for(pool.run(_numbered(31)), 20)
     assert engine.starts.index(("0", cfg.timeout)) < 30  # the others went on beside it
     assert results[JobKey("d", "0")].verdict is Verdict.DEAD
+
+
+class _TwoHungEngine:
+    """Channels 0 and 1 answer `200` then nothing on every attempt, the others are quick and
+    fine. Channel 0's second attempt (its long retry) holds until channel 1's has started: two
+    hung channels' retries on a host of two slots. Records how many of the others had been
+    probed when channel 1's retry started."""
+
+    def __init__(self) -> None:
+        self.tries: dict[str, int] = {}
+        self.probed = 0
+        self.second_started = asyncio.Event()
+        self.others_before_second: int | None = None
+
+    async def probe(self, source: Source, timeout: float) -> ProbeResult:
+        number = source.url.rsplit("/", 1)[1]
+        self.tries[number] = self.tries.get(number, 0) + 1
+        if number not in ("0", "1"):
+            self.probed += 1
+        elif self.tries[number] == 2 and number == "1":
+            self.others_before_second = self.probed
+            self.second_started.set()
+        elif self.tries[number] == 2:
+            await self.second_started.wait()
+        await asyncio.sleep(0.01)
+        return STALLED if number in ("0", "1") else OK
+
+
+@pytest.mark.parametrize(("timeout", "early"), [(15.0, True), (0.2, False)])
+async def test_a_second_hung_retry_takes_the_last_slot_when_less_work_is_left_than_it_takes(
+    timeout: float, early: bool
+) -> None:
+    """With another hung channel's retry holding one of a host's two slots, a second retry
+    waits while the host's other work would outlast it (it leaves that work a slot), and
+    starts beside the first when less is left than its timeout (60 channels at ~20/s: 3 s
+    against 15), not after the other work and the first retry."""
+    engine = _TwoHungEngine()
+    cfg = PostvalidateConfig(
+        workers=4, per_host=2, min_interval=0.05, jitter=0, retries=1, timeout=timeout
+    )
+    pool = ProbePool(cfg, engine, rng=random.Random(3))
+    results = await asyncio.wait_for(pool.run(_numbered(62)), 30)
+    assert engine.others_before_second is not None
+    if early:  # its retry came ~1 s after its first try (CHANNEL_RETRY_DELAY), beside the work
+        assert engine.others_before_second <= 40
+    else:  # work for more than 0.2 s was left until at most ~10 channels (<= 50/s) were
+        assert engine.others_before_second >= 50
+    assert results[JobKey("d", "0")].verdict is Verdict.DEAD
+    assert results[JobKey("d", "1")].verdict is Verdict.DEAD
 
 
 async def test_on_a_small_account_the_long_retry_waits_for_the_end() -> None:
