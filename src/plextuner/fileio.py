@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -101,14 +102,23 @@ def _commit(tmp: str, path: Path) -> None:
         raise
 
 
-def remove_stale_temp(directory: Path) -> int:
-    """Delete temp files a crash left behind mid-write; returns how many."""
+# A temp file untouched this long was left by a crash mid-write. A younger one may be another
+# writer's, in flight: every refresh reads the state, and its sweep of the data dir removed the
+# temp of an override being saved at that moment (the save failed: "No such file or directory").
+STALE_TEMP_AFTER = 3600.0
+
+
+def remove_stale_temp(directory: Path, older_than: float = STALE_TEMP_AFTER) -> int:
+    """Delete temp files a crash left behind mid-write (untouched for `older_than` seconds:
+    not another writer's, in flight); returns how many."""
     removed = 0
+    oldest = time.time() - older_than
     with contextlib.suppress(OSError):
         for path in directory.glob(".*.tmp"):
             with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
+                if path.stat().st_mtime < oldest:
+                    path.unlink()
+                    removed += 1
     return removed
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from plextuner.datadir import DataDir
+from plextuner.fileio import STALE_TEMP_AFTER
 from plextuner.state.published import load_state
 
 pytestmark = pytest.mark.integration
@@ -24,6 +25,7 @@ from pathlib import Path
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.ingest.models import Channel, Source
 from plextuner.datadir import DataDir
+from plextuner.fileio import STALE_TEMP_AFTER
 from plextuner.state.published import PublishedState, save_state
 
 data_dir = Path(sys.argv[1])
@@ -66,6 +68,10 @@ def test_kill_9_during_publish_never_corrupts(tmp_path: Path) -> None:
         assert len(names) == 1 and len(state.devices[0].entries) == 3000
         seen_generations |= names
         json.loads((DataDir(tmp_path).lineups).read_text())
-    # crash leftovers removed
+    # crash leftovers: kept while they could be another writer's in flight, removed once stale
+    for leftover in tmp_path.glob(".*.tmp"):
+        stale = time.time() - 2 * STALE_TEMP_AFTER
+        os.utime(leftover, (stale, stale))
+    load_state(DataDir(tmp_path))
     assert [p.name for p in tmp_path.iterdir()] == [DataDir(tmp_path).lineups.name]
     assert len(seen_generations) > 1

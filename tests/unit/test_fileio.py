@@ -3,12 +3,14 @@ its target left as it was; the first failure is raised, never a body's own error
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from plextuner.fileio import Committer
+from plextuner.fileio import STALE_TEMP_AFTER, Committer, remove_stale_temp
 
 
 def temp(directory: Path, text: str) -> str:
@@ -57,3 +59,14 @@ def test_the_bodys_error_is_the_one_raised(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         failing_body()
     assert target.read_text(encoding="utf-8") == "done"
+
+
+def test_only_stale_temps_are_swept(tmp_path: Path) -> None:
+    """A temp file untouched for an hour is a crash's leftover and goes; a younger one may be
+    another writer's in flight (every refresh reads the state, and its sweep made an override's
+    save fail at that moment) and stays."""
+    fresh, stale = temp(tmp_path, "in flight"), temp(tmp_path, "left by a crash")
+    old = time.time() - 2 * STALE_TEMP_AFTER
+    os.utime(stale, (old, old))
+    assert remove_stale_temp(tmp_path) == 1
+    assert Path(fresh).exists() and not Path(stale).exists()
