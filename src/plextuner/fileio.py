@@ -108,11 +108,11 @@ def _commit(tmp: str, path: Path) -> None:
 STALE_TEMP_AFTER = 3600.0
 
 
-def remove_stale_temp(directory: Path, older_than: float = STALE_TEMP_AFTER) -> int:
-    """Delete temp files a crash left behind mid-write (untouched for `older_than` seconds:
-    not another writer's, in flight); returns how many."""
+def remove_stale_temp(directory: Path) -> int:
+    """Delete temp files a crash left behind mid-write (untouched for STALE_TEMP_AFTER: not
+    another writer's, in flight); returns how many."""
     removed = 0
-    oldest = time.time() - older_than
+    oldest = time.time() - STALE_TEMP_AFTER
     with contextlib.suppress(OSError):
         for path in directory.glob(".*.tmp"):
             with contextlib.suppress(OSError):
