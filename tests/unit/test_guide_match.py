@@ -318,12 +318,43 @@ _TOKENS = st.lists(
 ).map(tuple)  # fmt: skip
 
 
-@given(_TOKENS)
+@given(_TOKENS, st.sampled_from([0, 1, 12]))
 @settings(max_examples=600, deadline=None)
-def test_name_keys_hold_what_their_sets_held(tokens: tuple[str, ...]) -> None:
-    key = names.make_key(tokens)
-    loose, words, critical, shift = _key_reference(tokens)
-    assert key.loose == loose
+def test_name_keys_hold_what_their_sets_held(tokens: tuple[str, ...], shift: int) -> None:
+    key = names.make_key(tokens, "gb", shift)
+    loose, words, critical, _ = _key_reference(tokens)
+    suffix = f"+{shift}" if shift else ""
+    assert type(key) is names.NameKey and key.country == "gb" and key.timeshift == shift
+    assert key.compact == "".join(tokens) + suffix
+    assert key.loose == (loose + suffix if loose else "")
     assert tuple(sorted(key.content)) == words and len(set(key.content)) == len(key.content)
     assert key.signature == (tuple(sorted(critical)), shift)
     assert key.text == " ".join(tokens)
+
+
+@given(st.text(st.sampled_from(" [](|:-\u2013UKuk1 VIP\t"), max_size=16))
+@settings(max_examples=600, deadline=None)
+def test_the_prefix_test_misses_no_prefix(text: str) -> None:
+    """`_maybe_prefix` only saves `_PREFIX` its work: never False where `_PREFIX` matches."""
+    text = text.strip()
+    if names._PREFIX.match(text):
+        assert names._maybe_prefix(text)
+
+
+@given(st.text(st.sampled_from("abzAZ09.é_"), max_size=12))
+@settings(max_examples=600, deadline=None)
+def test_a_stem_without_capitals_is_split_as_camel_case_splits_it(stem: str) -> None:
+    if stem.islower():
+        assert names._LETTER_DIGIT.sub(" ", stem) == names._CAMEL.sub(" ", stem)
+
+
+@given(st.text(st.sampled_from("ab1 hd h264 one x2 é"), max_size=24))
+@settings(max_examples=400, deadline=None)
+def test_remembered_words_give_the_tokens_made_afresh(text: str) -> None:
+    """A word's tokens come from `_WORD_TOKENS` once made: the same as made afresh."""
+    warm = names._tokens(text)
+    names._WORD_TOKENS.clear()
+    assert names._tokens(text) == warm
+    expected = [t for w in names._WORD.findall(text) for t in names._word_tokens(w)]
+    assert warm == expected
+    assert "hd" not in warm and "one" not in warm and "h264" not in warm

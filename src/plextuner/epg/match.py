@@ -54,6 +54,9 @@ CONFIDENCE = {
 LOW_CONFIDENCE = 0.9  # below this guide-match lists the alternatives
 TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
 MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many points
+# The exact name tiers in the order they are tried, with the table each looks in (bound once:
+# this runs for every channel without an exact tvg-id)
+_NAME_TIERS = ((MatchTier.NAME, Table.COMPACT), (MatchTier.NAME_LOOSE, Table.LOOSE))
 MAX_POSTING = 200  # a word in more guide names than this ("sport", "news") proposes none
 CANDIDATE_LIMIT = 5  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
@@ -106,9 +109,10 @@ def _compatible(country: str | None, other: str | None) -> bool:
 
 def _names_of(facts: ChannelFacts) -> tuple[str, ...]:
     """The names a channel is looked up by: its own, and its tvg-name when that differs."""
-    tvg_name = facts.tvg_name.replace("_", " ") if facts.tvg_name else ""
-    names = (facts.name,) if not tvg_name or tvg_name == facts.name else (facts.name, tvg_name)
-    return tuple(n for n in names if n)
+    name, tvg_name = facts.name, facts.tvg_name.replace("_", " ")
+    if tvg_name and tvg_name != name:
+        return (name, tvg_name) if name else (tvg_name,)
+    return (name,) if name else ()
 
 
 def similarity(a: NameKey, b: NameKey) -> float:
@@ -253,17 +257,14 @@ class Matcher:
         if facts.tvg_id:  # its exact form was looked up by `match`
             key = id_key(facts.tvg_id)
             if key:
-                own = key.country or country
-                gid = self._pick(self._names.lookup(Table.ID, key.compact), own, facts.chno)
+                found = self._names.lookup(Table.ID, key.compact)  # mostly nothing
+                gid = self._pick(found, key.country or country, facts.chno) if found else None
                 if gid:
                     return MatchResult(gid, MatchTier.TVG_ID_NORMALISED, 0.97)
         for text in _names_of(facts):
             key = name_key(text)
             own = key.country or country
-            for tier, table, lookup in (
-                (MatchTier.NAME, Table.COMPACT, key.compact),
-                (MatchTier.NAME_LOOSE, Table.LOOSE, key.loose),
-            ):
+            for (tier, table), lookup in zip(_NAME_TIERS, (key.compact, key.loose), strict=True):
                 if not lookup:
                     continue
                 # (an alias is indexed under its group's canonical name)

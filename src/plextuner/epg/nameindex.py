@@ -127,13 +127,22 @@ class NameIndex:
         self, signature: tuple[tuple[str, ...], int], tokens: Sequence[str]
     ) -> list[_Posting]:
         """The keys posted under each of `tokens` with `signature`: numbered as `keys` are."""
+        # Loops, not generators: this runs for every channel the exact tiers leave
         wanted = self.wanted
-        if wanted is not None and any((signature, t) not in wanted.postings for t in tokens):
-            self._widen()
+        if wanted is not None:
+            for t in tokens:
+                if (signature, t) not in wanted.postings:
+                    self._widen()
+                    break
         if self.pending:
             self.build()
-        found = (self.postings.get((signature, t)) for t in tokens)
-        return [p for p in found if p is not None]
+        found = []
+        get = self.postings.get
+        for t in tokens:
+            posting = get((signature, t))
+            if posting is not None:
+                found.append(posting)
+        return found
 
     def _widen(self) -> None:
         self.wanted = None

@@ -126,12 +126,12 @@ _TIMESHIFT = re.compile(r"\+\s?(\d{1,2})\s*(?:h|hr|hrs|hour|hours)?(?=\W|$)", re
 _PREFIX = re.compile(
     r"^\s*(?:[\[(|]\s*([^\]\)|]{1,12}?)\s*[\])|]|([A-Za-z]{2,4})\s*(?:[:|\-\u2013]|\s\|)(?=\s|\w))\s*"
 )
-_MAYBE_PREFIX = re.compile(r"^\s*[\[(|]|[:|\-\u2013]")  # cheap test before _PREFIX
 _BRACKETED = re.compile(r"\[([^\]]*)\]|\(([^)]*)\)")
 _SPLIT = re.compile(r"[^\w+]+|_", re.UNICODE)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # what _SPLIT splits into, once `+` is spelled out
 _ALNUM = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")  # _CAMEL's only bound in a stem with no capitals
 
 
 class NameKey(NamedTuple):
@@ -162,10 +162,10 @@ class NameKey(NamedTuple):
 
 
 _PLAIN: tuple[tuple[str, ...], int] = ((), 0)  # most names' signature, held once
+_new_tuple = tuple.__new__
 
 
 def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
-    suffix = f"+{timeshift}" if timeshift else ""
     compact = "".join(tokens)
     if FILLER.isdisjoint(tokens):  # most names: nothing to leave out
         loose = compact
@@ -186,20 +186,19 @@ def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int
         )
     if len(loose) < 2 or loose.isdigit():  # tokens are letter or digit runs: no letter at all
         loose = ""
-    if compact.isalpha() and VARIANTS.isdisjoint(tokens):
-        critical: tuple[str, ...] = ()
-    else:
+    signature: tuple[tuple[str, ...], int] = _PLAIN
+    if not compact.isalpha() or not VARIANTS.isdisjoint(tokens):
         words = [t for t in tokens if t.isdigit() or t in VARIANTS]
-        critical = tuple(sorted(set(words))) if len(words) > 1 else tuple(words)
-    return NameKey(
-        tokens,
-        country,
-        timeshift,
-        compact + suffix,
-        loose + suffix if loose else "",
-        (critical, timeshift) if critical or timeshift else _PLAIN,
-        content,
-    )
+        if words:
+            signature = (tuple(sorted(set(words))) if len(words) > 1 else (words[0],), timeshift)
+    if timeshift:
+        suffix = f"+{timeshift}"
+        compact += suffix
+        loose = loose + suffix if loose else ""
+        signature = signature if signature is not _PLAIN else ((), timeshift)
+    # (tuple.__new__: the named tuple's own __new__ is a Python call, and keys are made by
+    # the tens of thousands a refresh)
+    return _new_tuple(NameKey, (tokens, country, timeshift, compact, loose, signature, content))
 
 
 # Keys are looked up several times while one channel is matched, and a lineup's names twice a
@@ -213,6 +212,10 @@ KEY_CACHE = 32_768
 # channels. Full, it held ~25 MB of keys while 34k channels were matched, the peak of a 50k-stream
 # refresh with a 300 MB guide (its guide job 128-135 -> 116-120 MB), in the same time.
 KEYS_HELD = 2048
+# A word's tokens, made once: a lineup's and a guide's names repeat their few thousand words
+# (`sports`, `news`, `bbc`) across thousands of names. Bounded, as the folded words are.
+_WORD_TOKENS: dict[str, tuple[str, ...]] = {}
+WORDS_KEPT = 32_768
 
 
 @functools.lru_cache(maxsize=4096)  # a playlist repeats a few prefixes (`UK:`, `[VIP]`)
@@ -228,12 +231,21 @@ def _marker_country(inner: str) -> tuple[bool, str | None]:
     return all(w in QUALITY or _RESOLUTION.fullmatch(w) for w in words), None
 
 
+def _maybe_prefix(text: str) -> bool:
+    """Could `text` (stripped) start with a prefix `_PREFIX` takes? Cheap, before it: a regex
+    search costs 3-4 of these `in` tests, and most names have no prefix."""
+    head = text[:12]
+    return (
+        head[:1] in ("[", "(", "|") or ":" in head or "-" in head or "|" in head or "\u2013" in head
+    )
+
+
 @functools.lru_cache(maxsize=KEY_CACHE)  # a channel's names are keyed several times a match
 def name_key(name: str) -> NameKey:
     """The comparable form of a channel name or display-name."""
     text = (html.unescape(name) if "&" in name else name).strip()  # `BM&amp;C News`
     country: str | None = None
-    for _ in range(3 if _MAYBE_PREFIX.search(text[:12]) else 0):  # `[VIP] UK: BBC One`: two
+    for _ in range(3 if _maybe_prefix(text) else 0):  # `[VIP] UK: BBC One`: two
         m = _PREFIX.match(text)
         if not m:
             break
@@ -277,20 +289,28 @@ def _tokens(text: str) -> list[str]:
     """Words of folded text, quality tags left out, letters split from digits, numbers spelled
     as digits."""
     tokens: list[str] = []
-    # Interned: a big guide's keys hold its few thousand words once, not once a name (50k
-    # guide channels: -5 MB)
+    words = _WORD_TOKENS
     for w in _WORD.findall(text):  # the pieces _SPLIT leaves, without the empty ones
-        if w in QUALITY:
-            continue
-        if w.isalpha():
-            tokens.append(intern(_NUMBER_WORDS.get(w, w)))
-        elif w.isdigit():  # no quality tag is all digits
+        if w.isdigit():  # no quality tag is all digits, and numbers seldom repeat
             tokens.append(intern(w))
-        else:  # `bbc1` → `bbc 1`
-            tokens.extend(
-                intern(_NUMBER_WORDS.get(p, p)) for p in _ALNUM.findall(w) if p not in QUALITY
-            )
+            continue
+        made = words.get(w)
+        if made is None:
+            made = _word_tokens(w)
+            if len(words) < WORDS_KEPT:
+                words[w] = made
+        tokens += made
     return tokens
+
+
+def _word_tokens(word: str) -> tuple[str, ...]:
+    """One word's tokens: none for a quality tag; `bbc1` → `bbc 1`. Interned: a big guide's
+    keys hold its few thousand words once, not once a name (50k guide channels: -5 MB)."""
+    if word in QUALITY:
+        return ()
+    if word.isalpha():
+        return (intern(_NUMBER_WORDS.get(word, word)),)
+    return tuple(intern(_NUMBER_WORDS.get(p, p)) for p in _ALNUM.findall(word) if p not in QUALITY)
 
 
 def split_id(guide_id: str) -> tuple[str, str | None]:
@@ -320,9 +340,11 @@ def guide_keys(names: Iterable[str], guide_id: str) -> tuple[list[NameKey], Name
 
 def _id_key(guide_id: str, keyed: Callable[[str], NameKey]) -> NameKey:
     stem, country = split_id(guide_id)
-    if not any(c.isalpha() for c in stem):
+    if not stem[:1].isalpha() and not any(c.isalpha() for c in stem):
         return make_key((), country)  # numeric ids carry no name
-    key = keyed(_CAMEL.sub(" ", stem.replace(".", " ")))
+    # A stem without capitals (most ids) has only letter-digit bounds: one lookaround, not three
+    camel = _LETTER_DIGIT if stem.islower() else _CAMEL
+    key = keyed(camel.sub(" ", stem.replace(".", " ")))
     # Only the country can differ, and nothing else in a key is made from it
     return key if not country or country == key.country else key._replace(country=country)
 
