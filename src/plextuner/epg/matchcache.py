@@ -30,7 +30,8 @@ log = get_logger(__name__)
 
 FILE = "matches.msgpack"
 MAX_BYTES = 256 * 1024**2
-FORMAT = 1
+FORMAT = 2  # 2: facts digested from their msgpack encoding, not their repr
+_encode = msgspec.msgpack.Encoder().encode
 # What an answer is computed by: any edit of these, or another version of the libraries, and
 # the kept answers are not used
 _MODULES = tuple(
@@ -116,8 +117,9 @@ def facts_digest(facts: ChannelFacts) -> int:
     """A channel's facts as 64 bits, stable between processes (`hash` is not): the answers of
     34k channels keyed by their facts held ~15 MB more at the match, by these ~2 MB. Two facts
     of one lineup meeting in 64 bits: ~1 in 10^10 for 50k channels."""
-    text = repr((facts.key, facts.name, facts.tvg_id, facts.tvg_name, facts.groups, facts.chno))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    # msgpack: each text length-prefixed (no two facts encode alike), ~2x faster than `repr`
+    fields = (facts.key, facts.name, facts.tvg_id, facts.tvg_name, facts.groups, facts.chno)
+    return int.from_bytes(hashlib.blake2b(_encode(fields), digest_size=8).digest(), "big")
 
 
 def _row(digest: int, answer: MatchResult) -> Row:

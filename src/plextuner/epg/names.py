@@ -165,14 +165,20 @@ _PLAIN: tuple[tuple[str, ...], int] = ((), 0)  # most names' signature, held onc
 _new_tuple = tuple.__new__
 
 
+def _once_each(words: tuple[str, ...]) -> tuple[str, ...]:
+    """`words` without repeats, in order; `words` itself when none repeats (most names: a set's
+    size is half the cost of `dict.fromkeys`)."""
+    return words if len(set(words)) == len(words) else tuple(dict.fromkeys(words))
+
+
 def make_key(tokens: tuple[str, ...], country: str | None = None, timeshift: int = 0) -> NameKey:
     compact = "".join(tokens)
     if FILLER.isdisjoint(tokens):  # most names: nothing to leave out
         loose = compact
-        content = tuple(dict.fromkeys(tokens)) if len(tokens) > 1 else tokens
+        content = _once_each(tokens)
     else:
         kept = [t for t in tokens if t not in FILLER]
-        content = tuple(dict.fromkeys(kept)) if len(kept) > 1 else tuple(kept)
+        content = _once_each(tuple(kept))
         loose = (
             "".join(kept)
             if "plus" not in tokens
