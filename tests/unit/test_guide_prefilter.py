@@ -10,6 +10,7 @@ instructions, and blocks cut at every size.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import time
 from collections.abc import Container
@@ -407,11 +408,14 @@ def test_an_error_after_cut_programmes_names_the_files_line() -> None:
     assert reasons[1] == reasons[0]
 
 
-def plain_programme(channel: str, start: str, stop: str, sep: str) -> str:
-    return (
-        f'{sep}<programme start="{start}" stop="{stop}" channel="{escape(channel)}">'
-        f"<title>{escape(channel)} {start[:10]}</title></programme>"
-    )
+# The start tag orders the block pass reads at once (heads.py), and one it does not
+ORDERS = ("start stop channel", "channel start stop", "start channel stop", "stop start channel")
+
+
+def plain_programme(channel: str, start: str, stop: str, sep: str, order: str = ORDERS[0]) -> str:
+    values = {"start": start, "stop": stop, "channel": escape(channel)}
+    attrs = " ".join(f'{name}="{values[name]}"' for name in order.split())
+    return f"{sep}<programme {attrs}><title>{escape(channel)} {start[:10]}</title></programme>"
 
 
 @given(
@@ -421,26 +425,29 @@ def plain_programme(channel: str, start: str, stop: str, sep: str) -> str:
             st.sampled_from(TIMES[:3]),
             st.sampled_from(TIMES[:3]),
             st.sampled_from(["\n", "", " ", "\n  ", "\t", "text"]),
+            st.sampled_from(ORDERS),
         ),
         max_size=40,
     ),
     st.sampled_from([None, WANTED, frozenset()]),
     st.sampled_from([None, WINDOW]),
     st.sampled_from([97, 300, 1024 * 1024]),
+    st.sampled_from([None, *ORDERS]),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 def test_block_verdicts_keep_what_the_parser_keeps(
-    rows: list[tuple[str, str, str, str]],
+    rows: list[tuple[str, str, str, str, str]],
     channels: Container[str] | None,
     window: tuple[float, float] | None,
     chunk: int,
+    order: str | None,
 ) -> None:
-    """Blocks of plainly spelled programmes, the spelling the block pass reads at once (with
-    now and then text between programmes, which it leaves to the piece-by-piece pass): the
-    same items and counts as the parser alone, at every block size."""
-    body = (
-        f'<tv>{CHANNELS}<channel id="ü.tv"/>{"".join(plain_programme(*r) for r in rows)}\n</tv>'
-    ).encode()
+    """Blocks of plainly spelled programmes, in the orders the block pass reads at once (with
+    now and then text between programmes, or another order, which it leaves to the
+    piece-by-piece pass): the same items and counts as the parser alone, at every block size.
+    `order`: every programme's (None: each row's own)."""
+    tags = "".join(plain_programme(*r[:4], order or r[4]) for r in rows)
+    body = f'<tv>{CHANNELS}<channel id="ü.tv"/>{tags}\n</tv>'.encode()
     with mock.patch.object(prefilter, "CHUNK", chunk):
         filtered, f = parse(body, channels, window, on=True)
     plain, p = parse(body, channels, window, on=False)
@@ -473,12 +480,18 @@ def test_each_block_verdict() -> None:
         ([("x.tv", IN_WINDOW), ("q.tv", IN_WINDOW)], False),  # channels not carried
         ([("a.tv", IN_WINDOW), ("x.tv", IN_WINDOW), ("a.tv", early)], [True, False, False]),
     ]
-    for rows, expected in cases:
-        programmes = "".join(plain_programme(c, t, t, "\n") for c, t in rows)
+    for (rows, expected), order in itertools.product(cases, ORDERS):
+        programmes = "".join(plain_programme(c, t, t, "\n", order) for c, t in rows)
         body = f'<tv>{CHANNELS}<channel id="ü.tv"/>{programmes}\n</tv>'.encode()
         verdicts, _, skipped = block_verdicts(body)
-        assert verdicts == [expected], rows
+        # (an order it does not read: a piece at a time, the same programmes kept)
+        assert verdicts == [expected if order != ORDERS[-1] else None], (rows, order)
         assert skipped == sum(1 for c, t in rows if c not in WANTED or t == early)
+    # two orders in one block: a piece at a time
+    mixed = plain_programme("a.tv", IN_WINDOW, IN_WINDOW, "\n", ORDERS[1])
+    mixed += plain_programme("x.tv", IN_WINDOW, IN_WINDOW, "\n", ORDERS[0])
+    verdicts, items, skipped = block_verdicts(f"<tv>{CHANNELS}{mixed}\n</tv>".encode())
+    assert verdicts == [None] and skipped == 1
     # a self-closed programme: two in one piece, which one verdict must not cut together
     odd = f'<programme start="{IN_WINDOW}" stop="{IN_WINDOW}" channel="x.tv"/>'
     odd += plain_programme("a.tv", IN_WINDOW, IN_WINDOW, "\n")

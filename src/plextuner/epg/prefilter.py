@@ -25,7 +25,7 @@ from collections.abc import Callable, Container, Iterator
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
-from plextuner.charclass import allowed_bytes
+from plextuner.epg.heads import VALUE, head_spelling
 from plextuner.epg.markup import Markup, has_markup, unmarked
 
 if TYPE_CHECKING:
@@ -36,24 +36,13 @@ END = b"</programme>"
 CHANNEL_END = b"</channel>"
 START = b"<programme"
 START_TAG = b"<programme "
-# Both anchored after `<programme `, values plain (no entity, no whitespace the parser would
-# normalise, no markup), so a match is certainly the start tag's own attributes and no quote is
-# out of place; anything spelled otherwise is left to the parser.
+# Anchored after `<programme `, values plain (heads.py), so a match is certainly the start tag's
+# own attributes and no quote is out of place; anything spelled otherwise is left to the parser.
 # `start`, `stop`, `channel` in the order the XMLTV DTD lists them, which most grabbers write
 # (a value's set spelled by what it allows, charclass.py: a block's tags found ~20% sooner):
-_VALUE = allowed_bytes(b'"<&\t\n\r') + b"*"
 _COMMON = re.compile(
-    b'start="(' + _VALUE + b')"\\s+stop="(' + _VALUE + b')"\\s+channel="(' + _VALUE + b')"'
+    b'start="(' + VALUE + b')"\\s+stop="(' + VALUE + b')"\\s+channel="(' + VALUE + b')"'
 )
-# The same after a `</programme>` (or at a block's start) and whitespace, `start` and `stop`
-# read as one pair (group 1) and `channel` (group 2): one pass over a block finds every tag.
-_PLAIN = b'"' + _VALUE + b'"'
-_HEAD = (
-    rb"[ \t\n\r]*<programme (start=" + _PLAIN + rb"[ \t\n\r]+stop=" + _PLAIN
-    + rb')[ \t\n\r]+channel="(' + _VALUE + b')"'
-)  # fmt: skip
-_FIRST = re.compile(_HEAD)
-_NEXT = re.compile(rb"</programme>" + _HEAD)
 # Any order: the attributes before `channel` (group 1), then the channel's value (group 2).
 _TAG = re.compile(rb'((?:[\w:.-]+="[^"<&\t\n\r]*"\s+)*?)channel="([^"<&\t\n\r]*)"')
 # What a block becomes (kept programmes, runs read from its bytes) is held at once, in the reader
@@ -180,14 +169,17 @@ class Prefilter:
         list), when every piece is whitespace and then one programme whose start tag reads
         `start`, `stop`, `channel` plainly; None otherwise. Each `</programme>` but the last is
         followed by such a tag, the block starts with one, and it holds no other `<programme`:
-        so the tags found are the pieces' own, in order."""
-        first = _FIRST.match(block)
-        if first is None:
+        so the tags found are the pieces' own, in order. (Or `channel` first, then the pair.)"""
+        spelled = head_spelling(block)
+        if spelled is None:
             return None
-        heads = _NEXT.findall(block)
+        first, next_re, arrange = spelled
+        heads = next_re.findall(block)
         if len(heads) != count - 1 or block.count(START) != count:
             return None
         heads.insert(0, first.groups())
+        if arrange is not None:  # as the writer's order reads: (pair, channel)
+            heads = list(map(arrange, heads))
         verdicts = self._verdicts
         channels = set(map(itemgetter(1), heads))
         missing = channels.difference(verdicts)
@@ -257,7 +249,7 @@ class Prefilter:
         return inside
 
     def _inside_pair(self, pair: bytes) -> bool:
-        """`_inside` for `start="a" stop="b"` as `_HEAD` read it (split on its quotes)."""
+        """`_inside` for `start="a" stop="b"` as `heads.py` reads it (split on its quotes)."""
         parts = pair.split(b'"')
         return self._inside(parts[1], parts[3])
 
