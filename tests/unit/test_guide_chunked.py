@@ -167,3 +167,29 @@ def test_a_sealed_list_reads_the_same_and_refuses_more(tmp_path: Path) -> None:
     first.write_to(out)  # a sealed list is all on disk: it can be answered
     assert len(out.getvalue()) == first.spilled * SpilledList.CHUNK_BYTES
     spill.close()
+
+
+def test_lists_share_their_empty_chunks_until_one_spills(tmp_path: Path) -> None:
+    """A list that has spilled nothing holds no chunks array of its own (tens of thousands of
+    channels a half hold a chunk or less); its first spill gives it one, the others keep the
+    shared empty one, and what each reads back is its own."""
+    spill = Spill(tmp_path)
+    small, small_ref = fill(CHUNK - 1, spill)
+    other, _ = fill(2, spill, first=50)
+    assert small.chunks is other.chunks and len(small.chunks) == 0
+    big, big_ref = fill(CHUNK + 2, spill, first=100)
+    assert big.chunks is not small.chunks and big.spilled == 1
+    assert len(small.chunks) == 0 and small.spilled == 0
+    small.extend(other, 0, spill)  # spills `small` first: now its own
+    assert small.chunks is not other.chunks and small.spilled == 1
+    assert len(other.chunks) == 0 and other.chunks is SpilledList().chunks
+    assert list(big.loaded(spill)) == list(big_ref)
+    assert list(small.loaded(spill))[: CHUNK - 1] == list(small_ref)
+    big.spill_to(spill)
+    out = io.BytesIO()
+    big.write_to(out)
+    out.seek(0)
+    again = SpilledList.read_from(out, big.spilled, len(big))
+    assert again.chunks is not SpilledList().chunks
+    assert list(again.loaded(spill)) == list(big_ref)
+    spill.close()
