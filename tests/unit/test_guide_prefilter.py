@@ -408,13 +408,26 @@ def test_an_error_after_cut_programmes_names_the_files_line() -> None:
     assert reasons[1] == reasons[0]
 
 
-# The start tag orders the block pass reads at once (heads.py), and one it does not
-ORDERS = ("start stop channel", "channel start stop", "start channel stop", "stop start channel")
+# Start tag spellings the block pass reads at once (heads.py): the DTD's order, others, an
+# Xtream panel's (its timestamps; `a=b` in a value), and one it leaves (single quotes)
+ORDERS = (
+    "start stop channel",
+    "channel start stop",
+    "start channel stop",
+    "stop start channel",
+    "start stop start_timestamp stop_timestamp channel",
+    "channel start catchup-id",
+    "start='' stop channel",
+)
+_OTHER = {"start_timestamp": "1765000000", "stop_timestamp": "1765003600", "catchup-id": "a=b"}
 
 
 def plain_programme(channel: str, start: str, stop: str, sep: str, order: str = ORDERS[0]) -> str:
-    values = {"start": start, "stop": stop, "channel": escape(channel)}
-    attrs = " ".join(f'{name}="{values[name]}"' for name in order.split())
+    values = {"start": start, "stop": stop, "channel": escape(channel), **_OTHER}
+    attrs = " ".join(
+        f"{name[:-3]}='{values[name[:-3]]}'" if name.endswith("=''") else f'{name}="{values[name]}"'
+        for name in order.split()
+    )
     return f"{sep}<programme {attrs}><title>{escape(channel)} {start[:10]}</title></programme>"
 
 
@@ -484,9 +497,21 @@ def test_each_block_verdict() -> None:
         programmes = "".join(plain_programme(c, t, t, "\n", order) for c, t in rows)
         body = f'<tv>{CHANNELS}<channel id="ü.tv"/>{programmes}\n</tv>'.encode()
         verdicts, _, skipped = block_verdicts(body)
-        # (an order it does not read: a piece at a time, the same programmes kept)
-        assert verdicts == [expected if order != ORDERS[-1] else None], (rows, order)
+        # (a spelling it does not read: a piece at a time, the same programmes kept)
+        assert verdicts == [expected if "'" not in order else None], (rows, order)
         assert skipped == sum(1 for c, t in rows if c not in WANTED or t == early)
+    # the stop read where it stands: one that started before the window and ends in it is kept
+    before, inside = "20231114211320 +0000", "20231114223320 +0000"
+    for order in ORDERS[:5]:
+        tags = [plain_programme("a.tv", before, stop, "\n", order) for stop in (inside, before)]
+        body = f"<tv>{CHANNELS}{''.join(tags)}\n</tv>".encode()
+        verdicts, items, skipped = block_verdicts(body)
+        assert verdicts == [[True, False]] and skipped == 1, order
+    # a duplicate attribute (the parser's error to report) or no channel: a piece at a time
+    for tag in ('start="{t}" start="{t}" channel="a.tv"', 'start="{t}" stop="{t}" id="a.tv"'):
+        odd = f"<programme {tag.format(t=IN_WINDOW)}><title>t</title></programme>" * 2
+        verdicts, _, _ = block_verdicts(f"<tv>{CHANNELS}{odd}\n</tv>".encode())
+        assert verdicts == [None], tag
     # two orders in one block: a piece at a time
     mixed = plain_programme("a.tv", IN_WINDOW, IN_WINDOW, "\n", ORDERS[1])
     mixed += plain_programme("x.tv", IN_WINDOW, IN_WINDOW, "\n", ORDERS[0])

@@ -1,15 +1,19 @@
 """Start tags of a whole block read in one pass (prefilter.py's verdicts at once).
 
-A block whose every programme starts with a plain tag in one known order gives each tag's
-time pair and channel by one `findall`; other orders are read a piece at a time (~3 us a
-programme against ~0.2). The order the XMLTV DTD lists (`start`, `stop`, `channel`) is most
-grabbers'; `channel` first is ElementTree's before Python 3.8 (it sorted attributes) and many
-dict-built writers': a 100 MB guide so spelled behind a 50k list took 3.6-4.0 s against
-2.9-3.2 s before it was read here.
+A block whose every programme starts with a plain tag spelled as its first gives each tag's
+time pair and channel by one `findall`; otherwise each is read a piece at a time (~3 us a
+programme against ~0.2). The XMLTV DTD's order (`start`, `stop`, `channel`) is most grabbers'
+and has its own pattern; any other spelling of plain attributes is learned from the block's
+first tag: `channel` first (ElementTree's order before Python 3.8, which sorted attributes,
+and many dict-built writers'), or an Xtream Codes panel's xmltv.php, whose tags carry
+`start_timestamp` and `stop_timestamp` before the channel. A 100 MB guide behind a 50k list:
+2.9-3.1 s as the DTD orders it; `channel` first 3.6-4.0 s and the panel's 4.0 s before they
+were read here.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -18,39 +22,56 @@ from plextuner.charclass import allowed_bytes
 # A plain value: no entity, no whitespace the parser would normalise, no markup, so a match is
 # certainly the start tag's own attributes and no quote is out of place
 VALUE = allowed_bytes(b'"<&\t\n\r') + b"*"
-# The same after a `</programme>` (or at a block's start) and whitespace, `start` and `stop`
-# read as one pair (group 1) and `channel` (group 2): one pass over a block finds every tag.
+# After a `</programme>` (or at a block's start) and whitespace, `start` and `stop` read as one
+# pair (group 1) and `channel` (group 2): one pass over a block finds every tag.
 PLAIN = b'"' + VALUE + b'"'
 HEAD = (
     rb"[ \t\n\r]*<programme (start=" + PLAIN + rb"[ \t\n\r]+stop=" + PLAIN
     + rb')[ \t\n\r]+channel="(' + VALUE + b')"'
 )  # fmt: skip
-# Other orders (ElementTree before Python 3.8 sorted attributes: `channel` first; dict-built
-# tags), each with how its groups become (pair, channel): `channel` first, then the pair; and
-# `start`, `channel`, `stop` (its pair made whole: `_inside_pair` reads it by its quotes).
-TIME = rb"=" + PLAIN
-ORDERS = (
-    (rb'channel="(' + VALUE + rb')"[ \t\n\r]+(start' + TIME + rb"[ \t\n\r]+stop" + TIME + b")",
-     lambda h: (h[1], h[0])),
-    (rb"(start" + TIME + rb')[ \t\n\r]+channel="(' + VALUE + rb')"[ \t\n\r]+(stop' + TIME + b")",
-     lambda h: (h[0] + b" " + h[2], h[1])),
-)  # fmt: skip
+_STANDARD = (re.compile(HEAD), re.compile(rb"</programme>" + HEAD), None)
+# A first tag of plain attributes (names as `starttags.py` takes them): its attributes' text
+_FIRST_TAG = re.compile(rb"[ \t\n\r]*<programme((?:[ \t\n\r]+[\w:.-]+=" + PLAIN + rb")+)")
+_NAME = re.compile(rb"[ \t\n\r]+([\w:.-]+)=" + PLAIN)  # (a value may hold `a=`)
+
 Arrange = Callable[[tuple[bytes, ...]], tuple[bytes, bytes]]
-HEADS: tuple[tuple[re.Pattern[bytes], re.Pattern[bytes], Arrange | None], ...] = (
-    (re.compile(HEAD), re.compile(rb"</programme>" + HEAD), None),
-    *(
-        (re.compile(h), re.compile(rb"</programme>" + h), arrange)
-        for h, arrange in ((rb"[ \t\n\r]*<programme " + o, a) for o, a in ORDERS)
-    ),
-)
+Heads = tuple[re.Pattern[bytes], re.Pattern[bytes], Arrange | None]
 
 
-def head_spelling(
-    block: bytes,
-) -> tuple[re.Match[bytes], re.Pattern[bytes], Arrange | None] | None:
-    """The block's first start tag read by one of `HEADS`, the pattern of the tags after it,
-    and how their groups become (pair, channel)."""
-    for first_re, next_re, arrange in HEADS:
-        if (first := first_re.match(block)) is not None:
-            return first, next_re, arrange
-    return None
+def head_spelling(block: bytes) -> tuple[re.Match[bytes], re.Pattern[bytes], Arrange | None] | None:
+    """The block's first start tag, the pattern of the tags after it (spelled alike), and how
+    their groups become (pair, channel) (None: they are that already); None when the first
+    tag is not plain or lacks a start or a channel."""
+    first_re, next_re, arrange = _STANDARD
+    if (first := first_re.match(block)) is not None:
+        return first, next_re, arrange
+    tag = _FIRST_TAG.match(block)
+    heads = _learned(tuple(_NAME.findall(tag.group(1)))) if tag is not None else None
+    if heads is None or (first := heads[0].match(block)) is None:
+        return None
+    return first, heads[1], heads[2]
+
+
+@functools.lru_cache(maxsize=16)  # a guide spells its start tags one way, or a few
+def _learned(names: tuple[bytes, ...]) -> Heads | None:
+    """The patterns of start tags with these attributes in this order (the three read captured,
+    the others matched), and how a match's groups become (pair, channel)."""
+    if len(set(names)) != len(names) or b"start" not in names or b"channel" not in names:
+        return None  # a duplicate is the parser's to judge; no start or channel: not ours
+    head = rb"[ \t\n\r]*<programme"
+    for name in names:
+        value = b'"(' + VALUE + b')"' if name in (b"start", b"stop", b"channel") else PLAIN
+        head += rb"[ \t\n\r]+" + re.escape(name) + b"=" + value
+    read = [name for name in names if name in (b"start", b"stop", b"channel")]
+    start, channel = read.index(b"start"), read.index(b"channel")
+    stop = read.index(b"stop") if b"stop" in read else -1
+
+    # (the pair spelled as `HEAD` reads it: `_inside_pair` splits it on its quotes)
+    def timed(h: tuple[bytes, ...]) -> tuple[bytes, bytes]:
+        return b'start="' + h[start] + b'" stop="' + h[stop] + b'"', h[channel]
+
+    def untimed(h: tuple[bytes, ...]) -> tuple[bytes, bytes]:  # no stop: an empty one
+        return b'start="' + h[start] + b'" stop=""', h[channel]
+
+    arrange = untimed if stop < 0 else timed
+    return re.compile(head), re.compile(rb"</programme>" + head), arrange
