@@ -357,6 +357,26 @@ def test_xtream_codes_spelling_is_read_by_the_one_pass() -> None:
     assert_one_pass(programmes, 3)
 
 
+def test_empty_descriptions_past_a_blocks_first_bytes_are_read_by_the_one_pass() -> None:
+    """A panel's guide ordered by channel (XUI: tab-indented, `start_timestamp`, an empty
+    description for the channels that have none): a block whose first bytes hold no empty
+    description holds some later. Once one block showed that, every block is read in one pass
+    (the one that showed it too); before, each such block went a programme at a time."""
+
+    def xui(i: int, channel: str, desc: str) -> str:
+        times = f'start="{TIMES[0]}" stop="{TIMES[1]}" start_timestamp="{i}" stop_timestamp="0"'
+        return (
+            f'\n\t<programme {times} channel="{channel}" >\n\t\t<title>Show {i}</title>'
+            f"\n\t\t<desc>{desc}</desc>\n\t</programme>"
+        )
+
+    runs = [(IDS[i % 3], "" if i % 3 == 1 else f"about {i}") for i in range(9)]
+    programmes = [xui(i, channel, desc) for channel, desc in runs for i in range(120)]
+    with mock.patch.object(prefilter, "CHUNK", 64 * 1024), counted() as tried:
+        assert same(guide(programmes), fold=True) == len(programmes)
+    assert len(tried) > 3 + 1 and tried.count(False) == 1 and tried[0] is False, tried
+
+
 def test_gaps_a_block_did_not_learn_leave_it_to_the_general_reading() -> None:
     """More distinct gaps than GAPS in a block's first bytes, or a gap first seen after them:
     the block is read the general way, and the same is kept."""

@@ -174,7 +174,7 @@ GAP_SAMPLE = 4096  # bytes of a block its gaps are learned from
 GAPS = 4  # distinct gaps a block may hold and still be compacted
 
 
-def compacted(block: bytes) -> bytes:
+def compacted(block: bytes, empty_descs: bool = False) -> bytes:
     """`block` spelled as the writer writes it where a generator's spelling differs only in
     what the reading drops, each change made when the block's first bytes show it (one not
     made leaves the block untiled: read_block):
@@ -185,7 +185,9 @@ def compacted(block: bytes) -> bytes:
       here holds; an empty element written whole (`<new></new>`: Go's encoding/xml), where an
       end tag after a `">` ends an empty icon or stands in a text the one pass does not read;
     - an empty description (Xtream Codes writes one for every programme): the reading takes
-      the first description that is not empty, and `<desc></desc>` can only be tags."""
+      the first description that is not empty, and `<desc></desc>` can only be tags;
+      `empty_descs`: looked for in the whole block (a guide ordered by channel holds them in
+      some channels' runs only: plain.py learns that it has some)."""
     for spaced, written in _SPACED:
         # The sample only: a whole block's search is ~0.15 ms, for every block of every guide
         if block.find(spaced, 0, GAP_SAMPLE) >= 0:
@@ -195,8 +197,8 @@ def compacted(block: bytes) -> bytes:
     if 0 < len(gaps) <= GAPS:
         for gap in gaps:
             block = block.replace(b">" + gap + b"<", b"><")
-    if block.find(_NO_DESC, 0, GAP_SAMPLE) >= 0:
-        block = block.replace(_NO_DESC, b"")
+    if empty_descs or block.find(NO_DESC, 0, GAP_SAMPLE) >= 0:
+        block = block.replace(NO_DESC, b"")
     return block
 
 
@@ -207,7 +209,7 @@ _SPACED = (
     (b"<previously-shown></previously-shown>", b"<previously-shown/>"),
     (b"<new></new>", b"<new/>"),
 )
-_NO_DESC = b"<desc></desc>"
+NO_DESC = b"<desc></desc>"
 END = b"</programme>"
 
 
@@ -234,14 +236,14 @@ def unlang(block: bytes) -> bytes:
     return block
 
 
-def written(block: bytes) -> tuple[bytes, bool]:
+def written(block: bytes, empty_descs: bool = False) -> tuple[bytes, bool]:
     """`block` as the one pass reads it: what other writers add and the reading drops taken
     out (`unlang`, then `compacted`, whose empty descriptions are found once `lang` is gone,
     then the elements the writer does not write, found once the gaps around them are gone);
     and whether the block's marks tell `balanced` of it. `unlang` and `compacted` take out as
     many `<` as `>` and no text, only white space in gaps; a dropped child may take a text's
     `>` with it."""
-    shaped = compacted(unlang(block))
+    shaped = compacted(unlang(block), empty_descs)
     source = unwritten_dropped(shaped)
     return source, source is shaped
 
