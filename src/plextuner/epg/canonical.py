@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 
 from plextuner.charclass import allowed_bytes
 from plextuner.epg.kept import SIZE_BITS
@@ -174,10 +174,12 @@ GAP_SAMPLE = 4096  # bytes of a block its gaps are learned from
 GAPS = 4  # distinct gaps a block may hold and still be compacted
 
 
-def compacted(block: bytes, empty_descs: bool = False) -> bytes:
+def compacted(block: bytes, whole: Container[bytes] = ()) -> bytes:
     """`block` spelled as the writer writes it where a generator's spelling differs only in
     what the reading drops, each change made when the block's first bytes show it (one not
-    made leaves the block untiled: read_block):
+    made leaves the block untiled: read_block), or anywhere in it for the spellings in `whole`
+    (a guide ordered by channel holds some only in some channels' runs: plain.py learns them
+    from a block that did not tile, `left_in`):
     - the white space between the tags inside its programmes (a pretty-printer's), when they
       hold few distinct gaps;
     - a space before a tag's end (`<new />`: ElementTree's; `channel="c" >`: Xtream Codes');
@@ -185,21 +187,26 @@ def compacted(block: bytes, empty_descs: bool = False) -> bytes:
       here holds; an empty element written whole (`<new></new>`: Go's encoding/xml), where an
       end tag after a `">` ends an empty icon or stands in a text the one pass does not read;
     - an empty description (Xtream Codes writes one for every programme): the reading takes
-      the first description that is not empty, and `<desc></desc>` can only be tags;
-      `empty_descs`: looked for in the whole block (a guide ordered by channel holds them in
-      some channels' runs only: plain.py learns that it has some)."""
+      the first description that is not empty, and `<desc></desc>` can only be tags."""
     for spaced, written in _SPACED:
         # The sample only: a whole block's search is ~0.15 ms, for every block of every guide
-        if block.find(spaced, 0, GAP_SAMPLE) >= 0:
+        if spaced in whole or block.find(spaced, 0, GAP_SAMPLE) >= 0:
             block = block.replace(spaced, written)
     # The sample ends in a `</programme>`'s `</` (cut after a `<`, the look-ahead would pass)
     gaps = set(_GAP.findall(block, 0, block.rfind(END, 0, GAP_SAMPLE) + 2))
     if 0 < len(gaps) <= GAPS:
         for gap in gaps:
             block = block.replace(b">" + gap + b"<", b"><")
-    if empty_descs or block.find(NO_DESC, 0, GAP_SAMPLE) >= 0:
+    if NO_DESC in whole or block.find(NO_DESC, 0, GAP_SAMPLE) >= 0:  # (the gaps gone first)
         block = block.replace(NO_DESC, b"")
     return block
+
+
+def left_in(source: bytes) -> set[bytes]:
+    """The spellings `compacted` takes out that are still in `source` (past its sample)."""
+    return {spaced for spaced, _ in _SPACED if spaced in source} | (
+        {NO_DESC} if NO_DESC in source else set()
+    )
 
 
 _SPACED = (
@@ -236,14 +243,14 @@ def unlang(block: bytes) -> bytes:
     return block
 
 
-def written(block: bytes, empty_descs: bool = False) -> tuple[bytes, bool]:
+def written(block: bytes, whole: Container[bytes] = ()) -> tuple[bytes, bool]:
     """`block` as the one pass reads it: what other writers add and the reading drops taken
     out (`unlang`, then `compacted`, whose empty descriptions are found once `lang` is gone,
     then the elements the writer does not write, found once the gaps around them are gone);
     and whether the block's marks tell `balanced` of it. `unlang` and `compacted` take out as
     many `<` as `>` and no text, only white space in gaps; a dropped child may take a text's
     `>` with it."""
-    shaped = compacted(unlang(block), empty_descs)
+    shaped = compacted(unlang(block), whole)
     source = unwritten_dropped(shaped)
     return source, source is shaped
 
