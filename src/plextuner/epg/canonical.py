@@ -204,9 +204,7 @@ def compacted(block: bytes, whole: Container[bytes] = ()) -> bytes:
 
 def left_in(source: bytes) -> set[bytes]:
     """The spellings `compacted` takes out that are still in `source` (past its sample)."""
-    return {spaced for spaced, _ in _SPACED if spaced in source} | (
-        {NO_DESC} if NO_DESC in source else set()
-    )
+    return {spaced for spaced in (*_SPACED_ONLY, NO_DESC, LANG) if spaced in source}
 
 
 _SPACED = (
@@ -216,7 +214,9 @@ _SPACED = (
     (b"<previously-shown></previously-shown>", b"<previously-shown/>"),
     (b"<new></new>", b"<new/>"),
 )
+_SPACED_ONLY = tuple(spaced for spaced, _ in _SPACED)
 NO_DESC = b"<desc></desc>"
+LANG = b' lang="'
 END = b"</programme>"
 
 
@@ -226,15 +226,15 @@ _LANGUAGE = re.compile(rb' lang="[^"<&\t\n\r]*+">')
 LANGUAGES = 4  # distinct `lang` values a block may hold and still be read here
 
 
-def unlang(block: bytes) -> bytes:
+def unlang(block: bytes, whole: Container[bytes] = ()) -> bytes:
     """`block` with the `lang` attribute that ends a start tag dropped (a guide in the iptv-org
     style spells `<title lang="en">`): the bytes the writer writes. Exact: a double-quoted value
     holds no `"`, and a text holding ` lang="en">` holds a `>`, which the one pass refuses in a
     text; an element the one pass does not read leaves the block untiled either way. A block
     still holding such an attribute after LANGUAGES values, or holding none in its first
-    GAP_SAMPLE bytes and one later, does not tile (read_block)."""
-    if block.find(b' lang="', 0, GAP_SAMPLE) < 0:  # the sample only, as `compacted` (a guide
-        return block  # spells its programmes alike): the whole block's was ~0.1 ms
+    GAP_SAMPLE bytes and one later (unless LANG is in `whole`), does not tile (read_block)."""
+    if LANG not in whole and block.find(LANG, 0, GAP_SAMPLE) < 0:  # the sample only, as
+        return block  # `compacted` (a guide spells its programmes alike): a whole block ~0.1 ms
     for _ in range(LANGUAGES):
         found = _LANGUAGE.search(block)
         if found is None:
@@ -250,7 +250,7 @@ def written(block: bytes, whole: Container[bytes] = ()) -> tuple[bytes, bool]:
     and whether the block's marks tell `balanced` of it. `unlang` and `compacted` take out as
     many `<` as `>` and no text, only white space in gaps; a dropped child may take a text's
     `>` with it."""
-    shaped = compacted(unlang(block), whole)
+    shaped = compacted(unlang(block, whole), whole)
     source = unwritten_dropped(shaped)
     return source, source is shaped
 
