@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from operator import itemgetter
+from typing import cast
 
 from plextuner.charclass import allowed_bytes
 
@@ -58,13 +60,24 @@ def _learned(names: tuple[bytes, ...]) -> Heads | None:
     the others matched), and how a match's groups become (pair, channel)."""
     if len(set(names)) != len(names) or b"start" not in names or b"channel" not in names:
         return None  # a duplicate is the parser's to judge; no start or channel: not ours
+    read = (b"start", b"stop", b"channel")
+    paired = b"stop" in names and names.index(b"stop") == names.index(b"start") + 1
     head = rb"[ \t\n\r]*<programme"
     for name in names:
-        value = b'"(' + VALUE + b')"' if name in (b"start", b"stop", b"channel") else PLAIN
-        head += rb"[ \t\n\r]+" + re.escape(name) + b"=" + value
-    read = [name for name in names if name in (b"start", b"stop", b"channel")]
-    start, channel = read.index(b"start"), read.index(b"channel")
-    stop = read.index(b"stop") if b"stop" in read else -1
+        if paired and name == b"start":  # start and stop as one group, as `HEAD` reads them
+            head += rb"[ \t\n\r]+(start=" + PLAIN
+        elif paired and name == b"stop":
+            head += rb"[ \t\n\r]+stop=" + PLAIN + b")"
+        else:
+            value = b'"(' + VALUE + b')"' if name in read else PLAIN
+            head += rb"[ \t\n\r]+" + re.escape(name) + b"=" + value
+    if paired:  # the groups: (pair, channel) already, or (channel, pair), swapped in C
+        after = names.index(b"channel") > names.index(b"stop")
+        swap = None if after else cast(Arrange, itemgetter(1, 0))
+        return re.compile(head), re.compile(rb"</programme>" + head), swap
+    found = [name for name in names if name in read]
+    start, channel = found.index(b"start"), found.index(b"channel")
+    stop = found.index(b"stop") if b"stop" in found else -1
 
     # (the pair spelled as `HEAD` reads it: `_inside_pair` splits it on its quotes)
     def timed(h: tuple[bytes, ...]) -> tuple[bytes, bytes]:
@@ -73,5 +86,4 @@ def _learned(names: tuple[bytes, ...]) -> Heads | None:
     def untimed(h: tuple[bytes, ...]) -> tuple[bytes, bytes]:  # no stop: an empty one
         return b'start="' + h[start] + b'" stop=""', h[channel]
 
-    arrange = untimed if stop < 0 else timed
-    return re.compile(head), re.compile(rb"</programme>" + head), arrange
+    return re.compile(head), re.compile(rb"</programme>" + head), untimed if stop < 0 else timed
