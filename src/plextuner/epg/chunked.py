@@ -102,7 +102,7 @@ class SpilledList:
         self.bodies = rebased(other.bodies, shift)
 
     def _own_chunks(self) -> array[int]:
-        if self.chunks is _SEALED_Q:
+        if type(self.chunks) is _Sealed:  # (not `is _SEALED_Q`: a copy, pickled, is one too)
             self.chunks = array("q")
         return self.chunks
 
