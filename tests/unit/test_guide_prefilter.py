@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.epg import prefilter
+from plextuner.epg import heads, prefilter, starttags
 from plextuner.epg.emit import RenderedRun
 from plextuner.epg.markup import Markup
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
@@ -512,6 +512,14 @@ def test_each_block_verdict() -> None:
         odd = f"<programme {tag.format(t=IN_WINDOW)}><title>t</title></programme>" * 2
         verdicts, _, _ = block_verdicts(f"<tv>{CHANNELS}{odd}\n</tv>".encode())
         assert verdicts == [None], tag
+    # a tag of hundreds of attributes (a hostile guide): no pattern is built for it, and no
+    # respelling pattern either; read a piece at a time, kept as the parser keeps it
+    many = " ".join(f'a{i}="x"' for i in range(heads.MAX_ATTRIBUTES * 20))
+    tag = f'start="{IN_WINDOW}" stop="{IN_WINDOW}" {many} channel="a.tv"'
+    odd = f"<programme {tag}><title>t</title></programme>\n" * 3
+    verdicts, items, _ = block_verdicts(f"<tv>{CHANNELS}{odd}</tv>".encode())
+    assert verdicts == [None] and len([p for p in items if isinstance(p, Programme)]) == 3
+    assert starttags._spelling(b" " + tag.encode()) is None
     # two orders in one block: a piece at a time
     mixed = plain_programme("a.tv", IN_WINDOW, IN_WINDOW, "\n", ORDERS[1])
     mixed += plain_programme("x.tv", IN_WINDOW, IN_WINDOW, "\n", ORDERS[0])

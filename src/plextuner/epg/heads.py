@@ -36,6 +36,10 @@ _STANDARD = (re.compile(HEAD), re.compile(rb"</programme>" + HEAD), None)
 _FIRST_TAG = re.compile(rb"[ \t\n\r]*<programme((?:[ \t\n\r]+[\w:.-]+=" + PLAIN + rb")+)")
 _NAME = re.compile(rb"[ \t\n\r]+([\w:.-]+)=" + PLAIN)  # (a value may hold `a=`)
 
+# The DTD lists nine attributes of a programme; a tag with thousands (a hostile guide, each
+# block's first tag spelled anew) cost ~0.6 s a block to compile a pattern for
+MAX_ATTRIBUTES = 16
+
 Arrange = Callable[[tuple[bytes, ...]], tuple[bytes, bytes]]
 Heads = tuple[re.Pattern[bytes], re.Pattern[bytes], Arrange | None]
 
@@ -60,6 +64,8 @@ def _learned(names: tuple[bytes, ...]) -> Heads | None:
     the others matched), and how a match's groups become (pair, channel)."""
     if len(set(names)) != len(names) or b"start" not in names or b"channel" not in names:
         return None  # a duplicate is the parser's to judge; no start or channel: not ours
+    if len(names) > MAX_ATTRIBUTES:
+        return None  # a pattern a block for a hostile guide's thousands: the parser's to read
     read = (b"start", b"stop", b"channel")
     paired = b"stop" in names and names.index(b"stop") == names.index(b"start") + 1
     head = rb"[ \t\n\r]*<programme"

@@ -8,6 +8,7 @@ import itertools
 import re
 
 from plextuner.epg.canonical import TIME
+from plextuner.epg.heads import MAX_ATTRIBUTES
 
 # A start tag read natively (by the one pass or by plain.py): the times and the channel, in
 # either order, nothing else
@@ -54,6 +55,8 @@ def _spelling(attrs: bytes) -> Spelling | None:
     names = [name for name, _ in found]
     if len(set(names)) != len(names) or b"start" not in names or b"channel" not in names:
         return None
+    if len(names) > MAX_ATTRIBUTES:  # a group a value: a hostile tag's thousands, ~0.2 s a block
+        return None  # (each tag is then respelled alone, `_respell`)
     pattern = rb"<programme"
     for name, quoted in found:
         value = rb'"([^"<&\t\n\r]*)"' if quoted[:1] == b'"' else rb"""'([^'"<&\t\n\r]*)'"""
