@@ -420,6 +420,15 @@ ORDERS = (
     "start='' stop channel",
 )
 _OTHER = {"start_timestamp": "1765000000", "stop_timestamp": "1765003600", "catchup-id": "a=b"}
+# Any spelling: the three read (stop left out at times) and others, in any order, a value in
+# single quotes at times
+SPELLINGS = st.builds(
+    lambda names, quoted: " ".join(n + "=''" if n in quoted else n for n in names),
+    st.permutations(["start", "stop", "channel", *_OTHER]).flatmap(
+        lambda names: st.sampled_from([names, [n for n in names if n != "stop"]])
+    ),
+    st.sets(st.sampled_from(["start", "stop", "channel"]), max_size=1),
+)
 
 
 def plain_programme(channel: str, start: str, stop: str, sep: str, order: str = ORDERS[0]) -> str:
@@ -438,14 +447,14 @@ def plain_programme(channel: str, start: str, stop: str, sep: str, order: str = 
             st.sampled_from(TIMES[:3]),
             st.sampled_from(TIMES[:3]),
             st.sampled_from(["\n", "", " ", "\n  ", "\t", "text"]),
-            st.sampled_from(ORDERS),
+            st.one_of(st.sampled_from(ORDERS), SPELLINGS),
         ),
         max_size=40,
     ),
     st.sampled_from([None, WANTED, frozenset()]),
     st.sampled_from([None, WINDOW]),
     st.sampled_from([97, 300, 1024 * 1024]),
-    st.sampled_from([None, *ORDERS]),
+    st.one_of(st.sampled_from([None, *ORDERS]), SPELLINGS),
 )
 @settings(max_examples=300, deadline=None)
 def test_block_verdicts_keep_what_the_parser_keeps(
