@@ -15,9 +15,11 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import writehalf
 from plextuner.epg.kept import KeptList
+from plextuner.epg.match import UNMATCHED, MatchResult, MatchTier
 from plextuner.epg.spill import Spill
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writeall import write_all
+from plextuner.epg.writer import Placeholders
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel, Source
 from plextuner.stages import RefreshContext, StageName
@@ -215,6 +217,36 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
                                                                "N10 & <x>"]  # fmt: skip
 
 
+def test_a_frame_brings_each_channels_programmes_back_as_they_went(tmp_path: Path) -> None:
+    """Packed lists travel as machine bytes, placeholders pickled, in one frame: each channel
+    number gets its own back (the packed ones by their index among the frame's)."""
+    lists = []
+    for n in range(3):
+        kept = KeptList()
+        for i in range(n + 1):
+            kept.append(WINDOW[0] + i * HOUR, WINDOW[0] + (i + 1) * HOUR, 100 * n + i)
+        lists.append(kept)
+    filler = Placeholders("N2", WINDOW[0], WINDOW[1], HOUR)
+    programmes: dict[str, writehalf.Items] = {
+        "1": lists[0], "2": filler, "3": lists[1], "4": KeptList(), "5": lists[2]
+    }  # fmt: skip
+    f = writehalf.GuideFile(str(tmp_path / "d.xml"), writehalf.light(devices()[0]), programmes, {})
+    out = tmp_path / "job"
+    with out.open("wb") as fh:
+        writehalf.dump_head(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
+        writehalf.dump_frame(f, fh)
+        writehalf.dump_end(fh)
+    with out.open("rb") as fh:
+        frames = list(writehalf.load_job(fh)[1])
+    assert len(frames) == 1
+    got = frames[0].programmes
+    assert list(got) == list(programmes) and got["2"] == filler
+    lists_of = {"1": lists[0], "3": lists[1], "4": KeptList(), "5": lists[2]}
+    for number, kept in lists_of.items():
+        sent = got[number]
+        assert isinstance(sent, KeptList) and list(sent) == list(kept), number
+
+
 @pytest.mark.parametrize(
     ("weights", "taken"),
     [
@@ -234,6 +266,21 @@ def test_the_helper_takes_more_than_half_of_the_writing(
 ) -> None:
     with mock.patch.object(writehalf, "HELPER_MIN", 100):
         assert writehalf.share(weights) == taken
+
+
+def test_a_devices_writing_counts_its_placeholders() -> None:
+    """Kept programmes count one each; a channel with none (unmatched, or its guide channel's
+    programmes all gone) counts its placeholder slots at PLACEHOLDER_WORK: a 50k list's
+    unmatched channels' placeholders all went to the guide job while the helper had none."""
+    kept = KeptList()
+    for i in range(4):
+        kept.append(WINDOW[0] + i * HOUR, WINDOW[0] + (i + 1) * HOUR, i)
+    programmes = {"g1": [kept], "g2": [KeptList()]}
+    results = [MatchResult("g1", MatchTier.TVG_ID, 1.0), MatchResult("g2", MatchTier.TVG_ID, 1.0),
+               UNMATCHED, UNMATCHED]  # fmt: skip
+    assert writehalf.work(results, programmes, 0.0) == 4
+    assert writehalf.work(results, programmes, 72.0) == 4 + int(3 * 72 * writehalf.PLACEHOLDER_WORK)
+    assert writehalf.work([UNMATCHED] * 10, {}, 24.0) == int(240 * writehalf.PLACEHOLDER_WORK)
 
 
 def test_a_job_that_cannot_be_written_leaves_every_guide_to_the_job(tmp_path: Path) -> None:

@@ -113,13 +113,7 @@ def write_all(
     guides = _GuidePass(ctx, data, window, fresh, fingerprint.load(paths.guides), context)
     devices = ctx.devices
     results = [_device_results(d.entries, data) for d in devices]
-    # With a second CPU, a helper writes the devices holding about half the kept programmes
-    # (writehalf.py): gathered first and handed over, the rest written here meanwhile.
-    second = (
-        share([work(r, data.programmes) for r in results])
-        if data.parallel and two_writers(data.spill)
-        else set()
-    )
+    second = _helpers(data, results, window, cfg)
     order = sorted(range(len(devices)), key=lambda i: i not in second)
     writer = SecondWriter(data.spill)
     started, generated = time.monotonic(), time.time()
@@ -149,7 +143,7 @@ def write_all(
             if data.spill is not None and second:
                 data.spill.release()  # while the helper writes: its pages, and the heap freed
                 memtrim.trim()
-            left = {f.path for f in writer.finish(max(60.0, 4 * (time.monotonic() - started)))}
+            left = set(writer.finish(max(60.0, 4 * (time.monotonic() - started))))
             for i in sorted(second):
                 if str(paths.guide(devices[i].name)) in left:
                     written += guides.rewrite(i, devices[i], gone, lambda f: write(f, committer))
@@ -173,6 +167,18 @@ def write_all(
     data.matcher = Matcher()
     if data.spill is not None:
         data.spill.close()
+
+
+def _helpers(
+    data: GuideData, results: list[list[MatchResult]], window: tuple[float, float], cfg: EpgConfig
+) -> set[int]:
+    """With a second CPU, the devices (by index) a helper writes, about half the writing
+    (writehalf.py): gathered first and handed over, the rest written here meanwhile. The
+    writing: kept programmes, and placeholders for the channels without any."""
+    if not (data.parallel and two_writers(data.spill)):
+        return set()
+    slots = (window[1] - window[0]) / cfg.placeholder_block if cfg.placeholder else 0.0
+    return share([work(r, data.programmes, slots) for r in results])
 
 
 def _known_good(data: GuideData, prints: dict[str, str]) -> dict[str, str]:
