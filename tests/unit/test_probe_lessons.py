@@ -91,3 +91,53 @@ def test_a_lesson_at_the_nominal_pace_is_the_nominal_rate() -> None:
     lim.finished_ok()
     lim.finished_transient(10.51, "HTTP 503")
     assert lim.ceiling == pytest.approx(0.85 * 4.0)
+
+
+def _banned_for(lim: HostLimiter, since: float, until: float) -> None:
+    """The host refuses every try from `since` to `until` (a ban), retried as the pool does."""
+    now = since
+    while now <= until:
+        lim.started(now)
+        lim.finished_transient(now, "connection refused", refused=True)
+        now = max(now + 0.5, lim.next_start)
+
+
+def test_a_long_ban_at_the_configured_pace_teaches_under_the_rate_resumed_at() -> None:
+    # Refused at its second probe, at the configured 2/s: the limit is somewhere under it, and
+    # a CDN that then bans for 30 s must not be climbed back towards 0.85 x 2/s again.
+    lim = HostLimiter("h", 2, 0.5, 0.5, park_after=6, rng=random.Random(1))
+    lim.started(0.0)
+    lim.finished_ok()
+    _banned_for(lim, 0.6, 31.0)
+    assert lim.ceiling == pytest.approx(0.85 * 1.0) and lim.cap == lim.ceiling
+    assert lim.rate <= lim.ceiling
+    for _ in range(200):  # the run after the ban: the climb stops under it
+        lim.started(40.0)
+        lim.finished_ok()
+    assert lim.rate <= 0.85
+
+
+def test_a_short_ban_at_the_configured_pace_keeps_the_first_lesson() -> None:
+    lim = HostLimiter("h", 2, 0.5, 0.5, park_after=6, rng=random.Random(1))
+    lim.started(0.0)
+    lim.finished_ok()
+    _banned_for(lim, 0.6, 5.0)  # a 5 s ban: another costs less than a slower pace
+    assert lim.ceiling > 1.0
+
+
+def test_a_long_ban_after_a_climb_keeps_the_lesson_the_climb_gave() -> None:
+    # Refused only after a clean climb: the last clean rate bounds the limit from below, so
+    # the lesson near the pace that met the trouble stands however long the ban.
+    lim = HostLimiter("h", 2, 0.5, 0.0, park_after=6, rng=random.Random(1))
+    now = 0.0
+    for _ in range(12):
+        lim.started(now)
+        lim.finished_ok()
+        now = lim.next_start
+    assert lim.rate > 2.0
+    first = None
+    lim.started(now)
+    lim.finished_transient(now, "HTTP 503")
+    first = lim.ceiling
+    _banned_for(lim, now + 0.5, now + 40.0)
+    assert lim.ceiling == first and first > 1.7

@@ -84,6 +84,14 @@ REFUSED_RETRY = 1.0
 # daemon probes every refresh: each run met every host's limit, and its ban, once). After it,
 # a run learns afresh, so a CDN that allows more is found within a day.
 LESSON_TTL = 86400.0
+# A ban this long, on a host whose first lesson came before any climb (the configured pace was
+# already over its limit, so that lesson bounds the limit from above only loosely), says the
+# CDN punishes hard: its ceiling becomes SAFETY x the halved rate it resumes at, not the first
+# lesson's SAFETY x the pace that met the trouble. A CDN allowing 1/s and banning for 30 s
+# learned 1.42/s from the default 2/s pace, and each climb back towards it cost another 30 s
+# ban (two or three a host: 2.3-2.9x its oracle). Shorter bans cost less than the slower pace
+# would (1/s banning for 5 s: 1.11x as it is).
+LONG_BAN = 15.0
 
 
 class HostMode(StrEnum):
@@ -129,6 +137,8 @@ class HostLimiter:
     cap: float = MAX_RATE  # SAFETY x the base rate of the first trouble: no lesson goes above
     taught: int = 0  # lessons this host learned itself (its first, then refinements)
     answered: bool = False  # the host itself answered a probe in this run: it is there
+    climbed: bool = False  # the rate was raised above the configured pace in this run
+    early: bool = False  # the first lesson came before any climb (see LONG_BAN)
     trouble_since: float = 0.0  # when the refusals in a row began
     # The base rate of trouble that came well under the ceiling with nothing else of ours on
     # the host (no other probe, no hung channel's retry): taught only if the trouble lasts.
@@ -209,6 +219,8 @@ class HostLimiter:
             step = max(RATE_STEP / 4, (self.ceiling - self.rate) / 2)
         else:
             step = RATE_STEP * (1 + self.streak // BOLDER_AFTER)
+        if self.rate < self.ceiling:
+            self.climbed = True
         self.rate = min(self.ceiling, self.rate + step)
         self.concurrency = min(self.max_concurrency, self.concurrency + 1)
         if self.level:
@@ -247,6 +259,7 @@ class HostLimiter:
             # lasts with no other probe of ours on the host (strike 2, below).
             if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
                 self.taught = 1
+                self.early = not self.climbed
                 self.ceiling = max(MIN_RATE, SAFETY * rate)
                 self.cap = max(self.ceiling, SAFETY * self.rate)
                 if self.lessons is not None:
@@ -269,6 +282,11 @@ class HostLimiter:
             self.ceiling = self.cap = max(MIN_RATE, SAFETY * REFINE * self.lone_trouble)
             self.rate = min(self.rate, self.ceiling)
             self.lone_trouble = 0.0
+        if self.early and now - self.trouble_since >= LONG_BAN:
+            self.early = False  # once: a later lesson refines this one as usual
+            self.taught += 1
+            self.ceiling = self.cap = max(MIN_RATE, min(self.ceiling, SAFETY * self.rate))
+            self.rate = min(self.rate, self.ceiling)
         # Not below the hung channels' long retries plus one: a retry holds its slot for up
         # to the full timeout, sending nothing, and a backoff (a rate limit's 503) that left it
         # the only slot stopped the host's other probes that long (the banning bench with
