@@ -72,13 +72,14 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
     await srv.close()
 
 
-def fetcher(tmp_path: Path, **kw: int) -> Fetcher:
+def fetcher(tmp_path: Path, yield_gil: bool = True, **kw: int) -> Fetcher:
     opts = FetchOptions(
         timeout=5,
         retries=int(kw.get("retries", 2)),
         max_bytes=int(kw.get("max_bytes", 10**6)),
         cache_dir=tmp_path,
         backoff=0.01,
+        yield_gil=yield_gil,
     )
     return Fetcher(httpx.AsyncClient(), opts)
 
@@ -100,10 +101,13 @@ class TestFetcher:
             await f.fetch(str(srv.make_url("/gone")))
         await (await f.http()).aclose()
 
-    async def test_revalidation_reuses_cache(self, server: tuple, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("yield_gil", [True, False], ids=["serving", "refresh-command"])
+    async def test_revalidation_reuses_cache(
+        self, server: tuple, tmp_path: Path, yield_gil: bool
+    ) -> None:
         """A 304 answer reuses the cached body."""
         srv, hits = server
-        f = fetcher(tmp_path)
+        f = fetcher(tmp_path, yield_gil)
         url = str(srv.make_url("/etag"))
         assert await f.fetch(url) == b"body-v1"
         assert hits == {**hits, "etag": 1, "etag_304": 0}
@@ -114,14 +118,17 @@ class TestFetcher:
         assert path.read_bytes() == b"body-v1" and hits["etag_304"] == 2
         await (await f.http()).aclose()
 
-    async def test_size_cap(self, server: tuple, tmp_path: Path) -> None:
-        """A body over the cap is refused."""
+    @pytest.mark.parametrize("yield_gil", [True, False], ids=["serving", "refresh-command"])
+    async def test_size_cap(self, server: tuple, tmp_path: Path, yield_gil: bool) -> None:
+        """A body over the cap is refused, on the loop or in a thread, in memory or to a file."""
         srv, _ = server
-        f = fetcher(tmp_path, max_bytes=100_000)
-        with pytest.raises(FetchError, match="cap"):
-            await f.fetch(str(srv.make_url("/big")))
-        with pytest.raises(FetchError, match="cap"):
-            await f.fetch(str(srv.make_url("/encbomb")))
+        f = fetcher(tmp_path, yield_gil, max_bytes=100_000)
+        for fetch in (f.fetch, f.fetch_file):
+            with pytest.raises(FetchError, match="cap"):
+                await fetch(str(srv.make_url("/big")))
+            with pytest.raises(FetchError, match="cap"):
+                await fetch(str(srv.make_url("/encbomb")))
+        assert not list(tmp_path.glob("*.part*"))  # the partial download removed
         await (await f.http()).aclose()
 
     async def test_local_file_gzip(self, tmp_path: Path) -> None:
