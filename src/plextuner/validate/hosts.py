@@ -252,25 +252,7 @@ class HostLimiter:
         self.level += 1
         if self.strikes == 1:  # once per burst of trouble: the refusals after it are echoes
             self.trouble_since = now
-            rate = self.met()
-            self.lone_trouble = 0.0
-            # Trouble well under the ceiling is not about the rate (a slot held by a hung
-            # request, a blip): it slows the host now but teaches no lower ceiling, unless it
-            # lasts with no other probe of ours on the host (strike 2, below).
-            if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
-                self.taught = 1
-                self.early = not self.climbed
-                self.ceiling = max(MIN_RATE, SAFETY * rate)
-                self.cap = max(self.ceiling, SAFETY * self.rate)
-                if self.lessons is not None:
-                    self.lessons.ceilings.append(self.ceiling)
-            elif rate >= BELOW_KNOWN * self.ceiling:  # near it: the ceiling is a little high
-                self.taught += 1
-                self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
-                self.cap = self.ceiling  # its own lesson now: no more taken from the others
-            elif self.running == 0:  # (a hung channel's retry held is one running)
-                self.lone_trouble = self.rate
-            self.rate = max(MIN_RATE, self.rate / 2)
+            self._first_strike()
         elif self.strikes == 2 and self.lone_trouble:
             # Trouble well under the ceiling that lasts (a ban's refusals, a limit answering
             # again), with nothing else of ours on the host: the ceiling is wrong, not a slot
@@ -310,6 +292,28 @@ class HostLimiter:
             self._set_mode(HostMode.PARKED, reason)
         else:
             self._set_mode(HostMode.BACKOFF, reason)
+
+    def _first_strike(self) -> None:
+        """What a burst of trouble's first result teaches, by the rate it came at."""
+        rate = self.met()
+        self.lone_trouble = 0.0
+        # Trouble well under the ceiling is not about the rate (a slot held by a hung
+        # request, a blip): it slows the host now but teaches no lower ceiling, unless it
+        # lasts with no other probe of ours on the host (strike 2, in `finished_transient`).
+        if self.ceiling >= MAX_RATE:  # the first lesson: under the rate that met trouble
+            self.taught = 1
+            self.early = not self.climbed
+            self.ceiling = max(MIN_RATE, SAFETY * rate)
+            self.cap = max(self.ceiling, SAFETY * self.rate)
+            if self.lessons is not None:
+                self.lessons.ceilings.append(self.ceiling)
+        elif rate >= BELOW_KNOWN * self.ceiling:  # near it: the ceiling is a little high
+            self.taught += 1
+            self.ceiling = max(MIN_RATE, min(self.ceiling, rate) * REFINE)
+            self.cap = self.ceiling  # its own lesson now: no more taken from the others
+        elif self.running == 0:  # (a hung channel's retry held is one running)
+            self.lone_trouble = self.rate
+        self.rate = max(MIN_RATE, self.rate / 2)
 
     @property
     def banning(self) -> bool:
