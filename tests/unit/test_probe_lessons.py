@@ -141,3 +141,50 @@ def test_a_long_ban_after_a_climb_keeps_the_lesson_the_climb_gave() -> None:
     first = lim.ceiling
     _banned_for(lim, now + 0.5, now + 40.0)
     assert lim.ceiling == first and first > 1.7
+
+
+def _taught_first(lim: HostLimiter) -> float:
+    """A first lesson at 2/s, then the host fine again: the time after."""
+    lim.started(0.0)
+    lim.finished_ok()
+    lim.started(0.5)
+    lim.finished_transient(0.5, "HTTP 503")
+    now = lim.next_start
+    lim.started(now)
+    lim.finished_ok()
+    return now
+
+
+def test_trouble_beside_another_probe_well_under_the_ceiling_caps_the_concurrency() -> None:
+    # A CDN allowing one connection at a time: refused while another probe of ours was on it,
+    # at a rate well under what the host allows. The concurrency stays at one for the run.
+    lim = HostLimiter("h", 2, 0.5, 0.0, park_after=6, rng=random.Random(1))
+    now = _taught_first(lim)
+    assert lim.conc_cap == 0 and lim.ceiling > 1.5
+    lim.rate = 0.5  # well under the ceiling
+    lim.started(now)
+    lim.started(now + 2.0)  # a second at once, while the first still runs
+    lim.finished_transient(now + 2.0, "HTTP 503")
+    assert lim.conc_cap == 1 and lim.concurrency == 1
+    lim.finished_ok()
+    for _ in range(100):  # a long clean run: never two at once again
+        lim.started(now + 10)
+        lim.finished_ok()
+    assert lim.concurrency == 1
+    lim.started(now + 20, holds=True)  # a hung channel's long retry is a connection too
+    lim.started(now + 20)
+    lim.finished_transient(now + 20, "HTTP 503")
+    assert lim.concurrency == 1
+
+
+def test_trouble_alone_well_under_the_ceiling_leaves_the_concurrency_alone() -> None:
+    lim = HostLimiter("h", 2, 0.5, 0.0, park_after=6, rng=random.Random(1))
+    now = _taught_first(lim)
+    lim.rate = 0.5
+    lim.started(now)  # nothing else of ours on the host: the rate, not the connections
+    lim.finished_transient(now, "HTTP 503")
+    assert lim.conc_cap == 0
+    for _ in range(30):
+        lim.started(now + 10)
+        lim.finished_ok()
+    assert lim.concurrency == 2

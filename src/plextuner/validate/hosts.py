@@ -9,9 +9,11 @@ connection, 429/503, connect timeout) halves the rate and sets a ceiling just un
 came at; later climbs stop there, closing in on it by halves, so one burst teaches a host's limit
 and the rest of the run stays under it; trouble far under the ceiling teaches a lower one only
 when it lasts (a ban) while one probe at a time met it, and only trouble beside other probes of
-ours halves the concurrency too. Trouble in a row stretches a cool-down and parks a host
-that keeps refusing (one that answered earlier in the run only after BAN_PATIENCE: a ban
-ends). A channel's own failure after the host answered is neutral (see settle).
+ours halves the concurrency too (and, well under the ceiling, caps it for the run at the probes
+that were on the host: a CDN allowing fewer connections than `per_host`). Trouble in a row
+stretches a cool-down and parks a host that keeps refusing (one that answered earlier in the
+run only after BAN_PATIENCE: a ban ends). A channel's own failure after the host answered is
+neutral (see settle).
 
 The rate a lesson is taken at is midway between the base rate and the jittered mean (the mean
 alone while no jitter is left), or the rate of the last starts when less
@@ -138,6 +140,9 @@ class HostLimiter:
     taught: int = 0  # lessons this host learned itself (its first, then refinements)
     answered: bool = False  # the host itself answered a probe in this run: it is there
     climbed: bool = False  # the rate was raised above the configured pace in this run
+    # Probes at once the host allows, learned from trouble beside other probes of ours well
+    # under the rate ceiling (see `_first_strike`); 0 while none is learned.
+    conc_cap: int = 0
     early: bool = False  # the first lesson came before any climb (see LONG_BAN)
     trouble_since: float = 0.0  # when the refusals in a row began
     # The base rate of trouble that came well under the ceiling with nothing else of ours on
@@ -223,6 +228,8 @@ class HostLimiter:
             self.climbed = True
         self.rate = min(self.ceiling, self.rate + step)
         self.concurrency = min(self.max_concurrency, self.concurrency + 1)
+        if self.conc_cap:
+            self.concurrency = min(self.concurrency, self.conc_cap)
         if self.level:
             self.level -= 1
             if self.level == 0:
@@ -278,6 +285,8 @@ class HostLimiter:
         # the host's other probes after every ban (a 3/s CDN: 2 probes in 6 s after its ban).
         if self.running:
             self.concurrency = max(1 + self.holding, self.concurrency // 2)
+        if self.conc_cap:  # held retries are connections the host counts too
+            self.concurrency = min(self.concurrency, self.conc_cap)
         cooldown = min(
             BAN_RETRY if self.answered else MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8)
         )
@@ -313,6 +322,13 @@ class HostLimiter:
             self.cap = self.ceiling  # its own lesson now: no more taken from the others
         elif self.running == 0:  # (a hung channel's retry held is one running)
             self.lone_trouble = self.rate
+        else:
+            # Well under the ceiling, beside other probes of ours: one connection too many (a
+            # CDN allowing one at a time, or two with one of ours hung). The climb raised the
+            # concurrency again after every three clean answers, and every raise met the
+            # limit, and its ban, again: a CDN allowing one connection and 2/s, banning for
+            # 5 s, banned each host five times, 1.43x its oracle.
+            self.conc_cap = self.running
         self.rate = max(MIN_RATE, self.rate / 2)
 
     @property
