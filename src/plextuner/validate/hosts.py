@@ -91,9 +91,9 @@ LESSON_TTL = 86400.0
 # CDN punishes hard: its ceiling becomes SAFETY x the halved rate it resumes at, not the first
 # lesson's SAFETY x the pace that met the trouble. A CDN allowing 1/s and banning for 30 s
 # learned 1.42/s from the default 2/s pace, and each climb back towards it cost another 30 s
-# ban (two or three a host: 2.3-2.9x its oracle). Shorter bans cost less than the slower pace
-# would (1/s banning for 5 s: 1.11x as it is).
-LONG_BAN = 15.0
+# ban (two or three a host: 2.3-2.9x its oracle; banning for 10 s, 1.6x). Shorter bans cost
+# less than the slower pace would (1/s banning for 5 s: 1.11x as it is).
+LONG_BAN = 8.0
 
 
 class HostMode(StrEnum):
