@@ -282,10 +282,10 @@ class SecondWriter:
     def finish(self, timeout: float) -> list[str]:
         """The paths of the guides the helper did not write (all of them when it failed): what
         was sent is gone here (gather them again)."""
-        proc, files = self._proc, self._paths
+        proc, paths = self._proc, self._paths
         self._proc, self._paths = None, []
         if proc is None:
-            return files
+            return paths
         self._close_job()
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -293,13 +293,13 @@ class SecondWriter:
             proc.kill()
             proc.communicate()
             log.warning("guide_writer_failed", why=f"took over {timeout:.0f} s")
-            _remove_temporary(files)
-            return files
+            _remove_temporary(paths)
+            return paths
         written: set[str] = set()
         with contextlib.suppress(Exception):
             answer = pickle.loads(out)  # noqa: S301 - our own child's answer
             written = set(answer) if isinstance(answer, list) else set()
-        left = [path for path in files if path not in written]
+        left = [path for path in paths if path not in written]
         if left:
             _remove_temporary(left)
             tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
