@@ -70,10 +70,6 @@ class Assignments:
         """Channel key → the bucket it was last published in."""
         return {key: bucket for key, (bucket, _) in self.channels.items()}
 
-    def device_of(self, key: str, bucket: str) -> str | None:
-        placed = self.channels.get(key)
-        return placed[1] if placed is not None and placed[0] == bucket else None
-
 
 def shard_index(bucket: str, device: str) -> int | None:
     """0 for the bucket's own device, n-1 for `<bucket>-<n>`, None when not one of its shards."""

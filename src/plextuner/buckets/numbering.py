@@ -72,19 +72,25 @@ class NumberMap:
         for bucket, channels in bucket_channels.items():
             known = self._map.setdefault(bucket, {})
             numbers: dict[str, int] = {}
-            for ch in channels:
-                if ch.key in known:
-                    known[ch.key][1] = now
-                    numbers[ch.key] = int(known[ch.key][0])
+            new: list[str] = []  # in channel order: they take the free numbers in turn
+            get = known.get
+            for ch in channels:  # one lookup a channel (50k of them each refresh)
+                key = ch.key
+                pair = get(key)
+                if pair is None:
+                    new.append(key)
+                else:
+                    pair[1] = now
+                    numbers[key] = int(pair[0])
             candidate = first_numbers[bucket]
-            for ch in channels:
-                if ch.key in numbers:
+            for key in new:
+                if key in numbers:  # listed twice
                     continue
                 while candidate in used:
                     candidate += 1
                 used.add(candidate)
-                known[ch.key] = [float(candidate), now]
-                numbers[ch.key] = candidate
+                known[key] = [float(candidate), now]
+                numbers[key] = candidate
             result[bucket] = numbers
         return result
 
