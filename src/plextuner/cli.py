@@ -22,6 +22,7 @@ from plextuner.logging import configure_logging
 from plextuner.redact import SECRETS
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2  # 3 (published, guard held) comes from RefreshOutcome
+EXIT_PIPE = 128 + 13  # what a shell reports for a command SIGPIPE ended (`plextuner lineup | head`)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -228,3 +229,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): what was done stays done, and no traceback. The
+        # rest of the output goes nowhere, so the flush on the way out cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
