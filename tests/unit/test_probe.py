@@ -192,17 +192,22 @@ class TestHostLimiter:
         lim.finished_transient(0, "HTTP 503")
         assert (lim.concurrency, lim.rate) == (2, 1.0)
 
-    def test_slow_recovery(self) -> None:
-        """Successes recover one step per few probes, back to normal."""
+    def test_recovery(self) -> None:
+        """Back from trouble under its new ceiling, the first clean answer steps at once (the
+        backoff's level, one strike, is spent); then a step per CLEAN_STREAK answers again."""
         lim = HostLimiter("h", 4, 0.5, 0.0, park_after=10)
         lim.started(0)
         lim.started(0)
         lim.finished_transient(0, "x")
+        assert lim.concurrency == 2 and lim.mode is HostMode.BACKOFF
         lim.finished_ok()
-        for _ in range(3):
-            lim.started(0)
-            lim.finished_ok()
         assert lim.concurrency == 3 and lim.mode is HostMode.NORMAL
+        lim.started(0)
+        lim.finished_ok()  # the streak's second answer
+        assert lim.concurrency == 3
+        lim.started(0)
+        lim.finished_ok()  # its third
+        assert lim.concurrency == 4
 
 
 class TestRatePacing:
@@ -273,7 +278,7 @@ class TestRatePacing:
         lim = HostLimiter("h", 2, 0.5, 0.0, park_after=9, rng=random.Random(1))
         lim.started(0)
         lim.finished_transient(0, "HTTP 503")  # at 2.0/s: ceiling 1.7, rate 1.0
-        self.clean(lim, 3)  # 1.0 -> 1.35/s, under 0.85 x 1.7
+        self.clean(lim, 1)  # 1.0 -> 1.35/s (back from trouble: a step an answer), under 0.85 x 1.7
         base = lim.rate
         assert base < 0.85 * lim.ceiling
         lim.started(0)
@@ -296,7 +301,7 @@ class TestRatePacing:
         lim.started(0)
         lim.finished_transient(0, "HTTP 503")
         ceiling = lim.ceiling
-        self.clean(lim, 3)
+        self.clean(lim, 1)  # 1.35/s: well under the ceiling
         lim.started(0, holds=other == "hung retry")
         lim.started(0)
         lim.finished_transient(0, "HTTP 503")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plextuner.validate.cache import ProbeCache
-from plextuner.validate.hosts import LESSON_TTL, HostLimiter, HostMode
+from plextuner.validate.hosts import CLEAN_STREAK, LESSON_TTL, HostLimiter, HostMode
 
 
 def test_a_remembered_ceiling_is_never_climbed_past() -> None:
@@ -188,3 +188,35 @@ def test_trouble_alone_well_under_the_ceiling_leaves_the_concurrency_alone() -> 
         lim.started(now + 10)
         lim.finished_ok()
     assert lim.concurrency == 2
+
+
+def test_back_under_a_lesson_the_rate_climbs_an_answer_at_a_time() -> None:
+    # TCP's slow start up to its threshold: after trouble, the ceiling is a lesson already, so
+    # each clean answer climbs towards it; before any trouble a step takes CLEAN_STREAK answers.
+    lim = HostLimiter("h", 2, 0.5, 0.0, park_after=6, rng=random.Random(1))
+    lim.started(0.0)
+    lim.finished_ok()
+    assert lim.rate == 2.0  # no step yet
+    lim.started(0.5)
+    lim.finished_transient(0.5, "HTTP 503")
+    now = lim.next_start
+    lim.started(now)
+    lim.finished_transient(now, "connection refused", refused=True)  # a ban: trouble in a row
+    halved, ceiling = lim.rate, lim.ceiling
+    assert halved < ceiling and lim.level == 2
+    rates = []
+    for _ in range(2):
+        now = lim.next_start
+        lim.started(now)
+        lim.finished_ok()
+        rates.append(lim.rate)
+    assert halved < rates[0] < rates[1] <= ceiling  # each answer a step
+    assert lim.mode is HostMode.NORMAL and lim.level == 0
+    steps = 0
+    lim.rate = ceiling / 2  # recovered: a step every CLEAN_STREAK answers again
+    for _ in range(2 * CLEAN_STREAK):
+        before = lim.rate
+        lim.started(now)
+        lim.finished_ok()
+        steps += lim.rate != before
+    assert steps == 2
