@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -232,7 +233,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader went away (`| head`): what was done stays done, and no traceback. The
         # rest of the output goes nowhere, so the flush on the way out cannot fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        with contextlib.suppress(OSError, ValueError):  # (a stdout with no descriptor)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         return EXIT_PIPE
