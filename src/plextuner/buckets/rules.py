@@ -96,7 +96,7 @@ def assign(
     last = sticky.get
     dropped = 0
     for ch in channels:
-        facts = (  # `_Verdicts.facts`, inlined
+        facts = (  # what the rules read of the channel; a field no rule reads left blank
             (tuple(ch.groups) or (ch.group,)) if group else (),
             ch.name if name else "",
             ch.tvg_id if tvg_id else "",
