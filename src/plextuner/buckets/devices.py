@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from msgspec.structs import replace
+
 from plextuner.buckets.assignment import Assignments, allocate_ports, shard_index
 from plextuner.buckets.device_id import device_ids_for
 from plextuner.buckets.models import Device, LineupEntry
@@ -56,7 +58,12 @@ def build_devices(
         chans = per_bucket[cfg.name]
         nums = list(map(assigned[cfg.name].__getitem__, [ch.key for ch in chans]))
         order = sorted(range(len(chans)), key=nums.__getitem__)  # by number, no call a key
-        entries = [LineupEntry(str(nums[i]), chans[i]) for i in order]
+        # Each entry gets a copy of its channel, made here beside it: the channels lie in
+        # memory in list order, a device's every twelfth on a list that rotates its groups,
+        # and each later walk of a device (guide, report, state, summary) missed the caches
+        # on every channel. A list of 50k channels of their own: the stages after bucketing
+        # 0.74 -> 0.67 s (medians, copies included), the peak 167 -> 173 MB (the copies)
+        entries = [LineupEntry(str(nums[i]), replace(chans[i])) for i in order]
         for index, (name, chunk) in enumerate(_shards(cfg, entries, placed).items()):
             planned.append((cfg, name, index, chunk))
     ids = device_ids_for([name for _, name, _, _ in planned])
