@@ -217,9 +217,9 @@ class HostLimiter:
         self.streak += 1
         # Back from trouble under a learned ceiling, a step every clean answer, as TCP's slow
         # start climbs to its threshold: the ceiling is a lesson already, and each answer at the
-        # halved rate is time lost (twenty hosts allowing 2/s: 50.0-50.7 -> 49.0-50.1 s). The
+        # halved rate is time lost (twenty hosts allowing 2/s: 50.0-50.7 -> 48.5-50.1 s). The
         # concurrency steps with the rate: its trouble then comes well under the ceiling and
-        # teaches the concurrency cap (a CDN allowing one connection: 90.2-91.3 -> 85.8 s),
+        # teaches the concurrency cap (a CDN allowing one connection: 90.2-91.3 -> 85.6-86.1 s),
         # where a rate back at its ceiling first took it for the rate's (105.5 s, 32 bans).
         recovering = self.level > 0 and self.rate < self.ceiling < MAX_RATE
         if self.streak % CLEAN_STREAK and not recovering:
@@ -235,9 +235,7 @@ class HostLimiter:
         if self.rate < self.ceiling:
             self.climbed = True
         self.rate = min(self.ceiling, self.rate + step)
-        self.concurrency = min(self.max_concurrency, self.concurrency + 1)
-        if self.conc_cap:
-            self.concurrency = min(self.concurrency, self.conc_cap)
+        self._set_concurrency(min(self.max_concurrency, self.concurrency + 1))
         if self.level:
             self.level -= 1
             if self.level == 0:
@@ -292,9 +290,7 @@ class HostLimiter:
         # (halved above); a single slot left a hung channel's first-byte timeout (5 s) to stop
         # the host's other probes after every ban (a 3/s CDN: 2 probes in 6 s after its ban).
         if self.running:
-            self.concurrency = max(1 + self.holding, self.concurrency // 2)
-        if self.conc_cap:  # held retries are connections the host counts too
-            self.concurrency = min(self.concurrency, self.conc_cap)
+            self._set_concurrency(max(1 + self.holding, self.concurrency // 2))
         cooldown = min(
             BAN_RETRY if self.answered else MAX_COOLDOWN, 0.5 * 2 ** min(self.strikes, 8)
         )
@@ -309,6 +305,11 @@ class HostLimiter:
             self._set_mode(HostMode.PARKED, reason)
         else:
             self._set_mode(HostMode.BACKOFF, reason)
+
+    def _set_concurrency(self, wanted: int) -> None:
+        """`wanted` probes at once, never more than the cap the host taught (held retries
+        are connections it counts too)."""
+        self.concurrency = min(wanted, self.conc_cap) if self.conc_cap else wanted
 
     def _first_strike(self) -> None:
         """What a burst of trouble's first result teaches, by the rate it came at."""
