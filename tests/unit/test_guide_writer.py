@@ -20,7 +20,7 @@ from plextuner.epg.writer import (
     programme_xml,
     write_guide,
 )
-from plextuner.epg.xmltext import _NOT_XML, NEEDS_ESCAPE, programme_body
+from plextuner.epg.xmltext import _NOT_XML, NEEDS_ESCAPE, programme_body, xml_attr, xml_text
 from plextuner.ingest.models import Channel
 from tests.unit.test_epg import WINDOW, entry
 
@@ -42,6 +42,34 @@ def test_template_equals_elements(tmp_path: Path) -> None:
     assert (tmp_path / "1.xml").read_bytes() == (tmp_path / "2.xml").read_bytes()
     titles = [t.text for t in etree.parse(str(tmp_path / "2.xml")).iterfind(".//title")]
     assert titles[0] == 'Kids <0> & "Co"'
+
+
+@given(
+    st.text(st.one_of(st.sampled_from("&<>\"'\t\n\r\x01\ufffe é"), st.characters()), max_size=16)
+)
+@settings(max_examples=400, deadline=None)
+def test_text_and_attributes_escaped_as_lxml_writes_them(value: str) -> None:
+    """Escaped or not (the fast path: nothing to escape), a value is written as lxml writes it,
+    what XML cannot carry left out."""
+    kept = _NOT_XML.sub("", value)
+    element = etree.Element("e", {"a": kept})
+    element.text = kept or None
+    body = xml_text(value)
+    expected = f"<e a={xml_attr(value)}>{body}</e>" if body else f"<e a={xml_attr(value)}/>"
+    assert etree.tostring(element, encoding="unicode") == expected
+
+
+def test_a_placeholder_guide_with_plain_values_equals_elements(tmp_path: Path) -> None:
+    """Names with nothing to escape (most of a big list) take the template's fast path."""
+    d = Device("p", "p", "P", "12345678", 5004, 2)
+    d.entries = [entry(str(7 + i), f"News {i} HD") for i in range(3)]
+    lo, hi = WINDOW
+    built = {e.number: placeholders(e.channel.name, lo, hi, 1800) for e in d.entries}
+    templ = {e.number: Placeholders(e.channel.name, lo, hi, 1800) for e in d.entries}
+    n1 = write_guide(tmp_path / "1.xml", d, built, {}, generated=lo)  # type: ignore[arg-type]
+    n2 = write_guide(tmp_path / "2.xml", d, templ, {}, generated=lo)  # type: ignore[arg-type]
+    assert n1 == n2 > 0
+    assert (tmp_path / "1.xml").read_bytes() == (tmp_path / "2.xml").read_bytes()
 
 
 def _lxml_channel(number: str, channel: Channel, icon: str) -> str:

@@ -49,13 +49,17 @@ class _SlotTemplate:
     def __init__(self, start: float, end: float, block: float) -> None:
         first = start - start % block
         self.heads = [
-            f'<programme start="{fmt_time(t)}" stop="{fmt_time(t + block)}" channel='
+            f'<programme start="{fmt_time(t)}" stop="{fmt_time(t + block)}" channel='.encode()
             for t in _steps(first, end, block)
         ]
+        self._slots = [*self.heads, b""]  # joined, each head followed by the channel's tail
 
-    def render(self, channel: str, title: str) -> str:
+    def render(self, channel: str, title: str) -> bytes:
+        """The channel's slots as written: bytes joined once, not text encoded and the tail
+        added afterwards (each a copy of almost the whole guide: ~10 ms of a 50k-channel
+        list's first write)."""
         tail = f"{xml_attr(channel)}><title>{xml_text(title or 'Untitled')}</title></programme>"
-        return tail.join(self.heads) + tail if self.heads else ""
+        return tail.encode().join(self._slots)
 
 
 def placeholders(name: str, start: float, end: float, block: float) -> list[Programme]:
@@ -189,7 +193,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
             if isinstance(items, Placeholders):
                 key = (items.start, items.end, items.block)
                 template = templates.get(key) or templates.setdefault(key, _SlotTemplate(*key))
-                fh.write(template.render(cid, items.title).encode("utf-8"))
+                fh.write(template.render(cid, items.title))
                 count += len(template.heads)
                 continue
             quoted = quoted_id(cid)
