@@ -63,9 +63,14 @@ class Committer:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="plextuner-commit")
         self._pending: list[Future[None]] = []
+        self.committed: list[Path] = []  # the targets renamed over, in order
 
     def submit(self, tmp: str, path: Path) -> None:
-        self._pending.append(self._pool.submit(_commit, tmp, path))
+        self._pending.append(self._pool.submit(self._commit, tmp, path))
+
+    def _commit(self, tmp: str, path: Path) -> None:
+        _commit(tmp, path)
+        self.committed.append(path)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, []

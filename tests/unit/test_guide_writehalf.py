@@ -80,13 +80,17 @@ class Written:
     started: int  # helpers started
 
 
-def write(tmp: Path, source: Path, helper: bool, fresh_dir: bool = True, **kw: object) -> Written:
+def write(
+    tmp: Path, source: Path | None, helper: bool, fresh_dir: bool = True, **kw: object
+) -> Written:
+    """`source`: the guide source parsed (with its spill); None: none, placeholders only."""
     data_dir = tmp / "data"
     settings = load_settings(None, {"data_dir": str(data_dir), **kw}, env={})
-    data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
+    data = GuideData(spill=Spill(settings.paths.epg_cache) if source else None, fold=True)
     ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
     entries = [e for d in ctx.devices for e in d.entries]
-    parse_source(source, "g", data, entries, WINDOW)
+    if source is not None:
+        parse_source(source, "g", data, entries, WINDOW)
     started: list[bool] = []
     real_start = writehalf.SecondWriter.start
 
@@ -121,6 +125,21 @@ def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
     assert two.notes == one.notes
     assert two.matches == one.matches
     assert b"Show 30" in two.guides["d3.xml"] and b"N10 &amp; &lt;x&gt;" in two.guides["d3.xml"]
+
+
+def test_with_no_guide_source_two_writers_write_the_placeholders_one_writes(
+    tmp_path: Path,
+) -> None:
+    """No guide source, so no spill: the helper still takes its share of the placeholders (a
+    50k list's first write is 500 MB of them)."""
+    one = write(tmp_path / "one", None, helper=False)
+    two = write(tmp_path / "two", None, helper=True)
+    assert (one.started, two.started) == (0, 1)
+    assert (two.guides, two.prints, two.notes) == (one.guides, one.prints, one.notes)
+    assert two.matches == one.matches
+    last = two.guides["d3.xml"]  # the helper's device
+    assert last.count(b"<programme ") == 3 * round((WINDOW[1] - WINDOW[0]) / HOUR)
+    assert b"<title>N10 &amp; &lt;x&gt;</title>" in last
 
 
 # A helper that reads its job, starts the first guide's temporary file and dies.
@@ -195,10 +214,7 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
     """Only names, ids and logos go to the helper: a source URL carries credentials."""
     kept = KeptList()
     kept.append(WINDOW[0], WINDOW[0] + HOUR, 0)
-    files = [
-        writehalf.GuideFile(str(tmp_path / "d.xml"), writehalf.light(d), {"1": kept}, {})
-        for d in devices()
-    ]
+    files = [writehalf.GuideFile(str(tmp_path / "d.xml"), d, {"1": kept}, {}) for d in devices()]
     out = tmp_path / "job"
     with out.open("wb") as fh:
         writehalf.dump_head(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
@@ -230,7 +246,7 @@ def test_a_frame_brings_each_channels_programmes_back_as_they_went(tmp_path: Pat
     programmes: dict[str, writehalf.Items] = {
         "1": lists[0], "2": filler, "3": lists[1], "4": KeptList(), "5": lists[2]
     }  # fmt: skip
-    f = writehalf.GuideFile(str(tmp_path / "d.xml"), writehalf.light(devices()[0]), programmes, {})
+    f = writehalf.GuideFile(str(tmp_path / "d.xml"), devices()[0], programmes, {})
     out = tmp_path / "job"
     with out.open("wb") as fh:
         writehalf.dump_head(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)

@@ -22,7 +22,7 @@ from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
 from plextuner.epg.stage import GuideData, facts_of
-from plextuner.epg.writehalf import GuideFile, SecondWriter, light, share, two_writers, work
+from plextuner.epg.writehalf import GuideFile, SecondWriter, share, two_writers, work
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.logging import get_logger
@@ -132,8 +132,7 @@ def write_all(
                 # helper has them): the two together were the guide job's peak.
                 f = guides.prepare(i, devices[i], results[i])
                 if f is not None and i in second:  # to the helper's job at once
-                    handed = GuideFile(f.path, light(f.device), f.programmes, f.icons, f.channels)
-                    writer.add(handed, cfg.channel_ids, generated)
+                    writer.add(f, cfg.channel_ids, generated)
                 elif f is not None:
                     write(f, committer)
                     written += 1

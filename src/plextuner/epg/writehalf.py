@@ -42,6 +42,7 @@ from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.spillparts import Part
 from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
 from plextuner.errors import EpgError
+from plextuner.fileio import Committer, fsync_dir
 from plextuner.ingest.models import Channel
 from plextuner.logging import get_logger
 
@@ -99,8 +100,9 @@ def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]], sl
 
 
 def two_writers(spill: Spill | None) -> bool:
-    """A second CPU to write on, and the bodies in a file a helper can read."""
-    return spill is not None and second_cpu()
+    """A second CPU to write on, and the bodies in a file a helper can read (or none to read:
+    no guide source, placeholders only; a 50k list's first write is 500 MB of them)."""
+    return (spill is None or not spill.in_memory) and second_cpu()
 
 
 def share(weights: Sequence[int]) -> set[int]:
@@ -127,16 +129,6 @@ def share(weights: Sequence[int]) -> set[int]:
     return taken
 
 
-def light(device: Device) -> Device:
-    """`device` as the writer needs it: numbers, names, ids and logos (no stream URLs)."""
-    entries = [
-        LineupEntry(e.number, Channel(e.channel.key, e.channel.name, e.channel.tvg_id, "", "",
-                                      e.channel.logo))
-        for e in device.entries
-    ]  # fmt: skip
-    return Device(device.name, device.name, device.name, "", 0, 1, entries=entries)
-
-
 def dump_head(job: WriteJob, out: IO[bytes]) -> None:
     """The job's settings; then each guide as a frame (`dump_frame`), then the end."""
     head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent, job.parts)
@@ -145,22 +137,36 @@ def dump_head(job: WriteJob, out: IO[bytes]) -> None:
 
 def dump_frame(f: GuideFile, out: IO[bytes]) -> None:
     """One guide: its packed lists' lengths, their numbers as machine bytes, and the rest
-    pickled, each packed list standing as its index among them (a channel's programmes are
-    never an int). Not by `persistent_id`: the pickler called it for every object, ~26 a
-    lineup entry (630k calls, 0.07 s of the guide job for a 50k lineup's helper devices)."""
+    pickled as plain tuples, each packed list standing as its index among them (a channel's
+    programmes are never an int) and each run of placeholders as its four values. Not by
+    `persistent_id`: the pickler called it for every object, ~26 a lineup entry (630k calls,
+    0.07 s of the guide job for a 50k lineup's helper devices); and no struct a channel: a
+    lineup entry, its channel and its placeholders pickled as objects cost the guide job
+    ~7 us a channel (a 50k list's placeholder guides: 0.2 s for the helper's share). The
+    device goes as its entries' numbers, names, ids and logos only: a channel's sources (their
+    URLs carry credentials) stay here."""
     packed: list[KeptList] = []
-    programmes: dict[str, Items | int] = {}
+    programmes: dict[str, object] = {}
     for number, items in f.programmes.items():
-        if type(items) is KeptList:
+        kind = type(items)
+        if kind is KeptList:
             programmes[number] = len(packed)
-            packed.append(items)
-        else:
-            programmes[number] = items
+            packed.append(cast(KeptList, items))
+        elif kind is Placeholders:
+            p = cast(Placeholders, items)
+            programmes[number] = (p.title, p.start, p.end, p.block)
+        else:  # a list of programmes (a tuple of them would read as placeholders)
+            programmes[number] = list(cast(Sequence[Programme | Kept], items))
     pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
     for kept in packed:
         kept.write_to(out)
-    framed = GuideFile(f.path, f.device, cast(Mapping[str, Items], programmes), f.icons, f.channels)
-    pickle.dump(framed, out, protocol=pickle.HIGHEST_PROTOCOL)
+    rows = [(e.number, e.channel.key, e.channel.name, e.channel.tvg_id, e.channel.logo)
+            for e in f.device.entries]  # fmt: skip
+    frame = (f.path, f.device.name, rows, programmes, f.icons, f.channels)
+    pickle.dump(frame, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_FRAME_FIELDS = 6  # what `dump_frame` pickles after the packed lists
 
 
 def dump_end(out: IO[bytes]) -> None:
@@ -183,14 +189,19 @@ def _frames(fh: IO[bytes], ready: int | None) -> Iterator[GuideFile]:
         if lengths is None:
             return
         packed = [KeptList.read_from(fh, n) for n in lengths]
-        f = pickle.load(fh)  # noqa: S301 - from our own parent
-        if not isinstance(f, GuideFile):
+        frame = pickle.load(fh)  # noqa: S301 - from our own parent
+        if not (isinstance(frame, tuple) and len(frame) == _FRAME_FIELDS):
             raise TypeError("not a guide to write")
-        programmes = cast(dict[str, Items | int], f.programmes)
+        path, name, rows, programmes, icons, channels = frame
         for number, items in programmes.items():
             if type(items) is int:  # a packed list's index (`dump_frame`)
                 programmes[number] = packed[items]
-        yield f
+            elif type(items) is tuple:  # a channel's placeholders
+                programmes[number] = Placeholders(*items)
+        entries = [LineupEntry(n, Channel(key, shown, tvg, "", "", logo))
+                   for n, key, shown, tvg, logo in rows]  # fmt: skip
+        device = Device(name, name, name, "", 0, 1, entries=entries)
+        yield GuideFile(path, device, programmes, icons, channels)
 
 
 class SecondWriter:
@@ -217,7 +228,7 @@ class SecondWriter:
         self._paths.append(f.path)
         try:
             if not self._failed and self._out is None:
-                self._open(id_style, generated)
+                self._open(id_style, generated, Path(f.path).parent)
             if self._out is not None and self._ready is not None:
                 dump_frame(f, self._out)
                 self._out.flush()
@@ -229,20 +240,24 @@ class SecondWriter:
         finally:
             f.programmes, f.icons = {}, {}
 
-    def _open(self, id_style: str, generated: float) -> None:
-        spill = self._spill
-        fd = spill.fileno() if spill is not None else None
-        if spill is None or fd is None or spill.in_memory:
-            self._failed = True  # bodies the disk refused are only in this process's memory
-            return
+    def _open(self, id_style: str, generated: float, guides: Path) -> None:
+        spill, fd = self._spill, -1  # no spill: no guide source, nothing to read
+        if spill is not None:
+            found = spill.fileno()
+            if found is None or spill.in_memory:
+                self._failed = True  # bodies the disk refused are only in this process's memory
+                return
+            fd = found
         # The job in an unlinked file the helper reads a guide at a time: through a pipe,
         # both processes held every guide's packed lists while they wrote (4.5 MB a device
         # of a provider's guide, at the pair's peak). The helper reads it with an offset of its
         # own (a second open of the file), as it is written.
-        self._job = temporary(spill.directory or Path(tempfile.gettempdir()))
+        where = spill.directory if spill is not None else guides
+        self._job = temporary(where or Path(tempfile.gettempdir()))
         self._out = open(self._job.fileno(), "wb", closefd=False)  # noqa: SIM115 - kept open
-        parts = tuple(spill.parts())
-        dump_head(WriteJob(fd, spill.size, id_style, generated, os.getpid(), parts), self._out)
+        parts = tuple(spill.parts()) if spill is not None else ()
+        size = spill.size if spill is not None else 0
+        dump_head(WriteJob(fd, size, id_style, generated, os.getpid(), parts), self._out)
         self._out.flush()
         reading = os.open(f"/proc/self/fd/{self._job.fileno()}", os.O_RDONLY)
         told, self._ready = os.pipe()
@@ -252,7 +267,7 @@ class SecondWriter:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(fd, reading, told, *(part[0] for part in parts)),
+                pass_fds=(*([fd] if fd >= 0 else []), reading, told, *(p[0] for p in parts)),
             )
         finally:
             os.close(reading)
@@ -347,28 +362,34 @@ def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
     if job.spill >= 0:
         parts = [Part(base, size, os.fdopen(fd, "rb", buffering=0)) for fd, base, size in job.parts]
         spill = Spill.written(os.fdopen(job.spill, "rb", buffering=0), job.spill_size, parts)
-    written: list[str] = []
+    # Each file flushed and renamed by a committer thread while the next is rendered, as the
+    # guide job does (flushed inline, a 50k list's placeholder guides took the helper 0.51 s
+    # against the guide job's 0.3 s for all of them); a guide is written once renamed.
+    committer = Committer()
     try:
-        for f in files:
-            if os.getppid() != job.parent:
-                break  # nobody wants these guides
-            write_guide(
-                Path(f.path),
-                f.device,
-                f.programmes,
-                f.icons,
-                generated=job.generated,
-                id_style=job.id_style,
-                spill=spill,
-                channels=f.channels,
-            )
-            written.append(f.path)
+        with committer:
+            for f in files:
+                if os.getppid() != job.parent:
+                    break  # nobody wants these guides
+                write_guide(
+                    Path(f.path),
+                    f.device,
+                    f.programmes,
+                    f.icons,
+                    generated=job.generated,
+                    id_style=job.id_style,
+                    spill=spill,
+                    channels=f.channels,
+                    committer=committer,
+                )
     except Exception as err:  # noqa: BLE001 - what is not written, the guide job writes
         print(f"guide_writer: {type(err).__name__}: {err}"[:300], file=sys.stderr)
     finally:
         if spill is not None:
             spill.close()
-    return written
+    for directory in {path.parent for path in committer.committed}:
+        fsync_dir(directory)  # the renames durable before the guide job says so
+    return [str(path) for path in committer.committed]
 
 
 def main() -> None:
