@@ -10,11 +10,12 @@ import tempfile
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import lt
 from pathlib import Path
 from typing import IO, cast
+
+import msgspec
 
 from plextuner.buckets.models import ID_SUFFIX, Device, channel_id
 from plextuner.epg.grouped import GroupedReader
@@ -31,11 +32,11 @@ def fmt_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S +0000")
 
 
-@dataclass(frozen=True, slots=True)
-class Placeholders:
+class Placeholders(msgspec.Struct, frozen=True, gc=False):
     """A channel's placeholder programmes, rendered from a shared template when written: for a
     50k-channel list with no guide they are almost the whole guide, and building an element per
-    placeholder cost half a minute per refresh."""
+    placeholder cost half a minute per refresh. A struct: made for every unmatched channel of
+    every refresh, as a frozen dataclass it cost 0.55 us (27 ms of a 50k list), this 0.07."""
 
     title: str
     start: float
