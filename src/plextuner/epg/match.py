@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.model import GuideChannel
@@ -67,15 +68,16 @@ CANDIDATE_LIMIT = 5  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+# Structs, not frozen dataclasses: a refresh makes a few of these for each lineup channel, and a
+# frozen dataclass's __init__ sets each field through object.__setattr__ (0.55 us against 0.07
+# for four fields; 50k channels' facts and answers ~50 ms).
+class Candidate(msgspec.Struct, frozen=True, gc=False):
     guide_id: str
     name: str
     score: float
 
 
-@dataclass(frozen=True, slots=True)
-class MatchResult:
+class MatchResult(msgspec.Struct, frozen=True, gc=False):
     guide_id: str | None
     tier: MatchTier
     confidence: float
@@ -86,8 +88,7 @@ class MatchResult:
 UNMATCHED = MatchResult(None, MatchTier.NONE, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelFacts:
+class ChannelFacts(msgspec.Struct, frozen=True, gc=False):
     """What the matcher reads of a lineup channel."""
 
     key: str
