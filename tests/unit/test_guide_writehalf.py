@@ -13,7 +13,7 @@ import pytest
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import load_settings
-from plextuner.epg import writehalf
+from plextuner.epg import writehalf, writejob
 from plextuner.epg.kept import KeptList
 from plextuner.epg.match import UNMATCHED, MatchResult, MatchTier
 from plextuner.epg.spill import Spill
@@ -144,7 +144,7 @@ def test_with_no_guide_source_two_writers_write_the_placeholders_one_writes(
 
 # A helper that reads its job, starts the first guide's temporary file and dies.
 _DIES_WRITING = (
-    "import os, sys; from plextuner.epg.writehalf import load_job; "
+    "import os, sys; from plextuner.epg.writejob import load_job; "
     "j, files = load_job(os.fdopen(int(sys.argv[-1]), 'rb'), int(sys.argv[-2])); "
     "p = next(files).path; "
     "d, n = os.path.split(p); "
@@ -214,17 +214,17 @@ def test_the_job_carries_no_stream_url(tmp_path: Path) -> None:
     """Only names, ids and logos go to the helper: a source URL carries credentials."""
     kept = KeptList()
     kept.append(WINDOW[0], WINDOW[0] + HOUR, 0)
-    files = [writehalf.GuideFile(str(tmp_path / "d.xml"), d, {"1": kept}, {}) for d in devices()]
+    files = [writejob.GuideFile(str(tmp_path / "d.xml"), d, {"1": kept}, {}) for d in devices()]
     out = tmp_path / "job"
     with out.open("wb") as fh:
-        writehalf.dump_head(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
+        writejob.dump_head(writejob.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
         for f in files:
-            writehalf.dump_frame(f, fh)
-        writehalf.dump_end(fh)
+            writejob.dump_frame(f, fh)
+        writejob.dump_end(fh)
     raw = out.read_bytes()
     assert b"hunter22" not in raw and b"provider.invalid" not in raw
     with out.open("rb") as fh:
-        job, frames = writehalf.load_job(fh)
+        job, frames = writejob.load_job(fh)
         got = list(frames)
     assert (job.id_style, job.parent, len(got)) == ("xmltv", 1, 4)
     sent = got[0].programmes["1"]
@@ -243,17 +243,17 @@ def test_a_frame_brings_each_channels_programmes_back_as_they_went(tmp_path: Pat
             kept.append(WINDOW[0] + i * HOUR, WINDOW[0] + (i + 1) * HOUR, 100 * n + i)
         lists.append(kept)
     filler = Placeholders("N2", WINDOW[0], WINDOW[1], HOUR)
-    programmes: dict[str, writehalf.Items] = {
+    programmes: dict[str, writejob.Items] = {
         "1": lists[0], "2": filler, "3": lists[1], "4": KeptList(), "5": lists[2]
     }  # fmt: skip
-    f = writehalf.GuideFile(str(tmp_path / "d.xml"), devices()[0], programmes, {})
+    f = writejob.GuideFile(str(tmp_path / "d.xml"), devices()[0], programmes, {})
     out = tmp_path / "job"
     with out.open("wb") as fh:
-        writehalf.dump_head(writehalf.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
-        writehalf.dump_frame(f, fh)
-        writehalf.dump_end(fh)
+        writejob.dump_head(writejob.WriteJob(-1, 0, "xmltv", 0.0, 1), fh)
+        writejob.dump_frame(f, fh)
+        writejob.dump_end(fh)
     with out.open("rb") as fh:
-        frames = list(writehalf.load_job(fh)[1])
+        frames = list(writejob.load_job(fh)[1])
     assert len(frames) == 1
     got = frames[0].programmes
     assert list(got) == list(programmes) and got["2"] == filler

@@ -22,7 +22,8 @@ from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import device_report
 from plextuner.epg.stage import GuideData, facts_of
-from plextuner.epg.writehalf import GuideFile, SecondWriter, share, two_writers, work
+from plextuner.epg.writehalf import SecondWriter, share, two_writers, work
+from plextuner.epg.writejob import GuideFile
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide
 from plextuner.fileio import Committer, encode_json, fsync_dir, write_atomic
 from plextuner.logging import get_logger

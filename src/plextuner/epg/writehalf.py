@@ -28,22 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
 from plextuner import memtrim
-from plextuner.buckets.models import Device, LineupEntry
 from plextuner.cpus import second_cpu
-from plextuner.epg.kept import Kept, KeptList
-from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill, temporary
 from plextuner.epg.spillparts import Part
-from plextuner.epg.writer import Placeholders, remove_temporaries, write_guide
+from plextuner.epg.writejob import GuideFile, WriteJob, dump_end, dump_frame, dump_head
+from plextuner.epg.writer import remove_temporaries, write_guide
 from plextuner.errors import EpgError
 from plextuner.fileio import Committer, fsync_dir
-from plextuner.ingest.models import Channel
 from plextuner.logging import get_logger
 
 if TYPE_CHECKING:
@@ -68,28 +64,6 @@ HELPER_PACE = 1.12
 # 2.3M, 386 MB, all went to the guide job: ~1.3 s, the helper none)
 PLACEHOLDER_WORK = 0.5
 NICE = 5  # as the reading helper (halves.py): it yields to a serving daemon's viewers
-Items = Sequence[Programme | Kept] | Placeholders
-
-
-@dataclass(slots=True)
-class GuideFile:
-    """One device guide to write: what `write_guide` is given."""
-
-    path: str
-    device: Device
-    programmes: Mapping[str, Items]
-    icons: dict[str, str]
-    channels: bytes | None = None  # the device's channel elements, when rendered already
-
-
-@dataclass(slots=True)
-class WriteJob:
-    spill: int  # the guide job's spill file, open in the helper under this number (-1: none)
-    spill_size: int
-    id_style: str
-    generated: float
-    parent: int
-    parts: tuple[tuple[int, int, int], ...] = ()  # the spill's adopted files (`Spill.parts`)
 
 
 def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]], slots: float) -> int:
@@ -127,81 +101,6 @@ def share(weights: Sequence[int]) -> set[int]:
         taken.add(i)
         given = more
     return taken
-
-
-def dump_head(job: WriteJob, out: IO[bytes]) -> None:
-    """The job's settings; then each guide as a frame (`dump_frame`), then the end."""
-    head = (job.spill, job.spill_size, job.id_style, job.generated, job.parent, job.parts)
-    pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def dump_frame(f: GuideFile, out: IO[bytes]) -> None:
-    """One guide: its packed lists' lengths, their numbers as machine bytes, and the rest
-    pickled as plain tuples, each packed list standing as its index among them (a channel's
-    programmes are never an int) and each run of placeholders as its four values. Not by
-    `persistent_id`: the pickler called it for every object, ~26 a lineup entry (630k calls,
-    0.07 s of the guide job for a 50k lineup's helper devices); and no struct a channel: a
-    lineup entry, its channel and its placeholders pickled as objects cost the guide job
-    ~7 us a channel (a 50k list's placeholder guides: 0.2 s for the helper's share). The
-    device goes as its entries' numbers, names, ids and logos only: a channel's sources (their
-    URLs carry credentials) stay here."""
-    packed: list[KeptList] = []
-    programmes: dict[str, object] = {}
-    for number, items in f.programmes.items():
-        kind = type(items)
-        if kind is KeptList:
-            programmes[number] = len(packed)
-            packed.append(cast(KeptList, items))
-        elif kind is Placeholders:
-            p = cast(Placeholders, items)
-            programmes[number] = (p.title, p.start, p.end, p.block)
-        else:  # a list of programmes (a tuple of them would read as placeholders)
-            programmes[number] = list(cast(Sequence[Programme | Kept], items))
-    pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
-    for kept in packed:
-        kept.write_to(out)
-    rows = [(e.number, e.channel.key, e.channel.name, e.channel.tvg_id, e.channel.logo)
-            for e in f.device.entries]  # fmt: skip
-    frame = (f.path, f.device.name, rows, programmes, f.icons, f.channels)
-    pickle.dump(frame, out, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-_FRAME_FIELDS = 6  # what `dump_frame` pickles after the packed lists
-
-
-def dump_end(out: IO[bytes]) -> None:
-    pickle.dump(None, out, protocol=pickle.HIGHEST_PROTOCOL)
-    out.flush()
-
-
-def load_job(fh: IO[bytes], ready: int | None = None) -> tuple[WriteJob, Iterator[GuideFile]]:
-    """The job's settings, and its guides read one at a time as they are asked for; `ready`:
-    a pipe with a byte for each frame written whole (the job is written while it is read)."""
-    spill, size, id_style, generated, parent, parts = pickle.load(fh)  # noqa: S301 - ours
-    return WriteJob(spill, size, id_style, generated, parent, parts), _frames(fh, ready)
-
-
-def _frames(fh: IO[bytes], ready: int | None) -> Iterator[GuideFile]:
-    while True:
-        if ready is not None and not os.read(ready, 1):
-            return  # the guide job stopped adding (it failed to): what came is all
-        lengths = pickle.load(fh)  # noqa: S301 - ours
-        if lengths is None:
-            return
-        packed = [KeptList.read_from(fh, n) for n in lengths]
-        frame = pickle.load(fh)  # noqa: S301 - from our own parent
-        if not (isinstance(frame, tuple) and len(frame) == _FRAME_FIELDS):
-            raise TypeError("not a guide to write")
-        path, name, rows, programmes, icons, channels = frame
-        for number, items in programmes.items():
-            if type(items) is int:  # a packed list's index (`dump_frame`)
-                programmes[number] = packed[items]
-            elif type(items) is tuple:  # a channel's placeholders
-                programmes[number] = Placeholders(*items)
-        entries = [LineupEntry(n, Channel(key, shown, tvg, "", "", logo))
-                   for n, key, shown, tvg, logo in rows]  # fmt: skip
-        device = Device(name, name, name, "", 0, 1, entries=entries)
-        yield GuideFile(path, device, programmes, icons, channels)
 
 
 class SecondWriter:
@@ -393,9 +292,9 @@ def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
 
 
 def main() -> None:
-    # Run as `-m`, this file is `__main__`: the job's classes come from the package module.
-    from plextuner.epg.writehalf import load_job as load
+    # Run as `-m`, this file is `__main__`: the job's classes come from the package modules.
     from plextuner.epg.writehalf import run_job as run
+    from plextuner.epg.writejob import load_job as load
 
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed or logged goes to stderr, not into the answer
