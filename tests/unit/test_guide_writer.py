@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -148,6 +149,31 @@ def test_a_devices_channel_block_equals_its_channels_one_by_one(
         channel_xml(e.number, e.channel, icons.get(e.number, ""), id_style) for e in d.entries
     )
     assert channels_xml(d, icons, id_style) == one_by_one.encode()
+
+
+@pytest.mark.parametrize(
+    "odd", ["\ufffe", "\uffff", "\ud800", "\x01", "\t", "\n", "&", ">", '"', "<"]
+)
+@pytest.mark.parametrize("where", ["name", "tvg_id", "logo"])
+def test_one_odd_character_anywhere_sends_the_device_down_the_escaped_path(
+    odd: str, where: str
+) -> None:
+    """The fast path counts the markup's own special characters: a single one more in any value
+    (or a character XML cannot carry, which it drops) and the device is written escaped."""
+    from plextuner.buckets.models import LineupEntry
+    from plextuner.epg.writer import channels_xml
+
+    d = Device("d", "d", "D", "1", 1, 1)
+    for i in range(3):
+        fields = {"name": f"Name {i}", "tvg_id": f"id{i}.tv", "logo": f"http://l/{i}.png"}
+        if i == 1:
+            fields[where] = fields[where][:2] + odd + fields[where][2:]
+        channel = Channel(f"k{i}", fields["name"], fields["tvg_id"], "G", "p", logo=fields["logo"])
+        d.entries.append(LineupEntry(str(10 + i), channel))
+    one_by_one = "".join(channel_xml(e.number, e.channel, "") for e in d.entries)
+    written = channels_xml(d, {})
+    assert written == one_by_one.encode()
+    etree.fromstring(b"<tv>" + written + b"</tv>")
 
 
 def test_text_xml_cannot_carry_is_dropped() -> None:

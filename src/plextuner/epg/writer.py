@@ -100,32 +100,64 @@ def channel_xml(number: str, channel: Channel, icon: str, id_style: str = "xmltv
 
 def channels_xml(device: Device, icons: dict[str, str], id_style: str = "xmltv") -> bytes:
     """Every `<channel>` of a device's guide, in lineup order (`channel_xml`'s, a test holds them
-    equal): written at the head of the guide, and its fingerprint's largest part. One escape
-    check over all the values and the common three distinct names spelled out: a third less
-    than an element at a time (a 50k-channel lineup's every refresh)."""
+    equal): written at the head of the guide, and its fingerprint's largest part. The common
+    three distinct names spelled out without escaping, then checked once (`_plain`); a device
+    with any value to escape is written an element at a time, each escaped."""
     if icons:
         shown = [(e.number, e.channel, e.channel.logo or icons.get(e.number, ""))
                  for e in device.entries]  # fmt: skip
     else:
         shown = [(e.number, e.channel, e.channel.logo) for e in device.entries]
-    if NEEDS_ESCAPE.search("".join([f"{c.name}{n}{c.tvg_id}{i}" for n, c, i in shown])):
-        return "".join([channel_xml(n, c, i, id_style) for n, c, i in shown]).encode()
     suffix = "" if id_style == "number" else ID_SUFFIX
     parts: list[str] = []
     add = parts.append
+    tags = quotes = 0  # the markup's own `<` (as many `>`) and `"`, counted as it is written
     for number, ch, icon in shown:
         name, tvg = ch.name, ch.tvg_id
         if name and tvg and number and name != number and tvg not in (name, number):
             add(f'<channel id="{number}{suffix}"><display-name>{name}</display-name><display-name>')
             add(f"{number}</display-name><display-name>{tvg}</display-name>")
-            add(f'<icon src="{icon}"/></channel>' if icon else "</channel>")
+            tags += 8
         elif name and not tvg and number and name != number:  # no tvg-id (a third of some lists)
             add(f'<channel id="{number}{suffix}"><display-name>{name}</display-name><display-name>')
             add(f"{number}</display-name>")
-            add(f'<icon src="{icon}"/></channel>' if icon else "</channel>")
-        else:  # a name missing or repeated: the general element
-            add(channel_xml(number, ch, icon, id_style))
-    return "".join(parts).encode()
+            tags += 6
+        else:  # a name missing or repeated: the general element, escaped as it needs
+            element = channel_xml(number, ch, icon, id_style)
+            add(element)
+            tags, quotes = tags + element.count("<"), quotes + element.count('"') - 2
+            icon = ""
+        if icon:
+            add(f'<icon src="{icon}"/></channel>')
+            tags, quotes = tags + 1, quotes + 2
+        else:
+            add("</channel>")
+        quotes += 2
+    written = _plain("".join(parts), tags, quotes)
+    if written is None:
+        return "".join([channel_xml(n, c, i, id_style) for n, c, i in shown]).encode()
+    return written
+
+
+# Every byte but those an escape is for (`<>"&`) and the control characters: deleted, what is
+# left is those
+_ORDINARY = bytes(sorted(set(range(0x20, 0x100)) - set(b'<>"&')))
+
+
+def _plain(text: str, tags: int, quotes: int) -> bytes | None:
+    """`text` encoded when none of the values written into it needed escaping, else None. Its
+    markup holds `tags` of `<` and `>` each and `quotes` of `"`, and nothing else an escape
+    is for; so any more, or any `&`, control character or character XML cannot carry, came
+    from a value. Counted over the encoded bytes in one pass (C; a class search over the
+    values, joined apart for it, was a third of the work: 67 -> 56 ms for a 50k list)."""
+    if not text.isascii() and ("\ufffe" in text or "\uffff" in text):
+        return None
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    # The markup's own are all there: one more is a value's
+    return data if len(data.translate(None, _ORDINARY)) == 2 * tags + quotes else None
 
 
 def _channel_xml_escaped(number: str, channel: Channel, icon: str, id_style: str) -> str:
