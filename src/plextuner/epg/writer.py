@@ -125,14 +125,14 @@ def channels_xml(device: Device, icons: dict[str, str], id_style: str = "xmltv")
         else:  # a name missing or repeated: the general element, escaped as it needs
             element = channel_xml(number, ch, icon, id_style)
             add(element)
-            tags, quotes = tags + element.count("<"), quotes + element.count('"') - 2
-            icon = ""
+            tags, quotes = tags + element.count("<"), quotes + element.count('"')
+            continue
         if icon:
             add(f'<icon src="{icon}"/></channel>')
-            tags, quotes = tags + 1, quotes + 2
+            tags, quotes = tags + 1, quotes + 4
         else:
             add("</channel>")
-        quotes += 2
+            quotes += 2
     written = _plain("".join(parts), tags, quotes)
     if written is None:
         return "".join([channel_xml(n, c, i, id_style) for n, c, i in shown]).encode()
