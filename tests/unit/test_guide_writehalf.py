@@ -142,6 +142,30 @@ def test_with_no_guide_source_two_writers_write_the_placeholders_one_writes(
     assert b"<title>N10 &amp; &lt;x&gt;</title>" in last
 
 
+@pytest.mark.parametrize("placeholder", [True, False])
+def test_with_no_guide_source_every_entry_is_left_unmatched(
+    tmp_path: Path, placeholder: bool
+) -> None:
+    """A guide-less refresh (the shortcut for a device nothing matched) clears what an entry
+    carried from an earlier match, as matching it would, and gives each its placeholders."""
+    settings = load_settings(
+        None, {"data_dir": str(tmp_path / "data"), "epg": {"placeholder": placeholder}}, env={}
+    )
+    ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
+    for d in ctx.devices:
+        for e in d.entries:
+            e.guide_id, e.guide_match, e.guide_score, e.has_guide = "c0", "name", 0.9, True
+    write_all(ctx, GuideData(fold=True), WINDOW, fresh=True)
+    for d in ctx.devices:
+        assert {(e.guide_id, e.guide_match, e.guide_score, e.has_guide) for e in d.entries} == {
+            (None, "none", None, False)
+        }
+    guide = (settings.paths.guides / "d1.xml").read_bytes()
+    assert guide.count(b"<programme ") == (
+        3 * round((WINDOW[1] - WINDOW[0]) / HOUR) if placeholder else 0
+    )
+
+
 # A helper that reads its job, starts the first guide's temporary file and dies.
 _DIES_WRITING = (
     "import os, sys; from plextuner.epg.writejob import load_job; "

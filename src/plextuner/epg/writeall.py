@@ -213,6 +213,17 @@ def _device_programmes(
     programmes: dict[str, Sequence[Programme | Kept] | Placeholders] = {}
     icons: dict[str, str] = {}
     stored = data.programmes
+    if not stored and results.count(UNMATCHED) == len(results):
+        # Nothing kept and nothing matched (a guide-less lineup's every device): each entry
+        # unmatched and without programmes, spelled out (~1 us an entry less, 50 ms of 50k)
+        unmatched = TIER_VALUE[UNMATCHED.tier]
+        for e in device.entries:
+            e.guide_id, e.guide_match, e.guide_score, e.has_guide = None, unmatched, None, False
+        if cfg.placeholder:
+            start, end, block = window[0], window[1], cfg.placeholder_block
+            programmes = {e.number: Placeholders(e.channel.name, start, end, block)
+                          for e in device.entries}  # fmt: skip
+        return programmes, icons
     loaded = (
         _loaded([stored.get(r.guide_id, ()) if r.guide_id else () for r in results], data)
         if stored
