@@ -316,3 +316,28 @@ def test_the_fingerprint_follows_every_field_the_guide_shows() -> None:
         got = made(d, icons, "U" if change == "title" else "T")
         assert got not in seen, change
         seen.add(got)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_the_fingerprint_follows_the_placeholder_window(mixed: bool) -> None:
+    """Placeholders' fingerprint moves with the slots they fill and their length, not with a
+    window that slides within its first slot (the clock); every entry with placeholders of one
+    window (the shortcut) or some entry without any (the spans), alike."""
+    from plextuner.epg.fingerprint import guide_fingerprint
+    from plextuner.epg.writer import channels_xml
+
+    lo = 1_800_000_000 - 1_800_000_000 % 3600 + 600  # ten minutes into a slot
+    hi = lo + 48 * 3600
+    d = device("a", 100)
+    channels = channels_xml(d, {})
+
+    def made(start: float, end: float, block: float) -> str:
+        filler = {e.number: Placeholders(e.channel.name, start, end, block) for e in d.entries}
+        if mixed:
+            del filler[d.entries[1].number]
+        return guide_fingerprint(d, filler, channels, "ctx")  # type: ignore[arg-type]
+
+    first = made(lo, hi, 3600)
+    assert made(lo + 60, hi + 60, 3600) == first  # the same slots
+    changed = {made(lo, hi + 3600, 3600), made(lo + 3600, hi + 3600, 3600), made(lo, hi, 1800)}
+    assert first not in changed and len(changed) == 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
 
 from plextuner.buckets.models import Device
@@ -45,6 +46,12 @@ def guide_fingerprint(
     number, name, tvg-id, logo and icon, already rendered for the write, so a first run does
     not encode them a second time); `context`: the sources' stamps and the guide settings,
     shared by every device."""
+    digest = hashlib.blake2b(context.encode(), digest_size=16)
+    digest.update(channels)
+    uniform = _uniform_placeholders(device, programmes)
+    if uniform is not None:  # spelled apart from the spans below: no two encode alike
+        digest.update(encode_json(uniform))
+        return digest.hexdigest()
     spans: list[tuple[object, ...]] = []
     for i, e in enumerate(device.entries if any(programmes.values()) else ()):
         items = programmes.get(e.number)
@@ -59,10 +66,35 @@ def guide_fingerprint(
             spans.append(
                 (i, e.guide_id, len(items), items[0].start, items[-1].start, items[-1].stop)
             )
-    digest = hashlib.blake2b(context.encode(), digest_size=16)
-    digest.update(channels)
     digest.update(encode_json(spans))  # one encode (C) instead of a repr per row
     return digest.hexdigest()
+
+
+_WINDOW = attrgetter("start", "end", "block")
+_TITLE = attrgetter("title")
+
+
+def _uniform_placeholders(
+    device: Device, programmes: Mapping[str, Sequence[Programme | Kept] | Placeholders]
+) -> tuple[object, ...] | None:
+    """A device whose every entry has placeholders of one window (a guide-less lineup's every
+    device), as what its spans say: the window's slots and each entry's title, in order; None
+    for any other. Read with C-level walks (a span a channel made in Python was 0.7 us of a
+    50k lineup's every refresh)."""
+    entries = device.entries
+    if not entries or len(programmes) != len(entries):
+        return None
+    items = list(programmes.values())
+    if set(map(type, items)) != {Placeholders}:
+        return None
+    windows = set(map(_WINDOW, items))
+    if len(windows) != 1 or list(programmes) != [e.number for e in entries]:
+        return None
+    ((start, end, block),) = windows
+    first = start - start % block
+    # `end` moves with the clock: only the slot count it gives matters
+    slots = 0 if end <= first else -(-(end - first) // block)
+    return ("placeholders", first, slots, block, list(map(_TITLE, items)))
 
 
 def load(guides: Path) -> dict[str, str]:
