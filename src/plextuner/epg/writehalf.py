@@ -69,6 +69,8 @@ NICE = 5  # as the reading helper (halves.py): it yields to a serving daemon's v
 def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]], slots: float) -> int:
     """A device's writing work: the kept programmes of the guide channels it matched, and
     `slots` placeholders for each channel with none (weighed as PLACEHOLDER_WORK)."""
+    if not kept:  # no guide source: placeholders only (no walk of the device's results)
+        return int(len(results) * slots * PLACEHOLDER_WORK)
     counts = [sum(len(x) for x in kept.get(r.guide_id, ())) if r.guide_id else 0 for r in results]
     return sum(counts) + int(counts.count(0) * slots * PLACEHOLDER_WORK)
 
