@@ -32,17 +32,22 @@ def device(name: str, first: int) -> Device:
     return d
 
 
-def test_template_equals_elements(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("names", "block"),
+    [('Kids <{}> & "Co"', 3600), ("News {} HD", 1800)],  # escaped; plain (the fast path)
+)
+def test_template_equals_elements(tmp_path: Path, names: str, block: float) -> None:
     d = device("a", 100)
+    d.entries = [entry(str(100 + i), names.format(i)) for i in range(3)]
     lo, hi = WINDOW
-    built = {e.number: placeholders(e.channel.name, lo, hi, 3600) for e in d.entries}
-    templ = {e.number: Placeholders(e.channel.name, lo, hi, 3600) for e in d.entries}
+    built = {e.number: placeholders(e.channel.name, lo, hi, block) for e in d.entries}
+    templ = {e.number: Placeholders(e.channel.name, lo, hi, block) for e in d.entries}
     n1 = write_guide(tmp_path / "1.xml", d, built, {}, generated=lo)  # type: ignore[arg-type]
     n2 = write_guide(tmp_path / "2.xml", d, templ, {}, generated=lo)  # type: ignore[arg-type]
     assert n1 == n2 > 0
     assert (tmp_path / "1.xml").read_bytes() == (tmp_path / "2.xml").read_bytes()
     titles = [t.text for t in etree.parse(str(tmp_path / "2.xml")).iterfind(".//title")]
-    assert titles[0] == 'Kids <0> & "Co"'
+    assert titles[0] == names.format(0)
 
 
 @given(
@@ -58,19 +63,6 @@ def test_text_and_attributes_escaped_as_lxml_writes_them(value: str) -> None:
     body = xml_text(value)
     expected = f"<e a={xml_attr(value)}>{body}</e>" if body else f"<e a={xml_attr(value)}/>"
     assert etree.tostring(element, encoding="unicode") == expected
-
-
-def test_a_placeholder_guide_with_plain_values_equals_elements(tmp_path: Path) -> None:
-    """Names with nothing to escape (most of a big list) take the template's fast path."""
-    d = Device("p", "p", "P", "12345678", 5004, 2)
-    d.entries = [entry(str(7 + i), f"News {i} HD") for i in range(3)]
-    lo, hi = WINDOW
-    built = {e.number: placeholders(e.channel.name, lo, hi, 1800) for e in d.entries}
-    templ = {e.number: Placeholders(e.channel.name, lo, hi, 1800) for e in d.entries}
-    n1 = write_guide(tmp_path / "1.xml", d, built, {}, generated=lo)  # type: ignore[arg-type]
-    n2 = write_guide(tmp_path / "2.xml", d, templ, {}, generated=lo)  # type: ignore[arg-type]
-    assert n1 == n2 > 0
-    assert (tmp_path / "1.xml").read_bytes() == (tmp_path / "2.xml").read_bytes()
 
 
 def _lxml_channel(number: str, channel: Channel, icon: str) -> str:
