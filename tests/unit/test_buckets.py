@@ -83,6 +83,29 @@ class TestNumbering:
                 assert before[key] == number
         assert after["id:c99"] not in before.values()
 
+    def test_a_listed_channel_keeps_its_number_an_unlisted_one_is_forgotten(
+        self, tmp_path: Path
+    ) -> None:
+        """Each refresh that lists a channel renews it (saved and loaded between refreshes);
+        a number unused for FORGET_AFTER is free again, and a renewed one never is."""
+        from plextuner.buckets.numbering import FORGET_AFTER
+
+        path = tmp_path / "numbers.json"
+        start, step = 1_800_000_000.0, FORGET_AFTER * 0.6
+        numbers = NumberMap()
+        first = numbers.assign({"b": [chan(1), chan(2)]}, {"b": 100}, now=start)
+        assert first == {"b": {"id:c1": 100, "id:c2": 101}}
+        numbers.save(path)
+        numbers = NumberMap.load(path)
+        assert numbers.assign({"b": [chan(1)]}, {"b": 100}, now=start + step) == {
+            "b": {"id:c1": 100}
+        }  # c1 renewed, c2 not
+        numbers.save(path)
+        numbers = NumberMap.load(path)
+        # A new channel listed first takes the lowest free number: c2's, forgotten; never c1's
+        later = numbers.assign({"b": [chan(4), chan(1)]}, {"b": 100}, now=start + 2 * step)
+        assert later == {"b": {"id:c4": 101, "id:c1": 100}}
+
     def test_numbers_unique_across_buckets(self, tmp_path: Path) -> None:
         """first_number collisions never give two channels one number."""
         s = settings(tmp_path)

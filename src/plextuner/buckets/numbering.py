@@ -31,27 +31,23 @@ class _NumbersFile(msgspec.Struct):
 
 
 class NumberMap:
-    """`{bucket: {channel_key: [number, last_seen]}}`, persisted in the data dir."""
+    """`{bucket: {channel_key: (number, last_seen)}}`, persisted in the data dir. Pairs, not
+    lists: the file decodes straight into them (building a list a channel was 9 ms of 50k)."""
 
-    def __init__(self, data: dict[str, dict[str, list[float]]] | None = None) -> None:
-        self._map: dict[str, dict[str, list[float]]] = data or {}
+    def __init__(self, data: dict[str, dict[str, tuple[float, float]]] | None = None) -> None:
+        self._map: dict[str, dict[str, tuple[float, float]]] = data or {}
 
     @classmethod
     def load(cls, path: Path) -> NumberMap:
         raw = read_json_as(path, _NumbersFile)
         if isinstance(raw, _NumbersFile):  # as save() wrote it: checked whole, in C
-            return cls(
-                {
-                    bucket: {key: [number, seen] for key, (number, seen) in entries.items()}
-                    for bucket, entries in raw.buckets.items()
-                }
-            )
-        data: dict[str, dict[str, list[float]]] = {}
+            return cls(raw.buckets)
+        data: dict[str, dict[str, tuple[float, float]]] = {}
         buckets = raw.get("buckets") if isinstance(raw, dict) else None
         for bucket, entries in buckets.items() if isinstance(buckets, dict) else ():
             if isinstance(entries, dict):
                 data[str(bucket)] = {
-                    str(k): [float(v[0]), float(v[1])] for k, v in entries.items() if _pair(v)
+                    str(k): (float(v[0]), float(v[1])) for k, v in entries.items() if _pair(v)
                 }
         return cls(data)
 
@@ -80,7 +76,7 @@ class NumberMap:
                 if pair is None:
                     new.append(key)
                 else:
-                    pair[1] = now
+                    known[key] = (pair[0], now)
                     numbers[key] = int(pair[0])
             candidate = first_numbers[bucket]
             for key in new:
@@ -89,7 +85,7 @@ class NumberMap:
                 while candidate in used:
                     candidate += 1
                 used.add(candidate)
-                known[key] = [float(candidate), now]
+                known[key] = (float(candidate), now)
                 numbers[key] = candidate
             result[bucket] = numbers
         return result
