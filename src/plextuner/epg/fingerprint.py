@@ -58,9 +58,7 @@ def guide_fingerprint(
         if not items:
             continue
         if isinstance(items, Placeholders):
-            first = items.start - items.start % items.block
-            # `end` moves with the clock: only the slot count it gives matters
-            slots = 0 if items.end <= first else -(-(items.end - first) // items.block)
+            first, slots = _slots(items.start, items.end, items.block)
             spans.append((i, "p", items.title, first, slots, items.block))
         else:
             spans.append(
@@ -91,10 +89,15 @@ def _uniform_placeholders(
     if len(windows) != 1 or list(programmes) != [e.number for e in entries]:
         return None
     ((start, end, block),) = windows
-    first = start - start % block
-    # `end` moves with the clock: only the slot count it gives matters
-    slots = 0 if end <= first else -(-(end - first) // block)
+    first, slots = _slots(start, end, block)
     return ("placeholders", first, slots, block, list(map(_TITLE, items)))
+
+
+def _slots(start: float, end: float, block: float) -> tuple[float, float]:
+    """The first slot placeholders fill and how many: `end` moves with the clock, and only the
+    slot count it gives matters."""
+    first = start - start % block
+    return first, 0 if end <= first else -(-(end - first) // block)
 
 
 def load(guides: Path) -> dict[str, str]:

@@ -65,8 +65,9 @@ def dump_frame(f: GuideFile, out: IO[bytes]) -> None:
         elif kind is Placeholders:
             p = cast(Placeholders, items)
             programmes[number] = (p.title, p.start, p.end, p.block)
-        else:  # a list of programmes (a tuple of them would read as placeholders)
-            programmes[number] = list(cast(Sequence[Programme | Kept], items))
+        else:  # programmes, as a list (a tuple of them would read as placeholders)
+            listed = cast(Sequence[Programme | Kept], items)
+            programmes[number] = listed if isinstance(listed, list) else list(listed)
     pickle.dump([len(kept) for kept in packed], out, protocol=pickle.HIGHEST_PROTOCOL)
     for kept in packed:
         kept.write_to(out)

@@ -174,12 +174,7 @@ def programme_xml(cid: str, p: Programme, stop: float) -> str:
     """One `<programme>` as a string, byte-identical to the lxml element the writer built
     before (a property test holds them equal): an element tree per kept programme was a tenth
     of a big guide's ingest."""
-    return programme_head(p.start, stop, quoted_id(cid)) + programme_body(p)
-
-
-def quoted_id(cid: str) -> str:
-    """A channel id as a double-quoted attribute value."""
-    return f'"{cid}"' if NEEDS_ESCAPE.search(cid) is None else xml_attr(cid)
+    return programme_head(p.start, stop, xml_attr(cid)) + programme_body(p)
 
 
 def programme_head(start: float, stop: float, quoted_cid: str) -> str:
@@ -229,7 +224,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
                 fh.write(template.render(cid, items.title))
                 count += len(template.heads)
                 continue
-            quoted = quoted_id(cid)
+            quoted = xml_attr(cid)
             if isinstance(items, KeptList) and reader is not None:  # a provider's own guide
                 parts = _packed(items, quoted, reader.bodies(items))
                 fh.write(b"".join(parts))
