@@ -137,14 +137,20 @@ _WORDS = st.sampled_from(["news", "sport", "uk", "kids", ""])
 _PATTERN = st.one_of(st.none(), st.sampled_from(["news", "^sport", "uk|kids", "^$", "."]))
 
 
+_CHANNELS = st.lists(
+    st.tuples(st.lists(_WORDS, max_size=3), _WORDS, _WORDS, _WORDS, _WORDS), max_size=25
+)
+_STICKY = st.lists(st.integers(0, 4), max_size=25)
+_FRESH = st.frozensets(st.sampled_from(["r0", "r1", "r2", "r3"]))
+_UNMATCHED = st.sampled_from(["default", "drop"])
+
+
 @given(
     rules=st.lists(st.tuples(_PATTERN, _PATTERN, _PATTERN, _PATTERN), min_size=1, max_size=4),
-    channels=st.lists(
-        st.tuples(st.lists(_WORDS, max_size=3), _WORDS, _WORDS, _WORDS, _WORDS), max_size=25
-    ),
-    sticky_to=st.lists(st.integers(0, 4), max_size=25),
-    fresh=st.frozensets(st.sampled_from(["r0", "r1", "r2", "r3"])),
-    unmatched=st.sampled_from(["default", "drop"]),
+    channels=_CHANNELS,
+    sticky_to=_STICKY,
+    fresh=_FRESH,
+    unmatched=_UNMATCHED,
 )
 @hsettings(max_examples=200, deadline=None)
 def test_remembered_verdicts_place_channels_as_the_rules_do(
@@ -157,6 +163,38 @@ def test_remembered_verdicts_place_channels_as_the_rules_do(
     """`assign` remembers rule verdicts by the fields the rules read; it places every channel
     where asking each rule of each channel afresh would (sticky, catch-all and fresh rules
     included)."""
+    _places_as_the_rules_do(rules, channels, sticky_to, fresh, unmatched)
+
+
+@given(
+    groups=st.lists(_PATTERN, min_size=1, max_size=4),
+    channels=_CHANNELS,
+    sticky_to=_STICKY,
+    fresh=_FRESH,
+    unmatched=_UNMATCHED,
+)
+@hsettings(max_examples=200, deadline=None)
+def test_rules_of_groups_only_place_channels_as_the_rules_do(
+    groups: list[str | None],
+    channels: list[tuple[list[str], str, str, str, str]],
+    sticky_to: list[int],
+    fresh: frozenset[str],
+    unmatched: str,
+) -> None:
+    """The usual rules read a channel's groups and nothing else (or nothing at all: catch-alls
+    only), and `assign` looks such channels up by their groups alone: one group by its name,
+    several by their tuple, none by the channel's `group`. Placed as asking afresh would."""
+    rules = [(g, None, None, None) for g in groups]
+    _places_as_the_rules_do(rules, channels, sticky_to, fresh, unmatched)
+
+
+def _places_as_the_rules_do(
+    rules: list[tuple[str | None, ...]],
+    channels: list[tuple[list[str], str, str, str, str]],
+    sticky_to: list[int],
+    fresh: frozenset[str],
+    unmatched: str,
+) -> None:
     configs = [
         BucketConfig(name=f"r{i}", match=MatchConfig(group=g, name=n, tvg_id=t, provider=p))
         for i, (g, n, t, p) in enumerate(rules)

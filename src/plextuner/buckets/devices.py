@@ -106,6 +106,9 @@ def _index(bucket: str, device: str) -> int:
     return index
 
 
+_UNSEEN: list[LineupEntry] = []  # a device name not yet looked at
+
+
 def _shards(
     cfg: BucketConfig, entries: list[LineupEntry], placed: Assignments
 ) -> dict[str, list[LineupEntry]]:
@@ -115,20 +118,20 @@ def _shards(
     cap = cfg.max_channels
     shards: dict[int, list[LineupEntry]] = {0: []}
     pending: list[LineupEntry] = []
-    # A device's shard index read from its name once, not once a channel (a re-run of 50k)
-    indexes: dict[str, int | None] = {}
+    # Each device's shard list found from its name once, not once a channel (a re-run of 50k)
+    lists: dict[str, list[LineupEntry] | None] = {}  # None: not one of this bucket's shards
     bucket, where = cfg.name, placed.channels.get
     for e in entries:
         last = where(e.channel.key)  # `placed.device_of`, inlined (50k calls)
-        device = last[1] if last is not None and last[0] == bucket else None
-        if device is None:
-            index = None
-        elif device in indexes:
-            index = indexes[device]
-        else:
-            index = indexes[device] = shard_index(cfg.name, device)
-        if index is not None and len(shards.setdefault(index, [])) < cap:
-            shards[index].append(e)
+        if last is None or last[0] != bucket:
+            pending.append(e)
+            continue
+        target = lists.get(last[1], _UNSEEN)
+        if target is _UNSEEN:
+            index = shard_index(bucket, last[1])
+            target = lists[last[1]] = None if index is None else shards.setdefault(index, [])
+        if target is not None and len(target) < cap:
+            target.append(e)
         else:
             pending.append(e)
     index = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from plextuner.config import BucketConfig
@@ -91,9 +92,11 @@ def assign(
 
     # The answer depends only on the channel's facts and its last bucket, and a list's channels
     # share a handful of them: one lookup a channel (50k channels: ~2 us -> ~0.6 us each).
-    decided: dict[tuple[str, tuple[object, ...]], str | None] = {}
     group, name, tvg_id, provider = memo.reads
     last = sticky.get
+    if not (name or tvg_id or provider):  # the usual rules: groups only, or none at all
+        return _by_groups(channels, out, decide, last, group)
+    decided: dict[tuple[str, tuple[object, ...]], str | None] = {}
     dropped = 0
     for ch in channels:
         facts = (  # what the rules read of the channel; a field no rule reads left blank
@@ -112,6 +115,49 @@ def assign(
         else:
             out[bucket].append(ch)
     return out, dropped
+
+
+def _by_groups(
+    channels: list[Channel],
+    out: dict[str, list[Channel]],
+    decide: Callable[[str, Channel, tuple[object, ...]], str | None],
+    last: Callable[[str, str], str],
+    group: bool,
+) -> tuple[dict[str, list[Channel]], int]:
+    """`assign`'s loop when the rules read a channel's groups at most. A channel of one group
+    (most are) is looked up by that string, whose hash Python keeps, in a table per last
+    bucket, and the answer is its bucket's list: no tuple built and hashed a channel
+    (50k channels: 42 -> ~20 ms). A channel of several groups is looked up by their tuple,
+    which no string equals."""
+    decided: dict[str, dict[object, list[Channel] | None]] = {}
+    dropped = 0
+    for ch in channels:
+        groups = ch.groups
+        if not group:
+            seen: object = ""
+        elif len(groups) == 1:
+            seen = groups[0]
+        else:
+            seen = tuple(groups) if groups else ch.group
+        kept = last(ch.key, "")
+        table = decided.get(kept)
+        if table is None:
+            table = decided[kept] = {}
+        target = table.get(seen, _UNDECIDED)
+        if target is _UNDECIDED:
+            facts = (
+                ((seen,) if type(seen) is str else seen, "", "", "") if group else ((), "", "", "")
+            )
+            bucket = decide(kept, ch, facts)
+            target = table[seen] = None if bucket is None else out[bucket]
+        if target is None:
+            dropped += 1
+        else:
+            target.append(ch)
+    return out, dropped
+
+
+_UNDECIDED: list[Channel] = []  # a table's answer not yet known (None: dropped)
 
 
 class _Verdicts:
