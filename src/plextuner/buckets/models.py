@@ -17,7 +17,7 @@ class ChannelState(StrEnum):
     UNCHECKED = "unchecked"  # not probed (disabled, opted out, or cached)
 
 
-class LineupEntry(msgspec.Struct, omit_defaults=True):
+class LineupEntry(msgspec.Struct, omit_defaults=True, gc=False):  # untracked: see Source
     number: str
     channel: Channel
     state: ChannelState = ChannelState.UNCHECKED
