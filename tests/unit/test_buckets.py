@@ -184,7 +184,7 @@ def test_rules_of_groups_only_place_channels_as_the_rules_do(
     """The usual rules read a channel's groups and nothing else (or nothing at all: catch-alls
     only), and `assign` looks such channels up by their groups alone: one group by its name,
     several by their tuple, none by the channel's `group`. Placed as asking afresh would."""
-    rules = [(g, None, None, None) for g in groups]
+    rules: list[tuple[str | None, ...]] = [(g, None, None, None) for g in groups]
     _places_as_the_rules_do(rules, channels, sticky_to, fresh, unmatched)
 
 
