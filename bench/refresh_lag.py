@@ -268,6 +268,8 @@ async def run() -> int:
                 spy.wait(60)
             await viewers.stop()
             rss = daemon_rss(proc.pid)
+            closed = await upstreams_closed(base)
+            left = daemon_rss(proc.pid) if closed else (float("nan"), float("nan"))
             log.write_text("".join(lines))
             worst = blocked_max(log, marker)
             if os.environ.get("BENCH_LAG_KEEP_LOG"):
@@ -278,7 +280,27 @@ async def run() -> int:
             await cdn.stop()
     report(mb, n_viewers, quiet, busy, worst)
     report_rss(mb, n_viewers, at_rest, rss)
+    print(
+        f"serve RSS once the viewers left and their upstreams closed (stream.linger): "
+        f"{left[0]:.0f} MB (target <= 200 MB)"
+    )
     return 0
+
+
+async def upstreams_closed(base: str, within: float = 30.0) -> bool:
+    """Whether the daemon's shared upstreams all closed (`plextuner_upstreams_active` 0)
+    within `within` seconds of the viewers leaving: each lingers `stream.linger` first."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=10) as client:
+        while time.monotonic() < deadline:
+            text = (await client.get(base + "/metrics")).text
+            active = re.findall(
+                r"^plextuner_upstreams_active(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M
+            )
+            if sum(float(v) for v in active) == 0:
+                return True
+            await asyncio.sleep(0.25)  # polled: the gauge is the condition waited on
+    return False
 
 
 def report_rss(
