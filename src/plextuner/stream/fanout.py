@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from plextuner import memtrim
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import StreamConfig
 from plextuner.errors import StreamError
@@ -45,6 +46,17 @@ class SharedUpstream:
     @property
     def open(self) -> bool:
         return self.state is not UpstreamState.CLOSED
+
+    async def release(self) -> None:
+        """The upstream ended: its ring's TS let go now, and its task. A cancelled task keeps
+        the CancelledError that ended it, whose traceback's frames hold this upstream, which
+        held the task: a cycle only a full collection frees, and those are rare because the
+        collector counts objects, not bytes. 20 viewers' rings (85 MB) stayed behind after
+        every 8 s session of `serve` until then (RSS 63 -> 145 -> 228 -> 311 MB). What they
+        took from the heap is then handed back to the system (else RSS stays at its peak)."""
+        self.ring.clear()
+        self.task = None
+        await memtrim.trim_in_thread()
 
     def fan_out(self, data: bytes) -> None:
         self.ring.append(data)

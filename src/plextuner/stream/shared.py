@@ -192,6 +192,7 @@ class UpstreamHub:
             self._forget(up)
             for viewer in list(up.viewers.values()):
                 viewer.close("upstream ended")
+            await up.release()
 
     async def _first_source(self, up: SharedUpstream) -> tuple[str, Source]:
         """Stream the first source that delivers bytes, until it ends; TuneFailedError when none
