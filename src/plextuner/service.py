@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from plextuner import memtrim
 from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.console.routes import install as install_console
@@ -311,6 +312,7 @@ class Service:
             del outcome
             self.runtime.swap(state)
             await release_in_thread(box)  # freed off the loop
+            await memtrim.trim_in_thread()  # and what that freed handed back (see memtrim.py)
             settle_heap()
             await self._open_ports(state)
             info.ok, info.exit_code = True, exit_code
