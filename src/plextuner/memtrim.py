@@ -9,7 +9,6 @@ macOS) there is no such call and this does nothing.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 
@@ -35,28 +34,3 @@ def trim() -> bool:
         return False
     call(0)
     return True
-
-
-class _Trims:
-    """Trims in a thread, one at a time (each walks the whole heap): a call while one runs
-    asks for one more after it, so what was freed meanwhile is handed back too."""
-
-    running = False
-    again = False
-
-
-async def trim_in_thread() -> None:
-    """`trim` off the event loop: 150 MB handed back is ~10 ms of madvise calls. Calls while
-    one runs are folded into a single trim after it."""
-    if _Trims.running:
-        _Trims.again = True
-        return
-    _Trims.running = True
-    try:
-        while True:
-            _Trims.again = False
-            await asyncio.to_thread(trim)
-            if not _Trims.again:
-                return
-    finally:
-        _Trims.running = False

@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from plextuner import memtrim
 from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.console.routes import install as install_console
@@ -33,7 +32,7 @@ from plextuner.metrics import CHANNELS, REFRESH_DURATION, REFRESH_LAST_SUCCESS
 from plextuner.pipeline import RefreshOutcome, run_refresh
 from plextuner.redact import SECRETS
 from plextuner.refresh import default_stages
-from plextuner.release import release_in_thread
+from plextuner.release import release_in_thread, trim_in_thread
 from plextuner.stages import Stage, StageName
 from plextuner.state.published import PublishedState, load_state
 from plextuner.stream.proxy import StreamEngine
@@ -312,7 +311,7 @@ class Service:
             del outcome
             self.runtime.swap(state)
             await release_in_thread(box)  # freed off the loop
-            await memtrim.trim_in_thread()  # and what that freed handed back (see memtrim.py)
+            await trim_in_thread()  # and what that freed handed back (see memtrim.py)
             settle_heap()
             await self._open_ports(state)
             info.ok, info.exit_code = True, exit_code

@@ -63,31 +63,3 @@ def test_the_c_library_is_not_searched_for() -> None:
             memtrim.trim()
     finally:
         memtrim._trimmer.cache_clear()
-
-
-async def test_trims_in_a_thread_are_folded_while_one_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Upstreams that end together (20 viewers leaving) ask for a trim each: one runs in a
-    thread, the calls made meanwhile become one more trim after it (what they freed is handed
-    back too), never a pile of threads walking the heap at once."""
-    import asyncio
-    import threading
-
-    started, release = threading.Event(), threading.Event()
-    calls: list[int] = []
-
-    def slow_trim() -> bool:
-        calls.append(len(calls))
-        started.set()
-        release.wait(10)
-        return True
-
-    monkeypatch.setattr(memtrim, "trim", slow_trim)
-    first = asyncio.create_task(memtrim.trim_in_thread())
-    await asyncio.to_thread(started.wait, 10)
-    await asyncio.gather(*(memtrim.trim_in_thread() for _ in range(5)))  # return at once
-    assert calls == [0]
-    release.set()
-    await first
-    assert calls == [0, 1]
-    await memtrim.trim_in_thread()  # none running: a trim of its own
-    assert calls == [0, 1, 2]

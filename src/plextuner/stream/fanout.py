@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from plextuner import memtrim
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import StreamConfig
 from plextuner.errors import StreamError
+from plextuner.release import trim_in_thread
 from plextuner.stream.ring import Ring
 from plextuner.stream.viewer import Viewer
 
@@ -56,7 +56,7 @@ class SharedUpstream:
         took from the heap is then handed back to the system (else RSS stays at its peak)."""
         self.ring.clear()
         self.task = None
-        await memtrim.trim_in_thread()
+        await trim_in_thread()
 
     def fan_out(self, data: bytes) -> None:
         self.ring.append(data)
