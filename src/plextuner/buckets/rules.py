@@ -126,9 +126,9 @@ def _by_groups(
 ) -> tuple[dict[str, list[Channel]], int]:
     """`assign`'s loop when the rules read a channel's groups at most. A channel of one group
     (most are) is looked up by that string, whose hash Python keeps, in a table per last
-    bucket, and the answer is its bucket's list: no tuple built and hashed a channel
-    (50k channels: 42 -> ~20 ms). A channel of several groups is looked up by their tuple,
-    which no string equals."""
+    bucket, and the answer is its bucket's list: no tuple built and hashed a channel (50k
+    channels of a rich list: 34 -> 24 ms). A channel of several groups is looked up by their
+    tuple, which no string equals; one of none by its `group`, as `assign` reads it."""
     decided: dict[str, dict[object, list[Channel] | None]] = {}
     dropped = 0
     for ch in channels:
@@ -137,8 +137,10 @@ def _by_groups(
             seen: object = ""
         elif len(groups) == 1:
             seen = groups[0]
+        elif groups:
+            seen = tuple(groups)
         else:
-            seen = tuple(groups) if groups else ch.group
+            seen = ch.group
         kept = last(ch.key, "")
         table = decided.get(kept)
         if table is None:
