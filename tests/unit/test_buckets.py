@@ -145,14 +145,23 @@ _FRESH = st.frozensets(st.sampled_from(["r0", "r1", "r2", "r3"]))
 _UNMATCHED = st.sampled_from(["default", "drop"])
 
 
+# Rules of every field, and the usual ones: groups only (or catch-alls only), which `assign`
+# looks up by a channel's groups alone (one by its name, several by their tuple, none by the
+# channel's `group`); each shape in about half the examples.
+_RULES = st.one_of(
+    st.lists(st.tuples(_PATTERN, _PATTERN, _PATTERN, _PATTERN), min_size=1, max_size=4),
+    st.lists(st.tuples(_PATTERN, st.none(), st.none(), st.none()), min_size=1, max_size=4),
+)
+
+
 @given(
-    rules=st.lists(st.tuples(_PATTERN, _PATTERN, _PATTERN, _PATTERN), min_size=1, max_size=4),
+    rules=_RULES,
     channels=_CHANNELS,
     sticky_to=_STICKY,
     fresh=_FRESH,
     unmatched=_UNMATCHED,
 )
-@hsettings(max_examples=200, deadline=None)
+@hsettings(max_examples=300, deadline=None)
 def test_remembered_verdicts_place_channels_as_the_rules_do(
     rules: list[tuple[str | None, ...]],
     channels: list[tuple[list[str], str, str, str, str]],
@@ -163,38 +172,6 @@ def test_remembered_verdicts_place_channels_as_the_rules_do(
     """`assign` remembers rule verdicts by the fields the rules read; it places every channel
     where asking each rule of each channel afresh would (sticky, catch-all and fresh rules
     included)."""
-    _places_as_the_rules_do(rules, channels, sticky_to, fresh, unmatched)
-
-
-@given(
-    groups=st.lists(_PATTERN, min_size=1, max_size=4),
-    channels=_CHANNELS,
-    sticky_to=_STICKY,
-    fresh=_FRESH,
-    unmatched=_UNMATCHED,
-)
-@hsettings(max_examples=200, deadline=None)
-def test_rules_of_groups_only_place_channels_as_the_rules_do(
-    groups: list[str | None],
-    channels: list[tuple[list[str], str, str, str, str]],
-    sticky_to: list[int],
-    fresh: frozenset[str],
-    unmatched: str,
-) -> None:
-    """The usual rules read a channel's groups and nothing else (or nothing at all: catch-alls
-    only), and `assign` looks such channels up by their groups alone: one group by its name,
-    several by their tuple, none by the channel's `group`. Placed as asking afresh would."""
-    rules: list[tuple[str | None, ...]] = [(g, None, None, None) for g in groups]
-    _places_as_the_rules_do(rules, channels, sticky_to, fresh, unmatched)
-
-
-def _places_as_the_rules_do(
-    rules: list[tuple[str | None, ...]],
-    channels: list[tuple[list[str], str, str, str, str]],
-    sticky_to: list[int],
-    fresh: frozenset[str],
-    unmatched: str,
-) -> None:
     configs = [
         BucketConfig(name=f"r{i}", match=MatchConfig(group=g, name=n, tvg_id=t, provider=p))
         for i, (g, n, t, p) in enumerate(rules)
