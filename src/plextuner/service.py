@@ -19,7 +19,7 @@ from aiohttp import web
 from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.console.routes import install as install_console
-from plextuner.errors import NothingPublishedError, PlexTunerError
+from plextuner.errors import PlexTunerError
 from plextuner.hdhr.app import build_app
 from plextuner.hdhr.control import ControlView, start_control
 from plextuner.hdhr.device import Identity, device_auth
@@ -290,11 +290,7 @@ class Service:
                 # 0.2-0.6 s on the loop with 50k channels). Reference counting still frees them.
                 gc.disable()
                 outcome = await run_refresh(self.settings, stages=stages)
-            except NothingPublishedError as err:
-                info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
-                log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
-                return False
-            except PlexTunerError as err:
+            except PlexTunerError as err:  # NothingPublishedError among them
                 info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
                 log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
                 return False
