@@ -43,15 +43,18 @@ log = get_logger(__name__)
 SWITCH_INTERVAL = 0.0005
 
 
-def settle_heap() -> None:
+def settle_heap(*, young: bool = False) -> None:
     """Move the served state out of the collector's sight (`gc.freeze`): a full collection
     walks every live object holding the GIL, and with 50k channels served that is a pause of
     several hundred ms on the event loop, triggered by whatever thread allocates (a refresh's
     parser). The state is acyclic; reference counting still frees it when it is replaced.
     A collection first: cyclic garbage frozen is never freed (a refresh context held by its
-    failed guide download's traceback leaked ~50 MB a refresh that way). It walks only what
-    is not frozen yet, the new state's lists mostly (its structs are untracked): ~7 ms."""
-    gc.collect()
+    failed guide download's traceback leaked ~50 MB a refresh that way). `young`: after a
+    refresh run with the collector off, everything it made is in the youngest generation,
+    and collecting that one alone (the new state's lists mostly, its structs untracked) is
+    the walk the collector would make anyway as it is turned on: ~7 ms, where a full one
+    with 20 viewers streaming held the loop 20-40 ms."""
+    gc.collect(0 if young else 2)
     gc.freeze()
 
 
@@ -284,12 +287,14 @@ class Service:
             info = self.runtime.refresh
             info.started_at, info.finished_at = time.time(), None
             self.runtime.scan_in_progress = self.runtime.state is None
+            refreshed = False
             try:
                 # No automatic full collections while the refresh allocates its hundreds of
                 # thousands of objects: each would walk them all holding the GIL (pauses of
                 # 0.2-0.6 s on the loop with 50k channels). Reference counting still frees them.
                 gc.disable()
                 outcome = await run_refresh(self.settings, stages=stages)
+                refreshed = True
             except PlexTunerError as err:  # NothingPublishedError among them
                 info.ok, info.message, info.exit_code = False, SECRETS.scrub(str(err)), 1
                 log.error("refresh_failed", error=err)  # noqa: TRY400 - expected, no traceback
@@ -302,17 +307,21 @@ class Service:
                 info.message = SECRETS.scrub(f"internal error ({type(err).__name__}); see the log")
                 return False
             finally:
-                gc.enable()
+                if not refreshed:
+                    gc.enable()
                 self.runtime.scan_in_progress = False
                 info.finished_at = time.time()
-            record_refresh(outcome)
-            state, exit_code = outcome.state, outcome.exit_code
-            box: list[object] = [self.runtime.state, outcome]  # the replaced state, the context
-            del outcome
-            self.runtime.swap(state)
-            await release_in_thread(box)  # freed off the loop
-            await trim_in_thread()  # and what that freed handed back (see memtrim.py)
-            settle_heap()
+            try:  # the collector stays off until the new state is frozen (settle_heap)
+                record_refresh(outcome)
+                state, exit_code = outcome.state, outcome.exit_code
+                box: list[object] = [self.runtime.state, outcome]  # replaced state, context
+                del outcome
+                self.runtime.swap(state)
+                await release_in_thread(box)  # freed off the loop
+                await trim_in_thread()  # and what that freed handed back (see memtrim.py)
+                settle_heap(young=True)
+            finally:
+                gc.enable()
             await self._open_ports(state)
             info.ok, info.exit_code = True, exit_code
             info.message = "held: " + ", ".join(state.held) if state.held else "ok"
