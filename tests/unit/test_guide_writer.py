@@ -21,8 +21,9 @@ from plextuner.epg.writer import (
     programme_xml,
     write_guide,
 )
-from plextuner.epg.xmltext import _NOT_XML, NEEDS_ESCAPE, programme_body, xml_attr, xml_text
+from plextuner.epg.xmltext import programme_body
 from plextuner.ingest.models import Channel
+from plextuner.xmlescape import _NOT_XML, NEEDS_ESCAPE, xml_attr, xml_text
 from tests.unit.test_epg import WINDOW, entry
 
 

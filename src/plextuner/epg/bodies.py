@@ -12,8 +12,9 @@ from plextuner.epg.chunked import CHUNK, SpilledList
 from plextuner.epg.emit import RenderedRun, SourcedRun
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill
-from plextuner.epg.xmltext import NEEDS_ESCAPE, RARE, programme_end, xml_attr, xml_text
+from plextuner.epg.xmltext import programme_end
 from plextuner.memo import remembered
+from plextuner.xmlescape import NEEDS_ESCAPE, RARE, xml_attr, xml_text
 
 CACHED = 65_536  # pieces remembered per kind; past that, rendered each time
 

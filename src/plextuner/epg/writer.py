@@ -22,9 +22,10 @@ from plextuner.epg.grouped import GroupedReader
 from plextuner.epg.kept import NO_STOP, TIME_BASE, Kept, KeptList
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill
-from plextuner.epg.xmltext import NEEDS_ESCAPE, programme_body, xml_attr, xml_text
+from plextuner.epg.xmltext import programme_body
 from plextuner.fileio import Committer, fsync_dir
 from plextuner.ingest.models import Channel
+from plextuner.xmlescape import NEEDS_ESCAPE, xml_attr, xml_text
 
 
 @functools.lru_cache(maxsize=8192)  # programmes share slot times across channels

@@ -1,48 +1,10 @@
-"""XMLTV text as lxml serialises it: the escapes, and a programme's body (all after its start
-tag). Light on imports: the second half's helper (halves.py) renders with it."""
+"""A programme's body as lxml serialises it (all after its start tag; the escapes are
+xmlescape.py's). Light on imports: the second half's helper (halves.py) renders with it."""
 
 from __future__ import annotations
 
-import re
-
 from plextuner.epg.model import Programme
-
-# Characters XML 1.0 cannot carry (lxml refuses them; provider text may hold them): what its
-# Char production leaves out, spelled as the few ranges it is (the negated class of the
-# allowed ranges took 6.8 ms to compile, in every process that writes a guide; this 0.6 ms).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-_ATTR_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
-     "\t": "&#9;"}
-)  # fmt: skip
-
-
-# Any character an attribute escapes or XML cannot carry (a superset of what text escapes), as
-# one class (3x faster than the alternation; a test holds it equal over every code point): a
-# channel whose values hold none of them is written without escaping anything.
-NEEDS_ESCAPE = re.compile('[\x00-\x1f&<>"\ud800-\udfff\ufffe\uffff]')
-_needs_escape = NEEDS_ESCAPE.search
-
-
-def xml_text(value: str) -> str:
-    """Element text escaped as lxml serialises it. Most values need nothing: one class search
-    answers that (the deletion and the translation through a table of strings cost ~0.9 us
-    a value, a placeholder guide's 50k titles and channel ids 0.1 s of its first write)."""
-    if _needs_escape(value) is None:
-        return value
-    return _NOT_XML.sub("", value).translate(_TEXT_ESCAPES)
-
-
-def xml_attr(value: str) -> str:
-    """A double-quoted attribute value escaped as lxml serialises it."""
-    if _needs_escape(value) is None:
-        return f'"{value}"'
-    return '"' + _NOT_XML.sub("", value).translate(_ATTR_ESCAPES) + '"'
-
-
-# The characters of NEEDS_ESCAPE beyond `&<>"`: control characters and what XML cannot carry.
-RARE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+from plextuner.xmlescape import NEEDS_ESCAPE, RARE, xml_attr, xml_text
 
 
 def programme_body(p: Programme) -> str:
