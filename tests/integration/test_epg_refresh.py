@@ -16,7 +16,7 @@ from plextuner.epg.match import ChannelFacts, Matcher, MatchResult
 from plextuner.pipeline import run_refresh
 from plextuner.refresh import default_stages
 from plextuner.stages import StageName
-from plextuner.state.aggregate import open_aggregate
+from plextuner.state.aggregate import open_aggregate, read_guide
 from tests.unit.test_guide_aggregate import document
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,7 @@ async def test_guide_written_and_pruned(tmp_path: Path) -> None:
     outcome = await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     device = outcome.state.devices[0]
     assert [e.has_guide for e in device.entries] == [True, False]
-    text = DataDir(tmp_path / "data").guide("g").read_text()
+    text = read_guide(DataDir(tmp_path / "data").guide("g")).decode()
     shows = text.count("<title>Show")
     assert 45 <= shows <= 53  # now-2h .. now+48h of hourly shows
     assert text.count("<title>Beta</title>") >= 48
@@ -113,7 +113,7 @@ async def test_unchanged_guides_are_not_rewritten(tmp_path: Path) -> None:
     await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
     renamed = stamps()
     assert renamed[0] != first[0] and renamed[1] != first[1]
-    assert "<title>Gamma</title>" in paths.guide("g").read_text()
+    assert "<title>Gamma</title>" in read_guide(paths.guide("g")).decode()
     assert b"<title>Gamma</title>" in document([paths.guide("g")])
 
     guide = tmp_path / "guide.xml"
@@ -138,7 +138,7 @@ async def test_broken_programmes_cost_nothing_else(tmp_path: Path) -> None:
     guide.write_text(text.replace("<title>Show 7</title>", "<title>Caf&eacute;&nbsp;7</title>"))
     with capture_logs() as logs:
         await run_refresh(settings, stages=default_stages(settings))  # type: ignore[arg-type]
-    written = DataDir(tmp_path / "data").guide("g").read_text()
+    written = read_guide(DataDir(tmp_path / "data").guide("g")).decode()
     assert "<title>Law &amp; Order</title>" in written
     assert "<title>Café\u00a07</title>" in written
     assert "<title>Show 8</title>" in written and "<title>Show 40</title>" in written

@@ -19,6 +19,7 @@ from lxml import etree
 from plextuner.cli import main
 from plextuner.epg.worker import GuideJob, GuideJobResult
 from plextuner.ingest import merge_entries, parse_m3u_file
+from plextuner.state.aggregate import read_guide
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data" / "guidematch"
@@ -62,7 +63,7 @@ def received(guides: Path) -> dict[str, str | None]:
     """Channel name -> guide id whose programmes its device guide carries (None: placeholder)."""
     out: dict[str, str | None] = {}
     for path in guides.glob("*.xml"):
-        root = etree.parse(str(path)).getroot()
+        root = etree.fromstring(read_guide(path))  # as served: placeholders rendered
         names = {c.get("id"): c.findtext("display-name") for c in root.iterfind("channel")}
         got: dict[str, str | None] = {}
         for p in root.iterfind("programme"):

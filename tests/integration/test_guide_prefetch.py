@@ -19,6 +19,7 @@ from plextuner.errors import NothingPublishedError
 from plextuner.pipeline import run_refresh
 from plextuner.refresh import default_stages
 from plextuner.stages import NamedStage, RefreshContext, StageName
+from plextuner.state.aggregate import read_guide
 from tests.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,7 @@ async def refreshed_with_guide(settings: Settings, title: str) -> None:
     """A refresh whose one channel has its guide, the programmes titled `title`."""
     outcome = await run_refresh(settings, stages=default_stages(settings))
     assert [e.has_guide for e in outcome.state.devices[0].entries] == [True]
-    assert f"<title>{title} 0</title>" in settings.paths.guide("g").read_text()
+    assert f"<title>{title} 0</title>" in read_guide(settings.paths.guide("g")).decode()
 
 
 async def test_a_configured_guide_downloads_while_the_playlist_is_read(
@@ -143,7 +144,7 @@ async def test_guides_download_at_once_and_keep_their_order(
     base = await serve({"/list.m3u": playlist, "/1.xml": first, "/2.xml": second})
     settings = settings_for(tmp_path, base, ["/1.xml", "/2.xml"])
     await run_refresh(settings, stages=default_stages(settings))
-    text = DataDir(tmp_path / "data").guide("g").read_text()
+    text = read_guide(DataDir(tmp_path / "data").guide("g")).decode()
     assert "<title>First 0</title>" in text
     assert "Second" not in text
 
@@ -280,7 +281,7 @@ async def test_a_failed_panels_guide_is_not_used(
     assert asked.is_set()  # downloaded early,
     assert [p.ok for p in outcome.state.providers] == [False, True]  # but its panel failed
     assert [e.has_guide for e in outcome.state.devices[0].entries] == [False]
-    assert "Panel" not in DataDir(tmp_path / "data").guide("g").read_text()
+    assert "Panel" not in read_guide(DataDir(tmp_path / "data").guide("g")).decode()
 
 
 async def test_a_failed_panels_download_is_not_waited_for(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from plextuner.epg.writer import Placeholders, write_guide
-from plextuner.state.aggregate import Aggregate, open_aggregate
+from plextuner.state.aggregate import Aggregate, open_aggregate, read_guide
 from tests.unit.test_epg import WINDOW
 from tests.unit.test_guide_writer import device
 
@@ -65,7 +65,7 @@ def test_spliced_channels_first(tmp_path: Path) -> None:
     root = etree.fromstring(body)
     tags = [e.tag for e in root]
     assert tags.count("channel") == 7 and tags.index("programme") == 7
-    each = [etree.parse(str(p)).getroot() for p in [*paths, foreign]]
+    each = [etree.fromstring(read_guide(p)) for p in [*paths, foreign]]  # as served
     assert tags.count("programme") == sum(len(r.findall("programme")) for r in each)
     ids = [e.get("id") for e in root.iterfind("channel")]
     assert ids == [c.get("id") for r in each for c in r.iterfind("channel")]

@@ -26,6 +26,7 @@ from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.worker import run_guide_job
 from plextuner.epg.writeall import write_all
 from plextuner.stages import RefreshContext
+from plextuner.state.aggregate import read_guide
 from tests.unit.test_guide_spill import HOUR, WINDOW, devices, guide_job, stamp
 
 CHANNELS = ["c0", "c1", "c2", "other"]  # the lineup carries c0-c2
@@ -95,7 +96,7 @@ def read(tmp: Path, guide: Path, split: bool, chunk: int = 4096, writers: int = 
         mock.patch.object(writehalf, "HELPER_MIN", 0 if writers == 2 else 1 << 62),
     ):
         write_all(ctx, data, WINDOW, fresh=True)
-    guides = {p.name: p.read_bytes() for p in sorted(settings.paths.guides.glob("*.xml"))}
+    guides = {p.name: read_guide(p) for p in sorted(settings.paths.guides.glob("*.xml"))}
     counts = (outcome.channels, outcome.programmes, outcome.skipped, outcome.truncated)
     assert not list(settings.paths.epg_cache.iterdir())  # the spill files were never named
     return Read(
@@ -323,7 +324,7 @@ def test_epg_parallel_turns_the_helper_on_and_off(tmp_path: Path, parallel: bool
         result = run_guide_job(job)
     assert not result.failed
     assert took.call_count == int(parallel)
-    assert b"Show" in settings.paths.guide("d0").read_bytes()
+    assert b"Show" in read_guide(settings.paths.guide("d0"))
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from plextuner.epg.writeall import write_all
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel
 from plextuner.stages import RefreshContext
+from plextuner.state.aggregate import read_guide
 
 DATA = Path(__file__).parent.parent / "data"
 WINDOW = (
@@ -97,7 +98,7 @@ def written(tmp: Path, spilled: bool, fold: bool) -> dict[str, bytes]:
         parse_source(hostile_guide(tmp / f"g{n}.xml", offset), f"g{n}", data, entries, WINDOW)
     with mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]):
         write_all(ctx, data, WINDOW, fresh=True)
-    return {p.name: p.read_bytes() for p in sorted(settings.paths.guides.glob("*.xml"))}
+    return {p.name: read_guide(p) for p in sorted(settings.paths.guides.glob("*.xml"))}
 
 
 @pytest.mark.parametrize("fold", [True, False])
@@ -260,7 +261,7 @@ def test_an_unwritable_data_dir_keeps_programmes_in_memory(tmp_path: Path) -> No
     guide = hostile_guide(tmp_path / "g.xml")
     result = run_guide_job(guide_job(settings, guide))
     assert any("on disk" in reason for reason in result.failed)
-    assert b"<programme" in settings.paths.guide("d0").read_bytes()
+    assert b"<programme" in read_guide(settings.paths.guide("d0"))
 
 
 def test_with_no_guide_source_nothing_is_spilled(tmp_path: Path) -> None:

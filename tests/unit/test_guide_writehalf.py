@@ -23,6 +23,7 @@ from plextuner.epg.writer import Placeholders
 from plextuner.errors import EpgError
 from plextuner.ingest.models import Channel, Source
 from plextuner.stages import RefreshContext, StageName
+from plextuner.state.aggregate import read_guide
 from tests.unit.test_guide_spill import HOUR, WINDOW, stamp
 
 GUIDE_CHANNELS = [f"c{i}" for i in range(8)]
@@ -105,7 +106,7 @@ def write(
     ):
         write_all(ctx, data, WINDOW, fresh=fresh_dir)
     paths = settings.paths
-    guides = {p.name: p.read_bytes() for p in sorted(paths.guides.glob("*.xml"))}
+    guides = {p.name: read_guide(p) for p in sorted(paths.guides.glob("*.xml"))}
     prints = json.loads((paths.guides / ".fingerprints.json").read_text())
     prints = prints.get("devices", prints)
     matches = paths.guide_matches.read_bytes()
@@ -130,8 +131,8 @@ def test_two_writers_write_what_one_writes(tmp_path: Path) -> None:
 def test_with_no_guide_source_two_writers_write_the_placeholders_one_writes(
     tmp_path: Path,
 ) -> None:
-    """No guide source, so no spill: the helper still takes its share of the placeholders (a
-    50k list's first write is 500 MB of them)."""
+    """No guide source, so no spill: the helper still takes its share of the placeholders
+    when there are enough of them (their notes: placeholders.py)."""
     one = write(tmp_path / "one", None, helper=False)
     two = write(tmp_path / "two", None, helper=True)
     assert (one.started, two.started) == (0, 1)
@@ -160,7 +161,7 @@ def test_with_no_guide_source_every_entry_is_left_unmatched(
         assert {(e.guide_id, e.guide_match, e.guide_score, e.has_guide) for e in d.entries} == {
             (None, "none", None, False)
         }
-    guide = (settings.paths.guides / "d1.xml").read_bytes()
+    guide = read_guide(settings.paths.guides / "d1.xml")
     assert guide.count(b"<programme ") == (
         3 * round((WINDOW[1] - WINDOW[0]) / HOUR) if placeholder else 0
     )
@@ -310,17 +311,20 @@ def test_the_helper_takes_more_than_half_of_the_writing(
 
 def test_a_devices_writing_counts_its_placeholders() -> None:
     """Kept programmes count one each; a channel with none (unmatched, or its guide channel's
-    programmes all gone) counts its placeholder slots at PLACEHOLDER_WORK: a 50k list's
-    unmatched channels' placeholders all went to the guide job while the helper had none."""
+    programmes all gone) counts PLACEHOLDER_WORK when placeholders are on (a 50k list's
+    unmatched channels all went to the guide job while the helper had none), nothing when
+    off."""
     kept = KeptList()
     for i in range(4):
         kept.append(WINDOW[0] + i * HOUR, WINDOW[0] + (i + 1) * HOUR, i)
     programmes = {"g1": [kept], "g2": [KeptList()]}
     results = [MatchResult("g1", MatchTier.TVG_ID, 1.0), MatchResult("g2", MatchTier.TVG_ID, 1.0),
                UNMATCHED, UNMATCHED]  # fmt: skip
-    assert writehalf.work(results, programmes, 0.0) == 4
-    assert writehalf.work(results, programmes, 72.0) == 4 + int(3 * 72 * writehalf.PLACEHOLDER_WORK)
-    assert writehalf.work([UNMATCHED] * 10, {}, 24.0) == int(240 * writehalf.PLACEHOLDER_WORK)
+    with mock.patch.object(writehalf, "PLACEHOLDER_WORK", 2.5):
+        assert writehalf.work(results, programmes, False) == 4
+        assert writehalf.work(results, programmes, True) == 4 + int(3 * 2.5)
+        assert writehalf.work([UNMATCHED] * 10, {}, True) == 25
+        assert writehalf.work([UNMATCHED] * 10, {}, False) == 0
 
 
 def test_a_job_that_cannot_be_written_leaves_every_guide_to_the_job(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from plextuner.state.aggregate import guide_fill
+
 
 @dataclass(slots=True)
 class _Guide:
@@ -45,6 +47,9 @@ def _build(path: Path, now: float) -> dict[str, list[tuple[float, float, str]]]:
         el.clear(keep_tail=False)
         while el.getprevious() is not None:
             del el.getparent()[0]
+    filled = guide_fill(path)  # the placeholders, noted rather than written (placeholders.py)
+    for cid, times in filled.slots() if filled is not None else ():
+        slots[cid] = [t for t in times if t[1] > now][:2]
     return slots
 
 
@@ -58,7 +63,7 @@ def now_next(path: Path, channel_id: str) -> list[tuple[float, float, str]]:
     if cached is None or cached.mtime != mtime or now - cached.built_at > REBUILD_AFTER:
         try:
             slots = _build(path, now)
-        except etree.XMLSyntaxError:
+        except (etree.XMLSyntaxError, OSError):  # replaced or removed meanwhile
             slots = {}
         cached = _CACHE[path] = _Guide(mtime, now, slots)
     return cached.slots.get(channel_id, [])

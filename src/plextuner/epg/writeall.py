@@ -114,7 +114,7 @@ def write_all(
     guides = _GuidePass(ctx, data, window, fresh, fingerprint.load(paths.guides), context)
     devices = ctx.devices
     results = [_device_results(d.entries, data) for d in devices]
-    second = _helpers(data, results, window, cfg)
+    second = _helpers(data, results, cfg)
     order = sorted(range(len(devices)), key=lambda i: i not in second)
     writer = SecondWriter(data.spill)
     started, generated = time.monotonic(), time.time()
@@ -176,16 +176,13 @@ def _write_report(path: Path, reports: dict[int, bytes]) -> None:
     write_atomic(path, [*chunks, b"]}"])
 
 
-def _helpers(
-    data: GuideData, results: list[list[MatchResult]], window: tuple[float, float], cfg: EpgConfig
-) -> set[int]:
+def _helpers(data: GuideData, results: list[list[MatchResult]], cfg: EpgConfig) -> set[int]:
     """With a second CPU, the devices (by index) a helper writes, about half the writing
     (writehalf.py): gathered first and handed over, the rest written here meanwhile. The
     writing: kept programmes, and placeholders for the channels without any."""
     if not (data.parallel and two_writers(data.spill)):
         return set()
-    slots = (window[1] - window[0]) / cfg.placeholder_block if cfg.placeholder else 0.0
-    return share([work(r, data.programmes, slots) for r in results])
+    return share([work(r, data.programmes, cfg.placeholder) for r in results])
 
 
 def _known_good(data: GuideData, prints: dict[str, str]) -> dict[str, str]:

@@ -60,24 +60,26 @@ GATHER = 0.2
 # file): 0.122 s a device against 0.105, 0.144 against 0.13. With GATHER 0.3 and no pace, the
 # job waited 0.37-0.43 s for the helper at the end on both guides.
 HELPER_PACE = 1.12
-# A placeholder's writing against a kept programme's (a 50k list's 31,000 unmatched channels'
-# 2.3M, 386 MB, all went to the guide job: ~1.3 s, the helper none)
-PLACEHOLDER_WORK = 0.5
+# A channel with placeholders, against a kept programme: its slots are noted, not written
+# (placeholders.py), ~2 us a channel, as a kept programme's writing (when they were written,
+# 75 slots a channel at 0.5 each).
+PLACEHOLDER_WORK = 1.0
 NICE = 5  # as the reading helper (halves.py): it yields to a serving daemon's viewers
 
 
-def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]], slots: float) -> int:
+def work(results: Sequence[MatchResult], kept: Mapping[str, Sequence[Sized]], filled: bool) -> int:
     """A device's writing work: the kept programmes of the guide channels it matched, and
-    `slots` placeholders for each channel with none (weighed as PLACEHOLDER_WORK)."""
+    (`filled`: placeholders on) each channel with none weighed as PLACEHOLDER_WORK."""
+    each = PLACEHOLDER_WORK if filled else 0.0
     if not kept:  # no guide source: placeholders only (no walk of the device's results)
-        return int(len(results) * slots * PLACEHOLDER_WORK)
+        return int(len(results) * each)
     counts = [sum(len(x) for x in kept.get(r.guide_id, ())) if r.guide_id else 0 for r in results]
-    return sum(counts) + int(counts.count(0) * slots * PLACEHOLDER_WORK)
+    return sum(counts) + int(counts.count(0) * each)
 
 
 def two_writers(spill: Spill | None) -> bool:
     """A second CPU to write on, and the bodies in a file a helper can read (or none to read:
-    no guide source, placeholders only; a 50k list's first write is 500 MB of them)."""
+    no guide source, placeholders only)."""
     return (spill is None or not spill.in_memory) and second_cpu()
 
 

@@ -9,8 +9,7 @@ import os
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
 from operator import lt
 from pathlib import Path
 from typing import IO, cast
@@ -25,12 +24,8 @@ from plextuner.epg.spill import Spill
 from plextuner.epg.xmltext import programme_body
 from plextuner.fileio import Committer, fsync_dir
 from plextuner.ingest.models import Channel
+from plextuner.placeholders import Collected, fmt_time, steps
 from plextuner.xmlescape import NEEDS_ESCAPE, xml_attr, xml_text
-
-
-@functools.lru_cache(maxsize=8192)  # programmes share slot times across channels
-def fmt_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S +0000")
 
 
 class Placeholders(msgspec.Struct, frozen=True, gc=False):
@@ -45,38 +40,11 @@ class Placeholders(msgspec.Struct, frozen=True, gc=False):
     block: float
 
 
-class _SlotTemplate:
-    """The placeholder slots of one window, pre-rendered up to the channel attribute."""
-
-    def __init__(self, start: float, end: float, block: float) -> None:
-        first = start - start % block
-        self.heads = [
-            f'<programme start="{fmt_time(t)}" stop="{fmt_time(t + block)}" channel='.encode()
-            for t in _steps(first, end, block)
-        ]
-        self._slots = [*self.heads, b""]  # joined, each head followed by the channel's tail
-
-    def render(self, channel: str, title: str) -> bytes:
-        """The channel's slots as written: bytes joined once, not text encoded and the tail
-        added afterwards (each a copy of almost the whole guide: ~10 ms of a 50k-channel
-        list's first write)."""
-        tail = f"{xml_attr(channel)}><title>{xml_text(title or 'Untitled')}</title></programme>"
-        return tail.encode().join(self._slots)
-
-
 def placeholders(name: str, start: float, end: float, block: float) -> list[Programme]:
     first = start - start % block
     return [
-        Programme(channel="", start=t, stop=t + block, title=name)
-        for t in _steps(first, end, block)
+        Programme(channel="", start=t, stop=t + block, title=name) for t in steps(first, end, block)
     ]
-
-
-def _steps(first: float, end: float, step: float) -> Iterable[float]:
-    t = first
-    while t < end:
-        yield t
-        t += step
 
 
 def channel_xml(number: str, channel: Channel, icon: str, id_style: str = "xmltv") -> str:
@@ -206,7 +174,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
     device's `channels_xml` when the caller has it already (it fingerprinted them)."""
     count = 0
     stamp = fmt_time(generated or time.time())
-    templates: dict[tuple[float, float, float], _SlotTemplate] = {}
+    filler = Collected()  # noted at the end, rendered when read (fill.py)
     attrs = {"generator-info-name": "plextuner", "date": stamp}
     reader = None
     if spill is not None:  # the spilled channels' bodies, read a few channels at a time
@@ -220,10 +188,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
                 continue
             cid = channel_id(e.number, id_style)
             if isinstance(items, Placeholders):
-                key = (items.start, items.end, items.block)
-                template = templates.get(key) or templates.setdefault(key, _SlotTemplate(*key))
-                fh.write(template.render(cid, items.title))
-                count += len(template.heads)
+                count += filler.add((items.start, items.end, items.block), cid, items.title)
                 continue
             quoted = xml_attr(cid)
             if isinstance(items, KeptList) and reader is not None:  # a provider's own guide
@@ -245,6 +210,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
                     raise ValueError("a spilled programme without its spill")
             fh.write(b"".join(written))
             count += len(written)
+        fh.write(filler.note())
     return count
 
 

@@ -22,7 +22,7 @@ from plextuner.hdhr.tuners import device_tuners, status_json, tuners_html
 from plextuner.logging import get_logger
 from plextuner.metrics import STREAM_REJECTED, render
 from plextuner.redact import SECRETS
-from plextuner.state.aggregate import open_aggregate
+from plextuner.state.aggregate import open_aggregate, open_guide
 from plextuner.stream.proxy import STREAM_HEADERS
 
 log = get_logger(__name__)
@@ -166,11 +166,17 @@ async def epg_xml(request: web.Request) -> web.StreamResponse:
 
 
 async def guide_xml(request: web.Request) -> web.StreamResponse:
+    """The device's guide file, its placeholder programmes rendered as it is sent (see
+    placeholders.py), answered as a static file would be (state/aggregate.py)."""
     device = _device(request)
     path = _rt(request).settings.paths.guide(device.name)
-    if not path.is_file():
+    agg = await asyncio.to_thread(open_guide, path)
+    if agg is None:
         raise web.HTTPNotFound(text="no guide published for this device yet\n")
-    return web.FileResponse(path, headers={"Content-Type": "application/xml; charset=utf-8"})
+    try:
+        return await send_aggregate(request, agg)
+    finally:
+        agg.close()
 
 
 async def tune(request: web.Request) -> web.StreamResponse:

@@ -25,6 +25,9 @@ from typing import BinaryIO
 
 from lxml import etree
 
+from plextuner import placeholders as fill
+from plextuner.placeholders import FillPart
+
 HEAD = b"<?xml version='1.0' encoding='utf-8'?>\n<tv generator-info-name=\"plextuner\">"
 TAIL = b"</tv>"
 _HEAD_LIMIT = 4096
@@ -33,12 +36,14 @@ _CACHE_LIMIT = 4096
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """Bytes `lo..hi` of an open file, or `data` itself when `file` is None."""
+    """Bytes `lo..hi` of an open file, or `data` itself when `file` is None, or (`fill`)
+    placeholder programmes rendered when they are sent (placeholders.py), `hi` bytes of them."""
 
     file: BinaryIO | None
     lo: int
     hi: int
     data: bytes = b""
+    fill: FillPart | None = None
 
     @property
     def size(self) -> int:
@@ -63,7 +68,12 @@ class Aggregate:
             lo, hi = max(start, at), min(end, at + piece.size)
             if lo < hi:
                 skip, take = lo - at, hi - lo
-                if piece.file is None:
+                if piece.fill is not None:
+                    data = fill.render(piece.fill)
+                    yield Piece(
+                        None, 0, take, data[skip : skip + take] if take < len(data) else data
+                    )
+                elif piece.file is None:
                     yield Piece(None, 0, take, piece.data[skip : skip + take])
                 else:
                     yield Piece(piece.file, piece.lo + skip, piece.lo + skip + take)
@@ -79,7 +89,7 @@ class Aggregate:
 
 # (device, inode, size, mtime) of a guide file → its section offsets: a guide is replaced, never
 # changed in place, so a file once measured keeps its offsets. Bounded; reset when full.
-_sections_cache: dict[tuple[int, int, int, int], tuple[int, int, int] | None] = {}
+_sections_cache: dict[tuple[int, int, int, int], tuple[int, int, int, int] | None] = {}
 _cache_lock = threading.Lock()
 
 
@@ -109,9 +119,11 @@ def open_aggregate(paths: Sequence[Path]) -> Aggregate | None:
                 channels.append(_literal(channel_bytes))
                 programmes.append(_literal(programme_bytes))
                 continue
-            body, first, end = spans
+            body, first, end, note = spans
             channels.append(Piece(fh, body, first))
-            programmes.append(Piece(fh, first, end))
+            found = _fill(fh, note, end)
+            programmes.append(Piece(fh, first, end if found is None else note))
+            programmes += found or ()
     except BaseException:
         for opened in files:
             opened.close()
@@ -124,13 +136,77 @@ def open_aggregate(paths: Sequence[Path]) -> Aggregate | None:
     )
 
 
+def open_guide(path: Path) -> Aggregate | None:
+    """One device guide as served: the file, its placeholders rendered (placeholders.py); None
+    when it does not exist. Blocking: call it from a thread. The caller closes the result."""
+    try:
+        fh: BinaryIO = path.open("rb")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    try:
+        st = os.fstat(fh.fileno())
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        etag = hashlib.blake2b(repr(identity).encode(), digest_size=12).hexdigest()
+        spans = _cached_sections(fh, identity)
+        found = None if spans is None else _fill(fh, spans[3], spans[2])
+        if spans is None or found is None:
+            pieces = [Piece(fh, 0, st.st_size)]
+        else:
+            fh.seek(spans[2])
+            pieces = [Piece(fh, 0, spans[3]), *found, _literal(fh.read())]
+    except BaseException:
+        fh.close()
+        raise
+    return Aggregate(pieces=[p for p in pieces if p.size], etag=etag, mtime=st.st_mtime, files=[fh])
+
+
+def read_guide(path: Path) -> bytes:
+    """A device guide as served, whole (tests, tools: a big guide is hundreds of MB)."""
+    agg = open_guide(path)
+    if agg is None:
+        raise FileNotFoundError(path)
+    parts: list[bytes] = []
+    try:
+        for piece in agg.span(0, agg.size):
+            if piece.file is not None:
+                piece.file.seek(piece.lo)
+                parts.append(piece.file.read(piece.size))
+            else:
+                parts.append(piece.data)
+    finally:
+        agg.close()
+    return b"".join(parts)
+
+
+def guide_fill(path: Path) -> fill.Fill | None:
+    """The placeholders a device guide's note names (placeholders.py), or None. Blocking."""
+    with path.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        spans = _cached_sections(fh, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        if spans is None or spans[3] < 0:
+            return None
+        fh.seek(spans[3])
+        return fill.Fill.parse(fh.read(spans[2] - spans[3]))
+
+
+def _fill(fh: BinaryIO, note: int, end: int) -> list[Piece] | None:
+    """The placeholder pieces of the note at `note..end`, or None (no note, or not one)."""
+    if note < 0:
+        return None
+    fh.seek(note)
+    found = fill.Fill.parse(fh.read(end - note))
+    if found is None:
+        return None
+    return [Piece(None, 0, size, fill=part) for size, part in found.chunks()]
+
+
 def _literal(data: bytes) -> Piece:
     return Piece(None, 0, len(data), data)
 
 
 def _cached_sections(
     fh: BinaryIO, identity: tuple[int, int, int, int]
-) -> tuple[int, int, int] | None:
+) -> tuple[int, int, int, int] | None:
     with _cache_lock:
         if identity in _sections_cache:
             return _sections_cache[identity]
@@ -142,21 +218,24 @@ def _cached_sections(
     return spans
 
 
-def _sections(fh: BinaryIO, size: int) -> tuple[int, int, int] | None:
-    """Byte offsets (channels start, programmes start, body end) of a guide our writer wrote,
-    or None for a file of another shape."""
+def _sections(fh: BinaryIO, size: int) -> tuple[int, int, int, int] | None:
+    """Byte offsets (channels start, programmes start, body end, placeholder note start or -1)
+    of a guide our writer wrote, or None for a file of another shape."""
     fh.seek(0)
     head = fh.read(_HEAD_LIMIT)
     if not head.startswith(b"<?xml") or b"<tv" not in head:
         return None
     body = head.index(b">", head.index(b"<tv")) + 1
-    fh.seek(max(0, size - 16))
+    fh.seek(max(0, size - 64))
     tail = fh.read()
     if not tail.rstrip().endswith(TAIL):
         return None
-    end = size - len(tail) + tail.rindex(TAIL)
-    first = _find(fh, b"<programme ", body, end)
-    return body, (end if first < 0 else first), end
+    cut = tail.rindex(TAIL)
+    end = size - len(tail) + cut
+    note = fill.note_at(tail[:cut], end)
+    note = -1 if note is None or note < body else note
+    first = _find(fh, b"<programme ", body, end if note < 0 else note)
+    return body, (first if first >= 0 else end if note < 0 else note), end, note
 
 
 def _find(fh: BinaryIO, needle: bytes, lo: int, hi: int) -> int:

@@ -1,0 +1,153 @@
+"""Placeholder programmes noted in the device guide and rendered when it is read (placeholders.py):
+the guide as served holds exactly the programmes the writer used to write, in any title; the
+file as it lies is a valid guide without them; a damaged note is served as the file lies."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from plextuner import placeholders as fill
+from plextuner.epg.model import Programme
+from plextuner.epg.writer import Placeholders, placeholders, write_guide
+from plextuner.state.aggregate import guide_fill, open_aggregate, open_guide, read_guide
+from tests.unit.test_epg import WINDOW, entry
+from tests.unit.test_guide_aggregate import read
+from tests.unit.test_guide_writer import device
+
+TITLES = ["News -- Live", "a-->b", "-", 'Kids <1> & "Co"', "Ünïcødé ✓ 日本", "", "line\nbreak"]
+
+
+def programmes_of(xml: bytes) -> Counter[bytes]:
+    root = etree.fromstring(xml)
+    return Counter(etree.tostring(p, with_tail=False) for p in root.iterfind("programme"))
+
+
+def mixed(tmp_path: Path, filler: bool) -> Path:
+    """A guide with one channel's own programmes and placeholders for the rest, the
+    placeholders as `Placeholders` (noted) or as `Programme` lists (written out)."""
+    d = device("m", 500)
+    d.entries = [entry(str(500 + i), t) for i, t in enumerate(TITLES)]
+    lo, hi = WINDOW
+    own = [Programme(channel="", start=lo + 600, stop=lo + 4200, title="Own -- show")]
+    progs: dict[str, object] = {d.entries[0].number: own}
+    for e in d.entries[1:]:
+        made = Placeholders(e.channel.name, lo, hi, 3600)
+        progs[e.number] = made if filler else placeholders(e.channel.name, lo, hi, 3600)
+    path = tmp_path / f"{filler}.xml"
+    write_guide(path, d, progs, {}, generated=lo)  # type: ignore[arg-type]
+    return path
+
+
+def test_served_guide_holds_what_the_writer_wrote_before(tmp_path: Path) -> None:
+    noted, written = mixed(tmp_path, True), mixed(tmp_path, False)
+    raw = noted.read_bytes()
+    assert sum(programmes_of(raw).values()) == 1  # as it lies: the own programme only
+    served = read_guide(noted)
+    assert programmes_of(served) == programmes_of(written.read_bytes())
+    assert len(programmes_of(served)) == 1 + 24 * (len(TITLES) - 1)
+    head = written.read_bytes().index(b"<programme")
+    assert served[:head] == written.read_bytes()[:head]  # the channels as they were
+    assert served.endswith(b"</tv>") and b"plextuner-placeholders" not in served
+
+
+def test_the_note_is_one_xml_comment_whatever_the_titles(tmp_path: Path) -> None:
+    collected = fill.Collected()
+    for i, title in enumerate(TITLES):
+        assert collected.add((*WINDOW, 1800), f"{i}.x", title) == 48
+    note = collected.note()
+    root = etree.fromstring(b"<tv>" + note + b"</tv>")
+    assert len(root) == 1 and isinstance(root[0], etree._Comment)
+    parsed = fill.Fill.parse(note)
+    assert parsed is not None
+    slots = dict(parsed.slots())
+    assert [s[0][2] for s in slots.values()] == [t or "Untitled" for t in TITLES]
+    rendered = b"".join(fill.render(part) for _, part in parsed.chunks())
+    template = fill.SlotTemplate(*WINDOW, 1800)
+    assert rendered == b"".join(template.render(f"{i}.x", t) for i, t in enumerate(TITLES))
+    assert sum(size for size, _ in parsed.chunks()) == len(rendered)
+    assert fill.Collected().note() == b""
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b.replace(b"plextuner-placeholders W", b"plextuner-placeholders !"),
+        lambda b: b[: b.index(b"-->") - 5] + b"99999-->" + b[b.index(b"-->") + 3 :],
+        lambda b: b[: b.index(b"<!--")] + b"</tv>",
+        lambda b: b[: b.index(b"<!--") + 40] + b[b.index(b"<!--") + 60 :],
+        lambda b: b.replace(b"-->", b"->"),
+    ],
+    ids=["bad base64", "bad length", "no note", "cut note", "unclosed"],
+)
+def test_a_damaged_note_is_served_as_the_file_lies(tmp_path: Path, damage: object) -> None:
+    path = mixed(tmp_path, True)
+    damaged = damage(path.read_bytes())  # type: ignore[operator]
+    path.write_bytes(damaged)
+    assert read_guide(path) == damaged
+    agg = open_aggregate([path])
+    assert agg is not None
+    try:
+        read(agg)  # answered whole, whatever it holds
+    finally:
+        agg.close()
+
+
+def test_a_note_with_an_endless_window_is_not_rendered() -> None:
+    collected = fill.Collected()
+    collected.add((*WINDOW, 3600), "1.x", "T")
+    note = collected.note()
+    encoded = note[len(fill.MARK) : -fill.TRAILER]
+    endless = msgspec.json.encode([[0.0, 1e9, 1.0, [["1.x", "T"]]]])  # a billion slots
+    assert fill.Fill.parse(note) is not None
+    assert fill.Fill.parse(note.replace(encoded, base64.b64encode(endless))) is None
+    assert fill.note_at(b"x", 1) is None and fill.note_at(b" 00000000009x-->", 20) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    titles=st.lists(st.text(max_size=30), min_size=1, max_size=5),
+    block=st.sampled_from([900, 3600]),
+)
+def test_any_title_round_trips(titles: list[str], block: int) -> None:
+    collected = fill.Collected()
+    for i, title in enumerate(titles):
+        collected.add((*WINDOW, block), f"{i}.x", title)
+    parsed = fill.Fill.parse(collected.note())
+    assert parsed is not None
+    assert [title for _, slots in parsed.slots() for title in {s[2] for s in slots}] == [
+        t or "Untitled" for t in titles
+    ]
+
+
+def test_the_aggregate_and_a_range_render_the_placeholders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fill, "CHUNK_CHANNELS", 2)  # several rendered pieces
+    path, written = mixed(tmp_path, True), mixed(tmp_path, False)
+    agg = open_guide(path)
+    assert agg is not None
+    try:
+        whole = read(agg)
+        assert sum(1 for p in agg.pieces if p.fill is not None) == 3  # 6 channels, 2 a piece
+        for start, count in [(0, agg.size), (100, 5000), (agg.size - 7, 7), (3000, 1)]:
+            assert read(agg, start, count) == whole[start : start + count]
+    finally:
+        agg.close()
+    assert whole == read_guide(path)
+    epg = open_aggregate([path])
+    assert epg is not None
+    try:
+        assert programmes_of(read(epg)) == programmes_of(written.read_bytes())
+    finally:
+        epg.close()
+    found = guide_fill(path)
+    assert found is not None and len(dict(found.slots())) == len(TITLES) - 1
+    assert guide_fill(written) is None
