@@ -163,52 +163,52 @@ class TestBadRequests:
                 r = await client.head(url(daemon, path))
                 assert r.status_code == 200 and r.content == b""
 
-    async def test_epg_xml_as_a_static_file(self, daemon: Service) -> None:
-        """/epg.xml (assembled from the device guides) answers as a file would: length, ETag
+    @pytest.mark.parametrize("path", ["/epg.xml", "/guide.xml"])
+    async def test_epg_xml_as_a_static_file(self, daemon: Service, path: str) -> None:
+        """/epg.xml (assembled from the device guides) and a device's guide.xml (its
+        placeholders rendered as sent) answer as a file would: length, ETag
         and Last-Modified, 304 to a matching If-None-Match or If-Modified-Since, one byte range
         (206, its Content-Range; 416 past the end; the whole file when If-Range names another
         version), HEAD without a body; and the kernel's sendfile or the fallback, same bytes."""
         async with httpx.AsyncClient() as client:
-            whole = await client.get(url(daemon, "/epg.xml"))
+            whole = await client.get(url(daemon, path))
             assert whole.status_code == 200
             body = whole.content
             assert int(whole.headers["Content-Length"]) == len(body)
             assert whole.headers["Content-Type"].startswith("application/xml")
             root = etree.fromstring(body)
             tags = [e.tag for e in root]
-            assert tags.count("channel") == 7 and tags.index("programme") == 7
+            channels = 7 if path == "/epg.xml" else tags.count("channel")
+            assert tags.count("channel") == channels and tags.index("programme") == channels
+            assert len(tags) > channels * 10  # the placeholders rendered (hourly, for days)
             etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
-            assert (await client.get(url(daemon, "/epg.xml"), headers={"If-None-Match": etag})
+            assert (await client.get(url(daemon, path), headers={"If-None-Match": etag})
                     ).status_code == 304  # fmt: skip
-            assert (await client.get(url(daemon, "/epg.xml"), headers={"If-None-Match": '"x"'})
+            assert (await client.get(url(daemon, path), headers={"If-None-Match": '"x"'})
                     ).content == body  # fmt: skip
-            since = await client.get(
-                url(daemon, "/epg.xml"), headers={"If-Modified-Since": modified}
-            )
+            since = await client.get(url(daemon, path), headers={"If-Modified-Since": modified})
             assert since.status_code == 304
-            part = await client.get(url(daemon, "/epg.xml"), headers={"Range": "bytes=30-4000"})
+            part = await client.get(url(daemon, path), headers={"Range": "bytes=30-4000"})
             assert part.status_code == 206 and part.content == body[30:4001]
             assert part.headers["Content-Range"] == f"bytes 30-4000/{len(body)}"
-            tail = await client.get(url(daemon, "/epg.xml"), headers={"Range": "bytes=-100"})
+            tail = await client.get(url(daemon, path), headers={"Range": "bytes=-100"})
             assert tail.status_code == 206 and tail.content == body[-100:]
-            past = await client.get(
-                url(daemon, "/epg.xml"), headers={"Range": f"bytes={len(body)}-"}
-            )
+            past = await client.get(url(daemon, path), headers={"Range": f"bytes={len(body)}-"})
             assert past.status_code == 416
             assert past.headers["Content-Range"] == f"bytes */{len(body)}"
             for garbage in ("bytes=abc", "lines=1-2", "bytes=5-1"):  # ignored, as RFC 9110 says
-                bad = await client.get(url(daemon, "/epg.xml"), headers={"Range": garbage})
+                bad = await client.get(url(daemon, path), headers={"Range": garbage})
                 assert bad.status_code == 200 and bad.content == body
             stale = {"Range": "bytes=0-9", "If-Range": '"another"'}
-            assert (await client.get(url(daemon, "/epg.xml"), headers=stale)).content == body
+            assert (await client.get(url(daemon, path), headers=stale)).content == body
             fresh = {"Range": "bytes=0-9", "If-Range": etag}
-            assert (await client.get(url(daemon, "/epg.xml"), headers=fresh)).content == body[:10]
-            head = await client.head(url(daemon, "/epg.xml"))
+            assert (await client.get(url(daemon, path), headers=fresh)).content == body[:10]
+            head = await client.head(url(daemon, path))
             assert head.status_code == 200 and head.content == b""
             assert int(head.headers["Content-Length"]) == len(body)
             loop = asyncio.get_running_loop()
             with mock.patch.object(loop, "sendfile", side_effect=NotImplementedError):
-                assert (await client.get(url(daemon, "/epg.xml"))).content == body
+                assert (await client.get(url(daemon, path))).content == body
 
     async def test_epg_xml_player_gone_midway(
         self, daemon: Service, caplog: pytest.LogCaptureFixture
