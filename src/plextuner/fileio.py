@@ -55,8 +55,9 @@ def fsync_dir(directory: Path) -> None:
 class Committer:
     """Finished temp files made durable (fsync) and renamed over their targets on one
     background thread, in the order given: the caller renders the next file while the disk
-    flushes this one (fsync releases the GIL). A 50k-channel guide with placeholders is 730 MB
-    of device guides and aggregate: flushed inline, half its write time. As a context manager
+    flushes this one (fsync releases the GIL). A big guide's device guides are hundreds of MB
+    (a provider's 300 MB guide kept for 6,000 channels: 236 MB): flushed inline, that was half
+    their write time. As a context manager
     it waits for every commit on the way out; `wait` raises the first failure. A temp file
     whose commit failed is removed; the target keeps its old content."""
 
