@@ -31,6 +31,7 @@ _END = b"-->"
 _DIGITS = 12
 TRAILER = 1 + _DIGITS + len(_END)  # " <length>-->"
 CHUNK_CHANNELS = 64  # rendered and sent a few hundred KB at a time
+MAX_NOTE = 16 * 1024 * 1024  # ~100 bytes a channel: 160k channels in one device guide
 MAX_SLOTS = 100_000  # a window's slots a note may name (a bound on a damaged file's rendering)
 
 Key = tuple[float, float, float]  # the window's start and end, the slot length
@@ -99,12 +100,15 @@ class Collected:
         return len(template(*key).heads)
 
     def note(self) -> bytes:
-        """The comment (empty when no channel has placeholders)."""
+        """The comment (empty when no channel has placeholders); over MAX_NOTE, which readers
+        do not take for a note, the programmes themselves, rendered."""
         if not self._groups:
             return b""
         data: _Note = [(*key, pairs) for key, pairs in self._groups.items()]
         body = MARK + base64.b64encode(msgspec.json.encode(data)) + b" "
         length = len(body) + _DIGITS + len(_END)
+        if length > MAX_NOTE:
+            return b"".join(render(part) for _, part in Fill(data).chunks())
         return body + f"{length:0{_DIGITS}d}".encode() + _END
 
 
@@ -155,5 +159,8 @@ def note_at(tail: bytes, size: int) -> int | None:
     digits = tail[-TRAILER + 1 : -len(_END)]
     if not digits.isdigit() or tail[-TRAILER] != ord(" "):
         return None
-    start = size - int(digits)
+    length = int(digits)
+    if length > MAX_NOTE:  # read whole by each answer: a damaged trailer must not claim a file
+        return None
+    start = size - length
     return start if start >= 0 else None

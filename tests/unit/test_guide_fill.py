@@ -109,6 +109,10 @@ def test_a_note_with_an_endless_window_is_not_rendered() -> None:
     assert fill.Fill.parse(note) is not None
     assert fill.Fill.parse(note.replace(encoded, base64.b64encode(endless))) is None
     assert fill.note_at(b"x", 1) is None and fill.note_at(b" 00000000009x-->", 20) is None
+    assert fill.note_at(b" 000000000016-->", 20) == 4
+    assert fill.note_at(b" 000000000016-->", 10) is None  # longer than the file
+    huge = f" {fill.MAX_NOTE + 1:012d}-->".encode()
+    assert fill.note_at(huge, 1 << 40) is None  # a trailer claiming more than a note can be
 
 
 @settings(max_examples=40, deadline=None)
@@ -151,3 +155,14 @@ def test_the_aggregate_and_a_range_render_the_placeholders(
     found = guide_fill(path)
     assert found is not None and len(dict(found.slots())) == len(TITLES) - 1
     assert guide_fill(written) is None
+
+
+def test_a_note_too_big_to_read_is_written_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device with more placeholder channels than a note may name gets its placeholders
+    written as programmes, so no reader drops them."""
+    monkeypatch.setattr(fill, "MAX_NOTE", 200)
+    noted, written = mixed(tmp_path, True), mixed(tmp_path, False)
+    assert b"plextuner-placeholders" not in noted.read_bytes()
+    assert programmes_of(noted.read_bytes()) == programmes_of(written.read_bytes())
