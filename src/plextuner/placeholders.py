@@ -130,7 +130,10 @@ class Fill:
             return None
         if any(block <= 0 or end - start > MAX_SLOTS * block for start, end, block, _ in note):
             return None  # not a window our writer would note (and a bound on the rendering)
-        return cls(note)
+        try:
+            return cls(note)
+        except (ValueError, OverflowError, OSError):  # times no calendar holds
+            return None
 
     def chunks(self) -> Iterator[tuple[int, FillPart]]:
         """(size, channels) a few dozen channels at a time: what `render` makes of them."""

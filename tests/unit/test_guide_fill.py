@@ -108,6 +108,8 @@ def test_a_note_with_an_endless_window_is_not_rendered() -> None:
     endless = msgspec.json.encode([[0.0, 1e9, 1.0, [["1.x", "T"]]]])  # a billion slots
     assert fill.Fill.parse(note) is not None
     assert fill.Fill.parse(note.replace(encoded, base64.b64encode(endless))) is None
+    far = msgspec.json.encode([[1e300, 1e300 + 1e297, 1e296, [["1.x", "T"]]]])  # no such year
+    assert fill.Fill.parse(note.replace(encoded, base64.b64encode(far))) is None
     assert fill.note_at(b"x", 1) is None and fill.note_at(b" 00000000009x-->", 20) is None
     assert fill.note_at(b" 000000000016-->", 20) == 4
     assert fill.note_at(b" 000000000016-->", 10) is None  # longer than the file

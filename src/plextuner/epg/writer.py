@@ -174,7 +174,7 @@ def write_guide(  # noqa: PLR0913 - the options are keyword-only
     device's `channels_xml` when the caller has it already (it fingerprinted them)."""
     count = 0
     stamp = fmt_time(generated or time.time())
-    filler = Collected()  # noted at the end, rendered when read (fill.py)
+    filler = Collected()  # noted at the end, rendered when read (placeholders.py)
     attrs = {"generator-info-name": "plextuner", "date": stamp}
     reader = None
     if spill is not None:  # the spilled channels' bodies, read a few channels at a time
