@@ -3,7 +3,8 @@
 A 50k-channel list without a guide source is ~75 placeholder slots a channel: 520 MB of device
 guides written and flushed to disk at each refresh that changed them (0.3-0.4 s of a 1 s
 refresh, and the disk's wear), though every byte follows from a channel id, a title and the
-window. The writer leaves instead one XML comment before `</tv>` naming them (`note`), and the
+window. For a guide with many of them (NOTE_FROM slots or more) the writer leaves instead one
+XML comment before `</tv>` naming them (`note`), and the
 readers (state/aggregate.py for the HTTP answers, the console's now/next) render the slots as
 the writer used to write them, byte for byte (a test holds them equal). An XML parser reading
 the file as it lies skips the comment: it is a valid guide, only without the placeholders.
@@ -31,6 +32,9 @@ _END = b"-->"
 _DIGITS = 12
 TRAILER = 1 + _DIGITS + len(_END)  # " <length>-->"
 CHUNK_CHANNELS = 64  # rendered and sent a few hundred KB at a time
+# Placeholder slots a guide must hold to be noted rather than written: a device of 479
+# channels without a guide is ~36k (4.9 MB written); one of a hundred, ~1 MB, is written.
+NOTE_FROM = 10_000
 MAX_NOTE = 16 * 1024 * 1024  # ~100 bytes a channel: 160k channels in one device guide
 MAX_SLOTS = 100_000  # a window's slots a note may name (a bound on a damaged file's rendering)
 
@@ -100,16 +104,20 @@ class Collected:
         return len(template(*key).heads)
 
     def note(self) -> bytes:
-        """The comment (empty when no channel has placeholders); over MAX_NOTE, which readers
-        do not take for a note, the programmes themselves, rendered."""
+        """What goes before `</tv>`: the note, or the programmes themselves, rendered, when
+        they are few (under NOTE_FROM slots: a small guide stays whole on disk, for whatever
+        reads the file itself) or too many for a note (over MAX_NOTE, which readers do not
+        take for one). Empty when no channel has placeholders."""
         if not self._groups:
             return b""
         data: _Note = [(*key, pairs) for key, pairs in self._groups.items()]
-        body = MARK + base64.b64encode(msgspec.json.encode(data)) + b" "
-        length = len(body) + _DIGITS + len(_END)
-        if length > MAX_NOTE:
-            return b"".join(render(part) for _, part in Fill(data).chunks())
-        return body + f"{length:0{_DIGITS}d}".encode() + _END
+        slots = sum(len(template(*key).heads) * len(pairs) for key, pairs in self._groups.items())
+        if slots >= NOTE_FROM:
+            body = MARK + base64.b64encode(msgspec.json.encode(data)) + b" "
+            length = len(body) + _DIGITS + len(_END)
+            if length <= MAX_NOTE:
+                return body + f"{length:0{_DIGITS}d}".encode() + _END
+        return b"".join(render(part) for _, part in Fill(data).chunks())
 
 
 class Fill:

@@ -4,12 +4,15 @@ file as it lies is a valid guide without them; a damaged note is served as the f
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -17,12 +20,20 @@ from lxml import etree
 from plextuner import placeholders as fill
 from plextuner.epg.model import Programme
 from plextuner.epg.writer import Placeholders, placeholders, write_guide
+from plextuner.hdhr.epgxml import send_aggregate
 from plextuner.state.aggregate import guide_fill, open_aggregate, open_guide, read_guide
 from tests.unit.test_epg import WINDOW, entry
 from tests.unit.test_guide_aggregate import read
 from tests.unit.test_guide_writer import device
 
 TITLES = ["News -- Live", "a-->b", "-", 'Kids <1> & "Co"', "Ünïcødé ✓ 日本", "", "line\nbreak"]
+
+
+@pytest.fixture(autouse=True)
+def noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every guide here notes its placeholders, however few (the writer notes them from
+    NOTE_FROM slots on; under it they are written, see the last test)."""
+    monkeypatch.setattr(fill, "NOTE_FROM", 0)
 
 
 def programmes_of(xml: bytes) -> Counter[bytes]:
@@ -168,3 +179,54 @@ def test_a_note_too_big_to_read_is_written_out(
     noted, written = mixed(tmp_path, True), mixed(tmp_path, False)
     assert b"plextuner-placeholders" not in noted.read_bytes()
     assert programmes_of(noted.read_bytes()) == programmes_of(written.read_bytes())
+
+
+def test_a_guide_with_few_placeholders_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under NOTE_FROM slots (a small lineup) the placeholders are written out: the file on
+    disk is the guide as served, for whatever reads it directly."""
+    monkeypatch.setattr(fill, "NOTE_FROM", 24 * (len(TITLES) - 1) + 1)
+    few, written = mixed(tmp_path, True), mixed(tmp_path, False)
+    assert b"plextuner-placeholders" not in few.read_bytes()
+    assert read_guide(few) == few.read_bytes()
+    assert programmes_of(few.read_bytes()) == programmes_of(written.read_bytes())
+    monkeypatch.setattr(fill, "NOTE_FROM", 24 * (len(TITLES) - 1))  # as many: noted
+    assert b"plextuner-placeholders" in mixed(tmp_path, True).read_bytes()
+
+
+async def test_a_noted_guide_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As guide.xml sends it (hdhr/epgxml.py): the length, a range across rendered pieces,
+    HEAD, 304 to its ETag, and the bytes read_guide gives."""
+    monkeypatch.setattr(fill, "CHUNK_CHANNELS", 2)
+    path = mixed(tmp_path, True)
+    whole = read_guide(path)
+
+    async def guide(request: web.Request) -> web.StreamResponse:
+        agg = await asyncio.to_thread(open_guide, path)
+        assert agg is not None
+        try:
+            return await send_aggregate(request, agg)
+        finally:
+            agg.close()
+
+    app = web.Application()
+    app.router.add_get("/guide.xml", guide)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}/guide.xml"
+        async with httpx.AsyncClient(timeout=10) as client:
+            got = await client.get(url)
+            assert got.content == whole and int(got.headers["Content-Length"]) == len(whole)
+            part = await client.get(url, headers={"Range": "bytes=900-4099"})
+            assert part.status_code == 206 and part.content == whole[900:4100]
+            head = await client.head(url)
+            assert head.content == b"" and int(head.headers["Content-Length"]) == len(whole)
+            same = await client.get(url, headers={"If-None-Match": got.headers["ETag"]})
+            assert same.status_code == 304
+    finally:
+        await runner.cleanup()

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from plextuner import placeholders as placeholders_module
 from plextuner.buckets.models import Device
 from plextuner.epg.bodies import BodyRenderer
 from plextuner.epg.model import Programme
@@ -38,7 +39,10 @@ def device(name: str, first: int) -> Device:
     ("names", "block"),
     [('Kids <{}> & "Co"', 3600), ("News {} HD", 1800)],  # escaped; plain (the fast path)
 )
-def test_template_equals_elements(tmp_path: Path, names: str, block: float) -> None:
+def test_template_equals_elements(
+    tmp_path: Path, names: str, block: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(placeholders_module, "NOTE_FROM", 0)  # noted however few
     d = device("a", 100)
     d.entries = [entry(str(100 + i), names.format(i)) for i in range(3)]
     lo, hi = WINDOW
