@@ -62,7 +62,7 @@ GATHER = 0.2
 HELPER_PACE = 1.12
 # A channel with placeholders, against a kept programme: its slots are noted, not written
 # (placeholders.py), ~2 us a channel, as a kept programme's writing (when they were written,
-# 75 slots a channel at 0.5 each).
+# 75 slots a channel at 0.5 each; a guide with few still writes them, under 10,000 slots).
 PLACEHOLDER_WORK = 1.0
 NICE = 5  # as the reading helper (halves.py): it yields to a serving daemon's viewers
 
