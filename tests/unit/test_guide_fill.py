@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from lxml import etree
 from plextuner import placeholders as fill
 from plextuner.epg.model import Programme
 from plextuner.epg.writer import Placeholders, placeholders, write_guide
-from plextuner.hdhr.epgxml import send_aggregate
+from plextuner.hdhr.epgxml import paced, send_aggregate
 from plextuner.state.aggregate import guide_fill, open_aggregate, open_guide, read_guide
 from tests.unit.test_epg import WINDOW, entry
 from tests.unit.test_guide_aggregate import read
@@ -230,3 +232,35 @@ async def test_a_noted_guide_over_http(tmp_path: Path, monkeypatch: pytest.Monke
             assert same.status_code == 304
     finally:
         await runner.cleanup()
+
+
+async def test_rendered_pieces_let_the_loop_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two rendered pieces the event loop runs other work (a client that keeps up
+    never makes a write suspend)."""
+    monkeypatch.setattr(fill, "CHUNK_CHANNELS", 1)
+    agg = open_guide(mixed(tmp_path, True))
+    assert agg is not None
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    seen: list[int] = []
+    task = asyncio.create_task(ticker())
+    try:
+        await asyncio.sleep(0)
+        async for piece in paced(agg, 0, agg.size):
+            if piece.file is None and piece.size > 100:  # a rendered channel
+                seen.append(ticks)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        agg.close()
+    assert len(seen) == len(TITLES) - 1
+    assert all(b > a for a, b in itertools.pairwise(seen))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -50,7 +51,7 @@ async def send_aggregate(request: web.Request, agg: Aggregate) -> web.StreamResp
     await resp.prepare(request)
     if request.method != "HEAD":
         try:
-            for piece in agg.span(start, count):
+            async for piece in paced(agg, start, count):
                 await _send(request, resp, piece)
         except ConnectionError:  # the player went away mid-download: its choice, not an error
             log.debug("epg_xml_client_gone", path=request.path)
@@ -59,6 +60,16 @@ async def send_aggregate(request: web.Request, agg: Aggregate) -> web.StreamResp
             return resp
     await resp.write_eof()
     return resp
+
+
+async def paced(agg: Aggregate, start: int, count: int) -> AsyncIterator[Piece]:
+    """The pieces of `start..start+count`, the loop let run after each made in memory: a write
+    the client keeps up with does not suspend, and a 50k-channel /epg.xml's placeholders (780
+    pieces rendered, ~0.3 ms each) held the loop 0.26 s in one stretch."""
+    for piece in agg.span(start, count):
+        yield piece
+        if piece.file is None:
+            await asyncio.sleep(0)
 
 
 def _not_modified(request: web.Request, agg: Aggregate) -> bool:
