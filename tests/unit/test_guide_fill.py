@@ -264,3 +264,31 @@ async def test_rendered_pieces_let_the_loop_run(
         agg.close()
     assert len(seen) == len(TITLES) - 1
     assert all(b > a for a, b in itertools.pairwise(seen))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cut=st.integers(0, 400),
+    junk=st.binary(max_size=40),
+    digits=st.one_of(st.none(), st.integers(0, 10**12 - 1)),
+)
+def test_any_damage_near_the_note_is_served(
+    tmp_path_factory: pytest.TempPathFactory, cut: int, junk: bytes, digits: int | None
+) -> None:
+    """Bytes cut from the note, junk put in their place, any length in its trailer: the guide
+    is answered (whole, with or without placeholders), never an error."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fill, "NOTE_FROM", 0)
+        path = mixed(tmp, True)
+    raw = path.read_bytes()
+    at = raw.index(fill.MARK) + cut
+    damaged = raw[:at] + junk + raw[at + len(junk) :]
+    if digits is not None:
+        end = damaged.rindex(b"-->")
+        damaged = damaged[: end - 12] + f"{digits:012d}".encode() + damaged[end:]
+    path.write_bytes(damaged)
+    served = read_guide(path)
+    assert served == damaged or served.startswith(raw[: raw.index(fill.MARK)])
+    found = guide_fill(path)
+    assert found is None or all(len(slots) <= 24 for _, slots in found.slots())
