@@ -16,6 +16,7 @@ from plextuner.config import load_settings
 from plextuner.epg import writehalf, writejob
 from plextuner.epg.kept import KeptList
 from plextuner.epg.match import UNMATCHED, MatchResult, MatchTier
+from plextuner.epg.report import ReportSpool
 from plextuner.epg.spill import Spill
 from plextuner.epg.stage import GuideData, parse_source
 from plextuner.epg.writeall import write_all
@@ -340,3 +341,21 @@ def test_a_job_that_cannot_be_written_leaves_every_guide_to_the_job(tmp_path: Pa
         two = write(tmp_path / "two", source, helper=True)
     assert two.started == 0
     assert (two.guides, two.prints, two.notes) == (one.guides, one.prints, one.notes)
+
+
+def test_the_report_spool_writes_device_order_and_leaves_nothing(tmp_path: Path) -> None:
+    """Reports spooled in the order devices are prepared (the helper's first) come out in
+    device order, as one JSON document; the spool's file is never visible in the directory,
+    and a spool closed unread leaves nothing either."""
+    spool = ReportSpool(tmp_path)
+    reports = {i: json.dumps([{"device": f"d{i}", "rows": ["x" * i]}]).encode() for i in range(5)}
+    for i in (3, 4, 0, 2, 1):
+        spool.add(i, reports[i])
+    assert list(tmp_path.iterdir()) == []
+    out = b"".join(spool.chunks())
+    spool.close()
+    doc = json.loads(out)
+    assert doc["devices"] == [json.loads(reports[i]) for i in range(5)]
+    assert isinstance(doc["generated"], float)
+    ReportSpool(tmp_path).close()
+    assert list(tmp_path.iterdir()) == []

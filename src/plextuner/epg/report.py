@@ -4,13 +4,18 @@ unmatched and doubtful ones the best candidates. The guide stage writes it to th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.epg.match import LOW_CONFIDENCE, TIER_VALUE, UNMATCHED, MatchResult
+from plextuner.fileio import encode_json
 
 
 class ReportRow(msgspec.Struct, gc=False):
@@ -113,3 +118,39 @@ def render_text(report: dict[str, Any], unmatched_only: bool) -> str:
                     for c in row["candidates"]
                 )
     return "\n".join(lines)
+
+
+class ReportSpool:
+    """The devices' reports as they are made, kept in an unlinked file beside the data until
+    `guide-matches.json` is written from it in device order (devices are prepared in another
+    order: the helper's first). Held in memory they were the guide job's growth while it
+    wrote: 6.4 MB for 50k channels with a guide, 10 MB with none."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".guide-matches.", suffix=".tmp", dir=directory)
+        os.unlink(name)  # nothing left behind, whatever ends the refresh
+        self._file = os.fdopen(fd, "w+b")
+        self._spans: dict[int, tuple[int, int]] = {}  # device index -> (offset, length)
+        self._end = 0
+
+    def add(self, index: int, report: bytes) -> None:
+        self._file.write(report)
+        self._spans[index] = (self._end, len(report))
+        self._end += len(report)
+
+    def chunks(self) -> Iterator[bytes]:
+        """`guide-matches.json`, a device's report at a time: `{"generated":..,"devices":[`,
+        the reports comma-separated in device order, `]}`."""
+        yield encode_json({"generated": time.time(), "devices": []})[:-2]  # `...,"devices":[`
+        for n, index in enumerate(sorted(self._spans)):
+            at, size = self._spans[index]
+            if n:
+                yield b","
+            self._file.seek(at)
+            yield self._file.read(size)
+        self._file.seek(self._end)
+        yield b"]}"
+
+    def close(self) -> None:
+        self._file.close()

@@ -20,7 +20,7 @@ from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
 from plextuner.epg.model import Programme
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
-from plextuner.epg.report import device_report
+from plextuner.epg.report import ReportSpool, device_report
 from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import SecondWriter, share, two_writers, work
 from plextuner.epg.writejob import GuideFile
@@ -42,8 +42,8 @@ class _GuidePass:
     fresh: bool
     known: dict[str, str]
     context: str  # the sources' stamps and the guide settings (in every fingerprint)
+    reports: ReportSpool  # by device index, spooled to disk as they are made
     prints: dict[str, str] = field(default_factory=dict)
-    reports: dict[int, bytes] = field(default_factory=dict)  # by device index
 
     @overload
     def prepare(
@@ -65,7 +65,7 @@ class _GuidePass:
         path = self.ctx.settings.paths.guide(device.name)
         if force:
             return GuideFile(str(path), device, programmes, icons)
-        self.reports[i] = encode_json(device_report(device, results))  # bytes: 1/4 the memory
+        self.reports.add(i, encode_json(device_report(device, results)))
         if cfg.require:
             device.entries = [e for e in device.entries if e.has_guide]
         if not self.fresh and path.exists():
@@ -111,7 +111,8 @@ def write_all(
         memtrim.trim()
     paths = ctx.settings.paths
     context = "\n".join([cfg.model_dump_json(), *data.stamps])
-    guides = _GuidePass(ctx, data, window, fresh, fingerprint.load(paths.guides), context)
+    reports = ReportSpool(paths.root)
+    guides = _GuidePass(ctx, data, window, fresh, fingerprint.load(paths.guides), context, reports)
     devices = ctx.devices
     results = [_device_results(d.entries, data) for d in devices]
     second = _helpers(data, results, cfg)
@@ -147,8 +148,10 @@ def write_all(
             for i in sorted(second):
                 if str(paths.guide(devices[i].name)) in left:
                     written += guides.rewrite(i, devices[i], gone, lambda f: write(f, committer))
+        _write_report(paths.guide_matches, reports)
     finally:
         writer.close()
+        reports.close()
     if written:
         fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
 
@@ -156,7 +159,6 @@ def write_all(
     # earlier version wrote would only take disk (hundreds of MB for a big lineup).
     with contextlib.suppress(OSError):
         paths.legacy_aggregate_guide.unlink(missing_ok=True)
-    _write_report(paths.guide_matches, guides.reports)
     fingerprint.save(paths.guides, _known_good(data, guides.prints))
     # Freed here, in the worker thread: a big guide's programmes are a million objects, and
     # freeing them where the stage's frame ends (the event loop) stalls every viewer.
@@ -167,13 +169,10 @@ def write_all(
         data.spill.close()
 
 
-def _write_report(path: Path, reports: dict[int, bytes]) -> None:
-    """`guide-matches.json`: the devices' reports in device order, comma-separated as they are
-    written, not joined first (10 MB for a 50k lineup)."""
-    chunks = [encode_json({"generated": time.time(), "devices": []})[:-2]]  # `...,"devices":[`
-    for n, (_, report) in enumerate(sorted(reports.items())):
-        chunks += (b",", report) if n else (report,)
-    write_atomic(path, [*chunks, b"]}"])
+def _write_report(path: Path, reports: ReportSpool) -> None:
+    """`guide-matches.json`: the devices' reports in device order, a report at a time from the
+    spool (10 MB for a 50k lineup, never joined)."""
+    write_atomic(path, reports.chunks())
 
 
 def _helpers(data: GuideData, results: list[list[MatchResult]], cfg: EpgConfig) -> set[int]:
