@@ -84,7 +84,9 @@ def test_the_note_is_one_xml_comment_whatever_the_titles(tmp_path: Path) -> None
     assert [s[0][2] for s in slots.values()] == [t or "Untitled" for t in TITLES]
     rendered = b"".join(fill.render(part) for _, part in parsed.chunks())
     template = fill.SlotTemplate(*WINDOW, 1800)
-    assert rendered == b"".join(template.render(f"{i}.x", t) for i, t in enumerate(TITLES))
+    assert rendered == b"".join(
+        template.render(template.tail(f"{i}.x", t)) for i, t in enumerate(TITLES)
+    )
     assert sum(size for size, _ in parsed.chunks()) == len(rendered)
     assert fill.Collected().note() == b""
 

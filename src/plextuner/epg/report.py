@@ -149,7 +149,6 @@ class ReportSpool:
                 yield b","
             self._file.seek(at)
             yield self._file.read(size)
-        self._file.seek(self._end)
         yield b"]}"
 
     def close(self) -> None:

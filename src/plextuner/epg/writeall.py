@@ -148,7 +148,7 @@ def write_all(
             for i in sorted(second):
                 if str(paths.guide(devices[i].name)) in left:
                     written += guides.rewrite(i, devices[i], gone, lambda f: write(f, committer))
-        _write_report(paths.guide_matches, reports)
+        write_atomic(paths.guide_matches, reports.chunks())  # a device's report at a time
     finally:
         writer.close()
         reports.close()
@@ -167,12 +167,6 @@ def write_all(
     data.matcher = Matcher()
     if data.spill is not None:
         data.spill.close()
-
-
-def _write_report(path: Path, reports: ReportSpool) -> None:
-    """`guide-matches.json`: the devices' reports in device order, a report at a time from the
-    spool (10 MB for a 50k lineup, never joined)."""
-    write_atomic(path, reports.chunks())
 
 
 def _helpers(data: GuideData, results: list[list[MatchResult]], cfg: EpgConfig) -> set[int]:

@@ -87,9 +87,13 @@ class Aggregate:
         self.files.clear()
 
 
+# A guide's sections: where its channels and programmes start, its body ends, its placeholder
+# note starts (-1: none); see `_sections`
+_Spans = tuple[int, int, int, int]
+
 # (device, inode, size, mtime) of a guide file → its section offsets: a guide is replaced, never
 # changed in place, so a file once measured keeps its offsets. Bounded; reset when full.
-_sections_cache: dict[tuple[int, int, int, int], tuple[int, int, int, int] | None] = {}
+_sections_cache: dict[tuple[int, int, int, int], _Spans | None] = {}
 _cache_lock = threading.Lock()
 
 
@@ -109,11 +113,9 @@ def open_aggregate(paths: Sequence[Path]) -> Aggregate | None:
             except (FileNotFoundError, IsADirectoryError):
                 continue
             files.append(fh)
-            st = os.fstat(fh.fileno())
-            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            identity, modified, spans = _opened(fh)
             digest.update(repr(identity).encode())
-            mtime = max(mtime, st.st_mtime)
-            spans = _cached_sections(fh, identity)
+            mtime = max(mtime, modified)
             if spans is None:
                 channel_bytes, programme_bytes = _reserialised(fh)
                 channels.append(_literal(channel_bytes))
@@ -121,9 +123,9 @@ def open_aggregate(paths: Sequence[Path]) -> Aggregate | None:
                 continue
             body, first, end, note = spans
             channels.append(Piece(fh, body, first))
-            found = _fill(fh, note, end)
+            found = _noted(fh, spans)
             programmes.append(Piece(fh, first, end if found is None else note))
-            programmes += found or ()
+            programmes += _rendered(found) if found is not None else ()
     except BaseException:
         for opened in files:
             opened.close()
@@ -144,20 +146,18 @@ def open_guide(path: Path) -> Aggregate | None:
     except (FileNotFoundError, IsADirectoryError):
         return None
     try:
-        st = os.fstat(fh.fileno())
-        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        identity, mtime, spans = _opened(fh)
         etag = hashlib.blake2b(repr(identity).encode(), digest_size=12).hexdigest()
-        spans = _cached_sections(fh, identity)
-        found = None if spans is None else _fill(fh, spans[3], spans[2])
+        found = None if spans is None else _noted(fh, spans)
         if spans is None or found is None:
-            pieces = [Piece(fh, 0, st.st_size)]
+            pieces = [Piece(fh, 0, identity[2])]
         else:
             fh.seek(spans[2])
-            pieces = [Piece(fh, 0, spans[3]), *found, _literal(fh.read())]
+            pieces = [Piece(fh, 0, spans[3]), *_rendered(found), _literal(fh.read())]
     except BaseException:
         fh.close()
         raise
-    return Aggregate(pieces=[p for p in pieces if p.size], etag=etag, mtime=st.st_mtime, files=[fh])
+    return Aggregate(pieces=[p for p in pieces if p.size], etag=etag, mtime=mtime, files=[fh])
 
 
 def read_guide(path: Path) -> bytes:
@@ -181,22 +181,28 @@ def read_guide(path: Path) -> bytes:
 def guide_fill(path: Path) -> fill.Fill | None:
     """The placeholders a device guide's note names (placeholders.py), or None. Blocking."""
     with path.open("rb") as fh:
-        st = os.fstat(fh.fileno())
-        spans = _cached_sections(fh, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-        if spans is None or spans[3] < 0:
-            return None
-        fh.seek(spans[3])
-        return fill.Fill.parse(fh.read(spans[2] - spans[3]))
+        _, _, spans = _opened(fh)
+        return None if spans is None else _noted(fh, spans)
 
 
-def _fill(fh: BinaryIO, note: int, end: int) -> list[Piece] | None:
-    """The placeholder pieces of the note at `note..end`, or None (no note, or not one)."""
+def _opened(fh: BinaryIO) -> tuple[tuple[int, int, int, int], float, _Spans | None]:
+    """An open guide's identity (device, inode, size, mtime), its mtime and its sections."""
+    st = os.fstat(fh.fileno())
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return identity, st.st_mtime, _cached_sections(fh, identity)
+
+
+def _noted(fh: BinaryIO, spans: _Spans) -> fill.Fill | None:
+    """The placeholders the guide's note names, or None (no note, or not one)."""
+    _, _, end, note = spans
     if note < 0:
         return None
     fh.seek(note)
-    found = fill.Fill.parse(fh.read(end - note))
-    if found is None:
-        return None
+    return fill.Fill.parse(fh.read(end - note))
+
+
+def _rendered(found: fill.Fill) -> list[Piece]:
+    """Its pieces, rendered when sent."""
     return [Piece(None, 0, size, fill=part) for size, part in found.chunks()]
 
 
@@ -204,9 +210,7 @@ def _literal(data: bytes) -> Piece:
     return Piece(None, 0, len(data), data)
 
 
-def _cached_sections(
-    fh: BinaryIO, identity: tuple[int, int, int, int]
-) -> tuple[int, int, int, int] | None:
+def _cached_sections(fh: BinaryIO, identity: tuple[int, int, int, int]) -> _Spans | None:
     with _cache_lock:
         if identity in _sections_cache:
             return _sections_cache[identity]
@@ -218,7 +222,7 @@ def _cached_sections(
     return spans
 
 
-def _sections(fh: BinaryIO, size: int) -> tuple[int, int, int, int] | None:
+def _sections(fh: BinaryIO, size: int) -> _Spans | None:
     """Byte offsets (channels start, programmes start, body end, placeholder note start or -1)
     of a guide our writer wrote, or None for a file of another shape."""
     fh.seek(0)
