@@ -23,8 +23,11 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600) -
 
     `data` may be an iterable of chunks, so a large file is never held whole in memory.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:  # a parent that cannot be made (a file in the way, no permission) is the same error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise StateError(f"cannot write {path}: {err.strerror or err}") from err
     try:
         with os.fdopen(fd, "wb") as fh:
             if isinstance(data, bytes):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from plextuner.fileio import STALE_TEMP_AFTER, Committer, remove_stale_temp
+from plextuner.errors import StateError
+from plextuner.fileio import STALE_TEMP_AFTER, Committer, remove_stale_temp, write_atomic
 
 
 def temp(directory: Path, text: str) -> str:
@@ -70,3 +71,21 @@ def test_only_stale_temps_are_swept(tmp_path: Path) -> None:
     os.utime(stale, (old, old))
     assert remove_stale_temp(tmp_path) == 1
     assert Path(fresh).exists() and not Path(stale).exists()
+
+
+@pytest.mark.parametrize("where", ["a file in the way", "a directory that cannot be written"])
+def test_a_write_that_cannot_start_is_a_state_error(tmp_path: Path, where: str) -> None:
+    """Its parent not made, or its temp file not opened: the same StateError as a failed write,
+    the old file untouched (callers report it; a bare OSError went up as a traceback)."""
+    if where == "a file in the way":
+        (tmp_path / "f").write_text("x", encoding="utf-8")
+        target = tmp_path / "f" / "out.json"
+    elif os.geteuid() == 0:  # root writes anywhere: a directory past the name limit instead
+        target = tmp_path / ("d" * 300) / "out.json"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        target = tmp_path / "ro" / "out.json"
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(StateError, match="cannot write"):
+        write_atomic(target, [b"data"])
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, no temp left
