@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     gm = cmd("guide-match", "how every channel was matched to the guide, and what almost matched")
     gm.add_argument("--unmatched", action="store_true", help="only unmatched or doubtful ones")
     gm.add_argument("--json", action="store_true", help="one JSON object")
+    guide = cmd("guide", "print the published guide as served (/epg.xml, or a device's guide.xml)")
+    guide.add_argument("--bucket", help="only this bucket (or shard): its guide.xml")
+    guide.add_argument("--output", type=Path, help="write it to this file instead (atomically)")
     cmd("check-config", "validate the config and print it with secrets redacted")
     cmd("doctor", "check config, data dir, binaries, providers, guides, ports and Plex")
     plex = sub.add_parser("plex", help="Plex Media Server actions", description="Plex actions")
@@ -147,6 +150,44 @@ def cmd_guide_match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_guide(args: argparse.Namespace) -> int:
+    """The guide as `/epg.xml` or a device's `guide.xml` serves it: the files under guides/
+    hold a big lineup's placeholder programmes as a note, rendered when read (placeholders.py),
+    so a tool reading them directly misses those; this prints what the daemon would send."""
+    from plextuner.fileio import write_atomic
+    from plextuner.state.aggregate import chunks, open_aggregate, open_guide
+    from plextuner.state.published import load_state
+
+    settings = _load(args)
+    state = load_state(settings.paths)
+    if state is None or not state.devices:
+        _err(f"nothing published in {settings.data_dir}; run `plextuner refresh` first")
+        return EXIT_FAIL
+    devices = state.devices
+    if args.bucket:
+        devices = [d for d in devices if args.bucket in (d.name, d.bucket)]
+        if not devices:
+            _err(f"no published bucket named {args.bucket!r}")
+            return EXIT_FAIL
+    paths = [settings.paths.guide(d.name) for d in devices]
+    # One device: its guide.xml; more (all, or a bucket's shards): them as /epg.xml joins them
+    agg = open_guide(paths[0]) if len(paths) == 1 else open_aggregate(paths)
+    if agg is None:
+        _err(f"no guide written in {settings.data_dir} yet; run `plextuner refresh` first")
+        return EXIT_FAIL
+    try:
+        if args.output is not None:
+            write_atomic(args.output, chunks(agg), mode=0o644)  # StateError: exit 1, no file
+        else:
+            out = sys.stdout.buffer
+            for chunk in chunks(agg):
+                out.write(chunk)
+            out.flush()
+    finally:
+        agg.close()
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from plextuner.binaries import resolve_binaries
     from plextuner.service import serve
@@ -185,6 +226,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "refresh": cmd_refresh,
     "lineup": cmd_lineup,
     "guide-match": cmd_guide_match,
+    "guide": cmd_guide,
     "serve": cmd_serve,
     "demo": cmd_demo,
     "doctor": cmd_doctor,

@@ -32,6 +32,7 @@ HEAD = b"<?xml version='1.0' encoding='utf-8'?>\n<tv generator-info-name=\"plext
 TAIL = b"</tv>"
 _HEAD_LIMIT = 4096
 _CACHE_LIMIT = 4096
+READ_CHUNK = 1 << 20  # what `chunks` reads of a file at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,21 +162,31 @@ def open_guide(path: Path) -> Aggregate | None:
 
 
 def read_guide(path: Path) -> bytes:
-    """A device guide as served, whole (tests, tools: a big guide is hundreds of MB)."""
+    """A device guide as served, whole (tests: a big guide is hundreds of MB; `chunks` streams)."""
     agg = open_guide(path)
     if agg is None:
         raise FileNotFoundError(path)
-    parts: list[bytes] = []
     try:
-        for piece in agg.span(0, agg.size):
-            if piece.file is not None:
-                piece.file.seek(piece.lo)
-                parts.append(piece.file.read(piece.size))
-            else:
-                parts.append(piece.data)
+        return b"".join(chunks(agg))
     finally:
         agg.close()
-    return b"".join(parts)
+
+
+def chunks(agg: Aggregate, size: int = READ_CHUNK) -> Iterator[bytes]:
+    """The document's bytes in order, none longer than `size` from a file (a rendered piece of
+    placeholders comes whole: ~600 KB, placeholders.CHUNK_CHANNELS channels). Blocking."""
+    for piece in agg.span(0, agg.size):
+        if piece.file is None:
+            yield piece.data
+            continue
+        at = piece.lo
+        piece.file.seek(at)
+        while at < piece.hi:
+            data = piece.file.read(min(size, piece.hi - at))
+            if not data:  # the file shrank under us: never, a guide is replaced, not rewritten
+                raise EOFError(f"{piece.file.name}: ended at {at} of {piece.hi}")
+            yield data
+            at += len(data)
 
 
 def guide_fill(path: Path) -> fill.Fill | None:
