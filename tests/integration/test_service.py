@@ -302,3 +302,62 @@ def test_the_heap_is_collected_before_it_is_frozen(
     finally:
         gc.enable()
     assert frozen_garbage == [False]
+
+
+def test_what_an_earlier_settle_froze_is_collected_once_it_is_garbage() -> None:
+    """An object alive at a refresh (a viewer's session) is frozen with the state; a cycle it
+    ends in later is freed by the next full settle, which unfreezes first; a young one (viewers
+    streaming) leaves it for then."""
+    import gc
+    import weakref
+
+    from plextuner.service import settle_heap
+
+    class Node:
+        me: object = None
+
+    node = Node()
+    node.me = node
+    gone = weakref.ref(node)
+    try:
+        settle_heap()  # `node` alive: frozen with everything else
+        del node  # garbage now, in a cycle, out of the collector's sight
+        gc.collect()
+        assert gone() is not None  # a plain collection leaves the frozen alone
+        settle_heap(young=True)
+        assert gone() is not None
+        settle_heap()
+        assert gone() is None
+    finally:
+        gc.unfreeze()  # the next tests' objects stay collectable
+
+
+async def test_a_refresh_settles_fully_only_when_nobody_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full settle (a ~30 ms pause with 50k channels) waits for a refresh with no viewer."""
+    import plextuner.service as service_module
+
+    fake = FakeProvider(make_world(count=30)).start()
+    settles: list[bool] = []
+    real = service_module.settle_heap
+
+    def record(*, young: bool = False) -> None:
+        settles.append(young)
+        real(young=young)
+
+    monkeypatch.setattr(service_module, "settle_heap", record)
+    settings = daemon_settings(tmp_path, provider_spec(fake), BUCKETS, devices=2)
+    try:
+        async with running(settings) as service:
+            settles.clear()
+            assert await service.refresh_once(quick=True)
+            assert settles[-1] is False
+            monkeypatch.setattr(service.engine, "streaming", lambda: True)
+            assert await service.refresh_once(quick=True)
+            assert settles[-1] is True
+    finally:
+        fake.stop()
+        import gc
+
+        gc.unfreeze()

@@ -142,6 +142,10 @@ class StreamEngine:
             if limit:
                 self.budgets.set_limit(provider.name, limit)
 
+    def streaming(self) -> bool:
+        """Anyone watching through this daemon now."""
+        return bool(self._sessions)
+
     def active_sessions(self) -> list[dict[str, Any]]:
         return [
             {
