@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from plextuner import memtrim
 from plextuner.addresses import advertised_host
 from plextuner.config import Settings, layout_digest, secret_values
 from plextuner.console.routes import install as install_console
@@ -86,6 +87,7 @@ class Service:
         refresh_on_start: bool = False,
     ) -> None:
         self._refresh_on_start = refresh_on_start
+        memtrim.limit_arenas()  # before the refreshes' worker threads allocate (see memtrim)
         self.settings = settings
         SECRETS.add(*secret_values(settings))  # idempotent: the CLI registered them already
         self.engine = StreamEngine(settings)

@@ -361,3 +361,20 @@ async def test_a_refresh_settles_fully_only_when_nobody_streams(
         import gc
 
         gc.unfreeze()
+
+
+def test_the_daemon_limits_its_malloc_arenas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before any refresh's worker thread allocates (memtrim.limit_arenas says why)."""
+    from plextuner import memtrim
+
+    calls: list[int] = []
+
+    def limit(count: int = memtrim.ARENAS) -> bool:
+        calls.append(count)
+        return True
+
+    monkeypatch.setattr(memtrim, "limit_arenas", limit)
+    Service(daemon_settings(tmp_path, [], BUCKETS, devices=1))
+    assert calls == [2]
