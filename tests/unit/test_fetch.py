@@ -131,6 +131,24 @@ class TestFetcher:
         assert not list(tmp_path.glob("*.part*"))  # the partial download removed
         await (await f.http()).aclose()
 
+    async def test_a_download_whose_validators_cannot_be_kept_is_a_fetch_error(
+        self, server: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The body is in place, its ETag file cannot be written (a full disk): the source's
+        own error, as for the body, not a data-dir StateError from inside the download."""
+        from plextuner.errors import StateError
+        from plextuner.ingest import bodycache
+
+        def full(path: Path, data: object, mode: int = 0o600) -> None:
+            raise StateError(f"cannot write {path}: No space left on device")
+
+        monkeypatch.setattr(bodycache, "write_atomic", full)
+        srv, _ = server
+        f = fetcher(tmp_path)
+        with pytest.raises(FetchError, match=r"cannot write the download: .*No space left"):
+            await f.fetch_file(str(srv.make_url("/etag")))
+        await (await f.http()).aclose()
+
     async def test_local_file_gzip(self, tmp_path: Path) -> None:
         """A .gz file path is read and decompressed."""
         p = tmp_path / "list.m3u.gz"

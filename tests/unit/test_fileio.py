@@ -89,3 +89,23 @@ def test_a_write_that_cannot_start_is_a_state_error(tmp_path: Path, where: str) 
     with pytest.raises(StateError, match="cannot write"):
         write_atomic(target, [b"data"])
     assert sorted(tmp_path.rglob("*")) == before  # nothing made, no temp left
+
+
+def test_a_full_disk_costs_the_caches_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guide-match cache and a download's revalidation copy are only caches: a disk that
+    fills while one is written is logged, never raised (a full disk's StateError went past their
+    `except OSError` and failed the guide job or the download)."""
+    import errno
+
+    from plextuner.epg import matchcache
+    from plextuner.ingest.bodycache import store_cache
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    matchcache.save(tmp_path, {b"fp": {}})
+    store_cache(tmp_path / "meta.json", tmp_path / "body", {"etag": "x"}, b"data")
+    assert not list(tmp_path.iterdir())  # no temporary left either

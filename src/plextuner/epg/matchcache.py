@@ -23,6 +23,7 @@ from pathlib import Path
 import msgspec
 
 from plextuner.epg.match import UNMATCHED, Candidate, ChannelFacts, MatchResult, MatchTier
+from plextuner.errors import StateError
 from plextuner.fileio import write_atomic
 from plextuner.logging import get_logger
 
@@ -109,7 +110,10 @@ def save(directory: Path, passes: dict[bytes, Answers]) -> None:
     data = msgspec.msgpack.encode(_File(FORMAT, code_stamp(), rows))
     try:
         write_atomic(directory / FILE, data)
-    except OSError as err:  # a read-only cache: the next refresh matches again
+    except (
+        OSError,
+        StateError,
+    ) as err:  # a read-only or full cache: the next refresh matches again
         log.warning("guide_match_cache_unwritable", path=str(directory / FILE), error=str(err))
 
 

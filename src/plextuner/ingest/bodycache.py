@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from plextuner.errors import FetchError
+from plextuner.errors import FetchError, StateError
 from plextuner.fileio import write_atomic
 from plextuner.logging import get_logger
 
@@ -73,8 +73,8 @@ def store_cache(meta: Path, body: Path, validators: dict[str, str], data: bytes)
     try:
         write_atomic(body, data)
         write_atomic(meta, json.dumps(validators).encode())
-    except OSError as err:  # a full disk costs revalidation, never the refresh
-        log.warning("fetch_cache_unwritable", error=err.strerror or str(err))
+    except StateError as err:  # a full disk costs revalidation, never the refresh
+        log.warning("fetch_cache_unwritable", error=str(err))
 
 
 def iter_chunks(path: Path, size: int = CHUNK) -> Iterator[bytes]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
-from plextuner.errors import FetchError, FetchTimeoutError, InflateError
+from plextuner.errors import FetchError, FetchTimeoutError, InflateError, StateError
 from plextuner.httpstatus import retry_may_help
 from plextuner.inflate import GZIP_MAGIC, XZ_MAGIC, BoundedInflater, BoundedXz
 from plextuner.ingest.bodycache import (
@@ -247,8 +247,9 @@ class Fetcher:
             if result.not_modified:
                 return body_path
             await asyncio.to_thread(commit, part, body_path, meta_path, result.validators or {})
-        except OSError as err:
-            raise FetchError(label, f"cannot write the download: {err.strerror or err}") from None
+        except (OSError, StateError) as err:  # StateError: the validators' file (write_atomic)
+            why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise FetchError(label, f"cannot write the download: {why}") from None
         finally:
             for fh in holder:
                 fh.close()
