@@ -106,8 +106,10 @@ class Service:
         self._discovery: asyncio.DatagramTransport | None = None
         self._control: asyncio.Server | None = None
         self.started = asyncio.Event()
-        self.published = asyncio.Event()  # set once something is served
-        self.runtime.on_state.append(lambda _: self.published.set())
+        # Set once something is served: a state swapped in and its devices' ports open (a new
+        # device's port opens after the swap, the heap settled: a client told earlier could
+        # be refused on it)
+        self.published = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
@@ -201,6 +203,8 @@ class Service:
                 continue
             self._ports.add(port)
             log.info("listening", host=self.settings.host, port=port)
+        if state is not None:
+            self.published.set()
 
     async def _shutdown(self) -> None:
         if self._discovery is not None:

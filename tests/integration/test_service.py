@@ -378,3 +378,40 @@ def test_the_daemon_limits_its_malloc_arenas(
     monkeypatch.setattr(memtrim, "limit_arenas", limit)
     Service(daemon_settings(tmp_path, [], BUCKETS, devices=1))
     assert calls == [2]
+
+
+async def test_published_means_every_devices_port_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client told the daemon serves (`published`, what the demo announces on) reaches every
+    device's port: the state is swapped in before the heap is settled and the new ports open,
+    and a test's ffprobe was refused on the second device's port in that gap."""
+    import socket
+
+    import plextuner.service as service_module
+
+    fake = FakeProvider(make_world(count=30)).start()
+    gate = asyncio.Event()
+
+    async def held_trim() -> None:  # the settling after the swap, held open here
+        await gate.wait()
+
+    monkeypatch.setattr(service_module, "trim_in_thread", held_trim)
+    settings = daemon_settings(tmp_path, provider_spec(fake), BUCKETS, devices=2)
+    try:
+        async with running(settings, wait_published=False) as service:
+            await until(lambda: service.runtime.state is not None, "the state swapped in")
+            assert not service.published.is_set()
+            gate.set()
+            async with asyncio.timeout(10):
+                await service.published.wait()
+            state = service.runtime.state
+            assert state is not None and len(state.devices) == 2
+            for device in state.devices:
+                with socket.create_connection(("127.0.0.1", device.port), timeout=5):
+                    pass
+    finally:
+        fake.stop()
+        import gc
+
+        gc.unfreeze()

@@ -144,9 +144,11 @@ async def test_hls_remuxed_to_ts(daemon: Service) -> None:
         "json",
         tune_url(daemon, numbers(daemon, 1)[0], 1),
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert "h264" in {s["codec_name"] for s in json.loads(out)["streams"]}
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    streams = json.loads(out).get("streams", [])
+    assert "h264" in {s["codec_name"] for s in streams}, err.decode(errors="replace")[-2000:]
 
 
 async def ffmpeg_children() -> int:
