@@ -39,10 +39,12 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600) -
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:  # the chunks' own error too (a reader's, a cancellation)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise StateError(f"cannot write {path}: {err.strerror or err}") from err
+        if isinstance(err, OSError):
+            raise StateError(f"cannot write {path}: {err.strerror or err}") from err
+        raise
     fsync_dir(path.parent)
 
 

@@ -146,3 +146,31 @@ def test_a_reader_gone_from_the_pipe_ends_it_quietly(published: tuple[Path, Data
         os.close(write)
     assert done.returncode == 141, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_guide_cut_under_the_reader_is_a_clear_error(
+    published: tuple[Path, DataDir], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone truncating a guide file in place (never the daemon: it replaces them) while it
+    is read: exit 1 with the file named, no traceback, no half file."""
+    from plextuner.state import aggregate
+
+    cfg, paths = published
+    state = load_state(paths)
+    assert state is not None
+    path = paths.guide(state.devices[0].name)
+    real = aggregate.open_guide
+
+    def opened_then_cut(p: Path) -> aggregate.Aggregate | None:
+        agg = real(p)
+        os.truncate(path, 100)
+        return agg
+
+    aggregate_open = "plextuner.state.aggregate.open_guide"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(aggregate_open, opened_then_cut)
+        target = path.parent.parent / "out.xml"
+        args = ["guide", "--config", str(cfg), "--bucket", state.devices[0].name]
+        assert main([*args, "--output", str(target)]) == 1
+    assert "ended at byte 100" in capsys.readouterr().err
+    assert not list(target.parent.glob("*out.xml*"))  # neither the file nor its temporary

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,18 @@ def test_a_full_disk_costs_the_caches_nothing_else(
     matchcache.save(tmp_path, {b"fp": {}})
     store_cache(tmp_path / "meta.json", tmp_path / "body", {"etag": "x"}, b"data")
     assert not list(tmp_path.iterdir())  # no temporary left either
+
+
+def test_chunks_that_fail_leave_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    """The chunks' own error (a reader's, a cancellation) goes up as it is; the temp file goes."""
+    target = tmp_path / "guide.xml"
+    target.write_bytes(b"old")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"new start"
+        raise ValueError("the source went away")
+
+    with pytest.raises(ValueError, match="went away"):
+        write_atomic(target, chunks())
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["guide.xml"]

@@ -110,10 +110,7 @@ def save(directory: Path, passes: dict[bytes, Answers]) -> None:
     data = msgspec.msgpack.encode(_File(FORMAT, code_stamp(), rows))
     try:
         write_atomic(directory / FILE, data)
-    except (
-        OSError,
-        StateError,
-    ) as err:  # a read-only or full cache: the next refresh matches again
+    except StateError as err:  # a read-only or full cache: the next refresh matches again
         log.warning("guide_match_cache_unwritable", path=str(directory / FILE), error=str(err))
 
 

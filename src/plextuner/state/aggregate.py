@@ -26,6 +26,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from plextuner import placeholders as fill
+from plextuner.errors import StateError
 from plextuner.placeholders import FillPart
 
 HEAD = b"<?xml version='1.0' encoding='utf-8'?>\n<tv generator-info-name=\"plextuner\">"
@@ -183,8 +184,8 @@ def chunks(agg: Aggregate, size: int = READ_CHUNK) -> Iterator[bytes]:
         piece.file.seek(at)
         while at < piece.hi:
             data = piece.file.read(min(size, piece.hi - at))
-            if not data:  # the file shrank under us: never, a guide is replaced, not rewritten
-                raise EOFError(f"{piece.file.name}: ended at {at} of {piece.hi}")
+            if not data:  # shrunk under us: never by us (a guide is replaced, not rewritten)
+                raise StateError(f"{piece.file.name}: ended at byte {at} of {piece.hi}")
             yield data
             at += len(data)
 
