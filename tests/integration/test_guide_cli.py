@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,11 @@ from plextuner.state.aggregate import open_aggregate, read_guide
 from plextuner.state.published import load_state
 from tests.conftest import require_tool
 from tests.fakes.provider import FakeProvider, make_world
-from tests.integration.test_refresh_cli import m3u_provider, write_config
+from tests.integration.test_refresh_cli import (
+    ends_quietly_into_a_closed_pipe,
+    m3u_provider,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -134,18 +137,7 @@ def test_what_cannot_be_printed_says_why(
 def test_a_reader_gone_from_the_pipe_ends_it_quietly(published: tuple[Path, DataDir]) -> None:
     """`plextuner guide | head`: the command ends as a shell reports SIGPIPE, no traceback."""
     cfg, _ = published
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "plextuner", "guide", "--config", str(cfg)],
-            stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=120,
-        )  # fmt: skip
-    finally:
-        os.close(write)
-    assert done.returncode == 141, done.stderr
-    assert "Traceback" not in done.stderr
+    ends_quietly_into_a_closed_pipe(["guide"], cfg)
 
 
 def test_a_guide_cut_under_the_reader_is_a_clear_error(

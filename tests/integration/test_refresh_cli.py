@@ -261,20 +261,26 @@ def test_a_reader_gone_from_the_pipe_ends_the_command_quietly(
     """`plextuner refresh | head`: the reader leaves before the summary is printed. The refresh
     is done and stays published; the command ends as a shell reports SIGPIPE, no traceback."""
     cfg = write_config(tmp_path, m3u_provider(provider))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     for command in (["refresh"], ["lineup", "--json"]):
-        read, write = os.pipe()
-        os.close(read)  # nobody reads: the first write fails with EPIPE
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "plextuner", *command, "--config", str(cfg)],
-                stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=120,
-            )  # fmt: skip
-        finally:
-            os.close(write)
-        assert done.returncode == 141, done.stderr
-        assert "Traceback" not in done.stderr
+        ends_quietly_into_a_closed_pipe(command, cfg)
         assert (tmp_path / "data" / "lineups.json").stat().st_size > 0
+
+
+def ends_quietly_into_a_closed_pipe(command: list[str], cfg: Path) -> None:
+    """`plextuner <command>` writing to a pipe nobody reads: 141, as a shell reports SIGPIPE,
+    and no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: the first write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "plextuner", *command, "--config", str(cfg)],
+            stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_refresh_run_in_process_keeps_nothing_for_an_exit(
