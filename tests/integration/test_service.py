@@ -335,7 +335,8 @@ def test_what_an_earlier_settle_froze_is_collected_once_it_is_garbage() -> None:
 async def test_a_refresh_settles_fully_only_when_nobody_streams(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The full settle (a ~30 ms pause with 50k channels) waits for a refresh with no viewer."""
+    """The full settle (a ~30 ms pause with 50k channels) waits for a refresh with no viewer,
+    or for a day since the last."""
     import plextuner.service as service_module
 
     fake = FakeProvider(make_world(count=30)).start()
@@ -356,6 +357,10 @@ async def test_a_refresh_settles_fully_only_when_nobody_streams(
             monkeypatch.setattr(service.engine, "streaming", lambda: True)
             assert await service.refresh_once(quick=True)
             assert settles[-1] is True
+            # a daemon never without a viewer at its refreshes: a full one once a day all the same
+            monkeypatch.setattr(service_module, "FULL_SETTLE_EVERY", 0.0)
+            assert await service.refresh_once(quick=True)
+            assert settles[-1] is False
     finally:
         fake.stop()
         import gc
