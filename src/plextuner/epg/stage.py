@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
@@ -84,31 +85,44 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
     if not data.matcher.guides and not data.matcher.manual:
         return set()  # nothing to match against (no guide, no mapping): no work per channel
     if data.stale:  # else nothing new to match against since the last pass
-        pending: dict[str, ChannelFacts] = {}
-        for e in entries:
-            known = data.results.get(e.channel.key)
-            if (known is None or known.guide_id is None) and e.channel.key not in pending:
-                pending[e.channel.key] = facts_of(e)
         fingerprint = data.matcher.fingerprint()
         before = data.known.get(fingerprint, {})  # the last refresh's answers to these
         answered = data.answered.setdefault(fingerprint, {})
-        todo: dict[str, tuple[ChannelFacts, int]] = {}
-        for key, facts in pending.items():
+        results = data.results
+        # The channels still to match, as parallel lists (facts, keys, digests), made as the
+        # entries are walked: no per-channel tuple or dict beside them at the match's peak
+        seen: set[str] = set()
+        facts_todo: list[ChannelFacts] = []
+        keys: list[str] = []
+        digests = array("Q")
+        reused = 0
+        for e in entries:
+            key = e.channel.key
+            known = results.get(key)
+            if (known is not None and known.guide_id is not None) or key in seen:
+                continue
+            seen.add(key)
+            facts = facts_of(e)
             digest = facts_digest(facts)
             if (answer := before.get(digest)) is not None:
-                data.results[key] = answered[digest] = answer
+                results[key] = answered[digest] = answer
+                reused += 1
             else:
-                todo[key] = facts, digest
-        if todo:
-            data.matcher.expect(facts for facts, _ in todo.values())  # what these can ask
-        for n, (key, (facts, digest)) in enumerate(todo.items(), 1):
-            data.results[key] = answered[digest] = data.matcher.match(facts)
-            if n % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
+                facts_todo.append(facts)
+                keys.append(key)
+                digests.append(digest)
+        del seen
+        if facts_todo:
+            data.matcher.expect(facts_todo)  # what these can ask
+        match = data.matcher.match
+        for n, facts in enumerate(facts_todo):
+            results[keys[n]] = answered[digests[n]] = match(facts)
+            if (n + 1) % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
                 names.forget()  # each channel's keys are wanted during its own match only
         data.stale = False
         names.forget()
         # what the kept answers saved (matchcache.py): all of them on an unchanged re-refresh
-        log.info("guide_channels_matched", matched=len(todo), reused=len(pending) - len(todo))
+        log.info("guide_channels_matched", matched=len(facts_todo), reused=reused)
     return {r.guide_id for r in data.results.values() if r.guide_id}
 
 
