@@ -115,9 +115,9 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
         if facts_todo:
             data.matcher.expect(facts_todo)  # what these can ask
         match = data.matcher.match
-        for n, facts in enumerate(facts_todo):
-            results[keys[n]] = answered[digests[n]] = match(facts)
-            if (n + 1) % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
+        for n, (facts, key, digest) in enumerate(zip(facts_todo, keys, digests, strict=True), 1):
+            results[key] = answered[digest] = match(facts)
+            if n % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
                 names.forget()  # each channel's keys are wanted during its own match only
         data.stale = False
         names.forget()
