@@ -4,13 +4,14 @@ the same order as a `KeptList` in memory, across chunks, a helper's half and a f
 from __future__ import annotations
 
 import io
+from array import array
 from pathlib import Path
 
 import pytest
 
 from plextuner.epg import chunked
 from plextuner.epg.chunked import CHUNK, SpilledList
-from plextuner.epg.kept import KeptList
+from plextuner.epg.kept import NO_STOP, OFFSET_HIGH, OFFSET_LOW, KeptList
 from plextuner.epg.spill import Spill
 
 NOW = 1_765_000_000.0
@@ -32,10 +33,10 @@ def test_loaded_is_the_list_appended(tmp_path: Path, n: int) -> None:
     spill = Spill(tmp_path)
     spilled, reference = fill(n, spill)
     assert len(spilled) == n
-    assert len(spilled.starts) < CHUNK  # at most a chunk's worth held in memory
+    assert len(spilled.held) < 2 * CHUNK  # at most a chunk's worth held in memory (2 a programme)
     assert list(spilled.loaded(spill)) == list(reference)
     spilled.spill_to(spill)
-    assert len(spilled.starts) == 0 and len(spilled) == n
+    assert len(spilled.held) == 0 and len(spilled) == n
     assert spilled.spilled == -(-n // CHUNK)
     loaded = spilled.loaded(spill)
     assert list(loaded) == list(reference)
@@ -152,17 +153,17 @@ def test_a_sealed_list_reads_the_same_and_refuses_more(tmp_path: Path) -> None:
     first.seal(spill)
     second.seal(spill)
     assert len(first) == 2 * CHUNK + 3 and first.spilled == 3
-    assert first.starts is second.starts and first.bodies is second.bodies
+    assert first.held is second.held
     assert list(first.loaded(spill)) == list(reference)
     for grow in (
         lambda: first.append(NOW, None, 0, spill),
-        lambda: first.starts.extend([1]),
-        lambda: first.bodies.frombytes(b"\0" * 8),
-        lambda: first.stops.insert(0, 1),
+        lambda: first.held.extend([1]),
+        lambda: first.held.frombytes(b"\0" * 8),
+        lambda: first.held.insert(0, 1),
     ):
         with pytest.raises(TypeError, match="sealed"):
             grow()
-    assert len(second.starts) == 0 and len(second) == CHUNK + 1
+    assert len(second.held) == 0 and len(second) == CHUNK + 1
     out = io.BytesIO()
     first.write_to(out)  # a sealed list is all on disk: it can be answered
     assert len(out.getvalue()) == first.spilled * SpilledList.CHUNK_BYTES
@@ -193,3 +194,36 @@ def test_lists_share_their_empty_chunks_until_one_spills(tmp_path: Path) -> None
     assert again.chunks is not SpilledList().chunks
     assert list(again.loaded(spill)) == list(big_ref)
     spill.close()
+
+
+def test_packed_times_come_back_as_held_at_every_extreme() -> None:
+    """A start and a stop packed in one number (`pack_times`) read back whole: negative
+    offsets, the range's ends and NO_STOP, in either half."""
+    values = [0, 1, -1, OFFSET_LOW, OFFSET_HIGH, NO_STOP, 123_456_789, -987_654_321]
+    pairs = [(a, b) for a in values if a != NO_STOP for b in values]
+    times = array("q", [chunked.pack_times(a, b) for a, b in pairs])
+    starts, stops = chunked.unpack_times(times)
+    assert list(zip(starts, stops, strict=True)) == pairs
+
+
+def test_programmes_still_held_are_rebased_when_taken(tmp_path: Path) -> None:
+    """A list taken with programmes not spilled yet (and a shift): their bodies are rebased as
+    the spilled ones are, and the list taken from is left as it was."""
+    spill, theirs = Spill(tmp_path), Spill(tmp_path)
+    mine, reference = fill(5, spill)
+    other, other_reference = fill(CHUNK + 3, theirs, first=5)  # a chunk spilled, 3 held
+    held_before = list(other.held)
+    theirs.flush()
+    assert theirs._file is not None
+    shift = spill.adopt(theirs._file, theirs.size)
+    assert shift
+    mine.extend(other, shift, spill)
+    assert list(other.held) == held_before
+    loaded = mine.loaded(spill)
+    assert [k.start for k in loaded] == [k.start for k in [*reference, *other_reference]]
+    assert [k.stop for k in loaded] == [k.stop for k in [*reference, *other_reference]]
+    assert spill.read_many(loaded.bodies) == [
+        f"<title>{i}</title>".encode() for i in range(CHUNK + 8)
+    ]
+    spill.close()
+    theirs.close()

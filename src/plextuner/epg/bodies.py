@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from plextuner.epg.chunked import CHUNK, SpilledList
+from plextuner.epg.chunked import HELD, SpilledList
 from plextuner.epg.emit import RenderedRun, SourcedRun
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill
@@ -131,14 +131,13 @@ def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, SpilledList]) ->
     # (a sourced run's bodies are read where they lie in the guide's file: not spilled)
     refs = run.refs if isinstance(run, SourcedRun) else spill.add_many([i[3] for i in run])
     get = packed.get
-    chunk = CHUNK
+    full = HELD
     for (channel, at, end, _), ref in zip(run, refs, strict=True):
         kept = get(channel)
         if kept is None:
             kept = packed[channel] = SpilledList()
-        starts = kept.starts
-        starts.append(at)
-        kept.stops.append(end)
-        kept.bodies.append(ref)
-        if len(starts) >= chunk:
+        held = kept.held
+        held.append(at << 32 | end & 0xFFFFFFFF)  # `pack_times`, inlined
+        held.append(ref)
+        if len(held) >= full:
             kept.spill_to(spill)

@@ -19,6 +19,7 @@ peak, and what each of the 8,700 channels holds there counts twice (the reader a
 
 from __future__ import annotations
 
+import sys
 from array import array
 from typing import IO
 
@@ -26,6 +27,7 @@ from plextuner.epg.kept import KeptList, offset_of, stop_offset
 from plextuner.epg.spill import Spill
 
 CHUNK = 16  # programmes of a channel held in memory before their numbers are spilled (see below)
+HELD = 2 * CHUNK  # numbers a list holds then: two a programme
 
 
 class _Sealed(array):  # type: ignore[type-arg]
@@ -38,21 +40,39 @@ class _Sealed(array):  # type: ignore[type-arg]
     append = extend = frombytes = fromfile = fromlist = insert = _refuse
 
 
-_SEALED_I, _SEALED_Q = _Sealed("i"), _Sealed("q")
+_SEALED_Q = _Sealed("q")
+_LOW = (1 << 32) - 1
+# A pair's times read back as two 32-bit numbers: which of them is the start (the high half)
+_START_HALF = 1 if sys.byteorder == "little" else 0
+
+
+def pack_times(start: int, stop: int) -> int:
+    """A kept programme's start and stop offsets (kept.py) as one 64-bit number: the start in
+    the high half, the stop's 32 bits in the low one (read back by `unpack_times`)."""
+    return start << 32 | stop & _LOW
+
+
+def unpack_times(times: array[int]) -> tuple[array[int], array[int]]:
+    """The starts and the stops of packed times, as `KeptList` holds them (two slices in C)."""
+    halves = array("i")
+    halves.frombytes(times.tobytes())
+    return halves[_START_HALF::2], halves[1 - _START_HALF :: 2]
 
 
 class SpilledList:
-    """One source's kept programmes of one guide channel: spilled chunks, then `starts`,
-    `stops` and `bodies` as in a `KeptList` (the ones not spilled yet). Not a sequence of
-    programmes on purpose: read it through `loaded`."""
+    """One source's kept programmes of one guide channel: spilled chunks, then `held`, the
+    ones not spilled yet. Not a sequence of programmes on purpose: read it through `loaded`.
 
-    __slots__ = ("bodies", "chunks", "count", "starts", "stops")
+    A programme held is two numbers of one array, its times packed (`pack_times`) and its
+    body's reference, where it was three arrays a channel (starts, stops, bodies): a guide of
+    25,000 channels holds that many lists in the reader and again in its helper, ~690 bytes a
+    channel with three arrays, ~440 with one. A chunk on disk is those pairs as machine bytes."""
+
+    __slots__ = ("chunks", "count", "held")
     CHUNK_BYTES = 16  # of `write_to`, a chunk: its reference and its shift
 
     def __init__(self) -> None:
-        self.starts = array("i")
-        self.stops = array("i")
-        self.bodies = array("q")
+        self.held = array("q")  # (times, body) pairs
         # Each chunk's spill reference and shift (what to add to its body references:
         # `rebase`), in pairs: one array, not two, for each of tens of thousands of channels;
         # the shared empty one until a chunk is spilled (most of a guide's channels hold no
@@ -61,7 +81,7 @@ class SpilledList:
         self.count = 0  # programmes in the chunks
 
     def __len__(self) -> int:
-        return self.count + len(self.starts)
+        return self.count + (len(self.held) >> 1)
 
     @property
     def spilled(self) -> int:
@@ -69,28 +89,28 @@ class SpilledList:
         return len(self.chunks) // 2
 
     def append(self, start: float, stop: float | None, body: int, spill: Spill) -> None:
-        self.starts.append(offset_of(start))
-        self.stops.append(stop_offset(stop))
-        self.bodies.append(body)
-        if len(self.starts) >= CHUNK:
+        held = self.held
+        held.append(pack_times(offset_of(start), stop_offset(stop)))
+        held.append(body)
+        if len(held) >= HELD:
             self.spill_to(spill)
 
     def spill_to(self, spill: Spill) -> None:
         """The programmes held in memory, appended to `spill` as one chunk."""
-        held = len(self.starts)
+        held = self.held
         if not held:
             return
-        ref = spill.add(self.starts.tobytes() + self.stops.tobytes() + self.bodies.tobytes())
+        ref = spill.add(held.tobytes())
         self._own_chunks().extend((ref, 0))
-        self.count += held
-        self.starts, self.stops, self.bodies = array("i"), array("i"), array("q")
+        self.count += len(held) >> 1
+        self.held = array("q")
 
     def seal(self, spill: Spill) -> None:
         """Every programme spilled, none to come (its source is read): what each channel
         holds until its device is gathered is then the list and its chunks' numbers (three
         empty arrays a channel were 2 MB of a lean guide of 20,000 channels, twice)."""
         self.spill_to(spill)
-        self.starts, self.stops, self.bodies = _SEALED_I, _SEALED_I, _SEALED_Q
+        self.held = _SEALED_Q
 
     def extend(self, other: SpilledList, shift: int, spill: Spill) -> None:
         """`other`'s programmes after these; `shift` rebases its references into `spill`
@@ -98,8 +118,11 @@ class SpilledList:
         self.spill_to(spill)
         self._own_chunks().extend(rebased(other.chunks, shift))  # references and shifts alike
         self.count += other.count
-        self.starts, self.stops = other.starts, other.stops
-        self.bodies = rebased(other.bodies, shift)
+        held = other.held
+        if held and shift:
+            held = array("q", held)
+            held[1::2] = rebased(held[1::2], shift)
+        self.held = held
 
     def _own_chunks(self) -> array[int]:
         if type(self.chunks) is _Sealed:  # (not `is _SEALED_Q`: a copy, pickled, is one too)
@@ -114,27 +137,27 @@ class SpilledList:
         """This list's programmes, given its chunks' bytes, in order. The body references of a
         run of chunks with the same shift (the reader's, then the helper's) are rebased at
         once, not a chunk at a time."""
-        kept = KeptList()
-        starts, stops, bodies = kept.starts, kept.stops, kept.bodies
-        run, run_shift = array("q"), 0
+        pairs = array("q")
+        bodies = array("q")
+        run_start, run_shift = 0, 0
         for data, shift in zip(read, self.chunks[1::2], strict=True):
-            n = len(data) // KeptList.ITEM_BYTES
-            starts.frombytes(data[: 4 * n])
-            stops.frombytes(data[4 * n : 8 * n])
             if shift != run_shift:
-                bodies.extend(rebased(run, run_shift))
-                run, run_shift = array("q"), shift
-            run.frombytes(data[8 * n :])
-        bodies.extend(rebased(run, run_shift))
-        kept.starts.extend(self.starts)
-        kept.stops.extend(self.stops)
-        kept.bodies.extend(self.bodies)
+                bodies.extend(rebased(pairs[run_start * 2 + 1 :: 2], run_shift))
+                run_start, run_shift = len(pairs) // 2, shift
+            pairs.frombytes(data)
+        bodies.extend(rebased(pairs[run_start * 2 + 1 :: 2], run_shift))
+        held = self.held
+        pairs.extend(held)
+        bodies.extend(held[1::2])
+        kept = KeptList()
+        kept.starts, kept.stops = unpack_times(pairs[0::2])
+        kept.bodies = bodies
         return kept
 
     def write_to(self, out: IO[bytes]) -> None:
         """Its chunks' references and shifts as machine bytes (a helper's, every programme
         spilled first: `spill_to`), for `read_from` in a process of the same build."""
-        if self.starts:
+        if self.held:
             raise ValueError("programmes not spilled yet")
         self.chunks.tofile(out)
 
