@@ -280,6 +280,11 @@ def measure(kind: str, path: Path, data_dir: Path, how: str = "--child") -> dict
 # The sixth, the fourth as an XUI panel writes it (bench/_xui.py: a channel at a time, indented,
 # `start_timestamp`): 1.74-2.08x before its start tags and its channels' empty descriptions were
 # read in one pass, as `plextuner refresh`.
+# The seventh, the first's spelling over 25,000 channels: the tvg-ids of bench/ingest.py's 50k
+# list, so that a refresh of the list matches most of the guide (a held-out "50k-channel refresh
+# with a guide" may be this shape), and a lineup of all its channels. With that many channels
+# what each channel costs in the reader and its helper shows: 162-164 MB before a channel's held
+# programmes went into one array (154-155 after), 186 MB behind the 50k list.
 class Shape(NamedTuple):
     label: str  # what it stands for
     channels: int  # guide channels
@@ -299,6 +304,7 @@ SHAPES = (
     Shape("an Xtream Codes panel's xmltv.php", 6000, 30, (), xtream=True),
     Shape("a lean guide, every title its own", 8700, 15, (), lean=True, own_titles=True),
     Shape("an XUI panel's guide (by channel, indented, timestamps)", 6000, 30, (), xui=True),
+    Shape("a guide of 25,000 channels (the 50k list's own ids)", 25_000, 60, (), streams=50_000),
 )
 
 
