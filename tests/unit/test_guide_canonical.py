@@ -625,3 +625,16 @@ def test_a_block_of_long_programmes_is_read_with_the_long_texts_pattern() -> Non
         found = canonical.read_block(raw, len(raw))
     assert found is not None
     assert len(found) == 5
+
+
+_PIECES = st.sampled_from([b"&quot;", b"&", b"quot;", b">", b"\n\t\t", b"<", b"a", b"&quot", b""])
+
+
+@given(st.lists(_PIECES, max_size=30), st.sampled_from([b"&quot;", b">\n\t\t<", b"aa", b"&&"]),
+       st.sampled_from([b'"', b"><", b"", b"&quot;"]))  # fmt: skip
+@settings(max_examples=300, deadline=None)
+def test_replaced_is_bytes_replace(pieces: list[bytes], old: bytes, new: bytes) -> None:
+    """The split-and-join replace of the block-wide rewrites gives `bytes.replace`'s bytes:
+    overlapping and adjacent occurrences, a replacement holding what it replaces, none at all."""
+    block = b"".join(pieces)
+    assert canonical.replaced(block, old, new) == block.replace(old, new)

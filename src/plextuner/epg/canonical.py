@@ -191,15 +191,22 @@ def compacted(block: bytes, whole: Container[bytes] = ()) -> bytes:
     for spaced, written in _SPACED:
         # The sample only: a whole block's search is ~0.15 ms, for every block of every guide
         if spaced in whole or block.find(spaced, 0, GAP_SAMPLE) >= 0:
-            block = block.replace(spaced, written)
+            block = replaced(block, spaced, written)
     # The sample ends in a `</programme>`'s `</` (cut after a `<`, the look-ahead would pass)
     gaps = set(_GAP.findall(block, 0, block.rfind(END, 0, GAP_SAMPLE) + 2))
     if 0 < len(gaps) <= GAPS:
         for gap in gaps:
-            block = block.replace(b">" + gap + b"<", b"><")
+            block = replaced(block, b">" + gap + b"<", b"><")
     if NO_DESC in whole or block.find(NO_DESC, 0, GAP_SAMPLE) >= 0:  # (the gaps gone first)
-        block = block.replace(NO_DESC, b"")
+        block = replaced(block, NO_DESC, b"")
     return block
+
+
+def replaced(block: bytes, old: bytes, new: bytes) -> bytes:
+    """`block.replace(old, new)` (`old` not empty), in a split and a join: a block-wide
+    replace of ~1,500 occurrences (an XUI panel's `&quot;`, its gaps) took 0.24-0.37 ms of a
+    256 KB block, these 0.13-0.17 ms; with none, both hand the block back as it is."""
+    return new.join(block.split(old))
 
 
 def left_in(source: bytes) -> set[bytes]:
@@ -306,7 +313,7 @@ def unescaped(block: bytes, utf8: bool) -> bytes:
     by them (escaped as it escapes them); `utf8`: the block's encoding (else only ASCII)."""
     if _AMP_IN_VALUE.search(block):
         return block
-    block = block.replace(b"&quot;", b'"').replace(b"&apos;", b"'")
+    block = replaced(replaced(block, b"&quot;", b'"'), b"&apos;", b"'")
     if b"&#" not in block:
         return block
     return _NUMERIC.sub(lambda m: _character(m.group(0), utf8), block)
