@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plextuner.epg import canonical, plain, prefilter, starttags
+from plextuner.epg import canonical, plain, prefilter, splitjoin, starttags
 from tests.unit.test_guide_plain import IDS, TIMES, guide, read, same
 
 # Texts whose ends or insides could make the writer's bytes differ from the source's: spaces
@@ -637,4 +637,4 @@ def test_replaced_is_bytes_replace(pieces: list[bytes], old: bytes, new: bytes) 
     """The split-and-join replace of the block-wide rewrites gives `bytes.replace`'s bytes:
     overlapping and adjacent occurrences, a replacement holding what it replaces, none at all."""
     block = b"".join(pieces)
-    assert canonical.replaced(block, old, new) == block.replace(old, new)
+    assert splitjoin.replaced(block, old, new) == block.replace(old, new)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Container, Mapping
 
 from plextuner.charclass import allowed_bytes
 from plextuner.epg.kept import SIZE_BITS
+from plextuner.epg.splitjoin import replaced
 
 # An end of a text: printable ASCII but `<` and `>` (nothing the parser's `.strip()` takes, and
 # a `>` the writer would escape), or a byte of a character beyond ASCII in a block holding none
@@ -200,13 +201,6 @@ def compacted(block: bytes, whole: Container[bytes] = ()) -> bytes:
     if NO_DESC in whole or block.find(NO_DESC, 0, GAP_SAMPLE) >= 0:  # (the gaps gone first)
         block = replaced(block, NO_DESC, b"")
     return block
-
-
-def replaced(block: bytes, old: bytes, new: bytes) -> bytes:
-    """`block.replace(old, new)` (`old` not empty), in a split and a join: a block-wide
-    replace of ~1,500 occurrences (an XUI panel's `&quot;`, its gaps) took 0.24-0.37 ms of a
-    256 KB block, these 0.13-0.17 ms; with none, both hand the block back as it is."""
-    return new.join(block.split(old))
 
 
 def left_in(source: bytes) -> set[bytes]:
