@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_a_full_disk_costs_the_caches_nothing_else(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    matchcache.save(tmp_path, {b"fp": {}})
+    matchcache.save(tmp_path, {b"fp": (array("Q"), [])})
     store_cache(tmp_path / "meta.json", tmp_path / "body", {"etag": "x"}, b"data")
     assert not list(tmp_path.iterdir())  # no temporary left either
 

@@ -4,6 +4,7 @@ cannot be read costs a full match, nothing else."""
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def test_answers_of_other_code_are_not_used(
 def test_a_cache_that_cannot_be_written_costs_nothing_else(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
-    matchcache.save(blocked, {b"x" * 16: {1: UNMATCHED}})  # logged, not raised
+    matchcache.save(blocked, {b"x" * 16: (array("Q", [1]), [UNMATCHED])})  # logged, not raised
     assert matchcache.load(blocked) == {}
 
 

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import importlib
 import importlib.metadata
+from array import array
 from pathlib import Path
 
 import msgspec
@@ -44,6 +45,7 @@ _LIBRARIES = ("rapidfuzz", "pycountry")
 # A channel's facts (their digest, `facts_digest`) and its answer, as stored
 Row = tuple[int, str | None, str, float, str, tuple[tuple[str, str, float], ...]]
 Answers = dict[int, MatchResult]  # by `facts_digest`
+Answered = tuple["array[int]", list[MatchResult]]  # a pass's digests and their answers, in order
 
 
 class _File(msgspec.Struct):
@@ -103,10 +105,10 @@ def load(directory: Path) -> dict[bytes, Answers]:
         return {}
 
 
-def save(directory: Path, passes: dict[bytes, Answers]) -> None:
+def save(directory: Path, passes: dict[bytes, Answered]) -> None:
     """This refresh's answers, for the next (replacing the last's)."""
-    rows = {fp.hex(): [_row(digest, answer) for digest, answer in answers.items()]
-            for fp, answers in passes.items()}  # fmt: skip
+    rows = {fp.hex(): [_row(digest, answer) for digest, answer in zip(*answered, strict=True)]
+            for fp, answered in passes.items()}  # fmt: skip
     data = msgspec.msgpack.encode(_File(FORMAT, code_stamp(), rows))
     try:
         write_atomic(directory / FILE, data)

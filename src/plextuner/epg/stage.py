@@ -23,7 +23,7 @@ from plextuner.epg.match import (
     Matcher,
     MatchResult,
 )
-from plextuner.epg.matchcache import facts_digest
+from plextuner.epg.matchcache import Answered, facts_digest
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.spill import HELPER_SOURCE_BASE, SOURCE_BASE, Spill
 from plextuner.epg.worker import (
@@ -65,7 +65,7 @@ class GuideData:
     sourced: bool = False  # a source's file is read in place by the spill (the next ones spill)
     # Match answers by matcher fingerprint: the last refresh's, and this one's (matchcache.py)
     known: dict[bytes, dict[int, MatchResult]] = field(default_factory=dict)
-    answered: dict[bytes, dict[int, MatchResult]] = field(default_factory=dict)
+    answered: dict[bytes, Answered] = field(default_factory=dict)
 
 
 def facts_of(entry: LineupEntry) -> ChannelFacts:
@@ -87,7 +87,8 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
     if data.stale:  # else nothing new to match against since the last pass
         fingerprint = data.matcher.fingerprint()
         before = data.known.get(fingerprint, {})  # the last refresh's answers to these
-        answered = data.answered.setdefault(fingerprint, {})
+        # This pass's answers, their digests packed (a dict of 34k held ~2 MB to the job's end)
+        answered, answers = data.answered.setdefault(fingerprint, (array("Q"), []))
         results = data.results
         # The channels still to match, as parallel lists (facts, keys, digests), made as the
         # entries are walked: no per-channel tuple or dict beside them at the match's peak
@@ -105,7 +106,9 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
             facts = facts_of(e)
             digest = facts_digest(facts)
             if (answer := before.get(digest)) is not None:
-                results[key] = answered[digest] = answer
+                results[key] = answer
+                answered.append(digest)
+                answers.append(answer)
                 reused += 1
             else:
                 facts_todo.append(facts)
@@ -115,13 +118,14 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
         if facts_todo:
             data.matcher.expect(facts_todo)  # what these can ask
         match = data.matcher.match
-        for n, (facts, key, digest) in enumerate(zip(facts_todo, keys, digests, strict=True), 1):
-            results[key] = answered[digest] = match(facts)
+        for n, (facts, key) in enumerate(zip(facts_todo, keys, strict=True), 1):
+            results[key] = answer = match(facts)
+            answers.append(answer)
             if n % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
                 names.forget()  # each channel's keys are wanted during its own match only
+        answered.extend(digests)  # in the order their answers were appended
         data.stale = False
-        names.forget()
-        # what the kept answers saved (matchcache.py): all of them on an unchanged re-refresh
+        names.forget()  # `reused`: what the kept answers saved (all on an unchanged re-refresh)
         log.info("guide_channels_matched", matched=len(facts_todo), reused=reused)
     return {r.guide_id for r in data.results.values() if r.guide_id}
 
