@@ -86,7 +86,7 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
         return set()  # nothing to match against (no guide, no mapping): no work per channel
     if data.stale:  # else nothing new to match against since the last pass
         fingerprint = data.matcher.fingerprint()
-        before = data.known.get(fingerprint, {})  # the last refresh's answers to these
+        before = data.known.pop(fingerprint, {})  # the last refresh's answers to these (once)
         # This pass's answers, their digests packed (a dict of 34k held ~2 MB to the job's end)
         answered, answers = data.answered.setdefault(fingerprint, (array("Q"), []))
         results = data.results
@@ -114,7 +114,7 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
                 facts_todo.append(facts)
                 keys.append(key)
                 digests.append(digest)
-        del seen
+        del seen, before  # the answers not reused: freed before the match's peak
         if facts_todo:
             data.matcher.expect(facts_todo)  # what these can ask
         match = data.matcher.match
