@@ -88,7 +88,7 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
         fingerprint = data.matcher.fingerprint()
         before = data.known.pop(fingerprint, {})  # the last refresh's answers to these (once)
         # This pass's answers, their digests packed (a dict of 34k held ~2 MB to the job's end)
-        answered, answers = data.answered.setdefault(fingerprint, (array("Q"), []))
+        done_digests, done = data.answered.setdefault(fingerprint, (array("Q"), []))
         results = data.results
         # The channels still to match, as parallel lists (facts, keys, digests), made as the
         # entries are walked: no per-channel tuple or dict beside them at the match's peak
@@ -107,8 +107,8 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
             digest = facts_digest(facts)
             if (answer := before.get(digest)) is not None:
                 results[key] = answer
-                answered.append(digest)
-                answers.append(answer)
+                done_digests.append(digest)
+                done.append(answer)
                 reused += 1
             else:
                 facts_todo.append(facts)
@@ -120,10 +120,10 @@ def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
         match = data.matcher.match
         for n, (facts, key) in enumerate(zip(facts_todo, keys, strict=True), 1):
             results[key] = answer = match(facts)
-            answers.append(answer)
+            done.append(answer)
             if n % names.KEYS_HELD == 0 and not data.matcher.keyed_ahead:
                 names.forget()  # each channel's keys are wanted during its own match only
-        answered.extend(digests)  # in the order their answers were appended
+        done_digests.extend(digests)  # in the order their answers were appended to `done`
         data.stale = False
         names.forget()  # `reused`: what the kept answers saved (all on an unchanged re-refresh)
         log.info("guide_channels_matched", matched=len(facts_todo), reused=reused)
