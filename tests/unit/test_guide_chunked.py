@@ -58,8 +58,14 @@ def test_a_helpers_half_follows_rebased(tmp_path: Path) -> None:
     theirs.flush()
     assert theirs._file is not None
     shift = spill.adopt(theirs._file, theirs.size)
+    # An answer is all on disk: sealed, no empty array of its own (50,000 of them in the
+    # reader as it takes a helper's half), and the list it ends is sealed with it
+    assert answered.held is chunked._SEALED_Q
     mine.extend(answered, shift, spill)
     assert len(mine) == 3 * CHUNK + 14
+    assert mine.held is answered.held
+    with pytest.raises(TypeError, match="sealed"):
+        mine.append(NOW, None, 0, spill)
     loaded = mine.loaded(spill)
     expected = [f"<title>{i}</title>".encode() for i in range(3 * CHUNK + 14)]
     assert spill.read_many(loaded.bodies) == expected

@@ -114,7 +114,8 @@ class SpilledList:
 
     def extend(self, other: SpilledList, shift: int, spill: Spill) -> None:
         """`other`'s programmes after these; `shift` rebases its references into `spill`
-        (see `Spill.adopt`). `other` is used up: its arrays are taken, not copied."""
+        (see `Spill.adopt`). `other` is used up: its arrays are taken, not copied; a sealed
+        one (`read_from`'s: the helper's half, the rest of the file) seals this one too."""
         self.spill_to(spill)
         self._own_chunks().extend(rebased(other.chunks, shift))  # references and shifts alike
         self.count += other.count
@@ -168,6 +169,7 @@ class SpilledList:
         spilled = cls()
         spilled._own_chunks().fromfile(fh, 2 * chunks)
         spilled.count = count
+        spilled.held = _SEALED_Q  # every programme spilled: no empty array of its own each
         return spilled
 
 
