@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plextuner.epg import prefilter, resync
+from plextuner.epg.ends import Ends
 from plextuner.epg.mend import mended
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.xmltv import iter_guide
@@ -142,7 +143,7 @@ def test_every_programme_broken_amid_comments_is_read_in_one_pass(fold: bool | N
         ]
     )
     scanned = 0
-    real = resync.Ends.of
+    real = Ends.of
 
     def counted(rest: bytes, state: Any, kind: Any, skip: int = 0, upto: int = -1) -> Any:
         nonlocal scanned
@@ -151,7 +152,7 @@ def test_every_programme_broken_amid_comments_is_read_in_one_pass(fold: bool | N
             scanned += len(rest) - skip
         return ends
 
-    with mock.patch.object(resync.Ends, "of", side_effect=counted):
+    with mock.patch.object(Ends, "of", side_effect=counted):
         items, outcome = outcome_of(body, fold)
     titles = [i.title for i in items if isinstance(i, Programme)]
     if fold:  # (read from their bytes, the kept ones come as runs: counted, not compared)

@@ -129,9 +129,8 @@ class Feeder(Generic[T]):
             # any markup: the later ends it found stand. Searched again from each, the rest of
             # the block was fed to a `Markup` once a refused programme: a guide with comments
             # whose every programme was refused took 8 ms a programme (300 MB: hours).
-            if whole is not None and whole.known and self._counting:
-                ends = whole
-            else:
+            ends: Ends | None = whole
+            if whole is None or not whole.known or not self._counting:
                 ends = whole = self._countable(block, markup, max(pos, skip))
             fed = 0  # end tags fed
             end, at = self._kind.end, pos
