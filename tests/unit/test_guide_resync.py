@@ -164,8 +164,8 @@ def test_every_programme_broken_amid_comments_is_read_in_one_pass(fold: bool | N
 
 
 def test_past_the_bound_the_guide_ends_as_before() -> None:
-    """More than MALFORMED_MAX refused programmes: the reading ends at the next, reported as
-    truncated (what came before it kept)."""
+    """More than MALFORMED_MAX refused programmes, most of what was read: the reading ends at
+    the next, reported as truncated (what came before it kept)."""
     body = guide([programme("a.tv", STARTS[0], b"A & %d" % n) for n in range(10)])
     with mock.patch.object(resync, "MALFORMED_MAX", 3):
         items, outcome = outcome_of(body)
@@ -173,6 +173,22 @@ def test_past_the_bound_the_guide_ends_as_before() -> None:
     titles = [i.title for i in items if isinstance(i, Programme)]
     assert titles[:3] == [f"A & {n}" for n in range(3)]
     assert titles[3:] in ([], ["A"])  # as libxml2 left the fourth (its title cut at the `&`)
+
+
+def test_past_the_bound_a_guide_mostly_read_goes_on() -> None:
+    """More than MALFORMED_MAX refused programmes, but a minority of the guide (a grabber that
+    never escapes `&`, one title in four holding one): every programme kept, none lost."""
+    body = guide(
+        [
+            programme("a.tv", STARTS[0], b"A & %d" % n if n % 4 == 0 else b"S %d" % n)
+            for n in range(40)
+        ]
+    )
+    with mock.patch.object(resync, "MALFORMED_MAX", 3):
+        items, outcome = outcome_of(body)
+    titles = [i.title for i in items if isinstance(i, Programme)]
+    assert titles == [f"A & {n}" if n % 4 == 0 else f"S {n}" for n in range(40)]
+    assert (outcome.malformed, outcome.truncated) == (10, None)
 
 
 def test_a_file_that_ends_early_still_says_so() -> None:

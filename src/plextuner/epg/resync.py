@@ -7,7 +7,8 @@ at the first, and the rest of the guide was lost. The prefilter hands the parser
 refused one is found: the elements whose end events came are the block's first, and it is the
 next. Its bytes are mended (mend.py) and read alone by libxml2's recovering parser; a fresh
 parser, fed the guide's prolog, reads on after it. An error past the last whole element (a file
-that ends early, garbage after the root) still ends the reading, as more than MALFORMED_MAX do.
+that ends early, garbage after the root) still ends the reading, as more than MALFORMED_MAX do
+when they are most of what was read.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-MALFORMED_MAX = 100_000  # programmes mended in one guide (~30 us each) before it counts as broken
+# Programmes mended in one guide (~50 us each) before it counts as broken, if they are most of
+# it: a grabber that never escapes `&` has one in a tenth of its titles, 100,000 in a 300 MB
+# guide, whose rest was lost at the bound when it was the only test (five seconds of mends)
+MALFORMED_MAX = 100_000
 SWEEP_EVERY = 512
 # The parser is fed a block this much at a time, its events drained between: libxml2 builds the
 # nodes of all it is fed before any is cleared (~14 bytes a byte of a channel list: 20,000
@@ -193,7 +197,9 @@ class Feeder(Generic[T]):
         whose end events came (libxml2 makes none for the one it refuses: the next is it);
         `late`: the channels among the programmes from `skip` whose end events came;
         `markup`: where the block begins (see `Ends`)."""
-        if self._prolog is None or self.malformed >= MALFORMED_MAX:
+        if self._prolog is None or (
+            self.malformed >= MALFORMED_MAX and 2 * self.malformed > self._read()
+        ):
             return None
         found = self._located(block, markup, skip, ended)
         if found is not None:
