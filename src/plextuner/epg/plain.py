@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Container, Iterator
 
-from plextuner.epg import canonical, starttags
+from plextuner.epg import canonical, idmemo, starttags
 from plextuner.epg.emit import DROPPED, Rendered, RenderedRun, SourcedRun, emitted
 from plextuner.epg.kept import offset_of, stop_offset
 from plextuner.epg.plainre import (
@@ -76,7 +76,7 @@ class PlainReader:
         self._slots: dict[bytes, tuple[int, int] | None] = {}  # start and stop
         # raw value -> kept channel id, "" (not ours) or None (the parser's: unreadable, empty)
         self._channels: dict[bytes, str | None] = {}
-        self._learned = False  # the wanted ids put in `_channels` (`_learn`)
+        self._learned = False  # the wanted ids put in `_channels` (idmemo.py)
         self.took_all = False  # see `segments`
         # The spill reference of the stream's first byte where the spill reads the guide's file
         # in place (None: it does not): long bodies then come referenced there (`SourcedRun`)
@@ -230,8 +230,9 @@ class PlainReader:
         return True
 
     def _channel(self, raw: bytes) -> str | None:
-        if not self._learned:
-            self._learn()
+        if not self._learned and (wanted := self._wanted()) is not None:
+            self._learned = True  # the wanted ids' own strings, by their bytes (idmemo.py)
+            idmemo.fill(self._channels, wanted, self._codec, _MEMO)
             if raw in self._channels:
                 return self._channels[raw]
         try:
@@ -246,26 +247,6 @@ class PlainReader:
         if len(self._channels) < _MEMO:
             self._channels[raw] = value
         return value
-
-    def _learn(self) -> None:
-        """The memo filled, once `wanted` is known, with each wanted id by its bytes: what
-        `_channel` would answer for them, and the wanted set's own strings, not a decoded
-        copy of each (the kept lists are keyed by them: 2.9 MB of a guide of 50,000 wanted
-        channels, in the reader and again in its helper)."""
-        wanted = self._wanted()
-        if wanted is None:
-            return
-        self._learned = True
-        if not isinstance(wanted, set | frozenset) or len(wanted) + len(self._channels) > _MEMO:
-            return
-        codec, memo = self._codec, self._channels
-        for gid in wanted:
-            try:
-                raw = gid.encode(codec)
-            except UnicodeEncodeError:  # (no byte of the guide can spell it)
-                continue
-            if raw:
-                memo[raw] = gid  # (an id decodes from its bytes as itself: these codecs)
 
     def _slot(self, key: bytes, start: bytes, stop: bytes | None) -> tuple[int, int] | None:
         """A start tag's times as kept (spill.py); None: not in the window (or unreadable)."""
