@@ -258,12 +258,12 @@ def test_programmes_read_from_the_bytes_share_the_wanted_ids_strings() -> None:
 
 
 def test_what_plain_reading_leaves_to_the_parser() -> None:
-    """Each of these is read by the parser (and kept the same): a refused character, a
-    reference to a control character or to none, a second CDATA section, white space a non-ASCII
+    """Each of these is read by the parser (and kept the same): a reference to a control
+    character or to none, a second CDATA section, white space a non-ASCII
     character may be, an empty title, children out of order, invalid UTF-8, a reference in a
     block where an attribute value holds a `&`."""
     awkward = [
-        "<title>A\x01</title>", "<title>A&#13;</title>", "<title>&#1;A</title>",
+        "<title>A&#13;</title>", "<title>&#1;A</title>",
         "<title>&#xD800;A</title>", "<title>&nbsp;A</title>",
         "<title><![CDATA[A]]><![CDATA[B]]></title>",
         "<title>\u00a0A</title>", "<title></title><title>B</title>",
@@ -273,6 +273,26 @@ def test_what_plain_reading_leaves_to_the_parser() -> None:
     ]  # fmt: skip
     for body in awkward:
         assert same(guide([plain("a.tv", TIMES[0], body)]), fold=True) == 0, body
+
+
+def test_what_mend_puts_right_is_put_right_in_the_block_and_read_from_its_bytes() -> None:
+    """A bare `&` (a title's, an icon URL's) and the characters XML refuses are put right as
+    mend.py puts a refused programme right, and the programmes read from their bytes, kept as
+    the parser keeps them mended; each counted as mended (premend.py). One the parser refuses
+    all the same (an HTML entity beside a bare `&`) is counted once, when it is mended."""
+    bodies = [
+        "<title>Law & Order</title>", "<title>A\x01B</title><desc>\x1fd</desc>",
+        '<title>T</title><icon src="http://i.invalid/a.png?b=1&c=2"/>',
+        "<title>Tom & Jerry &amp; co</title>", "<title>Plain</title>",
+    ]  # fmt: skip
+    programmes = [plain("a.tv", TIMES[0], b) for b in bodies]
+    assert same(guide(programmes), fold=True) == len(programmes)
+    outcome = ParseOutcome("t")
+    with_html = [*programmes, plain("b.tv", TIMES[0], "<title>A & B&nbsp;</title>")]
+    list(iter_guide(io.BytesIO(guide(with_html)), "t", outcome, lambda: WANTED, WINDOW, fold=True))
+    assert outcome.malformed == 5 and outcome.programmes == 6
+    assert outcome.malformed_first is not None
+    assert outcome.malformed_first.endswith("xmlParseEntityRef: no name (a bare &, escaped)")
 
 
 def test_cdata_sections_are_read_as_the_text_they_stand_for() -> None:

@@ -213,9 +213,13 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
     )
     error: etree.XMLSyntaxError | None = None
     markup = prefilter.markup
+    mends = prefilter.plain.mends if prefilter.plain is not None else None
+    first: str | None = None  # the first of the parser's refusals and the plain reader's mends
     try:
         at = markup.state  # where the next block begins (see Prefilter.blocks)
         for block in _trimmed(prefilter.blocks(fh)):
+            if first is None and mends is not None and (mends.first or feeder.first_error):
+                first = mends.first or feeder.first_error  # (a block's mends come first)
             if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
                 outcome.programmes += len(block)
                 yield block
@@ -230,6 +234,9 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
     finally:
         outcome.skipped += prefilter.skipped
         outcome.malformed, outcome.malformed_first = feeder.malformed, feeder.first_error
+        if mends is not None and mends.count:  # programmes put right before they were read
+            outcome.malformed += mends.count
+            outcome.malformed_first = first or outcome.malformed_first or mends.first
         # The plain reader asks the prefilter for `wanted` (`_prefilter`'s lambda): a cycle,
         # and a refresh runs with the collector off (cli.py), so the reading's state (the
         # wanted set, the plain reader's memo, through the caller's `channels` its helper's
