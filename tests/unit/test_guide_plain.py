@@ -94,6 +94,8 @@ TEXTS = [
     "caf\u00e9", "\u00a0nbsp\u00a0", "x\u3000", "say &quot;hi&quot;", "it&apos;s", "&#65;BC",
     "<![CDATA[raw <b>]]>", "a > b", "tab\there", "Show: Part", "Part", "\u2028", "emoji \U0001f600",
     "amp; Jerry", "lt;b", " x ",
+    # What mend.py puts right, put right before the block is read (premend.py)
+    "Law & Order", "R&D &nbsp;", "ctrl\x01x\x1f", "& &amp; &#38;", "a&b=1&c",
 ]  # fmt: skip
 PLAIN_TEXTS = [
     "News",
