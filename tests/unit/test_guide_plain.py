@@ -297,6 +297,30 @@ def test_what_mend_puts_right_is_put_right_in_the_block_and_read_from_its_bytes(
     assert outcome.malformed_first.endswith("xmlParseEntityRef: no name (a bare &, escaped)")
 
 
+def test_the_first_malformed_programme_named_is_the_files_first() -> None:
+    """The last programme of a block refused by the parser, one put right before it is read
+    early in the next: the outcome names the refused one, the file's first (and counts both).
+    Every programme is as long, so the blocks end where they end without them."""
+
+    def made(refused: int | None = None, bare: int | None = None) -> bytes:
+        programmes = [plain("b.tv", TIMES[1], f"<title>Show {n:05d}</title>") for n in range(6000)]
+        if refused is not None:
+            programmes[refused] = plain("a.tv", TIMES[0], "<title>&nbsp;A123</title>")
+        if bare is not None:
+            programmes[bare] = plain("a.tv", TIMES[0], "<title>Law & Ord.</title>")
+        return guide(programmes)
+
+    clean = made()
+    ends = [m.end() for m in re.finditer(b"</programme>", clean)]
+    last = max(i for i, end in enumerate(ends) if end <= prefilter.CHUNK)  # the first block's
+    body = made(last, last + 5)
+    assert len(body) == len(clean)
+    outcome = ParseOutcome("t")
+    list(iter_guide(io.BytesIO(body), "t", outcome, lambda: WANTED, WINDOW, fold=True))
+    assert outcome.malformed == 2 and outcome.malformed_first is not None
+    assert "nbsp" in outcome.malformed_first and "bare" not in outcome.malformed_first
+
+
 def test_cdata_sections_are_read_as_the_text_they_stand_for() -> None:
     """A title or description in a CDATA section (with `&`, `<`, `>`, a line break, a
     `<programme` and a `]]` inside) is read from the bytes, kept as the parser keeps it."""

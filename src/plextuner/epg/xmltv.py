@@ -225,6 +225,8 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
                 yield block
                 continue
             error = yield from feeder.feed(block, at)
+            if first is None and mends is not None and feeder.first_error:  # (this block's)
+                first = mends.first or feeder.first_error
             if error is not None:
                 break
             at = markup.state
