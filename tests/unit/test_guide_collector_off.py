@@ -65,8 +65,8 @@ def test_refused_programmes_leave_no_parser_behind(fold: bool | None) -> None:
 
 
 def test_a_reading_leaves_no_prefilter_behind() -> None:
-    """The plain reader (programmes read from their bytes) asks the prefilter for the wanted
-    channels: a cycle, cut when the reading ends."""
+    """The plain reader (programmes read from their bytes) takes the wanted channels from the
+    prefilter at each block; it asked through a reference to it, a cycle."""
     body = broken_guide(300, 1000)
     with collector_off():
         _, outcome = outcome_of(body, True)

@@ -64,14 +64,17 @@ class PlainReader:
         self,
         codec: str,
         fold: bool,
-        wanted: Callable[[], Container[str] | None],
         window: tuple[float, float],
         parse_time: Callable[[str], float | None],
     ) -> None:
         self._utf8 = codec == "utf-8"
         self._codec = codec
         self._fold = fold
-        self._wanted = wanted  # the prefilter's: known from the first programme on
+        # The prefilter's, known from the first programme on: taken from it at each block
+        # (`segments`), not asked through a reference to it (a cycle, and a refresh runs with
+        # the collector off: the reading's state sat to the process's end, ~11 MB of a
+        # 50,000-channel guide's writing)
+        self._wanted: Container[str] | None = None
         self._lo, self._hi = window
         self._parse_time = parse_time
         self._slots: dict[bytes, tuple[int, int] | None] = {}  # start and stop
@@ -105,6 +108,7 @@ class PlainReader:
         whose errors name the file's lines. `took_all`: every programme of the block was kept
         and read here (and `cut`, the prefilter's cuts from it, is none). `at`: where the block
         lies in the stream when its bytes are the stream's as they lie."""
+        self._wanted = counts.wanted
         prepared = self._prepared(block)
         self._at = at if prepared is block and self.origin is not None else None
         block = prepared
@@ -240,7 +244,8 @@ class PlainReader:
         return True
 
     def _channel(self, raw: bytes) -> str | None:
-        if not self._learned and (wanted := self._wanted()) is not None:
+        wanted = self._wanted
+        if not self._learned and wanted is not None:
             self._learned = True  # the wanted ids' own strings, by their bytes (idmemo.py)
             idmemo.fill(self._channels, wanted, self._codec, _MEMO)
             if raw in self._channels:
@@ -249,7 +254,6 @@ class PlainReader:
             value: str | None = raw.decode(self._codec)
         except UnicodeDecodeError:
             value = None
-        wanted = self._wanted()
         if not value:
             value = None  # (the parser reads an empty one as no programme)
         elif wanted is not None and value not in wanted:

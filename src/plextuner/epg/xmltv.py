@@ -239,12 +239,6 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
         if mends is not None and mends.count:  # programmes put right before they were read
             outcome.malformed += mends.count
             outcome.malformed_first = first or outcome.malformed_first or mends.first
-        # The plain reader asks the prefilter for `wanted` (`_prefilter`'s lambda): a cycle,
-        # and a refresh runs with the collector off (cli.py), so the reading's state (the
-        # wanted set, the plain reader's memo, through the caller's `channels` its helper's
-        # answer) sat in memory to the process's end: ~11 MB of a 50,000-channel guide's
-        # writing. Cut here, the reading's state is freed with its last reference.
-        prefilter.plain = None
     if error is not None:
         if outcome.channels or outcome.programmes:
             outcome.truncated = str(error)[:200]
@@ -270,7 +264,7 @@ def _prefilter(
         codec, channels, functools.partial(in_window, *window) if window else None
     )
     if fold is not None and window is not None and codec is not None:
-        prefilter.plain = PlainReader(codec, fold, lambda: prefilter.wanted, window, parse_time)
+        prefilter.plain = PlainReader(codec, fold, window, parse_time)
     return prefilter
 
 
