@@ -31,7 +31,7 @@ def mended(piece: bytes, utf8: bool) -> bytes:
     return piece.translate(None, _CONTROLS)
 
 
-def _allowed(code: int) -> bool:
+def allowed(code: int) -> bool:
     """Whether XML 1.0 allows the character (its `Char` production)."""
     return (
         code in (9, 10, 13)
@@ -64,7 +64,7 @@ def _reference(ref: re.Match[bytes]) -> bytes:
     if name is None:  # a character reference: dropped if XML refuses the character
         number = ref[1][1:-1]
         code = int(number[1:], 16) if number.startswith(b"x") else int(number)
-        return ref[0] if _allowed(code) else b""
+        return ref[0] if allowed(code) else b""
     if name in _PREDEFINED:
         return ref[0]
     text = html5.get(name.decode("ascii") + ";")

@@ -76,11 +76,8 @@ def _still_refused(piece: bytes) -> bool:
     (an HTML one), or a character reference to a character it refuses."""
     if _UNDEFINED.search(piece):
         return True
-    for ref in _NUMERIC.finditer(piece):
-        code = int(ref[1], 16) if ref[1] else int(ref[2])
-        if not (
-            code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
-            or 0x10000 <= code <= 0x10FFFF
-        ):  # fmt: skip
-            return True
-    return False
+    from plextuner.epg.mend import allowed  # (only a guide with something to put right)
+
+    return not all(
+        allowed(int(ref[1], 16) if ref[1] else int(ref[2])) for ref in _NUMERIC.finditer(piece)
+    )
