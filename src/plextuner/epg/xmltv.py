@@ -218,18 +218,18 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
     try:
         at = markup.state  # where the next block begins (see Prefilter.blocks)
         for block in _trimmed(prefilter.blocks(fh)):
-            if first is None and mends is not None and (mends.first or feeder.first_error):
-                first = mends.first or feeder.first_error  # (a block's mends come first)
             if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
                 outcome.programmes += len(block)
                 yield block
-                continue
-            error = yield from feeder.feed(block, at)
-            if first is None and mends is not None and feeder.first_error:  # (this block's)
+            else:
+                error = yield from feeder.feed(block, at)
+                at = markup.state
+            # Which came first, told after each piece (a block's mends, made as it is taken
+            # from the prefilter, count as before its refusals)
+            if first is None and mends is not None and (mends.first or feeder.first_error):
                 first = mends.first or feeder.first_error
             if error is not None:
                 break
-            at = markup.state
         else:
             error = feeder.close()
             yield from feeder.drained()
