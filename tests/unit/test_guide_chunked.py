@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plextuner.epg import chunked
-from plextuner.epg.chunked import CHUNK, SpilledList
+from plextuner.epg.chunked import CHUNK, SpilledList, read_records, seal_all, write_records
 from plextuner.epg.kept import NO_STOP, OFFSET_HIGH, OFFSET_LOW, KeptList
 from plextuner.epg.spill import Spill
 
@@ -26,6 +26,14 @@ def fill(n: int, spill: Spill, first: int = 0) -> tuple[SpilledList, KeptList]:
         spilled.append(NOW + 60 * i, stop, body, spill)
         reference.append(NOW + 60 * i, stop, body)
     return spilled, reference
+
+
+def answered(lists: list[SpilledList], shift: int) -> list[SpilledList]:
+    """`lists` (sealed) as a helper answers them and its reader takes them, rebased by `shift`."""
+    out = io.BytesIO()
+    write_records(lists, out)
+    out.seek(0)
+    return list(read_records(out, [(x.spilled, len(x)) for x in lists], shift))
 
 
 @pytest.mark.parametrize("n", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17])
@@ -50,20 +58,20 @@ def test_a_helpers_half_follows_rebased(tmp_path: Path) -> None:
     spill, theirs = Spill(tmp_path), Spill(tmp_path)
     mine, reference = fill(CHUNK + 5, spill)
     other, _ = fill(2 * CHUNK + 9, theirs, first=CHUNK + 5)
-    other.spill_to(theirs)
-    out = io.BytesIO()
-    other.write_to(out)
-    out.seek(0)
-    answered = SpilledList.read_from(out, other.spilled, len(other))
+    other.seal(theirs)
     theirs.flush()
     assert theirs._file is not None
     shift = spill.adopt(theirs._file, theirs.size)
+    (answer,) = answered([other], shift)
     # An answer is all on disk: sealed, no empty array of its own (50,000 of them in the
     # reader as it takes a helper's half), and the list it ends is sealed with it
-    assert answered.held is chunked._SEALED_Q
-    mine.extend(answered, shift, spill)
+    assert answer.held is chunked._SEALED_Q
+    with pytest.raises(ValueError, match="not spilled"):
+        mine.follow(answer)  # (the reader's own spilled first: `seal_all`)
+    seal_all([mine], spill)
+    mine.follow(answer)
     assert len(mine) == 3 * CHUNK + 14
-    assert mine.held is answered.held
+    assert mine.held is answer.held
     with pytest.raises(TypeError, match="sealed"):
         mine.append(NOW, None, 0, spill)
     loaded = mine.loaded(spill)
@@ -72,7 +80,7 @@ def test_a_helpers_half_follows_rebased(tmp_path: Path) -> None:
     assert [k.start for k in loaded] == [NOW + 60 * i for i in range(3 * CHUNK + 14)]
     assert [k.start for k in loaded][: CHUNK + 5] == [k.start for k in reference]
     with pytest.raises(ValueError, match="not spilled"):
-        fill(1, spill)[0].write_to(io.BytesIO())  # an answer holds only what is on disk
+        write_records([fill(1, spill)[0]], io.BytesIO())  # an answer holds only what is on disk
     spill.close()
     theirs.close()
 
@@ -90,13 +98,13 @@ def test_load_all_reads_a_devices_lists_at_once_as_each_alone(tmp_path: Path) ->
         first += n
     # The first and the last get a helper's half, from its own spill, adopted and rebased
     halves = [fill(CHUNK + 2, theirs, first=1000)[0], fill(7, theirs, first=2000)[0]]
-    for half in halves:
-        half.spill_to(theirs)
+    seal_all(halves, theirs)
     theirs.flush()
     assert theirs._file is not None
     shift = spill.adopt(theirs._file, theirs.size)
-    lists[0].extend(halves[0], shift, spill)
-    lists[-1].extend(halves[1], shift, spill)
+    seal_all([lists[0], lists[-1]], spill)
+    for mine, answer in zip([lists[0], lists[-1]], answered(halves, shift), strict=True):
+        mine.follow(answer)
     lists[2].spill_to(spill)  # every programme of this one on disk
     alone = [list(x.loaded(spill)) for x in lists]
     together = [list(x) for x in chunked.load_all(lists, spill)]
@@ -116,10 +124,11 @@ def test_load_all_reads_a_devices_lists_at_once_as_each_alone(tmp_path: Path) ->
 def test_a_list_an_answer_cut_short_cannot_be_read(tmp_path: Path) -> None:
     spill = Spill(tmp_path)
     spilled, _ = fill(2 * CHUNK, spill)
+    spilled.seal(spill)
     out = io.BytesIO()
-    spilled.write_to(out)
+    write_records([spilled], out)
     with pytest.raises(EOFError):
-        SpilledList.read_from(io.BytesIO(out.getvalue()[:-8]), 2, 2 * CHUNK)
+        list(read_records(io.BytesIO(out.getvalue()[:-8]), [(2, 2 * CHUNK)], 0))
     spill.close()
 
 
@@ -143,7 +152,8 @@ def test_a_full_disk_keeps_the_chunks_readable(
     spilled, reference = fill(3 * CHUNK, spill)
     spill._file = Full(spill._file)  # type: ignore[assignment]
     more, more_reference = fill(10, spill, first=3 * CHUNK)
-    spilled.extend(more, 0, spill)
+    seal_all([spilled, more], spill)
+    spilled.follow(more)
     spill.flush()
     assert spill.in_memory
     assert list(spilled.loaded(spill)) == list(reference) + list(more_reference)
@@ -171,7 +181,7 @@ def test_a_sealed_list_reads_the_same_and_refuses_more(tmp_path: Path) -> None:
             grow()
     assert len(second.held) == 0 and len(second) == CHUNK + 1
     out = io.BytesIO()
-    first.write_to(out)  # a sealed list is all on disk: it can be answered
+    write_records([first], out)  # a sealed list is all on disk: it can be answered
     assert len(out.getvalue()) == first.spilled * SpilledList.CHUNK_BYTES
     spill.close()
 
@@ -187,17 +197,16 @@ def test_lists_share_their_empty_chunks_until_one_spills(tmp_path: Path) -> None
     big, big_ref = fill(CHUNK + 2, spill, first=100)
     assert big.chunks is not small.chunks and big.spilled == 1
     assert len(small.chunks) == 0 and small.spilled == 0
-    small.extend(other, 0, spill)  # spills `small` first: now its own
+    small.spill_to(spill)  # its first chunk: now its own
     assert small.chunks is not other.chunks and small.spilled == 1
     assert len(other.chunks) == 0 and other.chunks is SpilledList().chunks
     assert list(big.loaded(spill)) == list(big_ref)
-    assert list(small.loaded(spill))[: CHUNK - 1] == list(small_ref)
-    big.spill_to(spill)
-    out = io.BytesIO()
-    big.write_to(out)
-    out.seek(0)
-    again = SpilledList.read_from(out, big.spilled, len(big))
+    assert list(small.loaded(spill)) == list(small_ref)
+    big.seal(spill)
+    (again,) = answered([big], 0)
     assert again.chunks is not SpilledList().chunks
+    (empty,) = answered([SpilledList()], 0)  # an answered list with no chunks shares the empty
+    assert empty.chunks is SpilledList().chunks and len(empty) == 0
     assert list(again.loaded(spill)) == list(big_ref)
     spill.close()
 
@@ -212,24 +221,31 @@ def test_packed_times_come_back_as_held_at_every_extreme() -> None:
     assert list(zip(starts, stops, strict=True)) == pairs
 
 
-def test_programmes_still_held_are_rebased_when_taken(tmp_path: Path) -> None:
-    """A list taken with programmes not spilled yet (and a shift): their bodies are rebased as
-    the spilled ones are, and the list taken from is left as it was."""
-    spill, theirs = Spill(tmp_path), Spill(tmp_path)
-    mine, reference = fill(5, spill)
-    other, other_reference = fill(CHUNK + 3, theirs, first=5)  # a chunk spilled, 3 held
-    held_before = list(other.held)
-    theirs.flush()
-    assert theirs._file is not None
-    shift = spill.adopt(theirs._file, theirs.size)
-    assert shift
-    mine.extend(other, shift, spill)
-    assert list(other.held) == held_before
-    loaded = mine.loaded(spill)
-    assert [k.start for k in loaded] == [k.start for k in [*reference, *other_reference]]
-    assert [k.stop for k in loaded] == [k.stop for k in [*reference, *other_reference]]
-    assert spill.read_many(loaded.bodies) == [
-        f"<title>{i}</title>".encode() for i in range(CHUNK + 8)
-    ]
+def test_seal_all_spills_what_every_list_holds_in_one_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each list sealed as `seal` leaves it, whatever it held (nothing, some, a chunk and
+    some, sealed already), its held programmes spilled by one `add_all`, none by `add`."""
+    spill = Spill(tmp_path)
+    sizes = [0, 3, CHUNK, CHUNK + 5, 2 * CHUNK + 1]
+    lists, references = [], []
+    for k, n in enumerate(sizes):
+        spilled, reference = fill(n, spill, first=100 * k)
+        lists.append(spilled)
+        references.append(list(reference))
+    lists[2].seal(spill)
+    calls: list[int] = []
+    monkeypatch.setattr(spill, "add", lambda body: calls.append(-1))
+    add_all = spill.add_all
+
+    def counted(bodies: list[bytes]) -> list[int]:
+        calls.append(len(bodies))
+        return add_all(bodies)
+
+    monkeypatch.setattr(spill, "add_all", counted)
+    seal_all(lists, spill)
+    assert calls == [3]  # the three lists holding programmes not spilled yet
+    assert all(x.held is chunked._SEALED_Q for x in lists)
+    assert [len(x) for x in lists] == sizes
+    assert [list(x.loaded(spill)) for x in lists] == references
     spill.close()
-    theirs.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from plextuner.epg.kept import KeptList, offset_of, stop_offset
@@ -69,7 +70,7 @@ class SpilledList:
     channel with three arrays, ~440 with one. A chunk on disk is those pairs as machine bytes."""
 
     __slots__ = ("chunks", "count", "held")
-    CHUNK_BYTES = 16  # of `write_to`, a chunk: its reference and its shift
+    CHUNK_BYTES = 16  # of `write_records`, a chunk: its reference and its shift
 
     def __init__(self) -> None:
         self.held = array("q")  # (times, body) pairs
@@ -100,10 +101,14 @@ class SpilledList:
         held = self.held
         if not held:
             return
-        ref = spill.add(held.tobytes())
-        self._own_chunks().extend((ref, 0))
-        self.count += len(held) >> 1
+        self.spilled_at(spill.add(held.tobytes()))
         self.held = array("q")
+
+    def spilled_at(self, ref: int) -> None:
+        """The programmes held, spilled by the caller at `ref`: now a chunk (`held` is the
+        caller's to empty or seal)."""
+        self._own_chunks().extend((ref, 0))
+        self.count += len(self.held) >> 1
 
     def seal(self, spill: Spill) -> None:
         """Every programme spilled, none to come (its source is read): what each channel
@@ -111,19 +116,6 @@ class SpilledList:
         empty arrays a channel were 2 MB of a lean guide of 20,000 channels, twice)."""
         self.spill_to(spill)
         self.held = _SEALED_Q
-
-    def extend(self, other: SpilledList, shift: int, spill: Spill) -> None:
-        """`other`'s programmes after these; `shift` rebases its references into `spill`
-        (see `Spill.adopt`). `other` is used up: its arrays are taken, not copied; a sealed
-        one (`read_from`'s: the helper's half, the rest of the file) seals this one too."""
-        self.spill_to(spill)
-        self._own_chunks().extend(rebased(other.chunks, shift))  # references and shifts alike
-        self.count += other.count
-        held = other.held
-        if held and shift:
-            held = array("q", held)
-            held[1::2] = rebased(held[1::2], shift)
-        self.held = held
 
     def _own_chunks(self) -> array[int]:
         if type(self.chunks) is _Sealed:  # (not `is _SEALED_Q`: a copy, pickled, is one too)
@@ -155,22 +147,64 @@ class SpilledList:
         kept.bodies = bodies
         return kept
 
-    def write_to(self, out: IO[bytes]) -> None:
-        """Its chunks' references and shifts as machine bytes (a helper's, every programme
-        spilled first: `spill_to`), for `read_from` in a process of the same build."""
-        if self.held:
-            raise ValueError("programmes not spilled yet")
-        self.chunks.tofile(out)
-
     @classmethod
-    def read_from(cls, fh: IO[bytes], chunks: int, count: int) -> SpilledList:
-        """What `write_to` wrote of a list of `chunks` chunks, `count` programmes in all
-        (EOFError when less is there)."""
-        spilled = cls()
-        spilled._own_chunks().fromfile(fh, 2 * chunks)
-        spilled.count = count
+    def sealed(cls, records: array[int], count: int) -> SpilledList:
+        """A sealed list of spilled chunks: their `records` (each's reference and shift, as
+        `chunks` holds them, the array taken), `count` programmes in all (a helper's answer)."""
+        spilled = cls.__new__(cls)
         spilled.held = _SEALED_Q  # every programme spilled: no empty array of its own each
+        spilled.chunks, spilled.count = records if records else _SEALED_Q, count
         return spilled
+
+    def follow(self, other: SpilledList) -> None:
+        """A sealed list's programmes after these, sealed too (`extend` of an answer, its
+        records rebased already: `read_records`)."""
+        if self.held or other.held:
+            raise ValueError("programmes not spilled yet")
+        if other.chunks:
+            self._own_chunks().extend(other.chunks)
+        self.count += other.count
+        self.held = _SEALED_Q
+
+
+def seal_all(lists: Iterable[SpilledList], spill: Spill) -> None:
+    """`seal` of each list, what they hold spilled by one call (a source of 50,000 channels
+    read, or taken with a helper's half: 50,000 calls of `Spill.add` otherwise)."""
+    lists = list(lists)
+    held = [spilled for spilled in lists if spilled.held]
+    refs = spill.add_all([spilled.held.tobytes() for spilled in held])
+    for spilled, ref in zip(held, refs, strict=True):
+        spilled.spilled_at(ref)
+    for spilled in lists:
+        spilled.held = _SEALED_Q
+
+
+def write_records(lists: Iterable[SpilledList], out: IO[bytes]) -> None:
+    """Sealed lists' chunk records (references and shifts) as machine bytes, one list after
+    another, for `read_records` in a process of the same build."""
+    records = array("q")
+    for spilled in lists:
+        if spilled.held:
+            raise ValueError("programmes not spilled yet")
+        records.extend(spilled.chunks)
+    records.tofile(out)
+
+
+def read_records(
+    fh: IO[bytes], sizes: Iterable[tuple[int, int]], shift: int
+) -> Iterator[SpilledList]:
+    """What `write_records` wrote of lists of (chunks, programmes) `sizes`, each sealed, its
+    records rebased by `shift` (`rebased`): all read and rebased at once, then cut a list at
+    a time (EOFError when less is there)."""
+    sizes = list(sizes)
+    records: array[int] = array("q")
+    records.fromfile(fh, 2 * sum(chunks for chunks, _ in sizes))
+    records = rebased(records, shift)  # references and shifts alike
+    at = 0
+    for chunks, count in sizes:
+        end = at + 2 * chunks
+        yield SpilledList.sealed(records[at:end], count)
+        at = end
 
 
 def load_all(lists: list[SpilledList], spill: Spill) -> list[KeptList]:

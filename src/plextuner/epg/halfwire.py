@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from plextuner.epg.chunked import SpilledList
+from plextuner.epg.chunked import SpilledList, read_records, write_records
 from plextuner.epg.model import GuideChannel
 
 
@@ -52,8 +52,7 @@ def write_answer(result: HalfResult, out: IO[bytes]) -> None:
     packed, result.packed = result.packed, {}
     result.sizes = [(gid, kept.spilled, len(kept)) for gid, kept in packed.items()]
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
-    for kept in packed.values():
-        kept.write_to(out)
+    write_records(packed.values(), out)
     out.flush()
 
 
@@ -70,7 +69,8 @@ def read_answer(fh: IO[bytes]) -> HalfResult:
     return result
 
 
-def read_packed(result: HalfResult, fh: IO[bytes]) -> Iterator[tuple[str, SpilledList]]:
-    """The kept programmes after `read_answer`'s head, a channel at a time."""
-    for gid, chunks, count in result.sizes:
-        yield gid, SpilledList.read_from(fh, chunks, count)
+def read_packed(result: HalfResult, fh: IO[bytes], shift: int) -> Iterator[tuple[str, SpilledList]]:
+    """The kept programmes after `read_answer`'s head, a channel at a time, rebased by `shift`
+    (where the reader's spill adopted the helper's: `Spill.adopt`)."""
+    sizes = [(chunks, count) for _, chunks, count in result.sizes]
+    return zip((gid for gid, _, _ in result.sizes), read_records(fh, sizes, shift), strict=True)

@@ -36,7 +36,7 @@ from typing import IO
 
 from plextuner import memtrim
 from plextuner.cpus import second_cpu
-from plextuner.epg.chunked import SpilledList
+from plextuner.epg.chunked import SpilledList, seal_all
 from plextuner.epg.halfsplit import boundary, even_split
 from plextuner.epg.halfwire import HalfJob, HalfResult, read_answer, read_packed, write_answer
 from plextuner.epg.model import GuideChannel, ParseOutcome
@@ -195,10 +195,10 @@ class SecondHalf:
         except Exception as error:  # noqa: BLE001
             return HalfResult(problem=f"the helper's answer is unreadable: {error}")
 
-    def packed(self) -> Iterator[tuple[str, SpilledList]]:
-        """The taken half's kept programmes, a channel at a time."""
+    def packed(self, shift: int) -> Iterator[tuple[str, SpilledList]]:
+        """The taken half's kept programmes, a channel at a time, rebased by `shift`."""
         assert self.result is not None and self._answer is not None
-        return read_packed(self.result, self._answer)
+        return read_packed(self.result, self._answer, shift)
 
     @property
     def spill_file(self) -> IO[bytes] | None:
@@ -294,8 +294,9 @@ def run_half(job: HalfJob) -> HalfResult:
                     keep_programme(item, job.fold, spill, result.packed, bodies)
         except EpgError as err:
             result.problem = str(err)
-    for kept in result.packed.values():  # every programme's numbers in the spill too, and
-        kept.seal(spill)  # no empty array left a channel (50,000 of them: 4 MB at the end)
+    # Every programme's numbers in the spill too, and no empty array left a channel (50,000
+    # of them: 4 MB at the end)
+    seal_all(result.packed.values(), spill)
     spill.flush()
     result.problem = result.problem or outcome.truncated
     if spill.in_memory:

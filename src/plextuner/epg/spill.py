@@ -146,7 +146,7 @@ class Spill:
         body spilled before is referenced again, not spilled twice (see SHARE_MAX)."""
         known = self._known
         if known is None:
-            return self._add_each(bodies)
+            return self.add_all(bodies)
         found = list(map(known.get, bodies))  # (a reference is never 0: no body is empty)
         missing = found.count(None)
         self._looked += len(found)
@@ -156,7 +156,7 @@ class Spill:
         if not missing:
             return found  # type: ignore[return-value]
         fresh = list(dict.fromkeys(itertools.compress(bodies, map(operator.not_, found))))
-        refs = self._add_each(fresh)
+        refs = self.add_all(fresh)
         if len(known) < SHARE_MAX:
             known.update(
                 (b, r) for b, r in zip(fresh, refs, strict=True) if len(b) <= SHARE_MAX_BODY
@@ -167,7 +167,8 @@ class Spill:
         spilled = dict(zip(fresh, refs, strict=True))  # what the table has no room for
         return [ref or spilled[body] for body, ref in zip(bodies, found, strict=True)]
 
-    def _add_each(self, bodies: list[bytes]) -> list[int]:
+    def add_all(self, bodies: list[bytes]) -> list[int]:
+        """`add` of each body, in order, none shared (`add_many` without its lookups)."""
         sizes = list(map(len, bodies))
         if self._file is None or max(sizes, default=0) > _MAX_BODY:
             return [self.add(body) for body in bodies]  # (which says what is wrong)

@@ -15,7 +15,7 @@ from plextuner.config import Settings
 from plextuner.epg import fingerprint, names
 from plextuner.epg.aliases import load_aliases
 from plextuner.epg.bodies import BodyRenderer, keep_programme
-from plextuner.epg.chunked import SpilledList
+from plextuner.epg.chunked import SpilledList, seal_all
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.kept import SIZE_BITS
 from plextuner.epg.match import (
@@ -208,8 +208,7 @@ def _store(
     """A source's programmes after the earlier sources' (the last of each channel's numbers
     spilled too, its lists sealed)."""
     if data.spill is not None:
-        for kept in packed.values():
-            kept.seal(data.spill)
+        seal_all(packed.values(), data.spill)
     for gid, items in (mine | packed).items():
         data.programmes[gid] = (*data.programmes.get(gid, ()), items)  # a 1-tuple mostly
 
@@ -233,11 +232,13 @@ def _take_half(
     # in the high bits) moved them with the rest
     if half.sourced and not data.spill.add_source(fh, HELPER_SOURCE_BASE + (shift >> SIZE_BITS)):
         raise EpgError(f"{outcome.source}: cannot read the guide's second half back")
-    for gid, kept in half.packed():
+    seal_all(packed.values(), data.spill)  # the reader's own first, each list's end spilled
+    for gid, kept in half.packed(shift):
         mine = packed.get(gid)
         if mine is None:
-            mine = packed[gid] = SpilledList()
-        mine.extend(kept, shift, data.spill)
+            packed[gid] = kept
+        else:
+            mine.follow(kept)
     channels, programmes, skipped = result.counts
     outcome.channels += channels
     outcome.programmes += programmes
