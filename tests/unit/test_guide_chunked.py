@@ -117,6 +117,8 @@ def test_load_all_reads_a_devices_lists_at_once_as_each_alone(tmp_path: Path) ->
         b.encode() for b in expected + [f"<title>{2000 + i}</title>" for i in range(7)]
     ]
     assert chunked.load_all([], spill) == []
+    seal_all(lists, spill)  # as the writer loads them: every list sealed, none holding any
+    assert [list(x) for x in chunked.load_all(lists, spill)] == alone
     spill.close()
     theirs.close()
 

@@ -54,6 +54,13 @@ class KeptList(Sequence[Kept]):
         self.stops = array("i")  # NO_STOP: no stop time
         self.bodies = array("q")  # references into the spill
 
+    @classmethod
+    def of(cls, starts: array[int], stops: array[int], bodies: array[int]) -> KeptList:
+        """A list of these numbers (the arrays taken, not copied)."""
+        kept = cls.__new__(cls)
+        kept.starts, kept.stops, kept.bodies = starts, stops, bodies
+        return kept
+
     def append(self, start: float, stop: float | None, body: int) -> None:
         self.starts.append(offset_of(start))
         self.stops.append(stop_offset(stop))
