@@ -4,7 +4,9 @@ are what one process writes, whatever becomes of the helper."""
 from __future__ import annotations
 
 import json
+import select
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -359,3 +361,73 @@ def test_the_report_spool_writes_device_order_and_leaves_nothing(tmp_path: Path)
     assert isinstance(doc["generated"], float)
     ReportSpool(tmp_path).close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_idle_helper_takes_more_of_the_guides_and_they_are_what_one_writes(
+    tmp_path: Path,
+) -> None:
+    """Once the helper has its share, each guide the job would write goes to it instead while
+    it is idle (here: always); the files are the same, and so is everything else."""
+    source = guide(tmp_path / "g.xml")
+    one = write(tmp_path / "one", source, helper=False)
+    added: list[str] = []
+    real_add = writehalf.SecondWriter.add
+
+    def add(self: writehalf.SecondWriter, f: writejob.GuideFile, *args: object) -> None:
+        added.append(Path(f.path).name)
+        real_add(self, f, *args)  # type: ignore[arg-type]
+
+    with (
+        mock.patch.object(writehalf.SecondWriter, "idle", return_value=True),
+        mock.patch.object(writehalf.SecondWriter, "add", add),
+    ):
+        two = write(tmp_path / "two", source, helper=True)
+    assert sorted(added) == ["d0.xml", "d1.xml", "d2.xml", "d3.xml"]  # its share, then ours
+    assert (two.guides, two.prints, two.notes, two.matches) == (
+        one.guides,
+        one.prints,
+        one.notes,
+        one.matches,
+    )
+
+
+def test_guides_an_idle_helper_took_and_lost_are_written_with_their_programmes(
+    tmp_path: Path,
+) -> None:
+    """The job keeps the programmes of the guides it hands over beyond the helper's share:
+    when the helper dies, those are written again as one writes them (its share's, only it
+    had: written without them, as before)."""
+    source = guide(tmp_path / "g.xml")
+    one = write(tmp_path / "one", source, helper=False)
+    with (
+        mock.patch.object(writehalf.SecondWriter, "idle", return_value=True),
+        mock.patch.object(writehalf, "WRITER", [sys.executable, "-c", _DIES_WRITING]),
+    ):
+        two = write(tmp_path / "two", source, helper=True)
+    assert two.guides["d0.xml"] == one.guides["d0.xml"]
+    assert two.guides["d1.xml"] == one.guides["d1.xml"]
+    assert two.notes["d0"] == one.notes["d0"] and two.notes["d1"] == one.notes["d1"]
+    assert two.notes["d2"] == "written without its programmes (the guide writer failed)"
+
+
+def test_the_helper_says_when_it_is_idle(tmp_path: Path) -> None:
+    """`idle` counts the guides the helper says it wrote (a byte each on a pipe): idle once
+    all but one it was sent are written; never once its job has ended."""
+    files = [writejob.GuideFile(str(tmp_path / f"{d.name}.xml"), d, {}, {}) for d in devices()]
+    writer = writehalf.SecondWriter(None)
+    try:
+        writer.add(files[0], "xmltv", WINDOW[0])
+        writer.add(files[1], "xmltv", WINDOW[0])
+        assert writer.start()
+        assert writer._done is not None
+        deadline = time.monotonic() + 60
+        while not writer.idle():  # waits for the helper's word, not for a time
+            assert time.monotonic() < deadline, "the helper never said it wrote a guide"
+            select.select([writer._done], [], [], 5)
+        assert writer._written >= 1
+        writer.add(files[2], "xmltv", WINDOW[0])
+        assert writer.finish(60) == []
+        assert not writer.idle()  # its job ended
+    finally:
+        writer.close()
+    assert sorted(p.name for p in tmp_path.glob("*.xml")) == ["d0.xml", "d1.xml", "d2.xml"]

@@ -116,11 +116,6 @@ def write_all(
     devices = ctx.devices
     results = [_device_results(d.entries, data) for d in devices]
     second = _helpers(data, results, cfg)
-    order = sorted(range(len(devices)), key=lambda i: i not in second)
-    writer = SecondWriter(data.spill)
-    started, generated = time.monotonic(), time.time()
-    written = 0
-    gone: set[str] = set()  # guide channels whose programmes only the helper has now
 
     def write(f: GuideFile, committer: Committer) -> None:
         write_guide(Path(f.path), f.device, f.programmes, f.icons, id_style=cfg.channel_ids,
@@ -129,28 +124,9 @@ def write_all(
     try:
         # The files are flushed and renamed by a committer thread while the next is rendered.
         with Committer() as committer:
-            for n, i in enumerate(order):
-                # The last device's programmes go before this one's are gathered (unless the
-                # helper has them): the two together were the guide job's peak.
-                f = guides.prepare(i, devices[i], results[i])
-                if f is not None and i in second:  # to the helper's job at once
-                    writer.add(f, cfg.channel_ids, generated)
-                elif f is not None:
-                    write(f, committer)
-                    written += 1
-                last = i in second and (n + 1 == len(order) or order[n + 1] not in second)
-                if last and writer.start():
-                    gone = _hand_over(data, results, second)
-            if data.spill is not None and second:
-                data.spill.release()  # while the helper writes: its pages, and the heap freed
-                memtrim.trim()
-            left = set(writer.finish(max(60.0, 4 * (time.monotonic() - started))))
-            for i in sorted(second):
-                if str(paths.guide(devices[i].name)) in left:
-                    written += guides.rewrite(i, devices[i], gone, lambda f: write(f, committer))
+            written = _write_devices(guides, results, second, lambda f: write(f, committer))
         write_atomic(paths.guide_matches, reports.chunks())  # a device's report at a time
     finally:
-        writer.close()
         reports.close()
     if written:
         fsync_dir(paths.guides)  # the renames above made durable before the fingerprints say so
@@ -167,6 +143,51 @@ def write_all(
     data.matcher = Matcher()
     if data.spill is not None:
         data.spill.close()
+
+
+def _write_devices(
+    guides: _GuidePass,
+    results: list[list[MatchResult]],
+    second: set[int],
+    write: Callable[[GuideFile], None],
+) -> int:
+    """Every device's guide written here (`write`) or by the helper: `second`, its share,
+    gathered first, and more of the rest while it is idle; how many were written here."""
+    data, cfg, devices = guides.data, guides.ctx.settings.epg, guides.ctx.devices
+    order = sorted(range(len(devices)), key=lambda i: i not in second)
+    writer = SecondWriter(data.spill)
+    started, generated = time.monotonic(), time.time()
+    written = 0
+    gone: set[str] = set()  # guide channels whose programmes only the helper has now
+    handed = False  # the helper has its share: it takes more of ours while it is idle
+    more: set[int] = set()  # the devices it took so
+    try:
+        for n, i in enumerate(order):
+            # The last device's programmes go before this one's are gathered (unless the
+            # helper has them): the two together were the guide job's peak.
+            f = guides.prepare(i, devices[i], results[i])
+            if f is not None and i in second:  # to the helper's job at once
+                writer.add(f, cfg.channel_ids, generated)
+            elif f is not None and handed and writer.idle():  # (its programmes kept)
+                writer.add(f, cfg.channel_ids, generated)
+                more.add(i)
+            elif f is not None:
+                write(f)
+                written += 1
+            last = i in second and (n + 1 == len(order) or order[n + 1] not in second)
+            if last and (handed := writer.start()):
+                gone = _hand_over(data, results, second)
+        if data.spill is not None and second:
+            data.spill.release()  # while the helper writes: its pages, and the heap freed
+            memtrim.trim()
+        left = set(writer.finish(max(60.0, 4 * (time.monotonic() - started))))
+        paths = guides.ctx.settings.paths
+        for i in sorted(second | more):
+            if str(paths.guide(devices[i].name)) in left:
+                written += guides.rewrite(i, devices[i], gone, write)
+    finally:
+        writer.close()
+    return written
 
 
 def _helpers(data: GuideData, results: list[list[MatchResult]], cfg: EpgConfig) -> set[int]:

@@ -64,6 +64,9 @@ HELPER_PACE = 1.12
 # (placeholders.py), ~2 us a channel, as a kept programme's writing (when they were written,
 # 75 slots a channel at 0.5 each; a guide with few still writes them, under 10,000 slots).
 PLACEHOLDER_WORK = 1.0
+# Guides sent and not yet written by the helper, at most, when the guide job hands it one more
+# of its own (`SecondWriter.idle`): the one it writes and the next
+BACKLOG = 2
 NICE = 5  # as the reading helper (halves.py): it yields to a serving daemon's viewers
 
 
@@ -122,6 +125,8 @@ class SecondWriter:
         self._job: IO[bytes] | None = None
         self._out: IO[bytes] | None = None  # the job file, while guides are added
         self._ready: int | None = None  # the pipe's end that tells the helper of a frame
+        self._done: int | None = None  # the pipe's end the helper tells of each guide written
+        self._written = 0  # guides the helper said it wrote
         self._failed = False  # no helper this time: the guides added are the job's to write
 
     def add(self, f: GuideFile, id_style: str, generated: float) -> None:
@@ -164,42 +169,65 @@ class SecondWriter:
         self._out.flush()
         reading = os.open(f"/proc/self/fd/{self._job.fileno()}", os.O_RDONLY)
         told, self._ready = os.pipe()
+        self._done, done = os.pipe()
+        os.set_blocking(self._done, False)
         try:
             self._proc = subprocess.Popen(
-                [*WRITER, str(told), str(reading)],
+                [*WRITER, str(done), str(told), str(reading)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(*([fd] if fd >= 0 else []), reading, told, *(p[0] for p in parts)),
+                pass_fds=(*([fd] if fd >= 0 else []), reading, told, done, *(p[0] for p in parts)),
             )
         finally:
             os.close(reading)
             os.close(told)
+            os.close(done)
+
+    def idle(self) -> bool:
+        """Whether the helper is writing the last guide it was sent, or none: then one more
+        keeps it busy to the end (a guide the guide job would write itself). The guide job
+        gathers every guide and writes its own at its own pace, which the split (`share`)
+        can only guess: on a guide of 50,000 channels the helper was done 0.9 s before it."""
+        if self._done is None or self._out is None or self._failed:
+            return False
+        try:
+            while told := os.read(self._done, 256):
+                self._written += len(told)
+        except BlockingIOError:  # nothing more said yet
+            return len(self._paths) - self._written < BACKLOG
+        except OSError:
+            pass
+        self._close_done()  # the helper is gone (or going): its exit says why, in `finish`
+        return False
 
     def start(self) -> bool:
-        """The job complete: True when the helper has it all, False when it could not start
-        or failed on the way (then `finish` returns what it did not write, to be gathered
-        again and written by the guide job)."""
-        out = self._out
-        self._out = None
+        """The guides `share` gave the helper all added: True when it has them, False when
+        it could not start or failed on the way (then `finish` returns what it did not
+        write, to be gathered again and written by the guide job). More may follow while it
+        is `idle`."""
         try:
-            if out is None or self._ready is None or self._proc is None or self._failed:
-                return False
-            dump_end(out)
-            out.close()
-            os.write(self._ready, b"\x01")
-        except OSError as err:
-            log.warning("guide_writer_not_started", error=str(err)[:200])
-            self._failed = True
-            return False
+            return not (self._out is None or self._proc is None or self._failed)
+        finally:
+            memtrim.trim()  # the lists only the helper needed (the job forgot them)
+
+    def _end(self) -> None:
+        """The job's end written: the helper writes what it has and exits."""
+        out, self._out = self._out, None
+        try:
+            if out is not None and self._ready is not None and not self._failed:
+                dump_end(out)
+                out.close()
+                os.write(self._ready, b"\x01")
+        except OSError as err:  # the helper sees the pipe closed: it writes what came
+            log.warning("guide_writer_failed", why=str(err)[:200])
         finally:
             self._close_ready()
-            memtrim.trim()  # the lists only the helper needed (the job forgot them)
-        return True
 
     def finish(self, timeout: float) -> list[str]:
         """The paths of the guides the helper did not write (all of them when it failed): what
         was sent is gone here (gather them again)."""
+        self._end()
         proc, paths = self._proc, self._paths
         self._proc, self._paths = None, []
         if proc is None:
@@ -242,8 +270,15 @@ class SecondWriter:
                 os.close(self._ready)
             self._ready = None
 
+    def _close_done(self) -> None:
+        if self._done is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._done)
+            self._done = None
+
     def _close_job(self) -> None:
         self._close_ready()
+        self._close_done()
         if self._out is not None:
             with contextlib.suppress(OSError):
                 self._out.close()
@@ -259,8 +294,9 @@ def _remove_temporary(paths: list[str]) -> None:
         remove_temporaries(Path(path))
 
 
-def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
-    """The helper's work: each guide written, in order; the paths written."""
+def run_job(job: WriteJob, files: Iterable[GuideFile], done: int | None = None) -> list[str]:
+    """The helper's work: each guide written, in order, a byte on `done` after each (the
+    guide job's `idle`); the paths written."""
     spill = None
     if job.spill >= 0:
         parts = [Part(base, size, os.fdopen(fd, "rb", buffering=0)) for fd, base, size in job.parts]
@@ -285,6 +321,9 @@ def run_job(job: WriteJob, files: Iterable[GuideFile]) -> list[str]:
                     channels=f.channels,
                     committer=committer,
                 )
+                if done is not None:
+                    with contextlib.suppress(OSError):
+                        os.write(done, b"\x01")
     except Exception as err:  # noqa: BLE001 - what is not written, the guide job writes
         print(f"guide_writer: {type(err).__name__}: {err}"[:300], file=sys.stderr)
     finally:
@@ -306,10 +345,13 @@ def main() -> None:
     with contextlib.suppress(OSError):
         os.nice(NICE)
     started = time.monotonic()
-    ready = int(sys.argv[1]) if len(sys.argv) > 2 else None  # (the job's fd comes last)
+    # The descriptors: the job's last, the pipe telling of its frames before it, and before
+    # that the pipe to tell of each guide written
+    ready = int(sys.argv[-2]) if len(sys.argv) > 2 else None
+    done = int(sys.argv[-3]) if len(sys.argv) > 3 else None
     with os.fdopen(int(sys.argv[-1]), "rb") as fh:
         job, files = load(fh, ready)
-        written = run(job, files)
+        written = run(job, files, done)
     pickle.dump(written, answer)
     answer.flush()
     print(f"guide_writer: {len(written)} guides in {time.monotonic() - started:.2f} s",
