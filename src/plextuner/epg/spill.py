@@ -172,13 +172,12 @@ class Spill:
         sizes = list(map(len, bodies))
         if self._file is None or max(sizes, default=0) > _MAX_BODY:
             return [self.add(body) for body in bodies]  # (which says what is wrong)
-        at = self._size
-        self._room(at + sum(sizes))
+        at, total = self._size, sum(sizes)
+        self._room(at + total)
         refs = [
             offset << SIZE_BITS | size
             for offset, size in zip(itertools.accumulate(sizes, initial=at), sizes, strict=False)
         ]
-        total = sum(sizes)
         self._size = at + total
         if self._held is not None:
             self._held += b"".join(bodies)

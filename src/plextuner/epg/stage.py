@@ -234,8 +234,7 @@ def _take_half(
         raise EpgError(f"{outcome.source}: cannot read the guide's second half back")
     seal_all(packed.values(), data.spill)  # the reader's own first, each list's end spilled
     for gid, kept in half.packed(shift):
-        mine = packed.get(gid)
-        if mine is None:
+        if (mine := packed.get(gid)) is None:
             packed[gid] = kept
         else:
             mine.follow(kept)
