@@ -32,6 +32,7 @@ from plextuner.epg.spill import Spill
 CHUNK = 16  # programmes of a channel held in memory before their numbers are spilled (see below)
 HELD = 2 * CHUNK  # numbers a list holds then: two a programme
 PAIR_BYTES = 16  # a programme's two numbers as machine bytes
+SEAL_BATCH = 1024  # lists whose held programmes `seal_all` spills by one call
 
 
 class _Sealed(array):  # type: ignore[type-arg]
@@ -154,9 +155,12 @@ def seal_all(lists: Iterable[SpilledList], spill: Spill) -> None:
     read, or taken with a helper's half: 50,000 calls of `Spill.add` otherwise)."""
     lists = list(lists)
     held = [spilled for spilled in lists if spilled.held]
-    refs = spill.add_all([spilled.held.tobytes() for spilled in held])
-    for spilled, ref in zip(held, refs, strict=True):
-        spilled.spilled_at(ref)
+    for first in range(0, len(held), SEAL_BATCH):  # (all at once: 20 MB of bytes for 50,000)
+        batch = held[first : first + SEAL_BATCH]
+        refs = spill.add_all([spilled.held.tobytes() for spilled in batch])
+        for spilled, ref in zip(batch, refs, strict=True):
+            spilled.spilled_at(ref)
+            spilled.held = _SEALED_Q
     for spilled in lists:
         spilled.held = _SEALED_Q
 
