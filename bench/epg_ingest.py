@@ -40,16 +40,20 @@ GUIDE_CHANNELS = 3000
 LINEUPS = (600, GUIDE_CHANNELS)  # channels in our devices (of the guide's): the rest pruned
 
 
-def generate(
+def generate(  # noqa: PLR0913 - the options are keyword-only
     path: Path,
     megabytes: int,
     channels: int = GUIDE_CHANNELS,
     minutes: int = 60,
+    *,
     lean: bool = False,
     xtream: bool = False,
     own_titles: bool = False,
+    recent: bool = False,
 ) -> None:
-    """`lean`: titles only, from an hour ago (about every programme of the file in the window:
+    """`recent`: from an hour ago (as `lean`, with the rest of each programme: with tens of
+    thousands of channels, a day of each would lie outside the window). `lean`: titles only,
+    from an hour ago (about every programme of the file in the window:
     the most programmes a byte, the shape that costs most to keep). `xtream`: spelled as an
     Xtream Codes panel's xmltv.php writes it (see `generate_xtream`). `own_titles`: every
     programme's title its own (`Show {channel}/{slot}`); else a slot's title is every
@@ -59,7 +63,7 @@ def generate(
         generate_xtream(path, megabytes, channels, minutes)
         return
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
-    if lean:
+    if lean or recent:
         start += timedelta(hours=23)
     fmt = "%Y%m%d%H%M%S +0000"
     target = megabytes * 1024 * 1024
@@ -285,6 +289,11 @@ def measure(kind: str, path: Path, data_dir: Path, how: str = "--child") -> dict
 # with a guide" may be this shape), and a lineup of all its channels. With that many channels
 # what each channel costs in the reader and its helper shows: 162-164 MB before a channel's held
 # programmes went into one array (154-155 after), 186 MB behind the 50k list.
+# The eighth, that spelling over 50,000 channels from an hour ago, each a channel of the list
+# `plextuner refresh` is run with: a held-out "50k-channel refresh with a guide" generated for
+# the list's own channels looks like this (~20 programmes a channel, all in the window). Measured
+# against a 50k refresh's 200 MB (the list's lineup is ~110 MB of it): 224-228 MB and 1.49-1.75x
+# before the helper's half was taken at once and the write helper took more while idle.
 class Shape(NamedTuple):
     label: str  # what it stands for
     channels: int  # guide channels
@@ -295,6 +304,7 @@ class Shape(NamedTuple):
     own_titles: bool = False
     xui: bool = False
     streams: int = 0  # also `plextuner refresh` of bench/ingest.py's list of this many streams
+    recent: bool = False  # from an hour ago (see `generate`)
 
 
 SHAPES = (
@@ -305,6 +315,13 @@ SHAPES = (
     Shape("a lean guide, every title its own", 8700, 15, (), lean=True, own_titles=True),
     Shape("an XUI panel's guide (by channel, indented, timestamps)", 6000, 30, (), xui=True),
     Shape("a guide of 25,000 channels (the 50k list's own ids)", 25_000, 60, (), streams=50_000),
+    Shape(
+        "a guide of 50,000 channels, every one a list's, from an hour ago",
+        50_000,
+        60,
+        (),
+        recent=True,
+    ),
 )
 
 
@@ -322,14 +339,14 @@ def main() -> int:
 
 
 def judge(
-    runs: list[dict[str, float]], base: dict[str, float]
+    runs: list[dict[str, float]], base: dict[str, float], limit: float = 150
 ) -> tuple[dict[str, float], float, float, bool]:
     """The best run, the highest peak of them all, the best run's ratio to the baseline, and
-    whether both meet issue 16's targets (1.3x, 150 MB)."""
+    whether both meet issue 16's targets (1.3x, `limit` MB: a guide's 150)."""
     best = min(runs, key=lambda r: r["wall"])
     peak = max(r["peak_mb"] for r in runs)
     ratio = best["wall"] / base["wall"]
-    return best, peak, ratio, ratio <= 1.3 and peak <= 150
+    return best, peak, ratio, ratio <= 1.3 and peak <= limit
 
 
 def run_shape(shape: Shape, megabytes: int, lineups: tuple[int, ...]) -> bool:
@@ -341,8 +358,15 @@ def run_shape(shape: Shape, megabytes: int, lineups: tuple[int, ...]) -> bool:
             generate_xui(path, megabytes, channels, shape.minutes)
         else:
             generate(
-                path, megabytes, channels, shape.minutes, shape.lean, shape.xtream, shape.own_titles
-            )
+                path,
+                megabytes,
+                channels,
+                shape.minutes,
+                lean=shape.lean,
+                xtream=shape.xtream,
+                own_titles=shape.own_titles,
+                recent=shape.recent,
+            )  # fmt: skip
         size = path.stat().st_size / 1e6
         data_dir = Path(tmp) / "data"
         streams = Path(tmp) / "streams.m3u"
@@ -388,13 +412,16 @@ def run_shape(shape: Shape, megabytes: int, lineups: tuple[int, ...]) -> bool:
                 f"{'PASS' if passed else 'MISS'}"
             )
         if commands:
-            mine, peak, ratio, passed = judge(commands, base)
+            # A list of 50,000 channels is a 50k refresh: its lineup alone is ~110 MB of the
+            # 200 MB such a refresh has (issue 16); a guide's own 150 MB for fewer
+            limit = 200 if channels >= 50_000 else 150
+            mine, peak, ratio, passed = judge(commands, base, limit)
             ok = ok and passed
             print(
                 f"`plextuner refresh` of all {channels} channels, this guide its source: "
                 f"{mine['wall']:.1f} s (after start-up; exit {mine['items']:.0f}), ratio "
-                f"{ratio:.2f}x, process tree peak {peak:.0f} MB (target <= 1.3x, RSS <= 150 MB): "
-                f"{'PASS' if passed else 'MISS'}"
+                f"{ratio:.2f}x, process tree peak {peak:.0f} MB (target <= 1.3x, RSS <= "
+                f"{limit} MB): {'PASS' if passed else 'MISS'}"
             )
         if listed:  # a big list's refresh: its lineup, not the guide, is most of the memory
             mine = min(listed, key=lambda r: r["wall"])
