@@ -31,6 +31,11 @@ class Bounded:
         self._ending: bytes | None = None
         self._decided = False
 
+    def seek(self, offset: int) -> int:
+        """Back to `offset` (before the split, or past it once read on: unclosed.py)."""
+        self._pos = self._fh.seek(offset)
+        return self._pos
+
     def read(self, size: int) -> bytes:
         """At most `size` bytes (the reader asks in chunks)."""
         end = self._until.offset

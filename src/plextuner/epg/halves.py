@@ -246,10 +246,11 @@ class _Joined:
         self.seek(0)
 
     def seek(self, offset: int) -> int:
-        assert offset == 0, "read from the start only"
-        self._at = 0
-        self._fh.seek(self._start)
-        return 0
+        """To `offset` of the joined stream (the prolog's bytes, then the file's from the
+        split): its start, or past a construct left open (unclosed.py)."""
+        self._at = min(offset, len(self._prolog))
+        self._fh.seek(self._start + max(0, offset - len(self._prolog)))
+        return offset
 
     def read(self, size: int = -1) -> bytes:
         if os.getppid() != self._parent:

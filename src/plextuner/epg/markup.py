@@ -21,6 +21,8 @@ class Markup:
     def __init__(self) -> None:
         self.closer: bytes | None = None  # what ends the construct we are in
         self._carry = b""
+        self._fed = 0  # bytes fed
+        self.opened_at = 0  # where (in the bytes fed) the construct we are in opened
 
     @property
     def outside(self) -> bool:
@@ -50,6 +52,8 @@ class Markup:
 
     def feed(self, block: bytes) -> None:
         text, pos = self._carry + block, 0
+        base = self._fed - len(self._carry)  # where `text` begins in the bytes fed
+        self._fed += len(block)
         # Where each opener is next (-1: nowhere), found again only once passed: looked for
         # from every construct's end, the absent ones scanned the whole block each time (a
         # guide with a CDATA section in every title took 59x a bare iterparse)
@@ -69,6 +73,7 @@ class Markup:
                 break
             at, opener = min(found)
             pos, self.closer = at + len(opener), _OPENERS[opener]
+            self.opened_at = base + at
         # No whole token lies past `pos`: keep the longest end that may begin one.
         tokens = _OPENERS if self.closer is None else (self.closer,)
         self._carry = b""

@@ -91,17 +91,18 @@ class Prefilter:
         self._verdicts: dict[bytes, bool] = {}  # channel value → the lineup may carry it
         self._times: dict[tuple[bytes, bytes], bool] = {}  # (start, stop) → maybe in the window
         self.markup = Markup()  # where the bytes read so far stand (halves.py asks)
+        self.started = False  # the first programme reached: `wanted` asked
         self.plain: PlainReader | None = None  # reads plain kept programmes itself (plain.py)
 
-    def blocks(self, fh: IO[bytes]) -> Iterator[bytes | RenderedRun | None]:
+    def blocks(self, fh: IO[bytes], read: int = 0) -> Iterator[bytes | RenderedRun | None]:
         """The file's bytes to parse (and runs `plain` read), in order; one None marks where
-        the channels are known."""
+        the channels are known. `read`: where `fh` stands (read on past a construct left open,
+        unclosed.py; the channels asked for once only)."""
         markup = self.markup
         on = self._codec is not None and (self._channels is not None or self._in_window is not None)
         pays = Worth()
         tail = b""
-        started = False  # past the first programme's start: filtering
-        read = 0  # the stream's bytes read (`buf` is the last of them)
+        started = self.started  # past the first programme's start: filtering
         while chunk := fh.read(CHUNK):
             read += len(chunk)
             buf = tail + chunk
@@ -115,7 +116,7 @@ class Prefilter:
                     continue
                 yield buf[:first]
                 yield None  # the caller drains the channels; now `wanted` may be asked
-                started = True
+                started = self.started = True
                 if self._channels is not None:
                     self.wanted = self._channels()
                 buf = buf[first:]

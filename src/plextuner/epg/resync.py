@@ -306,6 +306,20 @@ class Feeder(Generic[T]):
     def close(self) -> etree.XMLSyntaxError | None:
         return _fed(self.parser, None, close=True)
 
+    def reopen(self, why: str, read_on: bool = True) -> bool:
+        """A programme lost to a construct left open (`why`: unclosed.py) counted as
+        malformed, and (`read_on`) a fresh document fed the prolog, to read on where the
+        caller moves the stream; False when the prolog is not known (then the reading ends
+        there, as the parser stopped)."""
+        if self._prolog is None:
+            return False
+        if read_on:
+            self._restarted([], 0)
+            self._left = b""
+        self.malformed += 1
+        self.first_error = self.first_error or why
+        return True
+
 
 def _after_the_list(piece: bytes) -> tuple[str, ...]:
     """What to take from `piece`, after the channel list's last `</channel>`: its programmes,

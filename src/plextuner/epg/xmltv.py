@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 from plextuner import memtrim
 from plextuner.epg.bounded import Until, bounded
 from plextuner.epg.emit import RenderedRun
+from plextuner.epg.markup import Markup
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.plain import PlainReader
 from plextuner.epg.prefilter import CHUNK, Prefilter, ascii_codec
 from plextuner.epg.resync import HARDENED, Feeder
+from plextuner.epg.unclosed import RECOVER_MAX, resume_point
 from plextuner.errors import EpgError
 
 if TYPE_CHECKING:  # imported where a guide is parsed: a refresh without one never loads it
@@ -212,27 +214,15 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
         outcome,
     )
     error: etree.XMLSyntaxError | None = None
-    markup = prefilter.markup
     mends = prefilter.plain.mends if prefilter.plain is not None else None
     first: str | None = None  # the first of the parser's refusals and the plain reader's mends
+    start: int | None = 0  # where the stream is read from: its start, or past a construct
+    recovered = 0  # left open (unclosed.py)
     try:
-        at = markup.state  # where the next block begins (see Prefilter.blocks)
-        for block in _trimmed(prefilter.blocks(fh)):
-            if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
-                outcome.programmes += len(block)
-                yield block
-            else:
-                error = yield from feeder.feed(block, at)
-                at = markup.state
-            # Which came first, told after each piece (a block's mends, made as it is taken
-            # from the prefilter, count as before its refusals)
-            if first is None and mends is not None and (mends.first or feeder.first_error):
-                first = mends.first or feeder.first_error
-            if error is not None:
-                break
-        else:
-            error = feeder.close()
-            yield from feeder.drained()
+        while start is not None:
+            error, first = yield from _read_pass(fh, start, prefilter, feeder, outcome, first)
+            start, error = _read_on(fh, prefilter, feeder, error, start, recovered)
+            recovered += 1
     finally:
         outcome.skipped += prefilter.skipped
         outcome.malformed, outcome.malformed_first = feeder.malformed, feeder.first_error
@@ -244,6 +234,72 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
             outcome.truncated = str(error)[:200]
             return
         raise EpgError(f"{source}: not a valid XMLTV file ({str(error)[:160]})") from None
+
+
+def _read_pass(
+    fh: IO[bytes],
+    start: int,
+    prefilter: Prefilter,
+    feeder: Feeder[GuideChannel | Programme],
+    outcome: ParseOutcome,
+    first: str | None,
+) -> Generator[
+    GuideChannel | Programme | RenderedRun, None, tuple[etree.XMLSyntaxError | None, str | None]
+]:
+    """The stream read from `start` to its end or to the error that ends the reading (which
+    it returns, with the first of the parser's refusals and the plain reader's mends, `first`
+    as known before)."""
+    markup = prefilter.markup
+    mends = prefilter.plain.mends if prefilter.plain is not None else None
+    at = markup.state  # where the next block begins (see Prefilter.blocks)
+    for block in _trimmed(prefilter.blocks(fh, start)):
+        if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
+            outcome.programmes += len(block)
+            yield block
+            error = None
+        else:
+            error = yield from feeder.feed(block, at)
+            at = markup.state
+        # Which came first, told after each piece (a block's mends, made as it is taken from
+        # the prefilter, count as before its refusals)
+        if first is None and mends is not None and (mends.first or feeder.first_error):
+            first = mends.first or feeder.first_error
+        if error is not None:
+            return error, first
+    error = feeder.close()
+    yield from feeder.drained()
+    return error, first
+
+
+def _read_on(
+    fh: IO[bytes],
+    prefilter: Prefilter,
+    feeder: Feeder[Any],
+    error: etree.XMLSyntaxError | None,
+    start: int,
+    recovered: int,
+) -> tuple[int | None, etree.XMLSyntaxError | None]:
+    """Where the reading goes on, past a comment, CDATA section or PI the guide left open
+    (unclosed.py: the reading from `start` ended inside one), the parser and the prefilter set
+    to read from there; and the error that ends the reading, if any (none when nothing but
+    the broken programme was lost: no element follows it)."""
+    if error is None or prefilter.markup.closer is None or recovered >= RECOVER_MAX:
+        return None, error
+    try:
+        found = resume_point(fh, start)
+        if found is None:
+            return None, error
+        opened, resume = found
+        why = f"{str(error)[:120]} (opened at byte {opened})"
+        if not feeder.reopen(why, read_on=resume is not None):
+            return None, error
+        if resume is None:  # (the end of the file)
+            return None, None
+        fh.seek(resume)
+    except (OSError, ValueError, AttributeError):  # a stream that cannot be read again
+        return None, error
+    prefilter.markup = Markup()
+    return resume, None
 
 
 def _new_parser() -> etree.XMLPullParser:

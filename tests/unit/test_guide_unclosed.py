@@ -1,0 +1,131 @@
+"""A comment, CDATA section or PI a guide never closes (epg/unclosed.py): libxml2 reads the rest
+of the file into it, so the reading goes on from the next element with a fresh document; the
+broken programme is what is lost, and what closes, however late, is read as the parser reads
+it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from plextuner.epg import unclosed, xmltv
+from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
+from plextuner.epg.xmltv import iter_guide
+from tests.unit.test_guide_halves import read
+from tests.unit.test_guide_spill import HOUR, WINDOW, stamp
+
+OPENERS = ["<![CDATA[x", "x<!-- y", "x<?pi y"]
+
+
+def guide(n: int = 300, broken: dict[int, str] | None = None, channel: str = "") -> bytes:
+    """`n` programmes of channel c in the window, titled T0..; `broken`: a title by index;
+    `channel`: a second channel's display-name (listed first)."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv>']
+    if channel:
+        parts.append(f'<channel id="b"><display-name>{channel}</display-name></channel>')
+    parts.append('<channel id="c"><display-name>C</display-name></channel>')
+    for i in range(n):
+        t = WINDOW[0] + i * HOUR / 16  # (all in the window)
+        title = (broken or {}).get(i, f"T{i}")
+        parts.append(
+            f'<programme start="{stamp(t)}" stop="{stamp(t + HOUR / 16)}" channel="c">'
+            f"<title>{title}</title><desc>d {i}</desc></programme>"
+        )
+    parts.append("</tv>\n")
+    return "\n".join(parts).encode()
+
+
+def titles(data: bytes) -> tuple[list[str], list[str], ParseOutcome]:
+    outcome = ParseOutcome("g")
+    items = list(iter_guide(io.BytesIO(data), "g", outcome, lambda: {"c"}, WINDOW))
+    shows = [p.title for p in items if isinstance(p, Programme)]
+    return shows, [c.id for c in items if isinstance(c, GuideChannel)], outcome
+
+
+@pytest.mark.parametrize("opener", OPENERS)
+@pytest.mark.parametrize("fold", [None, True])
+def test_a_construct_left_open_costs_its_programme(opener: str, fold: bool | None) -> None:
+    outcome = ParseOutcome("g")
+    data = guide(broken={7: opener})
+    items = list(iter_guide(io.BytesIO(data), "g", outcome, lambda: {"c"}, WINDOW, fold=fold))
+    assert outcome.truncated is None
+    assert outcome.malformed == 1
+    assert outcome.malformed_first is not None and "opened at byte" in outcome.malformed_first
+    assert outcome.programmes == 300  # the broken one as far as the parser read it
+    if fold is None:
+        shows = [p.title for p in items if isinstance(p, Programme)]
+        assert shows[:7] == [f"T{i}" for i in range(7)]
+        assert shows[8:] == [f"T{i}" for i in range(8, 300)]
+
+
+def test_constructs_left_open_again_and_again_cost_one_programme_each() -> None:
+    shows, _, outcome = titles(guide(broken={3: OPENERS[0], 100: OPENERS[1], 299: OPENERS[2]}))
+    assert outcome.truncated is None and outcome.malformed == 3
+    assert [s for s in shows if s.startswith("T")] == [
+        f"T{i}" for i in range(300) if i not in (3, 100, 299)
+    ]
+
+
+def test_past_the_bound_the_reading_ends_as_before() -> None:
+    with mock.patch.object(xmltv, "RECOVER_MAX", 1):
+        shows, _, outcome = titles(guide(broken={3: OPENERS[0], 100: OPENERS[1]}))
+    assert outcome.truncated is not None and outcome.malformed == 1
+    assert [s for s in shows if s.startswith("T")] == [f"T{i}" for i in range(100) if i != 3]
+
+
+def test_a_construct_left_open_in_the_channel_list() -> None:
+    """The channels and programmes after it are read (the wanted channels asked once)."""
+    asked: list[int] = []
+
+    def wanted() -> set[str]:
+        asked.append(1)
+        return {"c"}
+
+    outcome = ParseOutcome("g")
+    data = guide(channel="B<!-- oops")
+    items = list(iter_guide(io.BytesIO(data), "g", outcome, wanted, WINDOW))
+    assert [c.id for c in items if isinstance(c, GuideChannel)][-1] == "c"
+    assert [p.title for p in items if isinstance(p, Programme)] == [f"T{i}" for i in range(300)]
+    assert (outcome.truncated, outcome.malformed, len(asked)) == (None, 1, 1)
+
+
+def test_a_comment_closed_late_is_read_as_the_parser_reads_it() -> None:
+    """A commented-out run of programmes stays out, and nothing is counted malformed."""
+    data = guide(broken={10: "x<!-- from here", 20: "--> to here"})
+    shows, _, outcome = titles(data)
+    assert (outcome.truncated, outcome.malformed) == (None, 0)
+    assert [s for s in shows if s.startswith("T")] == [
+        *[f"T{i}" for i in range(10)],
+        *[f"T{i}" for i in range(21, 300)],
+    ]
+
+
+def test_no_construct_left_open_is_no_resume_point() -> None:
+    assert unclosed.resume_point(io.BytesIO(guide()), 0) is None
+    assert unclosed.resume_point(io.BytesIO(b"<tv><!-- x"), 0) == (4, None)  # nothing follows
+    data = guide(broken={5: OPENERS[1]})
+    opened, resume = unclosed.resume_point(io.BytesIO(data), 0) or (0, 0)
+    assert data[opened : opened + 4] == b"<!--"
+    assert (
+        data[resume:].startswith(b'<programme start="')
+        and data.count(b"<programme", 0, resume) == 6
+    )
+
+
+@pytest.mark.parametrize("hour", [40, 100])  # in the reader's half, in its helper's
+def test_a_construct_left_open_in_either_half_costs_its_programme(
+    tmp_path: Path, hour: int
+) -> None:
+    source = tmp_path / "g.xml"
+    from tests.unit.test_guide_halves import big_guide
+
+    clean = big_guide(tmp_path / "clean.xml").read_bytes()
+    at = clean.find(b"<title>Show %d " % hour)
+    source.write_bytes(clean[:at] + b"<title><![CDATA[x" + clean[at + len(b"<title>") :])
+    whole, split = read(tmp_path / "w", source, False), read(tmp_path / "s", source, True)
+    assert whole.counts[3] is None and whole.malformed == 1
+    assert split.counts == whole.counts and split.malformed == 1
+    assert split.guides == whole.guides
