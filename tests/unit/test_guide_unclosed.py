@@ -18,6 +18,7 @@ from tests.unit.test_guide_halves import read
 from tests.unit.test_guide_spill import HOUR, WINDOW, stamp
 
 OPENERS = ["<![CDATA[x", "x<!-- y", "x<?pi y"]
+LOREM = " ".join(["lorem"] * 120)  # a long body (canonical.LONG), no space at its end
 
 
 def guide(n: int = 300, broken: dict[int, str] | None = None, channel: str = "") -> bytes:
@@ -39,8 +40,16 @@ def guide(n: int = 300, broken: dict[int, str] | None = None, channel: str = "")
 
 
 def titles(data: bytes) -> tuple[list[str], list[str], ParseOutcome]:
+    """The programmes' titles and the channels' ids read, the wanted channels asked once."""
     outcome = ParseOutcome("g")
-    items = list(iter_guide(io.BytesIO(data), "g", outcome, lambda: {"c"}, WINDOW))
+    asked: list[int] = []
+
+    def wanted() -> set[str]:
+        asked.append(1)
+        return {"c"}
+
+    items = list(iter_guide(io.BytesIO(data), "g", outcome, wanted, WINDOW))
+    assert len(asked) == 1
     shows = [p.title for p in items if isinstance(p, Programme)]
     return shows, [c.id for c in items if isinstance(c, GuideChannel)], outcome
 
@@ -129,3 +138,38 @@ def test_a_construct_left_open_in_either_half_costs_its_programme(
     assert whole.counts[3] is None and whole.malformed == 1
     assert split.counts == whole.counts and split.malformed == 1
     assert split.guides == whole.guides
+
+
+def test_long_bodies_after_a_construct_left_open_are_read_where_they_lie(
+    tmp_path: Path,
+) -> None:
+    """Bodies read in place in the guide file (`Spill.add_source`) are referenced by where
+    they lie: after the reading goes on past the construct, each written programme is still
+    its own (offsets counted from where the stream was read on, not from none)."""
+    from lxml import etree
+
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv>']
+    parts += [f'<channel id="c{c}"><display-name>{c}</display-name></channel>' for c in "012"]
+    for h in range(60):
+        t = WINDOW[0] + h * HOUR / 4
+        for c in "012":
+            title = "<![CDATA[x" if (h, c) == (9, "0") else f"Show {h}"
+            parts.append(
+                f'<programme start="{stamp(t)}" stop="{stamp(t + HOUR / 4)}" channel="c{c}">'
+                f"<title>{title}</title><desc>D{h}/c{c} {LOREM}</desc></programme>"
+            )
+    parts.append("</tv>\n")
+    source = tmp_path / "g.xml"
+    source.write_text("\n".join(parts), encoding="utf-8")
+    got = read(tmp_path, source, False)
+    assert got.counts[3] is None and got.malformed == 1 and got.sourced == 1
+    checked = 0
+    for body in got.guides.values():
+        for p in etree.fromstring(body).iter("programme"):
+            title = p.findtext("title") or ""
+            if title.startswith("Show "):
+                number = (p.get("channel") or "").split(".")[0]
+                gid = {"1": "c0", "2": "c1", "3": "c2", "4": "c0"}[number]
+                assert (p.findtext("desc") or "").startswith(f"D{title[5:]}/{gid} ")
+                checked += 1
+    assert checked > 100
