@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from plextuner.buckets.models import LineupEntry
-from plextuner.epg import matchcache
+from plextuner.epg import match, matchcache
 from plextuner.epg.match import UNMATCHED, ChannelFacts, Matcher, MatchResult
 from plextuner.epg.model import GuideChannel
 from plextuner.epg.stage import GuideData, match_pending
@@ -117,6 +117,23 @@ def test_the_same_guide_gives_the_same_fingerprint() -> None:
     one.add(extra)
     two.add(extra)
     assert one.fingerprint() != two.fingerprint()
+
+
+def test_the_fingerprint_reads_the_channels_added_however_they_were_batched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The channels' fields reach the digest a batch at a time (and whenever a fingerprint
+    is asked for): the same channels give the same fingerprint; other fields another."""
+    monkeypatch.setattr(match, "ADDED_BATCH", 3)
+    channels = [GuideChannel(f"c{i}.tv", (f"C {i}", "x"), lang="en") for i in range(10)]
+    one, two, three = Matcher(), Matcher(), Matcher()
+    for i, channel in enumerate(channels):
+        one.add(channel)
+        two.add(channel)
+        if i % 4 == 0:
+            two.fingerprint()
+        three.add(GuideChannel(channel.id, (" ".join(channel.names),), lang="en"))
+    assert one.fingerprint() == two.fingerprint() != three.fingerprint()
 
 
 @pytest.mark.parametrize(

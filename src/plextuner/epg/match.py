@@ -86,6 +86,10 @@ class MatchResult(msgspec.Struct, frozen=True, gc=False):
 
 
 UNMATCHED = MatchResult(None, MatchTier.NONE, 0.0)
+# A guide channel's fields, and one channel from the next, as `Matcher.fingerprint` reads them:
+# characters no XML text holds (the reader drops them: premend.py, mend.py)
+_SEP, _REC = "\x1f", "\x1e"
+ADDED_BATCH = 4096  # guide channels' fields held before the fingerprint's digest is fed them
 
 
 class ChannelFacts(msgspec.Struct, frozen=True, gc=False):
@@ -163,11 +167,14 @@ class Matcher:
                 self._alias[k] = keys[0]
         self.source = 0
         self._added = hashlib.blake2b(digest_size=16)  # every guide channel added, in order
+        self._adding: list[str] = []  # (what `_added` is fed next, ADDED_BATCH at a time)
+        self._source = "0"  # `source` as the fingerprint reads it
 
     def fingerprint(self) -> bytes:
         """What an answer depends on besides the channel asked about: the guide channels added
         (in order: an earlier source wins a tie), the manual mapping, the aliases and the
         threshold. Equal fingerprints and equal facts give equal answers (matchcache.py)."""
+        self._feed_added()
         digest = self._added.copy()
         digest.update(repr((self.threshold, sorted(self.manual.items()))).encode())
         digest.update(repr(sorted(self._alias.items())).encode())
@@ -176,6 +183,7 @@ class Matcher:
     def next_source(self) -> None:
         """Channels added from now on rank below those already added."""
         self.source += 1
+        self._source = str(self.source)
         self._fuzzy_cache.clear()
 
     def add(self, channel: GuideChannel) -> None:
@@ -192,15 +200,26 @@ class Matcher:
             channel.names,
         )
         self.guides[channel.id] = g
-        self._added.update(
-            repr((channel.id, channel.names, channel.lang, channel.lcn, self.source)).encode()
-        )
+        # Its fields as the fingerprint reads them: joined by a separator no XML text holds
+        # (a `repr` of them each, and a digest update each, were a third of this call)
+        adding = self._adding
+        adding.append(_SEP.join((self._source, channel.id, channel.lang, channel.lcn,
+                                 *channel.names)))  # fmt: skip
+        if len(adding) >= ADDED_BATCH:
+            self._feed_added()
         if channel.icon:
             self.icons[channel.id] = channel.icon
         folded = channel.id.casefold()  # the id itself when already folded: one string fewer
         self._by_fold.setdefault(channel.id if folded == channel.id else folded, channel.id)
         self._names.pending.append(g)
         self._fuzzy_cache.clear()
+
+    def _feed_added(self) -> None:
+        """The channels added since, each ended by a record separator (no XML text holds
+        one): the same bytes whatever the batches."""
+        if self._adding:
+            self._added.update(f"{_REC.join(self._adding)}{_REC}".encode())
+            self._adding.clear()
 
     def release(self) -> None:
         """The name indexes dropped (~80 MB for 25k guide channels) once the last source is
