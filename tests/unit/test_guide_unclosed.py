@@ -173,3 +173,15 @@ def test_long_bodies_after_a_construct_left_open_are_read_where_they_lie(
                 assert (p.findtext("desc") or "").startswith(f"D{title[5:]}/{gid} ")
                 checked += 1
     assert checked > 100
+
+
+def test_a_section_past_a_parser_limit_and_a_comment_left_open_cost_their_programmes() -> None:
+    """A CDATA section over libxml2's 10 MB (a comment beside it keeps the prefilter from
+    writing it as text) closes, so it is refused as its programme; a comment left open later
+    costs its own: everything else is read."""
+    huge = "<!-- c --><![CDATA[" + "y" * (11 << 20) + "]]>"
+    shows, _, outcome = titles(guide(broken={5: huge, 250: OPENERS[1]}))
+    assert (outcome.truncated, outcome.malformed) == (None, 2)
+    assert [s for s in shows if s.startswith("T")] == [
+        f"T{i}" for i in range(300) if i not in (5, 250)
+    ]

@@ -140,7 +140,7 @@ class SpilledList:
         return spilled
 
     def follow(self, other: SpilledList) -> None:
-        """A sealed list's programmes after these, sealed too (`extend` of an answer, its
+        """A sealed list's programmes after these, sealed too (a helper's answer, its
         records rebased already: `read_records`)."""
         if self.held or other.held:
             raise ValueError("programmes not spilled yet")
