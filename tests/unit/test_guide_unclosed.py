@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
 
-from plextuner.epg import unclosed, xmltv
+from plextuner.epg import prefilter, resync, unclosed, xmltv
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.xmltv import iter_guide
 from tests.unit.test_guide_halves import read
@@ -185,3 +186,31 @@ def test_a_section_past_a_parser_limit_and_a_comment_left_open_cost_their_progra
     assert [s for s in shows if s.startswith("T")] == [
         f"T{i}" for i in range(300) if i not in (5, 250)
     ]
+
+
+def test_a_construct_open_for_long_ends_the_bytes_fed_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libxml2 holds every byte of an open construct: the reading stops feeding it SWALLOW
+    bytes after the opener (not at the end of the file), and goes on past the opener."""
+    monkeypatch.setattr(unclosed, "SWALLOW", 4096)
+    monkeypatch.setattr(prefilter, "SWALLOW", 4096)
+    monkeypatch.setattr(prefilter, "CHUNK", 1024)
+    data = guide(broken={7: OPENERS[1]})
+    opened = data.index(b"<!--")  # (early in the file: the rest is ~40 KB)
+    fed: list[int] = []  # the bytes of each pass fed to the parser
+    real_feed = resync.Feeder.feed
+
+    def feed(self: resync.Feeder[Any], block: bytes | None, markup: Any = None) -> Any:
+        if block is not None:
+            fed.append(len(block))
+        return (yield from real_feed(self, block, markup))
+
+    monkeypatch.setattr(resync.Feeder, "feed", feed)
+    shows, _, outcome = titles(data)
+    assert (outcome.truncated, outcome.malformed) == (None, 1)
+    assert [s for s in shows if s.startswith("T")] == [f"T{i}" for i in range(300) if i != 7]
+    # The first pass up to SWALLOW past the opener (a block more at most), the second from
+    # the opener on: not the file twice, as when the first pass fed all the rest
+    assert opened < len(data) // 2
+    assert sum(fed) <= len(data) + 4096 + 3 * 1024

@@ -28,6 +28,11 @@ class Markup:
     def outside(self) -> bool:
         return self.closer is None and not self._carry
 
+    @property
+    def open_for(self) -> int:
+        """Bytes fed since the construct we are in opened (0: in none)."""
+        return self._fed - self.opened_at if self.closer is not None else 0
+
     def outside_before(self, following: bytes) -> bool:
         """Whether the stream stands outside markup where `following` (which opens none)
         follows: a carried `<` that `<programme` shows opened nothing is outside."""

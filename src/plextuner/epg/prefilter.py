@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING
 
 from plextuner.epg.heads import VALUE, head_spelling
 from plextuner.epg.markup import Markup, has_markup, unmarked
+from plextuner.epg.unclosed import SWALLOW
 
 if TYPE_CHECKING:
     from plextuner.epg.emit import RenderedRun  # (it imports this module)
@@ -97,13 +98,14 @@ class Prefilter:
     def blocks(self, fh: IO[bytes], read: int = 0) -> Iterator[bytes | RenderedRun | None]:
         """The file's bytes to parse (and runs `plain` read), in order; one None marks where
         the channels are known. `read`: where `fh` stands (read on past a construct left open,
-        unclosed.py; the channels asked for once only)."""
+        unclosed.py; the channels asked for once only). A construct open for SWALLOW bytes
+        ends the bytes there (libxml2 would hold all the rest: see unclosed.py)."""
         markup = self.markup
         on = self._codec is not None and (self._channels is not None or self._in_window is not None)
         pays = Worth()
         tail = b""
         started = self.started  # past the first programme's start: filtering
-        while chunk := fh.read(CHUNK):
+        while markup.open_for <= SWALLOW and (chunk := fh.read(CHUNK)):
             read += len(chunk)
             buf = tail + chunk
             if not started:

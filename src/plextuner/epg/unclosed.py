@@ -16,7 +16,12 @@ from typing import IO
 from plextuner.epg.markup import Markup
 
 SCAN = 1 << 20  # bytes read at a time looking for the opener and what follows it
-RECOVER_MAX = 1000  # constructs left open that a guide's reading goes on past (then: truncated)
+# A construct open this long is taken as left open, and the reading stops there (prefilter.py):
+# libxml2 holds every byte of an open comment, CDATA section or PI until it ends (60 MB of
+# comment fed: 60 MB more RSS, and no error), and refuses a text over 10 MB anyway. So each
+# costs at most this much of reading again, and of the parser's memory.
+SWALLOW = 16 << 20
+RECOVER_MAX = 100  # constructs left open that a guide's reading goes on past (then: truncated)
 # A channel's or programme's start tag (what `Prefilter` and the parser read a guide by)
 _NEXT = re.compile(rb"<(?:programme|channel)[ \t\r\n>/]")
 _TAG_MAX = len(b"<programme ")
@@ -24,11 +29,11 @@ _TAG_MAX = len(b"<programme ")
 
 def resume_point(stream: IO[bytes], start: int) -> tuple[int, int | None] | None:
     """Where the construct left open at the end of `stream` (read from `start`, where the
-    reading stood outside any markup) opens, and the first element start tag after it (None:
-    none follows); None when none is left open."""
+    reading stood outside any markup), or open for SWALLOW bytes, opens, and the first element
+    start tag after it (None: none follows); None when none is."""
     stream.seek(start)
     markup = Markup()
-    while chunk := stream.read(SCAN):
+    while markup.open_for <= SWALLOW and (chunk := stream.read(SCAN)):
         markup.feed(chunk)
     if markup.closer is None:
         return None
