@@ -2,10 +2,11 @@
 
 libxml2 reads everything after its opener into it and fails at the end of the file: one
 programme's `<title><![CDATA[x</title>` cost every programme after it (8 of 3,000 kept). Once
-the reading ends inside one (the prefilter's `Markup` says so), the reader goes on from the
-first channel or programme start tag after the opener, with a fresh document (xmltv.py); the
-broken programme is what is lost, counted as malformed. A construct that closes somewhere, however
-late, is the parser's to read as it stands (a commented-out run of programmes is one).
+the reading ends inside one (the prefilter's `Markup` says so; it stops feeding the parser
+once one has been open for SWALLOW bytes), the reader goes on from the first channel or
+programme start tag after the opener, with a fresh document (xmltv.py); the broken programme
+is what is lost, counted as malformed. A construct that closes within SWALLOW bytes is the
+parser's to read as it stands (a commented-out run of programmes is one).
 """
 
 from __future__ import annotations
