@@ -118,8 +118,7 @@ class SpilledList:
         """Every programme spilled, none to come (its source is read): what each channel
         holds until its device is gathered is then the list and its chunks' numbers (three
         empty arrays a channel were 2 MB of a lean guide of 20,000 channels, twice)."""
-        self.spill_to(spill)
-        self.held = _SEALED_Q
+        seal_all([self], spill)
 
     def _own_chunks(self) -> array[int]:
         if type(self.chunks) is _Sealed:  # (not `is _SEALED_Q`: a copy, pickled, is one too)

@@ -27,6 +27,8 @@ from plextuner.errors import EpgError
 if TYPE_CHECKING:  # imported where a guide is parsed: a refresh without one never loads it
     from lxml import etree
 
+    from plextuner.epg.premend import Mends
+
 _TIME = re.compile(
     r"^\s*(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?\s*([+-]\d{4}|[A-Za-z]{1,5})?"
 )
@@ -220,7 +222,9 @@ def iter_guide(  # noqa: PLR0913 - the options are keyword-only
     recovered = 0  # left open (unclosed.py)
     try:
         while start is not None:
-            error, first = yield from _read_pass(fh, start, prefilter, feeder, outcome, first)
+            error, first = yield from _read_pass(
+                fh, start, prefilter, feeder, outcome, mends, first
+            )
             start, error = _read_on(fh, prefilter, feeder, error, start, recovered)
             recovered += 1
     finally:
@@ -242,6 +246,7 @@ def _read_pass(
     prefilter: Prefilter,
     feeder: Feeder[GuideChannel | Programme],
     outcome: ParseOutcome,
+    mends: Mends | None,
     first: str | None,
 ) -> Generator[
     GuideChannel | Programme | RenderedRun, None, tuple[etree.XMLSyntaxError | None, str | None]
@@ -250,7 +255,6 @@ def _read_pass(
     it returns, with the first of the parser's refusals and the plain reader's mends, `first`
     as known before)."""
     markup = prefilter.markup
-    mends = prefilter.plain.mends if prefilter.plain is not None else None
     at = markup.state  # where the next block begins (see Prefilter.blocks)
     for block in _trimmed(prefilter.blocks(fh, start)):
         if isinstance(block, RenderedRun):  # programmes read from their bytes (plain.py)
