@@ -12,7 +12,8 @@ from structlog.testing import capture_logs
 from plextuner.config import load_settings
 from plextuner.datadir import DataDir
 from plextuner.epg import matchcache
-from plextuner.epg.match import ChannelFacts, Matcher, MatchResult
+from plextuner.epg.match import ChannelFacts, Matcher
+from plextuner.epg.matchresult import MatchResult
 from plextuner.pipeline import run_refresh
 from plextuner.refresh import default_stages
 from plextuner.stages import StageName

@@ -13,7 +13,8 @@ from plextuner.config.models import EpgConfig
 from plextuner.epg import names
 from plextuner.epg.aliases import parse_aliases
 from plextuner.epg.countries import country_of_group
-from plextuner.epg.match import ChannelFacts, Matcher, MatchResult, MatchTier
+from plextuner.epg.match import ChannelFacts, Matcher
+from plextuner.epg.matchresult import MatchResult, MatchTier
 from plextuner.epg.model import GuideChannel, Programme
 from plextuner.epg.names import id_key, name_key
 from plextuner.epg.owners import assign

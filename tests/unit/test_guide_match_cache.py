@@ -13,7 +13,8 @@ import pytest
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.epg import match, matchcache
-from plextuner.epg.match import UNMATCHED, ChannelFacts, Matcher, MatchResult
+from plextuner.epg.match import ChannelFacts, Matcher
+from plextuner.epg.matchresult import UNMATCHED, MatchResult
 from plextuner.epg.model import GuideChannel
 from plextuner.epg.stage import GuideData, match_pending
 from plextuner.ingest.models import Channel

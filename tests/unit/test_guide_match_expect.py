@@ -12,7 +12,8 @@ from lxml import etree
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.epg import names
-from plextuner.epg.match import ChannelFacts, Matcher, MatchResult
+from plextuner.epg.match import ChannelFacts, Matcher
+from plextuner.epg.matchresult import MatchResult
 from plextuner.epg.model import GuideChannel
 from plextuner.epg.stage import GuideData, match_pending
 from plextuner.ingest import merge_entries, parse_m3u_file

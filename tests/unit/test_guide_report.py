@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.match import UNMATCHED, Candidate, MatchResult, MatchTier
+from plextuner.epg.matchresult import UNMATCHED, Candidate, MatchResult, MatchTier
 from plextuner.epg.report import device_report, needs_attention
 from plextuner.fileio import encode_json
 from plextuner.ingest.models import Channel

@@ -17,7 +17,7 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import writehalf, writejob
 from plextuner.epg.kept import KeptList
-from plextuner.epg.match import UNMATCHED, MatchResult, MatchTier
+from plextuner.epg.matchresult import UNMATCHED, MatchResult, MatchTier
 from plextuner.epg.report import ReportSpool
 from plextuner.epg.spill import Spill
 from plextuner.epg.stage import GuideData, parse_source

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from enum import StrEnum
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from plextuner.epg.countries import country_of_group
+from plextuner.epg.matchresult import CONFIDENCE, UNMATCHED, Candidate, MatchResult, MatchTier
 from plextuner.epg.model import GuideChannel
 from plextuner.epg.nameindex import Guide, NameIndex, Table, Wanted
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
@@ -35,25 +35,6 @@ def _rapidfuzz() -> None:
     from rapidfuzz import fuzz, process
 
 
-class MatchTier(StrEnum):
-    MANUAL = "manual"
-    TVG_ID = "tvg-id"
-    TVG_ID_NORMALISED = "tvg-id-normalised"
-    NAME = "name"
-    NAME_LOOSE = "name-loose"
-    FUZZY = "fuzzy"
-    NONE = "none"
-
-
-CONFIDENCE = {
-    MatchTier.MANUAL: 1.0,
-    MatchTier.TVG_ID: 1.0,
-    MatchTier.TVG_ID_NORMALISED: 0.97,
-    MatchTier.NAME: 0.95,
-    MatchTier.NAME_LOOSE: 0.9,
-}
-LOW_CONFIDENCE = 0.9  # below this guide-match lists the alternatives
-TIER_VALUE = {tier: tier.value for tier in MatchTier}  # an enum's `.value` is a slow property
 MARGIN = 4.0  # a fuzzy winner must beat the next guide channel by this many points
 # The exact name tiers and their tables, bound once: a class attribute's lookup of an enum
 # member costs ~80 ns, and the tiers are tried for every channel without an exact tvg-id
@@ -68,24 +49,6 @@ CANDIDATE_LIMIT = 5  # pool entries given the full similarity
 CANDIDATE_FLOOR = 40.0  # below this a guide name is not worth showing as a candidate
 
 
-# Structs, not frozen dataclasses: a refresh makes a few of these for each lineup channel, and a
-# frozen dataclass's __init__ sets each field through object.__setattr__ (0.55 us against 0.07
-# for four fields; 50k channels' facts and answers ~50 ms).
-class Candidate(msgspec.Struct, frozen=True, gc=False):
-    guide_id: str
-    name: str
-    score: float
-
-
-class MatchResult(msgspec.Struct, frozen=True, gc=False):
-    guide_id: str | None
-    tier: MatchTier
-    confidence: float
-    candidates: tuple[Candidate, ...] = ()
-    note: str = ""
-
-
-UNMATCHED = MatchResult(None, MatchTier.NONE, 0.0)
 # A guide channel's fields, and one channel from the next, as `Matcher.fingerprint` reads them:
 # characters no XML text holds (the reader drops them: premend.py, mend.py)
 _SEP, _REC = "\x1f", "\x1e"

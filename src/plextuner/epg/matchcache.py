@@ -23,7 +23,8 @@ from pathlib import Path
 
 import msgspec
 
-from plextuner.epg.match import UNMATCHED, Candidate, ChannelFacts, MatchResult, MatchTier
+from plextuner.epg.match import ChannelFacts
+from plextuner.epg.matchresult import UNMATCHED, Candidate, MatchResult, MatchTier
 from plextuner.errors import StateError
 from plextuner.fileio import write_atomic
 from plextuner.logging import get_logger

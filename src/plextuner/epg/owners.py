@@ -3,7 +3,8 @@ programmes are two matches of which at most one is right."""
 
 from __future__ import annotations
 
-from plextuner.epg.match import ChannelFacts, MatchResult, MatchTier
+from plextuner.epg.match import ChannelFacts
+from plextuner.epg.matchresult import MatchResult, MatchTier
 from plextuner.epg.names import name_key
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from plextuner.buckets.models import Device, LineupEntry
-from plextuner.epg.match import LOW_CONFIDENCE, TIER_VALUE, UNMATCHED, MatchResult
+from plextuner.epg.matchresult import LOW_CONFIDENCE, TIER_VALUE, UNMATCHED, MatchResult
 from plextuner.fileio import encode_json
 
 

@@ -18,12 +18,9 @@ from plextuner.epg.bodies import BodyRenderer, keep_programme
 from plextuner.epg.chunked import SpilledList, seal_all
 from plextuner.epg.fetch import fetch_guide
 from plextuner.epg.kept import SIZE_BITS
-from plextuner.epg.match import (
-    ChannelFacts,
-    Matcher,
-    MatchResult,
-)
+from plextuner.epg.match import ChannelFacts, Matcher
 from plextuner.epg.matchcache import Answered, facts_digest
+from plextuner.epg.matchresult import MatchResult
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.spill import HELPER_SOURCE_BASE, SOURCE_BASE, Spill
 from plextuner.epg.worker import (

@@ -16,7 +16,8 @@ from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
 from plextuner.epg.chunked import SpilledList, load_all
 from plextuner.epg.kept import Kept, KeptList
-from plextuner.epg.match import TIER_VALUE, UNMATCHED, Matcher, MatchResult
+from plextuner.epg.match import Matcher
+from plextuner.epg.matchresult import TIER_VALUE, UNMATCHED, MatchResult
 from plextuner.epg.model import Programme
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for

@@ -43,7 +43,7 @@ from plextuner.fileio import Committer, fsync_dir
 from plextuner.logging import get_logger
 
 if TYPE_CHECKING:
-    from plextuner.epg.match import MatchResult
+    from plextuner.epg.matchresult import MatchResult
 
 log = get_logger(__name__)
 
