@@ -21,7 +21,7 @@ import msgspec
 from plextuner.epg.countries import country_of_group
 from plextuner.epg.matchresult import CONFIDENCE, UNMATCHED, Candidate, MatchResult, MatchTier
 from plextuner.epg.model import GuideChannel
-from plextuner.epg.nameindex import Guide, NameIndex, Table, Wanted
+from plextuner.epg.nameindex import Guide, NameIndex, Table, Wanted, pack_guides, unpack_guides
 from plextuner.epg.names import NameKey, id_key, name_key, split_id
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class Matcher:
         self._fuzzy_cache: dict[tuple[str, str | None], MatchResult] = {}
         self._alias: dict[str, str] = {}
         self._names = NameIndex(self._alias, self.guides)
+        self._packed: bytes | None = None  # the guide channels while `release`d
         # `expect` keyed the channels to match ahead: their keys are wanted again by `match`
         self.keyed_ahead = False
         for group in aliases:
@@ -150,6 +151,8 @@ class Matcher:
         self._fuzzy_cache.clear()
 
     def add(self, channel: GuideChannel) -> None:
+        if self._packed is not None:
+            self._unpack()
         if channel.id in self.guides:
             return  # an earlier source already described it
         stem, country = split_id(channel.id)
@@ -184,11 +187,32 @@ class Matcher:
             self._added.update(f"{_REC.join(self._adding)}{_REC}".encode())
             self._adding.clear()
 
+    @property
+    def empty(self) -> bool:
+        return not self.guides and self._packed is None
+
     def release(self) -> None:
         """The name indexes dropped (~80 MB for 25k guide channels) once the last source is
-        matched; a later match (channels after the programmes) builds them again, in order."""
+        matched, and the guide channels packed (50,000: the refresh's peak, while the
+        programmes are read, -15 MB); a later match (channels after the programmes) unpacks
+        them and builds the indexes again, in order."""
         self._names.release()
         self._fuzzy_cache = {}
+        if self.guides:
+            self._packed = pack_guides(self.guides.values())
+            self.guides.clear()
+            self._by_fold.clear()
+            self._names.pending = []
+
+    def _unpack(self) -> None:
+        blob, self._packed = self._packed, None
+        assert blob is not None
+        guides, by_fold = self.guides, self._by_fold
+        self._names.pending = unpacked = unpack_guides(blob)
+        for g in unpacked:  # as `add` filled them
+            guides[g.id] = g
+            folded = g.id.casefold()
+            by_fold.setdefault(g.id if folded == g.id else folded, g.id)
 
     def expect(self, channels: Iterable[ChannelFacts]) -> None:
         """The channels about to be matched. When the guide channels outnumber those a manual
@@ -196,6 +220,8 @@ class Matcher:
         what these can look up (see nameindex.py). Else the whole indexes: the channels' keys,
         made here and again by the matching once there are more than the key cache holds, cost
         more than indexing the guide (50k names against 10k guide channels: 1.07 -> 1.64 s)."""
+        if self._packed is not None:
+            self._unpack()
         todo = [facts for facts in channels if self._direct(facts) is None]
         self.keyed_ahead = len(self.guides) > self.FILTER_OVER * len(todo)
         if not self.keyed_ahead:
@@ -220,6 +246,8 @@ class Matcher:
     # -- tiers -------------------------------------------------------------------------------
 
     def match(self, facts: ChannelFacts) -> MatchResult:
+        if self._packed is not None:
+            self._unpack()
         direct = self._direct(facts)
         if direct is not None:
             return direct

@@ -14,10 +14,12 @@ depends on what was expected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
+
+import msgspec
 
 from plextuner.epg.names import NameKey, guide_keys
 
@@ -42,6 +44,21 @@ class Guide:
     lcn: str
     source: int
     names: Sequence[str] = ()
+
+
+_Row = tuple[str, str, str | None, str, str, int, tuple[str, ...]]
+
+
+def pack_guides(guides: Iterable[Guide]) -> bytes:
+    """Guide channels as msgpack rows: ~50 bytes a channel against ~280 as objects."""
+    return msgspec.msgpack.encode(
+        [(g.id, g.name, g.country, g.lang, g.lcn, g.source, tuple(g.names)) for g in guides]
+    )
+
+
+def unpack_guides(blob: bytes) -> list[Guide]:
+    """`pack_guides`'s channels, equal to those packed, in their order."""
+    return [Guide(*row) for row in msgspec.msgpack.decode(blob, type=list[_Row])]
 
 
 class Table(Enum):

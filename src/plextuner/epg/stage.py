@@ -79,7 +79,7 @@ def facts_of(entry: LineupEntry) -> ChannelFacts:
 
 def match_pending(data: GuideData, entries: list[LineupEntry]) -> set[str]:
     """Match every channel not matched by an earlier source; the guide ids now wanted."""
-    if not data.matcher.guides and not data.matcher.manual:
+    if data.matcher.empty and not data.matcher.manual:
         return set()  # nothing to match against (no guide, no mapping): no work per channel
     if data.stale:  # else nothing new to match against since the last pass
         fingerprint = data.matcher.fingerprint()
