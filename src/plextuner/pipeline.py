@@ -177,6 +177,7 @@ async def ingest_all(ctx: RefreshContext) -> None:
 
 async def bucket_channels(ctx: RefreshContext, numbers: NumberMap, placed: Assignments) -> None:
     result = await asyncio.to_thread(build_devices, ctx.channels, ctx.settings, numbers, placed)
+    await asyncio.to_thread(numbers.seal)  # saved as it is now when the refresh publishes
     ctx.devices = result.devices
     ctx.dropped_unmatched = result.dropped_unmatched
     await asyncio.to_thread(_apply_overrides, ctx)

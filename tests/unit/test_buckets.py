@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -105,6 +106,23 @@ class TestNumbering:
         # A new channel listed first takes the lowest free number: c2's, forgotten; never c1's
         later = numbers.assign({"b": [chan(4), chan(1)]}, {"b": 100}, now=start + 2 * step)
         assert later == {"b": {"id:c4": 101, "id:c1": 100}}
+
+    def test_a_sealed_map_saves_what_it_held_and_numbers_nothing(self, tmp_path: Path) -> None:
+        """`seal` (after bucketing: the pairs are not held beside a big guide's reading) saves
+        the same bytes as the map itself, and refuses to number anything more."""
+        held, sealed = tmp_path / "held.json", tmp_path / "sealed.json"
+        for path, seal in ((held, False), (sealed, True)):
+            numbers = NumberMap()
+            numbers.assign({"b": [chan(1), chan(2)], "k": [chan(7)]}, {"b": 100, "k": 200}, 1e9)
+            if seal:
+                numbers.seal()
+            numbers.save(path)
+        assert sealed.read_bytes() == held.read_bytes()
+        again = NumberMap.load(sealed).assign({"b": [chan(2)]}, {"b": 100}, 1e9 + 1)
+        assert again == {"b": {"id:c2": 101}}
+        numbers.seal()
+        with pytest.raises(RuntimeError, match="sealed"):
+            numbers.assign({"b": [chan(3)]}, {"b": 100})
 
     def test_numbers_unique_across_buckets(self, tmp_path: Path) -> None:
         """first_number collisions never give two channels one number."""
