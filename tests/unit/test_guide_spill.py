@@ -330,3 +330,52 @@ def test_a_run_read_from_bytes_packs_its_times_as_append_does(tmp_path: Path) ->
     assert list(kept.stops) == list(reference.stops)
     assert [k.stop is None for k in kept] == [False, True, True, False, False]
     spill.close()
+
+
+def plain_guide(path: Path, per_channel: int) -> Path:
+    """Three channels, `per_channel` programmes each, interleaved by time (a generated guide's
+    order) and spelled as the writer writes them (read a block at a time, plain.py)."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<tv>']
+    parts += [f'<channel id="c{c}"><display-name>C {c}</display-name></channel>' for c in range(3)]
+    for i in range(per_channel):
+        t = WINDOW[0] + i * HOUR / 2
+        parts += [
+            f'<programme start="{stamp(t)}" stop="{stamp(t + HOUR / 2)}" channel="c{c}">'
+            f"<title>Show {i} on {c}</title></programme>"
+            for c in range(3)
+        ]
+    path.write_text("\n".join([*parts, "</tv>\n"]), encoding="utf-8")
+    return path
+
+
+def test_many_channels_hold_half_as_many_programmes_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `chunked.MANY` channels kept, each list spills after HELD_MANY numbers, not HELD
+    (what they all hold at once is a big guide's peak): more chunks, the same guides."""
+    from plextuner.epg import chunked, prefilter
+
+    monkeypatch.setattr(prefilter, "CHUNK", 1024)  # blocks of a few programmes, as a big guide's
+
+    def read(many: int) -> tuple[list[int], dict[str, bytes]]:
+        monkeypatch.setattr(chunked, "MANY", many)
+        data_dir = tmp_path / str(many)
+        settings = load_settings(None, {"data_dir": str(data_dir)}, env={})
+        data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
+        ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
+        entries = [e for d in ctx.devices for e in d.entries]
+        parse_source(plain_guide(tmp_path / "g.xml", 20), "g", data, entries, WINDOW)
+        chunks = [lists[0].spilled for _, lists in sorted(data.programmes.items())]  # type: ignore[union-attr]
+        with mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]):
+            write_all(ctx, data, WINDOW, fresh=True)
+        return chunks, {p.name: read_guide(p) for p in sorted(settings.paths.guides.glob("*.xml"))}
+
+    assert chunked.held_for(chunked.MANY - 1) == chunked.HELD
+    assert chunked.held_for(chunked.MANY) == chunked.HELD_MANY < chunked.HELD
+    few, few_guides = read(10**9)
+    many, many_guides = read(1)
+    assert few == [2, 2, 2]  # 16 programmes, then the 4 left sealed
+    assert many == [3, 3, 3]  # 8, 8, then 4
+    assert many_guides == few_guides
+    # 20 programmes of each channel; channel 2's shifted 2 h back, its first four before it
+    assert few_guides["d0.xml"].count(b"<programme ") == 56

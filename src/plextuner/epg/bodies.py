@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from plextuner.epg.chunked import HELD, SpilledList
+from plextuner.epg.chunked import SpilledList, held_for
 from plextuner.epg.emit import RenderedRun, SourcedRun
 from plextuner.epg.model import Programme
 from plextuner.epg.spill import Spill
@@ -131,7 +131,7 @@ def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, SpilledList]) ->
     # (a sourced run's bodies are read where they lie in the guide's file: not spilled)
     refs = run.refs if isinstance(run, SourcedRun) else spill.add_many([i[3] for i in run])
     get = packed.get
-    full = HELD
+    full = held_for(len(packed))
     for (channel, at, end, _), ref in zip(run, refs, strict=True):
         kept = get(channel)
         if kept is None:
