@@ -170,6 +170,29 @@ class TestNeverGuessWrong:
         assert res[0].guide_id == "bbc1" and res[2].guide_id == "bbc1"
         assert res[1].guide_id is None and "taken by" in res[1].note
 
+    def test_a_device_keeps_one_owner_a_guide_channel_when_written(self) -> None:
+        """As the writer gathers a device: a guide channel matched by two different channels
+        goes to the more confident one; with none matched twice the answers stand as they
+        are (no facts made for them)."""
+        from plextuner.buckets.models import LineupEntry
+        from plextuner.epg.stage import GuideData
+        from plextuner.epg.writeall import _device_results
+        from plextuner.ingest.models import Channel
+
+        def entry(key: str, name: str) -> LineupEntry:
+            return LineupEntry(key, Channel(key=key, name=name, tvg_id="", group="", provider="p"))
+
+        entries = [entry("a", "BBC One"), entry("b", "BBC One Backup Feed"), entry("c", "ITV")]
+        data = GuideData()
+        data.results = {"a": MatchResult("bbc1", MatchTier.NAME, 0.95),
+                        "b": MatchResult("bbc1", MatchTier.FUZZY, 0.9),
+                        "c": MatchResult("itv", MatchTier.NAME, 0.95)}  # fmt: skip
+        contended = _device_results(entries, data)
+        assert [r.guide_id for r in contended] == ["bbc1", None, "itv"]
+        assert "taken by BBC One" in contended[1].note
+        alone = _device_results([entries[0], entries[2]], data)
+        assert alone[0] is data.results["a"] and alone[1] is data.results["c"]
+
     def test_earlier_source_wins_a_tie(self) -> None:
         m = guide(("first.uk", "Dave"))
         m.next_source()

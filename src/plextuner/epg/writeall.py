@@ -284,7 +284,9 @@ def _device_results(entries: list[LineupEntry], data: GuideData) -> list[MatchRe
         return [UNMATCHED] * len(entries)
     results = [data.results.get(e.channel.key, UNMATCHED) for e in entries]
     matched = [i for i, r in enumerate(results) if r.guide_id is not None]
-    if matched:  # only matched channels can contend for a guide channel
+    # Only a guide channel matched twice is contended: most devices hold none (their facts
+    # made for nothing were ~1 us a channel, on the guide job's critical path)
+    if len({results[i].guide_id for i in matched}) < len(matched):
         contended = [(facts_of(entries[i]), results[i]) for i in matched]
         for i, result in zip(matched, assign(contended), strict=True):
             results[i] = result
