@@ -251,3 +251,13 @@ def test_seal_all_spills_what_every_list_holds_in_one_call(
     assert [len(x) for x in lists] == sizes
     assert [list(x.loaded(spill)) for x in lists] == references
     spill.close()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_a_lists_span_is_its_first_and_last_programmes_times(n: int) -> None:
+    """`KeptList.span`, what a guide's fingerprint reads of each channel, is what its first
+    and last `Kept` say (a last one without a stop among them: every third has none)."""
+    kept = KeptList()
+    for i in range(n):
+        kept.append(NOW + 60 * i, None if (i + 1) % 3 == 0 else NOW + 60 * i + 30, i)
+    assert kept.span() == (kept[0].start, kept[-1].start, kept[-1].stop)

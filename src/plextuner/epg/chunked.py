@@ -41,6 +41,8 @@ HELD_MANY = CHUNK
 def held_for(lists: int) -> int:
     """The numbers a list holds before they are spilled, with `lists` channels kept so far."""
     return HELD_MANY if lists >= MANY else HELD
+
+
 PAIR_BYTES = 16  # a programme's two numbers as machine bytes
 SEAL_BATCH = 1024  # lists whose held programmes `seal_all` spills by one call
 

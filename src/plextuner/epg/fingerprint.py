@@ -18,7 +18,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from plextuner.buckets.models import Device
-from plextuner.epg.kept import Kept
+from plextuner.epg.kept import Kept, KeptList
 from plextuner.epg.model import Programme
 from plextuner.epg.writer import Placeholders
 from plextuner.errors import StateError
@@ -60,6 +60,8 @@ def guide_fingerprint(
         if isinstance(items, Placeholders):
             first, slots = _slots(items.start, items.end, items.block)
             spans.append((i, "p", items.title, first, slots, items.block))
+        elif isinstance(items, KeptList):
+            spans.append((i, e.guide_id, len(items), *items.span()))
         else:
             spans.append(
                 (i, e.guide_id, len(items), items[0].start, items[-1].start, items[-1].stop)

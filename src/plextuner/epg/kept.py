@@ -96,6 +96,13 @@ class KeptList(Sequence[Kept]):
             return [self[j] for j in range(*i.indices(len(self)))]
         return _kept(self.starts[i], self.stops[i], self.bodies[i])
 
+    def span(self) -> tuple[float, float, float | None]:
+        """The first programme's start and the last one's start and stop, as `Kept`s give
+        them, with no `Kept` made (a guide's fingerprint asks it of every channel)."""
+        stop = self.stops[-1]
+        last = None if stop == NO_STOP else TIME_BASE + stop
+        return TIME_BASE + self.starts[0], TIME_BASE + self.starts[-1], last
+
 
 def _kept(start: int, stop: int, body: int) -> Kept:
     """A packed programme as `Kept`: absolute times, None for no stop."""
