@@ -31,6 +31,8 @@ from plextuner.epg.spill import Spill
 
 CHUNK = 16  # programmes of a channel held in memory before their numbers are spilled (see below)
 HELD = 2 * CHUNK  # numbers a list holds then: two a programme
+PAIR_BYTES = 16  # a programme's two numbers as machine bytes
+SEAL_BATCH = 1024  # lists whose held programmes `seal_all` spills by one call
 # With this many channels kept, each holds half as many: what they all hold at once is the
 # reading's peak. A guide of 50,000 channels read in two halves (~10 programmes of each in
 # each half): the process tree 216-221 -> 208 MB, for a second chunk a channel in each half.
@@ -41,10 +43,6 @@ HELD_MANY = CHUNK
 def held_for(lists: int) -> int:
     """The numbers a list holds before they are spilled, with `lists` channels kept so far."""
     return HELD_MANY if lists >= MANY else HELD
-
-
-PAIR_BYTES = 16  # a programme's two numbers as machine bytes
-SEAL_BATCH = 1024  # lists whose held programmes `seal_all` spills by one call
 
 
 class _Sealed(array):  # type: ignore[type-arg]

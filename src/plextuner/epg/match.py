@@ -189,6 +189,7 @@ class Matcher:
 
     @property
     def empty(self) -> bool:
+        """No guide channel added (packed ones count)."""
         return not self.guides and self._packed is None
 
     def release(self) -> None:
