@@ -346,8 +346,13 @@ def test_released_guide_channels_are_packed_and_unpacked_as_they_were() -> None:
         for g in second:
             m.add(g)
         if release:
+            icons = dict(m.icons)
             m.release()
-            assert m.guides == {} and not m.empty  # packed, not lost
+            assert m.guides == {} and m._icons == {} and not m.empty  # packed, not lost
+            assert m.icons == icons  # as the writer asks for them, the guides still packed
+            assert m.guides == {}
+            m.release()  # (what a later `release` packs again)
+        m.add(GuideChannel("late.uk", ["Late"], "http://i/late.png"))  # after the programmes
         m.expect(lineup)
         return [m.match(f) for f in lineup], m.icons, m.fingerprint()
 
