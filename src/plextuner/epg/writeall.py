@@ -248,14 +248,15 @@ def _device_programmes(
         if stored
         else [()] * len(results)  # nothing kept (no guide): nothing to look up or load
     )
+    guide_icons = data.matcher.icons  # (a property: bound once, not twice an entry)
     for e, result, per_source in zip(device.entries, results, loaded, strict=True):
         gid = result.guide_id
         items = programmes_for(e, per_source, window, cfg) if per_source else []
         e.guide_id, e.guide_match = gid, TIER_VALUE[result.tier]
         e.guide_score = result.confidence if gid else None
         e.has_guide = bool(items)
-        if gid and gid in data.matcher.icons:
-            icons[e.number] = data.matcher.icons[gid]
+        if gid and gid in guide_icons:
+            icons[e.number] = guide_icons[gid]
         if items:  # a channel with nothing to write has no key: a guide-less 50k lineup's
             programmes[e.number] = items  # 50k empty lists were built, then walked twice
         elif cfg.placeholder:
