@@ -379,3 +379,41 @@ def test_many_channels_hold_half_as_many_programmes_each(
     assert many_guides == few_guides
     # 20 programmes of each channel; channel 2's shifted 2 h back, its first four before it
     assert few_guides["d0.xml"].count(b"<programme ") == 56
+
+
+def test_a_guide_channels_icon_reaches_a_logoless_channel_after_its_source_is_read(
+    tmp_path: Path,
+) -> None:
+    """The last source read (its guide channels and their icons packed while its programmes
+    are read: `Matcher.release`), a lineup channel without a logo shows its guide channel's
+    icon, and one with a logo its own."""
+    guide = tmp_path / "g.xml"
+    t = WINDOW[0]
+    guide.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<tv>'
+        + "".join(
+            f'<channel id="c{c}"><display-name>C {c}</display-name>'
+            f'<icon src="http://i.invalid/c{c}.png"/></channel>'
+            for c in range(3)
+        )
+        + "".join(
+            f'<programme start="{stamp(t)}" stop="{stamp(t + HOUR)}" channel="c{c}">'
+            f"<title>Show {c}</title></programme>"
+            for c in range(3)
+        )
+        + "</tv>\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(None, {"data_dir": str(tmp_path / "data")}, env={})
+    data = GuideData(spill=Spill(settings.paths.epg_cache), fold=True)
+    ctx = RefreshContext(settings=settings, fetcher=None, previous=None, devices=devices())  # type: ignore[arg-type]
+    ctx.devices[0].entries[2].channel.logo = "http://own.invalid/logo.png"
+    entries = [e for d in ctx.devices for e in d.entries]
+    parse_source(guide, "g", data, entries, WINDOW, last=True)
+    with mock.patch("plextuner.epg.writer.time.time", return_value=WINDOW[0]):
+        write_all(ctx, data, WINDOW, fresh=True)
+    d0 = read_guide(settings.paths.guides / "d0.xml")
+    assert b'<icon src="http://i.invalid/c0.png"/>' in d0
+    assert b'<icon src="http://i.invalid/c1.png"/>' in d0
+    assert b'<icon src="http://own.invalid/logo.png"/>' in d0
+    assert b"c2.png" not in d0
