@@ -169,8 +169,8 @@ def seal_all(lists: Iterable[SpilledList], spill: Spill) -> None:
         refs = spill.add_all([spilled.held.tobytes() for spilled in batch])
         for spilled, ref in zip(batch, refs, strict=True):
             spilled.spilled_at(ref)
-            spilled.held = _SEALED_Q
-    for spilled in lists:
+            spilled.held = _SEALED_Q  # (its array freed with its batch, not at the end)
+    for spilled in lists:  # (those that held nothing)
         spilled.held = _SEALED_Q
 
 

@@ -206,13 +206,12 @@ class Matcher:
         matched, and the guide channels packed (50,000: the refresh's peak, while the
         programmes are read, -15 MB); a later match (channels after the programmes) unpacks
         them and builds the indexes again, in order."""
-        self._names.release()
         self._fuzzy_cache = {}
         if self.guides:
             self._packed = pack_guides(self.guides.values())
             self.guides.clear()
             self._by_fold.clear()
-            self._names.pending = []
+        self._names.release()  # (after the packing: none left pending to index again)
         if self._icons:  # (~3.7 MB less for 50,000, while read; the writer unpacks them)
             self._packed_icons, self._icons = msgspec.msgpack.encode(self._icons), {}
 
