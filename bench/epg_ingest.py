@@ -157,8 +157,9 @@ def baseline(path: Path) -> int:
 def ours(path: Path, data_dir: Path, lineup: int) -> int:
     from plextuner.buckets.models import Device, LineupEntry
     from plextuner.config import load_settings
+    from plextuner.epg.guidedata import GuideData
     from plextuner.epg.spill import Spill
-    from plextuner.epg.stage import GuideData, parse_source
+    from plextuner.epg.stage import parse_source
     from plextuner.epg.writeall import write_all
     from plextuner.ingest.models import Channel
     from plextuner.stages import RefreshContext

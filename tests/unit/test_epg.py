@@ -16,10 +16,11 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config.models import EpgConfig
 from plextuner.epg.fetch import fetch_guide
+from plextuner.epg.guidedata import GuideData
 from plextuner.epg.kept import Kept
 from plextuner.epg.model import GuideChannel, ParseOutcome, Programme
 from plextuner.epg.programmes import programmes_for
-from plextuner.epg.stage import GuideData, parse_source
+from plextuner.epg.stage import parse_source
 from plextuner.epg.writer import placeholders, write_guide
 from plextuner.epg.xmltv import iter_guide, parse_time
 from plextuner.errors import EpgError

@@ -19,10 +19,11 @@ from plextuner import cpus
 from plextuner.buckets.models import LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import halfsplit, halves, prefilter, stage, writehalf
+from plextuner.epg.guidedata import GuideData, match_pending
 from plextuner.epg.halfwire import HalfJob, read_answer
 from plextuner.epg.halves import run_half
 from plextuner.epg.spill import SOURCE_BASE, Spill, temporary
-from plextuner.epg.stage import GuideData, parse_source
+from plextuner.epg.stage import parse_source
 from plextuner.epg.worker import run_guide_job
 from plextuner.epg.writeall import write_all
 from plextuner.stages import RefreshContext
@@ -472,7 +473,7 @@ def test_a_job_bigger_than_a_pipe_reaches_the_helper(tmp_path: Path) -> None:
     the helper whole."""
     guide = big_guide(tmp_path / "g.xml")
     whole = read(tmp_path / "w", guide, False)
-    real = stage.match_pending
+    real = match_pending
 
     def many(data: GuideData, entries: list[LineupEntry]) -> set[str]:
         return real(data, entries) | {f"unused-{i}.example" for i in range(40_000)}
@@ -508,7 +509,7 @@ def test_the_helper_starts_before_the_channels_are_matched(tmp_path: Path) -> No
     guide = big_guide(tmp_path / "g.xml")
     spawned: list[object] = []
     seen_at_match: list[int] = []
-    real_popen, real_match = subprocess.Popen, stage.match_pending
+    real_popen, real_match = subprocess.Popen, match_pending
 
     def popen(*args: Any, **kwargs: Any) -> Any:
         spawned.append(args[0])

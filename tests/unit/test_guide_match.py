@@ -175,7 +175,7 @@ class TestNeverGuessWrong:
         goes to the more confident one; with none matched twice the answers stand as they
         are (no facts made for them)."""
         from plextuner.buckets.models import LineupEntry
-        from plextuner.epg.stage import GuideData
+        from plextuner.epg.guidedata import GuideData
         from plextuner.epg.writeall import _device_results
         from plextuner.ingest.models import Channel
 

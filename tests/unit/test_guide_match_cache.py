@@ -13,10 +13,10 @@ import pytest
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.epg import match, matchcache
+from plextuner.epg.guidedata import GuideData, match_pending
 from plextuner.epg.match import ChannelFacts, Matcher
 from plextuner.epg.matchresult import UNMATCHED, MatchResult
 from plextuner.epg.model import GuideChannel
-from plextuner.epg.stage import GuideData, match_pending
 from plextuner.ingest.models import Channel
 from tests.unit.test_guide_match_expect import lineup_entries, matcher, real_guide
 

@@ -12,10 +12,10 @@ from lxml import etree
 
 from plextuner.buckets.models import LineupEntry
 from plextuner.epg import names
+from plextuner.epg.guidedata import GuideData, match_pending
 from plextuner.epg.match import ChannelFacts, Matcher
 from plextuner.epg.matchresult import MatchResult
 from plextuner.epg.model import GuideChannel
-from plextuner.epg.stage import GuideData, match_pending
 from plextuner.ingest import merge_entries, parse_m3u_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "guidematch"

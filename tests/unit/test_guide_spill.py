@@ -15,9 +15,10 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings, load_settings
 from plextuner.epg import spill as spill_module
 from plextuner.epg.chunked import SpilledList
+from plextuner.epg.guidedata import GuideData
 from plextuner.epg.kept import KeptList
 from plextuner.epg.spill import Spill
-from plextuner.epg.stage import GuideData, parse_source
+from plextuner.epg.stage import parse_source
 from plextuner.epg.worker import GuideJob, run_guide_job
 from plextuner.epg.writeall import write_all
 from plextuner.errors import EpgError

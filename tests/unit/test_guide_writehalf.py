@@ -16,11 +16,12 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import load_settings
 from plextuner.epg import writehalf, writejob
+from plextuner.epg.guidedata import GuideData
 from plextuner.epg.kept import KeptList
 from plextuner.epg.matchresult import UNMATCHED, MatchResult, MatchTier
 from plextuner.epg.report import ReportSpool
 from plextuner.epg.spill import Spill
-from plextuner.epg.stage import GuideData, parse_source
+from plextuner.epg.stage import parse_source
 from plextuner.epg.writeall import write_all
 from plextuner.epg.writer import Placeholders
 from plextuner.errors import EpgError

@@ -85,9 +85,10 @@ def _entry(row: tuple[Any, ...] | list[Any]) -> LineupEntry:
 def run_guide_job(job: GuideJob) -> GuideJobResult:
     """Everything the guide stage computes, from plain data to plain data."""
     from plextuner.epg import matchcache
+    from plextuner.epg.guidedata import GuideData, match_pending
     from plextuner.epg.match import Matcher
     from plextuner.epg.spill import Spill
-    from plextuner.epg.stage import GuideData, make_matcher, match_pending, parse_source
+    from plextuner.epg.stage import make_matcher, parse_source
     from plextuner.epg.writeall import write_all
 
     cfg = job.settings.epg

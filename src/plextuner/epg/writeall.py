@@ -15,6 +15,7 @@ from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import EpgConfig
 from plextuner.epg import fingerprint
 from plextuner.epg.chunked import SpilledList, load_all
+from plextuner.epg.guidedata import GuideData, facts_of
 from plextuner.epg.kept import Kept, KeptList
 from plextuner.epg.match import Matcher
 from plextuner.epg.matchresult import TIER_VALUE, UNMATCHED, MatchResult
@@ -22,7 +23,6 @@ from plextuner.epg.model import Programme
 from plextuner.epg.owners import assign
 from plextuner.epg.programmes import programmes_for
 from plextuner.epg.report import ReportSpool, device_report
-from plextuner.epg.stage import GuideData, facts_of
 from plextuner.epg.writehalf import SecondWriter, share, two_writers, work
 from plextuner.epg.writejob import GuideFile
 from plextuner.epg.writer import Placeholders, channels_xml, write_guide
