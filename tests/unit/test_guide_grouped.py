@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from plextuner.epg import spill as spill_module
+from plextuner.epg import spillread
 from plextuner.epg.grouped import GroupedReader
 from plextuner.epg.kept import KeptList
 from plextuner.epg.spill import Spill
@@ -35,7 +35,7 @@ def test_runs_read_together_are_each_read_alone(tmp_path: Path, room: int | None
         spill._file = FullDisk(spill._file, room=room)  # type: ignore[assignment]
     lists = interleaved(spill, 13, 40, 50)
     runs = [kept.bodies for kept in lists] + [KeptList().bodies, lists[3].bodies[5:6]]
-    with mock.patch.object(spill_module, "SORTED_BATCH", 7):
+    with mock.patch.object(spillread, "SORTED_BATCH", 7):
         assert spill.read_runs(runs) == [spill.read_many(run) for run in runs]
         assert spill.read_runs([]) == []
     spill.close()
@@ -98,12 +98,12 @@ def test_a_device_read_in_file_order_holds_few_pages(tmp_path: Path) -> None:
 
     with mock.patch.object(spill, "read_many", read_many):
         read = [reader.bodies(kept) for kept in lists]
-    assert len(seen) >= 600 * 200 // spill_module.SORTED_BATCH
+    assert len(seen) >= 600 * 200 // spillread.SORTED_BATCH
     assert 0 < max(seen) <= 4096
     assert read == [spill.read_many(kept.bodies) for kept in lists]
     assert spill._map is not None
     spill._map.madvise(mmap.MADV_DONTNEED)
-    with mock.patch.object(spill_module, "READS_PER_RELEASE", 1 << 30):
+    with mock.patch.object(spillread, "READS_PER_RELEASE", 1 << 30):
         for kept in lists[:20]:  # what reading alone maps: one page a body at least
             spill.read_many(kept.bodies)
     assert resident_kb(spill) > 4096  # (fault-around: a 64 KB window a body, not one page)

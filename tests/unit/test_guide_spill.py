@@ -14,6 +14,7 @@ import pytest
 from plextuner.buckets.models import Device, LineupEntry
 from plextuner.config import Settings, load_settings
 from plextuner.epg import spill as spill_module
+from plextuner.epg import spillread
 from plextuner.epg.chunked import SpilledList
 from plextuner.epg.guidedata import GuideData
 from plextuner.epg.kept import KeptList
@@ -120,7 +121,7 @@ def test_spill_reads_back_what_it_was_given(tmp_path: Path) -> None:
     release of touched pages; the temporary file is gone from the directory at once."""
     spill = Spill(tmp_path)
     bodies = [f"<title>{i}</title>".encode() * (i % 7 + 1) for i in range(50)]
-    with mock.patch.object(spill_module, "READS_PER_RELEASE", 3):
+    with mock.patch.object(spillread, "READS_PER_RELEASE", 3):
         refs = [spill.add(b) for b in bodies[:20]]
         assert [spill.read(r) for r in refs] == bodies[:20]
         refs += [spill.add(b) for b in bodies[20:]]
@@ -182,7 +183,7 @@ def test_many_at_once_is_one_at_a_time(tmp_path: Path, room: int | None) -> None
             spill._file = FullDisk(spill._file, room=room)  # type: ignore[assignment]
         with (
             mock.patch.object(spill_module, "FLUSH_BYTES", 64),
-            mock.patch.object(spill_module, "READS_PER_RELEASE", 5),
+            mock.patch.object(spillread, "READS_PER_RELEASE", 5),
         ):
             refs = [
                 r for run in runs for r in (spill.add_many(run) if many else map(spill.add, run))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plextuner.epg import spill as spill_module
+from plextuner.epg import spillread
 from plextuner.epg.spill import Spill
 from plextuner.errors import EpgError
 from tests.unit.test_guide_spill import FullDisk
@@ -125,7 +126,7 @@ def test_shared_or_not_every_body_reads_back(
         mock.patch.object(spill_module, "SHARE_MAX", table),
         mock.patch.object(spill_module, "SHARE_TRIAL", trial),
         mock.patch.object(spill_module, "FLUSH_BYTES", 64),
-        mock.patch.object(spill_module, "READS_PER_RELEASE", 5),
+        mock.patch.object(spillread, "READS_PER_RELEASE", 5),
     ):
         runs = [spill.add_many(bodies) for bodies in calls]
         assert spill.read_runs(runs) == calls

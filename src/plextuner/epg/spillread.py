@@ -1,0 +1,151 @@
+"""The reading side of a spill (spill.py): bodies copied out of its mapped file, and out of the
+files it reads in place (spillparts.py), the pages touched handed back as the reads go on."""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import operator
+from collections.abc import Sequence
+from typing import IO
+
+from plextuner.epg.kept import SIZE_BITS
+from plextuner.epg.spillparts import Part, cuts, part_at
+from plextuner.errors import EpgError
+
+MAX_BODY = (1 << SIZE_BITS) - 1  # a reference's size bits
+READS_PER_RELEASE = 2048  # at most ~8 MB of touched pages resident (one page a body)
+# Bodies read in file order between two hand-backs of the pages they mapped (`read_runs`).
+SORTED_BATCH = 1024
+# The kernel maps a file's cached pages around a faulting one, this many bytes aligned (its
+# `fault_around_bytes`, 64 KB by default): what a read maps, at most.
+_WINDOW = 64 * 1024
+
+
+class SpillReads:
+    """`Spill`'s reads: what they need of its state, the writing side's flush left to it."""
+
+    _file: IO[bytes] | None
+    _pending: list[bytes]
+    _held: bytearray | None
+    _on_disk: int
+    _map: mmap.mmap | None
+    _reads: int
+    _parts: list[Part]
+
+    def _flush(self) -> None:
+        raise NotImplementedError  # (the writing side's: Spill)
+
+    def read(self, ref: int) -> bytes:
+        if self._file is None:
+            raise EpgError("the guide's spilled programmes are gone")
+        if self._pending:
+            self._flush()  # everything to disk (or to `_held`) before the file is mapped
+        at, size = ref >> SIZE_BITS, ref & MAX_BODY
+        end = at + size
+        if self._parts and (part := part_at(self._parts, at)) is not None:
+            return part.read((at,), (end,))[0]
+        if at >= self._on_disk:  # refused by the disk: held in memory
+            assert self._held is not None
+            return bytes(self._held[at - self._on_disk : end - self._on_disk])
+        view = self._view()
+        self._reads += 1
+        if self._reads % READS_PER_RELEASE == 0:
+            view.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
+        if end <= self._on_disk:
+            return view[at:end]
+        assert self._held is not None  # a body the disk took only in part
+        return view[at:] + bytes(self._held[: end - self._on_disk])
+
+    def read_many(self, refs: Sequence[int]) -> list[bytes]:
+        """`read` of each reference, in order: a device guide copies a channel's programmes
+        out at once (a call and its checks a programme were a tenth of writing a big guide)."""
+        if self._file is None:
+            raise EpgError("the guide's spilled programmes are gone")
+        if self._pending:
+            self._flush()
+        if not self._on_disk and not self._parts:  # nothing on disk (the disk refused all)
+            return [self.read(ref) for ref in refs]
+        ats = list(map(operator.rshift, refs, itertools.repeat(SIZE_BITS)))
+        ends = list(map(operator.add, ats, map(operator.and_, refs, itertools.repeat(MAX_BODY))))
+        parts = self._parts
+        if not parts or max(ats, default=0) < min(p.base for p in parts):  # none in a part
+            return self._read_own(refs, ats, ends)
+        if not all(map(operator.le, ats, itertools.islice(ats, 1, None))):
+            order = sorted(range(len(refs)), key=ats.__getitem__)  # (a repeat's earlier body)
+            found = dict(zip(order, self.read_many([refs[i] for i in order]), strict=True))
+            return list(map(found.__getitem__, range(len(refs))))
+        out: list[bytes] = []  # ascending (a channel's bodies, `read_runs`): a run a part
+        for lo, hi in itertools.pairwise(cuts(self._parts, ats)):
+            part = part_at(self._parts, ats[lo])
+            if part is not None:
+                out += part.read(ats[lo:hi], ends[lo:hi])
+            else:
+                out += self._read_own(refs[lo:hi], ats[lo:hi], ends[lo:hi])
+        return out
+
+    def _read_own(self, refs: Sequence[int], ats: list[int], ends: list[int]) -> list[bytes]:
+        """`read_many` of references into this spill's own file (or held)."""
+        if not self._on_disk:  # (held in memory: the disk refused all)
+            return [self.read(ref) for ref in refs]
+        on_disk, view = self._on_disk, self._view()
+        if not ends or max(ends) <= on_disk:  # all on disk: sliced in C iterators
+            out = list(map(view.__getitem__, map(slice, ats, ends)))
+        else:
+            out = [
+                view[a:e] if e <= on_disk else self.read(r)
+                for a, e, r in zip(ats, ends, refs, strict=True)
+            ]
+        self._reads += len(refs)
+        if self._reads >= READS_PER_RELEASE:
+            self._reads = 0
+            view.madvise(mmap.MADV_DONTNEED)  # the page cache keeps them; our RSS not
+        return out
+
+    def read_runs(self, runs: Sequence[Sequence[int]]) -> list[list[bytes]]:
+        """`read_many` of each run, all the bodies read in file order (see `GroupedReader`)."""
+        refs = sorted(itertools.chain.from_iterable(runs))  # each run ascends: merged in C
+        if not refs:
+            return [[] for _ in runs]
+        refs = list(dict.fromkeys(refs))  # a shared body (see SHARE_MAX) read once
+        ats = list(map(operator.rshift, refs, itertools.repeat(SIZE_BITS)))
+        held = self._held is not None and ats[-1] + (refs[-1] & MAX_BODY) > self._on_disk
+        if self._file is None or self._pending or held:  # (sourced ones lie above `_on_disk`)
+            return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
+        view, bodies = self._view() if self._on_disk else None, []
+        for first in range(0, len(refs), SORTED_BATCH):
+            bodies += self.read_many(refs[first : first + SORTED_BATCH])
+            # The pages this batch mapped (whole fault-around windows) are behind the rest:
+            # handed back now, so a run of channels holds a few windows, not one per body.
+            low = ats[first] & ~(_WINDOW - 1)
+            last = min(first + SORTED_BATCH, len(refs)) - 1
+            high = (ats[last] + (refs[last] & MAX_BODY) + _WINDOW) & ~(_WINDOW - 1)
+            if view is not None and low < len(view):
+                view.madvise(mmap.MADV_DONTNEED, low, min(len(view), high) - low)
+            for part in self._parts:
+                part.hand_back(low, high)
+        found = dict(zip(refs, bodies, strict=True))
+        return [list(map(found.__getitem__, run)) for run in runs]
+
+    def _view(self) -> mmap.mmap:
+        """The file mapped as far as it is written (mapped again when it grew since)."""
+        if self._map is None or len(self._map) < self._on_disk:
+            if self._map is not None:
+                self._map.close()
+            self._map = self._mapped()
+        return self._map
+
+    def _mapped(self) -> mmap.mmap:
+        assert self._file is not None
+        try:
+            return mmap.mmap(self._file.fileno(), self._on_disk, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
+            raise EpgError(f"cannot read the guide's programmes back: {err}") from None
+
+    def release(self) -> None:
+        """Hand back the pages reading mapped (the page cache keeps them)."""
+        if self._map is not None:
+            self._map.madvise(mmap.MADV_DONTNEED)
+            self._reads = 0
+        for part in self._parts:
+            part.hand_back()
