@@ -89,14 +89,14 @@ def test_a_device_read_in_file_order_holds_few_pages(tmp_path: Path) -> None:
     spill.flush()
     reader = GroupedReader(spill, lists)
     seen: list[int] = []
-    real = spill.read_many
+    real = spill._read_ascending
 
-    def read_many(refs: list[int]) -> list[bytes]:  # each batch, before its hand-back
-        bodies = real(refs)
+    def batch(refs: list[int], ats: list[int], ends: list[int]) -> list[bytes]:
+        bodies = real(refs, ats, ends)  # each batch, before its hand-back
         seen.append(resident_kb(spill))
         return bodies
 
-    with mock.patch.object(spill, "read_many", read_many):
+    with mock.patch.object(spill, "_read_ascending", batch):
         read = [reader.bodies(kept) for kept in lists]
     assert len(seen) >= 600 * 200 // spillread.SORTED_BATCH
     assert 0 < max(seen) <= 4096

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from plextuner.epg import spillread
 from plextuner.epg.spill import Spill
 from plextuner.epg.spillparts import Part
 from plextuner.errors import EpgError
@@ -52,6 +54,20 @@ def test_an_adopted_spill_is_read_in_place_among_its_own(tmp_path: Path) -> None
     assert fd is not None
     allocated = os.fstat(fd).st_blocks * 512
     assert allocated < spill.size - adopted_size // 2
+    spill.close()
+
+
+def test_runs_in_any_order_with_repeats_read_back_across_the_parts(tmp_path: Path) -> None:
+    """`read_runs` puts every body back at its place: runs out of file order, a reference in
+    several runs and twice in one, runs crossing the adopted part, empty runs; in batches
+    smaller than a run."""
+    spill, refs, expected, _ = adopted(tmp_path)
+    rng = random.Random(11)
+    picks = [[rng.randrange(len(refs)) for _ in range(rng.randrange(0, 300))] for _ in range(9)]
+    picks.append([5, 5, 4000, 5])
+    with mock.patch.object(spillread, "SORTED_BATCH", 64):
+        read = spill.read_runs([[refs[i] for i in run] for run in picks])
+    assert read == [[expected[i] for i in run] for run in picks]
     spill.close()
 
 
