@@ -249,6 +249,27 @@ def test_programmes_spelled_as_we_write_them_cost_less_to_keep(tmp_path: Path) -
     assert splits[False] < splits[True] < 0.5
 
 
+@pytest.mark.parametrize(
+    "tags",
+    [
+        b'<programme start="1" stop="2" channel="c">',  # the DTD's order: one match a tag
+        b'<programme channel="c" start="1" stop="2">',
+        b'<programme start="1" channel="c">',  # no stop
+        b'<programme start="1" stop="2" channel="c" catchup-id="9">',
+        b'<programme start="1" stop="2" channel="c">'
+        b'<programme stop="2" start="1" channel="c">',  # one of two spelled otherwise
+    ],
+)
+def test_a_samples_start_tags_are_read_however_spelled(tags: bytes) -> None:
+    """The split's estimate reads each programme's start, stop and channel (an empty value
+    for one it lacks): by one pattern where every tag is spelled in the DTD's order."""
+    sample = b"<title>T</title></programme>\n".join([b"x", tags, b"</tv>"])
+    found = halfsplit._start_tags(sample)
+    expected = (b"1", b"2" if b"stop" in tags else b"", b"c")
+    assert found == [expected] * tags.count(b"<programme ")
+
+
+_WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
 _WRITTEN, _PLAIN, _OTHER = "written", "plain", "other"
 
 
