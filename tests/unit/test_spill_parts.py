@@ -57,14 +57,20 @@ def test_an_adopted_spill_is_read_in_place_among_its_own(tmp_path: Path) -> None
     spill.close()
 
 
-def test_runs_in_any_order_with_repeats_read_back_across_the_parts(tmp_path: Path) -> None:
-    """`read_runs` puts every body back at its place: runs out of file order, a reference in
-    several runs and twice in one, runs crossing the adopted part, empty runs; in batches
-    smaller than a run."""
+@pytest.mark.parametrize("repeats", [False, True])
+def test_runs_in_any_order_read_back_across_the_parts(tmp_path: Path, repeats: bool) -> None:
+    """`read_runs` puts every body back at its place: runs out of file order, crossing the
+    adopted part, empty runs, in batches smaller than a run; with `repeats`, a reference in
+    several runs and twice in one (each body read once, found by its reference)."""
     spill, refs, expected, _ = adopted(tmp_path)
     rng = random.Random(11)
-    picks = [[rng.randrange(len(refs)) for _ in range(rng.randrange(0, 300))] for _ in range(9)]
-    picks.append([5, 5, 4000, 5])
+    chosen = rng.sample(range(len(refs)), 2000)
+    cuts = sorted(rng.sample(range(2000), 8))
+    picks = [chosen[a:b] for a, b in zip([0, *cuts], [*cuts, 2000], strict=True)]
+    picks.append([])
+    if repeats:
+        picks.append([5, 5, 4000, 5, chosen[0]])
+    spill.flush()  # (else each run is read alone: `read_many`)
     with mock.patch.object(spillread, "SORTED_BATCH", 64):
         read = spill.read_runs([[refs[i] for i in run] for run in picks])
     assert read == [[expected[i] for i in run] for run in picks]

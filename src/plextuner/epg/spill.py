@@ -34,8 +34,8 @@ SOURCE_BASE, HELPER_SOURCE_BASE, SOURCE_MAX = 1 << 31, 1 << 32, 1 << 31
 FLUSH_BYTES = 64 * 1024  # bodies gathered before a write (under malloc's mmap threshold)
 # A guide's short bodies often repeat (a title-only guide's "News", a provider's "No
 # information" in every slot): `add_many` spills each once and hands out its reference again,
-# so its bytes lie on one page, mapped once for all its reads. Up to SHARE_MAX distinct ones of
-# up to SHARE_MAX_BODY bytes are remembered (~3 MB at most); when fewer than SHARE_MIN_HITS of the first
+# and `read_runs` reads it once for all. Up to SHARE_MAX distinct ones of up to SHARE_MAX_BODY
+# bytes are remembered (~3 MB at most); when fewer than SHARE_MIN_HITS of the first
 # SHARE_TRIAL bodies were repeats, the lookups stop for this spill.
 SHARE_MAX, SHARE_MAX_BODY = 8192, 256
 SHARE_TRIAL, SHARE_MIN_HITS = 65_536, 0.25

@@ -33,6 +33,7 @@ class SpillReads:
     _map: mmap.mmap | None
     _reads: int
     _parts: list[Part]
+    _shares = False  # a read found a body shared (`read_runs`)
 
     def _flush(self) -> None:
         raise NotImplementedError  # (the writing side's: Spill)
@@ -114,33 +115,49 @@ class SpillReads:
         if not flat:
             return [[] for _ in runs]
         # The positions in file order (a sort of the indices, in C), the bodies put back there
-        # by them: the references deduplicated and found again through dicts cost a third of
-        # this call (a lean guide's 2.6M bodies: ~0.2 us of ~0.75 a body); a shared body is
-        # read again for each of its places (another slice of a page already mapped)
-        order = sorted(range(len(flat)), key=flat.__getitem__)
-        refs = list(map(flat.__getitem__, order))
+        # by them: where no body is shared, the references deduplicated and found again
+        # through dicts cost a third of this call (a lean guide's 2.6M bodies: ~0.2 us of ~0.75
+        # a body). Where some are (a title-only guide's "News", see SHARE_MAX), each is read
+        # once and found by its reference: a group of 8,192 holds a few hundred bodies.
+        order: list[int] = []
+        if self._shares:  # (learned from an earlier read: the positions would not be used)
+            refs, shared = sorted(flat), True
+        else:
+            order = sorted(range(len(flat)), key=flat.__getitem__)
+            refs = list(map(flat.__getitem__, order))
+            shared = self._shares = any(map(operator.eq, refs, itertools.islice(refs, 1, None)))
+        if shared:
+            refs = list(dict.fromkeys(refs))
         ats, ends = _spans(refs)
         held = self._held is not None and ends[-1] > self._on_disk
         if self._file is None or self._pending or held:  # (sourced ones lie above `_on_disk`)
             return [self.read_many(run) for run in runs]  # (which flushes, or reads the held)
-        view, bodies = self._view() if self._on_disk else None, []
-        for first in range(0, len(refs), SORTED_BATCH):
-            last = min(first + SORTED_BATCH, len(refs))
-            bodies += self._read_ascending(refs[first:last], ats[first:last], ends[first:last])
-            # The pages this batch mapped (whole fault-around windows) are behind the rest:
-            # handed back now, so a run of channels holds a few windows, not one per body.
-            low = ats[first] & ~(_WINDOW - 1)
-            high = (ends[last - 1] + _WINDOW) & ~(_WINDOW - 1)
-            if view is not None and low < len(view):
-                view.madvise(mmap.MADV_DONTNEED, low, min(len(view), high) - low)
-            for part in self._parts:
-                part.hand_back(low, high)
+        bodies = self._in_batches(refs, ats, ends)
+        if shared:
+            found = dict(zip(refs, bodies, strict=True))
+            return [list(map(found.__getitem__, run)) for run in runs]
         placed = _placed(order, bodies)
         out, at = [], 0
         for run in runs:
             out.append(placed[at : at + len(run)])
             at += len(run)
         return out
+
+    def _in_batches(self, refs: list[int], ats: list[int], ends: list[int]) -> list[bytes]:
+        """`_read_ascending` of ascending `refs`, SORTED_BATCH at a time: the pages a batch
+        mapped (whole fault-around windows) are behind the rest, handed back after it, so a
+        run of channels holds a few windows, not one per body."""
+        view, bodies = self._view() if self._on_disk else None, []
+        for first in range(0, len(refs), SORTED_BATCH):
+            last = min(first + SORTED_BATCH, len(refs))
+            bodies += self._read_ascending(refs[first:last], ats[first:last], ends[first:last])
+            low = ats[first] & ~(_WINDOW - 1)
+            high = (ends[last - 1] + _WINDOW) & ~(_WINDOW - 1)
+            if view is not None and low < len(view):
+                view.madvise(mmap.MADV_DONTNEED, low, min(len(view), high) - low)
+            for part in self._parts:
+                part.hand_back(low, high)
+        return bodies
 
     def _view(self) -> mmap.mmap:
         """The file mapped as far as it is written (mapped again when it grew since)."""
