@@ -57,7 +57,7 @@ def generate(  # noqa: PLR0913 - the options are keyword-only
     the most programmes a byte, the shape that costs most to keep). `xtream`: spelled as an
     Xtream Codes panel's xmltv.php writes it (see `generate_xtream`). `own_titles`: every
     programme's title its own (`Show {channel}/{slot}`); else a slot's title is every
-    channel's (`Show {slot}`), and a repeated body is spilled once (epg/spill.py).
+    channel's (`Show {slot}`), and a repeated body is spilled and read once (epg/spill.py).
     (An XUI panel's guide: bench/_xui.py.)"""
     if xtream:
         generate_xtream(path, megabytes, channels, minutes)
