@@ -261,3 +261,27 @@ def test_a_lists_span_is_its_first_and_last_programmes_times(n: int) -> None:
     for i in range(n):
         kept.append(NOW + 60 * i, None if (i + 1) % 3 == 0 else NOW + 60 * i + 30, i)
     assert kept.span() == (kept[0].start, kept[-1].start, kept[-1].stop)
+
+
+@pytest.mark.parametrize("many", [10**9, 1])
+def test_programmes_the_parser_read_spill_as_a_runs_do(tmp_path: Path, many: int) -> None:
+    """A programme read by the parser (`keep_programme` of a `Programme`) is held by the same
+    rule as a run read from its bytes: HELD numbers a list, HELD_MANY with `chunked.MANY`
+    channels kept; the list reads back the same either way."""
+    from unittest import mock
+
+    from plextuner.epg.bodies import BodyRenderer, keep_programme
+    from plextuner.epg.model import Programme
+
+    spill: Spill = Spill(tmp_path)
+    packed: dict[str, SpilledList] = {}
+    programmes = [
+        Programme("c", 1.7e9 + 3600 * i, 1.7e9 + 3600 * (i + 1), f"T{i}") for i in range(20)
+    ]
+    with mock.patch.object(chunked, "MANY", many):
+        for p in programmes:
+            keep_programme(p, True, spill, packed, BodyRenderer())
+    kept = packed["c"]
+    assert kept.spilled == (2 if many == 1 else 1)  # chunks of 8 or 16 programmes so far
+    assert [k.start for k in kept.loaded(spill)] == [p.start for p in programmes]
+    spill.close()

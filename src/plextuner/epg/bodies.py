@@ -122,7 +122,8 @@ def keep_programme(
     kept = packed.get(p.channel)
     if kept is None:
         kept = packed[p.channel] = SpilledList()
-    kept.append(p.start, p.stop, spill.add(bodies.render(shaped(p, fold)).encode()), spill)
+    body = spill.add(bodies.render(shaped(p, fold)).encode())
+    kept.append(p.start, p.stop, body, spill, held_for(len(packed)))  # as `_keep_run`'s
 
 
 def _keep_run(run: RenderedRun, spill: Spill, packed: dict[str, SpilledList]) -> None:

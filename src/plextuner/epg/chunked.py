@@ -103,11 +103,14 @@ class SpilledList:
         """Chunks on disk."""
         return len(self.chunks) // 2
 
-    def append(self, start: float, stop: float | None, body: int, spill: Spill) -> None:
+    def append(
+        self, start: float, stop: float | None, body: int, spill: Spill, full: int = HELD
+    ) -> None:
+        """One programme; its list spilled once it holds `full` numbers (`held_for`)."""
         held = self.held
         held.append(pack_times(offset_of(start), stop_offset(stop)))
         held.append(body)
-        if len(held) >= HELD:
+        if len(held) >= full:
             self.spill_to(spill)
 
     def spill_to(self, spill: Spill) -> None:
